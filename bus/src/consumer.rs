@@ -1,0 +1,154 @@
+//! The consumer loop shared by every hub service and connector: decode, hand batches to a
+//! handler, dead-letter what cannot be taken, then store offsets. Processing never stops on a
+//! bad message.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use contracts::catalogue::DEAD_LETTER_TOPIC;
+use contracts::Event;
+use futures::FutureExt as _;
+use rdkafka::consumer::Consumer as _;
+use rdkafka::message::{Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Bus, RetryPolicy};
+
+/// A decoded message and where it came from.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub event: Event,
+}
+
+/// A message the handler refuses for good: it goes to the dead-letter topic with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub index: usize,
+    pub reason: String,
+}
+
+#[async_trait]
+pub trait BatchHandler: Send + Sync {
+    /// Applies a batch of messages. An `Err` is transient: the same batch is retried with
+    /// backoff. Messages that can never be applied are returned as `Rejected`.
+    async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>>;
+}
+
+/// Consumes `topics` in consumer group `group` until `shutdown`.
+pub async fn run_consumer(
+    bus: Arc<Bus>,
+    group: String,
+    topics: Vec<String>,
+    handler: Arc<dyn BatchHandler>,
+    max_batch: usize,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let consumer = bus.consumer(&group, &topic_refs)?;
+    let dead_letters = DeadLetters { producer: bus.producer()?, group: group.clone() };
+    let retry = RetryPolicy::default();
+    loop {
+        let first = tokio::select! {
+            message = consumer.recv() => message,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        let mut messages = vec![first];
+        while messages.len() < max_batch {
+            match consumer.recv().now_or_never() {
+                Some(message) => messages.push(message),
+                None => break,
+            }
+        }
+        let mut batch = Vec::with_capacity(messages.len());
+        let mut positions = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%group, %error, "Kafka consumer error");
+                    continue;
+                }
+            };
+            positions.push((message.topic().to_string(), message.partition(), message.offset()));
+            match decode_for_topic(&bus, message.topic(), message.payload().unwrap_or_default()) {
+                Ok(event) => batch.push(Delivery {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    event,
+                }),
+                Err(reason) => dead_letters.send(message, &reason).await?,
+            }
+        }
+        let mut attempt = 0;
+        let rejected = loop {
+            match handler.handle(&batch).await {
+                Ok(rejected) => break rejected,
+                Err(error) => {
+                    attempt += 1;
+                    tracing::warn!(%group, %error, attempt, "handler failed; retrying the batch");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry.delay(attempt)) => {}
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        };
+        for Rejected { index, reason } in rejected {
+            let delivery = &batch[index];
+            let original = messages.iter().flatten().find(|m| {
+                m.topic() == delivery.topic && m.partition() == delivery.partition && m.offset() == delivery.offset
+            });
+            if let Some(original) = original {
+                dead_letters.send(original, &reason).await?;
+            }
+        }
+        for (topic, partition, offset) in positions {
+            consumer.store_offset(&topic, partition, offset)?;
+        }
+    }
+}
+
+/// Decodes a message and checks that the catalogue lets its record travel on this topic.
+fn decode_for_topic(bus: &Bus, topic: &str, payload: &[u8]) -> Result<Event, String> {
+    let event = contracts::decode(payload).map_err(|e| e.to_string())?;
+    let allowed = bus.catalogue().topic(topic).is_some_and(|spec| spec.values.iter().any(|v| *v == event.record_name()));
+    if !allowed {
+        return Err(format!("record {} is not carried by topic {topic} (topics/catalogue.toml)", event.record_name()));
+    }
+    Ok(event)
+}
+
+struct DeadLetters {
+    producer: FutureProducer,
+    group: String,
+}
+
+impl DeadLetters {
+    /// Sends the message unchanged to the dead-letter topic, with where it came from and why.
+    /// Waits for the broker's acknowledgement so that the source offset is stored only after.
+    async fn send(&self, message: &rdkafka::message::BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "dlq.source.topic", value: Some(message.topic()) })
+            .insert(Header { key: "dlq.source.partition", value: Some(&partition) })
+            .insert(Header { key: "dlq.source.offset", value: Some(&offset) })
+            .insert(Header { key: "dlq.consumer.group", value: Some(&self.group) })
+            .insert(Header { key: "dlq.error", value: Some(reason) });
+        let mut record = FutureRecord::to(DEAD_LETTER_TOPIC).payload(message.payload().unwrap_or_default()).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), reason, "dead-lettered");
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(error, _)| anyhow::anyhow!("sending to {DEAD_LETTER_TOPIC}: {error}"))?;
+        Ok(())
+    }
+}

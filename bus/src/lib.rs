@@ -1,0 +1,129 @@
+//! The Kafka bus shared by the hub and its connectors.
+//!
+//! Everything here speaks the Kafka protocol through rdkafka, so the same code runs against the
+//! embedded broker (started when no bootstrap servers are configured) and an Apache Kafka cluster.
+
+pub mod admin;
+pub mod consumer;
+pub mod embedded;
+pub mod outbox;
+pub mod raw;
+pub mod retry;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use contracts::Catalogue;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+pub use consumer::{run_consumer, BatchHandler, Delivery, Rejected};
+pub use outbox::{run_relay, Outbox, OutboxMessage, OutboxStore};
+pub use retry::RetryPolicy;
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// Comma-separated bootstrap servers. Empty: start the embedded broker on a loopback port.
+    pub bootstrap_servers: Option<String>,
+    /// Replication factor for topics the hub creates; -1 takes the cluster default.
+    pub replication_factor: Option<i32>,
+    /// Extra librdkafka properties for every client (security.protocol, sasl.mechanism, ...).
+    pub client_properties: BTreeMap<String, String>,
+}
+
+/// A connection to Kafka: the brokers' address, client settings and the topic catalogue.
+pub struct Bus {
+    bootstrap: String,
+    properties: BTreeMap<String, String>,
+    catalogue: Arc<Catalogue>,
+    _embedded: Option<embedded::EmbeddedBroker>,
+}
+
+impl Bus {
+    /// Connects (starting the embedded broker if no servers are configured) and makes the live
+    /// topics agree with the catalogue: missing ones are created, contradicting ones refused.
+    pub async fn connect(config: &BusConfig, catalogue: Arc<Catalogue>) -> anyhow::Result<Bus> {
+        let (bootstrap, embedded, replication) = match config.bootstrap_servers.as_deref().filter(|s| !s.is_empty()) {
+            Some(servers) => (servers.to_string(), None, config.replication_factor.unwrap_or(-1)),
+            None => {
+                let broker = embedded::EmbeddedBroker::start().await.context("starting the embedded broker")?;
+                (broker.bootstrap().to_string(), Some(broker), 1)
+            }
+        };
+        let bus = Bus { bootstrap, properties: config.client_properties.clone(), catalogue, _embedded: embedded };
+        admin::ensure_topics(&bus, replication).await?;
+        Ok(bus)
+    }
+
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self._embedded.is_some()
+    }
+
+    /// Client settings shared by every producer, consumer and admin client.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// Idempotent producer with acks=all: retries never duplicate or reorder within a partition.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("creating the Kafka producer")
+    }
+
+    /// A consumer in group `group`; offsets are stored only after a message was handled.
+    pub fn consumer(&self, group: &str, topics: &[&str]) -> anyhow::Result<StreamConsumer> {
+        use rdkafka::consumer::Consumer as _;
+        let consumer: StreamConsumer = self
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "500")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("fetch.wait.max.ms", "20")
+            .create()
+            .context("creating a Kafka consumer")?;
+        consumer.subscribe(topics).with_context(|| format!("subscribing {group} to {topics:?}"))?;
+        Ok(consumer)
+    }
+}
+
+impl Bus {
+    /// Messages currently held by `topic`: the sum over its partitions of high minus low watermark.
+    pub fn message_count(&self, topic: &str) -> anyhow::Result<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let timeout = std::time::Duration::from_secs(5);
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let mut total = 0;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+            total += high - low;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,62 @@
+//! The bare broker rate: what rdkafka and the broker do with no hub around them. The benchmark
+//! measures it in the same run, with the same number and size of messages as the hub sent.
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer as _;
+use rdkafka::message::Message as _;
+use rdkafka::producer::FutureRecord;
+
+use crate::Bus;
+
+/// Produces `messages` messages of `size` bytes to a fresh 6-partition topic while one consumer
+/// reads them; returns messages per second from the first send to the last receipt.
+pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow::Result<f64> {
+    let topic = format!("bench.raw.{}", uuid::Uuid::now_v7().simple());
+    let admin: AdminClient<DefaultClientContext> = bus.client_config().create()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &options).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+    let consumer = bus.consumer(&format!("{topic}.reader"), &[&topic])?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.assignment()?.count() == 0 {
+        if Instant::now() > deadline {
+            bail!("the raw consumer got no partitions of {topic}");
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+    }
+    let producer = bus.producer()?;
+    let payload = vec![0x5a_u8; size];
+    let started = Instant::now();
+    let reader = async {
+        let mut received = 0;
+        while received < messages {
+            consumer.recv().await.context("raw consumer")?.payload();
+            received += 1;
+        }
+        anyhow::Ok(())
+    };
+    let writer = async {
+        let sends = (0..messages).map(|i| {
+            let key = (i % 1024).to_string();
+            let (producer, payload, topic) = (&producer, &payload, &topic);
+            async move {
+                producer
+                    .send(FutureRecord::to(topic).key(&key).payload(payload), Duration::from_secs(30))
+                    .await
+                    .map_err(|(e, _)| anyhow::anyhow!("raw produce: {e}"))
+            }
+        });
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        anyhow::Ok(())
+    };
+    let (read, written) = tokio::join!(tokio::time::timeout(Duration::from_secs(300), reader), writer);
+    written?;
+    read.context("the raw consumer did not receive every message within 300 s")??;
+    Ok(messages as f64 / started.elapsed().as_secs_f64())
+}

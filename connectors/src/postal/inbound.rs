@@ -1,0 +1,129 @@
+//! Inbound half: the carrier pushes tracking events; each is recorded durably (outbox) before
+//! it is acknowledged, and a push seen before is acknowledged again without a second record.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bus::Outbox;
+use contracts::{DeliveryCompleted, Event, TrackingEvent};
+
+use super::protocol::{final_outcome, PushAck, TrackingPush};
+use super::{PUSH_CONSUMER, PUSH_PATH};
+use crate::framework::{parse_json, BadRequest};
+
+/// Routes of the inbound half, to be merged into the hub's HTTP server.
+pub fn router(outbox: Arc<dyn Outbox>) -> Router {
+    Router::new().route(PUSH_PATH, post(receive_push)).with_state(outbox)
+}
+
+async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Response {
+    let push: TrackingPush = match parse_json(&body) {
+        Ok(push) => push,
+        Err(bad) => return bad.into_response(),
+    };
+    let events = match events_of(&push) {
+        Ok(events) => events,
+        Err(bad) => return bad.into_response(),
+    };
+    match outbox.apply(PUSH_CONSUMER, &push.push_id, &events).await {
+        Ok(applied) => Json(PushAck { success: true, duplicate: !applied }).into_response(),
+        Err(error) => {
+            tracing::error!(%error, push_id = push.push_id, "could not record a tracking push");
+            // Not acknowledged: the carrier retries.
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})))
+                .into_response()
+        }
+    }
+}
+
+/// The events a push stands for: a tracking event, and the delivery outcome when final.
+pub fn events_of(push: &TrackingPush) -> Result<Vec<Event>, BadRequest> {
+    for (field, value) in [
+        ("push_id", &push.push_id),
+        ("waybill_no", &push.waybill_no),
+        ("logistics_order_no", &push.logistics_order_no),
+        ("op_code", &push.op_code),
+    ] {
+        if value.trim().is_empty() {
+            return Err(BadRequest::field(field, format!("{field} must not be empty")));
+        }
+    }
+    if push.op_time <= 0 {
+        return Err(BadRequest::field("op_time", "op_time must be a positive epoch time in milliseconds"));
+    }
+    let case_number = match push.logistics_order_no.rsplit_once('-') {
+        Some((case, _)) if !case.is_empty() => case.to_string(),
+        _ => return Err(BadRequest::field("logistics_order_no", format!("{} is not one of our order numbers", push.logistics_order_no))),
+    };
+    let mut events: Vec<Event> = vec![TrackingEvent {
+        event_id: format!("{}/{}/{}", push.waybill_no, push.op_code, push.op_time),
+        case_number: case_number.clone(),
+        occurred_at: push.op_time,
+        order_number: push.logistics_order_no.clone(),
+        waybill_number: push.waybill_no.clone(),
+        op_code: push.op_code.clone(),
+        op_name: push.op_name.clone(),
+        office: push.op_org_name.clone(),
+        operator: push.operator_name.clone(),
+    }
+    .into()];
+    if let Some(outcome) = final_outcome(&push.op_code) {
+        events.push(
+            DeliveryCompleted {
+                event_id: format!("{}/final", push.waybill_no),
+                case_number,
+                occurred_at: push.op_time,
+                order_number: push.logistics_order_no.clone(),
+                waybill_number: push.waybill_no.clone(),
+                outcome: outcome.into(),
+                signed_by: push.signer_name.clone(),
+            }
+            .into(),
+        );
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(op: (&str, &str)) -> TrackingPush {
+        TrackingPush {
+            push_id: "p1".into(),
+            waybill_no: "1100000000017".into(),
+            logistics_order_no: "61042920261120000001-P1".into(),
+            op_code: op.0.into(),
+            op_name: op.1.into(),
+            op_time: 1_763_604_000_000,
+            op_org_name: "旬邑县邮政分公司".into(),
+            operator_name: "赵投递".into(),
+            signer_name: Some("张三".into()),
+        }
+    }
+
+    #[test]
+    fn a_signed_push_is_a_tracking_event_and_the_delivery_outcome() {
+        let events = events_of(&push(super::super::protocol::OP_SIGNED)).unwrap();
+        assert_eq!(events.iter().map(Event::kind).collect::<Vec<_>>(), ["TrackingEvent", "DeliveryCompleted"]);
+        assert!(events.iter().all(|e| e.case_number() == "61042920261120000001"));
+        let Event::DeliveryCompleted(done) = &events[1] else { unreachable!() };
+        assert_eq!(done.outcome, "signed");
+        assert_eq!(done.signed_by.as_deref(), Some("张三"));
+    }
+
+    #[test]
+    fn a_push_with_bad_fields_names_them() {
+        let mut bad = push(super::super::protocol::OP_POSTED);
+        bad.logistics_order_no = "nonsense".into();
+        assert_eq!(events_of(&bad).unwrap_err().field.as_deref(), Some("logistics_order_no"));
+        let mut bad = push(super::super::protocol::OP_POSTED);
+        bad.op_time = 0;
+        assert_eq!(events_of(&bad).unwrap_err().field.as_deref(), Some("op_time"));
+        assert_eq!(events_of(&push(super::super::protocol::OP_POSTED)).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,323 @@
+//! A stand-in for the carrier: takes orders (idempotent by order number), then pushes tracking
+//! events to the push URL until each is acknowledged. Faults can be set at start or at run
+//! time through `PUT /admin/faults`: error rate, delay, duplicate pushes and an outage switch.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bus::RetryPolicy;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{CreateOrder, OrderAccepted, Party, TrackingPush, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_SIGNED};
+use crate::framework::{parse_json, BadRequest};
+
+/// Faults the simulator injects into its own API and its pushes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Share of order calls answered with HTTP 500, 0.0..=1.0.
+    pub error_rate: f64,
+    /// Added latency of every order call.
+    pub delay_ms: u64,
+    /// Share of pushes sent twice.
+    pub duplicate_rate: f64,
+    /// Answer every order call with 503 and push nothing.
+    pub outage: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Where tracking events are pushed; none: orders are taken but never tracked.
+    pub push_url: Option<String>,
+    /// Time between two tracking events of one item.
+    pub step_delay: Duration,
+    pub faults: Faults,
+}
+
+/// What the simulator knows of one order, for tests and operators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub logistics_order_no: String,
+    pub waybill_no: String,
+    pub receiver: Party,
+    /// Create calls that made this order: exactly one, whatever the retries.
+    pub created: u32,
+    /// Create calls that found the order already there (idempotent replays).
+    pub replays: u32,
+    pub pushes_sent: u32,
+    pub pushes_acknowledged: u32,
+    pub delivered: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub orders: usize,
+    pub create_calls: u64,
+    pub replays: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+    pub pushes_sent: u64,
+    pub pushes_acknowledged: u64,
+    pub delivered: usize,
+}
+
+struct Simulator {
+    config: SimulatorConfig,
+    faults: RwLock<Faults>,
+    orders: Mutex<BTreeMap<String, OrderRecord>>,
+    counters: Mutex<Stats>,
+    waybill_serial: AtomicU64,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+/// A running simulator.
+pub struct RunningSimulator {
+    pub base_url: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves the simulator on `listener` until the returned handle is dropped.
+pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let simulator = Arc::new(Simulator {
+        faults: RwLock::new(config.faults.clone()),
+        config,
+        orders: Mutex::new(BTreeMap::new()),
+        counters: Mutex::new(Stats::default()),
+        waybill_serial: AtomicU64::new(0),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+        shutdown: shutdown.clone(),
+    });
+    let app = Router::new()
+        .route("/api/v1/orders", axum::routing::post(create_order))
+        .route("/api/v1/orders/{order_no}", get(get_order))
+        .route("/admin/orders", get(list_orders))
+        .route("/admin/stats", get(stats))
+        .route("/admin/faults", get(get_faults).put(set_faults))
+        .with_state(simulator);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(error) = served.await {
+            tracing::error!(%error, "postal simulator stopped");
+        }
+    });
+    Ok(RunningSimulator { base_url, shutdown })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({"success": false, "code": code, "error": message}))).into_response()
+}
+
+fn check_party(prefix: &str, party: &Party) -> Result<(), BadRequest> {
+    let fields = [("name", &party.name), ("prov", &party.prov), ("city", &party.city), ("county", &party.county), ("address", &party.address)];
+    for (name, value) in fields {
+        if value.trim().is_empty() {
+            return Err(BadRequest::field(format!("{prefix}.{name}"), format!("{prefix}.{name} must not be empty")));
+        }
+    }
+    if party.post_code.len() != 6 || !party.post_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BadRequest::field(format!("{prefix}.post_code"), "post code must be 6 digits"));
+    }
+    if party.mobile.trim().is_empty() {
+        return Err(BadRequest::field(format!("{prefix}.mobile"), "a phone number is required"));
+    }
+    Ok(())
+}
+
+async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
+    let faults = sim.faults.read().expect("faults lock").clone();
+    if faults.outage {
+        sim.counters.lock().expect("stats lock").failed_calls += 1;
+        return error(StatusCode::SERVICE_UNAVAILABLE, "S503", "service unavailable (simulated outage)");
+    }
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    if faults.error_rate > 0.0 && rand::rng().random_bool(faults.error_rate.clamp(0.0, 1.0)) {
+        sim.counters.lock().expect("stats lock").failed_calls += 1;
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "S500", "internal error (simulated)");
+    }
+    let order: CreateOrder = match parse_json(&body) {
+        Ok(order) => order,
+        Err(bad) => {
+            sim.counters.lock().expect("stats lock").rejected_calls += 1;
+            return bad.into_response();
+        }
+    };
+    let checked = check_party("sender", &order.sender).and_then(|_| check_party("receiver", &order.receiver)).and_then(|_| {
+        match headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()) {
+            Some(key) if key == order.logistics_order_no => Ok(()),
+            _ => Err(BadRequest::field("Idempotency-Key", "header Idempotency-Key must equal logistics_order_no")),
+        }
+    });
+    if let Err(bad) = checked {
+        sim.counters.lock().expect("stats lock").rejected_calls += 1;
+        return bad.into_response();
+    }
+    let (accepted, created) = {
+        let mut orders = sim.orders.lock().expect("orders lock");
+        sim.counters.lock().expect("stats lock").create_calls += 1;
+        match orders.get_mut(&order.logistics_order_no) {
+            Some(existing) => {
+                existing.replays += 1;
+                sim.counters.lock().expect("stats lock").replays += 1;
+                (OrderAccepted { logistics_order_no: existing.logistics_order_no.clone(), waybill_no: existing.waybill_no.clone(), duplicate: true }, false)
+            }
+            None => {
+                let serial = sim.waybill_serial.fetch_add(1, Ordering::SeqCst) + 1;
+                let waybill_no = format!("11{serial:011}");
+                orders.insert(
+                    order.logistics_order_no.clone(),
+                    OrderRecord {
+                        logistics_order_no: order.logistics_order_no.clone(),
+                        waybill_no: waybill_no.clone(),
+                        receiver: order.receiver.clone(),
+                        created: 1,
+                        replays: 0,
+                        pushes_sent: 0,
+                        pushes_acknowledged: 0,
+                        delivered: false,
+                    },
+                );
+                (OrderAccepted { logistics_order_no: order.logistics_order_no.clone(), waybill_no, duplicate: false }, true)
+            }
+        }
+    };
+    if created {
+        tokio::spawn(track(sim.clone(), accepted.clone(), order.receiver.name.clone()));
+        (StatusCode::CREATED, Json(accepted)).into_response()
+    } else {
+        (StatusCode::OK, Json(accepted)).into_response()
+    }
+}
+
+/// Pushes the item's tracking events in order, each retried until acknowledged.
+async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
+    let Some(push_url) = sim.config.push_url.clone() else { return };
+    let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_SIGNED];
+    for (code, name) in steps {
+        tokio::select! {
+            _ = tokio::time::sleep(sim.config.step_delay) => {}
+            _ = sim.shutdown.cancelled() => return,
+        }
+        let push = TrackingPush {
+            push_id: format!("{}-{code}", order.waybill_no),
+            waybill_no: order.waybill_no.clone(),
+            logistics_order_no: order.logistics_order_no.clone(),
+            op_code: code.into(),
+            op_name: name.into(),
+            op_time: now_ms(),
+            op_org_name: if code == OP_IN_TRANSIT.0 { "咸阳邮区中心局".into() } else { "旬邑县邮政分公司".into() },
+            operator_name: "投递员".into(),
+            signer_name: (code == OP_SIGNED.0).then(|| receiver.clone()),
+        };
+        let duplicate = {
+            let rate = sim.faults.read().expect("faults lock").duplicate_rate;
+            rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
+        };
+        for _ in 0..(1 + usize::from(duplicate)) {
+            if !push_until_acknowledged(&sim, &push_url, &push).await {
+                return;
+            }
+        }
+    }
+    if let Some(record) = sim.orders.lock().expect("orders lock").get_mut(&order.logistics_order_no) {
+        record.delivered = true;
+    }
+}
+
+/// Returns false only when the simulator is shutting down.
+async fn push_until_acknowledged(sim: &Simulator, push_url: &str, push: &TrackingPush) -> bool {
+    let retry = RetryPolicy { initial_ms: 50, max_ms: 2_000, multiplier: 2.0, max_attempts: 0 };
+    let mut attempt = 0;
+    loop {
+        while sim.faults.read().expect("faults lock").outage {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = sim.shutdown.cancelled() => return false,
+            }
+        }
+        attempt += 1;
+        let acknowledged = match sim.client.post(push_url).json(push).send().await {
+            Ok(response) => response.status().is_success(),
+            Err(_) => false,
+        };
+        {
+            let mut orders = sim.orders.lock().expect("orders lock");
+            let mut counters = sim.counters.lock().expect("stats lock");
+            counters.pushes_sent += 1;
+            counters.pushes_acknowledged += u64::from(acknowledged);
+            if let Some(record) = orders.get_mut(&push.logistics_order_no) {
+                record.pushes_sent += 1;
+                record.pushes_acknowledged += u32::from(acknowledged);
+            }
+        }
+        if acknowledged {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry.delay(attempt)) => {}
+            _ = sim.shutdown.cancelled() => return false,
+        }
+    }
+}
+
+async fn get_order(State(sim): State<Arc<Simulator>>, Path(order_no): Path<String>) -> Response {
+    match sim.orders.lock().expect("orders lock").get(&order_no) {
+        Some(record) => Json(record.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "B404", &format!("no order {order_no}")),
+    }
+}
+
+async fn list_orders(State(sim): State<Arc<Simulator>>) -> Json<Vec<OrderRecord>> {
+    Json(sim.orders.lock().expect("orders lock").values().cloned().collect())
+}
+
+async fn stats(State(sim): State<Arc<Simulator>>) -> Json<Stats> {
+    let orders = sim.orders.lock().expect("orders lock");
+    let mut stats = sim.counters.lock().expect("stats lock").clone();
+    stats.orders = orders.len();
+    stats.delivered = orders.values().filter(|o| o.delivered).count();
+    Json(stats)
+}
+
+async fn get_faults(State(sim): State<Arc<Simulator>>) -> Json<Faults> {
+    Json(sim.faults.read().expect("faults lock").clone())
+}
+
+async fn set_faults(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    let faults: Faults = match parse_json(&body) {
+        Ok(faults) => faults,
+        Err(bad) => return bad.into_response(),
+    };
+    for (field, rate) in [("error_rate", faults.error_rate), ("duplicate_rate", faults.duplicate_rate)] {
+        if !(0.0..=1.0).contains(&rate) {
+            return BadRequest::field(field, format!("{field} must be between 0 and 1")).into_response();
+        }
+    }
+    *sim.faults.write().expect("faults lock") = faults.clone();
+    Json(faults).into_response()
+}

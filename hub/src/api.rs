@@ -1,0 +1,143 @@
+//! The HTTP API of service points and approvers (axum).
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use connectors::framework::{parse_json, BadRequest};
+use serde::Deserialize;
+
+use crate::domain::{Command, Outcome, Reference, Rejection};
+use crate::store::Store;
+use crate::workflow::{execute, submit_application, CommandError, SubmitApplication};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub reference: Arc<Reference>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/api/v1/applications", post(submit))
+        .route("/api/v1/cases/{case_number}", get(read_case))
+        .route("/api/v1/cases/{case_number}/decision", post(decide_case))
+        .route("/api/v1/approvals", get(approval_queue))
+        .route("/api/v1/stats", get(stats))
+        .with_state(state)
+}
+
+fn internal(error: anyhow::Error) -> Response {
+    tracing::error!(%error, "request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "internal error; the request was not applied"}))).into_response()
+}
+
+async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
+    let request: SubmitApplication = match parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    if let Err(bad) = request.validate(&state.reference) {
+        return BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response();
+    }
+    match submit_application(&state.store, &state.reference, &request).await {
+        Ok(submitted) => {
+            let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
+            let body = serde_json::json!({
+                "case_number": submitted.case.case_number,
+                "state": submitted.case.state,
+                "created": submitted.created,
+            });
+            (status, Json(body)).into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn read_case(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
+    match state.store.case(&case_number).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionRequest {
+    outcome: Outcome,
+    officer: String,
+    department_code: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn decide_case(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
+    let request: DecisionRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    if request.officer.trim().is_empty() {
+        return BadRequest::field("officer", "officer must not be empty").into_response();
+    }
+    let command = Command::Decide {
+        outcome: request.outcome,
+        officer: request.officer,
+        department_code: request.department_code,
+        reason: request.reason,
+    };
+    match execute(&state.store, &state.reference, &case_number, command).await {
+        Ok(case) => Json(serde_json::json!({"case_number": case.case_number, "state": case.state})).into_response(),
+        Err(CommandError::NotFound(_)) => {
+            BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response()
+        }
+        Err(CommandError::Rejected(rejection)) => {
+            let (status, field) = match &rejection {
+                Rejection::WrongState { .. } => (StatusCode::CONFLICT, None),
+                Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code".to_string())),
+                Rejection::MissingReason => (StatusCode::UNPROCESSABLE_ENTITY, Some("reason".to_string())),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
+            };
+            BadRequest { status, field, message: rejection.to_string() }.into_response()
+        }
+        Err(CommandError::Store(error)) => internal(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueQuery {
+    department: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn approval_queue(State(state): State<ApiState>, Query(query): Query<QueueQuery>) -> Response {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    match state.store.approval_queue(query.department.as_deref(), limit).await {
+        Ok(cases) => {
+            let items: Vec<_> = cases
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "case_number": c.case_number,
+                        "matter": c.application.matter.name,
+                        "department_code": c.department_code,
+                        "promised_date": c.promised_date.map(crate::domain::calendar::iso_date),
+                    })
+                })
+                .collect();
+            Json(items).into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn stats(State(state): State<ApiState>) -> Response {
+    match state.store.count_by_state().await {
+        Ok(by_state) => Json(serde_json::json!({ "by_state": by_state })).into_response(),
+        Err(error) => internal(error),
+    }
+}

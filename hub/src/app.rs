@@ -1,0 +1,101 @@
+//! Wiring: the store, the bus, the outbox relay, the consumer groups, the connectors and the
+//! HTTP API of one hub process.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use connectors::postal::{self, outbound::PostalOutbound};
+use contracts::Catalogue;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::domain::Reference;
+use crate::store::Store;
+use crate::workflow::CaseProcessor;
+use crate::api;
+
+/// The hub's own consumer groups; each reads the topics the catalogue lists it under.
+pub const HUB_CONSUMERS: [&str; 3] = ["hub-acceptance", "hub-workflow", "hub-delivery"];
+
+pub struct Hub {
+    pub store: Store,
+    pub bus: Arc<Bus>,
+    pub reference: Arc<Reference>,
+    pub api_address: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Hub {
+    /// Starts everything; the API serves on `api_listener`.
+    pub async fn start(config: &Config, api_listener: TcpListener) -> anyhow::Result<Hub> {
+        if config.postal.base_url.is_empty() {
+            bail!("postal.base_url is not set (HUB_POSTAL__BASE_URL): the postal connector needs the carrier's API");
+        }
+        let catalogue = Arc::new(Catalogue::builtin());
+        let reference = Arc::new(Reference::builtin());
+        let store = Store::connect(&config.database.url, catalogue.clone()).await?;
+        let (republished, settled) = store.resettle_outbox().await?;
+        if republished > 0 {
+            tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
+        }
+        let bus = Arc::new(Bus::connect(&config.bus, catalogue.clone()).await?);
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+
+        let relay_store: Arc<dyn OutboxStore> = Arc::new(store.clone());
+        tasks.spawn(run_relay(relay_store, bus.producer()?, store.outbox_written.clone(), shutdown.clone()));
+
+        let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+        let mut handlers: Vec<(&str, Arc<dyn BatchHandler>)> = HUB_CONSUMERS
+            .iter()
+            .map(|&group| {
+                let processor = CaseProcessor { consumer: group.to_string(), store: store.clone(), reference: reference.clone() };
+                (group, Arc::new(processor) as Arc<dyn BatchHandler>)
+            })
+            .collect();
+        handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone())?)));
+        for (group, handler) in handlers {
+            let topics: Vec<String> = catalogue.topics.iter().filter(|t| t.consumers.iter().any(|c| c == group)).map(|t| t.name.clone()).collect();
+            if topics.is_empty() {
+                bail!("topics/catalogue.toml lists no topic for consumer group {group}");
+            }
+            let (bus, group, stop, max_batch) = (bus.clone(), group.to_string(), shutdown.clone(), config.consumers.max_batch);
+            tasks.spawn(async move {
+                if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {
+                    tracing::error!(%error, group, "consumer stopped");
+                }
+            });
+        }
+
+        let api_address = api_listener.local_addr()?;
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone() }).merge(postal::inbound::router(outbox));
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(error) = served.await {
+                tracing::error!(%error, "HTTP API stopped");
+            }
+        });
+        tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
+        Ok(Hub { store, bus, reference, api_address, shutdown, tasks })
+    }
+
+    /// Stops the consumers, the relay and the API, waiting a little for them to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let drained = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// Binds the API address from the configuration.
+pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.with_context(|| format!("binding the HTTP API to {listen}"))
+}

@@ -1,0 +1,109 @@
+//! Configuration: defaults, then an optional TOML file, then `HUB_*` environment variables
+//! (sections separated by `__`, e.g. `HUB_BUS__BOOTSTRAP_SERVERS=kafka1:9092`).
+use std::path::Path;
+
+use bus::BusConfig;
+use connectors::postal::PostalConfig;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub api: ApiConfig,
+    pub postal: PostalConfig,
+    pub consumers: ConsumerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/hub.db` (default) or `postgres://user@host:5432/db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP API (service points, approvers, carrier pushes).
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Most messages one consumer applies in one database transaction.
+    pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig { url: "sqlite://data/hub.db".into() },
+            bus: BusConfig::default(),
+            api: ApiConfig { listen: "127.0.0.1:8080".into() },
+            postal: PostalConfig::default(),
+            consumers: ConsumerConfig { max_batch: 256 },
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Config::default().database
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Config::default().api
+    }
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Config::default().consumers
+    }
+}
+
+impl Config {
+    /// Loads the configuration; `file` is optional and may be missing only when not given.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        Ok(figment.merge(Env::prefixed("HUB_").split("__")).extract()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "[database]\nurl = \"sqlite://x.db\"\n[bus]\nbootstrap_servers = \"kafka:9092\"\n")?;
+            jail.set_env("HUB_DATABASE__URL", "postgres://db/hub");
+            let config = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.database.url, "postgres://db/hub");
+            assert_eq!(config.bus.bootstrap_servers.as_deref(), Some("kafka:9092"));
+            assert_eq!(config.api.listen, "127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("hub.toml", "[database]\nulr = \"typo\"\n")?;
+            assert!(Config::load(Some(Path::new("hub.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,10 @@
+//! The pure domain core: no I/O, no clocks, no randomness. Adapters pass in the time and the
+//! reference data, and persist or publish what comes out.
+
+pub mod calendar;
+pub mod case;
+pub mod reference;
+pub mod validation;
+
+pub use case::{decide, evolve, reactions, Case, CaseState, Command, Context, Outcome, Rejection};
+pub use reference::Reference;

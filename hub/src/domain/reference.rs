@@ -1,0 +1,217 @@
+//! Reference data the core decides with: the county's divisions and service points, its
+//! departments and its matter catalogue. Parsed from TOML text; the files live in `hub/data`.
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const XUNYI_TOML: &str = include_str!("../../data/xunyi.toml");
+pub const MATTERS_TOML: &str = include_str!("../../data/matters.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct County {
+    pub code: String,
+    pub name: String,
+    pub province: String,
+    pub city: String,
+    pub post_code: String,
+    pub enquiry_phone: String,
+    #[serde(rename = "township")]
+    pub townships: Vec<Township>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Township {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub villages: Vec<Village>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Village {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Department {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Material {
+    pub name: String,
+    pub primary: bool,
+    pub original: bool,
+    pub count: u32,
+    /// An electronic certificate can replace it (免提交).
+    pub ecert: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Matter {
+    pub basic_code: String,
+    pub implementation_code: String,
+    pub name: String,
+    pub kind: String,
+    pub version: i32,
+    pub department: String,
+    pub legal_basis: String,
+    pub statutory_days: u32,
+    pub promised_days: u32,
+    pub instant: bool,
+    pub accept_tiers: Vec<String>,
+    pub decide_tier: String,
+    pub scope: String,
+    pub mail_allowed: bool,
+    pub fee_fen: i64,
+    pub materials: Vec<Material>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct MatterFile {
+    #[serde(rename = "department")]
+    departments: Vec<Department>,
+    #[serde(rename = "matter")]
+    matters: Vec<Matter>,
+}
+
+/// A place where applications are handed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePointInfo {
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+    pub division_code: String,
+    /// Township the point belongs to (its own code for a township centre).
+    pub township_code: String,
+}
+
+/// Everything the core looks up while deciding.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub county: County,
+    departments: HashMap<String, Department>,
+    /// Implementation code -> versions, oldest first.
+    matters: HashMap<String, Vec<Matter>>,
+    service_points: HashMap<String, ServicePointInfo>,
+}
+
+impl Reference {
+    /// The reference county shipped with the hub (Xunyi, 610429).
+    pub fn builtin() -> Reference {
+        Reference::parse(XUNYI_TOML, MATTERS_TOML).expect("hub/data is valid")
+    }
+
+    pub fn parse(county_toml: &str, matters_toml: &str) -> Result<Reference, String> {
+        let county: County = toml::from_str(county_toml).map_err(|e| format!("county data: {e}"))?;
+        let file: MatterFile = toml::from_str(matters_toml).map_err(|e| format!("matter catalogue: {e}"))?;
+        let departments: HashMap<String, Department> = file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
+        let mut matters: HashMap<String, Vec<Matter>> = HashMap::new();
+        for matter in file.matters {
+            if !departments.contains_key(&matter.department) {
+                return Err(format!("matter {} names unknown department {}", matter.implementation_code, matter.department));
+            }
+            matters.entry(matter.implementation_code.clone()).or_default().push(matter);
+        }
+        for versions in matters.values_mut() {
+            versions.sort_by_key(|m| m.version);
+        }
+        let mut service_points = HashMap::new();
+        let county_hall = ServicePointInfo {
+            code: county.code.clone(),
+            name: format!("{}政务服务中心", county.name),
+            tier: "county".into(),
+            division_code: county.code.clone(),
+            township_code: county.code.clone(),
+        };
+        service_points.insert(county_hall.code.clone(), county_hall);
+        for township in &county.townships {
+            service_points.insert(
+                township.code.clone(),
+                ServicePointInfo {
+                    code: township.code.clone(),
+                    name: format!("{}便民服务中心", township.name),
+                    tier: "township".into(),
+                    division_code: township.code.clone(),
+                    township_code: township.code.clone(),
+                },
+            );
+            for village in &township.villages {
+                let station = if village.name.ends_with("社区") { "社区便民服务站" } else { "便民服务站" };
+                let point = ServicePointInfo {
+                    code: village.code.clone(),
+                    name: format!("{}{station}", village.name),
+                    tier: "village".into(),
+                    division_code: village.code.clone(),
+                    township_code: township.code.clone(),
+                };
+                if service_points.insert(village.code.clone(), point).is_some() {
+                    return Err(format!("division code {} is used twice", village.code));
+                }
+            }
+        }
+        Ok(Reference { county, departments, matters, service_points })
+    }
+
+    pub fn department(&self, code: &str) -> Option<&Department> {
+        self.departments.get(code)
+    }
+
+    /// The newest version of a matter.
+    pub fn matter(&self, implementation_code: &str) -> Option<&Matter> {
+        self.matters.get(implementation_code).and_then(|v| v.last())
+    }
+
+    /// A matter at the version a case was accepted under.
+    pub fn matter_version(&self, implementation_code: &str, version: i32) -> Option<&Matter> {
+        self.matters.get(implementation_code)?.iter().find(|m| m.version == version)
+    }
+
+    pub fn matters(&self) -> impl Iterator<Item = &Matter> {
+        self.matters.values().filter_map(|v| v.last())
+    }
+
+    pub fn service_point(&self, code: &str) -> Option<&ServicePointInfo> {
+        self.service_points.get(code)
+    }
+
+    pub fn villages(&self) -> impl Iterator<Item = (&Township, &Village)> {
+        self.county.townships.iter().flat_map(|t| t.villages.iter().map(move |v| (t, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_county_has_ten_towns_and_179_well_formed_villages() {
+        let reference = Reference::builtin();
+        assert_eq!(reference.county.code, "610429000000");
+        assert_eq!(reference.county.townships.len(), 10);
+        let villages: Vec<_> = reference.villages().collect();
+        assert_eq!(villages.len(), 179);
+        for (township, village) in villages {
+            assert_eq!(village.code.len(), 12, "{}", village.code);
+            assert!(village.code.bytes().all(|b| b.is_ascii_digit()));
+            assert!(village.code.starts_with(&township.code[..9]), "{} is not in {}", village.code, township.code);
+            assert_eq!(reference.service_point(&village.code).unwrap().tier, "village");
+        }
+    }
+
+    #[test]
+    fn every_matter_names_a_known_department_and_a_positive_limit() {
+        let reference = Reference::builtin();
+        assert!(reference.matters().count() >= 6);
+        for matter in reference.matters() {
+            assert!(reference.department(&matter.department).is_some());
+            assert!(matter.promised_days <= matter.statutory_days, "{}", matter.name);
+            assert_eq!(matter.basic_code.len(), 12);
+            assert!(matter.implementation_code.len() <= 36);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The county–township–village integration hub.
+//!
+//! `domain` is the pure core (case state machine, reference data, calendar); `store`, `api`
+//! and `workflow` are its adapters; `app` wires them to the Kafka bus and the connectors.
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod store;
+pub mod workflow;

@@ -1,0 +1,158 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use connectors::postal::simulator::{self, Faults, SimulatorConfig};
+use hub::config::Config;
+use hub::demo::{self, DemoOptions};
+use hub::{app, bench};
+use tracing_subscriber::EnvFilter;
+
+/// County–township–village government services integration hub.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (TOML); `HUB_*` environment variables override it.
+    #[arg(long, global = true, env = "HUB_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub: API, consumers, outbox relay and connectors, as configured.
+    Run,
+    /// Drive demo applications for the reference county through the whole hub.
+    Demo {
+        /// Number of applications.
+        #[arg(long, default_value_t = 1000)]
+        cases: usize,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        summary_json: Option<PathBuf>,
+        /// Keep the database of an earlier (possibly interrupted) run and finish it.
+        #[arg(long)]
+        resume: bool,
+        /// Directory of the demo's SQLite database.
+        #[arg(long, default_value = "data/demo")]
+        data_dir: PathBuf,
+        /// Use this carrier API (e.g. a separately started `postal-sim`) instead of the built-in simulator.
+        #[arg(long)]
+        postal_url: Option<String>,
+        /// Time between two tracking events of the built-in simulator.
+        #[arg(long, default_value_t = 10)]
+        step_delay_ms: u64,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Benchmark the demo pipeline against the bare broker rate.
+    Bench {
+        #[arg(long, default_value_t = 2000)]
+        cases: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the postal carrier simulator as its own server.
+    PostalSim {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// Where to push tracking events, e.g. http://127.0.0.1:8080/connectors/postal/tracking.
+        #[arg(long)]
+        push_url: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        step_delay_ms: u64,
+        /// Share of order calls answered with HTTP 500.
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+        /// Added latency of every order call.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Share of tracking pushes sent twice.
+        #[arg(long, default_value_t = 0.0)]
+        duplicate_rate: f64,
+        /// Start in an outage: every order call gets 503.
+        #[arg(long)]
+        outage: bool,
+    },
+}
+
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Run => {
+            init_logging("info");
+            let listener = app::bind(&config.api.listen).await?;
+            let hub = app::Hub::start(&config, listener).await?;
+            tokio::signal::ctrl_c().await?;
+            hub.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, step_delay_ms, no_progress } => {
+            init_logging("warn");
+            let mut config = config;
+            if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
+                config.api.listen = "127.0.0.1:0".into();
+            }
+            let options = DemoOptions {
+                cases,
+                resume,
+                data_dir,
+                postal_url,
+                step_delay: Duration::from_millis(step_delay_ms),
+                progress: !no_progress,
+                concurrency: 32,
+            };
+            let summary = demo::run(config, options).await?;
+            demo::print_summary(&summary);
+            if let Some(path) = summary_json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)?;
+            }
+            if summary.completed == summary.cases {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: only {} of {} cases reached a final state", summary.completed, summary.cases);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Bench { cases, json } => {
+            init_logging("warn");
+            let report = bench::run(config, cases).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                bench::print_report(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PostalSim { listen, push_url, step_delay_ms, error_rate, delay_ms, duplicate_rate, outage } => {
+            init_logging("info");
+            let listener = app::bind(&listen).await?;
+            let faults = Faults { error_rate, delay_ms, duplicate_rate, outage };
+            let running = simulator::spawn(listener, SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults })?;
+            println!("postal simulator listening on {}", running.base_url);
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

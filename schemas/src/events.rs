@@ -1,0 +1,206 @@
+//! Event records, one Rust type per Avro record. Field names match the `.avsc` files exactly.
+use serde::{Deserialize, Serialize};
+
+/// Namespace of every record of the hub.
+pub const NAMESPACE: &str = "cn.gov.county.hub";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatterRef {
+    pub basic_code: String,
+    pub implementation_code: String,
+    pub name: String,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    pub name: String,
+    pub id_type: String,
+    pub id_number: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePoint {
+    pub code: String,
+    pub name: String,
+    pub tier: String,
+    pub division_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostalAddress {
+    pub name: String,
+    pub phone: String,
+    pub province: String,
+    pub city: String,
+    pub county: String,
+    pub address: String,
+    pub post_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationSubmitted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub case_version: i32,
+    pub channel: String,
+    pub matter: MatterRef,
+    pub applicant: Applicant,
+    pub service_point: ServicePoint,
+    pub materials: Vec<String>,
+    pub delivery_method: String,
+    pub delivery_address: Option<PostalAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseAccepted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub case_version: i32,
+    pub accepted_by: String,
+    pub matter_implementation_code: String,
+    pub matter_version: i32,
+    /// Days since 1970-01-01 (Avro `date`).
+    pub promised_date: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRouted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub department_code: String,
+    pub department_name: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseDecided {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub outcome: String,
+    pub department_code: String,
+    pub officer: String,
+    pub result_document: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub product: String,
+    pub contents: String,
+    pub sender: PostalAddress,
+    pub receiver: PostalAddress,
+    pub return_receipt: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOrderCreated {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub waybill_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingEvent {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub waybill_number: String,
+    pub op_code: String,
+    pub op_name: String,
+    pub office: String,
+    pub operator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCompleted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub waybill_number: String,
+    pub outcome: String,
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseArchived {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub final_outcome: String,
+    pub document_count: i32,
+}
+
+/// Declares the `Event` enum over the record types, with the accessors every record shares.
+macro_rules! events {
+    ($($record:ident),+ $(,)?) => {
+        /// Any event the hub knows, tagged by its Avro record.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum Event {
+            $($record($record),)+
+        }
+
+        impl Event {
+            /// Short record name, e.g. `CaseAccepted`.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Event::$record(_) => stringify!($record),)+ }
+            }
+            pub fn event_id(&self) -> &str {
+                match self { $(Event::$record(e) => &e.event_id,)+ }
+            }
+            pub fn case_number(&self) -> &str {
+                match self { $(Event::$record(e) => &e.case_number,)+ }
+            }
+            pub fn occurred_at(&self) -> i64 {
+                match self { $(Event::$record(e) => e.occurred_at,)+ }
+            }
+            pub(crate) fn to_avro_value(&self) -> Result<apache_avro::types::Value, apache_avro::Error> {
+                match self { $(Event::$record(e) => apache_avro::to_value(e),)+ }
+            }
+            pub(crate) fn from_avro_value(kind: &str, value: &apache_avro::types::Value) -> Option<Result<Event, apache_avro::Error>> {
+                match kind {
+                    $(stringify!($record) => Some(apache_avro::from_value::<$record>(value).map(Event::$record)),)+
+                    _ => None,
+                }
+            }
+        }
+
+        $(impl From<$record> for Event {
+            fn from(e: $record) -> Self { Event::$record(e) }
+        })+
+    };
+}
+
+events!(
+    ApplicationSubmitted,
+    CaseAccepted,
+    CaseRouted,
+    CaseDecided,
+    DeliveryRequested,
+    DeliveryOrderCreated,
+    TrackingEvent,
+    DeliveryCompleted,
+    CaseArchived,
+);
+
+impl Event {
+    /// Full Avro record name, e.g. `cn.gov.county.hub.CaseAccepted`.
+    pub fn record_name(&self) -> String {
+        format!("{NAMESPACE}.{}", self.kind())
+    }
+}
