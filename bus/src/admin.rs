@@ -5,14 +5,16 @@ use anyhow::{bail, Context as _};
 use contracts::TopicSpec;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::Bus;
+use crate::{Bus, OffRuntimeDrop};
 
 /// Creates missing topics (idempotent) and refuses, naming the difference, when a live topic
 /// contradicts the catalogue.
 pub async fn ensure_topics(bus: &Bus, replication_factor: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = bus.client_config().create().context("creating the Kafka admin client")?;
+    let admin: OffRuntimeDrop<AdminClient<DefaultClientContext>> =
+        OffRuntimeDrop::new(bus.client_config().create().context("creating the Kafka admin client")?);
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     let retention: Vec<String> = bus.catalogue().topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let new_topics: Vec<NewTopic<'_>> = bus
@@ -33,10 +35,14 @@ pub async fn ensure_topics(bus: &Bus, replication_factor: i32) -> anyhow::Result
             Err((topic, code)) => bail!("cannot create topic {topic}: {code}"),
         }
     }
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, Duration::from_secs(10))
-        .context("reading topic metadata")?;
+    let client_config = bus.client_config();
+    // librdkafka's metadata call blocks; keep it off the async workers (the embedded broker runs there).
+    let metadata = tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = client_config.create()?;
+        client.fetch_metadata(None, Duration::from_secs(10))
+    })
+    .await?
+    .context("reading topic metadata")?;
     for spec in &bus.catalogue().topics {
         let live = metadata
             .topics()

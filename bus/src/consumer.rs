@@ -13,7 +13,7 @@ use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Bus, RetryPolicy};
+use crate::{Bus, OffRuntimeDrop, RetryPolicy};
 
 /// A decoded message and where it came from.
 #[derive(Debug, Clone)]
@@ -48,8 +48,8 @@ pub async fn run_consumer(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let consumer = bus.consumer(&group, &topic_refs)?;
-    let dead_letters = DeadLetters { producer: bus.producer()?, group: group.clone() };
+    let consumer = OffRuntimeDrop::new(bus.consumer(&group, &topic_refs)?);
+    let dead_letters = DeadLetters { producer: OffRuntimeDrop::new(bus.producer()?), group: group.clone() };
     let retry = RetryPolicy::default();
     loop {
         let first = tokio::select! {
@@ -108,7 +108,11 @@ pub async fn run_consumer(
             }
         }
         for (topic, partition, offset) in positions {
-            consumer.store_offset(&topic, partition, offset)?;
+            // Failing to store an offset (e.g. the partition moved in a rebalance) only means the
+            // message may come again, which the idempotent handlers absorb.
+            if let Err(error) = consumer.store_offset(&topic, partition, offset + 1) {
+                tracing::debug!(%group, %error, topic, partition, offset, "offset not stored");
+            }
         }
     }
 }
@@ -124,7 +128,7 @@ fn decode_for_topic(bus: &Bus, topic: &str, payload: &[u8]) -> Result<Event, Str
 }
 
 struct DeadLetters {
-    producer: FutureProducer,
+    producer: OffRuntimeDrop<FutureProducer>,
     group: String,
 }
 

@@ -114,16 +114,50 @@ impl Bus {
 
 impl Bus {
     /// Messages currently held by `topic`: the sum over its partitions of high minus low watermark.
-    pub fn message_count(&self, topic: &str) -> anyhow::Result<i64> {
+    pub async fn message_count(&self, topic: &str) -> anyhow::Result<i64> {
         use rdkafka::consumer::{BaseConsumer, Consumer as _};
-        let consumer: BaseConsumer = self.client_config().create()?;
-        let timeout = std::time::Duration::from_secs(5);
-        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-        let mut total = 0;
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
-            total += high - low;
+        let (config, topic) = (self.client_config(), topic.to_string());
+        // librdkafka's watermark calls block; keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = config.create()?;
+            let timeout = std::time::Duration::from_secs(5);
+            let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+            let mut total = 0;
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (low, high) = consumer.fetch_watermarks(&topic, partition.id(), timeout)?;
+                total += high - low;
+            }
+            Ok(total)
+        })
+        .await?
+    }
+}
+
+/// Owns a librdkafka client and drops it on a blocking thread: closing a client waits on the
+/// broker, and doing that on an async worker can starve the very tasks it waits for (the
+/// embedded broker runs on the same runtime).
+pub struct OffRuntimeDrop<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffRuntimeDrop<T> {
+    pub fn new(client: T) -> Self {
+        OffRuntimeDrop(Some(client))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffRuntimeDrop<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffRuntimeDrop<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(client))),
+                Err(_) => drop(client),
+            }
         }
-        Ok(total)
     }
 }

@@ -10,7 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::RetryPolicy;
+use crate::{OffRuntimeDrop, RetryPolicy};
 
 /// An event waiting in the outbox, already encoded in the wire format.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ const RELAY_BATCH: i64 = 500;
 
 /// Publishes outbox messages in order until `shutdown`; wakes on `wake` or every 100 ms.
 pub async fn run_relay(store: Arc<dyn OutboxStore>, producer: FutureProducer, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let producer = OffRuntimeDrop::new(producer);
     let retry = RetryPolicy::default();
     let mut failures = 0;
     while !shutdown.is_cancelled() {

@@ -9,18 +9,18 @@ use rdkafka::consumer::Consumer as _;
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureRecord;
 
-use crate::Bus;
+use crate::{Bus, OffRuntimeDrop};
 
 /// Produces `messages` messages of `size` bytes to a fresh 6-partition topic while one consumer
 /// reads them; returns messages per second from the first send to the last receipt.
 pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow::Result<f64> {
     let topic = format!("bench.raw.{}", uuid::Uuid::now_v7().simple());
-    let admin: AdminClient<DefaultClientContext> = bus.client_config().create()?;
+    let admin: OffRuntimeDrop<AdminClient<DefaultClientContext>> = OffRuntimeDrop::new(bus.client_config().create()?);
     let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &options).await? {
         result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
     }
-    let consumer = bus.consumer(&format!("{topic}.reader"), &[&topic])?;
+    let consumer = OffRuntimeDrop::new(bus.consumer(&format!("{topic}.reader"), &[&topic])?);
     let deadline = Instant::now() + Duration::from_secs(30);
     while consumer.assignment()?.count() == 0 {
         if Instant::now() > deadline {
@@ -28,7 +28,7 @@ pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow:
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
     }
-    let producer = bus.producer()?;
+    let producer = OffRuntimeDrop::new(bus.producer()?);
     let payload = vec![0x5a_u8; size];
     let started = Instant::now();
     let reader = async {
@@ -42,7 +42,7 @@ pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow:
     let writer = async {
         let sends = (0..messages).map(|i| {
             let key = (i % 1024).to_string();
-            let (producer, payload, topic) = (&producer, &payload, &topic);
+            let (producer, payload, topic) = (&*producer, &payload, &topic);
             async move {
                 producer
                     .send(FutureRecord::to(topic).key(&key).payload(payload), Duration::from_secs(30))

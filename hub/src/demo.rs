@@ -170,7 +170,7 @@ impl DemoRun {
         let by_state = store.count_by_state().await?;
         let completed = by_state.get("archived").copied().unwrap_or(0) as usize;
         let messages_per_topic = store.messages_per_topic().await?;
-        let dead_letters = self.hub.bus.message_count(DEAD_LETTER_TOPIC).unwrap_or(0);
+        let dead_letters = self.hub.bus.message_count(DEAD_LETTER_TOPIC).await.unwrap_or(0);
         let total_messages: i64 = messages_per_topic.values().sum();
         let seconds = elapsed.as_secs_f64().max(1e-9);
         Ok(Summary {

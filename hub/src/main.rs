@@ -80,15 +80,28 @@ enum Command {
     },
 }
 
+/// Default log filter of the interactive commands: warnings of our own, errors of Kafka, and
+/// nothing of the embedded broker's shutdown chatter.
+const QUIET: &str = "warn,librdkafka=error,rdkafka=error,tansu_broker=off,tansu_service=off,tansu_storage=off";
+
 fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // Kafka clients close on blocking threads; do not let a slow close hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -109,7 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { cases, summary_json, resume, data_dir, postal_url, step_delay_ms, no_progress } => {
-            init_logging("warn");
+            init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
                 config.api.listen = "127.0.0.1:0".into();
@@ -136,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench { cases, json } => {
-            init_logging("warn");
+            init_logging(QUIET);
             let report = bench::run(config, cases).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
