@@ -32,6 +32,7 @@ pub async fn run(mut config: Config, cases: usize) -> anyhow::Result<BenchReport
         step_delay: Duration::ZERO,
         progress: false,
         concurrency: 64,
+        faults: Default::default(),
     };
     let demo = DemoRun::start(config, &options).await?;
     let outcome = async {

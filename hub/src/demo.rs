@@ -31,6 +31,8 @@ pub struct DemoOptions {
     pub step_delay: Duration,
     pub progress: bool,
     pub concurrency: usize,
+    /// Faults the built-in simulator injects.
+    pub faults: Faults,
 }
 
 /// What a run achieved; printed as a table and written as JSON.
@@ -59,6 +61,7 @@ pub struct DemoRun {
     _simulator: Option<simulator::RunningSimulator>,
     client: reqwest::Client,
     base: String,
+    postal_url: String,
 }
 
 impl DemoRun {
@@ -86,7 +89,7 @@ impl DemoRun {
                 let sim_listener = bind("127.0.0.1:0").await?;
                 let sim = simulator::spawn(
                     sim_listener,
-                    SimulatorConfig { push_url: Some(push_url), step_delay: options.step_delay, faults: Faults::default() },
+                    SimulatorConfig { push_url: Some(push_url), step_delay: options.step_delay, faults: options.faults.clone() },
                 )?;
                 config.postal.base_url = sim.base_url.clone();
                 Some(sim)
@@ -95,7 +98,8 @@ impl DemoRun {
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(DemoRun { hub, _simulator: simulator, client, base })
+        let postal_url = config.postal.base_url.clone();
+        Ok(DemoRun { hub, _simulator: simulator, client, base, postal_url })
     }
 
     /// Submits the applications, plays the county approvers, and waits until every case is final.
@@ -184,6 +188,16 @@ impl DemoRun {
             hub_messages_per_second: total_messages as f64 / seconds,
             latency_ms: stage_latencies(&store.event_times().await?),
         })
+    }
+
+    /// Base URL of the carrier API in use.
+    pub fn postal_url(&self) -> &str {
+        &self.postal_url
+    }
+
+    /// Base URL of the hub's HTTP API.
+    pub fn api_url(&self) -> &str {
+        &self.base
     }
 
     pub async fn stop(self) {

@@ -135,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 step_delay: Duration::from_millis(step_delay_ms),
                 progress: !no_progress,
                 concurrency: 32,
+            faults: Faults::default(),
             };
             let summary = demo::run(config, options).await?;
             demo::print_summary(&summary);

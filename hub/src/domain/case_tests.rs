@@ -3,7 +3,7 @@ use contracts::{Applicant, DeliveryCompleted, DeliveryOrderCreated, MatterRef, S
 use super::*;
 
 // 2026-11-20 10:00 Beijing time, a Friday.
-const NOW: i64 = 1_763_604_000_000;
+const NOW: i64 = 1_795_140_000_000;
 
 fn application(reference: &Reference) -> ApplicationSubmitted {
     let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();

@@ -1,0 +1,178 @@
+//! The schemas are the contract: every one registered, every version compatible with every
+//! earlier one (full transitive), every record on exactly one topic, and the wire format exact.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::Schema;
+use contracts::*;
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn avsc_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            avsc_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "avsc") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_schema_file_is_registered_once() {
+    let mut files = Vec::new();
+    avsc_files(&schemas_dir().join("avro"), &mut files);
+    let registry = Registry::global();
+    for file in &files {
+        let relative = file.strip_prefix(schemas_dir()).unwrap().to_string_lossy().to_string();
+        let count = registry.entries().iter().filter(|e| e.file == relative).count();
+        assert_eq!(count, 1, "{relative} must be registered exactly once in schemas/registry.toml");
+    }
+    assert_eq!(files.len(), registry.entries().len());
+}
+
+/// Full transitive compatibility: each version reads and is read by every earlier one.
+#[test]
+fn every_version_is_fully_compatible_with_all_earlier_versions() {
+    let registry = Registry::global();
+    let mut records: Vec<&str> = registry.entries().iter().map(|e| e.record.as_str()).collect();
+    records.dedup();
+    for record in records {
+        let versions = registry.versions(record);
+        for (i, newer) in versions.iter().enumerate() {
+            for older in &versions[..i] {
+                SchemaCompatibility::mutual_read(&older.schema, &newer.schema).unwrap_or_else(|e| {
+                    panic!("{} v{} is not fully compatible with v{}: {e}", record, newer.version, older.version)
+                });
+            }
+        }
+    }
+}
+
+/// A committed schema file may change only compatibly: checked against every version of it in
+/// the git history.
+#[test]
+fn every_schema_file_is_compatible_with_its_committed_history() {
+    let root = schemas_dir().parent().unwrap().to_path_buf();
+    let in_repo = Command::new("git").args(["rev-parse", "--is-inside-work-tree"]).current_dir(&root).output();
+    if !in_repo.is_ok_and(|o| o.status.success()) {
+        eprintln!("notice: not a git checkout; history compatibility not checked");
+        return;
+    }
+    let mut checked = 0;
+    for entry in Registry::global().entries() {
+        let path = format!("schemas/{}", entry.file);
+        let log = Command::new("git").args(["log", "--format=%H", "--", &path]).current_dir(&root).output().unwrap();
+        for commit in String::from_utf8_lossy(&log.stdout).lines() {
+            let shown = Command::new("git").args(["show", &format!("{commit}:{path}")]).current_dir(&root).output().unwrap();
+            if !shown.status.success() {
+                continue;
+            }
+            let old = Schema::parse_str(&String::from_utf8_lossy(&shown.stdout)).unwrap_or_else(|e| panic!("{path} at {commit}: {e}"));
+            SchemaCompatibility::mutual_read(&old, &entry.schema)
+                .unwrap_or_else(|e| panic!("{path} is not fully compatible with its version at commit {commit}: {e}"));
+            checked += 1;
+        }
+    }
+    eprintln!("checked {checked} committed schema versions");
+}
+
+#[test]
+fn compatibility_checker_catches_a_breaking_change() {
+    // Guards the guard: a new required field without default must fail the check.
+    let v1 = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#).unwrap();
+    let breaking = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int"}]}"#).unwrap();
+    let compatible = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int","default":0}]}"#).unwrap();
+    assert!(SchemaCompatibility::mutual_read(&v1, &breaking).is_err());
+    assert!(SchemaCompatibility::mutual_read(&v1, &compatible).is_ok());
+}
+
+fn address() -> PostalAddress {
+    PostalAddress {
+        name: "张三".into(),
+        phone: "13912345678".into(),
+        province: "陕西省".into(),
+        city: "咸阳市".into(),
+        county: "旬邑县".into(),
+        address: "土桥镇土桥1村".into(),
+        post_code: "711300".into(),
+    }
+}
+
+/// One event of every record type.
+fn samples() -> Vec<Event> {
+    let (id, case, at) = ("e1".to_string(), "61042920261120000001".to_string(), 1_763_604_000_000);
+    vec![
+        ApplicationSubmitted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            case_version: 1,
+            channel: "counter".into(),
+            matter: MatterRef { basic_code: "000104010000".into(), implementation_code: "X".into(), name: "个体工商户设立登记".into(), version: 1 },
+            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into() },
+            service_point: ServicePoint { code: "610429100201".into(), name: "站".into(), tier: "village".into(), division_code: "610429100201".into() },
+            materials: vec!["申请书".into()],
+            delivery_method: "mail".into(),
+            delivery_address: Some(address()),
+        }
+        .into(),
+        CaseAccepted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 1, accepted_by: "p".into(), matter_implementation_code: "X".into(), matter_version: 1, promised_date: 20_415 }.into(),
+        CaseRouted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, department_code: "d".into(), department_name: "局".into(), rule: "r".into(), reason: "why".into() }.into(),
+        CaseDecided { event_id: id.clone(), case_number: case.clone(), occurred_at: at, outcome: "denied".into(), department_code: "d".into(), officer: "o".into(), result_document: None, reason: Some("不符合条件".into()) }.into(),
+        DeliveryRequested { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), product: "p".into(), contents: "documents".into(), sender: address(), receiver: address(), return_receipt: true }.into(),
+        DeliveryOrderCreated { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into() }.into(),
+        TrackingEvent { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into(), op_code: "10".into(), op_name: "收寄".into(), office: "局".into(), operator: "员".into() }.into(),
+        DeliveryCompleted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into(), outcome: "signed".into(), signed_by: None }.into(),
+        CaseArchived { event_id: id, case_number: case, occurred_at: at, final_outcome: "signed".into(), document_count: 4 }.into(),
+    ]
+}
+
+#[test]
+fn every_event_round_trips_through_the_confluent_wire_format() {
+    let registry = Registry::global();
+    for event in samples() {
+        let bytes = encode(&event).unwrap();
+        let entry = registry.latest(&event.record_name()).unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        assert_eq!(u32::from_be_bytes(bytes[1..5].try_into().unwrap()), entry.id, "schema id of {}", event.kind());
+        assert_eq!(decode(&bytes).unwrap(), event);
+    }
+    let kinds: std::collections::HashSet<_> = samples().iter().map(|e| e.record_name()).collect();
+    assert_eq!(kinds.len(), registry.entries().len(), "one sample per registered record");
+}
+
+#[test]
+fn malformed_messages_are_refused_with_a_reason() {
+    let good = encode(&samples()[1]).unwrap();
+    assert!(matches!(decode(&[0, 0]), Err(WireError::TooShort(2))));
+    let mut bad_magic = good.clone();
+    bad_magic[0] = 1;
+    assert!(matches!(decode(&bad_magic), Err(WireError::BadMagic(1))));
+    let mut unknown = good.clone();
+    unknown[1..5].copy_from_slice(&9999u32.to_be_bytes());
+    assert!(matches!(decode(&unknown), Err(WireError::UnknownSchema(9999))));
+    let truncated = &good[..good.len() - 3];
+    assert!(matches!(decode(truncated), Err(WireError::Avro { .. })));
+    assert!(decode(b"{\"json\": true}").is_err());
+}
+
+#[test]
+fn every_record_travels_on_exactly_one_topic_of_the_catalogue() {
+    let catalogue = Catalogue::builtin();
+    for entry in Registry::global().entries() {
+        let topics: Vec<_> = catalogue.topics.iter().filter(|t| t.values.contains(&entry.record)).collect();
+        assert_eq!(topics.len(), 1, "{} is carried by {} topics", entry.record, topics.len());
+    }
+    for topic in &catalogue.topics {
+        for value in &topic.values {
+            assert!(Registry::global().latest(value).is_some(), "{} names unregistered record {value}", topic.name);
+        }
+        assert!(topic.partitions > 0 && topic.retention_ms > 0, "{}", topic.name);
+    }
+    assert!(catalogue.topic(catalogue::DEAD_LETTER_TOPIC).is_some());
+}

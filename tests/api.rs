@@ -1,0 +1,113 @@
+//! The service-point API: good requests open cases, bad ones get a 4xx naming the field.
+mod common;
+
+use std::time::Duration;
+
+use hub::config::Config;
+use hub::demo::{demo_applications, DemoOptions, DemoRun};
+use hub::domain::Reference;
+use serde_json::{json, Value};
+
+async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
+    let response = client.post(url).json(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_opens_cases_and_names_bad_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".into();
+    let options = DemoOptions {
+        cases: 0,
+        resume: false,
+        data_dir: dir.path().to_path_buf(),
+        postal_url: None,
+        step_delay: Duration::from_millis(1),
+        progress: false,
+        concurrency: 1,
+        faults: Default::default(),
+    };
+    let demo = DemoRun::start(config, &options).await.unwrap();
+    let base = demo.api_url().to_string();
+    let client = reqwest::Client::new();
+    let good = serde_json::to_value(&demo_applications(&Reference::builtin(), 1)[0]).unwrap();
+
+    let with = |path: &[&str], value: Value| {
+        let mut body = good.clone();
+        let mut target = &mut body;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        body
+    };
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (with(&["applicant", "id_number"], json!("11010519491231002")), 422, "applicant.id_number"),
+        (with(&["applicant", "id_number"], json!("110105194912310021")), 422, "applicant.id_number"),
+        (with(&["applicant", "phone"], json!("12345")), 422, "applicant.phone"),
+        (with(&["matter_code"], json!("NO-SUCH-MATTER")), 422, "matter_code"),
+        (with(&["service_point"], json!("999999999999")), 422, "service_point"),
+        (with(&["delivery", "address", "post_code"], json!("7113")), 422, "delivery.address.post_code"),
+        (with(&["delivery", "method"], json!("drone")), 422, "delivery.method"),
+        (with(&["materials"], json!([])), 422, "materials"),
+        (with(&["applicant", "name"], json!(42)), 400, "applicant.name"),
+        (with(&["surprise"], json!(1)), 400, ""),
+    ];
+    for (body, status, field) in cases {
+        let (got, answer) = post(&client, format!("{base}/api/v1/applications"), &body).await;
+        assert_eq!(got, status, "{field}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{field}: an error message is given");
+        if !field.is_empty() {
+            assert_eq!(answer["field"], json!(field), "{answer}");
+        }
+    }
+    let missing = {
+        let mut body = good.clone();
+        body["applicant"].as_object_mut().unwrap().remove("phone");
+        body
+    };
+    let (status, answer) = post(&client, format!("{base}/api/v1/applications"), &missing).await;
+    assert_eq!(status, 400);
+    assert!(answer["error"].as_str().unwrap().contains("phone"), "{answer}");
+    let response = client.post(format!("{base}/api/v1/applications")).body("not json").header("content-type", "application/json").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    // The good one opens a case, once.
+    let (status, created) = post(&client, format!("{base}/api/v1/applications"), &good).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, again) = post(&client, format!("{base}/api/v1/applications"), &good).await;
+    assert_eq!((status, again["created"].clone()), (200, json!(false)));
+    assert_eq!(again["case_number"], created["case_number"]);
+    let case_number = created["case_number"].as_str().unwrap();
+    let record: Value = client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(record["history"][0]["kind"], "ApplicationSubmitted");
+    assert_eq!(record["case"]["application"]["service_point"]["tier"], "village");
+
+    let missing_case = client.get(format!("{base}/api/v1/cases/000")).send().await.unwrap();
+    assert_eq!(missing_case.status().as_u16(), 404);
+
+    // Decisions: only once routed, only by the competent department, denials with reasons.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let department = loop {
+        let queue: Value = client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json().await.unwrap();
+        if let Some(item) = queue.as_array().unwrap().iter().find(|i| i["case_number"] == case_number) {
+            break item["department_code"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the case never reached the approval queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let decide = format!("{base}/api/v1/cases/{case_number}/decision");
+    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "approved", "officer": "李", "department_code": "11610429MB2912348D"})).await;
+    assert_eq!((status, answer["field"].clone()), (403, json!("department_code")), "{answer}");
+    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department})).await;
+    assert_eq!((status, answer["field"].clone()), (422, json!("reason")), "{answer}");
+    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "maybe", "officer": "李", "department_code": department})).await;
+    assert_eq!((status, answer["field"].clone()), (400, json!("outcome")), "{answer}");
+    let (status, _) = post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department, "reason": "不符合法定条件"})).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(&client, decide, &json!({"outcome": "approved", "officer": "李", "department_code": department})).await;
+    assert_eq!(status, 409, "a case is decided once");
+    demo.stop().await;
+}

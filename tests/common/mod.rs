@@ -1,0 +1,41 @@
+//! Helpers shared by the system tests: the databases to run against and free ports.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+
+use sqlx::AnyPool;
+
+/// PostgreSQL used by the tests; CI sets HUB_TEST_REQUIRE_POSTGRES=1 so that a missing server fails.
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A database URL for each backend: a fresh SQLite file, and a fresh schema on PostgreSQL when
+/// one is reachable (a printed notice otherwise, or a failure where PostgreSQL is required).
+pub async fn databases(dir: &tempfile::TempDir) -> Vec<(&'static str, String)> {
+    let mut urls = vec![("sqlite", format!("sqlite://{}", dir.path().join("hub.db").display()))];
+    match fresh_postgres_schema().await {
+        Ok(url) => urls.push(("postgres", url)),
+        Err(error) => {
+            if std::env::var("HUB_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PostgreSQL is required (HUB_TEST_REQUIRE_POSTGRES=1) but not reachable: {error}");
+            }
+            eprintln!("notice: PostgreSQL not reachable ({error}); running on SQLite only");
+        }
+    }
+    urls
+}
+
+/// Creates an empty schema and returns a URL whose connections use it.
+pub async fn fresh_postgres_schema() -> anyhow::Result<String> {
+    sqlx::any::install_default_drivers();
+    let base = std::env::var("HUB_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string());
+    let pool = AnyPool::connect(&base).await?;
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
+    pool.close().await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

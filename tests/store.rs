@@ -1,0 +1,107 @@
+//! The store on SQLite and PostgreSQL: idempotent submission, idempotent consumers, optimistic
+//! concurrency, and the outbox re-publishing what some consumer has not applied.
+mod common;
+
+use std::sync::Arc;
+
+use bus::{BatchHandler, Delivery, Outbox, OutboxStore};
+use contracts::{Applicant, Catalogue, Event, PostalAddress};
+use hub::domain::{CaseState, Reference};
+use hub::store::Store;
+use hub::workflow::{submit_application, CaseProcessor, DeliveryChoice, SubmitApplication};
+
+fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
+    let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
+    SubmitApplication {
+        request_id: request_id.into(),
+        matter_code: matter.implementation_code.clone(),
+        service_point: "610429100201".into(),
+        channel: "counter".into(),
+        applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into() },
+        materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
+        delivery: DeliveryChoice {
+            method: "mail".into(),
+            address: Some(PostalAddress {
+                name: "张三".into(),
+                phone: "13912345678".into(),
+                province: "陕西省".into(),
+                city: "咸阳市".into(),
+                county: "旬邑县".into(),
+                address: "土桥镇土桥1村".into(),
+                post_code: "711300".into(),
+            }),
+        },
+    }
+}
+
+fn delivery(event: Event) -> Delivery {
+    Delivery { topic: "t".into(), partition: 0, offset: 0, event }
+}
+
+async fn outbox_events(store: &Store) -> Vec<Event> {
+    store.unpublished(10_000).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_store_keeps_its_promises_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = Arc::new(Reference::builtin());
+    for (backend, url) in common::databases(&dir).await {
+        let store = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
+        // Migrating twice is harmless.
+        let store_again = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
+        drop(store_again);
+
+        // Submission is idempotent on the client's request id.
+        let first = submit_application(&store, &reference, &application(&reference, "r-1")).await.unwrap();
+        let again = submit_application(&store, &reference, &application(&reference, "r-1")).await.unwrap();
+        assert!(first.created && !again.created, "{backend}");
+        assert_eq!(first.case.case_number, again.case.case_number);
+        assert!(first.case.case_number.starts_with("610429"), "{backend}");
+        let other = submit_application(&store, &reference, &application(&reference, "r-2")).await.unwrap();
+        assert_ne!(other.case.case_number, first.case.case_number);
+
+        let submitted = outbox_events(&store).await;
+        assert_eq!(submitted.len(), 2, "{backend}: one ApplicationSubmitted per case");
+
+        // A consumer applies an event once, however often it is delivered.
+        let acceptance = CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: reference.clone() };
+        let batch: Vec<Delivery> = submitted.iter().cloned().chain(submitted.iter().cloned()).map(delivery).collect();
+        assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
+        assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
+        let record = store.case(&first.case.case_number).await.unwrap().unwrap();
+        assert_eq!(record.case.state, CaseState::Accepted, "{backend}");
+        assert_eq!(record.history.len(), 2, "{backend}: submitted + accepted, no duplicates");
+        assert_eq!(outbox_events(&store).await.len(), 4, "{backend}");
+
+        // An event for a case that does not exist is rejected with a reason, not retried forever.
+        let Event::ApplicationSubmitted(mut ghost) = submitted[0].clone() else { unreachable!() };
+        ghost.case_number = "610429000000000000".into();
+        ghost.event_id = "ghost/1".into();
+        let rejected = acceptance.handle(&[delivery(ghost.into())]).await.unwrap();
+        assert_eq!(rejected.len(), 1, "{backend}");
+        assert!(rejected[0].reason.contains("does not exist"), "{backend}: {}", rejected[0].reason);
+
+        // Optimistic concurrency: a stale writer fails and changes nothing.
+        let mut tx = store.begin().await.unwrap();
+        let case = tx.load_case(&first.case.case_number).await.unwrap().unwrap();
+        assert!(tx.update_case(&case, case.seq - 1).await.is_err(), "{backend}");
+        drop(tx);
+
+        // The connector side of the outbox: apply once, then report it applied.
+        assert!(store.apply("postal-connector", "x/1", &[]).await.unwrap(), "{backend}");
+        assert!(!store.apply("postal-connector", "x/1", &[]).await.unwrap(), "{backend}");
+        assert!(store.is_applied("postal-connector", "x/1").await.unwrap(), "{backend}");
+
+        // Publish everything, then restart: what hub-workflow has not applied is sent again,
+        // what every consumer applied is settled.
+        let ids: Vec<i64> = store.unpublished(100).await.unwrap().iter().map(|m| m.id).collect();
+        store.mark_published(&ids).await.unwrap();
+        assert!(store.unpublished(100).await.unwrap().is_empty(), "{backend}");
+        let (republished, settled) = store.resettle_outbox().await.unwrap();
+        assert_eq!((republished, settled), (2, 2), "{backend}: 2 CaseAccepted pending for hub-workflow, 2 submissions settled");
+        let pending = outbox_events(&store).await;
+        assert!(pending.iter().all(|e| e.kind() == "CaseAccepted"), "{backend}");
+        assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");
+    }
+}
