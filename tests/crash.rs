@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::Rng as _;
 use sqlx::{AnyPool, Row};
 
-const CASES: usize = 300;
+const CASES: usize = 800;
 const KILLS: usize = 6;
 const HUB: &str = env!("CARGO_BIN_EXE_hub");
 
@@ -62,18 +62,24 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     wait_until_up(&format!("{postal_url}/admin/stats")).await;
 
     let mut rng = rand::rng();
-    for kill in 0..KILLS {
+    let mut kills = 0;
+    for _ in 0..KILLS * 2 {
+        if kills == KILLS {
+            break;
+        }
         let mut child = KillOnDrop(demo(dir.path(), api_port, &postal_url));
-        // Most kills land mid-flight; the first comes early, while the broker is still starting.
-        let delay = if kill == 0 { 400 } else { rng.random_range(800..3_000) };
+        // Random moments from start-up (broker still starting) to mid-flight.
+        let delay = rng.random_range(300..1_500);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         if child.0.try_wait().unwrap().is_some() {
-            break;
+            continue;
         }
         child.0.kill().unwrap();
         child.0.wait().unwrap();
-        eprintln!("killed the hub after {delay} ms (kill {})", kill + 1);
+        kills += 1;
+        eprintln!("killed the hub after {delay} ms (kill {kills})");
     }
+    assert!(kills >= 5, "only {kills} runs could be killed before they finished");
 
     let mut last = demo(dir.path(), api_port, &postal_url);
     let deadline = Instant::now() + Duration::from_secs(180);

@@ -8,6 +8,9 @@ use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The top-level sections, as they appear in the file and after `HUB_` in the environment.
+const SECTIONS: [&str; 5] = ["database", "bus", "api", "postal", "consumers"];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -77,7 +80,12 @@ impl Config {
             anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        Ok(figment.merge(Env::prefixed("HUB_").split("__")).extract()?)
+        // Only the configuration's own sections: other HUB_* variables (HUB_CONFIG, test switches)
+        // are not configuration keys.
+        let sections = Env::prefixed("HUB_")
+            .filter(|key| SECTIONS.iter().any(|section| key.as_str().to_ascii_lowercase().starts_with(&format!("{section}__"))))
+            .split("__");
+        Ok(figment.merge(sections).extract()?)
     }
 }
 
@@ -90,6 +98,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hub.toml", "[database]\nurl = \"sqlite://x.db\"\n[bus]\nbootstrap_servers = \"kafka:9092\"\n")?;
             jail.set_env("HUB_DATABASE__URL", "postgres://db/hub");
+            jail.set_env("HUB_CONFIG", "hub.toml");
             let config = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.database.url, "postgres://db/hub");
             assert_eq!(config.bus.bootstrap_servers.as_deref(), Some("kafka:9092"));

@@ -228,6 +228,11 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    pub async fn rollback(self) -> anyhow::Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
     /// Which of `event_ids` `consumer` has already applied.
     pub async fn applied_among(&mut self, consumer: &str, event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
         let mut applied = HashSet::new();
@@ -392,6 +397,7 @@ impl Outbox for Store {
     async fn apply(&self, consumer: &str, source_event_id: &str, events: &[Event]) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
         if !tx.mark_applied(consumer, source_event_id, "applied").await? {
+            tx.rollback().await?;
             return Ok(false);
         }
         tx.enqueue(events).await?;
