@@ -101,21 +101,9 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     assert_eq!(cases, CASES as i64, "one case per application, none twice");
     let not_final: i64 = sqlx::query("SELECT COUNT(*) FROM cases WHERE state <> 'archived'").fetch_one(&pool).await.unwrap().get(0);
     assert_eq!(not_final, 0);
-    let archived_twice: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM (SELECT case_number FROM case_events WHERE kind = 'CaseArchived' GROUP BY case_number HAVING COUNT(*) <> 1) x",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap()
-    .get(0);
+    let archived_twice = cases_without_exactly(&pool, "CaseArchived", 1).await;
     assert_eq!(archived_twice, 0, "every case reached exactly one final state");
-    let tracking_doubled: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM (SELECT case_number FROM case_events WHERE kind = 'TrackingEvent' GROUP BY case_number HAVING COUNT(*) <> 4) x",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap()
-    .get(0);
+    let tracking_doubled = cases_without_exactly(&pool, "TrackingEvent", 4).await;
     assert_eq!(tracking_doubled, 0, "every tracking event recorded once");
 
     let orders: Vec<serde_json::Value> = reqwest::get(format!("{postal_url}/admin/orders")).await.unwrap().json().await.unwrap();
@@ -123,4 +111,17 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     for order in &orders {
         assert_eq!(order["created"], 1, "order {} created more than once", order["logistics_order_no"]);
     }
+}
+
+/// Cases whose history does not hold exactly `count` events of `kind`.
+async fn cases_without_exactly(pool: &AnyPool, kind: &str, count: i64) -> i64 {
+    sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT case_number FROM case_events WHERE kind = $1 GROUP BY case_number HAVING COUNT(*) <> $2) x",
+    )
+    .bind(kind)
+    .bind(count)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .get(0)
 }

@@ -1,7 +1,6 @@
 //! The database adapter: SQLite (default, WAL) or PostgreSQL through sqlx's `Any` driver, one
 //! set of SQL for both. The database is the source of truth; Kafka carries what the outbox holds.
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,7 +23,7 @@ pub fn now_ms() -> i64 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -32,7 +31,6 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
     catalogue: Arc<Catalogue>,
     /// Woken after every commit that enqueued messages, so the relay publishes at once.
     pub outbox_written: Arc<Notify>,
@@ -96,20 +94,7 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         }
         .context("migrating the database")?;
-        Ok(Store { pool, backend, catalogue, outbox_written: Arc::new(Notify::new()) })
-    }
-
-    /// The SQLite file of a `sqlite://` URL.
-    pub fn sqlite_path(url: &str) -> Option<&Path> {
-        url.strip_prefix("sqlite://").map(|rest| Path::new(rest.split('?').next().unwrap_or(rest)))
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        Ok(Store { pool, catalogue, outbox_written: Arc::new(Notify::new()) })
     }
 
     pub async fn begin(&self) -> anyhow::Result<StoreTx<'_>> {

@@ -51,7 +51,7 @@ impl Registry {
 
     fn load() -> Result<Registry, String> {
         let file: RegistryFile = toml::from_str(REGISTRY_TOML).map_err(|e| e.to_string())?;
-        let mut entries = Vec::new();
+        let mut entries: Vec<SchemaEntry> = Vec::new();
         let mut by_id = HashMap::new();
         let mut latest: HashMap<String, usize> = HashMap::new();
         for row in file.schema {
@@ -72,7 +72,7 @@ impl Registry {
             if by_id.insert(row.id, index).is_some() {
                 return Err(format!("schema id {} is used twice", row.id));
             }
-            let newer = latest.get(&row.record).is_none_or(|&i| entries_version(&entries, i) < row.version);
+            let newer = latest.get(&row.record).is_none_or(|&i: &usize| entries[i].version < row.version);
             if newer {
                 latest.insert(row.record.clone(), index);
             }
@@ -100,8 +100,4 @@ impl Registry {
         versions.sort_by_key(|e| e.version);
         versions
     }
-}
-
-fn entries_version(entries: &[SchemaEntry], index: usize) -> u32 {
-    entries[index].version
 }
