@@ -109,5 +109,36 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     assert_eq!(status, 200);
     let (status, _) = post(&client, decide, &json!({"outcome": "approved", "officer": "李", "department_code": department})).await;
     assert_eq!(status, 409, "a case is decided once");
+
+    // Batch approval: each decision answered on its own, in one transaction.
+    let mut second = good.clone();
+    second["request_id"] = json!("batch-2");
+    let (_, opened) = post(&client, format!("{base}/api/v1/applications"), &second).await;
+    let second_number = opened["case_number"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json::<Value>().await.unwrap().to_string().contains(&second_number) {
+        assert!(tokio::time::Instant::now() < deadline, "the second case never reached the approval queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let decisions = format!("{base}/api/v1/decisions");
+    let approve = |number: &str, department: &Value| json!({"case_number": number, "outcome": "approved", "officer": "李", "department_code": department});
+    let (status, answer) = post(&client, decisions.clone(), &json!({"decisions": [approve(&second_number, &json!("11610429MB2912348D")), {"case_number": second_number, "outcome": "approved", "officer": " ", "department_code": department}]})).await;
+    assert_eq!((status, answer["field"].clone()), (400, json!("decisions[1].officer")), "{answer}");
+    let (status, answer) = post(&client, decisions.clone(), &json!({"decisions": []})).await;
+    assert_eq!((status, answer["field"].clone()), (400, json!("decisions")), "{answer}");
+    let batch = json!({"decisions": [
+        approve(&second_number, &json!("11610429MB2912348D")),
+        approve(&second_number, &department),
+        approve(&second_number, &department),
+        approve(case_number, &department),
+        approve("000", &department),
+    ]});
+    let (status, answer) = post(&client, decisions, &batch).await;
+    assert_eq!(status, 200, "{answer}");
+    let statuses: Vec<u64> = answer["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [403, 200, 409, 409, 404], "{answer}");
+    assert_eq!(answer["results"][0]["field"], "department_code");
+    let record: Value = client.get(format!("{base}/api/v1/cases/{second_number}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(record["history"].as_array().unwrap().iter().filter(|h| h["kind"] == "CaseDecided").count(), 1, "decided once");
     demo.stop().await;
 }

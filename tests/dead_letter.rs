@@ -89,13 +89,14 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     assert!(!dead.contains_key("the real one"));
     shutdown.cancel();
     consumer.await.unwrap().unwrap();
-    drop(bus::OffRuntimeDrop::new(reader));
+    bus::OffRuntimeDrop::new(reader).close().await;
 }
 
 /// Opens a case the normal way and returns its ApplicationSubmitted event.
 async fn common_application(store: &Store, reference: &Reference) -> Event {
     let request = hub::demo::demo_applications(reference, 1).remove(0);
     hub::workflow::submit_application(store, reference, &request).await.unwrap();
-    let message = bus::OutboxStore::unpublished(store, 1).await.unwrap().remove(0);
+    let ids = bus::OutboxStore::unpublished_ids(store, 1).await.unwrap();
+    let message = bus::OutboxStore::messages(store, &ids).await.unwrap().remove(0);
     contracts::decode(&message.payload).unwrap()
 }

@@ -4,11 +4,11 @@ mod common;
 
 use std::sync::Arc;
 
-use bus::{BatchHandler, Delivery, Outbox, OutboxStore};
+use bus::{BatchHandler, Delivery, Effect, Outbox, OutboxStore};
 use contracts::{Applicant, Catalogue, Event, PostalAddress};
 use hub::domain::{CaseState, Reference};
 use hub::store::Store;
-use hub::workflow::{submit_application, CaseProcessor, DeliveryChoice, SubmitApplication};
+use hub::workflow::{submit_application, submit_applications, CaseProcessor, DeliveryChoice, SubmitApplication};
 
 fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
     let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
@@ -39,7 +39,8 @@ fn delivery(event: Event) -> Delivery {
 }
 
 async fn outbox_events(store: &Store) -> Vec<Event> {
-    store.unpublished(10_000).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect()
+    let ids = store.unpublished_ids(10_000).await.unwrap();
+    store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect()
 }
 
 #[tokio::test]
@@ -84,24 +85,36 @@ async fn the_store_keeps_its_promises_on_every_backend() {
 
         // Optimistic concurrency: a stale writer fails and changes nothing.
         let mut tx = store.begin().await.unwrap();
-        let case = tx.load_case(&first.case.case_number).await.unwrap().unwrap();
-        assert!(tx.update_case(&case, case.seq - 1).await.is_err(), "{backend}");
+        let case = tx.load_cases(&[&first.case.case_number]).await.unwrap().remove(&first.case.case_number).unwrap();
+        assert!(tx.update_cases(&[(&case, case.seq - 1)]).await.is_err(), "{backend}");
         drop(tx);
 
-        // The connector side of the outbox: apply once, then report it applied.
-        assert!(store.apply("postal-connector", "x/1", &[]).await.unwrap(), "{backend}");
-        assert!(!store.apply("postal-connector", "x/1", &[]).await.unwrap(), "{backend}");
-        assert!(store.is_applied("postal-connector", "x/1").await.unwrap(), "{backend}");
+        // The connector side of the outbox: each source applied once, even twice in one call.
+        let effect = |id: &str| Effect { source_event_id: id.into(), events: vec![] };
+        let fresh = store.apply_all("postal-connector", &[effect("x/1"), effect("x/2"), effect("x/1")]).await.unwrap();
+        assert_eq!(fresh, [true, true, false], "{backend}");
+        assert_eq!(store.apply_all("postal-connector", &[effect("x/2"), effect("x/3")]).await.unwrap(), [false, true], "{backend}");
+        let applied = Outbox::applied_among(&store, "postal-connector", &["x/1", "x/3", "x/4"]).await.unwrap();
+        assert_eq!(applied, ["x/1".to_string(), "x/3".to_string()].into_iter().collect(), "{backend}");
 
         // Publish everything, then restart: what hub-workflow has not applied is sent again,
         // what every consumer applied is settled.
-        let ids: Vec<i64> = store.unpublished(100).await.unwrap().iter().map(|m| m.id).collect();
+        let ids = store.unpublished_ids(100).await.unwrap();
         store.mark_published(&ids).await.unwrap();
-        assert!(store.unpublished(100).await.unwrap().is_empty(), "{backend}");
+        assert!(store.unpublished_ids(100).await.unwrap().is_empty(), "{backend}");
         let (republished, settled) = store.resettle_outbox().await.unwrap();
         assert_eq!((republished, settled), (2, 2), "{backend}: 2 CaseAccepted pending for hub-workflow, 2 submissions settled");
         let pending = outbox_events(&store).await;
         assert!(pending.iter().all(|e| e.kind() == "CaseAccepted"), "{backend}");
         assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");
+
+        // Group intake: one transaction for several submissions, repeats answered with their case.
+        let group = ["r-3", "r-1", "r-4", "r-3"].map(|id| application(&reference, id));
+        let outcomes = submit_applications(&store, &reference, &group).await.unwrap();
+        assert_eq!(outcomes.iter().map(|o| o.created).collect::<Vec<_>>(), [true, false, true, false], "{backend}");
+        assert_eq!(outcomes[1].case.case_number, first.case.case_number, "{backend}");
+        assert_eq!(outcomes[3].case.case_number, outcomes[0].case.case_number, "{backend}");
+        let numbers: std::collections::HashSet<_> = [&first, &other, &outcomes[0], &outcomes[2]].iter().map(|s| s.case.case_number.clone()).collect();
+        assert_eq!(numbers.len(), 4, "{backend}: serial numbers are not reused");
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::Event;
 use futures::FutureExt as _;
-use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
@@ -49,7 +49,23 @@ pub async fn run_consumer(
 ) -> anyhow::Result<()> {
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let consumer = OffRuntimeDrop::new(bus.consumer(&group, &topic_refs)?);
-    let dead_letters = DeadLetters { producer: OffRuntimeDrop::new(bus.producer()?), group: group.clone() };
+    let dead_letters = DeadLetters { producer: OffRuntimeDrop::new(bus.producer()?), group };
+    let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), max_batch, &shutdown).await;
+    // Leave the group and flush while the broker is still there.
+    consumer.close().await;
+    dead_letters.producer.close().await;
+    outcome
+}
+
+async fn consume(
+    bus: &Bus,
+    consumer: &StreamConsumer,
+    dead_letters: &DeadLetters,
+    handler: &dyn BatchHandler,
+    max_batch: usize,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let group = &dead_letters.group;
     let retry = RetryPolicy::default();
     loop {
         let first = tokio::select! {
@@ -74,7 +90,7 @@ pub async fn run_consumer(
                 }
             };
             positions.push((message.topic().to_string(), message.partition(), message.offset()));
-            match decode_for_topic(&bus, message.topic(), message.payload().unwrap_or_default()) {
+            match decode_for_topic(bus, message.topic(), message.payload().unwrap_or_default()) {
                 Ok(event) => batch.push(Delivery {
                     topic: message.topic().to_string(),
                     partition: message.partition(),

@@ -21,7 +21,7 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 pub use consumer::{run_consumer, BatchHandler, Delivery, Rejected};
-pub use outbox::{run_relay, Outbox, OutboxMessage, OutboxStore};
+pub use outbox::{run_relay, Effect, Outbox, OutboxMessage, OutboxStore};
 pub use retry::RetryPolicy;
 
 /// How to reach Kafka.
@@ -133,7 +133,7 @@ impl Bus {
     }
 }
 
-/// Owns a librdkafka client and drops it on a blocking thread: closing a client waits on the
+/// Owns a librdkafka client and closes it on a blocking thread: closing a client waits on the
 /// broker, and doing that on an async worker can starve the very tasks it waits for (the
 /// embedded broker runs on the same runtime).
 pub struct OffRuntimeDrop<T: Send + 'static>(Option<T>);
@@ -141,6 +141,14 @@ pub struct OffRuntimeDrop<T: Send + 'static>(Option<T>);
 impl<T: Send + 'static> OffRuntimeDrop<T> {
     pub fn new(client: T) -> Self {
         OffRuntimeDrop(Some(client))
+    }
+
+    /// Closes the client and waits until it is closed. Owners call this before the broker may
+    /// go away (an embedded broker stops with the hub): a consumer leaving its group needs it.
+    pub async fn close(mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(client)).await;
+        }
     }
 }
 

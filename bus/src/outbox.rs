@@ -1,13 +1,13 @@
 //! The transactional outbox: events are written to the database in the same transaction as the
 //! state change that caused them; the relay publishes them to Kafka afterwards.
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use contracts::Event;
-use futures::future::join_all;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::Notify;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{OffRuntimeDrop, RetryPolicy};
@@ -24,75 +24,146 @@ pub struct OutboxMessage {
 /// What the relay needs from the database.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// The oldest unpublished messages, in the order they were written.
-    async fn unpublished(&self, limit: i64) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// Ids of the oldest unpublished messages, in the order they were written.
+    async fn unpublished_ids(&self, limit: i64) -> anyhow::Result<Vec<i64>>;
+    /// The messages with these ids, in id order.
+    async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>>;
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()>;
+}
+
+/// Something a connector took in (a Kafka event, a counterpart's push) and the events it causes.
+#[derive(Debug, Clone)]
+pub struct Effect {
+    pub source_event_id: String,
+    pub events: Vec<Event>,
 }
 
 /// What a connector needs from the database: idempotent consumption and durable publication.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// In one transaction: records that `consumer` applied `source_event_id` and enqueues
-    /// `events` for publication. Returns false, changing nothing, when it was already applied.
-    async fn apply(&self, consumer: &str, source_event_id: &str, events: &[Event]) -> anyhow::Result<bool>;
-    async fn is_applied(&self, consumer: &str, source_event_id: &str) -> anyhow::Result<bool>;
+    /// Which of `source_event_ids` `consumer` has already applied.
+    async fn applied_among(&self, consumer: &str, source_event_ids: &[&str]) -> anyhow::Result<HashSet<String>>;
+    /// In one transaction: records that `consumer` applied each effect's source and enqueues
+    /// the events it causes. A source applied before (or earlier in `effects`) changes nothing.
+    /// Returns, per effect, whether it was newly applied.
+    async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>>;
 }
 
-const RELAY_BATCH: i64 = 500;
+/// Messages read from the outbox at a time.
+const RELAY_BATCH: usize = 500;
+/// Messages sent but not yet acknowledged, at most.
+const MAX_IN_FLIGHT: usize = 5_000;
 
 /// Publishes outbox messages in order until `shutdown`; wakes on `wake` or every 100 ms.
+///
+/// Sending and acknowledging overlap: one half hands messages to the producer as soon as they
+/// are committed, the other marks them published as the broker acknowledges them. A message
+/// that fails is left unpublished and sent again; consumers are idempotent.
 pub async fn run_relay(store: Arc<dyn OutboxStore>, producer: FutureProducer, wake: Arc<Notify>, shutdown: CancellationToken) {
     let producer = OffRuntimeDrop::new(producer);
+    let in_flight = Mutex::new(HashSet::new());
+    let (sent, acknowledgements) = mpsc::channel(MAX_IN_FLIGHT);
+    let sending = send_loop(store.as_ref(), &producer, &in_flight, sent, &wake, &shutdown);
+    let acknowledging = acknowledge_loop(store.as_ref(), &in_flight, acknowledgements);
+    tokio::join!(sending, acknowledging);
+    producer.close().await;
+}
+
+type Sent = (i64, DeliveryFuture);
+
+async fn send_loop(
+    store: &dyn OutboxStore,
+    producer: &FutureProducer,
+    in_flight: &Mutex<HashSet<i64>>,
+    sent: mpsc::Sender<Sent>,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) {
     let retry = RetryPolicy::default();
     let mut failures = 0;
     while !shutdown.is_cancelled() {
-        let published = match relay_once(store.as_ref(), &producer).await {
+        match send_once(store, producer, in_flight, &sent).await {
             Ok(count) => {
                 failures = 0;
-                count
+                if count >= RELAY_BATCH {
+                    continue;
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
             }
             Err(error) => {
                 failures += 1;
                 tracing::warn!(%error, failures, "outbox relay failed; retrying");
-                tokio::time::sleep(retry.delay(failures)).await;
-                continue;
-            }
-        };
-        if published < RELAY_BATCH as usize {
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = shutdown.cancelled() => {}
+                tokio::select! {
+                    _ = tokio::time::sleep(retry.delay(failures)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
             }
         }
     }
 }
 
-/// Publishes one batch; returns how many messages went out.
-pub async fn relay_once(store: &dyn OutboxStore, producer: &FutureProducer) -> anyhow::Result<usize> {
-    let batch = store.unpublished(RELAY_BATCH).await?;
-    if batch.is_empty() {
+/// Hands the oldest unpublished messages that are not in flight to the producer; returns how many.
+async fn send_once(store: &dyn OutboxStore, producer: &FutureProducer, in_flight: &Mutex<HashSet<i64>>, sent: &mpsc::Sender<Sent>) -> anyhow::Result<usize> {
+    let busy = in_flight.lock().expect("in-flight lock").len();
+    if busy >= MAX_IN_FLIGHT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
         return Ok(0);
     }
-    // Queue the whole batch before awaiting any acknowledgement; the idempotent producer keeps
-    // per-partition order, so a case's events arrive in the order they were written.
-    let sends = batch.iter().map(|message| {
-        producer.send(FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload), Duration::from_secs(30))
-    });
-    let results = join_all(sends).await;
-    let mut delivered = Vec::with_capacity(batch.len());
-    let mut first_error = None;
-    for (message, result) in batch.iter().zip(results) {
-        match result {
-            Ok(_) => delivered.push(message.id),
-            Err((error, _)) => {
-                first_error.get_or_insert(error);
-            }
+    let ids = store.unpublished_ids((busy + RELAY_BATCH) as i64).await?;
+    let fresh: Vec<i64> = {
+        let in_flight = in_flight.lock().expect("in-flight lock");
+        ids.into_iter().filter(|id| !in_flight.contains(id)).take(RELAY_BATCH).collect()
+    };
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let messages = store.messages(&fresh).await?;
+    for message in &messages {
+        // The idempotent producer keeps the order of what is enqueued here, per partition.
+        let record = FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload);
+        let delivery = producer.send_result(record).map_err(|(error, _)| anyhow::anyhow!("queueing outbox message {}: {error}", message.id))?;
+        in_flight.lock().expect("in-flight lock").insert(message.id);
+        if sent.send((message.id, delivery)).await.is_err() {
+            break; // stopping
         }
     }
-    store.mark_published(&delivered).await?;
-    match first_error {
-        Some(error) => Err(anyhow::anyhow!("publishing the outbox: {error}")),
-        None => Ok(delivered.len()),
+    Ok(messages.len())
+}
+
+/// Marks messages published as the broker acknowledges them, a batch at a time.
+async fn acknowledge_loop(store: &dyn OutboxStore, in_flight: &Mutex<HashSet<i64>>, mut acknowledgements: mpsc::Receiver<Sent>) {
+    let retry = RetryPolicy::default();
+    while let Some(first) = acknowledgements.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RELAY_BATCH {
+            match acknowledgements.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut settled = Vec::with_capacity(batch.len());
+        let mut delivered = Vec::with_capacity(batch.len());
+        for (id, delivery) in batch {
+            match delivery.await {
+                Ok(Ok(_)) => delivered.push(id),
+                Ok(Err((error, _))) => tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again"),
+                Err(_) => tracing::debug!(id, "producer gone before acknowledging"),
+            }
+            settled.push(id);
+        }
+        let mut failures = 0;
+        while let Err(error) = store.mark_published(&delivered).await {
+            failures += 1;
+            tracing::warn!(%error, failures, "marking outbox messages published failed; retrying");
+            tokio::time::sleep(retry.delay(failures)).await;
+        }
+        let mut in_flight = in_flight.lock().expect("in-flight lock");
+        for id in settled {
+            in_flight.remove(&id);
+        }
     }
 }

@@ -56,7 +56,11 @@ pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow:
         anyhow::Ok(())
     };
     let (read, written) = tokio::join!(tokio::time::timeout(Duration::from_secs(300), reader), writer);
+    let elapsed = started.elapsed();
+    consumer.close().await;
+    producer.close().await;
+    admin.close().await;
     written?;
     read.context("the raw consumer did not receive every message within 300 s")??;
-    Ok(messages as f64 / started.elapsed().as_secs_f64())
+    Ok(messages as f64 / elapsed.as_secs_f64())
 }

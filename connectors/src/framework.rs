@@ -71,6 +71,12 @@ impl BadRequest {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> BadRequest {
         BadRequest { status: StatusCode::BAD_REQUEST, field: Some(field.into()), message: message.into() }
     }
+
+    /// The same error for a field of an element inside a larger body, e.g. `traces[3]`.
+    pub fn within(self, path: &str) -> BadRequest {
+        let field = Some(self.field.map_or_else(|| path.to_string(), |field| format!("{path}.{field}")));
+        BadRequest { message: format!("{path}: {}", self.message), field, ..self }
+    }
 }
 
 impl IntoResponse for BadRequest {

@@ -12,12 +12,13 @@ use serde::Deserialize;
 
 use crate::domain::{Command, Outcome, Reference, Rejection};
 use crate::store::Store;
-use crate::workflow::{execute, submit_application, CommandError, SubmitApplication};
+use crate::workflow::{execute, execute_all, CommandError, Intake, SubmitApplication};
 
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
     pub reference: Arc<Reference>,
+    pub intake: Intake,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -26,6 +27,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/applications", post(submit))
         .route("/api/v1/cases/{case_number}", get(read_case))
         .route("/api/v1/cases/{case_number}/decision", post(decide_case))
+        .route("/api/v1/decisions", post(decide_cases))
         .route("/api/v1/approvals", get(approval_queue))
         .route("/api/v1/stats", get(stats))
         .with_state(state)
@@ -44,7 +46,7 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
     if let Err(bad) = request.validate(&state.reference) {
         return BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response();
     }
-    match submit_application(&state.store, &state.reference, &request).await {
+    match state.intake.submit(request).await {
         Ok(submitted) => {
             let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
             let body = serde_json::json!({
@@ -76,36 +78,101 @@ struct DecisionRequest {
     reason: Option<String>,
 }
 
-async fn decide_case(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
-    let request: DecisionRequest = match parse_json(&body) {
-        Ok(request) => request,
-        Err(bad) => return bad.into_response(),
-    };
-    if request.officer.trim().is_empty() {
-        return BadRequest::field("officer", "officer must not be empty").into_response();
-    }
-    let command = Command::Decide {
-        outcome: request.outcome,
-        officer: request.officer,
-        department_code: request.department_code,
-        reason: request.reason,
-    };
-    match execute(&state.store, &state.reference, &case_number, command).await {
-        Ok(case) => Json(serde_json::json!({"case_number": case.case_number, "state": case.state})).into_response(),
-        Err(CommandError::NotFound(_)) => {
-            BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response()
+impl DecisionRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        if self.officer.trim().is_empty() {
+            return Err(BadRequest::field("officer", "officer must not be empty"));
         }
-        Err(CommandError::Rejected(rejection)) => {
+        Ok(Command::Decide { outcome: self.outcome, officer: self.officer, department_code: self.department_code, reason: self.reason })
+    }
+}
+
+/// How a command's failure is answered: which status, naming which field.
+fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest, anyhow::Error> {
+    Ok(match error {
+        CommandError::NotFound(_) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") },
+        CommandError::Rejected(rejection) => {
             let (status, field) = match &rejection {
                 Rejection::WrongState { .. } => (StatusCode::CONFLICT, None),
                 Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code".to_string())),
                 Rejection::MissingReason => (StatusCode::UNPROCESSABLE_ENTITY, Some("reason".to_string())),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
             };
-            BadRequest { status, field, message: rejection.to_string() }.into_response()
+            BadRequest { status, field, message: rejection.to_string() }
         }
-        Err(CommandError::Store(error)) => internal(error),
+        CommandError::Store(error) => return Err(error),
+    })
+}
+
+async fn decide_case(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
+    let command = match parse_json::<DecisionRequest>(&body).and_then(DecisionRequest::into_command) {
+        Ok(command) => command,
+        Err(bad) => return bad.into_response(),
+    };
+    match execute(&state.store, &state.reference, &case_number, command).await {
+        Ok(case) => Json(serde_json::json!({"case_number": case.case_number, "state": case.state})).into_response(),
+        Err(error) => match command_failure(&case_number, error) {
+            Ok(bad) => bad.into_response(),
+            Err(error) => internal(error),
+        },
     }
+}
+
+/// Largest number of decisions one batch call may carry.
+const MAX_DECISIONS_PER_CALL: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBatch {
+    decisions: Vec<BatchDecision>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchDecision {
+    case_number: String,
+    outcome: Outcome,
+    officer: String,
+    department_code: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Batch approval (批量审批): several decisions in one transaction, each answered on its own
+/// with the status the single-case call would have given.
+async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
+    let batch: DecisionBatch = match parse_json(&body) {
+        Ok(batch) => batch,
+        Err(bad) => return bad.into_response(),
+    };
+    if batch.decisions.is_empty() || batch.decisions.len() > MAX_DECISIONS_PER_CALL {
+        let message = format!("a call carries 1 to {MAX_DECISIONS_PER_CALL} decisions, not {}", batch.decisions.len());
+        return BadRequest::field("decisions", message).into_response();
+    }
+    let mut commands = Vec::with_capacity(batch.decisions.len());
+    for (index, item) in batch.decisions.into_iter().enumerate() {
+        let decision = DecisionRequest { outcome: item.outcome, officer: item.officer, department_code: item.department_code, reason: item.reason };
+        match decision.into_command() {
+            Ok(command) => commands.push((item.case_number, command)),
+            Err(bad) => return bad.within(&format!("decisions[{index}]")).into_response(),
+        }
+    }
+    let numbers: Vec<String> = commands.iter().map(|(number, _)| number.clone()).collect();
+    let outcomes = match execute_all(&state.store, &state.reference, commands).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => return internal(error),
+    };
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (case_number, outcome) in numbers.iter().zip(outcomes) {
+        results.push(match outcome {
+            Ok(case) => serde_json::json!({"case_number": case_number, "status": 200, "state": case.state}),
+            Err(error) => match command_failure(case_number, error) {
+                Ok(bad) => serde_json::json!({"case_number": case_number, "status": bad.status.as_u16(), "error": bad.message, "field": bad.field}),
+                Err(error) => return internal(error),
+            },
+        });
+    }
+    Json(serde_json::json!({ "results": results })).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::domain::Reference;
 use crate::store::Store;
-use crate::workflow::CaseProcessor;
+use crate::workflow::{CaseProcessor, Intake};
 use crate::api;
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under.
@@ -73,7 +73,9 @@ impl Hub {
         }
 
         let api_address = api_listener.local_addr()?;
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone() }).merge(postal::inbound::router(outbox));
+        let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
+        tasks.spawn(intake_task);
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake }).merge(postal::inbound::router(outbox));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

@@ -31,7 +31,7 @@ pub async fn run(mut config: Config, cases: usize) -> anyhow::Result<BenchReport
         postal_url: None,
         step_delay: Duration::ZERO,
         progress: false,
-        concurrency: 64,
+        concurrency: 32,
         faults: Default::default(),
     };
     let demo = DemoRun::start(config, &options).await?;

@@ -131,7 +131,8 @@ impl DemoRun {
         Ok(())
     }
 
-    /// Acts as the county departments: decides every case in the approval queue.
+    /// Acts as the county departments: decides every case in the approval queue, a page at a
+    /// time through the batch-approval call.
     async fn approve_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         loop {
             let by_state = self.hub.store.count_by_state().await?;
@@ -144,28 +145,36 @@ impl DemoRun {
                 return Ok(());
             }
             let queue: Vec<serde_json::Value> =
-                self.client.get(format!("{}/api/v1/approvals?limit=500", self.base)).send().await?.error_for_status()?.json().await?;
+                self.client.get(format!("{}/api/v1/approvals?limit=200", self.base)).send().await?.error_for_status()?.json().await?;
             if queue.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            let decisions = queue.iter().map(|item| self.approve(item));
-            let results: Vec<anyhow::Result<()>> = stream::iter(decisions).buffer_unordered(16).collect().await;
-            results.into_iter().collect::<anyhow::Result<()>>()?;
+            self.approve(&queue).await?;
         }
     }
 
-    async fn approve(&self, item: &serde_json::Value) -> anyhow::Result<()> {
-        let case_number = item["case_number"].as_str().context("queue item without case_number")?;
-        let decision = serde_json::json!({
-            "outcome": "approved",
-            "officer": "县审批局 王审批",
-            "department_code": item["department_code"],
-        });
-        let response = self.client.post(format!("{}/api/v1/cases/{case_number}/decision", self.base)).json(&decision).send().await?;
-        // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
+    async fn approve(&self, queue: &[serde_json::Value]) -> anyhow::Result<()> {
+        let decisions: Vec<serde_json::Value> = queue
+            .iter()
+            .map(|item| {
+                serde_json::json!({
+                    "case_number": item["case_number"],
+                    "outcome": "approved",
+                    "officer": "县审批局 王审批",
+                    "department_code": item["department_code"],
+                })
+            })
+            .collect();
+        let response = self.client.post(format!("{}/api/v1/decisions", self.base)).json(&serde_json::json!({ "decisions": decisions })).send().await?;
         let status = response.status();
-        anyhow::ensure!(status.is_success() || status == reqwest::StatusCode::CONFLICT, "deciding {case_number}: {status} {}", response.text().await?);
+        anyhow::ensure!(status.is_success(), "batch decision failed: {status} {}", response.text().await?);
+        let answer: serde_json::Value = response.json().await?;
+        for result in answer["results"].as_array().context("batch decision answer without results")? {
+            // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
+            let code = result["status"].as_u64().unwrap_or(0);
+            anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
+        }
         Ok(())
     }
 

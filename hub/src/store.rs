@@ -1,15 +1,15 @@
 //! The database adapter: SQLite (default, WAL) or PostgreSQL through sqlx's `Any` driver, one
 //! set of SQL for both. The database is the source of truth; Kafka carries what the outbox holds.
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
-use bus::{Outbox, OutboxMessage, OutboxStore};
+use bus::{Effect, Outbox, OutboxMessage, OutboxStore};
 use contracts::{Catalogue, Event};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::Notify;
 
@@ -30,7 +30,12 @@ enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Transactions. On SQLite one connection: SQLite has one writer anyway, and a single
+    /// connection never meets a busy snapshot when a read transaction turns into a write.
     pool: AnyPool,
+    /// Reads outside transactions (queries, the relay). On SQLite separate read-only
+    /// connections, which WAL lets run beside the writer instead of queueing for it.
+    reads: AnyPool,
     catalogue: Arc<Catalogue>,
     /// Woken after every commit that enqueued messages, so the relay publishes at once.
     pub outbox_written: Arc<Notify>,
@@ -64,37 +69,29 @@ impl Store {
         } else {
             bail!("database URL must start with sqlite: or postgres:, got {url}");
         };
-        let pool = match backend {
+        let (pool, reads) = match backend {
             Backend::Sqlite => {
                 let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
                 if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                 }
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
-                // One connection: SQLite has one writer anyway, and a single connection never
-                // meets a busy snapshot when a read transaction turns into a write.
-                AnyPoolOptions::new()
-                    .max_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"] {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await
-                    .with_context(|| format!("opening {url}"))?
+                let pool = sqlite_pool(&url, 1, false).await?;
+                // Opened after the writer, which creates the file and switches it to WAL.
+                let reads = sqlite_pool(&url, 2, true).await?;
+                (pool, reads)
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(8).connect(url).await.with_context(|| format!("connecting to {url}"))?,
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(8).connect(url).await.with_context(|| format!("connecting to {url}"))?;
+                (pool.clone(), pool)
+            }
         };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         }
         .context("migrating the database")?;
-        Ok(Store { pool, catalogue, outbox_written: Arc::new(Notify::new()) })
+        Ok(Store { pool, reads, catalogue, outbox_written: Arc::new(Notify::new()) })
     }
 
     pub async fn begin(&self) -> anyhow::Result<StoreTx<'_>> {
@@ -102,13 +99,15 @@ impl Store {
     }
 
     pub async fn case(&self, case_number: &str) -> anyhow::Result<Option<CaseRecord>> {
-        let Some(row) = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1").bind(case_number).fetch_optional(&self.pool).await? else {
+        // One read transaction: the snapshot and the history agree.
+        let mut read = self.reads.begin().await?;
+        let Some(row) = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1").bind(case_number).fetch_optional(&mut *read).await? else {
             return Ok(None);
         };
         let case: Case = serde_json::from_str(row.get::<String, _>(0).as_str())?;
         let rows = sqlx::query("SELECT seq, event_id, kind, occurred_at, recorded_at, body FROM case_events WHERE case_number = $1 ORDER BY seq")
             .bind(case_number)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *read)
             .await?;
         let history = rows
             .iter()
@@ -134,32 +133,32 @@ impl Store {
         .bind(CaseState::Routed.as_str())
         .bind(department.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
     pub async fn count_by_state(&self) -> anyhow::Result<BTreeMap<String, i64>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM cases GROUP BY state").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM cases GROUP BY state").fetch_all(&self.reads).await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
     }
 
     /// Messages written to each topic through the outbox.
     pub async fn messages_per_topic(&self) -> anyhow::Result<BTreeMap<String, i64>> {
-        let rows = sqlx::query("SELECT topic, COUNT(*) FROM outbox GROUP BY topic").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT topic, COUNT(*) FROM outbox GROUP BY topic").fetch_all(&self.reads).await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
     }
 
     /// Number of messages written through the outbox and their mean size in bytes.
     pub async fn outbox_volume(&self) -> anyhow::Result<(i64, usize)> {
-        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetch_one(&self.reads).await?;
         let (count, bytes): (i64, i64) = (row.get(0), row.get(1));
         Ok((count, if count == 0 { 0 } else { (bytes / count) as usize }))
     }
 
     /// (case number, event kind, occurred_at) of every case event, for latency figures.
     pub async fn event_times(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT case_number, kind, occurred_at FROM case_events ORDER BY case_number, seq").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT case_number, kind, occurred_at FROM case_events ORDER BY case_number, seq").fetch_all(&self.reads).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
@@ -221,9 +220,8 @@ impl StoreTx<'_> {
     /// Which of `event_ids` `consumer` has already applied.
     pub async fn applied_among(&mut self, consumer: &str, event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
         let mut applied = HashSet::new();
-        for chunk in event_ids.chunks(200) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id IN ({})", placeholders.join(","));
+        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id IN ({})", value_list(2, chunk.len()));
             let mut query = sqlx::query(&sql).bind(consumer);
             for id in chunk {
                 query = query.bind(*id);
@@ -235,133 +233,225 @@ impl StoreTx<'_> {
         Ok(applied)
     }
 
-    /// Records that `consumer` applied `event_id`; false if it already had.
-    pub async fn mark_applied(&mut self, consumer: &str, event_id: &str, outcome: &str) -> anyhow::Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO processed_events (consumer, event_id, applied_at, outcome) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(consumer)
-        .bind(event_id)
-        .bind(now_ms())
-        .bind(outcome)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
-    }
-
-    pub async fn next_case_serial(&mut self) -> anyhow::Result<i64> {
-        let row = sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'case_serial' RETURNING value").fetch_one(&mut *self.tx).await?;
-        Ok(row.get(0))
-    }
-
-    /// The case opened for a client's request id, if any.
-    pub async fn case_for_request(&mut self, request_id: &str) -> anyhow::Result<Option<Case>> {
-        let row = sqlx::query("SELECT snapshot FROM cases WHERE request_id = $1").bind(request_id).fetch_optional(&mut *self.tx).await?;
-        row.map(|r| parse_snapshot(&r)).transpose()
-    }
-
-    pub async fn load_case(&mut self, case_number: &str) -> anyhow::Result<Option<Case>> {
-        let row = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1").bind(case_number).fetch_optional(&mut *self.tx).await?;
-        row.map(|r| parse_snapshot(&r)).transpose()
-    }
-
-    pub async fn insert_case(&mut self, request_id: &str, case: &Case) -> anyhow::Result<()> {
+    /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
+    pub async fn mark_applied(&mut self, consumer: &str, applied: &[(&str, &str)]) -> anyhow::Result<()> {
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(&case.case_number)
-        .bind(request_id)
-        .bind(case.state.as_str())
-        .bind(i64::from(case.seq))
-        .bind(&case.application.service_point.code)
-        .bind(case.department_code.clone())
-        .bind(serde_json::to_string(case)?)
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Saves a case that was loaded at `loaded_seq`; fails if someone else changed it since.
-    pub async fn update_case(&mut self, case: &Case, loaded_seq: u32) -> anyhow::Result<()> {
-        let updated = sqlx::query(
-            "UPDATE cases SET state = $1, seq = $2, department = $3, snapshot = $4, updated_at = $5 WHERE case_number = $6 AND seq = $7",
-        )
-        .bind(case.state.as_str())
-        .bind(i64::from(case.seq))
-        .bind(case.department_code.clone())
-        .bind(serde_json::to_string(case)?)
-        .bind(now_ms())
-        .bind(&case.case_number)
-        .bind(i64::from(loaded_seq))
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
-            bail!("case {} changed concurrently (expected seq {loaded_seq})", case.case_number);
+        for chunk in applied.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO processed_events (consumer, event_id, applied_at, outcome) VALUES {} ON CONFLICT DO NOTHING",
+                value_rows(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for (event_id, outcome) in chunk {
+                query = query.bind(consumer).bind(*event_id).bind(now).bind(*outcome);
+            }
+            query.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
 
-    /// Appends events to a case's history, numbered from `first_seq`.
-    pub async fn append_history(&mut self, first_seq: u32, events: &[Event]) -> anyhow::Result<()> {
-        let now = now_ms();
-        for (seq, event) in (first_seq..).zip(events) {
-            sqlx::query(
-                "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(event.case_number())
-            .bind(i64::from(seq))
-            .bind(event.event_id())
-            .bind(event.kind())
-            .bind(event.occurred_at())
-            .bind(now)
-            .bind(serde_json::to_string(event)?)
-            .execute(&mut *self.tx)
+    /// Reserves `count` case serial numbers; returns the first.
+    pub async fn reserve_case_serials(&mut self, count: usize) -> anyhow::Result<i64> {
+        let row = sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'case_serial' RETURNING value")
+            .bind(count as i64)
+            .fetch_one(&mut *self.tx)
             .await?;
+        Ok(row.get::<i64, _>(0) - count as i64 + 1)
+    }
+
+    /// The cases already opened for any of these client request ids, by request id.
+    pub async fn cases_for_requests(&mut self, request_ids: &[&str]) -> anyhow::Result<HashMap<String, Case>> {
+        self.select_cases("request_id", request_ids).await
+    }
+
+    /// The cases among `case_numbers` that exist, by number.
+    pub async fn load_cases(&mut self, case_numbers: &[&str]) -> anyhow::Result<HashMap<String, Case>> {
+        self.select_cases("case_number", case_numbers).await
+    }
+
+    async fn select_cases(&mut self, column: &str, keys: &[&str]) -> anyhow::Result<HashMap<String, Case>> {
+        let mut cases = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("SELECT {column}, snapshot FROM cases WHERE {column} IN ({})", value_list(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                let case: Case = serde_json::from_str(row.get::<String, _>(1).as_str())?;
+                cases.insert(row.get::<String, _>(0), case);
+            }
+        }
+        Ok(cases)
+    }
+
+    /// Inserts new cases, each with the client request id that opened it.
+    pub async fn insert_cases(&mut self, cases: &[(&str, &Case)]) -> anyhow::Result<()> {
+        let now = now_ms();
+        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at) VALUES {}",
+                value_rows(chunk.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for (request_id, case) in chunk {
+                query = query
+                    .bind(case.case_number.clone())
+                    .bind(*request_id)
+                    .bind(case.state.as_str())
+                    .bind(i64::from(case.seq))
+                    .bind(case.application.service_point.code.clone())
+                    .bind(case.department_code.clone())
+                    .bind(serde_json::to_string(case)?)
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
 
-    /// Writes events to the outbox, each to the topic the catalogue assigns its record.
+    /// Saves cases, each loaded at the sequence number given with it; fails, and the whole
+    /// transaction with it, if any was changed by someone else since.
+    pub async fn update_cases(&mut self, cases: &[(&Case, u32)]) -> anyhow::Result<()> {
+        let now = now_ms();
+        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
+            // VALUES columns are column1..column7 on both SQLite and PostgreSQL; the casts give
+            // PostgreSQL their types.
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let p = |column: usize| row * 7 + column;
+                    format!(
+                        "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
+                        p(1), p(2), p(3), p(4), p(5), p(6), p(7)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE cases SET state = v.column3, seq = v.column4, department = v.column5, snapshot = v.column6, updated_at = v.column7 \
+                 FROM (VALUES {}) AS v WHERE cases.case_number = v.column1 AND cases.seq = v.column2",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (case, loaded_seq) in chunk {
+                query = query
+                    .bind(case.case_number.clone())
+                    .bind(i64::from(*loaded_seq))
+                    .bind(case.state.as_str())
+                    .bind(i64::from(case.seq))
+                    .bind(case.department_code.clone())
+                    .bind(serde_json::to_string(case)?)
+                    .bind(now);
+            }
+            let updated = query.execute(&mut *self.tx).await?.rows_affected();
+            if updated != chunk.len() as u64 {
+                let numbers: Vec<&str> = chunk.iter().map(|(case, _)| case.case_number.as_str()).collect();
+                bail!("{} of the cases {numbers:?} changed concurrently", chunk.len() as u64 - updated);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends events to their cases' histories, each at the sequence number given with it.
+    pub async fn append_history(&mut self, entries: &[(u32, &Event)]) -> anyhow::Result<()> {
+        let now = now_ms();
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
+            let mut query = sqlx::query(&sql);
+            for (seq, event) in chunk {
+                query = query
+                    .bind(event.case_number())
+                    .bind(i64::from(*seq))
+                    .bind(event.event_id())
+                    .bind(event.kind())
+                    .bind(event.occurred_at())
+                    .bind(now)
+                    .bind(serde_json::to_string(event)?);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes events to the outbox, in order, each to the topic the catalogue assigns its record.
     pub async fn enqueue(&mut self, events: &[Event]) -> anyhow::Result<()> {
         let now = now_ms();
-        for event in events {
-            let record = event.record_name();
-            let topic = self.store.catalogue.topic_of(&record).with_context(|| format!("no topic in the catalogue carries {record}"))?;
-            let payload = contracts::encode(event)?;
-            sqlx::query("INSERT INTO outbox (event_id, topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
-                .bind(event.event_id())
-                .bind(&topic.name)
-                .bind(event.case_number())
-                .bind(payload)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await?;
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (event_id, topic, message_key, payload, created_at) VALUES {} ON CONFLICT DO NOTHING",
+                value_rows(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                let record = event.record_name();
+                let topic = self.store.catalogue.topic_of(&record).with_context(|| format!("no topic in the catalogue carries {record}"))?;
+                query = query.bind(event.event_id()).bind(topic.name.clone()).bind(event.case_number()).bind(contracts::encode(event)?).bind(now);
+            }
+            query.execute(&mut *self.tx).await?;
             self.enqueued = true;
         }
         Ok(())
     }
 }
 
-fn parse_snapshot(row: &AnyRow) -> anyhow::Result<Case> {
-    Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)
+/// Rows per multi-row statement: below the bound-parameter limits of SQLite and PostgreSQL, and
+/// small enough that SQLite's linear lookup of each parameter's name stays cheap.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// `$first, $first+1, ...`: `count` placeholders for an IN list.
+fn value_list(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, $2), ($3, $4), ...`: placeholders for `rows` rows of `width` values.
+fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows).map(|row| format!("({})", value_list(1 + row * width, width))).collect::<Vec<_>>().join(", ")
+}
+
+/// A SQLite pool: the writer, or read-only connections beside it.
+async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let mut pragmas = vec!["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"];
+                if read_only {
+                    pragmas = vec!["PRAGMA query_only = ON", "PRAGMA busy_timeout = 10000"];
+                }
+                for pragma in pragmas {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("opening {url}"))
 }
 
 #[async_trait]
 impl OutboxStore for Store {
-    async fn unpublished(&self, limit: i64) -> anyhow::Result<Vec<OutboxMessage>> {
-        let rows = sqlx::query("SELECT id, topic, message_key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxMessage { id: r.get(0), topic: r.get(1), key: r.get(2), payload: r.get(3) })
-            .collect())
+    async fn unpublished_ids(&self, limit: i64) -> anyhow::Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1").bind(limit).fetch_all(&self.reads).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
+        let mut messages = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id", value_list(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.reads).await? {
+                messages.push(OutboxMessage { id: row.get(0), topic: row.get(1), key: row.get(2), payload: row.get(3) });
+            }
+        }
+        Ok(messages)
     }
 
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()> {
@@ -379,23 +469,24 @@ impl OutboxStore for Store {
 
 #[async_trait]
 impl Outbox for Store {
-    async fn apply(&self, consumer: &str, source_event_id: &str, events: &[Event]) -> anyhow::Result<bool> {
+    async fn applied_among(&self, consumer: &str, source_event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
         let mut tx = self.begin().await?;
-        if !tx.mark_applied(consumer, source_event_id, "applied").await? {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        tx.enqueue(events).await?;
-        tx.commit().await?;
-        Ok(true)
+        let applied = tx.applied_among(consumer, source_event_ids).await?;
+        tx.rollback().await?;
+        Ok(applied)
     }
 
-    async fn is_applied(&self, consumer: &str, source_event_id: &str) -> anyhow::Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2")
-            .bind(consumer)
-            .bind(source_event_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+    async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<&str> = effects.iter().map(|e| e.source_event_id.as_str()).collect();
+        let mut seen = tx.applied_among(consumer, &ids).await?;
+        let fresh: Vec<bool> = effects.iter().map(|e| seen.insert(e.source_event_id.clone())).collect();
+        let applied: Vec<&Effect> = effects.iter().zip(&fresh).filter(|(_, new)| **new).map(|(e, _)| e).collect();
+        let marks: Vec<(&str, &str)> = applied.iter().map(|e| (e.source_event_id.as_str(), "applied")).collect();
+        let events: Vec<Event> = applied.iter().flat_map(|e| e.events.iter().cloned()).collect();
+        tx.mark_applied(consumer, &marks).await?;
+        tx.enqueue(&events).await?;
+        tx.commit().await?;
+        Ok(fresh)
     }
 }

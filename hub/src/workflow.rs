@@ -9,7 +9,9 @@ use contracts::{Applicant, ApplicationSubmitted, Event, MatterRef, PostalAddress
 
 use crate::domain::case::is_external_fact;
 use crate::domain::{decide, evolve, reactions, Case, Command, Context, Reference, Rejection};
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, StoreTx};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// A Kafka consumer group of the hub: applies each event it is handed to the case it names.
 /// The three hub groups (acceptance, workflow, delivery) differ only in the topics they read.
@@ -46,59 +48,74 @@ fn apply_event(case: &mut Case, event: &Event, ctx: &Context<'_>) -> Result<Appl
     Ok(applied)
 }
 
+/// A case a batch touches: as loaded, and what the batch did to it.
+struct Touched {
+    case: Case,
+    loaded_seq: u32,
+    history: Vec<Event>,
+    publish: Vec<Event>,
+}
+
+/// Loads the cases named by `case_numbers` (repeats allowed) for a batch to change.
+async fn load_touched<'n>(tx: &mut StoreTx<'_>, case_numbers: impl Iterator<Item = &'n str>) -> anyhow::Result<HashMap<String, Touched>> {
+    let numbers: Vec<&str> = case_numbers.collect::<HashSet<_>>().into_iter().collect();
+    Ok(tx
+        .load_cases(&numbers)
+        .await?
+        .into_iter()
+        .map(|(number, case)| (number, Touched { loaded_seq: case.seq, case, history: Vec::new(), publish: Vec::new() }))
+        .collect())
+}
+
+/// Writes what a batch did: new history, new snapshots (failing if another writer got there
+/// first), and the events to publish, a few statements for the whole batch.
+async fn save_touched(tx: &mut StoreTx<'_>, touched: &HashMap<String, Touched>) -> anyhow::Result<()> {
+    let changed: Vec<&Touched> = touched.values().filter(|t| !t.history.is_empty()).collect();
+    let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded_seq + 1..).zip(&t.history)).collect();
+    tx.append_history(&history).await?;
+    let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded_seq)).collect();
+    tx.update_cases(&snapshots).await?;
+    let publish: Vec<Event> = changed.iter().flat_map(|t| t.publish.iter().cloned()).collect();
+    tx.enqueue(&publish).await
+}
+
 #[async_trait]
 impl BatchHandler for CaseProcessor {
+    /// One transaction per batch, and a handful of statements whatever its size: that, not the
+    /// broker, is what bounds the hub's throughput on SQLite.
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let mut tx = self.store.begin().await?;
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
-        let already = tx.applied_among(&self.consumer, &ids).await?;
+        let mut skip = tx.applied_among(&self.consumer, &ids).await?;
+        let mut touched = load_touched(&mut tx, batch.iter().map(|d| d.event.case_number())).await?;
         let ctx = Context { now: now_ms(), reference: &self.reference };
-        // Cases touched by this batch: (case, seq when loaded, new history, to publish).
-        let mut touched: HashMap<String, (Case, u32, Vec<Event>, Vec<Event>)> = HashMap::new();
-        let mut seen = HashSet::new();
+        let mut outcomes: Vec<(&str, String)> = Vec::new();
         let mut rejected = Vec::new();
         for (index, delivery) in batch.iter().enumerate() {
             let event = &delivery.event;
-            if already.contains(event.event_id()) || !seen.insert(event.event_id()) {
+            if !skip.insert(event.event_id().to_string()) {
                 continue;
             }
-            let case_number = event.case_number();
-            if !touched.contains_key(case_number) {
-                match tx.load_case(case_number).await? {
-                    Some(case) => {
-                        let seq = case.seq;
-                        touched.insert(case_number.to_string(), (case, seq, Vec::new(), Vec::new()));
-                    }
-                    None => {
-                        let reason = format!("{} names case {case_number}, which does not exist", event.kind());
-                        tx.mark_applied(&self.consumer, event.event_id(), &reason).await?;
-                        rejected.push(Rejected { index, reason });
-                        continue;
-                    }
-                }
-            }
-            let (case, _, history, publish) = touched.get_mut(case_number).expect("loaded above");
-            match apply_event(case, event, &ctx) {
-                Ok(applied) => {
-                    history.extend(applied.history);
-                    publish.extend(applied.publish);
-                    tx.mark_applied(&self.consumer, event.event_id(), "applied").await?;
-                }
-                Err(rejection) => {
-                    let reason = format!("{} rejected: {rejection}", event.kind());
-                    tx.mark_applied(&self.consumer, event.event_id(), &reason).await?;
+            let outcome = match touched.get_mut(event.case_number()) {
+                None => Err(format!("{} names case {}, which does not exist", event.kind(), event.case_number())),
+                Some(entry) => apply_event(&mut entry.case, event, &ctx)
+                    .map(|applied| {
+                        entry.history.extend(applied.history);
+                        entry.publish.extend(applied.publish);
+                    })
+                    .map_err(|rejection| format!("{} rejected: {rejection}", event.kind())),
+            };
+            match outcome {
+                Ok(()) => outcomes.push((event.event_id(), "applied".into())),
+                Err(reason) => {
+                    outcomes.push((event.event_id(), reason.clone()));
                     rejected.push(Rejected { index, reason });
                 }
             }
         }
-        for (case, loaded_seq, history, publish) in touched.values() {
-            if history.is_empty() {
-                continue;
-            }
-            tx.append_history(loaded_seq + 1, history).await?;
-            tx.update_case(case, *loaded_seq).await?;
-            tx.enqueue(publish).await?;
-        }
+        let marks: Vec<(&str, &str)> = outcomes.iter().map(|(id, outcome)| (*id, outcome.as_str())).collect();
+        tx.mark_applied(&self.consumer, &marks).await?;
+        save_touched(&mut tx, &touched).await?;
         tx.commit().await?;
         Ok(rejected)
     }
@@ -206,6 +223,7 @@ impl SubmitApplication {
 }
 
 /// Outcome of a submission: the case, and whether this request opened it.
+#[derive(Debug, Clone)]
 pub struct Submitted {
     pub case: Case,
     pub created: bool,
@@ -213,17 +231,50 @@ pub struct Submitted {
 
 /// Opens a case for a validated application, or returns the case this request already opened.
 pub async fn submit_application(store: &Store, reference: &Reference, request: &SubmitApplication) -> anyhow::Result<Submitted> {
+    let mut submitted = submit_applications(store, reference, std::slice::from_ref(request)).await?;
+    Ok(submitted.remove(0))
+}
+
+/// Opens cases for validated applications in one transaction; a request id seen before (or
+/// earlier in `requests`) gets the case it opened.
+pub async fn submit_applications(store: &Store, reference: &Reference, requests: &[SubmitApplication]) -> anyhow::Result<Vec<Submitted>> {
     let mut tx = store.begin().await?;
-    if let Some(case) = tx.case_for_request(&request.request_id).await? {
-        return Ok(Submitted { case, created: false });
-    }
+    let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
+    let mut known = tx.cases_for_requests(&ids).await?;
+    let new_requests = requests.iter().filter(|r| !known.contains_key(&r.request_id)).map(|r| r.request_id.as_str()).collect::<HashSet<_>>().len();
+    let mut serial = if new_requests > 0 { tx.reserve_case_serials(new_requests).await? } else { 0 };
     let now = now_ms();
-    let serial = tx.next_case_serial().await?;
     let date = crate::domain::calendar::iso_date(crate::domain::calendar::day_of(now)).replace('-', "");
-    let case_number = format!("{}{date}{serial:06}", &reference.county.code[..6]);
+    let mut opened: Vec<(&str, Case, Event)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        if let Some(case) = known.get(&request.request_id) {
+            outcomes.push(Submitted { case: case.clone(), created: false });
+            continue;
+        }
+        let case_number = format!("{}{date}{serial:06}", &reference.county.code[..6]);
+        serial += 1;
+        let event = Event::from(application_submitted(reference, request, case_number, now));
+        let Event::ApplicationSubmitted(submitted) = &event else { unreachable!("built as ApplicationSubmitted") };
+        let case = Case::open(submitted);
+        known.insert(request.request_id.clone(), case.clone());
+        outcomes.push(Submitted { case: case.clone(), created: true });
+        opened.push((request.request_id.as_str(), case, event));
+    }
+    let rows: Vec<(&str, &Case)> = opened.iter().map(|(request_id, case, _)| (*request_id, case)).collect();
+    tx.insert_cases(&rows).await?;
+    let history: Vec<(u32, &Event)> = opened.iter().map(|(_, _, event)| (1, event)).collect();
+    tx.append_history(&history).await?;
+    let events: Vec<Event> = opened.into_iter().map(|(_, _, event)| event).collect();
+    tx.enqueue(&events).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+fn application_submitted(reference: &Reference, request: &SubmitApplication, case_number: String, now: i64) -> ApplicationSubmitted {
     let matter = reference.matter(&request.matter_code).expect("validated");
     let point = reference.service_point(&request.service_point).expect("validated");
-    let submitted = ApplicationSubmitted {
+    ApplicationSubmitted {
         event_id: Case::event_id(&case_number, 1),
         case_number,
         occurred_at: now,
@@ -245,14 +296,58 @@ pub async fn submit_application(store: &Store, reference: &Reference, request: &
         materials: request.materials.clone(),
         delivery_method: request.delivery.method.clone(),
         delivery_address: request.delivery.address.clone(),
-    };
-    let case = Case::open(&submitted);
-    let event = Event::from(submitted);
-    tx.insert_case(&request.request_id, &case).await?;
-    tx.append_history(1, std::slice::from_ref(&event)).await?;
-    tx.enqueue(std::slice::from_ref(&event)).await?;
-    tx.commit().await?;
-    Ok(Submitted { case, created: true })
+    }
+}
+
+type IntakeReply = oneshot::Sender<Result<Submitted, String>>;
+
+/// Gathers concurrent submissions and opens their cases together, one transaction per group
+/// (group commit): with one SQLite writer, a transaction per request is what limits intake.
+#[derive(Clone)]
+pub struct Intake {
+    requests: mpsc::Sender<(SubmitApplication, IntakeReply)>,
+}
+
+/// Submissions opened in one transaction, at most.
+const INTAKE_GROUP: usize = 256;
+
+impl Intake {
+    /// The intake and the task that serves it (to be spawned); the task ends with `shutdown`.
+    pub fn new(store: Store, reference: Arc<Reference>, shutdown: CancellationToken) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (requests, mut pending) = mpsc::channel::<(SubmitApplication, IntakeReply)>(INTAKE_GROUP * 4);
+        let task = async move {
+            loop {
+                let first = tokio::select! {
+                    first = pending.recv() => first,
+                    _ = shutdown.cancelled() => None,
+                };
+                let Some(first) = first else { return };
+                let mut group = vec![first];
+                while group.len() < INTAKE_GROUP {
+                    match pending.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (applications, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                match submit_applications(&store, &reference, &applications).await {
+                    Ok(outcomes) => outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome)))),
+                    Err(error) => {
+                        tracing::error!(error = format!("{error:#}"), submissions = replies.len(), "opening cases failed");
+                        replies.into_iter().for_each(|reply| drop(reply.send(Err(format!("{error:#}")))));
+                    }
+                }
+            }
+        };
+        (Intake { requests }, task)
+    }
+
+    /// Opens a case for a validated application (or returns the one its request id opened).
+    pub async fn submit(&self, application: SubmitApplication) -> anyhow::Result<Submitted> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((application, reply)).await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?.map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,14 +362,33 @@ pub enum CommandError {
 
 /// Runs a command from a person (an approver's decision) against a case.
 pub async fn execute(store: &Store, reference: &Reference, case_number: &str, command: Command) -> Result<Case, CommandError> {
+    let mut outcomes = execute_all(store, reference, vec![(case_number.to_string(), command)]).await?;
+    outcomes.remove(0)
+}
+
+/// Runs commands against cases in one transaction, in order; each succeeds or fails on its own
+/// (a batch approval where one case was decided meanwhile still decides the others).
+/// `Err` only when the database fails, and then nothing is applied.
+pub async fn execute_all(
+    store: &Store,
+    reference: &Reference,
+    commands: Vec<(String, Command)>,
+) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
     let mut tx = store.begin().await?;
-    let case = tx.load_case(case_number).await?.ok_or_else(|| CommandError::NotFound(case_number.into()))?;
-    let loaded_seq = case.seq;
-    let events = decide(&case, &command, &Context { now: now_ms(), reference })?;
-    let case = events.iter().fold(case, evolve);
-    tx.append_history(loaded_seq + 1, &events).await?;
-    tx.update_case(&case, loaded_seq).await?;
-    tx.enqueue(&events).await?;
+    let mut touched = load_touched(&mut tx, commands.iter().map(|(number, _)| number.as_str())).await?;
+    let ctx = Context { now: now_ms(), reference };
+    let outcomes = commands
+        .into_iter()
+        .map(|(case_number, command)| {
+            let entry = touched.get_mut(&case_number).ok_or(CommandError::NotFound(case_number))?;
+            let events = decide(&entry.case, &command, &ctx)?;
+            entry.case = events.iter().fold(entry.case.clone(), evolve);
+            entry.history.extend(events.iter().cloned());
+            entry.publish.extend(events);
+            Ok(entry.case.clone())
+        })
+        .collect();
+    save_touched(&mut tx, &touched).await?;
     tx.commit().await?;
-    Ok(case)
+    Ok(outcomes)
 }

@@ -1,5 +1,6 @@
-//! Inbound half: the carrier pushes tracking events; each is recorded durably (outbox) before
-//! it is acknowledged, and a push seen before is acknowledged again without a second record.
+//! Inbound half: the carrier pushes batches of tracking events; each batch is recorded durably
+//! (outbox) in one transaction before it is acknowledged, and a trace seen before is
+//! acknowledged again without a second record.
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -8,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bus::Outbox;
+use bus::{Effect, Outbox};
 use contracts::{DeliveryCompleted, Event, TrackingEvent};
 
-use super::protocol::{final_outcome, PushAck, TrackingPush};
+use super::protocol::{final_outcome, PushAck, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH};
 use super::{PUSH_CONSUMER, PUSH_PATH};
 use crate::framework::{parse_json, BadRequest};
 
@@ -21,23 +22,38 @@ pub fn router(outbox: Arc<dyn Outbox>) -> Router {
 }
 
 async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Response {
-    let push: TrackingPush = match parse_json(&body) {
-        Ok(push) => push,
+    let effects = match parse_json::<TrackingBatch>(&body).and_then(|batch| effects_of(&batch)) {
+        Ok(effects) => effects,
         Err(bad) => return bad.into_response(),
     };
-    let events = match events_of(&push) {
-        Ok(events) => events,
-        Err(bad) => return bad.into_response(),
-    };
-    match outbox.apply(PUSH_CONSUMER, &push.push_id, &events).await {
-        Ok(applied) => Json(PushAck { success: true, duplicate: !applied }).into_response(),
+    match outbox.apply_all(PUSH_CONSUMER, &effects).await {
+        Ok(fresh) => {
+            let accepted = fresh.iter().filter(|new| **new).count();
+            Json(PushAck { success: true, accepted, duplicates: fresh.len() - accepted }).into_response()
+        }
         Err(error) => {
-            tracing::error!(%error, push_id = push.push_id, "could not record a tracking push");
+            tracing::error!(%error, traces = effects.len(), "could not record a tracking push");
             // Not acknowledged: the carrier retries.
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})))
                 .into_response()
         }
     }
+}
+
+/// What a batch stands for; a bad trace refuses the whole batch, naming it by its index.
+fn effects_of(batch: &TrackingBatch) -> Result<Vec<Effect>, BadRequest> {
+    if batch.traces.is_empty() || batch.traces.len() > MAX_TRACES_PER_PUSH {
+        return Err(BadRequest::field("traces", format!("a push carries 1 to {MAX_TRACES_PER_PUSH} traces, not {}", batch.traces.len())));
+    }
+    batch
+        .traces
+        .iter()
+        .enumerate()
+        .map(|(index, trace)| {
+            let events = events_of(trace).map_err(|bad| bad.within(&format!("traces[{index}]")))?;
+            Ok(Effect { source_event_id: trace.push_id.clone(), events })
+        })
+        .collect()
 }
 
 /// The events a push stands for: a tracking event, and the delivery outcome when final.
@@ -125,5 +141,19 @@ mod tests {
         bad.op_time = 0;
         assert_eq!(events_of(&bad).unwrap_err().field.as_deref(), Some("op_time"));
         assert_eq!(events_of(&push(super::super::protocol::OP_POSTED)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_trace_refuses_its_batch_and_is_named_by_index() {
+        let mut bad = push(super::super::protocol::OP_IN_TRANSIT);
+        bad.op_time = -5;
+        let batch = TrackingBatch { traces: vec![push(super::super::protocol::OP_POSTED), bad] };
+        let error = effects_of(&batch).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("traces[1].op_time"));
+        assert!(error.message.starts_with("traces[1]: "), "{}", error.message);
+        assert_eq!(effects_of(&TrackingBatch { traces: vec![] }).unwrap_err().field.as_deref(), Some("traces"));
+        let good = TrackingBatch { traces: vec![push(super::super::protocol::OP_POSTED), push(super::super::protocol::OP_SIGNED)] };
+        let effects = effects_of(&good).unwrap();
+        assert_eq!(effects.iter().map(|e| e.events.len()).collect::<Vec<_>>(), [1, 2]);
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bus::{BatchHandler, Delivery, Outbox, Rejected};
+use bus::{BatchHandler, Delivery, Effect, Outbox, Rejected};
 use contracts::{DeliveryOrderCreated, DeliveryRequested, Event};
 use futures::stream::{self, StreamExt as _};
 
@@ -55,58 +55,59 @@ impl PostalOutbound {
         response.json().await.map_err(|e| CallError::from_reqwest(&e))
     }
 
-    /// Hands one delivery request to the carrier. `Err` only for database trouble.
-    async fn deliver(&self, request: &DeliveryRequested) -> anyhow::Result<Option<String>> {
-        if self.outbox.is_applied(CONSUMER, &request.event_id).await? {
-            return Ok(None);
-        }
+    /// Hands one delivery request to the carrier: the event it makes, or why the carrier refused.
+    async fn deliver(&self, request: &DeliveryRequested) -> Result<Event, String> {
         let order = self.order_for(request);
         match with_retry(&self.config.retry, "postal create order", || self.create_order(&order)).await {
-            Ok(accepted) => {
-                let created: Event = DeliveryOrderCreated {
-                    event_id: format!("{}/created", accepted.logistics_order_no),
-                    case_number: request.case_number.clone(),
-                    occurred_at: bus_now(),
-                    order_number: accepted.logistics_order_no,
-                    waybill_number: accepted.waybill_no,
-                }
-                .into();
-                self.outbox.apply(CONSUMER, &request.event_id, &[created]).await?;
-                Ok(None)
+            Ok(accepted) => Ok(DeliveryOrderCreated {
+                event_id: format!("{}/created", accepted.logistics_order_no),
+                case_number: request.case_number.clone(),
+                occurred_at: now_ms(),
+                order_number: accepted.logistics_order_no,
+                waybill_number: accepted.waybill_no,
             }
-            Err(error) => {
-                self.outbox.apply(CONSUMER, &request.event_id, &[]).await?;
-                Ok(Some(format!("carrier refused order {}: {error}", order.logistics_order_no)))
-            }
+            .into()),
+            Err(error) => Err(format!("carrier refused order {}: {error}", order.logistics_order_no)),
         }
     }
 }
 
-impl PostalOutbound {
-    async fn handle_one(&self, index: usize, delivery: &Delivery) -> (usize, anyhow::Result<Option<String>>) {
-        match &delivery.event {
-            Event::DeliveryRequested(request) => (index, self.deliver(request).await),
-            other => (index, Ok(Some(format!("{} is not a delivery request", other.kind())))),
-        }
-    }
-}
-
-fn bus_now() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[async_trait]
 impl BatchHandler for PostalOutbound {
+    /// Orders the batch's new requests at the carrier, several at once, then records all
+    /// outcomes in one transaction. A crash in between only repeats create calls, which the
+    /// order number makes idempotent at the carrier.
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
-        let calls: Vec<_> = batch.iter().enumerate().map(|(index, delivery)| self.handle_one(index, delivery)).collect();
-        let results: Vec<(usize, anyhow::Result<Option<String>>)> =
-            stream::iter(calls).buffer_unordered(self.config.concurrency.max(1)).collect().await;
+        let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
+        let mut skip = self.outbox.applied_among(CONSUMER, &ids).await?;
         let mut rejected = Vec::new();
-        for (index, result) in results {
-            if let Some(reason) = result? {
-                rejected.push(Rejected { index, reason });
+        let mut calls = Vec::new();
+        for (index, delivery) in batch.iter().enumerate() {
+            if !skip.insert(delivery.event.event_id().to_string()) {
+                continue;
+            }
+            match &delivery.event {
+                Event::DeliveryRequested(request) => calls.push(async move { (index, request, self.deliver(request).await) }),
+                other => rejected.push(Rejected { index, reason: format!("{} is not a delivery request", other.kind()) }),
             }
         }
+        let results: Vec<_> = stream::iter(calls).buffer_unordered(self.config.concurrency.max(1)).collect().await;
+        let mut effects = Vec::with_capacity(results.len());
+        for (index, request, result) in results {
+            let events = match result {
+                Ok(created) => vec![created],
+                Err(reason) => {
+                    rejected.push(Rejected { index, reason });
+                    Vec::new()
+                }
+            };
+            effects.push(Effect { source_event_id: request.event_id.clone(), events });
+        }
+        self.outbox.apply_all(CONSUMER, &effects).await?;
         Ok(rejected)
     }
 }

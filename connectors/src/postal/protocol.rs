@@ -70,11 +70,25 @@ pub struct TrackingPush {
     pub signer_name: Option<String>,
 }
 
-/// Our answer to a push: 200 with `success` once it is durably recorded.
+/// One push call: the carrier sends the tracking events that came due, oldest first, and
+/// sends the whole batch again until it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingBatch {
+    pub traces: Vec<TrackingPush>,
+}
+
+/// Largest batch the push endpoint takes.
+pub const MAX_TRACES_PER_PUSH: usize = 500;
+
+/// Our answer to a push: 200 with `success` once every trace is durably recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushAck {
     pub success: bool,
-    pub duplicate: bool,
+    /// Traces recorded now.
+    pub accepted: usize,
+    /// Traces seen before (retries, duplicates), recorded nothing.
+    pub duplicates: usize,
 }
 
 /// Operation codes the carrier reports, in the order a normal delivery passes them.

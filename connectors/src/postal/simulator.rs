@@ -1,5 +1,5 @@
 //! A stand-in for the carrier: takes orders (idempotent by order number), then pushes tracking
-//! events to the push URL until each is acknowledged. Faults can be set at start or at run
+//! events to the push URL, in batches of whatever came due, until each batch is acknowledged. Faults can be set at start or at run
 //! time through `PUT /admin/faults`: error rate, delay, duplicate pushes and an outage switch.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +16,12 @@ use bus::RetryPolicy;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{CreateOrder, OrderAccepted, Party, TrackingPush, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_SIGNED};
+use super::protocol::{
+    CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_SIGNED,
+};
 use crate::framework::{parse_json, BadRequest};
 
 /// Faults the simulator injects into its own API and its pushes.
@@ -78,8 +81,19 @@ struct Simulator {
     counters: Mutex<Stats>,
     waybill_serial: AtomicU64,
     client: reqwest::Client,
+    /// Traces due for pushing, taken in batches by the pushers.
+    due: mpsc::UnboundedSender<DueTrace>,
     shutdown: CancellationToken,
 }
+
+/// A trace waiting to be pushed, and whom to tell once the hub acknowledged it.
+struct DueTrace {
+    trace: TrackingPush,
+    acknowledged: oneshot::Sender<()>,
+}
+
+/// Push calls in flight at once.
+const PUSHERS: usize = 2;
 
 /// A running simulator.
 pub struct RunningSimulator {
@@ -97,6 +111,8 @@ impl Drop for RunningSimulator {
 pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
     let base_url = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
+    let (due, due_traces) = mpsc::unbounded_channel();
+    let push_url = config.push_url.clone();
     let simulator = Arc::new(Simulator {
         faults: RwLock::new(config.faults.clone()),
         config,
@@ -104,8 +120,15 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
         counters: Mutex::new(Stats::default()),
         waybill_serial: AtomicU64::new(0),
         client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+        due,
         shutdown: shutdown.clone(),
     });
+    if let Some(push_url) = push_url {
+        let due_traces = Arc::new(tokio::sync::Mutex::new(due_traces));
+        for _ in 0..PUSHERS {
+            tokio::spawn(push_batches(simulator.clone(), push_url.clone(), due_traces.clone()));
+        }
+    }
     let app = Router::new()
         .route("/api/v1/orders", axum::routing::post(create_order))
         .route("/api/v1/orders/{order_no}", get(get_order))
@@ -214,16 +237,19 @@ async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, bod
     }
 }
 
-/// Pushes the item's tracking events in order, each retried until acknowledged.
+/// Makes the item's tracking events due one after the other, each once the one before was
+/// acknowledged, so that the hub sees an item's events in order.
 async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
-    let Some(push_url) = sim.config.push_url.clone() else { return };
+    if sim.config.push_url.is_none() {
+        return;
+    }
     let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_SIGNED];
     for (code, name) in steps {
         tokio::select! {
             _ = tokio::time::sleep(sim.config.step_delay) => {}
             _ = sim.shutdown.cancelled() => return,
         }
-        let push = TrackingPush {
+        let trace = TrackingPush {
             push_id: format!("{}-{code}", order.waybill_no),
             waybill_no: order.waybill_no.clone(),
             logistics_order_no: order.logistics_order_no.clone(),
@@ -239,8 +265,9 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
             rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
         };
         for _ in 0..(1 + usize::from(duplicate)) {
-            if !push_until_acknowledged(&sim, &push_url, &push).await {
-                return;
+            let (acknowledged, ack) = oneshot::channel();
+            if sim.due.send(DueTrace { trace: trace.clone(), acknowledged }).is_err() || ack.await.is_err() {
+                return; // shutting down
             }
         }
     }
@@ -249,8 +276,37 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
     }
 }
 
+/// Takes whatever traces are due, up to a full batch, and pushes them until acknowledged.
+async fn push_batches(sim: Arc<Simulator>, push_url: String, due: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<DueTrace>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut due = due.lock().await;
+            let first = tokio::select! {
+                first = due.recv() => first,
+                _ = sim.shutdown.cancelled() => None,
+            };
+            let Some(first) = first else { return };
+            batch.push(first);
+            while batch.len() < MAX_TRACES_PER_PUSH {
+                match due.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let body = TrackingBatch { traces: batch.iter().map(|d| d.trace.clone()).collect() };
+        if !push_until_acknowledged(&sim, &push_url, &body).await {
+            return;
+        }
+        for due in batch {
+            let _ = due.acknowledged.send(());
+        }
+    }
+}
+
 /// Returns false only when the simulator is shutting down.
-async fn push_until_acknowledged(sim: &Simulator, push_url: &str, push: &TrackingPush) -> bool {
+async fn push_until_acknowledged(sim: &Simulator, push_url: &str, batch: &TrackingBatch) -> bool {
     let retry = RetryPolicy { initial_ms: 50, max_ms: 2_000, multiplier: 2.0, max_attempts: 0 };
     let mut attempt = 0;
     loop {
@@ -261,18 +317,21 @@ async fn push_until_acknowledged(sim: &Simulator, push_url: &str, push: &Trackin
             }
         }
         attempt += 1;
-        let acknowledged = match sim.client.post(push_url).json(push).send().await {
+        let acknowledged = match sim.client.post(push_url).json(batch).send().await {
             Ok(response) => response.status().is_success(),
             Err(_) => false,
         };
         {
             let mut orders = sim.orders.lock().expect("orders lock");
             let mut counters = sim.counters.lock().expect("stats lock");
-            counters.pushes_sent += 1;
-            counters.pushes_acknowledged += u64::from(acknowledged);
-            if let Some(record) = orders.get_mut(&push.logistics_order_no) {
-                record.pushes_sent += 1;
-                record.pushes_acknowledged += u32::from(acknowledged);
+            let traces = batch.traces.len() as u64;
+            counters.pushes_sent += traces;
+            counters.pushes_acknowledged += if acknowledged { traces } else { 0 };
+            for trace in &batch.traces {
+                if let Some(record) = orders.get_mut(&trace.logistics_order_no) {
+                    record.pushes_sent += 1;
+                    record.pushes_acknowledged += u32::from(acknowledged);
+                }
             }
         }
         if acknowledged {
