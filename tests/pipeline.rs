@@ -1,6 +1,6 @@
 //! The whole slice in one process on each database: applications submitted over HTTP reach the
-//! archive with a signed receipt, while the carrier simulator fails 30% of order calls and sends
-//! duplicate pushes. Nothing is lost, nothing is doubled.
+//! archive with a signed receipt, while the carrier simulator starts in an outage, then fails 30%
+//! of order calls and sends duplicate pushes. Nothing is lost, nothing is doubled.
 mod common;
 
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use connectors::postal::simulator::{Faults, OrderRecord};
 use hub::config::Config;
 use hub::demo::{DemoOptions, DemoRun};
+use serde_json::Value;
 
 const CASES: usize = 40;
 
@@ -29,10 +30,27 @@ async fn cases_reach_the_archive_exactly_once_despite_carrier_faults() {
             step_delay: Duration::from_millis(2),
             progress: false,
             concurrency: 8,
-            faults: Faults { error_rate: 0.3, delay_ms: 1, duplicate_rate: 0.5, outage: false },
+            faults: Faults { error_rate: 0.3, delay_ms: 1, duplicate_rate: 0.5, outage: true },
         };
         let demo = DemoRun::start(config, &options).await.unwrap();
-        let summary = tokio::time::timeout(Duration::from_secs(120), demo.drive(&options)).await.expect("demo finished in time").unwrap();
+        let faults_url = format!("{}/admin/faults", demo.postal_url());
+        // The carrier comes back once it has refused some orders.
+        let end_outage = async {
+            let client = reqwest::Client::new();
+            loop {
+                let stats: Value = client.get(format!("{}/admin/stats", demo.postal_url())).send().await.unwrap().json().await.unwrap();
+                if stats["failed_calls"].as_u64().unwrap() >= 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let faults = Faults { outage: false, ..options.faults.clone() };
+            assert!(client.put(&faults_url).json(&faults).send().await.unwrap().status().is_success());
+        };
+        let (summary, ()) = tokio::time::timeout(Duration::from_secs(120), async { tokio::join!(demo.drive(&options), end_outage) })
+            .await
+            .expect("demo finished in time");
+        let summary = summary.unwrap();
         assert_eq!(summary.completed, CASES, "{backend}: {summary:?}");
         assert_eq!(summary.by_state.get("archived"), Some(&(CASES as i64)), "{backend}");
         assert_eq!(summary.dead_letters, 0, "{backend}: carrier errors are transient, nothing is dead-lettered");
@@ -41,6 +59,9 @@ async fn cases_reach_the_archive_exactly_once_despite_carrier_faults() {
         let orders: Vec<OrderRecord> = reqwest::get(format!("{}/admin/orders", demo.postal_url())).await.unwrap().json().await.unwrap();
         assert_eq!(orders.len(), CASES, "{backend}");
         assert!(orders.iter().all(|o| o.created == 1), "{backend}: an order was created twice");
+        let stats: Value = reqwest::get(format!("{}/admin/stats", demo.postal_url())).await.unwrap().json().await.unwrap();
+        assert!(stats["pushes_acknowledged"].as_u64().unwrap() > 4 * CASES as u64, "{backend}: duplicate pushes were sent: {stats}");
+        assert!(stats["failed_calls"].as_u64().unwrap() >= 3, "{backend}: the outage and errors were felt: {stats}");
 
         // Each case's history holds every tracking event once, despite duplicate pushes.
         for order in &orders {
