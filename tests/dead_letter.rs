@@ -56,11 +56,11 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     let processor = Arc::new(CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference });
     let consumer = tokio::spawn(run_consumer(bus.clone(), "hub-acceptance".into(), vec![TOPIC.into()], processor, 64, shutdown.clone()));
 
-    // Consumption went on past the poison: the real application was accepted.
+    // Consumption went on past the poison: the real application was accepted (and routed).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let state = store.case(application.case_number()).await.unwrap().unwrap().case.state;
-        if state == CaseState::Accepted {
+        if state == CaseState::Routed {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the real application was never accepted");
@@ -96,7 +96,7 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
 async fn common_application(store: &Store, reference: &Reference) -> Event {
     let request = hub::demo::demo_applications(reference, 1).remove(0);
     hub::workflow::submit_application(store, reference, &request).await.unwrap();
-    let ids = bus::OutboxStore::unpublished_ids(store, 1).await.unwrap();
+    let ids = bus::OutboxStore::unpublished_ids(store, 0, 1).await.unwrap();
     let message = bus::OutboxStore::messages(store, &ids).await.unwrap().remove(0);
     contracts::decode(&message.payload).unwrap()
 }

@@ -65,7 +65,7 @@ async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     assert!(connector.handle(&batch).await.unwrap().is_empty(), "already applied, including the refusal");
     let stats: Stats = reqwest::get(format!("{}/admin/stats", sim.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!((stats.orders, stats.create_calls, stats.rejected_calls), (1, 1, 1), "{stats:?}");
-    let ids = store.unpublished_ids(100).await.unwrap();
+    let ids = store.unpublished_ids(0, 100).await.unwrap();
     let created: Vec<Event> = store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
     assert_eq!(created.len(), 1);
     let Event::DeliveryOrderCreated(order) = &created[0] else { panic!("{created:?}") };

@@ -39,7 +39,7 @@ fn delivery(event: Event) -> Delivery {
 }
 
 async fn outbox_events(store: &Store) -> Vec<Event> {
-    let ids = store.unpublished_ids(10_000).await.unwrap();
+    let ids = store.unpublished_ids(0, 10_000).await.unwrap();
     store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect()
 }
 
@@ -71,9 +71,10 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
         let record = store.case(&first.case.case_number).await.unwrap().unwrap();
-        assert_eq!(record.case.state, CaseState::Accepted, "{backend}");
-        assert_eq!(record.history.len(), 2, "{backend}: submitted + accepted, no duplicates");
-        assert_eq!(outbox_events(&store).await.len(), 4, "{backend}");
+        assert_eq!(record.case.state, CaseState::Routed, "{backend}: accepted and routed in one transaction");
+        let kinds: Vec<&str> = record.history.iter().map(|h| h.kind.as_str()).collect();
+        assert_eq!(kinds, ["ApplicationSubmitted", "CaseAccepted", "CaseRouted"], "{backend}: no duplicates");
+        assert_eq!(outbox_events(&store).await.len(), 6, "{backend}");
 
         // An event for a case that does not exist is rejected with a reason, not retried forever.
         let Event::ApplicationSubmitted(mut ghost) = submitted[0].clone() else { unreachable!() };
@@ -97,15 +98,16 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let applied = Outbox::applied_among(&store, "postal-connector", &["x/1", "x/3", "x/4"]).await.unwrap();
         assert_eq!(applied, ["x/1".to_string(), "x/3".to_string()].into_iter().collect(), "{backend}");
 
-        // Publish everything, then restart: what hub-workflow has not applied is sent again,
+        // Publish everything, then restart: what hub-acceptance has not applied is sent again,
         // what every consumer applied is settled.
-        let ids = store.unpublished_ids(100).await.unwrap();
+        let unaccepted = submit_application(&store, &reference, &application(&reference, "r-5")).await.unwrap();
+        let ids = store.unpublished_ids(0, 100).await.unwrap();
         store.mark_published(&ids).await.unwrap();
-        assert!(store.unpublished_ids(100).await.unwrap().is_empty(), "{backend}");
+        assert!(store.unpublished_ids(0, 100).await.unwrap().is_empty(), "{backend}");
         let (republished, settled) = store.resettle_outbox().await.unwrap();
-        assert_eq!((republished, settled), (2, 2), "{backend}: 2 CaseAccepted pending for hub-workflow, 2 submissions settled");
+        assert_eq!((republished, settled), (1, 2), "{backend}: 1 submission pending for hub-acceptance, 2 settled");
         let pending = outbox_events(&store).await;
-        assert!(pending.iter().all(|e| e.kind() == "CaseAccepted"), "{backend}");
+        assert_eq!(pending.iter().map(|e| e.case_number()).collect::<Vec<_>>(), [unaccepted.case.case_number.as_str()], "{backend}");
         assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");
 
         // Group intake: one transaction for several submissions, repeats answered with their case.
@@ -114,7 +116,7 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(outcomes.iter().map(|o| o.created).collect::<Vec<_>>(), [true, false, true, false], "{backend}");
         assert_eq!(outcomes[1].case.case_number, first.case.case_number, "{backend}");
         assert_eq!(outcomes[3].case.case_number, outcomes[0].case.case_number, "{backend}");
-        let numbers: std::collections::HashSet<_> = [&first, &other, &outcomes[0], &outcomes[2]].iter().map(|s| s.case.case_number.clone()).collect();
-        assert_eq!(numbers.len(), 4, "{backend}: serial numbers are not reused");
+        let numbers: std::collections::HashSet<_> = [&first, &other, &unaccepted, &outcomes[0], &outcomes[2]].iter().map(|s| s.case.case_number.clone()).collect();
+        assert_eq!(numbers.len(), 5, "{backend}: serial numbers are not reused");
     }
 }

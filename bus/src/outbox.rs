@@ -24,8 +24,8 @@ pub struct OutboxMessage {
 /// What the relay needs from the database.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Ids of the oldest unpublished messages, in the order they were written.
-    async fn unpublished_ids(&self, limit: i64) -> anyhow::Result<Vec<i64>>;
+    /// Ids above `after` of the oldest unpublished messages, in the order they were written.
+    async fn unpublished_ids(&self, after: i64, limit: i64) -> anyhow::Result<Vec<i64>>;
     /// The messages with these ids, in id order.
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>>;
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()>;
@@ -53,6 +53,10 @@ pub trait Outbox: Send + Sync {
 const RELAY_BATCH: usize = 500;
 /// Messages sent but not yet acknowledged, at most.
 const MAX_IN_FLIGHT: usize = 5_000;
+/// How often the relay looks again at the whole outbox rather than only past what it sent: for
+/// messages whose sending failed, and for ids a concurrent transaction took but committed late
+/// (PostgreSQL sequences are not commit-ordered).
+const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes outbox messages in order until `shutdown`; wakes on `wake` or every 100 ms.
 ///
@@ -81,8 +85,9 @@ async fn send_loop(
 ) {
     let retry = RetryPolicy::default();
     let mut failures = 0;
+    let mut cursor = Cursor { sent_up_to: 0, rescanned: tokio::time::Instant::now() };
     while !shutdown.is_cancelled() {
-        match send_once(store, producer, in_flight, &sent).await {
+        match send_once(store, producer, in_flight, &sent, &mut cursor).await {
             Ok(count) => {
                 failures = 0;
                 if count >= RELAY_BATCH {
@@ -106,14 +111,32 @@ async fn send_loop(
     }
 }
 
+/// Where the relay is in the outbox.
+struct Cursor {
+    /// Highest id handed to the producer.
+    sent_up_to: i64,
+    rescanned: tokio::time::Instant,
+}
+
 /// Hands the oldest unpublished messages that are not in flight to the producer; returns how many.
-async fn send_once(store: &dyn OutboxStore, producer: &FutureProducer, in_flight: &Mutex<HashSet<i64>>, sent: &mpsc::Sender<Sent>) -> anyhow::Result<usize> {
+async fn send_once(
+    store: &dyn OutboxStore,
+    producer: &FutureProducer,
+    in_flight: &Mutex<HashSet<i64>>,
+    sent: &mpsc::Sender<Sent>,
+    cursor: &mut Cursor,
+) -> anyhow::Result<usize> {
     let busy = in_flight.lock().expect("in-flight lock").len();
     if busy >= MAX_IN_FLIGHT {
         tokio::time::sleep(Duration::from_millis(5)).await;
         return Ok(0);
     }
-    let ids = store.unpublished_ids((busy + RELAY_BATCH) as i64).await?;
+    let ids = if cursor.rescanned.elapsed() >= RESCAN_EVERY {
+        cursor.rescanned = tokio::time::Instant::now();
+        store.unpublished_ids(0, (busy + RELAY_BATCH) as i64).await?
+    } else {
+        store.unpublished_ids(cursor.sent_up_to, RELAY_BATCH as i64).await?
+    };
     let fresh: Vec<i64> = {
         let in_flight = in_flight.lock().expect("in-flight lock");
         ids.into_iter().filter(|id| !in_flight.contains(id)).take(RELAY_BATCH).collect()
@@ -127,6 +150,7 @@ async fn send_once(store: &dyn OutboxStore, producer: &FutureProducer, in_flight
         let record = FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload);
         let delivery = producer.send_result(record).map_err(|(error, _)| anyhow::anyhow!("queueing outbox message {}: {error}", message.id))?;
         in_flight.lock().expect("in-flight lock").insert(message.id);
+        cursor.sent_up_to = cursor.sent_up_to.max(message.id);
         if sent.send((message.id, delivery)).await.is_err() {
             break; // stopping
         }

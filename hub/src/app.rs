@@ -18,8 +18,10 @@ use crate::store::Store;
 use crate::workflow::{CaseProcessor, Intake};
 use crate::api;
 
-/// The hub's own consumer groups; each reads the topics the catalogue lists it under.
-pub const HUB_CONSUMERS: [&str; 3] = ["hub-acceptance", "hub-workflow", "hub-delivery"];
+/// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
+/// hub's reactions to its own events run in the transaction that produced them, so no group
+/// reads hub.cases.lifecycle: that topic is for the systems around the hub.
+pub const HUB_CONSUMERS: [&str; 2] = ["hub-acceptance", "hub-delivery"];
 
 pub struct Hub {
     pub store: Store,

@@ -9,6 +9,9 @@ use hub::demo::{self, DemoOptions};
 use hub::{app, bench};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// County–township–village government services integration hub.
 #[derive(Debug, Parser)]
 #[command(version)]

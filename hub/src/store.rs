@@ -36,6 +36,7 @@ pub struct Store {
     /// Reads outside transactions (queries, the relay). On SQLite separate read-only
     /// connections, which WAL lets run beside the writer instead of queueing for it.
     reads: AnyPool,
+    backend: Backend,
     catalogue: Arc<Catalogue>,
     /// Woken after every commit that enqueued messages, so the relay publishes at once.
     pub outbox_written: Arc<Notify>,
@@ -91,7 +92,7 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
         }
         .context("migrating the database")?;
-        Ok(Store { pool, reads, catalogue, outbox_written: Arc::new(Notify::new()) })
+        Ok(Store { pool, reads, backend, catalogue, outbox_written: Arc::new(Notify::new()) })
     }
 
     pub async fn begin(&self) -> anyhow::Result<StoreTx<'_>> {
@@ -221,7 +222,8 @@ impl StoreTx<'_> {
     pub async fn applied_among(&mut self, consumer: &str, event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
         let mut applied = HashSet::new();
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id IN ({})", value_list(2, chunk.len()));
+            let mut params = Params::new(self.store.backend);
+            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})", params.next(), params.list(chunk.len()));
             let mut query = sqlx::query(&sql).bind(consumer);
             for id in chunk {
                 query = query.bind(*id);
@@ -239,7 +241,7 @@ impl StoreTx<'_> {
         for chunk in applied.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO processed_events (consumer, event_id, applied_at, outcome) VALUES {} ON CONFLICT DO NOTHING",
-                value_rows(chunk.len(), 4)
+                Params::new(self.store.backend).rows(chunk.len(), 4)
             );
             let mut query = sqlx::query(&sql);
             for (event_id, outcome) in chunk {
@@ -272,7 +274,7 @@ impl StoreTx<'_> {
     async fn select_cases(&mut self, column: &str, keys: &[&str]) -> anyhow::Result<HashMap<String, Case>> {
         let mut cases = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT {column}, snapshot FROM cases WHERE {column} IN ({})", value_list(1, chunk.len()));
+            let sql = format!("SELECT {column}, snapshot FROM cases WHERE {column} IN ({})", Params::new(self.store.backend).list(chunk.len()));
             let mut query = sqlx::query(&sql);
             for key in chunk {
                 query = query.bind(*key);
@@ -291,7 +293,7 @@ impl StoreTx<'_> {
         for chunk in cases.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at) VALUES {}",
-                value_rows(chunk.len(), 9)
+                Params::new(self.store.backend).rows(chunk.len(), 9)
             );
             let mut query = sqlx::query(&sql);
             for (request_id, case) in chunk {
@@ -318,13 +320,12 @@ impl StoreTx<'_> {
         for chunk in cases.chunks(ROWS_PER_STATEMENT) {
             // VALUES columns are column1..column7 on both SQLite and PostgreSQL; the casts give
             // PostgreSQL their types.
+            let mut params = Params::new(self.store.backend);
             let rows: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let p = |column: usize| row * 7 + column;
-                    format!(
-                        "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
-                        p(1), p(2), p(3), p(4), p(5), p(6), p(7)
-                    )
+                .map(|_| {
+                    let types = ["TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT"];
+                    let values: Vec<String> = types.iter().map(|t| format!("CAST({} AS {t})", params.next())).collect();
+                    format!("({})", values.join(", "))
                 })
                 .collect();
             let sql = format!(
@@ -358,7 +359,7 @@ impl StoreTx<'_> {
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body) VALUES {}",
-                value_rows(chunk.len(), 7)
+                Params::new(self.store.backend).rows(chunk.len(), 7)
             );
             let mut query = sqlx::query(&sql);
             for (seq, event) in chunk {
@@ -382,7 +383,7 @@ impl StoreTx<'_> {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO outbox (event_id, topic, message_key, payload, created_at) VALUES {} ON CONFLICT DO NOTHING",
-                value_rows(chunk.len(), 5)
+                Params::new(self.store.backend).rows(chunk.len(), 5)
             );
             let mut query = sqlx::query(&sql);
             for event in chunk {
@@ -397,18 +398,38 @@ impl StoreTx<'_> {
     }
 }
 
-/// Rows per multi-row statement: below the bound-parameter limits of SQLite and PostgreSQL, and
-/// small enough that SQLite's linear lookup of each parameter's name stays cheap.
-const ROWS_PER_STATEMENT: usize = 64;
+/// Rows per multi-row statement: well below the bound-parameter limits of SQLite and PostgreSQL.
+const ROWS_PER_STATEMENT: usize = 128;
 
-/// `$first, $first+1, ...`: `count` placeholders for an IN list.
-fn value_list(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// Bind-parameter placeholders: numbered for PostgreSQL, anonymous for SQLite, whose lookup of
+/// numbered ones by name costs time quadratic in their number.
+struct Params {
+    backend: Backend,
+    issued: usize,
 }
 
-/// `($1, $2), ($3, $4), ...`: placeholders for `rows` rows of `width` values.
-fn value_rows(rows: usize, width: usize) -> String {
-    (0..rows).map(|row| format!("({})", value_list(1 + row * width, width))).collect::<Vec<_>>().join(", ")
+impl Params {
+    fn new(backend: Backend) -> Params {
+        Params { backend, issued: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        self.issued += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${}", self.issued),
+        }
+    }
+
+    /// `count` placeholders, for an IN list.
+    fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` parenthesised rows of `width` placeholders, for VALUES.
+    fn rows(&mut self, rows: usize, width: usize) -> String {
+        (0..rows).map(|_| format!("({})", self.list(width))).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// A SQLite pool: the writer, or read-only connections beside it.
@@ -434,15 +455,19 @@ async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Re
 
 #[async_trait]
 impl OutboxStore for Store {
-    async fn unpublished_ids(&self, limit: i64) -> anyhow::Result<Vec<i64>> {
-        let rows = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1").bind(limit).fetch_all(&self.reads).await?;
+    async fn unpublished_ids(&self, after: i64, limit: i64) -> anyhow::Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reads)
+            .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
         let mut messages = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id", value_list(1, chunk.len()));
+            let sql = format!("SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id", Params::new(self.backend).list(chunk.len()));
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);

@@ -8,7 +8,7 @@ use bus::{BatchHandler, Delivery, Rejected};
 use contracts::{Applicant, ApplicationSubmitted, Event, MatterRef, PostalAddress, ServicePoint};
 
 use crate::domain::case::is_external_fact;
-use crate::domain::{decide, evolve, reactions, Case, Command, Context, Reference, Rejection};
+use crate::domain::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
 use crate::store::{now_ms, Store, StoreTx};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -27,25 +27,21 @@ struct Applied {
     publish: Vec<Event>,
 }
 
-/// Applies one consumed event: a connector's fact is recorded first, then the hub reacts.
+/// Applies one consumed event: a connector's fact is recorded first, then the hub reacts to it
+/// and to whatever its reactions produce.
 fn apply_event(case: &mut Case, event: &Event, ctx: &Context<'_>) -> Result<Applied, Rejection> {
-    let mut applied = Applied { history: Vec::new(), publish: Vec::new() };
     let mut next = case.clone();
+    let mut recorded = Vec::new();
     if is_external_fact(event) {
         for fact in decide(&next, &Command::Record(event.clone()), ctx)? {
             next = evolve(next, &fact);
-            applied.history.push(fact);
+            recorded.push(fact);
         }
     }
-    for command in reactions(&next, event) {
-        for produced in decide(&next, &command, ctx)? {
-            next = evolve(next, &produced);
-            applied.history.push(produced.clone());
-            applied.publish.push(produced);
-        }
-    }
+    let (next, publish) = react(next, vec![event.clone()], ctx)?;
     *case = next;
-    Ok(applied)
+    let history = recorded.into_iter().chain(publish.iter().cloned()).collect();
+    Ok(Applied { history, publish })
 }
 
 /// A case a batch touches: as loaded, and what the batch did to it.
@@ -381,8 +377,11 @@ pub async fn execute_all(
         .into_iter()
         .map(|(case_number, command)| {
             let entry = touched.get_mut(&case_number).ok_or(CommandError::NotFound(case_number))?;
-            let events = decide(&entry.case, &command, &ctx)?;
-            entry.case = events.iter().fold(entry.case.clone(), evolve);
+            let mut events = decide(&entry.case, &command, &ctx)?;
+            let decided = events.iter().fold(entry.case.clone(), evolve);
+            let (case, reactions) = react(decided, events.clone(), &ctx)?;
+            events.extend(reactions);
+            entry.case = case;
             entry.history.extend(events.iter().cloned());
             entry.publish.extend(events);
             Ok(entry.case.clone())

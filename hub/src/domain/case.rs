@@ -396,6 +396,24 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
     }
 }
 
+/// Runs every reaction that `causes` call for, and the reactions to what those produce, until
+/// the case rests. Reactions need no outside party, so they happen in the same transaction as
+/// their cause. Returns the case and the events produced, in order.
+pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(Case, Vec<Event>), Rejection> {
+    let mut pending: std::collections::VecDeque<Event> = causes.into();
+    let mut produced = Vec::new();
+    while let Some(cause) = pending.pop_front() {
+        for command in reactions(&case, &cause) {
+            for event in decide(&case, &command, ctx)? {
+                case = evolve(case, &event);
+                produced.push(event.clone());
+                pending.push_back(event);
+            }
+        }
+    }
+    Ok((case, produced))
+}
+
 /// Commands that came from a connector's event: record the fact first.
 pub fn is_external_fact(event: &Event) -> bool {
     matches!(event, Event::DeliveryOrderCreated(_) | Event::TrackingEvent(_) | Event::DeliveryCompleted(_))

@@ -45,19 +45,13 @@ fn application(reference: &Reference) -> ApplicationSubmitted {
     }
 }
 
-/// Applies a command and everything the hub does in reaction, as the consumers would.
-fn run(mut case: Case, command: Command, reference: &Reference) -> (Case, Vec<Event>) {
+/// Applies a command and everything the hub does in reaction, as the hub's services do.
+fn run(case: Case, command: Command, reference: &Reference) -> (Case, Vec<Event>) {
     let ctx = Context { now: NOW, reference };
-    let mut emitted = Vec::new();
-    let mut queue = vec![command];
-    while let Some(command) = queue.pop() {
-        for event in decide(&case, &command, &ctx).unwrap_or_else(|r| panic!("{command:?} rejected: {r}")) {
-            case = evolve(case, &event);
-            queue.extend(reactions(&case, &event));
-            emitted.push(event);
-        }
-    }
-    (case, emitted)
+    let events = decide(&case, &command, &ctx).unwrap_or_else(|r| panic!("{command:?} rejected: {r}"));
+    let decided = events.iter().fold(case, evolve);
+    let (case, reactions) = react(decided, events.clone(), &ctx).unwrap_or_else(|r| panic!("a reaction was rejected: {r}"));
+    (case, events.into_iter().chain(reactions).collect())
 }
 
 fn kinds(events: &[Event]) -> Vec<&'static str> {

@@ -6,5 +6,5 @@ pub mod case;
 pub mod reference;
 pub mod validation;
 
-pub use case::{decide, evolve, reactions, Case, CaseState, Command, Context, Outcome, Rejection};
+pub use case::{decide, evolve, react, reactions, Case, CaseState, Command, Context, Outcome, Rejection};
 pub use reference::Reference;
