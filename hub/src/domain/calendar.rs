@@ -1,4 +1,9 @@
-//! Working-day arithmetic. Dates are days since 1970-01-01 in China Standard Time (UTC+8).
+//! Working-day arithmetic on the national calendar (public holidays and make-up working days
+//! as data, `hub/data/calendar.toml`). Dates are days since 1970-01-01 in China Standard Time
+//! (UTC+8).
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 const CST_OFFSET_MILLIS: i64 = 8 * 3_600_000;
@@ -13,21 +18,109 @@ pub fn weekday(day: i32) -> i32 {
     (day + 3).rem_euclid(7)
 }
 
-pub fn is_working_day(day: i32) -> bool {
-    weekday(day) < 5
+const CALENDAR_TOML: &str = include_str!("../../data/calendar.toml");
+
+/// Which days are worked: weekdays, less public holidays, plus the weekend days worked in
+/// exchange. Years the data does not cover count weekdays only.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    holidays: BTreeSet<i32>,
+    working_weekends: BTreeSet<i32>,
 }
 
-/// The date `working_days` working days after `day`; the day itself does not count.
-pub fn add_working_days(day: i32, working_days: u32) -> i32 {
-    let mut date = day;
-    let mut left = working_days;
-    while left > 0 {
-        date += 1;
-        if is_working_day(date) {
-            left -= 1;
-        }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarFile {
+    year: Vec<YearFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YearFile {
+    year: i32,
+    #[allow(dead_code)] // documentation carried with the data
+    arrangement: String,
+    #[allow(dead_code)]
+    source: String,
+    holidays: Vec<[String; 2]>,
+    working_weekends: Vec<String>,
+}
+
+impl Calendar {
+    /// The national calendar shipped with the hub.
+    pub fn builtin() -> Calendar {
+        Calendar::parse(CALENDAR_TOML).expect("hub/data/calendar.toml is valid")
     }
-    date
+
+    /// Reads a calendar file, refusing dates outside their year, holidays given twice, and
+    /// "working weekends" that are weekdays or holidays.
+    pub fn parse(text: &str) -> Result<Calendar, String> {
+        let file: CalendarFile = toml::from_str(text).map_err(|e| format!("calendar: {e}"))?;
+        let (mut holidays, mut working_weekends) = (BTreeSet::new(), BTreeSet::new());
+        for year in &file.year {
+            let in_year = |date: &str| -> Result<i32, String> {
+                let day = parse_iso_date(date).ok_or_else(|| format!("calendar {}: {date} is not a date", year.year))?;
+                if !date.starts_with(&format!("{}-", year.year)) {
+                    return Err(format!("calendar {}: {date} is outside the year", year.year));
+                }
+                Ok(day)
+            };
+            for [first, last] in &year.holidays {
+                let (first, last) = (in_year(first)?, in_year(last)?);
+                if last < first {
+                    return Err(format!("calendar {}: holiday {} ends before it starts", year.year, iso_date(first)));
+                }
+                for day in first..=last {
+                    if !holidays.insert(day) {
+                        return Err(format!("calendar {}: {} is listed as a holiday twice", year.year, iso_date(day)));
+                    }
+                }
+            }
+            for date in &year.working_weekends {
+                let day = in_year(date)?;
+                if weekday(day) < 5 || holidays.contains(&day) {
+                    return Err(format!("calendar {}: working weekend {date} is a weekday or a holiday", year.year));
+                }
+                working_weekends.insert(day);
+            }
+        }
+        Ok(Calendar { holidays, working_weekends })
+    }
+
+    pub fn is_working_day(&self, day: i32) -> bool {
+        self.working_weekends.contains(&day) || (weekday(day) < 5 && !self.holidays.contains(&day))
+    }
+
+    /// The date `working_days` working days after `day`; the day itself does not count.
+    pub fn add_working_days(&self, day: i32, working_days: u32) -> i32 {
+        let mut date = day;
+        let mut left = working_days;
+        while left > 0 {
+            date += 1;
+            if self.is_working_day(date) {
+                left -= 1;
+            }
+        }
+        date
+    }
+}
+
+/// Day number of an ISO `YYYY-MM-DD` date (days-from-civil, proleptic Gregorian).
+pub fn parse_iso_date(text: &str) -> Option<i32> {
+    let mut parts = text.splitn(3, '-');
+    let (y, m, d): (i64, i64, i64) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    if text.len() != 10 || !(1..=12).contains(&m) || d < 1 || d > 31 {
+        return None;
+    }
+    let y_adj = if m <= 2 { y - 1 } else { y };
+    let era = y_adj.div_euclid(400);
+    let yoe = y_adj - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let day = (era * 146_097 + doe - 719_468) as i32;
+    // 2026-02-30 and the like do not survive the round trip.
+    (iso_date(day) == text).then_some(day)
 }
 
 /// ISO `YYYY-MM-DD` of a day number (civil-from-days, proleptic Gregorian).
@@ -60,10 +153,55 @@ mod tests {
         assert_eq!(day_of(1_795_131_000_000), 20_777);
     }
 
+    fn day(date: &str) -> i32 {
+        parse_iso_date(date).unwrap()
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        for date in ["1970-01-01", "2000-02-29", "2026-11-20", "2027-12-31"] {
+            assert_eq!(iso_date(day(date)), date);
+        }
+        assert_eq!(day("2026-11-20"), FRI_2026_11_20);
+        for bad in ["2026-02-30", "2026-13-01", "2026-1-5", "yesterday", "2025-02-29"] {
+            assert_eq!(parse_iso_date(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn skips_weekends() {
-        assert_eq!(iso_date(add_working_days(FRI_2026_11_20, 1)), "2026-11-23");
-        assert_eq!(iso_date(add_working_days(FRI_2026_11_20, 5)), "2026-11-27");
-        assert_eq!(add_working_days(FRI_2026_11_20, 0), FRI_2026_11_20);
+        let calendar = Calendar::builtin();
+        assert_eq!(iso_date(calendar.add_working_days(FRI_2026_11_20, 1)), "2026-11-23");
+        assert_eq!(iso_date(calendar.add_working_days(FRI_2026_11_20, 5)), "2026-11-27");
+        assert_eq!(calendar.add_working_days(FRI_2026_11_20, 0), FRI_2026_11_20);
+    }
+
+    #[test]
+    fn knows_the_2026_holidays_and_make_up_days() {
+        let calendar = Calendar::builtin();
+        // National Day week: 1-7 October off, Saturday 10 October worked.
+        assert!(!calendar.is_working_day(day("2026-10-05")));
+        assert!(calendar.is_working_day(day("2026-10-10")));
+        assert_eq!(iso_date(calendar.add_working_days(day("2026-09-30"), 1)), "2026-10-08");
+        // Sunday 20 September is worked before the Mid-Autumn Festival.
+        assert_eq!(iso_date(calendar.add_working_days(day("2026-09-18"), 1)), "2026-09-20");
+        // Spring Festival: Saturday 14 February worked, 15-23 February off.
+        assert_eq!(iso_date(calendar.add_working_days(day("2026-02-13"), 2)), "2026-02-24");
+        // Six working days from Thursday 24 December 2026 step over New Year's Day 2027.
+        assert_eq!(iso_date(calendar.add_working_days(day("2026-12-24"), 6)), "2027-01-04");
+        // 2027 carries its statutory holidays until its arrangement is published.
+        assert!(!calendar.is_working_day(day("2027-02-08")));
+    }
+
+    #[test]
+    fn refuses_inconsistent_data() {
+        let year = |holidays: &str, weekends: &str| {
+            format!("[[year]]\nyear = 2026\narrangement = \"announced\"\nsource = \"t\"\nholidays = [{holidays}]\nworking_weekends = [{weekends}]\n")
+        };
+        assert!(Calendar::parse(&year(r#"["2026-10-01", "2026-10-07"]"#, r#""2026-10-10""#)).is_ok());
+        assert!(Calendar::parse(&year(r#"["2026-10-07", "2026-10-01"]"#, "")).unwrap_err().contains("ends before"));
+        assert!(Calendar::parse(&year(r#"["2027-01-01", "2027-01-01"]"#, "")).unwrap_err().contains("outside the year"));
+        assert!(Calendar::parse(&year("", r#""2026-10-09""#)).unwrap_err().contains("weekday"));
+        assert!(Calendar::parse(&year(r#"["2026-10-01", "2026-10-03"], ["2026-10-03", "2026-10-04"]"#, "")).unwrap_err().contains("twice"));
     }
 }

@@ -204,7 +204,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 accepted_by: app.service_point.code.clone(),
                 matter_implementation_code: matter.implementation_code.clone(),
                 matter_version: matter.version,
-                promised_date: calendar::add_working_days(today, matter.promised_days),
+                promised_date: ctx.reference.calendar.add_working_days(today, matter.promised_days),
             }
             .into()
         }

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::calendar::Calendar;
+
 pub const XUNYI_TOML: &str = include_str!("../../data/xunyi.toml");
 pub const MATTERS_TOML: &str = include_str!("../../data/matters.toml");
 
@@ -98,15 +100,17 @@ pub struct Reference {
     /// Implementation code -> versions, oldest first.
     matters: HashMap<String, Vec<Matter>>,
     service_points: HashMap<String, ServicePointInfo>,
+    /// Working days, for every time limit.
+    pub calendar: Calendar,
 }
 
 impl Reference {
     /// The reference county shipped with the hub (Xunyi, 610429).
     pub fn builtin() -> Reference {
-        Reference::parse(XUNYI_TOML, MATTERS_TOML).expect("hub/data is valid")
+        Reference::parse(XUNYI_TOML, MATTERS_TOML, Calendar::builtin()).expect("hub/data is valid")
     }
 
-    pub fn parse(county_toml: &str, matters_toml: &str) -> Result<Reference, String> {
+    pub fn parse(county_toml: &str, matters_toml: &str, calendar: Calendar) -> Result<Reference, String> {
         let county: County = toml::from_str(county_toml).map_err(|e| format!("county data: {e}"))?;
         let file: MatterFile = toml::from_str(matters_toml).map_err(|e| format!("matter catalogue: {e}"))?;
         let departments: HashMap<String, Department> = file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
@@ -119,6 +123,9 @@ impl Reference {
         }
         for versions in matters.values_mut() {
             versions.sort_by_key(|m| m.version);
+            if let Some(pair) = versions.windows(2).find(|pair| pair[0].version == pair[1].version) {
+                return Err(format!("matter {} has version {} twice", pair[0].implementation_code, pair[0].version));
+            }
         }
         let mut service_points = HashMap::new();
         let county_hall = ServicePointInfo {
@@ -154,7 +161,7 @@ impl Reference {
                 }
             }
         }
-        Ok(Reference { county, departments, matters, service_points })
+        Ok(Reference { county, departments, matters, service_points, calendar })
     }
 
     pub fn department(&self, code: &str) -> Option<&Department> {
@@ -206,12 +213,26 @@ mod tests {
     #[test]
     fn every_matter_names_a_known_department_and_a_positive_limit() {
         let reference = Reference::builtin();
-        assert!(reference.matters().count() >= 6);
+        assert!(reference.matters().count() >= 30);
         for matter in reference.matters() {
             assert!(reference.department(&matter.department).is_some());
             assert!(matter.promised_days <= matter.statutory_days, "{}", matter.name);
+            assert!(!matter.instant || matter.promised_days <= 1, "{}: an instant matter is decided the same day", matter.name);
             assert_eq!(matter.basic_code.len(), 12);
-            assert!(matter.implementation_code.len() <= 36);
+            assert!(matter.implementation_code.len() <= 36 && matter.implementation_code.ends_with(&matter.basic_code));
+            assert!(matter.materials.iter().any(|m| m.primary), "{}: no primary material", matter.name);
+            assert!(!matter.accept_tiers.is_empty() && !matter.legal_basis.is_empty(), "{}", matter.name);
         }
+        let departments: std::collections::HashSet<_> = reference.matters().map(|m| &m.department).collect();
+        assert!(departments.len() >= 10, "matters across the county's departments");
+    }
+
+    #[test]
+    fn a_matter_version_listed_twice_is_refused() {
+        let start = MATTERS_TOML.find("[[matter]]").unwrap();
+        let end = start + 1 + MATTERS_TOML[start + 1..].find("[[matter]]").unwrap();
+        let doubled = format!("{MATTERS_TOML}\n{}", &MATTERS_TOML[start..end]);
+        let error = Reference::parse(XUNYI_TOML, &doubled, Calendar::builtin()).unwrap_err();
+        assert!(error.contains("version 1 twice"), "{error}");
     }
 }
