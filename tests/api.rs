@@ -85,6 +85,25 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     assert_eq!(record["history"][0]["kind"], "ApplicationSubmitted");
     assert_eq!(record["case"]["application"]["service_point"]["tier"], "village");
 
+    // The explain call: where a hypothetical application would go, and why.
+    let explain = |query: &str| {
+        let url = format!("{base}/api/v1/routing/explain?{query}");
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, routing) = explain("matter_code=11610429MB2912349E4000117050000&service_point=610429100201&domicile_township=610429001000").await;
+    assert_eq!((status, routing["rule"].clone()), (200, json!("city-wide/receive-here-handle-there")), "{routing}");
+    assert_eq!(routing["authority_code"], "610429001000");
+    let (status, answer) = explain("matter_code=NOPE&service_point=610429100201").await;
+    assert_eq!((status, answer["field"].clone()), (422, json!("matter_code")), "{answer}");
+    let (status, answer) = explain("matter_code=11610429MB2912348D4000111001000&service_point=610429100201").await;
+    assert_eq!((status, answer["field"].clone()), (422, json!("service_point")), "a village may not register marriages: {answer}");
+    let (status, _) = explain("service_point=610429100201").await;
+    assert_eq!(status, 400, "matter_code is required");
+
     let missing_case = client.get(format!("{base}/api/v1/cases/000")).send().await.unwrap();
     assert_eq!(missing_case.status().as_u16(), 404);
 

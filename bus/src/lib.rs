@@ -133,21 +133,33 @@ impl Bus {
     }
 }
 
-/// Owns a librdkafka client and closes it on a blocking thread: closing a client waits on the
-/// broker, and doing that on an async worker can starve the very tasks it waits for (the
-/// embedded broker runs on the same runtime).
+/// Owns a librdkafka client and closes it on a thread of its own: closing a client waits on
+/// the broker, and doing that on an async worker can starve the very tasks it waits for (the
+/// embedded broker runs on the same runtime). Not the runtime's blocking pool either: a runtime
+/// shutting down waits for that pool, and a close whose broker is gone may never end.
 pub struct OffRuntimeDrop<T: Send + 'static>(Option<T>);
+
+/// How long an owner waits for a client to close before going on without it.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<T: Send + 'static> OffRuntimeDrop<T> {
     pub fn new(client: T) -> Self {
         OffRuntimeDrop(Some(client))
     }
 
-    /// Closes the client and waits until it is closed. Owners call this before the broker may
-    /// go away (an embedded broker stops with the hub): a consumer leaving its group needs it.
+    /// Closes the client and waits (a bounded time) until it is closed. Owners call this
+    /// before the broker may go away (an embedded broker stops with the hub): a consumer
+    /// leaving its group needs it.
     pub async fn close(mut self) {
         if let Some(client) = self.0.take() {
-            let _ = tokio::task::spawn_blocking(move || drop(client)).await;
+            let (done, closed) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                drop(client);
+                let _ = done.send(());
+            });
+            if tokio::time::timeout(CLOSE_TIMEOUT, closed).await.is_err() {
+                tracing::warn!("a Kafka client did not close within {CLOSE_TIMEOUT:?}; going on without it");
+            }
         }
     }
 }
@@ -155,17 +167,14 @@ impl<T: Send + 'static> OffRuntimeDrop<T> {
 impl<T: Send + 'static> std::ops::Deref for OffRuntimeDrop<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.0.as_ref().expect("present until dropped")
+        self.0.as_ref().expect("present until closed")
     }
 }
 
 impl<T: Send + 'static> Drop for OffRuntimeDrop<T> {
     fn drop(&mut self) {
         if let Some(client) = self.0.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(client))),
-                Err(_) => drop(client),
-            }
+            std::thread::spawn(move || drop(client));
         }
     }
 }

@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 
 use crate::domain::{Command, Outcome, Reference, Rejection};
 use crate::store::Store;
-use crate::workflow::{execute, execute_all, CommandError, Intake, SubmitApplication};
+use crate::workflow::{execute, execute_all, explain_routing, CommandError, Intake, SubmitApplication};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -29,6 +30,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{case_number}/decision", post(decide_case))
         .route("/api/v1/decisions", post(decide_cases))
         .route("/api/v1/approvals", get(approval_queue))
+        .route("/api/v1/routing/explain", get(explain))
         .route("/api/v1/stats", get(stats))
         .with_state(state)
 }
@@ -173,6 +175,25 @@ async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
         });
     }
     Json(serde_json::json!({ "results": results })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ExplainQuery {
+    matter_code: String,
+    service_point: String,
+    domicile_township: Option<String>,
+}
+
+/// Where a hypothetical application would be decided, with the rule and the reason.
+async fn explain(State(state): State<ApiState>, query: Result<Query<ExplainQuery>, QueryRejection>) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
+    };
+    match explain_routing(&state.reference, &query.matter_code, &query.service_point, query.domicile_township.as_deref()) {
+        Ok(routing) => Json(routing).into_response(),
+        Err(bad) => BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

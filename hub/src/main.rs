@@ -59,6 +59,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show where an application would be decided, by which rule and why.
+    Explain {
+        /// Implementation code of the matter.
+        #[arg(long)]
+        matter: String,
+        /// Code of the accepting service point.
+        #[arg(long)]
+        service_point: String,
+        /// The applicant's township, for matters decided where the applicant lives.
+        #[arg(long)]
+        domicile_township: Option<String>,
+    },
     /// Run the postal carrier simulator as its own server.
     PostalSim {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -161,6 +173,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bench::print_report(&report);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { matter, service_point, domicile_township } => {
+            let reference = hub::domain::Reference::builtin();
+            match hub::workflow::explain_routing(&reference, &matter, &service_point, domicile_township.as_deref()) {
+                Ok(routing) => {
+                    println!("{}", serde_json::to_string_pretty(&routing)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::PostalSim { listen, push_url, step_delay_ms, error_rate, delay_ms, duplicate_rate, outage } => {
             init_logging("info");

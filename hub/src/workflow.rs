@@ -8,6 +8,7 @@ use bus::{BatchHandler, Delivery, Rejected};
 use contracts::{Applicant, ApplicationSubmitted, Event, MatterRef, PostalAddress, ServicePoint};
 
 use crate::domain::case::is_external_fact;
+use crate::domain::routing::{self, Routing};
 use crate::domain::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
 use crate::store::{now_ms, Store, StoreTx};
 use tokio::sync::{mpsc, oneshot};
@@ -216,6 +217,17 @@ impl SubmitApplication {
         }
         Ok(())
     }
+}
+
+/// Where a hypothetical application would be decided, and why (the explain call).
+pub fn explain_routing(reference: &Reference, matter_code: &str, service_point: &str, domicile_township: Option<&str>) -> Result<Routing, FieldError> {
+    let Some(matter) = reference.matter(matter_code) else {
+        return Err(FieldError { field: "matter_code".into(), message: format!("no matter with implementation code {matter_code}") });
+    };
+    let Some(point) = reference.service_point(service_point) else {
+        return Err(FieldError { field: "service_point".into(), message: format!("no service point {service_point} in county {}", reference.county.code) });
+    };
+    routing::route(reference, matter, point, domicile_township).map_err(|message| FieldError { field: "service_point".into(), message })
 }
 
 /// Outcome of a submission: the case, and whether this request opened it.

@@ -7,6 +7,7 @@ use contracts::{
 use serde::{Deserialize, Serialize};
 
 use super::calendar;
+use super::routing;
 use super::reference::Reference;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +129,8 @@ pub enum Rejection {
     UnknownMatter(String),
     #[error("department {department} is not competent for this case; {competent} is")]
     NotCompetent { department: String, competent: String },
+    #[error("cannot route: {0}")]
+    Unroutable(String),
     #[error("a denial must state its reasons")]
     MissingReason,
     #[error("the case chose {0} delivery; nothing to mail")]
@@ -213,18 +216,16 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 .reference
                 .matter_version(&app.matter.implementation_code, app.matter.version)
                 .ok_or_else(|| Rejection::UnknownMatter(app.matter.implementation_code.clone()))?;
-            let department = ctx.reference.department(&matter.department).expect("reference data is checked at load");
+            let point = ctx.reference.service_point(&app.service_point.code).ok_or_else(|| Rejection::Unroutable(format!("no service point {}", app.service_point.code)))?;
+            let routing = routing::route(ctx.reference, matter, point, None).map_err(Rejection::Unroutable)?;
             CaseRouted {
                 event_id: next_id(),
                 case_number,
                 occurred_at: ctx.now,
-                department_code: department.code.clone(),
-                department_name: department.name.clone(),
-                rule: "nearby-handling/county-decides".into(),
-                reason: format!(
-                    "{} ({}) accepted by {} tier, which decides nothing; the catalogue names {} as the implementing authority",
-                    matter.name, matter.implementation_code, app.service_point.tier, department.name
-                ),
+                department_code: routing.authority_code,
+                department_name: routing.authority_name,
+                rule: routing.rule,
+                reason: routing.reason,
             }
             .into()
         }
@@ -263,15 +264,15 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 ("mail", Some(address)) => address.clone(),
                 _ => return Err(Rejection::NoMailDelivery(app.delivery_method.clone())),
             };
-            let department = case.department_code.as_deref().and_then(|code| ctx.reference.department(code));
+            let department = case.department_code.as_deref().and_then(|code| ctx.reference.authority(code));
             let county = &ctx.reference.county;
             let sender = PostalAddress {
-                name: department.map_or_else(|| county.name.clone(), |d| d.name.clone()),
-                phone: department.map_or_else(|| county.enquiry_phone.clone(), |d| d.phone.clone()),
+                name: department.as_ref().map_or_else(|| county.name.clone(), |d| d.name.clone()),
+                phone: department.as_ref().map_or_else(|| county.enquiry_phone.clone(), |d| d.phone.clone()),
                 province: county.province.clone(),
                 city: county.city.clone(),
                 county: county.name.clone(),
-                address: department.map_or_else(String::new, |d| d.address.clone()),
+                address: department.as_ref().map_or_else(String::new, |d| d.address.clone()),
                 post_code: county.post_code.clone(),
             };
             DeliveryRequested {

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod case;
 pub mod reference;
+pub mod routing;
 pub mod validation;
 
 pub use case::{decide, evolve, react, reactions, Case, CaseState, Command, Context, Outcome, Rejection};

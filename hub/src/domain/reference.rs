@@ -43,6 +43,15 @@ pub struct Department {
     pub phone: String,
 }
 
+/// Who decides a case and where results are sent from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authority {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Material {
     pub name: String,
@@ -166,6 +175,16 @@ impl Reference {
 
     pub fn department(&self, code: &str) -> Option<&Department> {
         self.departments.get(code)
+    }
+
+    /// A deciding authority: a county department, or a township centre by township code.
+    pub fn authority(&self, code: &str) -> Option<Authority> {
+        if let Some(department) = self.departments.get(code) {
+            return Some(Authority { code: department.code.clone(), name: department.name.clone(), address: department.address.clone(), phone: department.phone.clone() });
+        }
+        let township = self.county.townships.iter().find(|t| t.code == code)?;
+        let name = format!("{}{}便民服务中心", self.county.name, township.name);
+        Some(Authority { code: township.code.clone(), address: name.clone(), name, phone: self.county.enquiry_phone.clone() })
     }
 
     /// The newest version of a matter.
