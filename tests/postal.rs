@@ -10,22 +10,10 @@ use bus::{BatchHandler, Delivery, Outbox, OutboxStore};
 use connectors::postal::outbound::PostalOutbound;
 use connectors::postal::simulator::{self, SimulatorConfig, Stats};
 use connectors::postal::PostalConfig;
-use contracts::{Catalogue, DeliveryRequested, Event, PostalAddress};
+use contracts::{Catalogue, DeliveryRequested, Event};
 use hub::store::Store;
 
-fn address(name: &str, post_code: &str) -> PostalAddress {
-    PostalAddress {
-        name: name.into(),
-        phone: "13912345678".into(),
-        province: "陕西省".into(),
-        city: "咸阳市".into(),
-        county: "旬邑县".into(),
-        address: "城关街道东街1号".into(),
-        post_code: post_code.into(),
-    }
-}
-
-fn request(case_number: &str, receiver: PostalAddress) -> Delivery {
+fn request(case_number: &str, receiver: contracts::PostalAddress) -> Delivery {
     let event: Event = DeliveryRequested {
         event_id: format!("{case_number}/5"),
         case_number: case_number.into(),
@@ -33,7 +21,7 @@ fn request(case_number: &str, receiver: PostalAddress) -> Delivery {
         order_number: format!("{case_number}-P1"),
         product: "standard-express-documents".into(),
         contents: "documents".into(),
-        sender: address("旬邑县行政审批服务局", "711300"),
+        sender: common::postal_address("旬邑县行政审批服务局", "711300"),
         receiver,
         return_receipt: true,
     }
@@ -52,9 +40,9 @@ async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     let connector = PostalOutbound::new(config, outbox).unwrap();
 
     let batch = [
-        request("61042920261120000001", address("张三", "711300")),
-        request("61042920261120000002", address("李四", "71130")),
-        request("61042920261120000001", address("张三", "711300")),
+        request("61042920261120000001", common::postal_address("张三", "711300")),
+        request("61042920261120000002", common::postal_address("李四", "71130")),
+        request("61042920261120000001", common::postal_address("张三", "711300")),
     ];
     let rejected = connector.handle(&batch).await.unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use bus::{BatchHandler, Delivery, Effect, Outbox, OutboxStore};
-use contracts::{Applicant, Catalogue, Event, PostalAddress};
+use contracts::{Applicant, Catalogue, Event};
 use hub::domain::{CaseState, Reference};
 use hub::store::Store;
 use hub::workflow::{submit_application, submit_applications, CaseProcessor, DeliveryChoice, SubmitApplication};
@@ -21,15 +21,7 @@ fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
         materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
         delivery: DeliveryChoice {
             method: "mail".into(),
-            address: Some(PostalAddress {
-                name: "张三".into(),
-                phone: "13912345678".into(),
-                province: "陕西省".into(),
-                city: "咸阳市".into(),
-                county: "旬邑县".into(),
-                address: "土桥镇土桥1村".into(),
-                post_code: "711300".into(),
-            }),
+            address: Some(common::postal_address("张三", "711300")),
         },
     }
 }

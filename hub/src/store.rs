@@ -238,18 +238,8 @@ impl StoreTx<'_> {
     /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
     pub async fn mark_applied(&mut self, consumer: &str, applied: &[(&str, &str)]) -> anyhow::Result<()> {
         let now = now_ms();
-        for chunk in applied.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO processed_events (consumer, event_id, applied_at, outcome) VALUES {} ON CONFLICT DO NOTHING",
-                Params::new(self.store.backend).rows(chunk.len(), 4)
-            );
-            let mut query = sqlx::query(&sql);
-            for (event_id, outcome) in chunk {
-                query = query.bind(consumer).bind(*event_id).bind(now).bind(*outcome);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        let rows = applied.iter().map(|(event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)]).collect();
+        self.insert_rows("INSERT INTO processed_events (consumer, event_id, applied_at, outcome)", "ON CONFLICT DO NOTHING", rows).await
     }
 
     /// Reserves `count` case serial numbers; returns the first.
@@ -290,27 +280,24 @@ impl StoreTx<'_> {
     /// Inserts new cases, each with the client request id that opened it.
     pub async fn insert_cases(&mut self, cases: &[(&str, &Case)]) -> anyhow::Result<()> {
         let now = now_ms();
-        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at) VALUES {}",
-                Params::new(self.store.backend).rows(chunk.len(), 9)
-            );
-            let mut query = sqlx::query(&sql);
-            for (request_id, case) in chunk {
-                query = query
-                    .bind(case.case_number.clone())
-                    .bind(*request_id)
-                    .bind(case.state.as_str())
-                    .bind(i64::from(case.seq))
-                    .bind(case.application.service_point.code.clone())
-                    .bind(case.department_code.clone())
-                    .bind(serde_json::to_string(case)?)
-                    .bind(now)
-                    .bind(now);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        let rows = cases
+            .iter()
+            .map(|(request_id, case)| {
+                Ok(vec![
+                    text(&case.case_number),
+                    text(request_id),
+                    text(case.state.as_str()),
+                    Param::Int(i64::from(case.seq)),
+                    text(&case.application.service_point.code),
+                    Param::MaybeText(case.department_code.clone()),
+                    Param::Text(serde_json::to_string(case)?),
+                    Param::Int(now),
+                    Param::Int(now),
+                ])
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let head = "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at)";
+        self.insert_rows(head, "", rows).await
     }
 
     /// Saves cases, each loaded at the sequence number given with it; fails, and the whole
@@ -356,46 +343,71 @@ impl StoreTx<'_> {
     /// Appends events to their cases' histories, each at the sequence number given with it.
     pub async fn append_history(&mut self, entries: &[(u32, &Event)]) -> anyhow::Result<()> {
         let now = now_ms();
-        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body) VALUES {}",
-                Params::new(self.store.backend).rows(chunk.len(), 7)
-            );
-            let mut query = sqlx::query(&sql);
-            for (seq, event) in chunk {
-                query = query
-                    .bind(event.case_number())
-                    .bind(i64::from(*seq))
-                    .bind(event.event_id())
-                    .bind(event.kind())
-                    .bind(event.occurred_at())
-                    .bind(now)
-                    .bind(serde_json::to_string(event)?);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
+        let rows = entries
+            .iter()
+            .map(|(seq, event)| {
+                Ok(vec![
+                    text(event.case_number()),
+                    Param::Int(i64::from(*seq)),
+                    text(event.event_id()),
+                    text(event.kind()),
+                    Param::Int(event.occurred_at()),
+                    Param::Int(now),
+                    Param::Text(serde_json::to_string(event)?),
+                ])
+            })
+            .collect::<anyhow::Result<_>>()?;
+        self.insert_rows("INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body)", "", rows).await
     }
 
     /// Writes events to the outbox, in order, each to the topic the catalogue assigns its record.
     pub async fn enqueue(&mut self, events: &[Event]) -> anyhow::Result<()> {
         let now = now_ms();
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO outbox (event_id, topic, message_key, payload, created_at) VALUES {} ON CONFLICT DO NOTHING",
-                Params::new(self.store.backend).rows(chunk.len(), 5)
-            );
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
+        let rows = events
+            .iter()
+            .map(|event| {
                 let record = event.record_name();
                 let topic = self.store.catalogue.topic_of(&record).with_context(|| format!("no topic in the catalogue carries {record}"))?;
-                query = query.bind(event.event_id()).bind(topic.name.clone()).bind(event.case_number()).bind(contracts::encode(event)?).bind(now);
+                Ok(vec![text(event.event_id()), text(&topic.name), text(event.case_number()), Param::Bytes(contracts::encode(event)?), Param::Int(now)])
+            })
+            .collect::<anyhow::Result<_>>()?;
+        self.insert_rows("INSERT INTO outbox (event_id, topic, message_key, payload, created_at)", "ON CONFLICT DO NOTHING", rows).await?;
+        self.enqueued |= !events.is_empty();
+        Ok(())
+    }
+
+    /// Runs `{head} VALUES (...), (...) {tail}` for `rows`, a chunk of rows per statement.
+    async fn insert_rows(&mut self, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> anyhow::Result<()> {
+        let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let sql = format!("{head} VALUES {} {tail}", Params::new(self.store.backend).rows(chunk.len(), width));
+            let mut query = sqlx::query(&sql);
+            for value in chunk.into_iter().flatten() {
+                query = match value {
+                    Param::Text(v) => query.bind(v),
+                    Param::MaybeText(v) => query.bind(v),
+                    Param::Int(v) => query.bind(v),
+                    Param::Bytes(v) => query.bind(v),
+                };
             }
             query.execute(&mut *self.tx).await?;
-            self.enqueued = true;
         }
         Ok(())
     }
+}
+
+/// A value for a statement parameter, owned so that rows can be built before their statement.
+enum Param {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+fn text(value: &str) -> Param {
+    Param::Text(value.to_string())
 }
 
 /// Rows per multi-row statement: well below the bound-parameter limits of SQLite and PostgreSQL.

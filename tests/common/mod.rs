@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 
+use contracts::PostalAddress;
 use sqlx::AnyPool;
 
 /// PostgreSQL used by the tests; CI sets HUB_TEST_REQUIRE_POSTGRES=1 so that a missing server fails.
@@ -38,4 +39,17 @@ pub async fn fresh_postgres_schema() -> anyhow::Result<String> {
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A mailing address in the reference county.
+pub fn postal_address(name: &str, post_code: &str) -> PostalAddress {
+    PostalAddress {
+        name: name.into(),
+        phone: "13912345678".into(),
+        province: "陕西省".into(),
+        city: "咸阳市".into(),
+        county: "旬邑县".into(),
+        address: "土桥镇土桥1村".into(),
+        post_code: post_code.into(),
+    }
 }
