@@ -29,6 +29,9 @@ pub trait OutboxStore: Send + Sync {
     /// The messages with these ids, in id order.
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>>;
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()>;
+    /// Whether ids are handed out in commit order (one writer), so that reading past the highest
+    /// id sent misses nothing. PostgreSQL sequences are not: a lower id can commit later.
+    fn ids_follow_commit_order(&self) -> bool;
 }
 
 /// Something a connector took in (a Kafka event, a counterpart's push) and the events it causes.
@@ -53,9 +56,9 @@ pub trait Outbox: Send + Sync {
 const RELAY_BATCH: usize = 500;
 /// Messages sent but not yet acknowledged, at most.
 const MAX_IN_FLIGHT: usize = 5_000;
-/// How often the relay looks again at the whole outbox rather than only past what it sent: for
-/// messages whose sending failed, and for ids a concurrent transaction took but committed late
-/// (PostgreSQL sequences are not commit-ordered).
+/// How often the relay looks again at the whole outbox rather than only past what it sent, for
+/// messages whose sending failed. Where ids do not follow commit order it always reads it all:
+/// a message committed late must not wait, or a case's next event could overtake it.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes outbox messages in order until `shutdown`; wakes on `wake` or every 100 ms.
@@ -131,7 +134,7 @@ async fn send_once(
         tokio::time::sleep(Duration::from_millis(5)).await;
         return Ok(0);
     }
-    let ids = if cursor.rescanned.elapsed() >= RESCAN_EVERY {
+    let ids = if !store.ids_follow_commit_order() || cursor.rescanned.elapsed() >= RESCAN_EVERY {
         cursor.rescanned = tokio::time::Instant::now();
         store.unpublished_ids(0, (busy + RELAY_BATCH) as i64).await?
     } else {

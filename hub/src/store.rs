@@ -491,6 +491,10 @@ impl OutboxStore for Store {
         Ok(messages)
     }
 
+    fn ids_follow_commit_order(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()> {
         let now = now_ms();
         for chunk in ids.chunks(500) {
