@@ -28,11 +28,12 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         progress: false,
         concurrency: 1,
         faults: Default::default(),
+        mix: false,
     };
     let demo = DemoRun::start(config, &options).await.unwrap();
     let base = demo.api_url().to_string();
     let client = reqwest::Client::new();
-    let good = serde_json::to_value(&demo_applications(&Reference::builtin(), 1)[0]).unwrap();
+    let good = serde_json::to_value(&demo_applications(&Reference::builtin(), 1, false)[0].0).unwrap();
 
     let with = |path: &[&str], value: Value| {
         let mut body = good.clone();
@@ -51,7 +52,9 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         (with(&["service_point"], json!("999999999999")), 422, "service_point"),
         (with(&["delivery", "address", "post_code"], json!("7113")), 422, "delivery.address.post_code"),
         (with(&["delivery", "method"], json!("drone")), 422, "delivery.method"),
-        (with(&["materials"], json!([])), 422, "materials"),
+        (with(&["materials"], json!(["户口本"])), 422, "materials[0]"),
+        (with(&["faulty_materials"], json!([{"material": "户口本", "problem": "模糊"}])), 422, "faulty_materials[0].material"),
+        (with(&["domicile_township"], json!("6104")), 422, "domicile_township"),
         (with(&["applicant", "name"], json!(42)), 400, "applicant.name"),
         (with(&["surprise"], json!(1)), 400, ""),
     ];

@@ -30,7 +30,8 @@ async fn cases_reach_the_archive_exactly_once_despite_carrier_faults() {
             step_delay: Duration::from_millis(2),
             progress: false,
             concurrency: 8,
-            faults: Faults { error_rate: 0.3, delay_ms: 1, duplicate_rate: 0.5, outage: true },
+            faults: Faults { error_rate: 0.3, delay_ms: 1, duplicate_rate: 0.5, outage: true, failed_delivery_rate: 0.0 },
+            mix: false,
         };
         let demo = DemoRun::start(config, &options).await.unwrap();
         let faults_url = format!("{}/admin/faults", demo.postal_url());

@@ -19,6 +19,9 @@ fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
         channel: "counter".into(),
         applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into() },
         materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
+        faulty_materials: Vec::new(),
+        commits_to_supply: false,
+        domicile_township: None,
         delivery: DeliveryChoice {
             method: "mail".into(),
             address: Some(common::postal_address("张三", "711300")),

@@ -9,10 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use connectors::framework::{parse_json, BadRequest};
+use axum::http::header;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::domain::{Command, Outcome, Reference, Rejection};
-use crate::store::Store;
+use crate::domain::documents::{page_index, render};
+use crate::domain::flow::flow_record;
+use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
+use crate::store::{CaseRecord, Store};
 use crate::workflow::{execute, execute_all, explain_routing, CommandError, Intake, SubmitApplication};
 
 #[derive(Clone)]
@@ -26,8 +30,22 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/api/v1/applications", post(submit))
+        .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{case_number}", get(read_case))
-        .route("/api/v1/cases/{case_number}/decision", post(decide_case))
+        .route("/api/v1/cases/{case_number}/decision", post(case_command::<DecisionRequest>))
+        .route("/api/v1/cases/{case_number}/refusal", post(case_command::<RefusalRequest>))
+        .route("/api/v1/cases/{case_number}/supplements", post(case_command::<SupplementRequest>))
+        .route("/api/v1/cases/{case_number}/procedures", post(case_command::<ProcedureRequest>))
+        .route("/api/v1/cases/{case_number}/procedures/complete", post(case_command::<ProcedureCompletion>))
+        .route("/api/v1/cases/{case_number}/opinions", post(case_command::<OpinionRequest>))
+        .route("/api/v1/cases/{case_number}/pickup", post(case_command::<PickupRequest>))
+        .route("/api/v1/cases/{case_number}/reviews", post(case_command::<ReviewRequest>))
+        .route("/api/v1/cases/{case_number}/rectifications/close", post(case_command::<RectificationClosing>))
+        .route("/api/v1/cases/{case_number}/flow", get(read_flow))
+        .route("/api/v1/cases/{case_number}/documents", get(read_documents))
+        .route("/api/v1/cases/{case_number}/documents/{position}", get(read_document))
+        .route("/api/v1/reviews/stats", get(review_stats))
+        .route("/api/v1/warnings", get(warnings))
         .route("/api/v1/decisions", post(decide_cases))
         .route("/api/v1/approvals", get(approval_queue))
         .route("/api/v1/routing/explain", get(explain))
@@ -80,12 +98,149 @@ struct DecisionRequest {
     reason: Option<String>,
 }
 
-impl DecisionRequest {
+/// A request body that becomes a command on the case its path names.
+trait CaseCommand: DeserializeOwned {
+    fn into_command(self) -> Result<Command, BadRequest>;
+}
+
+fn required(field: &str, value: &str) -> Result<(), BadRequest> {
+    if value.trim().is_empty() {
+        return Err(BadRequest::field(field, format!("{field} must not be empty")));
+    }
+    Ok(())
+}
+
+impl CaseCommand for DecisionRequest {
     fn into_command(self) -> Result<Command, BadRequest> {
-        if self.officer.trim().is_empty() {
-            return Err(BadRequest::field("officer", "officer must not be empty"));
-        }
+        required("officer", &self.officer)?;
         Ok(Command::Decide { outcome: self.outcome, officer: self.officer, department_code: self.department_code, reason: self.reason })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefusalRequest {
+    officer: String,
+    reason: String,
+    legal_basis: String,
+}
+
+impl CaseCommand for RefusalRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::Refuse { officer: self.officer, reason: self.reason, legal_basis: self.legal_basis })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplementRequest {
+    materials: Vec<String>,
+}
+
+impl CaseCommand for SupplementRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        if self.materials.is_empty() {
+            return Err(BadRequest::field("materials", "name at least one material supplied"));
+        }
+        Ok(Command::Supplement { materials: self.materials })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcedureRequest {
+    procedure: String,
+    officer: String,
+    #[serde(default)]
+    departments: Vec<String>,
+    #[serde(default)]
+    parties: Vec<String>,
+}
+
+impl CaseCommand for ProcedureRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::StartProcedure { procedure: self.procedure, officer: self.officer, departments: self.departments, parties: self.parties })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcedureCompletion {
+    officer: String,
+    summary: String,
+}
+
+impl CaseCommand for ProcedureCompletion {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::CompleteProcedure { officer: self.officer, summary: self.summary })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpinionRequest {
+    department_code: String,
+    officer: String,
+    opinion: String,
+    #[serde(default)]
+    remarks: String,
+}
+
+impl CaseCommand for OpinionRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::GiveOpinion { department_code: self.department_code, officer: self.officer, opinion: self.opinion, remarks: self.remarks })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PickupRequest {
+    collected_by: String,
+    #[serde(default)]
+    id_number: Option<String>,
+    #[serde(default)]
+    pickup_code: Option<String>,
+    #[serde(default)]
+    signature: String,
+}
+
+impl CaseCommand for PickupRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        Ok(Command::Collect { collected_by: self.collected_by, id_number: self.id_number, pickup_code: self.pickup_code, signature: self.signature })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewRequest {
+    grade: i32,
+    channel: String,
+    #[serde(default)]
+    comment: String,
+}
+
+impl CaseCommand for ReviewRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        Ok(Command::Review { grade: self.grade, channel: self.channel, comment: self.comment })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RectificationClosing {
+    item_number: String,
+    officer: String,
+    feedback: String,
+}
+
+impl CaseCommand for RectificationClosing {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::CloseRectification { item_number: self.item_number, officer: self.officer, feedback: self.feedback })
     }
 }
 
@@ -95,28 +250,101 @@ fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest,
         CommandError::NotFound(_) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") },
         CommandError::Rejected(rejection) => {
             let (status, field) = match &rejection {
-                Rejection::WrongState { .. } => (StatusCode::CONFLICT, None),
-                Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code".to_string())),
-                Rejection::MissingReason => (StatusCode::UNPROCESSABLE_ENTITY, Some("reason".to_string())),
+                Rejection::WrongState { .. } | Rejection::OpinionsPending(_) | Rejection::AlreadyReviewed => (StatusCode::CONFLICT, None),
+                Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code")),
+                Rejection::IdentityMismatch => (StatusCode::FORBIDDEN, Some("id_number")),
+                Rejection::WrongPickupCode => (StatusCode::FORBIDDEN, Some("pickup_code")),
+                Rejection::MissingReason => (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")),
+                Rejection::Blank(field) => (StatusCode::UNPROCESSABLE_ENTITY, Some(*field)),
+                Rejection::UnknownMaterial(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("materials")),
+                Rejection::UnknownProcedure(..) => (StatusCode::UNPROCESSABLE_ENTITY, Some("procedure")),
+                Rejection::NotConsulted(_) => (StatusCode::FORBIDDEN, Some("department_code")),
+                Rejection::BadOpinion => (StatusCode::UNPROCESSABLE_ENTITY, Some("opinion")),
+                Rejection::BadGrade => (StatusCode::UNPROCESSABLE_ENTITY, Some("grade")),
+                Rejection::BadChannel => (StatusCode::UNPROCESSABLE_ENTITY, Some("channel")),
+                Rejection::NoSuchRectification(_) => (StatusCode::NOT_FOUND, Some("item_number")),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
             };
-            BadRequest { status, field, message: rejection.to_string() }
+            BadRequest { status, field: field.map(String::from), message: rejection.to_string() }
         }
         CommandError::Store(error) => return Err(error),
     })
 }
 
-async fn decide_case(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
-    let command = match parse_json::<DecisionRequest>(&body).and_then(DecisionRequest::into_command) {
+async fn case_command<B: CaseCommand>(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
+    let command = match parse_json::<B>(&body).and_then(B::into_command) {
         Ok(command) => command,
         Err(bad) => return bad.into_response(),
     };
     match execute(&state.store, &state.reference, &case_number, command).await {
-        Ok(case) => Json(serde_json::json!({"case_number": case.case_number, "state": case.state})).into_response(),
+        Ok(case) => Json(summary(&case)).into_response(),
         Err(error) => match command_failure(&case_number, error) {
             Ok(bad) => bad.into_response(),
             Err(error) => internal(error),
         },
+    }
+}
+
+/// What a command's caller gets back: where the case stands.
+fn summary(case: &Case) -> serde_json::Value {
+    serde_json::json!({
+        "case_number": case.case_number,
+        "state": case.state,
+        "version": case.version,
+        "promised_date": case.promised_date.map(crate::domain::calendar::iso_date),
+        "documents": case.documents.len(),
+    })
+}
+
+/// The case and its history as events, or the response that says why not.
+async fn load_record(state: &ApiState, case_number: &str) -> Result<(CaseRecord, Vec<contracts::Event>), Response> {
+    match state.store.case(case_number).await {
+        Ok(Some(record)) => {
+            let events = record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
+            match events {
+                Ok(events) => Ok((record, events)),
+                Err(error) => Err(internal(error.into())),
+            }
+        }
+        Ok(None) => Err(BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response()),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+/// The flow record (流转表): each hand-over with time, from, to and handler.
+async fn read_flow(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
+    match load_record(&state, &case_number).await {
+        Ok((_, events)) => Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference) })).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// The case file's page index; each line's position opens the printable document.
+async fn read_documents(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
+    match load_record(&state, &case_number).await {
+        Ok((record, _)) => {
+            let index: Vec<_> = page_index(&record.case)
+                .into_iter()
+                .zip(&record.case.documents)
+                .map(|(line, doc)| serde_json::json!({"kind": doc.kind, "href": format!("/api/v1/cases/{case_number}/documents/{}", line.position), "line": line}))
+                .collect();
+            Json(serde_json::json!({ "case_number": case_number, "documents": index })).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn read_document(State(state): State<ApiState>, Path((case_number, position)): Path<(String, usize)>) -> Response {
+    let (record, events) = match load_record(&state, &case_number).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
+    };
+    let found = position.checked_sub(1).and_then(|i| record.case.documents.get(i)).and_then(|doc| {
+        events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference))
+    });
+    match found {
+        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        None => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("case {case_number} has no document {position}") }.into_response(),
     }
 }
 
@@ -154,7 +382,7 @@ async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
     let mut commands = Vec::with_capacity(batch.decisions.len());
     for (index, item) in batch.decisions.into_iter().enumerate() {
         let decision = DecisionRequest { outcome: item.outcome, officer: item.officer, department_code: item.department_code, reason: item.reason };
-        match decision.into_command() {
+        match CaseCommand::into_command(decision) {
             Ok(command) => commands.push((item.case_number, command)),
             Err(bad) => return bad.within(&format!("decisions[{index}]")).into_response(),
         }
@@ -202,18 +430,24 @@ struct QueueQuery {
     limit: Option<i64>,
 }
 
+/// The approvers' queue: cases routed to a department and waiting for its decision, with the
+/// opinions a parallel approval still awaits.
 async fn approval_queue(State(state): State<ApiState>, Query(query): Query<QueueQuery>) -> Response {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    match state.store.approval_queue(query.department.as_deref(), limit).await {
+    match state.store.cases_in_state(CaseState::Routed, query.department.as_deref(), limit).await {
         Ok(cases) => {
             let items: Vec<_> = cases
                 .iter()
                 .map(|c| {
+                    let given: Vec<&str> = c.opinions.iter().map(|o| o.department_code.as_str()).collect();
                     serde_json::json!({
                         "case_number": c.case_number,
                         "matter": c.application.matter.name,
+                        "matter_code": c.application.matter.implementation_code,
                         "department_code": c.department_code,
                         "promised_date": c.promised_date.map(crate::domain::calendar::iso_date),
+                        "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
+                        "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
                     })
                 })
                 .collect();
@@ -223,9 +457,83 @@ async fn approval_queue(State(state): State<ApiState>, Query(query): Query<Queue
     }
 }
 
+#[derive(Debug, Deserialize)]
+struct CaseListQuery {
+    state: String,
+    department: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first.
+async fn list_cases(State(state): State<ApiState>, query: Result<Query<CaseListQuery>, QueryRejection>) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
+    };
+    let Some(case_state) = CaseState::parse(&query.state) else {
+        let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+        return BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into_response();
+    };
+    match state.store.cases_in_state(case_state, query.department.as_deref(), query.limit.unwrap_or(100).clamp(1, 1000)).await {
+        Ok(cases) => Json(cases).into_response(),
+        Err(error) => internal(error),
+    }
+}
+
 async fn stats(State(state): State<ApiState>) -> Response {
     match state.store.count_by_state().await {
         Ok(by_state) => Json(serde_json::json!({ "by_state": by_state })).into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+/// Review statistics (好差评) per service point and per department.
+async fn review_stats(State(state): State<ApiState>) -> Response {
+    let reviews = match state.store.events_of_kind("ReviewSubmitted", 1_000_000).await {
+        Ok(reviews) => reviews,
+        Err(error) => return internal(error),
+    };
+    let mut by_point: std::collections::BTreeMap<String, ReviewTally> = Default::default();
+    let mut by_department: std::collections::BTreeMap<String, ReviewTally> = Default::default();
+    for review in reviews {
+        let Ok(contracts::Event::ReviewSubmitted(review)) = serde_json::from_value::<contracts::Event>(review) else { continue };
+        by_point.entry(review.service_point.clone()).or_default().add(review.grade);
+        if let Some(department) = &review.department_code {
+            by_department.entry(department.clone()).or_default().add(review.grade);
+        }
+    }
+    Json(serde_json::json!({ "by_service_point": by_point, "by_department": by_department })).into_response()
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ReviewTally {
+    reviews: u32,
+    /// Count per grade, 1 (very dissatisfied) to 5 (very satisfied).
+    grades: [u32; 5],
+    bad: u32,
+    average: f64,
+}
+
+impl ReviewTally {
+    fn add(&mut self, grade: i32) {
+        let Some(slot) = usize::try_from(grade - 1).ok().filter(|i| *i < 5) else { return };
+        self.grades[slot] += 1;
+        self.reviews += 1;
+        self.bad += u32::from(crate::domain::case::BAD_GRADES.contains(&grade));
+        let total: u32 = self.grades.iter().zip(1..).map(|(n, g)| n * g).sum();
+        self.average = f64::from(total) / f64::from(self.reviews);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WarningQuery {
+    limit: Option<i64>,
+}
+
+/// Time-limit warnings raised, oldest first (the supervisors' list).
+async fn warnings(State(state): State<ApiState>, Query(query): Query<WarningQuery>) -> Response {
+    match state.store.events_of_kind("DeadlineWarning", query.limit.unwrap_or(1000).clamp(1, 100_000)).await {
+        Ok(warnings) => Json(serde_json::json!({ "warnings": warnings })).into_response(),
         Err(error) => internal(error),
     }
 }

@@ -13,9 +13,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::notify::{self, WarningMailer};
 use crate::domain::Reference;
 use crate::store::Store;
-use crate::workflow::{CaseProcessor, Intake};
+use crate::workflow::{check_deadlines, CaseProcessor, Intake};
 use crate::api;
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
@@ -39,7 +40,13 @@ impl Hub {
             bail!("postal.base_url is not set (HUB_POSTAL__BASE_URL): the postal connector needs the carrier's API");
         }
         let catalogue = Arc::new(Catalogue::builtin());
-        let reference = Arc::new(Reference::builtin());
+        let mut reference = Reference::builtin();
+        if config.workflow.pickup_secret.is_empty() {
+            tracing::warn!("workflow.pickup_secret is not set: locker pickup codes use the development key");
+        } else {
+            reference.pickup_secret = config.workflow.pickup_secret.clone().into_bytes();
+        }
+        let reference = Arc::new(reference);
         let store = Store::connect(&config.database.url, catalogue.clone()).await?;
         let (republished, settled) = store.resettle_outbox().await?;
         if republished > 0 {
@@ -61,6 +68,8 @@ impl Hub {
             })
             .collect();
         handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone())?)));
+        handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.clone())?)));
+        tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         for (group, handler) in handlers {
             let topics: Vec<String> = catalogue.topics.iter().filter(|t| t.consumers.iter().any(|c| c == group)).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
@@ -95,6 +104,20 @@ impl Hub {
         let drained = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {
             self.tasks.abort_all();
+        }
+    }
+}
+
+/// Checks the durable deadline timers every `every` until `shutdown`.
+async fn scan_deadlines(store: Store, reference: Arc<Reference>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(error) = check_deadlines(&store, &reference, crate::store::now_ms()).await {
+            tracing::warn!(error = format!("{error:#}"), "deadline check failed; retrying at the next tick");
         }
     }
 }

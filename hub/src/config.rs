@@ -4,12 +4,14 @@ use std::path::Path;
 
 use bus::BusConfig;
 use connectors::postal::PostalConfig;
+
+use crate::notify::MailConfig;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// The top-level sections, as they appear in the file and after `HUB_` in the environment.
-const SECTIONS: [&str; 5] = ["database", "bus", "api", "postal", "consumers"];
+const SECTIONS: [&str; 7] = ["database", "bus", "api", "postal", "consumers", "workflow", "mail"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +21,17 @@ pub struct Config {
     pub api: ApiConfig,
     pub postal: PostalConfig,
     pub consumers: ConsumerConfig,
+    pub workflow: WorkflowConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Key that derives locker pickup codes; set your own in production.
+    pub pickup_secret: String,
+    /// How often the durable deadline timers are checked.
+    pub deadline_scan_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +63,8 @@ impl Default for Config {
             api: ApiConfig { listen: "127.0.0.1:8080".into() },
             postal: PostalConfig::default(),
             consumers: ConsumerConfig { max_batch: 256 },
+            workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
+            mail: MailConfig::default(),
         }
     }
 }
@@ -63,6 +78,12 @@ impl Default for DatabaseConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Config::default().api
+    }
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        Config::default().workflow
     }
 }
 

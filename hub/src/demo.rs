@@ -33,6 +33,8 @@ pub struct DemoOptions {
     pub concurrency: usize,
     /// Faults the built-in simulator injects.
     pub faults: Faults,
+    /// The county-day mix of procedures; off: every case is a plain mailed approval.
+    pub mix: bool,
 }
 
 /// What a run achieved; printed as a table and written as JSON.
@@ -62,6 +64,8 @@ pub struct DemoRun {
     client: reqwest::Client,
     base: String,
     postal_url: String,
+    /// What the demo does with each case, by case number.
+    profiles: std::sync::Mutex<HashMap<String, Profile>>,
 }
 
 impl DemoRun {
@@ -99,50 +103,77 @@ impl DemoRun {
         let base = format!("http://{}", hub.api_address);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let postal_url = config.postal.base_url.clone();
-        Ok(DemoRun { hub, _simulator: simulator, client, base, postal_url })
+        Ok(DemoRun { hub, _simulator: simulator, client, base, postal_url, profiles: Default::default() })
     }
 
-    /// Submits the applications, plays the county approvers, and waits until every case is final.
+    /// Submits the applications, plays the clerks, approvers and applicants, and waits until
+    /// every case is final; then the applicants review.
     pub async fn drive(&self, options: &DemoOptions) -> anyhow::Result<Summary> {
         let started = Instant::now();
-        let applications = demo_applications(&self.hub.reference, options.cases);
+        let applications = demo_applications(&self.hub.reference, options.cases, options.mix);
         let bar = options.progress.then(|| progress_bar(options.cases));
         let submitting = self.submit_all(&applications, options.concurrency);
-        let approving = self.approve_until_done(options.cases, bar.as_ref());
-        let (submitted, approved) = tokio::join!(submitting, approving);
+        let working = self.work_until_done(options.cases, bar.as_ref());
+        let (submitted, worked) = tokio::join!(submitting, working);
         submitted?;
-        approved?;
+        worked?;
         if let Some(bar) = bar {
             bar.finish();
         }
-        self.summary(options.cases, started.elapsed()).await
+        let elapsed = started.elapsed();
+        self.review_all().await?;
+        self.summary(options.cases, elapsed).await
     }
 
-    async fn submit_all(&self, applications: &[SubmitApplication], concurrency: usize) -> anyhow::Result<()> {
-        let calls = applications.iter().map(|application| self.submit(application));
+    async fn submit_all(&self, applications: &[(SubmitApplication, Profile)], concurrency: usize) -> anyhow::Result<()> {
+        let calls = applications.iter().map(|(application, profile)| self.submit(application, *profile));
         let results: Vec<anyhow::Result<()>> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
         results.into_iter().collect()
     }
 
-    async fn submit(&self, application: &SubmitApplication) -> anyhow::Result<()> {
-        let response = self.client.post(format!("{}/api/v1/applications", self.base)).json(application).send().await?;
-        let status = response.status();
-        anyhow::ensure!(status.is_success(), "submitting {} failed: {status} {}", application.request_id, response.text().await?);
+    async fn submit(&self, application: &SubmitApplication, profile: Profile) -> anyhow::Result<()> {
+        let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
+        let case_number = answer["case_number"].as_str().context("submission answer without case number")?;
+        self.profiles.lock().expect("profiles lock").insert(case_number.to_string(), profile);
         Ok(())
     }
 
-    /// Acts as the county departments: decides every case in the approval queue, a page at a
-    /// time through the batch-approval call.
-    async fn approve_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
+    fn profile(&self, case_number: &str) -> Profile {
+        self.profiles.lock().expect("profiles lock").get(case_number).copied().unwrap_or(Profile::Mailed)
+    }
+
+    async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let response = self.client.post(format!("{}{path}", self.base)).json(body).send().await?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "POST {path} failed: {status} {}", response.text().await?);
+        Ok(response.json().await?)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.client.get(format!("{}{path}", self.base)).send().await?.error_for_status()?.json().await?)
+    }
+
+    /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
+    /// the batch call), clerks take supplements, applicants collect their results.
+    async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
-            let queue: Vec<serde_json::Value> =
-                self.client.get(format!("{}/api/v1/approvals?limit=200", self.base)).send().await?.error_for_status()?.json().await?;
+            let queue = self.get("/api/v1/approvals?limit=200").await?;
+            let queue = queue.as_array().context("approval queue is a list")?;
+            let supplements = self.get("/api/v1/cases?state=awaiting_supplement&limit=200").await?;
+            let pickups = self.get("/api/v1/cases?state=awaiting_pickup&limit=200").await?;
+            let idle = queue.is_empty() && supplements.as_array().is_none_or(Vec::is_empty) && pickups.as_array().is_none_or(Vec::is_empty);
             if !queue.is_empty() {
-                self.approve(&queue).await?;
+                self.approve(queue).await?;
+            }
+            for case in supplements.as_array().into_iter().flatten() {
+                self.supplement(case).await?;
+            }
+            for case in pickups.as_array().into_iter().flatten() {
+                self.collect(case).await?;
             }
             // Counting scans every case: only when idle, or to move the progress bar along.
-            if queue.is_empty() || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
+            if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
                 counted = Instant::now();
                 let by_state = self.hub.store.count_by_state().await?;
                 let finished = by_state.iter().filter(|(state, _)| crate::domain::CaseState::parse(state).is_some_and(|s| s.is_final())).map(|(_, n)| *n).sum::<i64>();
@@ -154,32 +185,89 @@ impl DemoRun {
                     return Ok(());
                 }
             }
-            if queue.is_empty() {
+            if idle {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     }
 
+    /// Decides a page of the queue: opinions first for parallel approvals, a site inspection
+    /// where the profile calls for one, then one batch of decisions.
     async fn approve(&self, queue: &[serde_json::Value]) -> anyhow::Result<()> {
-        let decisions: Vec<serde_json::Value> = queue
-            .iter()
-            .map(|item| {
-                serde_json::json!({
-                    "case_number": item["case_number"],
-                    "outcome": "approved",
-                    "officer": "县审批局 王审批",
-                    "department_code": item["department_code"],
-                })
-            })
-            .collect();
-        let response = self.client.post(format!("{}/api/v1/decisions", self.base)).json(&serde_json::json!({ "decisions": decisions })).send().await?;
-        let status = response.status();
-        anyhow::ensure!(status.is_success(), "batch decision failed: {status} {}", response.text().await?);
-        let answer: serde_json::Value = response.json().await?;
+        let mut decisions = Vec::with_capacity(queue.len());
+        for item in queue {
+            let case_number = item["case_number"].as_str().context("queue item without case number")?;
+            let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+            for department in item["opinions_pending"].as_array().into_iter().flatten() {
+                let opinion = serde_json::json!({"department_code": department, "officer": "会签部门 孙会签", "opinion": "agree"});
+                self.post(&path("opinions"), &opinion).await?;
+            }
+            let profile = self.profile(case_number);
+            if profile == Profile::Inspected && item["procedures_completed"] == 0 {
+                let inspection = serde_json::json!({"procedure": "site_inspection", "officer": "县审批局 赵踏勘", "departments": [item["department_code"]]});
+                self.post(&path("procedures"), &inspection).await?;
+                let record = serde_json::json!({"officer": "县审批局 赵踏勘", "summary": "现场与申请材料一致"});
+                self.post(&path("procedures/complete"), &record).await?;
+            }
+            let (outcome, reason) = if profile == Profile::Denied { ("denied", Some("申请材料反映的经营条件不符合法定要求")) } else { ("approved", None) };
+            decisions.push(serde_json::json!({
+                "case_number": case_number,
+                "outcome": outcome,
+                "reason": reason,
+                "officer": "县审批局 王审批",
+                "department_code": item["department_code"],
+            }));
+        }
+        let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
         for result in answer["results"].as_array().context("batch decision answer without results")? {
             // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
             let code = result["status"].as_u64().unwrap_or(0);
             anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
+        }
+        Ok(())
+    }
+
+    /// The applicant brings everything the one-time notice listed.
+    async fn supplement(&self, case: &serde_json::Value) -> anyhow::Result<()> {
+        let case_number = case["case_number"].as_str().context("case without number")?;
+        let matter = case["application"]["matter"]["implementation_code"].as_str().unwrap_or_default();
+        let materials: Vec<String> = self.hub.reference.matter(matter).map(|m| m.materials.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
+        self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials })).await.map(drop)
+    }
+
+    /// The applicant collects at the window with an ID card, or at the locker with the code.
+    async fn collect(&self, case: &serde_json::Value) -> anyhow::Result<()> {
+        let case_number = case["case_number"].as_str().context("case without number")?;
+        let applicant = &case["application"]["applicant"];
+        let body = serde_json::json!({
+            "collected_by": applicant["name"],
+            "id_number": applicant["id_number"],
+            "pickup_code": case["pickup"]["code"],
+            "signature": format!("签名板记录 {case_number}"),
+        });
+        self.post(&format!("/api/v1/cases/{case_number}/pickup"), &body).await.map(drop)
+    }
+
+    /// Every fourth applicant reviews at the counter; the dissatisfied ones online, and the
+    /// supervisor closes each rectification this opens.
+    async fn review_all(&self) -> anyhow::Result<()> {
+        let profiles: Vec<(String, Profile)> = self.profiles.lock().expect("profiles lock").iter().map(|(c, p)| (c.clone(), *p)).collect();
+        for (i, (case_number, profile)) in profiles.into_iter().enumerate() {
+            let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+            let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+            if record["case"]["reviews"].as_array().is_some_and(|r| !r.is_empty()) {
+                continue; // reviewed in an earlier run
+            }
+            if profile == Profile::BadReview {
+                self.post(&path("reviews"), &serde_json::json!({"grade": 2, "channel": "online", "comment": "等候时间太长"})).await?;
+                let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+                for item in record["case"]["rectifications"].as_array().into_iter().flatten() {
+                    let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
+                    self.post(&path("rectifications/close"), &close).await?;
+                }
+            } else if i % 4 == 0 {
+                self.post(&path("reviews"), &serde_json::json!({"grade": 5, "channel": "counter"})).await?;
+            }
         }
         Ok(())
     }
@@ -265,44 +353,113 @@ pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Per
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"];
 const GIVEN: [&str; 12] = ["建国", "秀英", "志强", "桂兰", "海燕", "伟", "芳", "军", "丽", "磊", "红梅", "永庆"];
 
-/// `count` applications handed in at village stations across the county, the same every run.
-pub fn demo_applications(reference: &Reference, count: usize) -> Vec<SubmitApplication> {
+/// What the demo does with a case: the county-day mix of DEMO.md's procedures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Complete materials, approved, mailed.
+    Mailed,
+    /// A primary material missing: one-time notice, then a supplement.
+    Incomplete,
+    /// A secondary material missing under a commitment (容缺受理).
+    Tolerant,
+    Window,
+    Locker,
+    Denied,
+    /// A site inspection before the decision.
+    Inspected,
+    /// A township matter for an applicant from outside the county: not accepted.
+    Refused,
+    /// Approved, then a bad review and its rectification.
+    BadReview,
+    /// Parallel approval at the county hall.
+    Parallel,
+}
+
+impl Profile {
+    /// The mix: seven in ten cases plain mailed approvals, the rest one procedure each.
+    fn of(i: usize) -> Profile {
+        match i % 40 {
+            3 | 23 => Profile::Incomplete,
+            5 | 25 => Profile::Tolerant,
+            7 | 27 => Profile::Window,
+            9 | 29 => Profile::Locker,
+            11 | 31 => Profile::Denied,
+            13 => Profile::Inspected,
+            15 => Profile::Refused,
+            17 | 37 => Profile::BadReview,
+            19 => Profile::Parallel,
+            _ => Profile::Mailed,
+        }
+    }
+}
+
+/// Matters the mix uses for its special cases.
+const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
+const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
+
+/// `count` applications handed in across the county, the same every run, with what the demo
+/// does with each.
+pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<(SubmitApplication, Profile)> {
     let villages: Vec<_> = reference.villages().collect();
     let mut matters: Vec<_> = reference.matters().filter(|m| m.mail_allowed && m.accept_tiers.iter().any(|t| t == "village")).collect();
     matters.sort_by(|a, b| a.implementation_code.cmp(&b.implementation_code));
     (0..count)
         .map(|i| {
+            let profile = if mix { Profile::of(i) } else { Profile::Mailed };
             let (township, village) = villages[i % villages.len()];
-            let matter = matters[i % matters.len()];
+            let mut point = village.code.clone();
+            let mut matter = matters[i % matters.len()];
+            match profile {
+                Profile::Refused => matter = reference.matter(HOMESTEAD).expect("homestead matter"),
+                Profile::Parallel => {
+                    matter = reference.matter(CONSTRUCTION_PERMIT).expect("construction permit matter");
+                    point = reference.county.code.clone();
+                }
+                _ => {}
+            }
             let name = format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / SURNAMES.len()) % GIVEN.len()]);
             let birth = format!("{:04}{:02}{:02}", 1950 + i % 50, 1 + i % 12, 1 + i % 28);
             let first17 = format!("610429{birth}{:03}", i % 1000);
             let phone = format!("139{:08}", i);
-            SubmitApplication {
+            let mut materials: Vec<String> = matter.materials.iter().map(|m| m.name.clone()).collect();
+            let secondary = matter.materials.iter().find(|m| !m.primary).map(|m| m.name.clone());
+            let mut commits_to_supply = false;
+            match (profile, &secondary) {
+                (Profile::Incomplete, _) => drop(materials.remove(0)),
+                (Profile::Tolerant, Some(secondary)) => {
+                    materials.retain(|m| m != secondary);
+                    commits_to_supply = true;
+                }
+                _ => {}
+            }
+            let address = PostalAddress {
+                name: name.clone(),
+                phone: phone.clone(),
+                province: reference.county.province.clone(),
+                city: reference.county.city.clone(),
+                county: reference.county.name.clone(),
+                address: format!("{}{}{}组{}号", township.name, village.name, 1 + i % 9, 1 + i % 60),
+                post_code: reference.county.post_code.clone(),
+            };
+            let delivery = match profile {
+                Profile::Window => DeliveryChoice { method: "window".into(), address: None },
+                Profile::Locker => DeliveryChoice { method: "locker".into(), address: None },
+                _ => DeliveryChoice { method: "mail".into(), address: Some(address) },
+            };
+            let application = SubmitApplication {
                 request_id: format!("demo-{i}"),
                 matter_code: matter.implementation_code.clone(),
-                service_point: village.code.clone(),
+                service_point: point,
                 channel: "counter".into(),
-                applicant: Applicant {
-                    name: name.clone(),
-                    id_type: "111".into(),
-                    id_number: format!("{first17}{}", resident_id_check(&first17)),
-                    phone: phone.clone(),
-                },
-                materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
-                delivery: DeliveryChoice {
-                    method: "mail".into(),
-                    address: Some(PostalAddress {
-                        name,
-                        phone,
-                        province: reference.county.province.clone(),
-                        city: reference.county.city.clone(),
-                        county: reference.county.name.clone(),
-                        address: format!("{}{}{}组{}号", township.name, village.name, 1 + i % 9, 1 + i % 60),
-                        post_code: reference.county.post_code.clone(),
-                    }),
-                },
-            }
+                applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone },
+                materials,
+                faulty_materials: Vec::new(),
+                commits_to_supply,
+                // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
+                domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
+                delivery,
+            };
+            (application, profile)
         })
         .collect()
 }

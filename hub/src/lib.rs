@@ -1,7 +1,7 @@
 //! The county–township–village integration hub.
 //!
 //! `domain` is the pure core (case state machine, reference data, calendar); `store`, `api`
-//! and `workflow` are its adapters; `app` wires them to the Kafka bus and the connectors.
+//! `workflow` and `notify` are its adapters; `app` wires them to the Kafka bus and the connectors.
 
 pub mod api;
 pub mod app;
@@ -9,5 +9,6 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod notify;
 pub mod store;
 pub mod workflow;

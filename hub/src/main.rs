@@ -50,6 +50,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Only plain mailed approvals, without the county-day mix of procedures.
+        #[arg(long)]
+        plain: bool,
     },
     /// Benchmark the demo pipeline against the bare broker rate.
     Bench {
@@ -92,6 +95,9 @@ enum Command {
         /// Start in an outage: every order call gets 503.
         #[arg(long)]
         outage: bool,
+        /// Share of items that cannot be delivered and are returned.
+        #[arg(long, default_value_t = 0.0)]
+        failed_delivery_rate: f64,
     },
 }
 
@@ -136,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, step_delay_ms, no_progress } => {
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, step_delay_ms, no_progress, plain } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -150,7 +156,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 step_delay: Duration::from_millis(step_delay_ms),
                 progress: !no_progress,
                 concurrency: 32,
-            faults: Faults::default(),
+                faults: Faults::default(),
+                mix: !plain,
             };
             let summary = demo::run(config, options).await?;
             demo::print_summary(&summary);
@@ -187,10 +194,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::PostalSim { listen, push_url, step_delay_ms, error_rate, delay_ms, duplicate_rate, outage } => {
+        Command::PostalSim { listen, push_url, step_delay_ms, error_rate, delay_ms, duplicate_rate, outage, failed_delivery_rate } => {
             init_logging("info");
             let listener = app::bind(&listen).await?;
-            let faults = Faults { error_rate, delay_ms, duplicate_rate, outage };
+            let faults = Faults { error_rate, delay_ms, duplicate_rate, outage, failed_delivery_rate };
             let running = simulator::spawn(listener, SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults })?;
             println!("postal simulator listening on {}", running.base_url);
             tokio::signal::ctrl_c().await?;

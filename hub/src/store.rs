@@ -126,17 +126,62 @@ impl Store {
         Ok(Some(CaseRecord { case, history }))
     }
 
-    /// Cases waiting for a decision, oldest first, optionally for one department.
-    pub async fn approval_queue(&self, department: Option<&str>, limit: i64) -> anyhow::Result<Vec<Case>> {
+    /// Cases in `state`, longest waiting first, optionally of one handling department.
+    pub async fn cases_in_state(&self, state: CaseState, department: Option<&str>, limit: i64) -> anyhow::Result<Vec<Case>> {
         let rows = sqlx::query(
             "SELECT snapshot FROM cases WHERE state = $1 AND ($2 = '' OR department = $2) ORDER BY updated_at, case_number LIMIT $3",
         )
-        .bind(CaseState::Routed.as_str())
+        .bind(state.as_str())
         .bind(department.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.reads)
         .await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
+    /// Cases whose deadline timer is due on or before `day`, earliest first.
+    pub async fn cases_with_timer_due(&self, day: i32, limit: i64) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT case_number FROM cases WHERE timer_day <= $1 ORDER BY timer_day, case_number LIMIT $2")
+            .bind(i64::from(day))
+            .bind(limit)
+            .fetch_all(&self.reads)
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Every event of one kind, oldest first, as stored JSON (reviews, warnings).
+    pub async fn events_of_kind(&self, kind: &str, limit: i64) -> anyhow::Result<Vec<serde_json::Value>> {
+        let rows = sqlx::query("SELECT body FROM case_events WHERE kind = $1 ORDER BY recorded_at, case_number, seq LIMIT $2")
+            .bind(kind)
+            .bind(limit)
+            .fetch_all(&self.reads)
+            .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
+    /// The (event id, recipient) pairs among `event_ids` whose e-mail went out.
+    pub async fn notifications_sent(&self, event_ids: &[&str]) -> anyhow::Result<HashSet<(String, String)>> {
+        let mut sent = HashSet::new();
+        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut params = Params::new(self.backend);
+            let sql = format!("SELECT event_id, recipient FROM notifications WHERE outcome = 'sent' AND event_id IN ({})", params.list(chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.reads).await? {
+                sent.insert((row.get(0), row.get(1)));
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Every e-mail sent or attempted: event id, recipient, template, version, outcome.
+    pub async fn notifications(&self) -> anyhow::Result<Vec<(String, String, String, i64, String)>> {
+        let rows = sqlx::query("SELECT event_id, recipient, template, template_version, outcome FROM notifications ORDER BY sent_at, event_id, recipient")
+            .fetch_all(&self.reads)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
     }
 
     pub async fn count_by_state(&self) -> anyhow::Result<BTreeMap<String, i64>> {
@@ -242,6 +287,17 @@ impl StoreTx<'_> {
         self.insert_rows("INSERT INTO processed_events (consumer, event_id, applied_at, outcome)", "ON CONFLICT DO NOTHING", rows).await
     }
 
+    /// Records e-mails sent or attempted; a later attempt's outcome replaces an earlier one's.
+    pub async fn record_notifications(&mut self, sends: &[(&str, &str, &str, i64, &str)]) -> anyhow::Result<()> {
+        let now = now_ms();
+        let rows = sends
+            .iter()
+            .map(|(event_id, recipient, template, version, outcome)| vec![text(event_id), text(recipient), text(template), Param::Int(*version), text(outcome), Param::Int(now)])
+            .collect();
+        let conflict = "ON CONFLICT (event_id, recipient) DO UPDATE SET outcome = excluded.outcome, sent_at = excluded.sent_at";
+        self.insert_rows("INSERT INTO notifications (event_id, recipient, template, template_version, outcome, sent_at)", conflict, rows).await
+    }
+
     /// Reserves `count` case serial numbers; returns the first.
     pub async fn reserve_case_serials(&mut self, count: usize) -> anyhow::Result<i64> {
         let row = sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'case_serial' RETURNING value")
@@ -305,18 +361,18 @@ impl StoreTx<'_> {
     pub async fn update_cases(&mut self, cases: &[(&Case, u32)]) -> anyhow::Result<()> {
         let now = now_ms();
         for chunk in cases.chunks(ROWS_PER_STATEMENT) {
-            // VALUES columns are column1..column7 on both SQLite and PostgreSQL; the casts give
+            // VALUES columns are column1..column8 on both SQLite and PostgreSQL; the casts give
             // PostgreSQL their types.
             let mut params = Params::new(self.store.backend);
             let rows: Vec<String> = (0..chunk.len())
                 .map(|_| {
-                    let types = ["TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT"];
+                    let types = ["TEXT", "BIGINT", "TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT"];
                     let values: Vec<String> = types.iter().map(|t| format!("CAST({} AS {t})", params.next())).collect();
                     format!("({})", values.join(", "))
                 })
                 .collect();
             let sql = format!(
-                "UPDATE cases SET state = v.column3, seq = v.column4, department = v.column5, snapshot = v.column6, updated_at = v.column7 \
+                "UPDATE cases SET state = v.column3, seq = v.column4, department = v.column5, snapshot = v.column6, updated_at = v.column7, timer_day = v.column8 \
                  FROM (VALUES {}) AS v WHERE cases.case_number = v.column1 AND cases.seq = v.column2",
                 rows.join(", ")
             );
@@ -329,7 +385,8 @@ impl StoreTx<'_> {
                     .bind(i64::from(case.seq))
                     .bind(case.department_code.clone())
                     .bind(serde_json::to_string(case)?)
-                    .bind(now);
+                    .bind(now)
+                    .bind(case.timer_day.map(i64::from));
             }
             let updated = query.execute(&mut *self.tx).await?.rows_affected();
             if updated != chunk.len() as u64 {

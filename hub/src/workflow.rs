@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
-use contracts::{Applicant, ApplicationSubmitted, Event, MatterRef, PostalAddress, ServicePoint};
+use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
 
 use crate::domain::case::is_external_fact;
+use crate::domain::deadlines;
 use crate::domain::routing::{self, Routing};
 use crate::domain::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
 use crate::store::{now_ms, Store, StoreTx};
@@ -49,6 +50,7 @@ fn apply_event(case: &mut Case, event: &Event, ctx: &Context<'_>) -> Result<Appl
 struct Touched {
     case: Case,
     loaded_seq: u32,
+    loaded_timer: Option<i32>,
     history: Vec<Event>,
     publish: Vec<Event>,
 }
@@ -60,14 +62,18 @@ async fn load_touched<'n>(tx: &mut StoreTx<'_>, case_numbers: impl Iterator<Item
         .load_cases(&numbers)
         .await?
         .into_iter()
-        .map(|(number, case)| (number, Touched { loaded_seq: case.seq, case, history: Vec::new(), publish: Vec::new() }))
+        .map(|(number, case)| (number, Touched { loaded_seq: case.seq, loaded_timer: case.timer_day, case, history: Vec::new(), publish: Vec::new() }))
         .collect())
 }
 
-/// Writes what a batch did: new history, new snapshots (failing if another writer got there
-/// first), and the events to publish, a few statements for the whole batch.
-async fn save_touched(tx: &mut StoreTx<'_>, touched: &HashMap<String, Touched>) -> anyhow::Result<()> {
-    let changed: Vec<&Touched> = touched.values().filter(|t| !t.history.is_empty()).collect();
+/// Writes what a batch did: new history, new snapshots with their re-armed deadline timers
+/// (failing if another writer got there first), and the events to publish, a few statements
+/// for the whole batch.
+async fn save_touched(tx: &mut StoreTx<'_>, touched: &mut HashMap<String, Touched>, ctx: &Context<'_>) -> anyhow::Result<()> {
+    for entry in touched.values_mut() {
+        entry.case.timer_day = deadlines::next_check(&entry.case, ctx.today(), ctx.reference);
+    }
+    let changed: Vec<&Touched> = touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded_timer).collect();
     let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded_seq + 1..).zip(&t.history)).collect();
     tx.append_history(&history).await?;
     let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded_seq)).collect();
@@ -112,7 +118,7 @@ impl BatchHandler for CaseProcessor {
         }
         let marks: Vec<(&str, &str)> = outcomes.iter().map(|(id, outcome)| (*id, outcome.as_str())).collect();
         tx.mark_applied(&self.consumer, &marks).await?;
-        save_touched(&mut tx, &touched).await?;
+        save_touched(&mut tx, &mut touched, &ctx).await?;
         tx.commit().await?;
         Ok(rejected)
     }
@@ -131,7 +137,17 @@ pub struct SubmitApplication {
     #[serde(default = "counter")]
     pub channel: String,
     pub applicant: Applicant,
+    /// Materials handed in and found in order.
     pub materials: Vec<String>,
+    /// Materials handed in but faulty, with what is wrong: they go on the one-time notice.
+    #[serde(default)]
+    pub faulty_materials: Vec<MaterialProblem>,
+    /// The applicant commits to supply missing secondary materials (容缺受理).
+    #[serde(default)]
+    pub commits_to_supply: bool,
+    /// Township of the applicant's registered domicile, for matters decided by the township.
+    #[serde(default)]
+    pub domicile_township: Option<String>,
     pub delivery: DeliveryChoice,
 }
 
@@ -191,14 +207,21 @@ impl SubmitApplication {
             _ => fail("applicant.id_type", "must be 111 (resident ID card) or 001 (unified social credit code)")?,
         }
         field("applicant.phone", mobile(&self.applicant.phone))?;
-        let missing: Vec<&str> = matter
-            .materials
-            .iter()
-            .filter(|m| m.primary && !self.materials.contains(&m.name))
-            .map(|m| m.name.as_str())
-            .collect();
-        if !missing.is_empty() {
-            fail("materials", format!("primary materials missing: {}", missing.join("、")))?;
+        // What is missing is for acceptance to say (one-time notice); names must be the matter's.
+        let known = |name: &String| matter.materials.iter().any(|m| &m.name == name);
+        if let Some(i) = self.materials.iter().position(|name| !known(name)) {
+            fail(&format!("materials[{i}]"), format!("{} is not a material of {}", self.materials[i], matter.name))?;
+        }
+        for (i, faulty) in self.faulty_materials.iter().enumerate() {
+            if !known(&faulty.material) {
+                fail(&format!("faulty_materials[{i}].material"), format!("{} is not a material of {}", faulty.material, matter.name))?;
+            }
+            field(&format!("faulty_materials[{i}].problem"), not_blank(&faulty.problem))?;
+        }
+        if let Some(township) = &self.domicile_township {
+            if township.len() != 12 || !township.bytes().all(|b| b.is_ascii_digit()) {
+                fail("domicile_township", "a township division code has 12 digits")?;
+            }
         }
         match (self.delivery.method.as_str(), &self.delivery.address) {
             ("mail", None) => fail("delivery.address", "mail delivery needs an address")?,
@@ -304,6 +327,9 @@ fn application_submitted(reference: &Reference, request: &SubmitApplication, cas
         materials: request.materials.clone(),
         delivery_method: request.delivery.method.clone(),
         delivery_address: request.delivery.address.clone(),
+        faulty_materials: request.faulty_materials.clone(),
+        commits_to_supply: request.commits_to_supply,
+        domicile_township: request.domicile_township.clone(),
     }
 }
 
@@ -382,9 +408,19 @@ pub async fn execute_all(
     reference: &Reference,
     commands: Vec<(String, Command)>,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+    execute_all_at(store, reference, commands, now_ms()).await
+}
+
+/// `execute_all` as of the instant `now`.
+pub async fn execute_all_at(
+    store: &Store,
+    reference: &Reference,
+    commands: Vec<(String, Command)>,
+    now: i64,
+) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
     let mut tx = store.begin().await?;
     let mut touched = load_touched(&mut tx, commands.iter().map(|(number, _)| number.as_str())).await?;
-    let ctx = Context { now: now_ms(), reference };
+    let ctx = Context { now, reference };
     let outcomes = commands
         .into_iter()
         .map(|(case_number, command)| {
@@ -399,7 +435,28 @@ pub async fn execute_all(
             Ok(entry.case.clone())
         })
         .collect();
-    save_touched(&mut tx, &touched).await?;
+    save_touched(&mut tx, &mut touched, &ctx).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Cases whose deadline check falls due in one round, at most.
+const DEADLINE_ROUND: i64 = 500;
+
+/// Runs the deadline checks that are due at `now` (the durable timers in the database) and
+/// returns how many cases were checked. Each check re-arms its case's timer for a later day.
+pub async fn check_deadlines(store: &Store, reference: &Reference, now: i64) -> anyhow::Result<usize> {
+    let today = crate::domain::calendar::day_of(now);
+    let mut checked = 0;
+    // Bounded: a timer that failed to move on must not spin this loop.
+    for _ in 0..100 {
+        let due = store.cases_with_timer_due(today, DEADLINE_ROUND).await?;
+        let round = due.len() as i64;
+        let commands = due.into_iter().map(|number| (number, Command::CheckDeadlines)).collect();
+        checked += execute_all_at(store, reference, commands, now).await?.len();
+        if round < DEADLINE_ROUND {
+            break;
+        }
+    }
+    Ok(checked)
 }

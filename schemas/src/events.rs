@@ -52,6 +52,18 @@ pub struct ApplicationSubmitted {
     pub materials: Vec<String>,
     pub delivery_method: String,
     pub delivery_address: Option<PostalAddress>,
+    #[serde(default)]
+    pub faulty_materials: Vec<MaterialProblem>,
+    #[serde(default)]
+    pub commits_to_supply: bool,
+    #[serde(default)]
+    pub domicile_township: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialProblem {
+    pub material: String,
+    pub problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +77,16 @@ pub struct CaseAccepted {
     pub matter_version: i32,
     /// Days since 1970-01-01 (Avro `date`).
     pub promised_date: i32,
+    // Fields added in v2 default when absent, as in the schema, so JSON written before reads too.
+    /// `standard`, or `tolerant` (容缺受理).
+    #[serde(default)]
+    pub acceptance: String,
+    #[serde(default)]
+    pub outstanding_materials: Vec<String>,
+    #[serde(default)]
+    pub commitment_date: Option<i32>,
+    #[serde(default)]
+    pub notice_number: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +98,8 @@ pub struct CaseRouted {
     pub department_name: String,
     pub rule: String,
     pub reason: String,
+    #[serde(default)]
+    pub consulted_departments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +169,144 @@ pub struct CaseArchived {
     pub document_count: i32,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptanceRefused {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub case_version: i32,
+    pub officer: String,
+    pub reason: String,
+    pub legal_basis: String,
+    pub notice_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplementRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub case_version: i32,
+    pub officer: String,
+    pub notice_number: String,
+    pub items: Vec<MaterialProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialsSupplemented {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub case_version: i32,
+    pub materials: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureStarted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub procedure: String,
+    pub officer: String,
+    pub departments: Vec<String>,
+    pub parties: Vec<String>,
+    pub notice_number: String,
+    pub limit_date: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureCompleted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub procedure: String,
+    pub officer: String,
+    pub record_number: String,
+    pub summary: String,
+    pub paused_working_days: i32,
+    pub promised_date: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpinionGiven {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub department_code: String,
+    pub officer: String,
+    pub opinion: String,
+    pub remarks: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultReadyForPickup {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub method: String,
+    pub place: String,
+    pub pickup_code: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultCollected {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub method: String,
+    pub collected_by: String,
+    pub id_checked: bool,
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineWarning {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub level: String,
+    pub scope: String,
+    pub step: Option<String>,
+    pub due_date: i32,
+    pub department_code: String,
+    pub escalate: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewSubmitted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub grade: i32,
+    pub channel: String,
+    pub comment: String,
+    pub service_point: String,
+    pub department_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationOpened {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub item_number: String,
+    pub grade: i32,
+    pub deadline: i32,
+    pub department_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationClosed {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub item_number: String,
+    pub officer: String,
+    pub feedback: String,
+}
+
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
@@ -196,6 +358,18 @@ events!(
     TrackingEvent,
     DeliveryCompleted,
     CaseArchived,
+    AcceptanceRefused,
+    SupplementRequested,
+    MaterialsSupplemented,
+    ProcedureStarted,
+    ProcedureCompleted,
+    OpinionGiven,
+    ResultReadyForPickup,
+    ResultCollected,
+    DeadlineWarning,
+    ReviewSubmitted,
+    RectificationOpened,
+    RectificationClosed,
 );
 
 impl Event {

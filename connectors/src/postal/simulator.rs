@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
-    CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_SIGNED,
+    CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_RETURNED, OP_SIGNED,
 };
 use crate::framework::{parse_json, BadRequest};
 
@@ -36,6 +36,8 @@ pub struct Faults {
     pub duplicate_rate: f64,
     /// Answer every order call with 503 and push nothing.
     pub outage: bool,
+    /// Share of items that cannot be delivered and go back to the sender (退回).
+    pub failed_delivery_rate: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -243,7 +245,11 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
     if sim.config.push_url.is_none() {
         return;
     }
-    let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_SIGNED];
+    let fails = {
+        let rate = sim.faults.read().expect("faults lock").failed_delivery_rate;
+        rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
+    };
+    let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, if fails { OP_RETURNED } else { OP_SIGNED }];
     for (code, name) in steps {
         tokio::select! {
             _ = tokio::time::sleep(sim.config.step_delay) => {}

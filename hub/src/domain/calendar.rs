@@ -105,6 +105,14 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// Working days in `(from, to]`; negative when `to` is before `from`.
+    pub fn working_days_between(&self, from: i32, to: i32) -> i32 {
+        let count = |a: i32, b: i32| (a + 1..=b).filter(|d| self.is_working_day(*d)).count() as i32;
+        if to >= from { count(from, to) } else { -count(to, from) }
+    }
+}
+
 /// Day number of an ISO `YYYY-MM-DD` date (days-from-civil, proleptic Gregorian).
 pub fn parse_iso_date(text: &str) -> Option<i32> {
     let mut parts = text.splitn(3, '-');

@@ -1,62 +1,8 @@
-use contracts::{Applicant, DeliveryCompleted, DeliveryOrderCreated, MatterRef, ServicePoint, TrackingEvent};
+use contracts::{DeliveryCompleted, DeliveryOrderCreated, MaterialProblem, TrackingEvent};
 
 use super::*;
-
-// 2026-11-20 10:00 Beijing time, a Friday.
-const NOW: i64 = 1_795_140_000_000;
-
-fn application(reference: &Reference) -> ApplicationSubmitted {
-    let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
-    ApplicationSubmitted {
-        event_id: "61042920261120000001/1".into(),
-        case_number: "61042920261120000001".into(),
-        occurred_at: NOW,
-        case_version: 1,
-        channel: "counter".into(),
-        matter: MatterRef {
-            basic_code: matter.basic_code.clone(),
-            implementation_code: matter.implementation_code.clone(),
-            name: matter.name.clone(),
-            version: matter.version,
-        },
-        applicant: Applicant {
-            name: "张三".into(),
-            id_type: "111".into(),
-            id_number: "11010519491231002X".into(),
-            phone: "13912345678".into(),
-        },
-        service_point: ServicePoint {
-            code: "610429100201".into(),
-            name: "土桥1村便民服务站".into(),
-            tier: "village".into(),
-            division_code: "610429100201".into(),
-        },
-        materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
-        delivery_method: "mail".into(),
-        delivery_address: Some(PostalAddress {
-            name: "张三".into(),
-            phone: "13912345678".into(),
-            province: "陕西省".into(),
-            city: "咸阳市".into(),
-            county: "旬邑县".into(),
-            address: "土桥镇土桥1村3组12号".into(),
-            post_code: "711300".into(),
-        }),
-    }
-}
-
-/// Applies a command and everything the hub does in reaction, as the hub's services do.
-fn run(case: Case, command: Command, reference: &Reference) -> (Case, Vec<Event>) {
-    let ctx = Context { now: NOW, reference };
-    let events = decide(&case, &command, &ctx).unwrap_or_else(|r| panic!("{command:?} rejected: {r}"));
-    let decided = events.iter().fold(case, evolve);
-    let (case, reactions) = react(decided, events.clone(), &ctx).unwrap_or_else(|r| panic!("a reaction was rejected: {r}"));
-    (case, events.into_iter().chain(reactions).collect())
-}
-
-fn kinds(events: &[Event]) -> Vec<&'static str> {
-    events.iter().map(Event::kind).collect()
-}
+use crate::domain::documents;
+use crate::domain::testing::*;
 
 fn approve(case: &Case) -> Command {
     Command::Decide {
@@ -94,7 +40,7 @@ fn fact_signed(case: &Case) -> Event {
 fn to_routed(reference: &Reference) -> Case {
     let app = application(reference);
     let case = Case::open(&app);
-    let (case, events) = run(case, Command::Accept, reference);
+    let (case, events) = run(case, Command::Examine, reference);
     assert_eq!(kinds(&events), ["CaseAccepted", "CaseRouted"]);
     case
 }
@@ -129,7 +75,7 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
 fn event_ids_follow_the_case_history() {
     let reference = Reference::builtin();
     let case = Case::open(&application(&reference));
-    let (_, events) = run(case, Command::Accept, &reference);
+    let (_, events) = run(case, Command::Examine, &reference);
     let ids: Vec<&str> = events.iter().map(Event::event_id).collect();
     assert_eq!(ids, ["61042920261120000001/2", "61042920261120000001/3"]);
 }
@@ -138,7 +84,7 @@ fn event_ids_follow_the_case_history() {
 fn the_promised_date_counts_working_days() {
     let reference = Reference::builtin();
     let case = Case::open(&application(&reference));
-    let (case, _) = run(case, Command::Accept, &reference);
+    let (case, _) = run(case, Command::Examine, &reference);
     // Friday + 3 working days = Wednesday.
     assert_eq!(calendar::iso_date(case.promised_date.unwrap()), "2026-11-25");
 }
@@ -153,7 +99,7 @@ fn only_the_competent_department_decides() {
         department_code: "11610429MB2912348D".into(),
         reason: None,
     };
-    let ctx = Context { now: NOW, reference: &reference };
+    let ctx = context(&reference);
     assert!(matches!(decide(&case, &command, &ctx), Err(Rejection::NotCompetent { .. })));
 }
 
@@ -161,7 +107,7 @@ fn only_the_competent_department_decides() {
 fn a_denial_needs_reasons_and_is_archived() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let ctx = Context { now: NOW, reference: &reference };
+    let ctx = context(&reference);
     let deny = |reason: Option<&str>| Command::Decide {
         outcome: Outcome::Denied,
         officer: "王审批".into(),
@@ -178,7 +124,7 @@ fn a_denial_needs_reasons_and_is_archived() {
 fn commands_out_of_turn_are_rejected() {
     let reference = Reference::builtin();
     let case = Case::open(&application(&reference));
-    let ctx = Context { now: NOW, reference: &reference };
+    let ctx = context(&reference);
     for command in [Command::Route, Command::RequestDelivery, Command::Archive, approve_any()] {
         assert!(matches!(decide(&case, &command, &ctx), Err(Rejection::WrongState { .. })), "{command:?}");
     }
@@ -223,7 +169,245 @@ fn facts_about_another_order_are_refused() {
     let (case, _) = run(case.clone(), approve(&case), &reference);
     let Event::DeliveryOrderCreated(mut other) = fact_order(&case) else { unreachable!() };
     other.order_number = "61042920261120000099-P1".into();
-    let ctx = Context { now: NOW, reference: &reference };
+    let ctx = context(&reference);
     assert!(matches!(decide(&case, &Command::Record(other.into()), &ctx), Err(Rejection::ForeignOrder { .. })));
     assert_eq!(case_of_order("61042920261120000001-P1"), Some("61042920261120000001"));
+}
+
+const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
+const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
+
+fn deny(case: &Case, reason: &str) -> Command {
+    Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: case.department_code.clone().unwrap(), reason: Some(reason.into()) }
+}
+
+#[test]
+fn missing_and_faulty_materials_are_all_on_one_notice_and_a_supplement_resumes_the_case() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.materials = vec!["个体工商户登记申请书".into()];
+    app.faulty_materials = vec![MaterialProblem { material: "个体工商户登记申请书".into(), problem: "缺少经营者签字".into() }];
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(kinds(&events), ["SupplementRequested"]);
+    assert_eq!(case.state, CaseState::AwaitingSupplement);
+    let Event::SupplementRequested(notice) = &events[0] else { unreachable!() };
+    let listed: Vec<&str> = notice.items.iter().map(|i| i.material.as_str()).collect();
+    assert_eq!(listed, ["经营者身份证明", "经营场所使用证明", "个体工商户登记申请书"], "every missing and faulty material at once");
+
+    let ctx = context(&reference);
+    let unknown = Command::Supplement { materials: vec!["户口本".into()] };
+    assert_eq!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownMaterial("户口本".into())));
+    let supplied = Command::Supplement { materials: vec!["经营者身份证明".into(), "经营场所使用证明".into(), "个体工商户登记申请书".into()] };
+    let (case, events) = run(case, supplied, &reference);
+    assert_eq!(kinds(&events), ["MaterialsSupplemented", "CaseAccepted", "CaseRouted"]);
+    assert_eq!((case.version, case.state), (2, CaseState::Routed));
+    let Event::CaseAccepted(accepted) = &events[1] else { unreachable!() };
+    assert_eq!(accepted.case_version, 2);
+    assert!(accepted.notice_number.ends_with("000001-2号"), "{}", accepted.notice_number);
+}
+
+#[test]
+fn tolerant_acceptance_needs_complete_primary_materials_and_a_commitment() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.materials.retain(|m| m != "经营场所使用证明");
+    let (_, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(kinds(&events), ["SupplementRequested"], "no commitment, no tolerance");
+
+    app.commits_to_supply = true;
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(kinds(&events), ["CaseAccepted", "CaseRouted"]);
+    assert_eq!(case.acceptance.as_deref(), Some("tolerant"));
+    assert_eq!(case.outstanding_materials, ["经营场所使用证明"]);
+    // Friday + 5 working days.
+    assert_eq!(case.commitment_date.map(calendar::iso_date).as_deref(), Some("2026-11-27"));
+    assert_eq!(case.documents[1].title, "容缺受理通知书");
+
+    // A missed commitment warns once; supplying the material ends the tracking.
+    let late = context_at(&reference, case.commitment_date.unwrap() + 1);
+    let warnings = decide(&case, &Command::CheckDeadlines, &late).unwrap();
+    let scopes: Vec<String> = warnings.iter().map(|w| match w { Event::DeadlineWarning(w) => w.scope.clone(), _ => unreachable!() }).collect();
+    assert!(scopes.contains(&"commitment".to_string()), "{scopes:?}");
+    let (case, _) = run(case, Command::Supplement { materials: vec!["经营场所使用证明".into()] }, &reference);
+    assert!(case.outstanding_materials.is_empty());
+    assert_eq!(case.state, CaseState::Routed, "a supplement under tolerance does not re-open acceptance");
+}
+
+#[test]
+fn an_application_outside_the_authoritys_competence_is_not_accepted_and_archived() {
+    let reference = Reference::builtin();
+    let mut app = application_for(&reference, HOMESTEAD);
+    app.domicile_township = Some("610430100000".into());
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(kinds(&events), ["AcceptanceRefused", "CaseArchived"]);
+    let Event::AcceptanceRefused(refusal) = &events[0] else { unreachable!() };
+    assert_eq!(refusal.legal_basis, NOT_COMPETENT_BASIS);
+    assert_eq!(case.state, CaseState::Archived);
+    assert_eq!(case.documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>(), ["申请表及申请材料", "不予受理通知书", "归档目录"]);
+}
+
+#[test]
+fn a_clerk_may_refuse_an_incomplete_application_with_reason_and_basis() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.materials.clear();
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let ctx = context(&reference);
+    let blank = Command::Refuse { officer: "李受理".into(), reason: " ".into(), legal_basis: "x".into() };
+    assert_eq!(decide(&case, &blank, &ctx), Err(Rejection::Blank("reason")));
+    let refuse = Command::Refuse { officer: "李受理".into(), reason: "申请人不具备个体工商户经营资格".into(), legal_basis: "《促进个体工商户发展条例》第八条".into() };
+    let (case, events) = run(case, refuse, &reference);
+    assert_eq!(kinds(&events), ["AcceptanceRefused", "CaseArchived"]);
+    assert_eq!(case.state, CaseState::Archived);
+}
+
+#[test]
+fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let promised = case.promised_date.unwrap();
+    let ctx = context(&reference);
+    let unknown = Command::StartProcedure { procedure: "lottery".into(), officer: "王".into(), departments: vec![], parties: vec![] };
+    assert!(matches!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownProcedure(..))));
+    let hearing = Command::StartProcedure { procedure: "hearing".into(), officer: "王".into(), departments: vec![], parties: vec!["相邻住户李四".into()] };
+    let (case, _) = run(case, hearing, &reference);
+    assert_eq!(case.state, CaseState::Suspended);
+    assert_eq!(case.documents.last().unwrap().pages, 2, "a notice to the applicant and one to each party");
+    assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::WrongState { .. })));
+    // No case warnings while the clock stands, but the step's own limit still counts.
+    let open = case.procedure.clone().unwrap();
+    let overrun = decide(&case, &Command::CheckDeadlines, &context_at(&reference, open.limit_date + 1)).unwrap();
+    let overrun: Vec<(String, String)> = overrun.iter().map(|w| match w { Event::DeadlineWarning(w) => (w.scope.clone(), w.level.clone()), _ => unreachable!() }).collect();
+    assert_eq!(overrun, [("step".to_string(), "red".to_string())]);
+
+    // Completed four working days later (Fri -> Thu): the promised date moves four working days.
+    let later = context_at(&reference, calendar::day_of(NOW) + 6);
+    let (case, events) = run_with(case, Command::CompleteProcedure { officer: "王".into(), summary: "听证意见：无异议".into() }, &later);
+    let Event::ProcedureCompleted(done) = &events[0] else { unreachable!() };
+    assert_eq!(done.paused_working_days, 4);
+    assert_eq!(case.promised_date, Some(reference.calendar.add_working_days(promised, 4)));
+    assert_eq!(case.state, CaseState::Routed);
+}
+
+#[test]
+fn the_lead_department_decides_a_parallel_approval_after_every_opinion() {
+    let reference = Reference::builtin();
+    let mut app = application_for(&reference, CONSTRUCTION_PERMIT);
+    app.service_point = contracts::ServicePoint { code: "610429000000".into(), name: "旬邑县政务服务中心".into(), tier: "county".into(), division_code: "610429000000".into() };
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(case.opinions_required, ["11610429MB291234AF", "11610429MB291234CH"]);
+    let ctx = context(&reference);
+    assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::OpinionsPending(_))));
+    let opinion = |department: &str, opinion: &str| Command::GiveOpinion { department_code: department.into(), officer: "赵".into(), opinion: opinion.into(), remarks: String::new() };
+    assert_eq!(decide(&case, &opinion("11610429MB2912348D", "agree"), &ctx), Err(Rejection::NotConsulted("11610429MB2912348D".into())));
+    assert_eq!(decide(&case, &opinion("11610429MB291234AF", "disagree"), &ctx), Err(Rejection::Blank("remarks")));
+    let (case, _) = run(case, opinion("11610429MB291234AF", "agree"), &reference);
+    assert_eq!(decide(&case, &opinion("11610429MB291234AF", "agree"), &ctx), Err(Rejection::NotConsulted("11610429MB291234AF".into())), "one opinion each");
+    let (case, _) = run(case, opinion("11610429MB291234CH", "agree"), &reference);
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided", "DeliveryRequested"]);
+    assert_eq!(case.opinions.len(), 2);
+}
+
+#[test]
+fn window_pickup_checks_the_applicants_id_and_records_the_signature() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.delivery_method = "window".into();
+    app.delivery_address = None;
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
+    assert_eq!(case.state, CaseState::AwaitingPickup);
+    let ctx = context(&reference);
+    let collect = |id: &str| Command::Collect { collected_by: "张三".into(), id_number: Some(id.into()), pickup_code: None, signature: "签名影像 sha256:ab12".into() };
+    assert_eq!(decide(&case, &collect("110105194912310038"), &ctx), Err(Rejection::IdentityMismatch));
+    let (case, events) = run(case, collect("11010519491231002X"), &reference);
+    assert_eq!(kinds(&events), ["ResultCollected", "CaseArchived"]);
+    assert_eq!(case.state, CaseState::Archived);
+}
+
+#[test]
+fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.delivery_method = "locker".into();
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let code = case.pickup.as_ref().and_then(|p| p.code.clone()).unwrap();
+    assert_eq!(code, pickup_code(&reference.pickup_secret, &case.case_number));
+    assert_ne!(code, pickup_code(b"another county", &case.case_number));
+    let collect = |code: &str| Command::Collect { collected_by: "张三".into(), id_number: None, pickup_code: Some(code.into()), signature: String::new() };
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    assert_eq!(decide(&case, &collect(wrong), &context(&reference)), Err(Rejection::WrongPickupCode));
+    let (case, _) = run(case, collect(&code), &reference);
+    assert_eq!(case.state, CaseState::Archived);
+}
+
+#[test]
+fn a_failed_mail_delivery_returns_the_result_to_the_window() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let Event::DeliveryCompleted(mut failed) = fact_signed(&case) else { unreachable!() };
+    failed.outcome = "returned".into();
+    failed.signed_by = None;
+    let (case, events) = run(case, Command::Record(failed.into()), &reference);
+    assert_eq!(kinds(&events), ["DeliveryCompleted", "ResultReadyForPickup"]);
+    let Event::ResultReadyForPickup(pickup) = &events[1] else { unreachable!() };
+    assert_eq!(pickup.place, "土桥1村便民服务站窗口");
+    assert!(pickup.reason.contains("failed"));
+    assert_eq!(case.state, CaseState::AwaitingPickup);
+}
+
+#[test]
+fn a_bad_review_opens_a_rectification_closed_with_feedback() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let (case, _) = run(case.clone(), deny(&case, "经营场所不符合规划用途"), &reference);
+    let ctx = context(&reference);
+    let review = |grade: i32, channel: &str| Command::Review { grade, channel: channel.into(), comment: "等了太久".into() };
+    assert_eq!(decide(&case, &review(6, "online"), &ctx), Err(Rejection::BadGrade));
+    let (case, events) = run(case, review(2, "online"), &reference);
+    assert_eq!(kinds(&events), ["ReviewSubmitted", "RectificationOpened"]);
+    assert_eq!(decide(&case, &review(5, "online"), &ctx), Err(Rejection::AlreadyReviewed), "one review per case online");
+    let (case, events) = run(case, review(5, "counter"), &reference);
+    assert_eq!(kinds(&events), ["ReviewSubmitted"], "a good review opens nothing");
+    let item = case.rectifications[0].item_number.clone();
+    // 10 working days after Friday 2026-11-20.
+    assert_eq!(calendar::iso_date(case.rectifications[0].deadline), "2026-12-04");
+    let close = Command::CloseRectification { item_number: item.clone(), officer: "督办科".into(), feedback: "已约谈窗口人员并回访申请人".into() };
+    let (case, _) = run(case, close.clone(), &reference);
+    assert!(case.rectifications[0].closed);
+    assert_eq!(decide(&case, &close, &ctx), Err(Rejection::NoSuchRectification(item)));
+}
+
+#[test]
+fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
+    let reference = Reference::builtin();
+    let app = application(&reference);
+    let mut history = vec![Event::ApplicationSubmitted(app.clone())];
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    history.extend(events);
+    let (case, events) = run(case.clone(), deny(&case, "经营范围<涉及>前置许可"), &reference);
+    history.extend(events);
+    assert_eq!(case.state, CaseState::Archived);
+    let index = documents::page_index(&case);
+    let titles: Vec<&str> = index.iter().map(|l| l.title.as_str()).collect();
+    assert_eq!(titles, ["申请表及申请材料", "受理通知书", "不予行政许可决定书", "归档目录"]);
+    assert_eq!((index[0].first_page, index[0].last_page, index[1].first_page), (1, 4, 5), "a form and three materials, then the notice");
+    let Some(Event::CaseArchived(archived)) = history.last() else { unreachable!() };
+    assert_eq!(archived.document_count, 4);
+
+    let denial = &case.documents[2];
+    let event = history.iter().find(|e| e.event_id() == denial.event_id).unwrap();
+    let html = documents::render(&case, denial, event, &reference);
+    assert!(html.contains("行政复议") && html.contains("行政诉讼"), "the right to reconsideration or litigation");
+    assert!(html.contains("经营范围&lt;涉及&gt;前置许可"), "escaped");
+    assert!(html.contains("旬邑县行政审批服务局（印章）"));
+
+    let flow = super::super::flow::flow_record(&history, &reference);
+    let actions: Vec<&str> = flow.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(actions, ["提交申请", "受理", "材料流转", "不予许可", "归档"]);
+    assert_eq!(flow[2].to, "旬邑县行政审批服务局");
 }

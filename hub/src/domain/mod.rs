@@ -3,8 +3,13 @@
 
 pub mod calendar;
 pub mod case;
+pub mod deadlines;
+pub mod documents;
+pub mod flow;
 pub mod reference;
 pub mod routing;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod validation;
 
 pub use case::{decide, evolve, react, reactions, Case, CaseState, Command, Context, Outcome, Rejection};

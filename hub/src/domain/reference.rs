@@ -17,8 +17,23 @@ pub struct County {
     pub city: String,
     pub post_code: String,
     pub enquiry_phone: String,
+    pub approval_bureau: String,
     #[serde(rename = "township")]
     pub townships: Vec<Township>,
+    pub policy: Policy,
+}
+
+/// The county's configurable time-limit, pickup and review rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    pub yellow_share: f64,
+    pub commitment_days: u32,
+    pub rectification_days: u32,
+    pub mail_domain: String,
+    pub supervisor_email: String,
+    pub locker_place: String,
+    /// Limit of each special procedure in working days, by procedure name.
+    pub procedure_days: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +95,9 @@ pub struct Matter {
     pub mail_allowed: bool,
     pub fee_fen: i64,
     pub materials: Vec<Material>,
+    /// Departments whose opinion the deciding department needs first (并联审批).
+    #[serde(default)]
+    pub co_departments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +129,8 @@ pub struct Reference {
     service_points: HashMap<String, ServicePointInfo>,
     /// Working days, for every time limit.
     pub calendar: Calendar,
+    /// Key that derives locker pickup codes; set from the configuration at start.
+    pub pickup_secret: Vec<u8>,
 }
 
 impl Reference {
@@ -125,8 +145,8 @@ impl Reference {
         let departments: HashMap<String, Department> = file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
         let mut matters: HashMap<String, Vec<Matter>> = HashMap::new();
         for matter in file.matters {
-            if !departments.contains_key(&matter.department) {
-                return Err(format!("matter {} names unknown department {}", matter.implementation_code, matter.department));
+            if let Some(unknown) = std::iter::once(&matter.department).chain(&matter.co_departments).find(|d| !departments.contains_key(*d)) {
+                return Err(format!("matter {} names unknown department {unknown}", matter.implementation_code));
             }
             matters.entry(matter.implementation_code.clone()).or_default().push(matter);
         }
@@ -170,7 +190,10 @@ impl Reference {
                 }
             }
         }
-        Ok(Reference { county, departments, matters, service_points, calendar })
+        if !(0.0..=1.0).contains(&county.policy.yellow_share) {
+            return Err(format!("policy.yellow_share must be between 0 and 1, got {}", county.policy.yellow_share));
+        }
+        Ok(Reference { county, departments, matters, service_points, calendar, pickup_secret: b"development only".to_vec() })
     }
 
     pub fn department(&self, code: &str) -> Option<&Department> {
@@ -185,6 +208,11 @@ impl Reference {
         let township = self.county.townships.iter().find(|t| t.code == code)?;
         let name = format!("{}{}便民服务中心", self.county.name, township.name);
         Some(Authority { code: township.code.clone(), address: name.clone(), name, phone: self.county.enquiry_phone.clone() })
+    }
+
+    /// Mailbox of an authority's handlers.
+    pub fn handler_email(&self, authority_code: &str) -> String {
+        format!("{}@{}", authority_code.to_lowercase(), self.county.policy.mail_domain)
     }
 
     /// The newest version of a matter.

@@ -1,0 +1,173 @@
+//! Time-limit warnings (超时预警): a prompt one working day before the promised date, yellow
+//! once the working days left fall to the county's share of the promised ones, red when
+//! overdue; red also when a special procedure overruns its own limit, and yellow when a
+//! tolerant acceptance's commitment is missed. Each warning is raised once; the day the next
+//! one falls due is the case's durable timer.
+use contracts::{DeadlineWarning, Event};
+
+use super::calendar::{self, iso_date};
+use super::case::{Case, CaseState, Context};
+use super::reference::Reference;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Yellow,
+    Prompt,
+    Red,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Yellow => "yellow",
+            Level::Prompt => "prompt",
+            Level::Red => "red",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Level> {
+        [Level::Yellow, Level::Prompt, Level::Red].into_iter().find(|l| l.as_str() == text)
+    }
+}
+
+/// A warning that is due.
+struct Due {
+    level: Level,
+    scope: &'static str,
+    step: Option<String>,
+    due_date: i32,
+    message: String,
+}
+
+/// Identity of a raised warning: scope, the deadline it is about, the step, the level. A moved
+/// deadline (after a pause) is a new deadline and may warn again.
+pub fn key(warning: &DeadlineWarning) -> String {
+    format!("{}:{}:{}:{}", warning.scope, warning.due_date, warning.step.as_deref().unwrap_or(""), warning.level)
+}
+
+fn prefix(scope: &str, due_date: i32, step: Option<&str>) -> String {
+    format!("{scope}:{due_date}:{}:", step.unwrap_or(""))
+}
+
+/// The most severe level already raised about one deadline.
+fn raised(case: &Case, prefix: &str) -> Option<Level> {
+    case.warnings.iter().filter_map(|k| k.strip_prefix(prefix)).filter_map(Level::parse).max()
+}
+
+fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
+    let calendar = &reference.calendar;
+    let mut due = Vec::new();
+    let matter = &case.application.matter.name;
+    let clock_runs = matches!(case.state, CaseState::Accepted | CaseState::Routed);
+    if let (true, Some(deadline), Some(accepted_at)) = (clock_runs, case.promised_date, case.accepted_at) {
+        let left = calendar.working_days_between(today, deadline);
+        let total = calendar.working_days_between(calendar::day_of(accepted_at), deadline).max(1);
+        let level = if today > deadline {
+            Some(Level::Red)
+        } else if left <= 1 {
+            Some(Level::Prompt)
+        } else if f64::from(left) <= (f64::from(total) * reference.county.policy.yellow_share).ceil() {
+            Some(Level::Yellow)
+        } else {
+            None
+        };
+        let due_date = iso_date(deadline);
+        if let Some(level) = level.filter(|level| raised(case, &prefix("case", deadline, None)) < Some(*level)) {
+            let message = match level {
+                Level::Red => format!("办件 {}（{matter}）已超过承诺办结日期 {due_date}", case.case_number),
+                _ => format!("办件 {}（{matter}）距承诺办结日期 {due_date} 还有 {left} 个工作日", case.case_number),
+            };
+            due.push(Due { level, scope: "case", step: None, due_date: deadline, message });
+        }
+    }
+    if let (CaseState::Suspended, Some(open)) = (case.state, &case.procedure) {
+        if today > open.limit_date && raised(case, &prefix("step", open.limit_date, Some(&open.procedure))).is_none() {
+            let message = format!("办件 {} 的特别程序 {} 已超过时限 {}", case.case_number, open.procedure, iso_date(open.limit_date));
+            due.push(Due { level: Level::Red, scope: "step", step: Some(open.procedure.clone()), due_date: open.limit_date, message });
+        }
+    }
+    // Owed materials stay owed after the result is out: the commitment is tracked until kept.
+    if let (false, Some(promised)) = (case.outstanding_materials.is_empty(), case.commitment_date) {
+        if today > promised && raised(case, &prefix("commitment", promised, None)).is_none() {
+            let message = format!(
+                "办件 {} 容缺受理承诺 {} 前补齐的材料仍未提交：{}",
+                case.case_number,
+                iso_date(promised),
+                case.outstanding_materials.join("、")
+            );
+            due.push(Due { level: Level::Yellow, scope: "commitment", step: None, due_date: promised, message });
+        }
+    }
+    due
+}
+
+/// The warnings due now and not yet raised, as events of the case.
+pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
+    due(case, ctx.today(), ctx.reference)
+        .into_iter()
+        .zip(case.seq + 1..)
+        .map(|(due, n)| {
+            DeadlineWarning {
+                event_id: Case::event_id(&case.case_number, n),
+                case_number: case.case_number.clone(),
+                occurred_at: ctx.now,
+                level: due.level.as_str().into(),
+                scope: due.scope.into(),
+                step: due.step,
+                due_date: due.due_date,
+                department_code: case.handler_code(),
+                escalate: due.level == Level::Red,
+                message: due.message,
+            }
+            .into()
+        })
+        .collect()
+}
+
+/// The first day, from today on, on which a warning falls due; `None` when none ever will.
+pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32> {
+    let deadlines = [case.promised_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
+    let last = deadlines.into_iter().flatten().max()?;
+    (today..=last.max(today) + 1).find(|day| !due(case, *day, reference).is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testing::{accepted_case, context_at};
+
+    #[test]
+    fn warnings_come_yellow_then_prompt_then_red_each_once() {
+        let reference = Reference::builtin();
+        // A 20-working-day matter accepted on Friday 2026-11-20.
+        let mut case = accepted_case(&reference, 20);
+        let deadline = case.promised_date.unwrap();
+        let mut raised = Vec::new();
+        for day in calendar::day_of(case.accepted_at.unwrap())..=deadline + 3 {
+            for event in warnings(&case, &context_at(&reference, day)) {
+                let Event::DeadlineWarning(w) = &event else { unreachable!() };
+                raised.push((iso_date(day), w.level.clone(), w.escalate));
+                case = crate::domain::evolve(case, &event);
+            }
+        }
+        let levels: Vec<&str> = raised.iter().map(|(_, level, _)| level.as_str()).collect();
+        assert_eq!(levels, ["yellow", "prompt", "red"], "{raised:?}");
+        // 30% of 20 = 6 working days left: yellow; 1 left: prompt; the day after: red, escalated.
+        assert_eq!(calendar::iso_date(deadline), "2026-12-18");
+        assert_eq!(raised[0].0, "2026-12-10");
+        assert_eq!(raised[1].0, "2026-12-17");
+        assert_eq!((raised[2].0.as_str(), raised[2].2), ("2026-12-19", true));
+    }
+
+    #[test]
+    fn the_timer_points_at_the_next_warning_and_stops_after_the_last() {
+        let reference = Reference::builtin();
+        let mut case = accepted_case(&reference, 20);
+        let accepted = calendar::day_of(case.accepted_at.unwrap());
+        assert_eq!(next_check(&case, accepted, &reference).map(iso_date).as_deref(), Some("2026-12-10"));
+        for event in warnings(&case, &context_at(&reference, case.promised_date.unwrap() + 1)) {
+            case = crate::domain::evolve(case, &event);
+        }
+        assert_eq!(next_check(&case, case.promised_date.unwrap() + 1, &reference), None, "red was the last");
+    }
+}
