@@ -8,10 +8,11 @@ fn main() {
         .filter_map(|line| line.trim().strip_prefix("file = "))
         .map(|quoted| quoted.trim_matches('"'))
         .collect();
-    let manifest = env::var("CARGO_MANIFEST_DIR").unwrap();
     let mut out = String::from("pub(crate) static SCHEMA_FILES: &[(&str, &str)] = &[\n");
     for file in &files {
-        out.push_str(&format!("    ({file:?}, include_str!({:?})),\n", Path::new(&manifest).join(file)));
+        // Resolved when the crate compiles, not here: the output then stays right when the same
+        // target directory serves another checkout (CI's fresh clone).
+        out.push_str(&format!("    ({file:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/\", {file:?}))),\n"));
         println!("cargo:rerun-if-changed={file}");
     }
     out.push_str("];\n");

@@ -21,6 +21,7 @@ const CONSTRUCTION: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const VILLAGE: &str = "610429100201";
 const COUNTY_HALL: &str = "610429000000";
+const BANK_OUTLET: &str = "BANK-PSBC-610429100";
 const APPLICANT_ID: &str = "11010519491231002X";
 
 /// aiosmtpd writing every message it receives into a maildir; stopped on drop.
@@ -195,6 +196,18 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let close = json!({"item_number": item, "officer": "县政务服务监督科", "feedback": "已整改：窗口一次性告知到位，已回访"});
         assert_eq!(desk.command(&mailed, "rectifications/close", close).await.0, 200);
         assert_eq!(desk.case(&mailed).await["case"]["rectifications"][0]["closed"], true);
+
+        // A2: a bank outlet takes in a bank matter (channel bank), and refuses one not listed for banks.
+        let banked = desk.submit(&id("banked"), SELF_EMPLOYED, BANK_OUTLET, json!({"channel": "bank"})).await;
+        let record = desk.wait_for(&banked, "routed").await;
+        assert_eq!(record["case"]["application"]["service_point"]["tier"], "bank");
+        let mut not_for_banks = json!({"request_id": id("bank-homestead"), "matter_code": HOMESTEAD, "service_point": BANK_OUTLET, "channel": "bank"});
+        not_for_banks["applicant"] = json!({"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"});
+        not_for_banks["materials"] = json!([]);
+        not_for_banks["delivery"] = json!({"method": "window"});
+        let (status, answer) = desk.call("/api/v1/applications", not_for_banks).await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("service_point")), "{backend}: {answer}");
+        assert_eq!(desk.decide(&banked, "approved", None).await.0, 200);
 
         // B: incomplete (a missing and a faulty material on one notice), supplemented, picked up at the window.
         let incomplete = json!({

@@ -158,20 +158,27 @@ impl DemoRun {
     async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
-            let queue = self.get("/api/v1/approvals?limit=200").await?;
-            let queue = queue.as_array().context("approval queue is a list")?;
-            let supplements = self.get("/api/v1/cases?state=awaiting_supplement&limit=200").await?;
-            let pickups = self.get("/api/v1/cases?state=awaiting_pickup&limit=200").await?;
-            let idle = queue.is_empty() && supplements.as_array().is_none_or(Vec::is_empty) && pickups.as_array().is_none_or(Vec::is_empty);
-            if !queue.is_empty() {
-                self.approve(queue).await?;
-            }
-            for case in supplements.as_array().into_iter().flatten() {
-                self.supplement(case).await?;
-            }
-            for case in pickups.as_array().into_iter().flatten() {
-                self.collect(case).await?;
-            }
+            let (queue, supplements, pickups) = tokio::try_join!(
+                self.get("/api/v1/approvals?limit=200"),
+                self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
+                self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
+            )?;
+            let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
+            let (queue, supplements, pickups) = (list(&queue), list(&supplements), list(&pickups));
+            let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty();
+            // Approvers, clerks and applicants work side by side, as at a county hall.
+            let approving = async {
+                if queue.is_empty() {
+                    Ok(())
+                } else {
+                    self.approve(&queue).await
+                }
+            };
+            let supplementing = stream::iter(supplements.iter().map(|case| self.supplement(case))).buffer_unordered(8).collect::<Vec<_>>();
+            let collecting = stream::iter(pickups.iter().map(|case| self.collect(case))).buffer_unordered(8).collect::<Vec<_>>();
+            let (approved, supplemented, collected) = tokio::join!(approving, supplementing, collecting);
+            approved?;
+            supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
             // Counting scans every case: only when idle, or to move the progress bar along.
             if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
                 counted = Instant::now();
@@ -373,10 +380,13 @@ pub enum Profile {
     BadReview,
     /// Parallel approval at the county hall.
     Parallel,
+    /// Handed in at a bank outlet (channel bank).
+    Bank,
 }
 
 impl Profile {
-    /// The mix: seven in ten cases plain mailed approvals, the rest one procedure each.
+    /// The mix: two in three cases plain mailed approvals from village stations, the rest one
+    /// procedure each.
     fn of(i: usize) -> Profile {
         match i % 40 {
             3 | 23 => Profile::Incomplete,
@@ -388,6 +398,7 @@ impl Profile {
             15 => Profile::Refused,
             17 | 37 => Profile::BadReview,
             19 => Profile::Parallel,
+            21 | 35 => Profile::Bank,
             _ => Profile::Mailed,
         }
     }
@@ -396,6 +407,7 @@ impl Profile {
 /// Matters the mix uses for its special cases.
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
+const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
 
 /// `count` applications handed in across the county, the same every run, with what the demo
 /// does with each.
@@ -414,6 +426,11 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 Profile::Parallel => {
                     matter = reference.matter(CONSTRUCTION_PERMIT).expect("construction permit matter");
                     point = reference.county.code.clone();
+                }
+                Profile::Bank => {
+                    let outlets = &reference.county.bank_outlets;
+                    point = outlets[i % outlets.len()].code.clone();
+                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
                 }
                 _ => {}
             }
@@ -450,7 +467,7 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 request_id: format!("demo-{i}"),
                 matter_code: matter.implementation_code.clone(),
                 service_point: point,
-                channel: "counter".into(),
+                channel: if profile == Profile::Bank { "bank".into() } else { "counter".into() },
                 applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone },
                 materials,
                 faulty_materials: Vec::new(),

@@ -87,6 +87,8 @@ pub struct CaseAccepted {
     pub commitment_date: Option<i32>,
     #[serde(default)]
     pub notice_number: String,
+    #[serde(default)]
+    pub statutory_date: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +227,7 @@ pub struct ProcedureCompleted {
     pub summary: String,
     pub paused_working_days: i32,
     pub promised_date: i32,
+    pub statutory_date: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -137,6 +137,7 @@ fn samples() -> Vec<Event> {
             outstanding_materials: vec!["照片".into()],
             commitment_date: Some(20_420),
             notice_number: "受〔2026〕1号".into(),
+            statutory_date: Some(20_430),
         }
         .into(),
         CaseRouted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, department_code: "d".into(), department_name: "局".into(), rule: "r".into(), reason: "why".into(), consulted_departments: vec!["c".into()] }.into(),
@@ -150,7 +151,7 @@ fn samples() -> Vec<Event> {
         SupplementRequested { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 1, officer: "o".into(), notice_number: "n".into(), items: vec![MaterialProblem { material: "m".into(), problem: "缺".into() }] }.into(),
         MaterialsSupplemented { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 2, materials: vec!["m".into()] }.into(),
         ProcedureStarted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, procedure: "hearing".into(), officer: "o".into(), departments: vec!["d".into()], parties: vec!["邻居".into()], notice_number: "n".into(), limit_date: 20_430 }.into(),
-        ProcedureCompleted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, procedure: "hearing".into(), officer: "o".into(), record_number: "r".into(), summary: "s".into(), paused_working_days: 3, promised_date: 20_433 }.into(),
+        ProcedureCompleted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, procedure: "hearing".into(), officer: "o".into(), record_number: "r".into(), summary: "s".into(), paused_working_days: 3, promised_date: 20_433, statutory_date: None }.into(),
         OpinionGiven { event_id: id.clone(), case_number: case.clone(), occurred_at: at, department_code: "d".into(), officer: "o".into(), opinion: "agree".into(), remarks: String::new() }.into(),
         ResultReadyForPickup { event_id: id.clone(), case_number: case.clone(), occurred_at: at, method: "locker".into(), place: "p".into(), pickup_code: Some("123456".into()), reason: "chosen".into() }.into(),
         ResultCollected { event_id: id.clone(), case_number: case.clone(), occurred_at: at, method: "window".into(), collected_by: "张三".into(), id_checked: true, signature: "s".into() }.into(),

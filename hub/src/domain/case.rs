@@ -462,6 +462,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 matter_implementation_code: matter.implementation_code.clone(),
                 matter_version: matter.version,
                 promised_date: ctx.reference.calendar.add_working_days(today, matter.promised_days),
+                statutory_date: Some(ctx.reference.calendar.add_working_days(today, matter.statutory_days)),
                 acceptance: acceptance.into(),
                 outstanding_materials: outstanding,
                 commitment_date,
@@ -547,6 +548,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 summary: summary.clone(),
                 paused_working_days: paused,
                 promised_date: ctx.reference.calendar.add_working_days(promised, paused as u32),
+                statutory_date: case.statutory_date.map(|date| ctx.reference.calendar.add_working_days(date, paused as u32)),
             }
             .into()
         }
@@ -754,6 +756,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.accepted_at = Some(e.occurred_at);
             case.acceptance = Some(e.acceptance.clone());
             case.promised_date = Some(e.promised_date);
+            case.statutory_date = e.statutory_date;
             case.outstanding_materials = e.outstanding_materials.clone();
             case.commitment_date = e.commitment_date;
         }
@@ -772,6 +775,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.procedure = None;
             case.paused_working_days += e.paused_working_days;
             case.promised_date = Some(e.promised_date);
+            case.statutory_date = e.statutory_date.or(case.statutory_date);
         }
         Event::OpinionGiven(e) => case.opinions.push(Opinion {
             department_code: e.department_code.clone(),

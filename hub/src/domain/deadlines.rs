@@ -1,7 +1,7 @@
 //! Time-limit warnings (超时预警): a prompt one working day before the promised date, yellow
 //! once the working days left fall to the county's share of the promised ones, red when
-//! overdue; red also when a special procedure overruns its own limit, and yellow when a
-//! tolerant acceptance's commitment is missed. Each warning is raised once; the day the next
+//! overdue and again past the statutory limit; red also when a special procedure overruns its
+//! own limit, and yellow when a tolerant acceptance's commitment is missed. Each warning is raised once; the day the next
 //! one falls due is the case's durable timer.
 use contracts::{DeadlineWarning, Event};
 
@@ -80,6 +80,14 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
             due.push(Due { level, scope: "case", step: None, due_date: deadline, message });
         }
     }
+    // Past the statutory limit the promised one was long missed: escalated on its own, as the
+    // law's limit, not the county's promise, is what was broken.
+    if let (true, Some(statutory)) = (clock_runs, case.statutory_date) {
+        if today > statutory && raised(case, &prefix("statutory", statutory, None)).is_none() {
+            let message = format!("办件 {}（{matter}）已超过法定办结时限 {}", case.case_number, iso_date(statutory));
+            due.push(Due { level: Level::Red, scope: "statutory", step: None, due_date: statutory, message });
+        }
+    }
     if let (CaseState::Suspended, Some(open)) = (case.state, &case.procedure) {
         if today > open.limit_date && raised(case, &prefix("step", open.limit_date, Some(&open.procedure))).is_none() {
             let message = format!("办件 {} 的特别程序 {} 已超过时限 {}", case.case_number, open.procedure, iso_date(open.limit_date));
@@ -126,7 +134,7 @@ pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
 
 /// The first day, from today on, on which a warning falls due; `None` when none ever will.
 pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32> {
-    let deadlines = [case.promised_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
+    let deadlines = [case.promised_date, case.statutory_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
     let last = deadlines.into_iter().flatten().max()?;
     (today..=last.max(today) + 1).find(|day| !due(case, *day, reference).is_empty())
 }
@@ -168,6 +176,26 @@ mod tests {
         for event in warnings(&case, &context_at(&reference, case.promised_date.unwrap() + 1)) {
             case = crate::domain::evolve(case, &event);
         }
-        assert_eq!(next_check(&case, case.promised_date.unwrap() + 1, &reference), None, "red was the last");
+        let statutory = case.statutory_date.unwrap();
+        assert_eq!(next_check(&case, case.promised_date.unwrap() + 1, &reference), Some(statutory + 1), "the statutory limit is still ahead");
+        let past = warnings(&case, &context_at(&reference, statutory + 1));
+        let Some(Event::DeadlineWarning(w)) = past.first() else { panic!("a statutory warning") };
+        assert_eq!((w.scope.as_str(), w.level.as_str(), w.escalate), ("statutory", "red", true));
+        for event in past {
+            case = crate::domain::evolve(case, &event);
+        }
+        assert_eq!(next_check(&case, statutory + 1, &reference), None, "nothing left to warn about");
+    }
+
+    #[test]
+    fn an_instant_matter_is_due_the_day_it_is_accepted() {
+        let reference = Reference::builtin();
+        let case = accepted_case(&reference, 0);
+        let today = calendar::day_of(case.accepted_at.unwrap());
+        assert_eq!(case.promised_date, Some(today));
+        let due = warnings(&case, &context_at(&reference, today));
+        let Some(Event::DeadlineWarning(w)) = due.first() else { panic!("a prompt on the day") };
+        assert_eq!(w.level, "prompt");
+        assert_eq!(next_check(&case, today, &reference), Some(today), "checked the same day");
     }
 }

@@ -20,7 +20,19 @@ pub struct County {
     pub approval_bureau: String,
     #[serde(rename = "township")]
     pub townships: Vec<Township>,
+    /// Bank outlets acting as service points (银行网点代办): they accept the matters whose
+    /// catalogue entry lists the `bank` tier, and nothing else.
+    #[serde(rename = "bank_outlet", default)]
+    pub bank_outlets: Vec<BankOutlet>,
     pub policy: Policy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BankOutlet {
+    pub code: String,
+    pub name: String,
+    /// Township the outlet stands in.
+    pub township: String,
 }
 
 /// The county's configurable time-limit, pickup and review rules.
@@ -192,6 +204,21 @@ impl Reference {
         }
         if !(0.0..=1.0).contains(&county.policy.yellow_share) {
             return Err(format!("policy.yellow_share must be between 0 and 1, got {}", county.policy.yellow_share));
+        }
+        for outlet in &county.bank_outlets {
+            if !county.townships.iter().any(|t| t.code == outlet.township) {
+                return Err(format!("bank outlet {} names unknown township {}", outlet.code, outlet.township));
+            }
+            let point = ServicePointInfo {
+                code: outlet.code.clone(),
+                name: outlet.name.clone(),
+                tier: "bank".into(),
+                division_code: outlet.township.clone(),
+                township_code: outlet.township.clone(),
+            };
+            if service_points.insert(outlet.code.clone(), point).is_some() {
+                return Err(format!("service point code {} is used twice", outlet.code));
+            }
         }
         Ok(Reference { county, departments, matters, service_points, calendar, pickup_secret: b"development only".to_vec() })
     }

@@ -109,6 +109,14 @@ mod tests {
     }
 
     #[test]
+    fn bank_outlets_accept_only_the_matters_listed_for_banks() {
+        let outlet = "BANK-PSBC-610429100";
+        let routing = explain(SELF_EMPLOYED, outlet, None).unwrap();
+        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_COUNTY_DECIDES));
+        assert!(explain(HOMESTEAD, outlet, None).unwrap_err().contains("may not accept"), "homestead approval is not a bank matter");
+    }
+
+    #[test]
     fn a_point_may_accept_only_what_the_catalogue_lets_its_tier_accept() {
         let error = explain(MARRIAGE, "610429100201", None).unwrap_err();
         assert!(error.contains("may not accept"), "{error}");

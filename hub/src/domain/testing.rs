@@ -76,9 +76,11 @@ pub fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(Event::kind).collect()
 }
 
-/// A case accepted and routed at `NOW`, promised in `promised_days` working days.
+/// A case accepted and routed at `NOW`, promised in `promised_days` working days, with a
+/// statutory limit five working days later.
 pub fn accepted_case(reference: &Reference, promised_days: u32) -> Case {
     let (mut case, _) = run(Case::open(&application(reference)), Command::Examine, reference);
     case.promised_date = Some(reference.calendar.add_working_days(calendar::day_of(NOW), promised_days));
+    case.statutory_date = Some(reference.calendar.add_working_days(calendar::day_of(NOW), promised_days + 5));
     case
 }
