@@ -158,14 +158,20 @@ impl DemoRun {
     async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
-            let (queue, supplements, pickups) = tokio::try_join!(
+            let (queue, supplements, pickups, suspended) = tokio::try_join!(
                 self.get("/api/v1/approvals?limit=200"),
                 self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
                 self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
+                // Inspections an earlier, interrupted run started and did not finish.
+                self.get("/api/v1/cases?state=suspended&limit=200"),
             )?;
             let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
-            let (queue, supplements, pickups) = (list(&queue), list(&supplements), list(&pickups));
-            let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty();
+            let (queue, supplements, pickups, suspended) = (list(&queue), list(&supplements), list(&pickups), list(&suspended));
+            let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty() && suspended.is_empty();
+            for case in &suspended {
+                let case_number = case["case_number"].as_str().context("case without number")?;
+                self.complete_inspection(case_number).await?;
+            }
             // Approvers, clerks and applicants work side by side, as at a county hall.
             let approving = async {
                 if queue.is_empty() {
@@ -213,8 +219,7 @@ impl DemoRun {
             if profile == Profile::Inspected && item["procedures_completed"] == 0 {
                 let inspection = serde_json::json!({"procedure": "site_inspection", "officer": "县审批局 赵踏勘", "departments": [item["department_code"]]});
                 self.post(&path("procedures"), &inspection).await?;
-                let record = serde_json::json!({"officer": "县审批局 赵踏勘", "summary": "现场与申请材料一致"});
-                self.post(&path("procedures/complete"), &record).await?;
+                self.complete_inspection(case_number).await?;
             }
             let (outcome, reason) = if profile == Profile::Denied { ("denied", Some("申请材料反映的经营条件不符合法定要求")) } else { ("approved", None) };
             decisions.push(serde_json::json!({
@@ -232,6 +237,11 @@ impl DemoRun {
             anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
         }
         Ok(())
+    }
+
+    async fn complete_inspection(&self, case_number: &str) -> anyhow::Result<()> {
+        let record = serde_json::json!({"officer": "县审批局 赵踏勘", "summary": "现场与申请材料一致"});
+        self.post(&format!("/api/v1/cases/{case_number}/procedures/complete"), &record).await.map(drop)
     }
 
     /// The applicant brings everything the one-time notice listed.
@@ -256,25 +266,35 @@ impl DemoRun {
     }
 
     /// Every fourth applicant reviews at the counter; the dissatisfied ones online, and the
-    /// supervisor closes each rectification this opens.
+    /// supervisor closes each rectification this opens. Safe to repeat after an interruption.
     async fn review_all(&self) -> anyhow::Result<()> {
-        let profiles: Vec<(String, Profile)> = self.profiles.lock().expect("profiles lock").iter().map(|(c, p)| (c.clone(), *p)).collect();
-        for (i, (case_number, profile)) in profiles.into_iter().enumerate() {
-            let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
-            let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
-            if record["case"]["reviews"].as_array().is_some_and(|r| !r.is_empty()) {
-                continue; // reviewed in an earlier run
-            }
-            if profile == Profile::BadReview {
-                self.post(&path("reviews"), &serde_json::json!({"grade": 2, "channel": "online", "comment": "等候时间太长"})).await?;
-                let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
-                for item in record["case"]["rectifications"].as_array().into_iter().flatten() {
-                    let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
-                    self.post(&path("rectifications/close"), &close).await?;
-                }
-            } else if i % 4 == 0 {
-                self.post(&path("reviews"), &serde_json::json!({"grade": 5, "channel": "counter"})).await?;
-            }
+        let reviewers: Vec<(String, Profile)> = {
+            let profiles = self.profiles.lock().expect("profiles lock");
+            let mut all: Vec<(String, Profile)> = profiles.iter().map(|(c, p)| (c.clone(), *p)).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all.into_iter().enumerate().filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0).map(|(_, entry)| entry).collect()
+        };
+        let reviews = reviewers.iter().map(|(case_number, profile)| self.review(case_number, *profile));
+        let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
+        results.into_iter().collect()
+    }
+
+    async fn review(&self, case_number: &str, profile: Profile) -> anyhow::Result<()> {
+        let case_path = format!("/api/v1/cases/{case_number}");
+        let path = |action: &str| format!("{case_path}/{action}");
+        let mut record = self.get(&case_path).await?;
+        if record["case"]["reviews"].as_array().is_none_or(Vec::is_empty) {
+            let review = match profile {
+                Profile::BadReview => serde_json::json!({"grade": 2, "channel": "online", "comment": "等候时间太长"}),
+                _ => serde_json::json!({"grade": 5, "channel": "counter"}),
+            };
+            self.post(&path("reviews"), &review).await?;
+            record = self.get(&case_path).await?;
+        }
+        let open = record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
+        for item in open {
+            let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
+            self.post(&path("rectifications/close"), &close).await?;
         }
         Ok(())
     }

@@ -511,7 +511,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 department_name: routing.authority_name,
                 rule: routing.rule,
                 reason: routing.reason,
-                consulted_departments: matter.co_departments.clone(),
+                consulted_departments: matter.co_departments.iter().chain(&routing.consulted).cloned().collect(),
             }
             .into()
         }

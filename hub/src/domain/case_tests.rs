@@ -411,3 +411,22 @@ fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
     assert_eq!(actions, ["提交申请", "受理", "材料流转", "不予许可", "归档"]);
     assert_eq!(flow[2].to, "旬邑县行政审批服务局");
 }
+
+#[test]
+fn joint_handling_waits_for_the_receiving_townships_opinion() {
+    let reference = Reference::builtin();
+    let mut app = application_for(&reference, "11610429MB2912348D4000111031000");
+    app.delivery_method = "window".into();
+    app.delivery_address = None;
+    app.domicile_township = Some("610429101000".into());
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    let Event::CaseRouted(routed) = &events[1] else { unreachable!() };
+    assert_eq!((routed.rule.as_str(), routed.department_code.as_str()), (routing::RULE_JOINT_HANDLING, "610429101000"));
+    let ctx = context(&reference);
+    assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::OpinionsPending(_))));
+    let verified = Command::GiveOpinion { department_code: "610429100000".into(), officer: "土桥镇 民政专干".into(), opinion: "agree".into(), remarks: "已入户核实".into() };
+    let (case, _) = run(case, verified, &reference);
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
+    assert_eq!(case.state, CaseState::AwaitingPickup);
+}

@@ -110,6 +110,10 @@ pub struct Matter {
     /// Departments whose opinion the deciding department needs first (并联审批).
     #[serde(default)]
     pub co_departments: Vec<String>,
+    /// Township matters handled jointly by the receiving and the deciding township when they
+    /// differ (多地联办): the receiving one gives its opinion before the decision.
+    #[serde(default)]
+    pub joint_handling: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

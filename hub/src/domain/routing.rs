@@ -14,11 +14,27 @@ pub struct Routing {
     pub tier: String,
     pub rule: String,
     pub reason: String,
+    /// Authorities whose opinion the deciding one awaits (joint handling).
+    pub consulted: Vec<String>,
 }
 
 pub const RULE_COUNTY_DECIDES: &str = "nearby-handling/county-decides";
 pub const RULE_TOWNSHIP_DECIDES: &str = "nearby-handling/township-decides";
 pub const RULE_RECEIVE_HERE_HANDLE_THERE: &str = "city-wide/receive-here-handle-there";
+pub const RULE_JOINT_HANDLING: &str = "city-wide/joint-handling";
+pub const RULE_ANY_POINT: &str = "city-wide/any-point";
+
+/// Whether a matter's cross-area scope (通办范围) covers an applicant whose domicile is in the
+/// division `domicile` (12 digits), for a point of the county `county`.
+fn scope_covers(scope: &str, county: &str, domicile: &str) -> bool {
+    let same = |digits: usize| domicile.get(..digits).is_some_and(|d| county.get(..digits) == Some(d));
+    match scope {
+        "county" => same(6),
+        "city" => same(4),
+        "province" => same(2),
+        _ => true,
+    }
+}
 
 /// Routes an application for `matter` accepted at `point`. `domicile_township` is the
 /// applicant's township where known: township-decided matters are decided there.
@@ -32,7 +48,22 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
             matter.accept_tiers.join(", ")
         ));
     }
+    if let Some(domicile) = domicile_township.filter(|d| !scope_covers(&matter.scope, &reference.county.code, d)) {
+        return Err(format!(
+            "{} may be handled anywhere only within its scope ({}); the applicant's domicile {domicile} is outside it: apply at the domicile",
+            matter.name, matter.scope
+        ));
+    }
+    let from_elsewhere = domicile_township.is_some_and(|d| d.get(..6) != reference.county.code.get(..6));
     match matter.decide_tier.as_str() {
+        "county" if from_elsewhere => {
+            let department = reference.authority(&matter.department).ok_or_else(|| format!("no department {}", matter.department))?;
+            let reason = format!(
+                "{} is handled anywhere within its scope ({}), whatever the applicant's domicile (全城通办); {} decides",
+                matter.name, matter.scope, department.name
+            );
+            Ok(decided_by(department, "county", RULE_ANY_POINT, reason))
+        }
         "county" => {
             let department = reference.authority(&matter.department).ok_or_else(|| format!("no department {}", matter.department))?;
             let reason = if point.tier == "county" {
@@ -51,9 +82,17 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
                 return Err(format!("{} is decided by the applicant's township; the county hall needs the applicant's township", matter.name));
             };
             let centre = reference.authority(township).ok_or_else(|| format!("no township {township} in the county"))?;
-            if here.is_some_and(|here| here != township) {
+            if let Some(here) = here.filter(|here| *here != township && matter.joint_handling) {
                 let reason = format!(
-                    "{} accepts {} for an applicant of another township (异地受理、属地办理): materials go to {}, which decides",
+                    "{} is handled jointly (多地联办): {} receives and verifies on the spot, {} of the applicant's domicile decides after its opinion",
+                    matter.name, point.name, centre.name
+                );
+                let mut routing = decided_by(centre, "township", RULE_JOINT_HANDLING, reason);
+                routing.consulted.push(here.to_string());
+                Ok(routing)
+            } else if here.is_some_and(|here| here != township) {
+                let reason = format!(
+                    "{} accepts {} for an applicant of another township (异地受理、属地办理): it checks the form and identity and forwards the materials; {} examines, decides and returns the result",
                     point.name, matter.name, centre.name
                 );
                 Ok(decided_by(centre, "township", RULE_RECEIVE_HERE_HANDLE_THERE, reason))
@@ -67,7 +106,7 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
 }
 
 fn decided_by(authority: Authority, tier: &str, rule: &str, reason: String) -> Routing {
-    Routing { authority_code: authority.code, authority_name: authority.name, tier: tier.into(), rule: rule.into(), reason }
+    Routing { authority_code: authority.code, authority_name: authority.name, tier: tier.into(), rule: rule.into(), reason, consulted: Vec::new() }
 }
 
 #[cfg(test)]
@@ -106,6 +145,30 @@ mod tests {
         assert!(route(&reference, &at_the_hall, hall, None).unwrap_err().contains("applicant's township"));
         assert_eq!(route(&reference, &at_the_hall, hall, Some("610429100000")).unwrap().rule, RULE_TOWNSHIP_DECIDES);
         assert!(explain(HOMESTEAD, "610429000000", None).unwrap_err().contains("may not accept"));
+    }
+
+    #[test]
+    fn city_wide_handling_accepts_any_domicile_within_the_matters_scope() {
+        const FOOD: &str = "11610429MB2912345A4000104119000"; // scope city
+        let village = "610429100201";
+        // Changwu county (610428) is in the same city (6104): a city-scope matter is accepted here.
+        let routing = explain(FOOD, village, Some("610428100000")).unwrap();
+        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_ANY_POINT));
+        // Another city's resident must apply at home for a city-scope matter…
+        assert!(explain(FOOD, village, Some("610102001000")).unwrap_err().contains("outside"));
+        // …and a county-scope matter is for this county's residents only.
+        assert!(explain(HOMESTEAD, village, Some("610428100000")).unwrap_err().contains("outside"));
+        assert_eq!(explain(FOOD, village, Some("610429101000")).unwrap().rule, RULE_COUNTY_DECIDES);
+    }
+
+    #[test]
+    fn joint_handling_consults_the_receiving_township() {
+        const RELIEF: &str = "11610429MB2912348D4000111031000";
+        let routing = explain(RELIEF, "610429100201", Some("610429101000")).unwrap();
+        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("610429101000", RULE_JOINT_HANDLING));
+        assert_eq!(routing.consulted, ["610429100000"]);
+        let at_home = explain(RELIEF, "610429100201", None).unwrap();
+        assert_eq!((at_home.rule.as_str(), at_home.consulted.len()), (RULE_TOWNSHIP_DECIDES, 0));
     }
 
     #[test]
