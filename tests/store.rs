@@ -71,6 +71,15 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(kinds, ["ApplicationSubmitted", "CaseAccepted", "CaseRouted"], "{backend}: no duplicates");
         assert_eq!(outbox_events(&store).await.len(), 6, "{backend}");
 
+        // The deadline timer lives in the database: a store opened afresh, as after a restart,
+        // finds the case due on its day and not before.
+        let timer = record.case.timer_day.expect("a timer is armed at acceptance");
+        assert!(timer <= record.case.promised_date.unwrap(), "{backend}: the first warning comes by the promised date");
+        let restarted = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
+        assert!(restarted.cases_with_timer_due(timer, 100).await.unwrap().contains(&first.case.case_number), "{backend}");
+        assert!(restarted.cases_with_timer_due(timer - 1, 100).await.unwrap().is_empty(), "{backend}");
+        drop(restarted);
+
         // An event for a case that does not exist is rejected with a reason, not retried forever.
         let Event::ApplicationSubmitted(mut ghost) = submitted[0].clone() else { unreachable!() };
         ghost.case_number = "610429000000000000".into();

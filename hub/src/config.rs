@@ -129,6 +129,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_configuration_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.example.toml");
+        let config = Config::load(Some(&example)).unwrap();
+        assert_eq!(config.mail.smtp_url, "smtp://mail.xunyi.gov.cn:25");
+        assert_eq!(config.workflow.deadline_scan_seconds, 60);
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("hub.toml", "[database]\nulr = \"typo\"\n")?;
