@@ -24,6 +24,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         resume: false,
         data_dir: dir.path().to_path_buf(),
         postal_url: None,
+        ecert_url: None,
         step_delay: Duration::from_millis(1),
         progress: false,
         concurrency: 1,

@@ -24,6 +24,7 @@ fn request(case_number: &str, receiver: contracts::PostalAddress) -> Delivery {
         sender: common::postal_address("旬邑县行政审批服务局", "711300"),
         receiver,
         return_receipt: true,
+        data_subject: "subject".into(),
     }
     .into();
     Delivery { topic: "hub.postal.delivery-requests".into(), partition: 0, offset: 0, event }
@@ -54,9 +55,14 @@ async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     let stats: Stats = reqwest::get(format!("{}/admin/stats", sim.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!((stats.orders, stats.create_calls, stats.rejected_calls), (1, 1, 1), "{stats:?}");
     let ids = store.unpublished_ids(0, 100).await.unwrap();
-    let created: Vec<Event> = store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
+    let recorded: Vec<Event> = store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
+    let created: Vec<&Event> = recorded.iter().filter(|e| matches!(e, Event::DeliveryOrderCreated(_))).collect();
     assert_eq!(created.len(), 1);
-    let Event::DeliveryOrderCreated(order) = &created[0] else { panic!("{created:?}") };
+    let Event::DeliveryOrderCreated(order) = created[0] else { panic!("{created:?}") };
+    // Both requests sent the receiver's data to the carrier, the refused one too: both are on record.
+    let mut shared: Vec<(&str, &str)> = recorded.iter().filter_map(|e| if let Event::DataShared(s) = e { Some((s.exchange.as_str(), s.outcome.as_str())) } else { None }).collect();
+    shared.sort();
+    assert_eq!(shared, [("postal.order", "ok"), ("postal.order", "refused")]);
     assert_eq!((order.case_number.as_str(), order.order_number.as_str()), ("61042920261120000001", "61042920261120000001-P1"));
     assert_eq!(order.waybill_number.len(), 13);
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use connectors::postal::simulator::Faults;
 use hub::config::Config;
-use hub::demo::{DemoOptions, DemoRun};
+use common::desk::{demo_options, Desk, APPLICANT_ID};
+use hub::demo::DemoRun;
 use serde_json::{json, Value};
 
 const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
@@ -22,7 +23,6 @@ const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const VILLAGE: &str = "610429100201";
 const COUNTY_HALL: &str = "610429000000";
 const BANK_OUTLET: &str = "BANK-PSBC-610429100";
-const APPLICANT_ID: &str = "11010519491231002X";
 
 /// aiosmtpd writing every message it receives into a maildir; stopped on drop.
 struct SmtpServer {
@@ -83,87 +83,6 @@ impl Drop for SmtpServer {
     }
 }
 
-struct Desk<'a> {
-    demo: &'a DemoRun,
-    client: reqwest::Client,
-}
-
-impl Desk<'_> {
-    async fn call(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.client.post(format!("{}{path}", self.demo.api_url())).json(&body).send().await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn submit(&self, request_id: &str, matter: &str, point: &str, extra: Value) -> String {
-        let reference = &self.demo.hub.reference;
-        let mut body = json!({
-            "request_id": request_id,
-            "matter_code": matter,
-            "service_point": point,
-            "applicant": {"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"},
-            "materials": reference.matter(matter).unwrap().materials.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
-            "delivery": {"method": "mail", "address": common::postal_address("张三", "711300")},
-        });
-        for (key, value) in extra.as_object().unwrap() {
-            body[key] = value.clone();
-        }
-        let (status, answer) = self.call("/api/v1/applications", body).await;
-        assert_eq!(status, 201, "{answer}");
-        answer["case_number"].as_str().unwrap().to_string()
-    }
-
-    async fn command(&self, case: &str, action: &str, body: Value) -> (u16, Value) {
-        self.call(&format!("/api/v1/cases/{case}/{action}"), body).await
-    }
-
-    async fn case(&self, case: &str) -> Value {
-        self.client.get(format!("{}/api/v1/cases/{case}", self.demo.api_url())).send().await.unwrap().json().await.unwrap()
-    }
-
-    async fn wait_for(&self, case: &str, state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let record = self.case(case).await;
-            if record["case"]["state"] == state {
-                return record;
-            }
-            assert!(Instant::now() < deadline, "case {case} never reached {state}: it is {}", record["case"]["state"]);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn decide(&self, case: &str, outcome: &str, reason: Option<&str>) -> (u16, Value) {
-        let department = self.case(case).await["case"]["department_code"].clone();
-        self.command(case, "decision", json!({"outcome": outcome, "officer": "王审批", "department_code": department, "reason": reason})).await
-    }
-
-    async fn titles(&self, case: &str) -> Vec<String> {
-        let index: Value = self.client.get(format!("{}/api/v1/cases/{case}/documents", self.demo.api_url())).send().await.unwrap().json().await.unwrap();
-        index["documents"].as_array().unwrap().iter().map(|d| d["line"]["title"].as_str().unwrap().to_string()).collect()
-    }
-
-    async fn document(&self, case: &str, position: usize) -> String {
-        let url = format!("{}/api/v1/cases/{case}/documents/{position}", self.demo.api_url());
-        let response = self.client.get(url).send().await.unwrap();
-        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-        response.text().await.unwrap()
-    }
-}
-
-fn demo_options(dir: &Path) -> DemoOptions {
-    DemoOptions {
-        cases: 0,
-        resume: false,
-        data_dir: dir.to_path_buf(),
-        postal_url: None,
-        step_delay: Duration::from_millis(2),
-        progress: false,
-        concurrency: 1,
-        faults: Faults::default(),
-        mix: false,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_county_day_runs_every_procedure_to_its_end() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
@@ -177,7 +96,7 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         config.workflow.deadline_scan_seconds = 3600;
         config.workflow.pickup_secret = "county secret".into();
         let demo = DemoRun::start(config, &demo_options(dir.path())).await.unwrap();
-        let desk = Desk { demo: &demo, client: reqwest::Client::new() };
+        let desk = Desk::new(&demo);
         let id = |name: &str| format!("{backend}-{name}");
 
         // A: complete materials, mailed, signed for; then a very dissatisfied online review.

@@ -1,12 +1,19 @@
-//! What every connector shares: classifying counterpart errors, retrying transient ones, and
-//! parsing request bodies with errors that name the field.
+//! What every connector shares: classifying counterpart errors, retrying transient ones, signed
+//! calls, the outbound half's batch handling, data-sharing events, and parsing request bodies
+//! with errors that name the field.
 use std::future::Future;
+use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bus::RetryPolicy;
+use bus::{Delivery, Effect, Outbox, Rejected, RetryPolicy};
+use contracts::{DataShared, Event};
+use futures::stream::{self, StreamExt as _};
+use hmac::{Hmac, Mac as _};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
 /// How a call to a counterpart failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +35,20 @@ impl CallError {
         } else {
             CallError::Permanent(message)
         }
+    }
+
+    /// How the exchange ended, as its data-sharing event records it: the data may have reached
+    /// the counterpart either way.
+    pub fn audit_outcome(&self) -> &'static str {
+        match self {
+            CallError::Permanent(_) => "refused",
+            CallError::Transient(_) => "failed",
+        }
+    }
+
+    /// The counterpart does not know what was asked for (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CallError::Permanent(message) if message.starts_with("HTTP 404"))
     }
 
     pub fn from_reqwest(error: &reqwest::Error) -> CallError {
@@ -101,6 +122,183 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadRequest> {
     })
 }
 
+/// Signature of a request: hex HMAC-SHA256 under the shared secret over the method, the path
+/// with its query, the timestamp (epoch milliseconds) and the hex SHA-256 of the body, one per line.
+pub fn signature(secret: &str, method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
+    hex::encode(signing_mac(secret, method, path_and_query, timestamp, body).finalize().into_bytes())
+}
+
+fn signing_mac(secret: &str, method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{method}\n{path_and_query}\n{timestamp}\n{}", hex::encode(Sha256::digest(body))).as_bytes());
+    mac
+}
+
+/// Headers carrying a signed request's application id, timestamp and signature.
+pub const APP_ID_HEADER: &str = "X-App-Id";
+pub const TIMESTAMP_HEADER: &str = "X-Timestamp";
+pub const SIGNATURE_HEADER: &str = "X-Signature";
+/// How far a signed request's timestamp may stray from the receiver's clock.
+pub const SIGNATURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Checks a signed request as a counterpart does: known app, fresh timestamp, right signature.
+pub fn check_signature(headers: &HeaderMap, method: &str, path_and_query: &str, body: &[u8], app_id: &str, secret: &str, now_ms: i64) -> Result<(), BadRequest> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let unauthorized = |message: &str| BadRequest { status: StatusCode::UNAUTHORIZED, field: None, message: message.into() };
+    if header(APP_ID_HEADER) != app_id {
+        return Err(unauthorized("unknown application id"));
+    }
+    let timestamp: i64 = header(TIMESTAMP_HEADER).parse().map_err(|_| unauthorized("X-Timestamp must be epoch milliseconds"))?;
+    if (now_ms - timestamp).abs() > SIGNATURE_WINDOW_MS {
+        return Err(unauthorized("X-Timestamp is more than five minutes off"));
+    }
+    let given = hex::decode(header(SIGNATURE_HEADER)).map_err(|_| unauthorized("X-Signature must be hex"))?;
+    // Compared in constant time, so the answer's timing tells nothing about the right signature.
+    signing_mac(secret, method, path_and_query, timestamp, body).verify_slice(&given).map_err(|_| unauthorized("signature does not match"))
+}
+
+/// An HTTP client for one counterpart that signs every request and classifies every failure.
+pub struct SignedClient {
+    client: reqwest::Client,
+    base_url: String,
+    app_id: String,
+    secret: String,
+}
+
+impl SignedClient {
+    pub fn new(base_url: &str, app_id: &str, secret: &str, timeout_ms: u64) -> anyhow::Result<SignedClient> {
+        let client = reqwest::Client::builder().timeout(Duration::from_millis(timeout_ms)).build()?;
+        Ok(SignedClient { client, base_url: base_url.trim_end_matches('/').to_string(), app_id: app_id.into(), secret: secret.into() })
+    }
+
+    /// One call: `path_and_query` below the base URL, extra headers, an optional JSON body.
+    pub async fn call<T: DeserializeOwned>(&self, method: reqwest::Method, path_and_query: &str, headers: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<T, CallError> {
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| CallError::Permanent(format!("request not serialisable: {e}")))?.unwrap_or_default();
+        let timestamp = now_ms();
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path_and_query}", self.base_url))
+            .header(APP_ID_HEADER, &self.app_id)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature(&self.secret, method.as_str(), path_and_query, timestamp, &body));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if !body.is_empty() {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        }
+        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(CallError::from_status(status, &text));
+        }
+        response.json().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What one outbound request came to: the events to record, and the reason when the
+/// counterpart refused it for good (the request then also goes to the dead-letter topic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub events: Vec<Event>,
+    pub refused: Option<String>,
+}
+
+impl Outcome {
+    pub fn done(events: Vec<Event>) -> Outcome {
+        Outcome { events, refused: None }
+    }
+
+    pub fn refused(reason: String, events: Vec<Event>) -> Outcome {
+        Outcome { events, refused: Some(reason) }
+    }
+}
+
+/// The outbound half's batch handling, the same for every connector: skips requests already
+/// applied, makes the calls several at once, then records every outcome in one transaction.
+/// A crash in between only repeats calls, which the idempotency keys make harmless.
+pub async fn apply_outbound<'a, F, Fut>(outbox: &dyn Outbox, consumer: &str, batch: &'a [Delivery], concurrency: usize, call: F) -> anyhow::Result<Vec<Rejected>>
+where
+    F: Fn(&'a Event) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
+    let mut skip = outbox.applied_among(consumer, &ids).await?;
+    let calls: Vec<_> = batch
+        .iter()
+        .enumerate()
+        .filter(|(_, delivery)| skip.insert(delivery.event.event_id().to_string()))
+        .map(|(index, delivery)| {
+            let call = call(&delivery.event);
+            async move { (index, delivery.event.event_id(), call.await) }
+        })
+        .collect();
+    let results: Vec<_> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
+    let mut rejected = Vec::new();
+    let mut effects = Vec::with_capacity(results.len());
+    for (index, source_event_id, outcome) in results {
+        if let Some(reason) = outcome.refused {
+            rejected.push(Rejected { index, reason });
+        }
+        effects.push(Effect { source_event_id: source_event_id.to_string(), events: outcome.events });
+    }
+    outbox.apply_all(consumer, &effects).await?;
+    Ok(rejected)
+}
+
+/// One exchange of data with a counterpart, described for the data-sharing audit.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// What was exchanged, e.g. `certificate.issue`.
+    pub name: &'static str,
+    pub requester_system: String,
+    pub requester_department: String,
+    pub requester_officer: Option<String>,
+    pub provider: String,
+    pub data_subject: String,
+    pub data_items: &'static [&'static str],
+    pub legal_basis: String,
+    pub purpose: String,
+    pub channel: &'static str,
+    pub document_sha256: Option<String>,
+}
+
+impl Exchange {
+    /// The data-sharing event for this exchange made on behalf of `source_event_id`; its id is
+    /// derived from the source, so a repeated exchange is recorded once.
+    pub fn shared(&self, source_event_id: &str, case_number: &str, outcome: &str) -> Event {
+        DataShared {
+            event_id: format!("{source_event_id}/shared/{}", self.name),
+            case_number: case_number.into(),
+            occurred_at: now_ms(),
+            exchange: self.name.into(),
+            requester_system: self.requester_system.clone(),
+            requester_department: self.requester_department.clone(),
+            requester_officer: self.requester_officer.clone(),
+            provider: self.provider.clone(),
+            data_subject: self.data_subject.clone(),
+            data_items: self.data_items.iter().map(|item| item.to_string()).collect(),
+            legal_basis: self.legal_basis.clone(),
+            purpose: self.purpose.clone(),
+            channel: self.channel.into(),
+            document_sha256: self.document_sha256.clone(),
+            outcome: outcome.into(),
+        }
+        .into()
+    }
+}
+
+/// An Avro `date` (days since 1970-01-01) as `YYYY-MM-DD`.
+pub fn date_text(days: i32) -> String {
+    const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+    time::Date::from_julian_day(days + UNIX_EPOCH_JULIAN_DAY).map_or_else(|_| format!("day {days}"), |date| date.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +321,35 @@ mod tests {
         let error = parse_json::<Outer>(br#"{"inner": {}}"#).unwrap_err();
         assert!(error.message.contains("count"), "{}", error.message);
         assert!(parse_json::<Outer>(b"not json").is_err());
+    }
+
+    #[test]
+    fn signatures_are_checked_as_the_counterpart_does() {
+        let body = br#"{"reason":"r"}"#;
+        let now = 1_763_604_000_000;
+        let headers = |app: &str, at: i64, sig: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert(APP_ID_HEADER, app.parse().unwrap());
+            headers.insert(TIMESTAMP_HEADER, at.to_string().parse().unwrap());
+            headers.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+            headers
+        };
+        let good = signature("s3cret", "POST", "/api/v1/x?y=1", now, body);
+        assert!(check_signature(&headers("app", now, good.clone()), "POST", "/api/v1/x?y=1", body, "app", "s3cret", now + 1_000).is_ok());
+        let refused = |h: HeaderMap, path: &str, body: &[u8]| check_signature(&h, "POST", path, body, "app", "s3cret", now).unwrap_err().status;
+        assert_eq!(refused(headers("app", now, good.clone()), "/api/v1/x?y=2", body), StatusCode::UNAUTHORIZED, "another path");
+        assert_eq!(refused(headers("app", now, good.clone()), "/api/v1/x?y=1", b"{}"), StatusCode::UNAUTHORIZED, "another body");
+        assert_eq!(refused(headers("other", now, good.clone()), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "another app");
+        let stale = signature("s3cret", "POST", "/api/v1/x?y=1", now - SIGNATURE_WINDOW_MS - 1, body);
+        assert_eq!(refused(headers("app", now - SIGNATURE_WINDOW_MS - 1, stale), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "replayed late");
+        let wrong_key = signature("guess", "POST", "/api/v1/x?y=1", now, body);
+        assert_eq!(refused(headers("app", now, wrong_key), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "another key");
+    }
+
+    #[test]
+    fn avro_dates_are_written_as_iso_dates() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(date_text(20_777), "2026-11-20");
     }
 
     #[test]

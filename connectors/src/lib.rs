@@ -4,6 +4,9 @@
 //! `outbound` (topic -> counterpart API), `inbound` (counterpart pushes -> topic, through the
 //! outbox), `protocol` (the documented wire types, shared with the simulator) and `simulator`
 //! (a stand-in for the counterpart with fault injection). A new connector copies this shape.
+//! `framework` holds what their halves share, `simulation` what their simulators share.
 
+pub mod ecert;
 pub mod framework;
 pub mod postal;
+pub mod simulation;

@@ -41,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{case_number}/pickup", post(case_command::<PickupRequest>))
         .route("/api/v1/cases/{case_number}/reviews", post(case_command::<ReviewRequest>))
         .route("/api/v1/cases/{case_number}/rectifications/close", post(case_command::<RectificationClosing>))
+        .route("/api/v1/cases/{case_number}/certificate/revocation", post(case_command::<RevocationRequest>))
         .route("/api/v1/cases/{case_number}/flow", get(read_flow))
         .route("/api/v1/cases/{case_number}/documents", get(read_documents))
         .route("/api/v1/cases/{case_number}/documents/{position}", get(read_document))
@@ -244,6 +245,21 @@ impl CaseCommand for RectificationClosing {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationRequest {
+    officer: String,
+    reason: String,
+}
+
+impl CaseCommand for RevocationRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        required("reason", &self.reason)?;
+        Ok(Command::RevokeCertificate { officer: self.officer, reason: self.reason })
+    }
+}
+
 /// How a command's failure is answered: which status, naming which field.
 fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest, anyhow::Error> {
     Ok(match error {
@@ -263,6 +279,7 @@ fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest,
                 Rejection::BadGrade => (StatusCode::UNPROCESSABLE_ENTITY, Some("grade")),
                 Rejection::BadChannel => (StatusCode::UNPROCESSABLE_ENTITY, Some("channel")),
                 Rejection::NoSuchRectification(_) => (StatusCode::NOT_FOUND, Some("item_number")),
+                Rejection::NoCertificate => (StatusCode::CONFLICT, None),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
             };
             BadRequest { status, field: field.map(String::from), message: rejection.to_string() }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use connectors::ecert::{self, inbound::CertificateLookup, outbound::EcertOutbound};
 use connectors::postal::{self, outbound::PostalOutbound};
 use contracts::Catalogue;
 use tokio::net::TcpListener;
@@ -39,12 +40,20 @@ impl Hub {
         if config.postal.base_url.is_empty() {
             bail!("postal.base_url is not set (HUB_POSTAL__BASE_URL): the postal connector needs the carrier's API");
         }
+        if config.ecert.base_url.is_empty() {
+            bail!("ecert.base_url is not set (HUB_ECERT__BASE_URL): the e-certificate connector needs the repository's API");
+        }
         let catalogue = Arc::new(Catalogue::builtin());
         let mut reference = Reference::builtin();
         if config.workflow.pickup_secret.is_empty() {
             tracing::warn!("workflow.pickup_secret is not set: locker pickup codes use the development key");
         } else {
             reference.pickup_secret = config.workflow.pickup_secret.clone().into_bytes();
+        }
+        if config.audit.subject_key.is_empty() {
+            tracing::warn!("audit.subject_key is not set: data subjects are hashed with the development key");
+        } else {
+            reference.subject_key = config.audit.subject_key.clone().into_bytes();
         }
         let reference = Arc::new(reference);
         let store = Store::connect(&config.database.url, catalogue.clone()).await?;
@@ -68,6 +77,8 @@ impl Hub {
             })
             .collect();
         handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone())?)));
+        handlers.push((ecert::CONSUMER, Arc::new(EcertOutbound::new(config.ecert.clone(), outbox.clone())?)));
+        let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), reference.subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.clone())?)));
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         for (group, handler) in handlers {
@@ -86,7 +97,7 @@ impl Hub {
         let api_address = api_listener.local_addr()?;
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake }).merge(postal::inbound::router(outbox));
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake }).merge(postal::inbound::router(outbox)).merge(ecert::inbound::router(lookup));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

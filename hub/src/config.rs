@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use bus::BusConfig;
+use connectors::ecert::EcertConfig;
 use connectors::postal::PostalConfig;
 
 use crate::notify::MailConfig;
@@ -11,7 +12,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// The top-level sections, as they appear in the file and after `HUB_` in the environment.
-const SECTIONS: [&str; 7] = ["database", "bus", "api", "postal", "consumers", "workflow", "mail"];
+const SECTIONS: [&str; 9] = ["database", "bus", "api", "postal", "ecert", "consumers", "workflow", "mail", "audit"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -20,9 +21,19 @@ pub struct Config {
     pub bus: BusConfig,
     pub api: ApiConfig,
     pub postal: PostalConfig,
+    pub ecert: EcertConfig,
     pub consumers: ConsumerConfig,
     pub workflow: WorkflowConfig,
     pub mail: MailConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The county's key for naming data subjects by keyed hash (HMAC-SHA256) in data-sharing
+    /// events; the data bureau keeps it to search by ID number. Set your own in production.
+    pub subject_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,10 +73,18 @@ impl Default for Config {
             bus: BusConfig::default(),
             api: ApiConfig { listen: "127.0.0.1:8080".into() },
             postal: PostalConfig::default(),
+            ecert: EcertConfig::default(),
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
+            audit: AuditConfig { subject_key: String::new() },
         }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Config::default().audit
     }
 }
 
@@ -134,6 +153,8 @@ mod tests {
         let config = Config::load(Some(&example)).unwrap();
         assert_eq!(config.mail.smtp_url, "smtp://mail.xunyi.gov.cn:25");
         assert_eq!(config.workflow.deadline_scan_seconds, 60);
+        assert_eq!(config.ecert.base_url, "https://dzzz.shaanxi.gov.cn/gateway");
+        assert_eq!(config.ecert.retry.max_attempts, 0);
     }
 
     #[test]

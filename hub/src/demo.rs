@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
 use contracts::catalogue::DEAD_LETTER_TOPIC;
@@ -27,6 +28,8 @@ pub struct DemoOptions {
     pub data_dir: PathBuf,
     /// An external carrier (or simulator) instead of the built-in simulator.
     pub postal_url: Option<String>,
+    /// An external e-certificate repository (or simulator) instead of the built-in simulator.
+    pub ecert_url: Option<String>,
     /// Time between two tracking events in the built-in simulator.
     pub step_delay: Duration,
     pub progress: bool,
@@ -61,9 +64,11 @@ pub struct Percentiles {
 pub struct DemoRun {
     pub hub: Hub,
     _simulator: Option<simulator::RunningSimulator>,
+    _ecert_simulator: Option<ecert::simulator::RunningSimulator>,
     client: reqwest::Client,
     base: String,
     postal_url: String,
+    ecert_url: String,
     /// What the demo does with each case, by case number.
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
 }
@@ -99,11 +104,24 @@ impl DemoRun {
                 Some(sim)
             }
         };
+        let ecert_simulator = match &options.ecert_url {
+            Some(url) => {
+                config.ecert.base_url = url.clone();
+                None
+            }
+            None => {
+                let sim_config = ecert::simulator::SimulatorConfig { app_id: config.ecert.app_id.clone(), app_secret: config.ecert.app_secret.clone(), faults: Default::default() };
+                let sim = ecert::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                config.ecert.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let postal_url = config.postal.base_url.clone();
-        Ok(DemoRun { hub, _simulator: simulator, client, base, postal_url, profiles: Default::default() })
+        let ecert_url = config.ecert.base_url.clone();
+        Ok(DemoRun { hub, _simulator: simulator, _ecert_simulator: ecert_simulator, client, base, postal_url, ecert_url, profiles: Default::default() })
     }
 
     /// Submits the applications, plays the clerks, approvers and applicants, and waits until
@@ -328,6 +346,11 @@ impl DemoRun {
     /// Base URL of the hub's HTTP API.
     pub fn api_url(&self) -> &str {
         &self.base
+    }
+
+    /// The e-certificate repository the demo's hub talks to.
+    pub fn ecert_url(&self) -> &str {
+        &self.ecert_url
     }
 
     pub async fn stop(self) {

@@ -2,8 +2,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
+use connectors::{ecert, simulation};
 use hub::config::Config;
 use hub::demo::{self, DemoOptions};
 use hub::{app, bench};
@@ -44,6 +45,10 @@ enum Command {
         /// Use this carrier API (e.g. a separately started `postal-sim`) instead of the built-in simulator.
         #[arg(long)]
         postal_url: Option<String>,
+        /// Use this e-certificate repository (e.g. a separately started `ecert-sim`) instead of the
+        /// built-in simulator; the app id and secret come from the configuration (`[ecert]`).
+        #[arg(long)]
+        ecert_url: Option<String>,
         /// Time between two tracking events of the built-in simulator.
         #[arg(long, default_value_t = 10)]
         step_delay_ms: u64,
@@ -83,22 +88,47 @@ enum Command {
         push_url: Option<String>,
         #[arg(long, default_value_t = 10)]
         step_delay_ms: u64,
-        /// Share of order calls answered with HTTP 500.
-        #[arg(long, default_value_t = 0.0)]
-        error_rate: f64,
-        /// Added latency of every order call.
-        #[arg(long, default_value_t = 0)]
-        delay_ms: u64,
-        /// Share of tracking pushes sent twice.
-        #[arg(long, default_value_t = 0.0)]
-        duplicate_rate: f64,
-        /// Start in an outage: every order call gets 503.
-        #[arg(long)]
-        outage: bool,
+        #[command(flatten)]
+        faults: FaultArgs,
         /// Share of items that cannot be delivered and are returned.
         #[arg(long, default_value_t = 0.0)]
         failed_delivery_rate: f64,
     },
+    /// Run the e-certificate repository simulator as its own server.
+    EcertSim {
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: String,
+        /// The application id and secret it lets in (the hub's `[ecert]` app_id and app_secret).
+        #[arg(long, default_value = "XY610429-HUB")]
+        app_id: String,
+        #[arg(long, default_value = "development-secret")]
+        app_secret: String,
+        #[command(flatten)]
+        faults: FaultArgs,
+    },
+}
+
+/// Faults a simulator injects from the start; `PUT /admin/faults` changes them while it runs.
+#[derive(Debug, Args)]
+struct FaultArgs {
+    /// Share of calls answered with HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Added latency of every call.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Share of duplicates: pushes sent twice, or calls done whose answer is lost.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate_rate: f64,
+    /// Start in an outage: every call gets 503.
+    #[arg(long)]
+    outage: bool,
+}
+
+impl FaultArgs {
+    fn faults(&self) -> simulation::Faults {
+        simulation::Faults { error_rate: self.error_rate, delay_ms: self.delay_ms, duplicate_rate: self.duplicate_rate, outage: self.outage }
+    }
 }
 
 /// Default log filter of the interactive commands: warnings of our own, errors of Kafka, and
@@ -142,7 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, step_delay_ms, no_progress, plain } => {
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, step_delay_ms, no_progress, plain } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -153,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resume,
                 data_dir,
                 postal_url,
+                ecert_url,
                 step_delay: Duration::from_millis(step_delay_ms),
                 progress: !no_progress,
                 concurrency: 32,
@@ -194,12 +225,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::PostalSim { listen, push_url, step_delay_ms, error_rate, delay_ms, duplicate_rate, outage, failed_delivery_rate } => {
+        Command::PostalSim { listen, push_url, step_delay_ms, faults, failed_delivery_rate } => {
             init_logging("info");
             let listener = app::bind(&listen).await?;
-            let faults = Faults { error_rate, delay_ms, duplicate_rate, outage, failed_delivery_rate };
+            let faults = Faults { error_rate: faults.error_rate, delay_ms: faults.delay_ms, duplicate_rate: faults.duplicate_rate, outage: faults.outage, failed_delivery_rate };
             let running = simulator::spawn(listener, SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults })?;
             println!("postal simulator listening on {}", running.base_url);
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EcertSim { listen, app_id, app_secret, faults } => {
+            init_logging("info");
+            let listener = app::bind(&listen).await?;
+            let running = ecert::simulator::spawn(listener, ecert::simulator::SimulatorConfig { app_id, app_secret, faults: faults.faults() })?;
+            println!("e-certificate simulator listening on {}", running.base_url);
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }

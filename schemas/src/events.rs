@@ -127,6 +127,9 @@ pub struct DeliveryRequested {
     pub sender: PostalAddress,
     pub receiver: PostalAddress,
     pub return_receipt: bool,
+    /// Keyed hash of the applicant's ID number, for the data-sharing audit (added in v2).
+    #[serde(default)]
+    pub data_subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +313,79 @@ pub struct RectificationClosed {
     pub feedback: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub type_code: String,
+    pub certificate_name: String,
+    pub number: String,
+    pub holder_name: String,
+    pub holder_code: String,
+    pub holder_code_kind: String,
+    pub data_subject: String,
+    pub issuer: String,
+    pub issuer_code: String,
+    /// Days since 1970-01-01 (Avro `date`).
+    pub issue_date: i32,
+    pub valid_until: Option<i32>,
+    pub area_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRevocationRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub certificate_id: String,
+    pub reason: String,
+    pub department_code: String,
+    pub officer: String,
+    pub data_subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateIssued {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub certificate_id: String,
+    pub type_code: String,
+    pub number: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRevoked {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub certificate_id: String,
+    pub reason: String,
+}
+
+/// One exchange of personal or case data with another system; `case_number` is empty when no
+/// case is behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataShared {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub exchange: String,
+    pub requester_system: String,
+    pub requester_department: String,
+    pub requester_officer: Option<String>,
+    pub provider: String,
+    pub data_subject: String,
+    pub data_items: Vec<String>,
+    pub legal_basis: String,
+    pub purpose: String,
+    pub channel: String,
+    pub document_sha256: Option<String>,
+    pub outcome: String,
+}
+
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
@@ -373,6 +449,11 @@ events!(
     ReviewSubmitted,
     RectificationOpened,
     RectificationClosed,
+    CertificateRequested,
+    CertificateRevocationRequested,
+    CertificateIssued,
+    CertificateRevoked,
+    DataShared,
 );
 
 impl Event {

@@ -14,3 +14,14 @@ pub use catalogue::{Catalogue, TopicSpec};
 pub use events::*;
 pub use registry::{Registry, SchemaEntry};
 pub use wire::{decode, encode, WireError};
+
+use hmac::{Hmac, Mac as _};
+
+/// How a data subject is named in data-sharing events: the hex HMAC-SHA256 of the ID number
+/// under the county's key. The data bureau, holding the key, can search by ID number; the events
+/// and the ledger never hold the number itself.
+pub fn data_subject(county_key: &[u8], id_number: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(county_key).expect("HMAC takes any key length");
+    mac.update(id_number.trim().to_ascii_uppercase().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}

@@ -1,6 +1,8 @@
 //! Helpers shared by the system tests: the databases to run against and free ports.
 #![allow(dead_code)]
 
+pub mod desk;
+
 use std::net::TcpListener;
 
 use contracts::PostalAddress;

@@ -3,13 +3,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bus::{BatchHandler, Delivery, Effect, Outbox, Rejected};
+use bus::{BatchHandler, Delivery, Outbox, Rejected};
 use contracts::{DeliveryOrderCreated, DeliveryRequested, Event};
-use futures::stream::{self, StreamExt as _};
 
 use super::protocol::{CreateOrder, OrderAccepted, Party};
-use super::{PostalConfig, CONSUMER};
-use crate::framework::{with_retry, CallError};
+use super::{PostalConfig, CARRIER, CONSUMER};
+use crate::framework::{apply_outbound, now_ms, with_retry, CallError, Exchange, Outcome};
+
+/// Why the receiver's address goes to the carrier.
+const DELIVERY_BASIS: &str = "《中华人民共和国行政许可法》第四十四条：依法送达许可证件";
 
 pub struct PostalOutbound {
     config: PostalConfig,
@@ -55,59 +57,54 @@ impl PostalOutbound {
         response.json().await.map_err(|e| CallError::from_reqwest(&e))
     }
 
-    /// Hands one delivery request to the carrier: the event it makes, or why the carrier refused.
-    async fn deliver(&self, request: &DeliveryRequested) -> Result<Event, String> {
+    /// Hands one delivery request to the carrier: the order it made, or why the carrier refused;
+    /// either way the receiver's data went out, which the data-sharing event records.
+    async fn deliver(&self, request: &DeliveryRequested) -> Outcome {
         let order = self.order_for(request);
+        let exchange = Exchange {
+            name: "postal.order",
+            requester_system: CARRIER.into(),
+            requester_department: self.config.customer_code.clone(),
+            requester_officer: None,
+            provider: request.sender.name.clone(),
+            data_subject: request.data_subject.clone(),
+            data_items: &["receiver.name", "receiver.mobile", "receiver.address", "receiver.post_code"],
+            legal_basis: DELIVERY_BASIS.into(),
+            purpose: "邮寄送达审批结果".into(),
+            channel: CONSUMER,
+            document_sha256: None,
+        };
         match with_retry(&self.config.retry, "postal create order", || self.create_order(&order)).await {
-            Ok(accepted) => Ok(DeliveryOrderCreated {
-                event_id: format!("{}/created", accepted.logistics_order_no),
-                case_number: request.case_number.clone(),
-                occurred_at: now_ms(),
-                order_number: accepted.logistics_order_no,
-                waybill_number: accepted.waybill_no,
-            }
-            .into()),
-            Err(error) => Err(format!("carrier refused order {}: {error}", order.logistics_order_no)),
+            Ok(accepted) => Outcome::done(vec![
+                DeliveryOrderCreated {
+                    event_id: format!("{}/created", accepted.logistics_order_no),
+                    case_number: request.case_number.clone(),
+                    occurred_at: now_ms(),
+                    order_number: accepted.logistics_order_no,
+                    waybill_number: accepted.waybill_no,
+                }
+                .into(),
+                exchange.shared(&request.event_id, &request.case_number, "ok"),
+            ]),
+            Err(error) => Outcome::refused(
+                format!("carrier refused order {}: {error}", order.logistics_order_no),
+                vec![exchange.shared(&request.event_id, &request.case_number, error.audit_outcome())],
+            ),
         }
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 #[async_trait]
 impl BatchHandler for PostalOutbound {
-    /// Orders the batch's new requests at the carrier, several at once, then records all
-    /// outcomes in one transaction. A crash in between only repeats create calls, which the
-    /// order number makes idempotent at the carrier.
+    /// Orders the batch's new requests at the carrier; the order number makes a repeated create
+    /// call harmless.
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
-        let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
-        let mut skip = self.outbox.applied_among(CONSUMER, &ids).await?;
-        let mut rejected = Vec::new();
-        let mut calls = Vec::new();
-        for (index, delivery) in batch.iter().enumerate() {
-            if !skip.insert(delivery.event.event_id().to_string()) {
-                continue;
+        apply_outbound(self.outbox.as_ref(), CONSUMER, batch, self.config.concurrency, |event| async move {
+            match event {
+                Event::DeliveryRequested(request) => self.deliver(request).await,
+                other => Outcome::refused(format!("{} is not a delivery request", other.kind()), Vec::new()),
             }
-            match &delivery.event {
-                Event::DeliveryRequested(request) => calls.push(async move { (index, request, self.deliver(request).await) }),
-                other => rejected.push(Rejected { index, reason: format!("{} is not a delivery request", other.kind()) }),
-            }
-        }
-        let results: Vec<_> = stream::iter(calls).buffer_unordered(self.config.concurrency.max(1)).collect().await;
-        let mut effects = Vec::with_capacity(results.len());
-        for (index, request, result) in results {
-            let events = match result {
-                Ok(created) => vec![created],
-                Err(reason) => {
-                    rejected.push(Rejected { index, reason });
-                    Vec::new()
-                }
-            };
-            effects.push(Effect { source_event_id: request.event_id.clone(), events });
-        }
-        self.outbox.apply_all(CONSUMER, &effects).await?;
-        Ok(rejected)
+        })
+        .await
     }
 }

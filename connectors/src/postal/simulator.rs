@@ -3,8 +3,8 @@
 //! time through `PUT /admin/faults`: error rate, delay, duplicate pushes and an outage switch.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bus::RetryPolicy;
-use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{
     CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_RETURNED, OP_SIGNED,
 };
-use crate::framework::{parse_json, BadRequest};
+use crate::framework::{now_ms, parse_json, BadRequest};
+pub use crate::simulation::RunningSimulator;
+use crate::simulation::{self, check_rates, error, serve, strikes, FaultSettings, FaultSwitch};
 
 /// Faults the simulator injects into its own API and its pushes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,19 @@ pub struct Faults {
     pub outage: bool,
     /// Share of items that cannot be delivered and go back to the sender (退回).
     pub failed_delivery_rate: f64,
+}
+
+impl Faults {
+    /// The faults of the order API itself, as every simulator injects them.
+    fn calls(&self) -> simulation::Faults {
+        simulation::Faults { error_rate: self.error_rate, delay_ms: self.delay_ms, duplicate_rate: 0.0, outage: self.outage }
+    }
+}
+
+impl FaultSettings for Faults {
+    fn check(&self) -> Result<(), BadRequest> {
+        check_rates(&[("error_rate", self.error_rate), ("duplicate_rate", self.duplicate_rate), ("failed_delivery_rate", self.failed_delivery_rate)])
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +92,7 @@ pub struct Stats {
 
 struct Simulator {
     config: SimulatorConfig,
-    faults: RwLock<Faults>,
+    faults: Arc<FaultSwitch<Faults>>,
     orders: Mutex<BTreeMap<String, OrderRecord>>,
     counters: Mutex<Stats>,
     waybill_serial: AtomicU64,
@@ -98,25 +112,14 @@ struct DueTrace {
 const PUSHERS: usize = 2;
 
 /// A running simulator.
-pub struct RunningSimulator {
-    pub base_url: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for RunningSimulator {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 /// Serves the simulator on `listener` until the returned handle is dropped.
 pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
-    let base_url = format!("http://{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let (due, due_traces) = mpsc::unbounded_channel();
     let push_url = config.push_url.clone();
     let simulator = Arc::new(Simulator {
-        faults: RwLock::new(config.faults.clone()),
+        faults: FaultSwitch::new(config.faults.clone()),
         config,
         orders: Mutex::new(BTreeMap::new()),
         counters: Mutex::new(Stats::default()),
@@ -136,25 +139,12 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
         .route("/api/v1/orders/{order_no}", get(get_order))
         .route("/admin/orders", get(list_orders))
         .route("/admin/stats", get(stats))
-        .route("/admin/faults", get(get_faults).put(set_faults))
-        .with_state(simulator);
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-        if let Err(error) = served.await {
-            tracing::error!(%error, "postal simulator stopped");
-        }
-    });
-    Ok(RunningSimulator { base_url, shutdown })
+        .with_state(simulator.clone())
+        .merge(simulator.faults.routes());
+    serve(listener, app, shutdown, "postal")
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(serde_json::json!({"success": false, "code": code, "error": message}))).into_response()
-}
 
 fn check_party(prefix: &str, party: &Party) -> Result<(), BadRequest> {
     let fields = [("name", &party.name), ("prov", &party.prov), ("city", &party.city), ("county", &party.county), ("address", &party.address)];
@@ -173,17 +163,9 @@ fn check_party(prefix: &str, party: &Party) -> Result<(), BadRequest> {
 }
 
 async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = sim.faults.read().expect("faults lock").clone();
-    if faults.outage {
+    if let Some(failure) = sim.faults.current().calls().before_call().await {
         sim.counters.lock().expect("stats lock").failed_calls += 1;
-        return error(StatusCode::SERVICE_UNAVAILABLE, "S503", "service unavailable (simulated outage)");
-    }
-    if faults.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
-    }
-    if faults.error_rate > 0.0 && rand::rng().random_bool(faults.error_rate.clamp(0.0, 1.0)) {
-        sim.counters.lock().expect("stats lock").failed_calls += 1;
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "S500", "internal error (simulated)");
+        return failure;
     }
     let order: CreateOrder = match parse_json(&body) {
         Ok(order) => order,
@@ -246,8 +228,7 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
         return;
     }
     let fails = {
-        let rate = sim.faults.read().expect("faults lock").failed_delivery_rate;
-        rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
+        strikes(sim.faults.current().failed_delivery_rate)
     };
     let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, if fails { OP_RETURNED } else { OP_SIGNED }];
     for (code, name) in steps {
@@ -267,8 +248,7 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
             signer_name: (code == OP_SIGNED.0).then(|| receiver.clone()),
         };
         let duplicate = {
-            let rate = sim.faults.read().expect("faults lock").duplicate_rate;
-            rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
+            strikes(sim.faults.current().duplicate_rate)
         };
         for _ in 0..(1 + usize::from(duplicate)) {
             let (acknowledged, ack) = oneshot::channel();
@@ -316,7 +296,7 @@ async fn push_until_acknowledged(sim: &Simulator, push_url: &str, batch: &Tracki
     let retry = RetryPolicy { initial_ms: 50, max_ms: 2_000, multiplier: 2.0, max_attempts: 0 };
     let mut attempt = 0;
     loop {
-        while sim.faults.read().expect("faults lock").outage {
+        while sim.faults.current().outage {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 _ = sim.shutdown.cancelled() => return false,
@@ -367,22 +347,4 @@ async fn stats(State(sim): State<Arc<Simulator>>) -> Json<Stats> {
     stats.orders = orders.len();
     stats.delivered = orders.values().filter(|o| o.delivered).count();
     Json(stats)
-}
-
-async fn get_faults(State(sim): State<Arc<Simulator>>) -> Json<Faults> {
-    Json(sim.faults.read().expect("faults lock").clone())
-}
-
-async fn set_faults(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
-    let faults: Faults = match parse_json(&body) {
-        Ok(faults) => faults,
-        Err(bad) => return bad.into_response(),
-    };
-    for (field, rate) in [("error_rate", faults.error_rate), ("duplicate_rate", faults.duplicate_rate)] {
-        if !(0.0..=1.0).contains(&rate) {
-            return BadRequest::field(field, format!("{field} must be between 0 and 1")).into_response();
-        }
-    }
-    *sim.faults.write().expect("faults lock") = faults.clone();
-    Json(faults).into_response()
 }

@@ -13,6 +13,16 @@ pub fn day_of(millis: i64) -> i32 {
     (millis + CST_OFFSET_MILLIS).div_euclid(MILLIS_PER_DAY) as i32
 }
 
+/// The last day of a validity of `years` years starting on `day`: the day before the same date
+/// `years` later (29 February, where that year has none, counts as 28 February).
+pub fn validity_end(day: i32, years: u32) -> i32 {
+    let date = iso_date(day);
+    let (year, month_day) = date.split_at(4);
+    let year = year.parse::<i32>().expect("iso_date writes four-digit years") + years as i32;
+    let anniversary = parse_iso_date(&format!("{year:04}{month_day}")).or_else(|| parse_iso_date(&format!("{year:04}-02-28"))).expect("a valid date");
+    anniversary - 1
+}
+
 /// Monday = 0 .. Sunday = 6. 1970-01-01 was a Thursday.
 pub fn weekday(day: i32) -> i32 {
     (day + 3).rem_euclid(7)
@@ -174,6 +184,13 @@ mod tests {
         for bad in ["2026-02-30", "2026-13-01", "2026-1-5", "yesterday", "2025-02-29"] {
             assert_eq!(parse_iso_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn validity_ends_the_day_before_the_anniversary() {
+        assert_eq!(iso_date(validity_end(day("2026-11-20"), 5)), "2031-11-19");
+        assert_eq!(iso_date(validity_end(day("2028-02-29"), 1)), "2029-02-27");
+        assert_eq!(iso_date(validity_end(day("2026-01-01"), 1)), "2026-12-31");
     }
 
     #[test]

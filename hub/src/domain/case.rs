@@ -2,7 +2,8 @@
 //! `decide(case, command) -> events | rejection`, `evolve(case, event) -> case`, and
 //! `reactions(case, event) -> commands`, the process manager that says what the hub does next.
 use contracts::{
-    AcceptanceRefused, ApplicationSubmitted, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, DeliveryRequested, Event, MaterialProblem,
+    AcceptanceRefused, ApplicationSubmitted, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
+    CertificateRevocationRequested, DeliveryRequested, Event, MaterialProblem,
     MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed, RectificationOpened,
     ResultCollected, ResultReadyForPickup, ReviewSubmitted, SupplementRequested,
 };
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::calendar;
 use super::deadlines;
 use super::documents::{self, DocumentRef};
-use super::reference::{Matter, Reference};
+use super::reference::{CertificateSpec, Matter, Reference};
 use super::routing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,6 +172,18 @@ pub struct Case {
     pub documents: Vec<DocumentRef>,
     /// Next day a deadline check is due (the durable timer), kept by the application service.
     pub timer_day: Option<i32>,
+    /// The electronic certificate the approval issued, once requested.
+    #[serde(default)]
+    pub certificate: Option<CaseCertificate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseCertificate {
+    pub name: String,
+    /// The repository's identifier, once issued.
+    pub certificate_id: Option<String>,
+    /// requested, valid, revocation_requested or revoked.
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,8 +208,9 @@ pub enum Command {
     RequestDelivery,
     HoldForPickup { method: String, reason: String },
     Collect { collected_by: String, id_number: Option<String>, pickup_code: Option<String>, signature: String },
-    /// Record a fact a connector reported (order created, tracking, delivery outcome).
+    /// Record a fact a connector reported (order created, tracking, delivery outcome, certificate).
     Record(Event),
+    RevokeCertificate { officer: String, reason: String },
     Archive,
     CheckDeadlines,
     Review { grade: i32, channel: String, comment: String },
@@ -218,7 +232,8 @@ impl Command {
             Command::RequestDelivery => "request delivery",
             Command::HoldForPickup { .. } => "hold the result for pickup",
             Command::Collect { .. } => "hand over the result",
-            Command::Record(_) => "record a delivery fact",
+            Command::Record(_) => "record a connector's fact",
+            Command::RevokeCertificate { .. } => "revoke the certificate",
             Command::Archive => "archive",
             Command::CheckDeadlines => "check deadlines",
             Command::Review { .. } => "review",
@@ -272,6 +287,10 @@ pub enum Rejection {
     AlreadyReviewed,
     #[error("no open rectification item {0} on this case")]
     NoSuchRectification(String),
+    #[error("the case has no valid certificate to revoke")]
+    NoCertificate,
+    #[error("certificate {given} is not the one issued for case {case}")]
+    ForeignCertificate { case: String, given: String },
 }
 
 /// What a decision may look at besides the case: the time and the reference data.
@@ -324,6 +343,7 @@ impl Case {
             rectifications: Vec::new(),
             documents: Vec::new(),
             timer_day: None,
+            certificate: None,
         };
         evolve(case, &submitted)
     }
@@ -354,6 +374,31 @@ impl Case {
     /// The authority handling the case, or the accepting point before routing.
     pub fn handler_code(&self) -> String {
         self.department_code.clone().unwrap_or_else(|| self.application.service_point.code.clone())
+    }
+}
+
+/// The certificate an approval asks the repository to issue, for the applicant.
+fn certificate_request(case: &Case, spec: &CertificateSpec, decided: &CaseDecided, ctx: &Context<'_>) -> CertificateRequested {
+    let applicant = &case.application.applicant;
+    let issuer = case.department_code.as_deref().and_then(|code| ctx.reference.authority(code));
+    let issue_date = ctx.today();
+    CertificateRequested {
+        event_id: Case::event_id(&case.case_number, case.seq + 2),
+        case_number: case.case_number.clone(),
+        occurred_at: ctx.now,
+        type_code: spec.type_code.clone(),
+        certificate_name: spec.name.clone(),
+        number: decided.result_document.clone().unwrap_or_default(),
+        holder_name: applicant.name.clone(),
+        holder_code: applicant.id_number.clone(),
+        holder_code_kind: applicant.id_type.clone(),
+        data_subject: contracts::data_subject(&ctx.reference.subject_key, &applicant.id_number),
+        issuer: issuer.as_ref().map_or_else(|| ctx.reference.county.approval_bureau.clone(), |a| a.name.clone()),
+        issuer_code: decided.department_code.clone(),
+        issue_date,
+        valid_until: (spec.valid_years > 0).then(|| calendar::validity_end(issue_date, spec.valid_years)),
+        // 行政区划代码: the six-digit county code, without the twelve-digit division's zeros.
+        area_code: ctx.reference.county.code.chars().take(6).collect(),
     }
 }
 
@@ -586,7 +631,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 Outcome::Approved => ("approved", "approval"),
                 Outcome::Denied => ("denied", "denial"),
             };
-            CaseDecided {
+            let decided = CaseDecided {
                 event_id: next_id(),
                 case_number,
                 occurred_at: ctx.now,
@@ -595,8 +640,44 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 officer: officer.clone(),
                 result_document: Some(number(kind)),
                 reason: reason.clone(),
+            };
+            let certificate = case.matter(ctx.reference)?.certificate.as_ref().filter(|_| outcome == "approved");
+            let requested = certificate.map(|spec| certificate_request(case, spec, &decided, ctx));
+            return Ok(std::iter::once(decided.into()).chain(requested.map(Event::from)).collect());
+        }
+        (state, Command::RevokeCertificate { officer, reason }) => {
+            let certificate_id = match &case.certificate {
+                Some(CaseCertificate { certificate_id: Some(id), status, .. }) if status == "valid" => id.clone(),
+                _ => return Err(Rejection::NoCertificate),
+            };
+            if state.rank() < CaseState::Approved.rank() {
+                return Err(case.wrong_state(command));
+            }
+            not_blank("reason", reason)?;
+            not_blank("officer", officer)?;
+            CertificateRevocationRequested {
+                event_id: next_id(),
+                case_number,
+                occurred_at: ctx.now,
+                certificate_id,
+                reason: reason.clone(),
+                department_code: case.department_code.clone().unwrap_or_default(),
+                officer: officer.clone(),
+                data_subject: contracts::data_subject(&ctx.reference.subject_key, &app.applicant.id_number),
             }
             .into()
+        }
+        (_, Command::Record(Event::CertificateIssued(issued))) => {
+            if case.certificate.is_none() {
+                return Err(Rejection::ForeignCertificate { case: case_number, given: issued.certificate_id.clone() });
+            }
+            issued.clone().into()
+        }
+        (_, Command::Record(Event::CertificateRevoked(revoked))) => {
+            if case.certificate.as_ref().and_then(|c| c.certificate_id.as_ref()) != Some(&revoked.certificate_id) {
+                return Err(Rejection::ForeignCertificate { case: case_number, given: revoked.certificate_id.clone() });
+            }
+            revoked.clone().into()
         }
         (CaseState::Approved, Command::RequestDelivery) => {
             let receiver = match (&app.delivery_method[..], &app.delivery_address) {
@@ -615,6 +696,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 post_code: county.post_code.clone(),
             };
             DeliveryRequested {
+                data_subject: contracts::data_subject(&ctx.reference.subject_key, &app.applicant.id_number),
                 event_id: next_id(),
                 case_number,
                 occurred_at: ctx.now,
@@ -819,6 +901,19 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         }
         Event::RectificationOpened(e) => case.rectifications.push(Rectification { item_number: e.item_number.clone(), deadline: e.deadline, closed: false }),
         Event::RectificationClosed(e) => case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| r.closed = true),
+        Event::CertificateRequested(e) => case.certificate = Some(CaseCertificate { name: e.certificate_name.clone(), certificate_id: None, status: "requested".into() }),
+        Event::CertificateIssued(e) => {
+            if let Some(certificate) = &mut case.certificate {
+                certificate.certificate_id = Some(e.certificate_id.clone());
+                // A late issue report never undoes a revocation already asked for.
+                if certificate.status == "requested" {
+                    certificate.status = e.status.clone();
+                }
+            }
+        }
+        Event::CertificateRevocationRequested(_) => case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into()),
+        Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
+        Event::DataShared(_) => {}
     }
     case
 }
@@ -874,7 +969,7 @@ pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(C
 
 /// Commands that came from a connector's event: record the fact first.
 pub fn is_external_fact(event: &Event) -> bool {
-    matches!(event, Event::DeliveryOrderCreated(_) | Event::TrackingEvent(_) | Event::DeliveryCompleted(_))
+    matches!(event, Event::DeliveryOrderCreated(_) | Event::TrackingEvent(_) | Event::DeliveryCompleted(_) | Event::CertificateIssued(_) | Event::CertificateRevoked(_))
 }
 
 #[cfg(test)]

@@ -53,9 +53,10 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
     assert_eq!(case.department_code.as_deref(), Some("11610429MB2912345A"));
 
     let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "DeliveryRequested"]);
+    assert_eq!(kinds(&events), ["CaseDecided", "CertificateRequested", "DeliveryRequested"]);
     assert_eq!(case.state, CaseState::DeliveryRequested);
-    let Event::DeliveryRequested(request) = &events[1] else { unreachable!() };
+    let Event::DeliveryRequested(request) = &events[2] else { unreachable!() };
+    assert_eq!(request.data_subject, contracts::data_subject(&reference.subject_key, "11010519491231002X"));
     assert_eq!(request.receiver.address, "土桥镇土桥1村3组12号");
     assert_eq!(request.sender.name, "旬邑县行政审批服务局");
     assert!(request.return_receipt);
@@ -68,7 +69,65 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
     assert!(case.state.is_final());
     let Event::CaseArchived(archived) = &events[1] else { unreachable!() };
     assert_eq!(archived.final_outcome, "signed");
-    assert_eq!(case.seq, 8);
+    assert_eq!(case.seq, 9);
+}
+
+#[test]
+fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let ctx = context(&reference);
+    let revoke = Command::RevokeCertificate { officer: "王审批".into(), reason: "依法注销".into() };
+    assert_eq!(decide(&case, &revoke, &ctx), Err(Rejection::NoCertificate), "nothing issued yet");
+
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    let Event::CertificateRequested(request) = &events[1] else { panic!("{events:?}") };
+    assert_eq!((request.type_code.as_str(), request.certificate_name.as_str()), ("11100611", "营业执照"));
+    assert_eq!((request.holder_name.as_str(), request.holder_code_kind.as_str()), ("张三", "111"));
+    assert_eq!(Some(&request.number), case.result_document.as_ref(), "the licence number is the decision's");
+    assert_eq!((request.issuer_code.as_str(), request.area_code.as_str()), ("11610429MB2912345A", "610429"));
+    assert_eq!(request.valid_until, None, "a business licence has no end date");
+    assert_ne!(request.data_subject, request.holder_code, "the audit names the holder by keyed hash");
+    let seq_of = |e: &Event| e.event_id().rsplit('/').next().unwrap().parse::<u32>().unwrap();
+    assert_eq!(seq_of(&events[1]), seq_of(&events[0]) + 1, "its id follows the decision's in the history");
+    assert_eq!(case.certificate.as_ref().map(|c| c.status.as_str()), Some("requested"));
+
+    let issued = |id: &str| -> Event {
+        contracts::CertificateIssued {
+            event_id: "c1".into(),
+            case_number: case.case_number.clone(),
+            occurred_at: NOW,
+            certificate_id: id.into(),
+            type_code: "11100611".into(),
+            number: request.number.clone(),
+            status: "valid".into(),
+        }
+        .into()
+    };
+    let (case, _) = run(case.clone(), Command::Record(issued("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")), &reference);
+    let certificate = case.certificate.clone().unwrap();
+    assert_eq!((certificate.status.as_str(), certificate.certificate_id.as_deref()), ("valid", Some("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")));
+
+    let (case, events) = run(case.clone(), revoke.clone(), &reference);
+    let Event::CertificateRevocationRequested(revocation) = &events[0] else { panic!("{events:?}") };
+    assert_eq!((revocation.certificate_id.as_str(), revocation.department_code.as_str()), (certificate.certificate_id.as_deref().unwrap(), "11610429MB2912345A"));
+    assert_eq!(decide(&case, &revoke, &ctx), Err(Rejection::NoCertificate), "a revocation is asked once");
+    let revoked = |id: &str| -> Event {
+        contracts::CertificateRevoked { event_id: "r1".into(), case_number: case.case_number.clone(), occurred_at: NOW, certificate_id: id.into(), reason: "依法注销".into() }.into()
+    };
+    assert!(matches!(decide(&case, &Command::Record(revoked("another")), &ctx), Err(Rejection::ForeignCertificate { .. })));
+    let (case, _) = run(case.clone(), Command::Record(revoked(certificate.certificate_id.as_deref().unwrap())), &reference);
+    assert_eq!(case.certificate.unwrap().status, "revoked");
+}
+
+#[test]
+fn a_denial_issues_no_certificate() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let deny = Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: case.department_code.clone().unwrap(), reason: Some("经营场所不符合要求".into()) };
+    let (case, events) = run(case, deny, &reference);
+    assert!(!kinds(&events).contains(&"CertificateRequested"), "{events:?}");
+    assert_eq!(case.certificate, None);
 }
 
 #[test]
@@ -317,7 +376,7 @@ fn window_pickup_checks_the_applicants_id_and_records_the_signature() {
     app.delivery_address = None;
     let (case, _) = run(Case::open(&app), Command::Examine, &reference);
     let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
+    assert_eq!(kinds(&events), ["CaseDecided", "CertificateRequested", "ResultReadyForPickup"]);
     assert_eq!(case.state, CaseState::AwaitingPickup);
     let ctx = context(&reference);
     let collect = |id: &str| Command::Collect { collected_by: "张三".into(), id_number: Some(id.into()), pickup_code: None, signature: "签名影像 sha256:ab12".into() };

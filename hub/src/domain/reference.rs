@@ -114,6 +114,19 @@ pub struct Matter {
     /// differ (多地联办): the receiving one gives its opinion before the decision.
     #[serde(default)]
     pub joint_handling: bool,
+    /// The electronic certificate an approval issues (电子证照), if any.
+    #[serde(default)]
+    pub certificate: Option<CertificateSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    /// 证照类型代码, the type part of the certificate identifier.
+    pub type_code: String,
+    pub name: String,
+    /// Years of validity from the issue date; 0: valid without limit.
+    pub valid_years: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +160,9 @@ pub struct Reference {
     pub calendar: Calendar,
     /// Key that derives locker pickup codes; set from the configuration at start.
     pub pickup_secret: Vec<u8>,
+    /// Key of the data subjects' keyed hashes in the audit (HMAC-SHA256): the data bureau can
+    /// search by ID number, the audit never holds one.
+    pub subject_key: Vec<u8>,
 }
 
 impl Reference {
@@ -224,7 +240,7 @@ impl Reference {
                 return Err(format!("service point code {} is used twice", outlet.code));
             }
         }
-        Ok(Reference { county, departments, matters, service_points, calendar, pickup_secret: b"development only".to_vec() })
+        Ok(Reference { county, departments, matters, service_points, calendar, pickup_secret: b"development only".to_vec(), subject_key: b"development only".to_vec() })
     }
 
     pub fn department(&self, code: &str) -> Option<&Department> {

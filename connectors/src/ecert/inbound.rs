@@ -1,0 +1,221 @@
+//! Inbound half: certificates fetched from the repository and verified, instead of paper copies.
+//! Every lookup states its purpose and is recorded as a data-sharing event through the outbox,
+//! whether or not it found anything.
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bus::{Effect, Outbox, RetryPolicy};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::identifier::CertificateId;
+use super::protocol::{Certificate, CertificateList};
+use super::{EcertConfig, CONSUMER, LOOKUP_CONSUMER, REPOSITORY};
+use crate::framework::{date_text, now_ms, with_retry, BadRequest, CallError, Exchange, SignedClient};
+
+/// The legal basis of every lookup: the requesting department performs its statutory duties.
+const LOOKUP_BASIS: &str = "依法履行法定职责（《政务数据共享条例》）";
+/// A clerk is waiting at the counter: a few quick attempts, then an answer.
+const LOOKUP_RETRY: RetryPolicy = RetryPolicy { initial_ms: 50, max_ms: 500, multiplier: 2.0, max_attempts: 3 };
+
+/// Who looks a certificate up and why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupPurpose {
+    /// 用证事由, e.g. "办理食品经营许可：核验营业执照". Required.
+    pub purpose: String,
+    pub officer: Option<String>,
+    pub case_number: Option<String>,
+}
+
+/// A certificate and whether it may stand in for the paper: the identifier's check character,
+/// its status and its validity date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub certificate: Certificate,
+    pub valid: bool,
+    pub problems: Vec<String>,
+}
+
+pub fn verify(certificate: Certificate, today_days: i32) -> Verification {
+    let mut problems = Vec::new();
+    if let Err(error) = certificate.certificate_id.parse::<CertificateId>() {
+        problems.push(format!("identifier {}: {error}", certificate.certificate_id));
+    }
+    if certificate.status != "valid" {
+        problems.push(format!("status is {}", certificate.status));
+    }
+    if let Some(until) = &certificate.valid_until {
+        if *until < date_text(today_days) {
+            problems.push(format!("expired on {until}"));
+        }
+    }
+    Verification { valid: problems.is_empty(), certificate, problems }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{}", .0.message)]
+    Bad(BadRequest),
+    #[error("no certificate {0}")]
+    NotFound(String),
+    #[error("the repository cannot answer now: {0}")]
+    Unavailable(String),
+}
+
+impl IntoResponse for LookupError {
+    fn into_response(self) -> Response {
+        match self {
+            LookupError::Bad(bad) => bad.into_response(),
+            other => {
+                let status = if matches!(other, LookupError::NotFound(_)) { StatusCode::NOT_FOUND } else { StatusCode::BAD_GATEWAY };
+                (status, Json(serde_json::json!({"success": false, "error": other.to_string()}))).into_response()
+            }
+        }
+    }
+}
+
+pub struct CertificateLookup {
+    config: EcertConfig,
+    client: SignedClient,
+    outbox: Arc<dyn Outbox>,
+    subject_key: Vec<u8>,
+}
+
+impl CertificateLookup {
+    pub fn new(config: EcertConfig, outbox: Arc<dyn Outbox>, subject_key: Vec<u8>) -> anyhow::Result<CertificateLookup> {
+        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        Ok(CertificateLookup { config, client, outbox, subject_key })
+    }
+
+    /// One certificate by its identifier, verified.
+    pub async fn fetch(&self, certificate_id: &str, why: &LookupPurpose) -> Result<Verification, LookupError> {
+        if let Err(error) = certificate_id.parse::<CertificateId>() {
+            return Err(LookupError::Bad(BadRequest::field("certificate_id", error.to_string())));
+        }
+        let found = self.ask::<Certificate>(&format!("/api/v1/certificates/{certificate_id}"), &[], why).await;
+        let holder = found.as_ref().map(|c| c.holder_code.clone()).unwrap_or_default();
+        let documents = found.as_ref().ok().map(|c| vec![c.clone()]).unwrap_or_default();
+        self.record(why, &holder, &documents, &found).await?;
+        match found {
+            Ok(certificate) => Ok(verify(certificate, today())),
+            Err(error) if error.is_not_found() => Err(LookupError::NotFound(certificate_id.into())),
+            Err(error) => Err(called_error(error)),
+        }
+    }
+
+    /// A holder's certificates, of one type when given, each verified.
+    pub async fn find(&self, holder_code: &str, type_code: Option<&str>, why: &LookupPurpose) -> Result<Vec<Verification>, LookupError> {
+        if holder_code.trim().is_empty() {
+            return Err(LookupError::Bad(BadRequest::field("holder_code", "holder_code must not be empty")));
+        }
+        let mut selection = vec![("holder_code", holder_code)];
+        selection.extend(type_code.map(|t| ("type_code", t)));
+        let found = self.ask::<CertificateList>("/api/v1/certificates", &selection, why).await.map(|list| list.certificates);
+        self.record(why, holder_code, found.as_deref().unwrap_or_default(), &found).await?;
+        Ok(found.map_err(called_error)?.into_iter().map(|c| verify(c, today())).collect())
+    }
+
+    /// A lookup at `path` with the `selection` and who asks and why as its query.
+    async fn ask<T: serde::de::DeserializeOwned>(&self, path: &str, selection: &[(&str, &str)], why: &LookupPurpose) -> Result<T, CallError> {
+        if why.purpose.trim().is_empty() {
+            return Err(CallError::Permanent("every lookup must state its purpose".into()));
+        }
+        let query = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(selection).append_pair("purpose", &why.purpose).append_pair("requester", &self.config.requester_department);
+            if let Some(case) = &why.case_number {
+                query.append_pair("case_number", case);
+            }
+            query.finish()
+        };
+        let path_and_query = format!("{path}?{query}");
+        with_retry(&LOOKUP_RETRY, "e-certificate lookup", || self.client.call::<T>(Method::GET, &path_and_query, &[], None::<&()>)).await
+    }
+
+    /// Records the lookup as a data-sharing event before anything is answered.
+    async fn record<T>(&self, why: &LookupPurpose, holder_code: &str, documents: &[Certificate], found: &Result<T, CallError>) -> Result<(), LookupError> {
+        let lookup_id = uuid::Uuid::now_v7().to_string();
+        let exchange = Exchange {
+            name: "certificate.fetch",
+            requester_system: "hub".into(),
+            requester_department: self.config.requester_department.clone(),
+            requester_officer: why.officer.clone(),
+            provider: REPOSITORY.into(),
+            data_subject: if holder_code.is_empty() { String::new() } else { contracts::data_subject(&self.subject_key, holder_code) },
+            data_items: &["certificate_id", "certificate_name", "number", "holder_name", "holder_code", "issuer", "issue_date", "valid_until", "status"],
+            legal_basis: LOOKUP_BASIS.into(),
+            purpose: why.purpose.clone(),
+            channel: CONSUMER,
+            document_sha256: (!documents.is_empty()).then(|| hex::encode(Sha256::digest(serde_json::to_vec(documents).unwrap_or_default()))),
+        };
+        let outcome = found.as_ref().map_or_else(CallError::audit_outcome, |_| "ok");
+        let shared = exchange.shared(&lookup_id, why.case_number.as_deref().unwrap_or_default(), outcome);
+        self.outbox
+            .apply_all(LOOKUP_CONSUMER, &[Effect { source_event_id: lookup_id, events: vec![shared] }])
+            .await
+            .map_err(|error| LookupError::Unavailable(format!("the lookup could not be recorded for the audit: {error}")))?;
+        Ok(())
+    }
+}
+
+fn called_error(error: CallError) -> LookupError {
+    match error {
+        CallError::Permanent(reason) => LookupError::Bad(BadRequest::field("certificate", reason)),
+        CallError::Transient(reason) => LookupError::Unavailable(reason),
+    }
+}
+
+fn today() -> i32 {
+    (now_ms().div_euclid(86_400_000)) as i32
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindQuery {
+    holder_code: String,
+    type_code: Option<String>,
+    purpose: String,
+    officer: Option<String>,
+    case_number: Option<String>,
+}
+
+/// Routes of the inbound half, to be merged into the hub's HTTP API.
+pub fn router(lookup: Arc<CertificateLookup>) -> Router {
+    Router::new()
+        .route("/api/v1/certificates", get(find))
+        .route("/api/v1/certificates/{certificate_id}", get(fetch))
+        .with_state(lookup)
+}
+
+async fn fetch(State(lookup): State<Arc<CertificateLookup>>, Path(certificate_id): Path<String>, query: Result<Query<LookupPurpose>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Ok(Query(why)) = query else {
+        return BadRequest::field("purpose", "state the purpose of the lookup: ?purpose=…").into_response();
+    };
+    if why.purpose.trim().is_empty() {
+        return BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into_response();
+    }
+    match lookup.fetch(&certificate_id, &why).await {
+        Ok(verification) => Json(verification).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn find(State(lookup): State<Arc<CertificateLookup>>, query: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Ok(Query(query)) = query else {
+        return BadRequest::field("holder_code", "give holder_code and purpose, and type_code if wanted").into_response();
+    };
+    let why = LookupPurpose { purpose: query.purpose, officer: query.officer, case_number: query.case_number };
+    if why.purpose.trim().is_empty() {
+        return BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into_response();
+    }
+    match lookup.find(&query.holder_code, query.type_code.as_deref(), &why).await {
+        Ok(found) => Json(found).into_response(),
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,147 @@
+//! What every counterpart simulator shares: the faults it can inject into its API and the shape
+//! of its error answers.
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rand::Rng as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::framework::{parse_json, BadRequest};
+
+/// A simulator's fault settings, whatever extra faults its counterpart knows.
+pub trait FaultSettings: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Refuses settings out of range, naming the field.
+    fn check(&self) -> Result<(), BadRequest>;
+}
+
+/// The faults in force, changed at run time through `GET|PUT /admin/faults`.
+pub struct FaultSwitch<F>(RwLock<F>);
+
+impl<F: FaultSettings> FaultSwitch<F> {
+    pub fn new(faults: F) -> Arc<FaultSwitch<F>> {
+        Arc::new(FaultSwitch(RwLock::new(faults)))
+    }
+
+    pub fn current(&self) -> F {
+        self.0.read().expect("faults lock").clone()
+    }
+
+    /// The `/admin/faults` routes, to be merged into the simulator's router.
+    pub fn routes(self: &Arc<Self>) -> Router {
+        Router::new().route("/admin/faults", get(get_faults::<F>).put(set_faults::<F>)).with_state(self.clone())
+    }
+}
+
+async fn get_faults<F: FaultSettings>(State(switch): State<Arc<FaultSwitch<F>>>) -> Json<F> {
+    Json(switch.current())
+}
+
+async fn set_faults<F: FaultSettings>(State(switch): State<Arc<FaultSwitch<F>>>, body: Bytes) -> Response {
+    match parse_json::<F>(&body).and_then(|faults| faults.check().map(|_| faults)) {
+        Ok(faults) => {
+            *switch.0.write().expect("faults lock") = faults.clone();
+            Json(faults).into_response()
+        }
+        Err(bad) => bad.into_response(),
+    }
+}
+
+/// Refuses a share outside 0..=1, naming the field.
+pub fn check_rates(rates: &[(&str, f64)]) -> Result<(), BadRequest> {
+    for (field, rate) in rates {
+        if !(0.0..=1.0).contains(rate) {
+            return Err(BadRequest::field(*field, format!("{field} must be between 0 and 1")));
+        }
+    }
+    Ok(())
+}
+
+/// Faults a simulator injects, set at start or at run time through `PUT /admin/faults`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Share of calls answered with HTTP 500 without doing anything, 0.0..=1.0.
+    pub error_rate: f64,
+    /// Added latency of every call.
+    pub delay_ms: u64,
+    /// Share of calls carried out but answered with 504, as if the answer were lost on the way:
+    /// the caller retries something already done (for a pushing counterpart: pushes sent twice).
+    pub duplicate_rate: f64,
+    /// Answer every call with 503.
+    pub outage: bool,
+}
+
+impl Faults {
+    /// Applies the delay, then answers for the outage or a simulated error, if one strikes.
+    pub async fn before_call(&self) -> Option<Response> {
+        if self.outage {
+            return Some(error(StatusCode::SERVICE_UNAVAILABLE, "S503", "service unavailable (simulated outage)"));
+        }
+        if self.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+        }
+        strikes(self.error_rate).then(|| error(StatusCode::INTERNAL_SERVER_ERROR, "S500", "internal error (simulated)"))
+    }
+
+    /// Whether this call's answer is to be lost after the work was done.
+    pub fn loses_answer(&self) -> bool {
+        strikes(self.duplicate_rate)
+    }
+
+}
+
+impl FaultSettings for Faults {
+    fn check(&self) -> Result<(), BadRequest> {
+        check_rates(&[("error_rate", self.error_rate), ("duplicate_rate", self.duplicate_rate)])
+    }
+}
+
+/// A running simulator; it stops when dropped.
+pub struct RunningSimulator {
+    pub base_url: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves a simulator's `app` on `listener` until the returned handle is dropped; `shutdown`
+/// also stops the simulator's own tasks.
+pub fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken, name: &'static str) -> anyhow::Result<RunningSimulator> {
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(error) = served.await {
+            tracing::error!(%error, simulator = name, "simulator stopped");
+        }
+    });
+    Ok(RunningSimulator { base_url, shutdown })
+}
+
+/// True with probability `rate`.
+pub fn strikes(rate: f64) -> bool {
+    rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0))
+}
+
+/// The answer a lost acknowledgement gets.
+pub fn lost_answer() -> Response {
+    error(StatusCode::GATEWAY_TIMEOUT, "S504", "gateway timeout (simulated: the work was done, the answer lost)")
+}
+
+/// An error answer in the counterparts' common shape.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(serde_json::json!({"success": false, "code": code, "error": message}))).into_response()
+}

@@ -1,0 +1,192 @@
+//! The e-certificate connector against its simulator, and through the whole hub: one certificate
+//! per approval whatever the faults, identifiers with a right check character, revocation,
+//! lookups only with a purpose, and every exchange on the data-sharing topic.
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::{BatchHandler, Delivery, OutboxStore};
+use common::desk::{Desk, APPLICANT_ID};
+use connectors::ecert::identifier::CertificateId;
+use connectors::ecert::outbound::EcertOutbound;
+use connectors::ecert::simulator::{self, CertificateRecord, LookupRecord, SimulatorConfig, Stats};
+use connectors::ecert::EcertConfig;
+use connectors::simulation::Faults;
+use contracts::{Catalogue, CertificateRequested, DataShared, Event};
+use rdkafka::Message as _;
+use hub::config::Config;
+use hub::demo::DemoRun;
+use hub::store::Store;
+use serde_json::json;
+
+const FOOD: &str = "11610429MB2912345A4000104119000";
+const VILLAGE: &str = "610429100201";
+
+fn request(serial: usize, holder_code_kind: &str) -> Delivery {
+    let case_number = format!("6104292026112000{serial:04}");
+    let event: Event = CertificateRequested {
+        event_id: format!("{case_number}/6"),
+        case_number: case_number.clone(),
+        occurred_at: 1_763_604_000_000,
+        type_code: "11100621".into(),
+        certificate_name: "食品经营许可证".into(),
+        number: format!("旬审批食〔2026〕{serial}号"),
+        holder_name: "张三".into(),
+        holder_code: APPLICANT_ID.into(),
+        holder_code_kind: holder_code_kind.into(),
+        data_subject: "subject".into(),
+        issuer: "旬邑县行政审批服务局".into(),
+        issuer_code: "11610429MB2912345A".into(),
+        issue_date: 20_777,
+        valid_until: Some(22_602),
+        area_code: "610429".into(),
+    }
+    .into();
+    Delivery { topic: "hub.ecert.requests".into(), partition: 0, offset: serial as i64, event }
+}
+
+async fn admin<T: serde::de::DeserializeOwned>(base: &str, what: &str) -> T {
+    reqwest::get(format!("{base}/admin/{what}")).await.unwrap().json().await.unwrap()
+}
+
+async fn recorded(store: &Store) -> Vec<Event> {
+    let ids = store.unpublished_ids(0, 10_000).await.unwrap();
+    store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin())).await.unwrap();
+    let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
+    let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), faults };
+    let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
+    let config = EcertConfig { base_url: sim.base_url.clone(), ..EcertConfig::default() };
+    let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone())).unwrap();
+
+    // Twenty good requests and one the repository refuses; delivered twice, as after a rebalance.
+    let mut batch: Vec<Delivery> = (1..=20).map(|n| request(n, "111")).collect();
+    batch.push(request(21, "999"));
+    let rejected = connector.handle(&batch).await.unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].index, 20);
+    assert!(rejected[0].reason.contains("holder_code_kind"), "the repository's reason is kept: {}", rejected[0].reason);
+    assert!(connector.handle(&batch).await.unwrap().is_empty(), "a redelivered batch changes nothing");
+
+    // An outage while a request is under way: the connector waits it out.
+    reqwest::Client::new().put(format!("{}/admin/faults", sim.base_url)).json(&json!({"outage": true})).send().await.unwrap();
+    let late = [request(22, "111")];
+    let handling = tokio::spawn({
+        let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone())).unwrap();
+        async move { connector.handle(&late).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!handling.is_finished(), "nothing is issued while the repository is down");
+    reqwest::Client::new().put(format!("{}/admin/faults", sim.base_url)).json(&json!({})).send().await.unwrap();
+    assert!(handling.await.unwrap().is_empty());
+
+    let stats: Stats = admin(&sim.base_url, "stats").await;
+    assert_eq!(stats.certificates, 21, "one certificate per request: {stats:?}");
+    assert!(stats.failed_calls > 0 && stats.lost_answers > 0, "the faults struck: {stats:?}");
+    assert_eq!(stats.replays, stats.lost_answers, "each lost answer was retried and found the certificate issued: {stats:?}");
+    let held: Vec<CertificateRecord> = admin(&sim.base_url, "certificates").await;
+    for record in &held {
+        let id: CertificateId = record.certificate.certificate_id.parse().expect("a well-formed identifier with its check character");
+        assert_eq!((id.type_code.as_str(), id.issuer_code.as_str()), ("11100621", "11610429MB2912345A"));
+    }
+
+    let events = recorded(&store).await;
+    let issued: Vec<&str> = events.iter().filter_map(|e| if let Event::CertificateIssued(i) = e { Some(i.certificate_id.as_str()) } else { None }).collect();
+    assert_eq!(issued.len(), 21);
+    let mut distinct = issued.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 21, "no certificate recorded twice");
+    let shared: Vec<_> = events.iter().filter_map(|e| if let Event::DataShared(s) = e { Some(s) } else { None }).collect();
+    assert_eq!(shared.len(), 22, "every exchange, the refused one too");
+    assert_eq!(shared.iter().filter(|s| s.outcome == "refused").count(), 1);
+    assert!(shared.iter().all(|s| s.exchange == "certificate.issue" && s.data_subject == "subject" && s.channel == "ecert-connector"));
+
+    // A connector with the wrong secret is refused for good, not retried.
+    let forged = EcertOutbound::new(EcertConfig { app_secret: "guess".into(), ..config }, Arc::new(store.clone())).unwrap();
+    let rejected = forged.handle(&[request(23, "111")]).await.unwrap();
+    assert!(rejected[0].reason.contains("401"), "{}", rejected[0].reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in common::databases(&dir).await {
+        let mut config = Config::default();
+        config.database.url = url;
+        config.api.listen = "127.0.0.1:0".into();
+        config.audit.subject_key = "county key".into();
+        let demo = DemoRun::start(config, &common::desk::demo_options(dir.path())).await.unwrap();
+        let desk = Desk::new(&demo);
+
+        let case = desk.submit(&format!("{backend}-food"), FOOD, VILLAGE, json!({"delivery": {"method": "window"}})).await;
+        desk.wait_for(&case, "routed").await;
+        assert_eq!(desk.decide(&case, "approved", None).await.0, 200);
+        let record = desk.wait_until(&case, "an issued certificate", |c| c["certificate"]["status"] == "valid").await;
+        let certificate_id = record["case"]["certificate"]["certificate_id"].as_str().unwrap().to_string();
+        assert!(certificate_id.parse::<CertificateId>().is_ok(), "{backend}: {certificate_id}");
+        assert_eq!(record["case"]["certificate"]["name"], "食品经营许可证");
+
+        // Verified instead of a paper copy, with a stated purpose; never without one.
+        let lookup = |query: String| desk.get(format!("/api/v1/certificates/{query}"));
+        let (status, verified) = lookup(format!("{certificate_id}?purpose=办理食品经营许可变更：核验许可证&case_number={case}&officer=李受理")).await;
+        assert_eq!(status, 200, "{backend}: {verified}");
+        assert_eq!((verified["valid"].as_bool(), verified["certificate"]["holder_name"].as_str()), (Some(true), Some("张三")), "{verified}");
+        assert_eq!(verified["certificate"]["number"], record["case"]["result_document"]);
+        let (status, answer) = lookup(certificate_id.clone()).await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some("purpose")), "{backend}: {answer}");
+        let mut corrupted = certificate_id.clone();
+        corrupted.replace_range(corrupted.len() - 1.., if certificate_id.ends_with('A') { "B" } else { "A" });
+        let (status, answer) = lookup(format!("{corrupted}?purpose=核验")).await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some("certificate_id")), "{backend}: a wrong check character is caught: {answer}");
+        let (status, found) = desk.get(format!("/api/v1/certificates?holder_code={APPLICANT_ID}&type_code=11100621&purpose=核验")).await;
+        assert_eq!(status, 200);
+        assert!(found.as_array().unwrap().iter().any(|v| v["certificate"]["certificate_id"] == certificate_id.as_str()), "{backend}: {found}");
+
+        // Revoked by the deciding department; a lookup then says why it no longer stands.
+        let revoke = json!({"officer": "王审批", "reason": "经营场所灭失，依法注销"});
+        assert_eq!(desk.command(&case, "certificate/revocation", revoke.clone()).await.0, 200);
+        desk.wait_until(&case, "a revoked certificate", |c| c["certificate"]["status"] == "revoked").await;
+        assert_eq!(desk.command(&case, "certificate/revocation", revoke).await.0, 409, "{backend}: nothing left to revoke");
+        let (_, verified) = lookup(format!("{certificate_id}?purpose=核验")).await;
+        assert_eq!((verified["valid"].as_bool(), verified["problems"][0].as_str()), (Some(false), Some("status is revoked")), "{verified}");
+
+        // The repository logged who asked and why; every exchange is on the data-sharing topic.
+        let lookups: Vec<LookupRecord> = reqwest::get(format!("{}/admin/lookups", demo.ecert_url())).await.unwrap().json().await.unwrap();
+        assert!(lookups.iter().any(|l| l.purpose == "办理食品经营许可变更：核验许可证" && l.case_number.as_deref() == Some(case.as_str())), "{lookups:?}");
+        // The issue, three lookups that reached the repository (the corrupted identifier did not)
+        // and the revocation, each naming the holder by the county's keyed hash only.
+        let shared = read_topic(&demo, "hub.audit.data-sharing", 5).await;
+        let mut exchanges: Vec<&str> = shared.iter().map(|s| s.exchange.as_str()).collect();
+        exchanges.sort();
+        assert_eq!(exchanges, ["certificate.fetch", "certificate.fetch", "certificate.fetch", "certificate.issue", "certificate.revoke"], "{backend}");
+        let subject = contracts::data_subject(b"county key", APPLICANT_ID);
+        assert!(shared.iter().all(|s| s.data_subject == subject && !format!("{s:?}").contains(APPLICANT_ID)), "{backend}: {shared:?}");
+        let for_the_case = shared.iter().find(|s| s.exchange == "certificate.fetch" && s.case_number == case).expect("the lookup for the case");
+        assert_eq!((for_the_case.requester_officer.as_deref(), for_the_case.purpose.as_str()), (Some("李受理"), "办理食品经营许可变更：核验许可证"), "{backend}");
+        assert!(for_the_case.document_sha256.as_ref().is_some_and(|h| h.len() == 64));
+        demo.hub.stop().await;
+    }
+}
+
+/// The first `count` messages of `topic`, read over Kafka as any consumer of the hub would.
+async fn read_topic(demo: &DemoRun, topic: &str, count: usize) -> Vec<DataShared> {
+    let consumer = bus::OffRuntimeDrop::new(demo.hub.bus.consumer(&format!("test-{}", uuid::Uuid::now_v7()), &[topic]).unwrap());
+    let mut shared = Vec::new();
+    while shared.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("the data-sharing events arrive").unwrap();
+        match contracts::decode(message.payload().unwrap()).unwrap() {
+            Event::DataShared(event) => shared.push(event),
+            other => panic!("{topic} carries {other:?}"),
+        }
+    }
+    consumer.close().await;
+    shared
+}
