@@ -172,8 +172,56 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         let for_the_case = shared.iter().find(|s| s.exchange == "certificate.fetch" && s.case_number == case).expect("the lookup for the case");
         assert_eq!((for_the_case.requester_officer.as_deref(), for_the_case.purpose.as_str()), (Some("李受理"), "办理食品经营许可变更：核验许可证"), "{backend}");
         assert!(for_the_case.document_sha256.as_ref().is_some_and(|h| h.len() == 64));
+
+        // 免提交: the applicant's own valid certificate stands in for the paper; someone else's or
+        // a revoked one does not, and the one-time notice says why; a mistyped identifier is
+        // refused at the counter before anybody is asked.
+        let own = seed(&demo, APPLICANT_ID).await;
+        let strangers = seed(&demo, "110105194912310038").await;
+        let without_paper = |certificate_id: &str, material: &str| {
+            json!({
+                "materials": ["食品经营许可申请书", "与食品经营相适应的主要设备设施布局、操作流程文件", "食品安全管理制度"],
+                "certificates": [{"material": material, "certificate_id": certificate_id}],
+                "delivery": {"method": "window"},
+            })
+        };
+        let accepted = desk.submit(&format!("{backend}-own"), FOOD, VILLAGE, without_paper(&own, "营业执照")).await;
+        let record = desk.wait_for(&accepted, "routed").await;
+        assert!(record["case"]["materials"].as_array().unwrap().iter().any(|m| m == "营业执照"), "{backend}: {}", record["case"]);
+        for (name, id, problem) in [("stranger", &strangers, "持证主体与申请人不符"), ("revoked", &certificate_id, "status is revoked")] {
+            let case = desk.submit(&format!("{backend}-{name}"), FOOD, VILLAGE, without_paper(id, "营业执照")).await;
+            let record = desk.wait_for(&case, "awaiting_supplement").await;
+            let faulty = &record["case"]["faulty"][0];
+            assert!(faulty["material"] == "营业执照" && faulty["problem"].as_str().unwrap().contains(problem), "{backend} {name}: {faulty}");
+        }
+        let mut application = without_paper(&corrupted, "营业执照");
+        application["request_id"] = json!(format!("{backend}-mistyped"));
+        application["matter_code"] = json!(FOOD);
+        application["service_point"] = json!(VILLAGE);
+        application["applicant"] = json!({"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"});
+        let (status, answer) = desk.call("/api/v1/applications", application.clone()).await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("certificates[0].certificate_id")), "{backend}: {answer}");
+        application["certificates"][0]["material"] = json!("食品经营许可申请书");
+        let (status, answer) = desk.call("/api/v1/applications", application).await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("certificates[0].material")), "{backend}: an application form has no e-certificate: {answer}");
+        let lookups: Vec<LookupRecord> = reqwest::get(format!("{}/admin/lookups", demo.ecert_url())).await.unwrap().json().await.unwrap();
+        assert_eq!(lookups.iter().filter(|l| l.purpose.contains("免提交")).count(), 3, "{backend}: each presented certificate asked for once, with its purpose");
         demo.hub.stop().await;
     }
+}
+
+/// Puts a business licence held by `holder` into the repository, as another authority would.
+async fn seed(demo: &DemoRun, holder: &str) -> String {
+    let licence = json!({
+        "type_code": "11100611", "certificate_name": "营业执照", "number": format!("91610429MA{holder}"),
+        "holder_name": "张三", "holder_code": holder, "holder_code_kind": "111",
+        "issuer": "旬邑县市场监督管理局", "issuer_code": "11610429MB2912346B", "issue_date": "2025-03-01",
+        "valid_until": null, "area_code": "610429", "case_number": "61042920250301000001",
+    });
+    let response = reqwest::Client::new().post(format!("{}/admin/certificates", demo.ecert_url())).json(&licence).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let certificate: serde_json::Value = response.json().await.unwrap();
+    certificate["certificate_id"].as_str().unwrap().to_string()
 }
 
 /// The first `count` messages of `topic`, read over Kafka as any consumer of the hub would.

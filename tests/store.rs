@@ -13,6 +13,7 @@ use hub::workflow::{submit_application, submit_applications, CaseProcessor, Deli
 fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
     let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
     SubmitApplication {
+        certificates: Vec::new(),
         request_id: request_id.into(),
         matter_code: matter.implementation_code.clone(),
         service_point: "610429100201".into(),

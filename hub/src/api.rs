@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
 use connectors::framework::{parse_json, BadRequest};
+use contracts::MaterialProblem;
 use axum::http::header;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -24,6 +26,8 @@ pub struct ApiState {
     pub store: Store,
     pub reference: Arc<Reference>,
     pub intake: Intake,
+    /// Verifies the e-certificates presented instead of paper.
+    pub certificates: Arc<CertificateLookup>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -60,12 +64,15 @@ fn internal(error: anyhow::Error) -> Response {
 }
 
 async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
-    let request: SubmitApplication = match parse_json(&body) {
+    let mut request: SubmitApplication = match parse_json(&body) {
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
     };
     if let Err(bad) = request.validate(&state.reference) {
         return BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response();
+    }
+    if let Err(failure) = verify_presented(&state, &mut request).await {
+        return failure;
     }
     match state.intake.submit(request).await {
         Ok(submitted) => {
@@ -79,6 +86,32 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
         }
         Err(error) => internal(error),
     }
+}
+
+/// Fetches and verifies each presented certificate: a good one stands in for its material, a
+/// bad one makes the material faulty, for the one-time notice to name.
+async fn verify_presented(state: &ApiState, request: &mut SubmitApplication) -> Result<(), Response> {
+    let matter = state.reference.matter(&request.matter_code).map(|m| m.name.clone()).unwrap_or_default();
+    for (i, presented) in std::mem::take(&mut request.certificates).into_iter().enumerate() {
+        let why = LookupPurpose { purpose: format!("办理{matter}：核验{}（免提交，申请{}）", presented.material, request.request_id), officer: None, case_number: None };
+        let problem = match state.certificates.fetch(&presented.certificate_id, &why).await {
+            Ok(found) if found.certificate.holder_code != request.applicant.id_number => Some("电子证照持证主体与申请人不符".to_string()),
+            Ok(found) if !found.valid => Some(format!("电子证照核验未通过：{}", found.problems.join("；"))),
+            Ok(_) => None,
+            Err(LookupError::NotFound(_)) => Some("电子证照库中无此证照".to_string()),
+            Err(LookupError::Bad(bad)) => {
+                let field = format!("certificates[{i}].certificate_id");
+                return Err(BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(field.clone()), message: format!("{field}: {}", bad.message) }.into_response());
+            }
+            Err(unavailable @ LookupError::Unavailable(_)) => return Err(unavailable.into_response()),
+        };
+        match problem {
+            None if !request.materials.contains(&presented.material) => request.materials.push(presented.material),
+            None => {}
+            Some(problem) => request.faulty_materials.push(MaterialProblem { material: presented.material, problem }),
+        }
+    }
+    Ok(())
 }
 
 async fn read_case(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {

@@ -97,7 +97,9 @@ impl Hub {
         let api_address = api_listener.local_addr()?;
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake }).merge(postal::inbound::router(outbox)).merge(ecert::inbound::router(lookup));
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone() })
+            .merge(postal::inbound::router(outbox))
+            .merge(ecert::inbound::router(lookup));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

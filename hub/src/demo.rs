@@ -514,6 +514,7 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone },
                 materials,
                 faulty_materials: Vec::new(),
+                certificates: Vec::new(),
                 commits_to_supply,
                 // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
                 domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),

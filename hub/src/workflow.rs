@@ -142,6 +142,10 @@ pub struct SubmitApplication {
     /// Materials handed in but faulty, with what is wrong: they go on the one-time notice.
     #[serde(default)]
     pub faulty_materials: Vec<MaterialProblem>,
+    /// Electronic certificates presented instead of paper (免提交): each is fetched from the
+    /// repository and verified before acceptance examines the materials.
+    #[serde(default)]
+    pub certificates: Vec<PresentedCertificate>,
     /// The applicant commits to supply missing secondary materials (容缺受理).
     #[serde(default)]
     pub commits_to_supply: bool,
@@ -149,6 +153,14 @@ pub struct SubmitApplication {
     #[serde(default)]
     pub domicile_township: Option<String>,
     pub delivery: DeliveryChoice,
+}
+
+/// A certificate shown at the counter (e.g. its QR code scanned) for one material.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresentedCertificate {
+    pub material: String,
+    pub certificate_id: String,
 }
 
 fn counter() -> String {
@@ -217,6 +229,13 @@ impl SubmitApplication {
                 fail(&format!("faulty_materials[{i}].material"), format!("{} is not a material of {}", faulty.material, matter.name))?;
             }
             field(&format!("faulty_materials[{i}].problem"), not_blank(&faulty.problem))?;
+        }
+        for (i, presented) in self.certificates.iter().enumerate() {
+            match matter.materials.iter().find(|m| m.name == presented.material) {
+                None => fail(&format!("certificates[{i}].material"), format!("{} is not a material of {}", presented.material, matter.name))?,
+                Some(material) if !material.ecert => fail(&format!("certificates[{i}].material"), format!("{} cannot be replaced by an electronic certificate", material.name))?,
+                Some(_) => field(&format!("certificates[{i}].certificate_id"), not_blank(&presented.certificate_id))?,
+            }
         }
         if let Some(township) = &self.domicile_township {
             if township.len() != 12 || !township.bytes().all(|b| b.is_ascii_digit()) {
