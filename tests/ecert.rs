@@ -11,7 +11,8 @@ use common::desk::{Desk, APPLICANT_ID};
 use connectors::ecert::identifier::CertificateId;
 use connectors::ecert::outbound::EcertOutbound;
 use connectors::ecert::simulator::{self, CertificateRecord, LookupRecord, SimulatorConfig, Stats};
-use connectors::ecert::EcertConfig;
+use connectors::control::{ConnectorControl, ConnectorStatus};
+use connectors::ecert::{self, EcertConfig};
 use connectors::simulation::Faults;
 use contracts::{Catalogue, CertificateRequested, DataShared, Event};
 use rdkafka::Message as _;
@@ -63,7 +64,7 @@ async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage(
     let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), faults };
     let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
     let config = EcertConfig { base_url: sim.base_url.clone(), ..EcertConfig::default() };
-    let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone())).unwrap();
+    let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone()), ConnectorControl::new(ecert::CONSUMER)).unwrap();
 
     // Twenty good requests and one the repository refuses; delivered twice, as after a rebalance.
     let mut batch: Vec<Delivery> = (1..=20).map(|n| request(n, "111")).collect();
@@ -78,7 +79,7 @@ async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage(
     reqwest::Client::new().put(format!("{}/admin/faults", sim.base_url)).json(&json!({"outage": true})).send().await.unwrap();
     let late = [request(22, "111")];
     let handling = tokio::spawn({
-        let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone())).unwrap();
+        let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone()), ConnectorControl::new(ecert::CONSUMER)).unwrap();
         async move { connector.handle(&late).await.unwrap() }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -109,9 +110,26 @@ async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage(
     assert!(shared.iter().all(|s| s.exchange == "certificate.issue" && s.data_subject == "subject" && s.channel == "ecert-connector"));
 
     // A connector with the wrong secret is refused for good, not retried.
-    let forged = EcertOutbound::new(EcertConfig { app_secret: "guess".into(), ..config }, Arc::new(store.clone())).unwrap();
+    let forged = EcertOutbound::new(EcertConfig { app_secret: "guess".into(), ..config.clone() }, Arc::new(store.clone()), ConnectorControl::new(ecert::CONSUMER)).unwrap();
     let rejected = forged.handle(&[request(23, "111")]).await.unwrap();
     assert!(rejected[0].reason.contains("401"), "{}", rejected[0].reason);
+
+    // Down past the retry policy: an incident, the batch handed back untouched, and an automatic
+    // restart that closes the incident once the repository answers again.
+    let quick = EcertConfig { retry: bus::RetryPolicy { initial_ms: 5, max_ms: 10, multiplier: 2.0, max_attempts: 3 }, ..config };
+    let control = ConnectorControl::new(ecert::CONSUMER);
+    let connector = EcertOutbound::new(quick, Arc::new(store.clone()), control.clone()).unwrap();
+    reqwest::Client::new().put(format!("{}/admin/faults", sim.base_url)).json(&json!({"outage": true})).send().await.unwrap();
+    let error = connector.handle(&[request(24, "111")]).await.unwrap_err();
+    assert!(error.to_string().contains("unreachable"), "{error}");
+    let status = control.status();
+    assert_eq!((status.state.as_str(), status.incidents.len()), ("restarting", 1), "{status:?}");
+    assert!(status.incidents[0].reason.contains("503"), "{status:?}");
+    assert!(!recorded(&store).await.iter().any(|e| e.case_number() == "61042920261120000024"), "nothing recorded for the failed batch");
+    reqwest::Client::new().put(format!("{}/admin/faults", sim.base_url)).json(&json!({})).send().await.unwrap();
+    assert!(connector.handle(&[request(24, "111")]).await.unwrap().is_empty());
+    let status = control.status();
+    assert_eq!((status.state.as_str(), status.incidents[0].resolved_by.as_deref()), ("running", Some("recovered")), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,9 +144,22 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         let demo = DemoRun::start(config, &common::desk::demo_options(dir.path())).await.unwrap();
         let desk = Desk::new(&demo);
 
+        // An integrator pauses the connector: the approval waits for its certificate until resumed.
+        let (status, connectors) = desk.get("/api/v1/connectors".into()).await;
+        let names: Vec<&str> = connectors.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!((status, names), (200, vec!["postal-connector", "ecert-connector"]));
+        let (status, paused) = desk.call("/api/v1/connectors/ecert-connector/pause", json!({"reason": "证照库维护"})).await;
+        assert_eq!((status, paused["state"].as_str()), (200, Some("paused")), "{paused}");
+        assert_eq!(desk.call("/api/v1/connectors/nonesuch/pause", json!({"reason": "x"})).await.0, 404);
+        assert_eq!(desk.call("/api/v1/connectors/ecert-connector/pause", json!({"reason": " "})).await.0, 400);
         let case = desk.submit(&format!("{backend}-food"), FOOD, VILLAGE, json!({"delivery": {"method": "window"}})).await;
         desk.wait_for(&case, "routed").await;
         assert_eq!(desk.decide(&case, "approved", None).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(desk.case(&case).await["case"]["certificate"]["status"], "requested", "{backend}: nothing issued while paused");
+        let (status, resumed) = desk.call("/api/v1/connectors/ecert-connector/resume", json!({})).await;
+        let resumed: ConnectorStatus = serde_json::from_value(resumed).unwrap();
+        assert_eq!((status, resumed.state.as_str()), (200, "running"));
         let record = desk.wait_until(&case, "an issued certificate", |c| c["certificate"]["status"] == "valid").await;
         let certificate_id = record["case"]["certificate"]["certificate_id"].as_str().unwrap().to_string();
         assert!(certificate_id.parse::<CertificateId>().is_ok(), "{backend}: {certificate_id}");

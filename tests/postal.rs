@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{BatchHandler, Delivery, Outbox, OutboxStore};
+use connectors::control::ConnectorControl;
 use connectors::postal::outbound::PostalOutbound;
 use connectors::postal::simulator::{self, SimulatorConfig, Stats};
 use connectors::postal::PostalConfig;
@@ -38,7 +39,7 @@ async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     let sim = simulator::spawn(listener, SimulatorConfig { push_url: None, step_delay: Duration::ZERO, faults: Default::default() }).unwrap();
     let config = PostalConfig { base_url: sim.base_url.clone(), ..PostalConfig::default() };
     let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
-    let connector = PostalOutbound::new(config, outbox).unwrap();
+    let connector = PostalOutbound::new(config, outbox, ConnectorControl::new(connectors::postal::CONSUMER)).unwrap();
 
     let batch = [
         request("61042920261120000001", common::postal_address("张三", "711300")),

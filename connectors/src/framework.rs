@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bus::{Delivery, Effect, Outbox, Rejected, RetryPolicy};
 use contracts::{DataShared, Event};
+
+use crate::control::ConnectorControl;
 use futures::stream::{self, StreamExt as _};
 use hmac::{Hmac, Mac as _};
 use serde::de::DeserializeOwned;
@@ -201,32 +203,47 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// What one outbound request came to: the events to record, and the reason when the
-/// counterpart refused it for good (the request then also goes to the dead-letter topic).
+/// What one outbound request came to: the events to record, the reason when the counterpart
+/// refused it for good (the request then also goes to the dead-letter topic), or the reason it
+/// stayed unreachable past the retry policy (nothing is recorded: the batch waits for it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub events: Vec<Event>,
     pub refused: Option<String>,
+    pub unreachable: Option<String>,
 }
 
 impl Outcome {
     pub fn done(events: Vec<Event>) -> Outcome {
-        Outcome { events, refused: None }
+        Outcome { events, refused: None, unreachable: None }
     }
 
     pub fn refused(reason: String, events: Vec<Event>) -> Outcome {
-        Outcome { events, refused: Some(reason) }
+        Outcome { events, refused: Some(reason), unreachable: None }
+    }
+
+    /// A call that failed: refused for good (the exchange is recorded, the data went out), or
+    /// unreachable past the retry policy.
+    pub fn failed(what: String, error: &CallError, exchange: &Exchange, source_event_id: &str, case_number: &str) -> Outcome {
+        match error {
+            CallError::Permanent(_) => Outcome::refused(format!("{what}: {error}"), vec![exchange.shared(source_event_id, case_number, error.audit_outcome())]),
+            CallError::Transient(_) => Outcome { events: Vec::new(), refused: None, unreachable: Some(format!("{what}: {error}")) },
+        }
     }
 }
 
-/// The outbound half's batch handling, the same for every connector: skips requests already
-/// applied, makes the calls several at once, then records every outcome in one transaction.
-/// A crash in between only repeats calls, which the idempotency keys make harmless.
-pub async fn apply_outbound<'a, F, Fut>(outbox: &dyn Outbox, consumer: &str, batch: &'a [Delivery], concurrency: usize, call: F) -> anyhow::Result<Vec<Rejected>>
+/// The outbound half's batch handling, the same for every connector: waits while the connector
+/// is paused, skips requests already applied, makes the calls several at once, then records
+/// every outcome in one transaction. A crash in between only repeats calls, which the
+/// idempotency keys make harmless. A counterpart unreachable past the retry policy raises an
+/// incident and fails the batch, which the consumer hands back once the connector restarts.
+pub async fn apply_outbound<'a, F, Fut>(control: &ConnectorControl, outbox: &dyn Outbox, batch: &'a [Delivery], concurrency: usize, call: F) -> anyhow::Result<Vec<Rejected>>
 where
     F: Fn(&'a Event) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    control.until_running().await;
+    let consumer = control.name();
     let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
     let mut skip = outbox.applied_among(consumer, &ids).await?;
     let calls: Vec<_> = batch
@@ -239,6 +256,10 @@ where
         })
         .collect();
     let results: Vec<_> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
+    if let Some(reason) = results.iter().find_map(|(_, _, outcome)| outcome.unreachable.clone()) {
+        control.raise_incident(&reason);
+        anyhow::bail!("{consumer}: counterpart unreachable past the retry policy: {reason}");
+    }
     let mut rejected = Vec::new();
     let mut effects = Vec::with_capacity(results.len());
     for (index, source_event_id, outcome) in results {
@@ -248,6 +269,7 @@ where
         effects.push(Effect { source_event_id: source_event_id.to_string(), events: outcome.events });
     }
     outbox.apply_all(consumer, &effects).await?;
+    control.applied();
     Ok(rejected)
 }
 

@@ -6,6 +6,7 @@
 //! (a stand-in for the counterpart with fault injection). A new connector copies this shape.
 //! `framework` holds what their halves share, `simulation` what their simulators share.
 
+pub mod control;
 pub mod ecert;
 pub mod framework;
 pub mod postal;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use connectors::control::{self, ConnectorControl, Connectors};
 use connectors::ecert::{self, inbound::CertificateLookup, outbound::EcertOutbound};
 use connectors::postal::{self, outbound::PostalOutbound};
 use contracts::Catalogue;
@@ -76,8 +77,10 @@ impl Hub {
                 (group, Arc::new(processor) as Arc<dyn BatchHandler>)
             })
             .collect();
-        handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone())?)));
-        handlers.push((ecert::CONSUMER, Arc::new(EcertOutbound::new(config.ecert.clone(), outbox.clone())?)));
+        let (postal_control, ecert_control) = (ConnectorControl::new(postal::CONSUMER), ConnectorControl::new(ecert::CONSUMER));
+        let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone()]);
+        handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone(), postal_control)?)));
+        handlers.push((ecert::CONSUMER, Arc::new(EcertOutbound::new(config.ecert.clone(), outbox.clone(), ecert_control)?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), reference.subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.clone())?)));
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
@@ -99,7 +102,8 @@ impl Hub {
         tasks.spawn(intake_task);
         let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone() })
             .merge(postal::inbound::router(outbox))
-            .merge(ecert::inbound::router(lookup));
+            .merge(ecert::inbound::router(lookup))
+            .merge(control::router(connectors));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(config.mail.smtp_url, "smtp://mail.xunyi.gov.cn:25");
         assert_eq!(config.workflow.deadline_scan_seconds, 60);
         assert_eq!(config.ecert.base_url, "https://dzzz.shaanxi.gov.cn/gateway");
-        assert_eq!(config.ecert.retry.max_attempts, 0);
+        assert_eq!(config.ecert.retry.max_attempts, 10);
     }
 
     #[test]

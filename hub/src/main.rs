@@ -94,6 +94,14 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         failed_delivery_rate: f64,
     },
+    /// Operate the connectors of a running hub over its API: status, pause, resume.
+    Connectors {
+        /// The hub's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
     /// Run the e-certificate repository simulator as its own server.
     EcertSim {
         #[arg(long, default_value = "127.0.0.1:8091")]
@@ -106,6 +114,20 @@ enum Command {
         #[command(flatten)]
         faults: FaultArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectorAction {
+    /// Each connector's state, applied batches and incidents.
+    Status,
+    /// Stop a connector taking requests until resumed.
+    Pause {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a paused or restarting connector run again; resolves its open incidents.
+    Resume { name: String },
 }
 
 /// Faults a simulator injects from the start; `PUT /admin/faults` changes them while it runs.
@@ -233,6 +255,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("postal simulator listening on {}", running.base_url);
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Connectors { api, action } => {
+            let client = reqwest::Client::new();
+            let base = format!("{}/api/v1/connectors", api.trim_end_matches('/'));
+            let request = match action {
+                ConnectorAction::Status => client.get(base),
+                ConnectorAction::Pause { name, reason } => client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason })),
+                ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
+            };
+            let response = request.send().await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::EcertSim { listen, app_id, app_secret, faults } => {
             init_logging("info");

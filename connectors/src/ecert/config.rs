@@ -28,7 +28,8 @@ impl Default for EcertConfig {
             requester_department: "11610429MB2912345A".into(),
             timeout_ms: 5_000,
             concurrency: 8,
-            retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 0 },
+            // About a quarter of a minute of retries, then an incident and a restart with backoff.
+            retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
         }
     }
 }

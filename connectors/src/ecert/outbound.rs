@@ -9,7 +9,8 @@ use reqwest::Method;
 use super::identifier::CertificateId;
 use super::protocol::{IssueCertificate, Issued, Revoke, Revoked};
 use super::{EcertConfig, CONSUMER, REPOSITORY};
-use crate::framework::{apply_outbound, date_text, with_retry, CallError, Exchange, Outcome, SignedClient};
+use crate::control::ConnectorControl;
+use crate::framework::{apply_outbound, date_text, with_retry, Exchange, Outcome, SignedClient};
 
 /// Why the hub hands holder data to the repository.
 const ISSUE_BASIS: &str = "《国务院关于加快推进全国一体化在线政务服务平台建设的指导意见》：审批结果同步生成电子证照";
@@ -18,12 +19,13 @@ pub struct EcertOutbound {
     config: EcertConfig,
     client: SignedClient,
     outbox: Arc<dyn Outbox>,
+    control: Arc<ConnectorControl>,
 }
 
 impl EcertOutbound {
-    pub fn new(config: EcertConfig, outbox: Arc<dyn Outbox>) -> anyhow::Result<EcertOutbound> {
+    pub fn new(config: EcertConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>) -> anyhow::Result<EcertOutbound> {
         let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
-        Ok(EcertOutbound { config, client, outbox })
+        Ok(EcertOutbound { config, client, outbox, control })
     }
 
     fn exchange(&self, name: &'static str, department: &str, data_subject: &str, data_items: &'static [&'static str], purpose: &str) -> Exchange {
@@ -71,7 +73,7 @@ impl EcertOutbound {
         let called = with_retry(&self.config.retry, "e-certificate issue", || self.client.call::<Issued>(Method::POST, "/api/v1/certificates", &headers, Some(&body))).await;
         let issued = match called {
             Ok(issued) => issued,
-            Err(error) => return refused(&exchange, &request.event_id, &request.case_number, format!("repository did not issue {} for case {}", request.number, request.case_number), &error),
+            Err(error) => return Outcome::failed(format!("repository did not issue {} for case {}", request.number, request.case_number), &error, &exchange, &request.event_id, &request.case_number),
         };
         let shared = exchange.shared(&request.event_id, &request.case_number, "ok");
         if let Err(error) = issued.certificate_id.parse::<CertificateId>() {
@@ -109,21 +111,15 @@ impl EcertOutbound {
                 .into(),
                 exchange.shared(&request.event_id, &request.case_number, "ok"),
             ]),
-            Err(error) => refused(&exchange, &request.event_id, &request.case_number, format!("repository did not revoke {}", request.certificate_id), &error),
+            Err(error) => Outcome::failed(format!("repository did not revoke {}", request.certificate_id), &error, &exchange, &request.event_id, &request.case_number),
         }
     }
-}
-
-/// A request the repository refused, or that failed past the retry policy: the data may have
-/// reached it all the same, so the exchange is recorded either way.
-fn refused(exchange: &Exchange, source_event_id: &str, case_number: &str, what: String, error: &CallError) -> Outcome {
-    Outcome::refused(format!("{what}: {error}"), vec![exchange.shared(source_event_id, case_number, error.audit_outcome())])
 }
 
 #[async_trait]
 impl BatchHandler for EcertOutbound {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
-        apply_outbound(self.outbox.as_ref(), CONSUMER, batch, self.config.concurrency, |event| async move {
+        apply_outbound(&self.control, self.outbox.as_ref(), batch, self.config.concurrency, |event| async move {
             match event {
                 Event::CertificateRequested(request) => self.issue(request).await,
                 Event::CertificateRevocationRequested(request) => self.revoke(request).await,

@@ -8,6 +8,7 @@ use contracts::{DeliveryOrderCreated, DeliveryRequested, Event};
 
 use super::protocol::{CreateOrder, OrderAccepted, Party};
 use super::{PostalConfig, CARRIER, CONSUMER};
+use crate::control::ConnectorControl;
 use crate::framework::{apply_outbound, now_ms, with_retry, CallError, Exchange, Outcome};
 
 /// Why the receiver's address goes to the carrier.
@@ -17,12 +18,13 @@ pub struct PostalOutbound {
     config: PostalConfig,
     client: reqwest::Client,
     outbox: Arc<dyn Outbox>,
+    control: Arc<ConnectorControl>,
 }
 
 impl PostalOutbound {
-    pub fn new(config: PostalConfig, outbox: Arc<dyn Outbox>) -> anyhow::Result<PostalOutbound> {
+    pub fn new(config: PostalConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>) -> anyhow::Result<PostalOutbound> {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build()?;
-        Ok(PostalOutbound { config, client, outbox })
+        Ok(PostalOutbound { config, client, outbox, control })
     }
 
     fn order_for(&self, request: &DeliveryRequested) -> CreateOrder {
@@ -86,10 +88,7 @@ impl PostalOutbound {
                 .into(),
                 exchange.shared(&request.event_id, &request.case_number, "ok"),
             ]),
-            Err(error) => Outcome::refused(
-                format!("carrier refused order {}: {error}", order.logistics_order_no),
-                vec![exchange.shared(&request.event_id, &request.case_number, error.audit_outcome())],
-            ),
+            Err(error) => Outcome::failed(format!("carrier did not take order {}", order.logistics_order_no), &error, &exchange, &request.event_id, &request.case_number),
         }
     }
 }
@@ -99,7 +98,7 @@ impl BatchHandler for PostalOutbound {
     /// Orders the batch's new requests at the carrier; the order number makes a repeated create
     /// call harmless.
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
-        apply_outbound(self.outbox.as_ref(), CONSUMER, batch, self.config.concurrency, |event| async move {
+        apply_outbound(&self.control, self.outbox.as_ref(), batch, self.config.concurrency, |event| async move {
             match event {
                 Event::DeliveryRequested(request) => self.deliver(request).await,
                 other => Outcome::refused(format!("{} is not a delivery request", other.kind()), Vec::new()),

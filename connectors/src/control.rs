@@ -1,0 +1,265 @@
+//! Operating connectors: pause and resume, incidents raised when a counterpart stays unreachable
+//! past the retry policy, automatic restart with backoff, and the figures an operator looks at.
+//! The hub serves these as its connector admin API; `hub connectors` is the CLI over it.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::framework::{now_ms, BadRequest};
+
+/// First wait before a connector paused by an incident tries again; doubled per consecutive
+/// incident up to `MAX_RESTART_DELAY`.
+const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: u64,
+    pub opened_at: i64,
+    pub reason: String,
+    pub resolved_at: Option<i64>,
+    /// `operator` or `recovered` (the counterpart answered again after a restart).
+    pub resolved_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorStatus {
+    pub name: String,
+    /// `running`, `paused` (by an operator) or `restarting` (after an incident).
+    pub state: String,
+    pub paused_reason: Option<String>,
+    pub batches_applied: u64,
+    pub incidents: Vec<Incident>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Run {
+    Running,
+    Paused(String),
+    /// Paused by an incident; tries again at the given instant (epoch ms).
+    Restarting { at: i64 },
+}
+
+struct Figures {
+    batches_applied: u64,
+    incidents: Vec<Incident>,
+    consecutive_incidents: u32,
+}
+
+/// The run switch and figures of one connector.
+pub struct ConnectorControl {
+    name: String,
+    run: watch::Sender<Run>,
+    figures: Mutex<Figures>,
+}
+
+impl ConnectorControl {
+    pub fn new(name: &str) -> Arc<ConnectorControl> {
+        Arc::new(ConnectorControl {
+            name: name.into(),
+            run: watch::Sender::new(Run::Running),
+            figures: Mutex::new(Figures { batches_applied: 0, incidents: Vec::new(), consecutive_incidents: 0 }),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits while the connector is paused, or until an incident's restart is due.
+    pub async fn until_running(&self) {
+        let mut run = self.run.subscribe();
+        loop {
+            let state = run.borrow_and_update().clone();
+            match state {
+                Run::Running => return,
+                Run::Paused(_) => {
+                    let _ = run.changed().await;
+                }
+                Run::Restarting { at } => {
+                    let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => return,
+                        _ = run.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn pause(&self, reason: &str) {
+        self.run.send_replace(Run::Paused(reason.into()));
+    }
+
+    /// Runs again; open incidents are resolved by the operator.
+    pub fn resume(&self) {
+        self.resolve_open("operator");
+        self.figures.lock().expect("figures lock").consecutive_incidents = 0;
+        self.run.send_replace(Run::Running);
+    }
+
+    /// The counterpart stayed unreachable past the retry policy: an incident, and a pause until
+    /// an automatic restart (backing off per consecutive incident) or an operator's resume.
+    pub fn raise_incident(&self, reason: &str) {
+        let delay = {
+            let mut figures = self.figures.lock().expect("figures lock");
+            if !figures.incidents.iter().any(|i| i.resolved_at.is_none()) {
+                let id = figures.incidents.len() as u64 + 1;
+                figures.incidents.push(Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None });
+            }
+            figures.consecutive_incidents += 1;
+            FIRST_RESTART_DELAY.saturating_mul(1 << (figures.consecutive_incidents - 1).min(6)).min(MAX_RESTART_DELAY)
+        };
+        tracing::error!(connector = self.name, reason, ?delay, "incident: connector paused until it restarts or an operator resumes it");
+        // An operator's pause stands; otherwise restart after the delay.
+        self.run.send_if_modified(|run| {
+            if matches!(run, Run::Paused(_)) {
+                return false;
+            }
+            *run = Run::Restarting { at: now_ms() + delay.as_millis() as i64 };
+            true
+        });
+    }
+
+    /// A batch went through: the counterpart answers, so open incidents are over.
+    pub fn applied(&self) {
+        {
+            let mut figures = self.figures.lock().expect("figures lock");
+            figures.batches_applied += 1;
+            figures.consecutive_incidents = 0;
+        }
+        self.resolve_open("recovered");
+        self.run.send_if_modified(|run| {
+            let restarting = matches!(run, Run::Restarting { .. });
+            if restarting {
+                *run = Run::Running;
+            }
+            restarting
+        });
+    }
+
+    fn resolve_open(&self, by: &str) {
+        let mut figures = self.figures.lock().expect("figures lock");
+        for incident in figures.incidents.iter_mut().filter(|i| i.resolved_at.is_none()) {
+            incident.resolved_at = Some(now_ms());
+            incident.resolved_by = Some(by.into());
+        }
+    }
+
+    pub fn status(&self) -> ConnectorStatus {
+        let figures = self.figures.lock().expect("figures lock");
+        let (state, paused_reason) = match &*self.run.borrow() {
+            Run::Running => ("running", None),
+            Run::Paused(reason) => ("paused", Some(reason.clone())),
+            Run::Restarting { .. } => ("restarting", figures.incidents.last().map(|i| i.reason.clone())),
+        };
+        ConnectorStatus { name: self.name.clone(), state: state.into(), paused_reason, batches_applied: figures.batches_applied, incidents: figures.incidents.clone() }
+    }
+}
+
+/// Every connector of a hub, for the admin API.
+pub type Connectors = Arc<Vec<Arc<ConnectorControl>>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseRequest {
+    reason: String,
+}
+
+/// The connector admin API: `GET /api/v1/connectors`, `GET /api/v1/connectors/{name}`,
+/// `POST /api/v1/connectors/{name}/pause` (`{reason}`) and `/resume`.
+pub fn router(connectors: Connectors) -> Router {
+    Router::new()
+        .route("/api/v1/connectors", get(list))
+        .route("/api/v1/connectors/{name}", get(one))
+        .route("/api/v1/connectors/{name}/pause", post(pause))
+        .route("/api/v1/connectors/{name}/resume", post(resume))
+        .with_state(connectors)
+}
+
+fn find<'c>(connectors: &'c Connectors, name: &str) -> Result<&'c Arc<ConnectorControl>, Response> {
+    connectors.iter().find(|c| c.name == name).ok_or_else(|| {
+        let known: Vec<&str> = connectors.iter().map(|c| c.name.as_str()).collect();
+        BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no connector {name}; there are {}", known.join(", ")) }.into_response()
+    })
+}
+
+async fn list(State(connectors): State<Connectors>) -> Json<Vec<ConnectorStatus>> {
+    Json(connectors.iter().map(|c| c.status()).collect())
+}
+
+async fn one(State(connectors): State<Connectors>, Path(name): Path<String>) -> Response {
+    find(&connectors, &name).map_or_else(|missing| missing, |c| Json(c.status()).into_response())
+}
+
+async fn pause(State(connectors): State<Connectors>, Path(name): Path<String>, body: axum::body::Bytes) -> Response {
+    let connector = match find(&connectors, &name) {
+        Ok(connector) => connector,
+        Err(missing) => return missing,
+    };
+    match crate::framework::parse_json::<PauseRequest>(&body) {
+        Ok(request) if !request.reason.trim().is_empty() => {
+            connector.pause(&request.reason);
+            Json(connector.status()).into_response()
+        }
+        Ok(_) => BadRequest::field("reason", "say why the connector is paused").into_response(),
+        Err(bad) => bad.into_response(),
+    }
+}
+
+async fn resume(State(connectors): State<Connectors>, Path(name): Path<String>) -> Response {
+    match find(&connectors, &name) {
+        Ok(connector) => {
+            connector.resume();
+            Json(connector.status()).into_response()
+        }
+        Err(missing) => missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_paused_connector_waits_for_its_operator() {
+        let control = ConnectorControl::new("c");
+        control.pause("maintenance at the counterpart");
+        let waiting = tokio::spawn({
+            let control = control.clone();
+            async move { control.until_running().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        assert_eq!(control.status().state, "paused");
+        control.raise_incident("down");
+        assert_eq!(control.status().state, "paused", "an incident does not lift an operator's pause");
+        control.resume();
+        waiting.await.unwrap();
+        let status = control.status();
+        assert_eq!((status.state.as_str(), status.incidents[0].resolved_by.as_deref()), ("running", Some("operator")));
+    }
+
+    #[tokio::test]
+    async fn an_incident_restarts_by_itself_and_closes_when_calls_succeed() {
+        let control = ConnectorControl::new("c");
+        control.raise_incident("HTTP 503");
+        control.raise_incident("HTTP 503 again");
+        let status = control.status();
+        assert_eq!((status.state.as_str(), status.incidents.len()), ("restarting", 1), "one open incident at a time");
+        let started = std::time::Instant::now();
+        control.until_running().await;
+        assert!(started.elapsed() >= Duration::from_millis(1_500), "the second consecutive incident waits twice as long");
+        control.applied();
+        let status = control.status();
+        assert_eq!((status.state.as_str(), status.batches_applied), ("running", 1));
+        assert_eq!(status.incidents[0].resolved_by.as_deref(), Some("recovered"));
+    }
+}
