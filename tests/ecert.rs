@@ -204,6 +204,23 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         assert_eq!((for_the_case.requester_officer.as_deref(), for_the_case.purpose.as_str()), (Some("李受理"), "办理食品经营许可变更：核验许可证"), "{backend}");
         assert!(for_the_case.document_sha256.as_ref().is_some_and(|h| h.len() == 64));
 
+        // The connector's position on its topic: everything handled, nothing left behind.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let offsets = loop {
+            let (status, offsets) = desk.get("/api/v1/connectors/ecert-connector/offsets".into()).await;
+            assert_eq!(status, 200, "{backend}: {offsets}");
+            if offsets["lag"] == 0 {
+                break offsets;
+            }
+            assert!(std::time::Instant::now() < deadline, "{backend}: the connector's lag stays at {offsets}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let partitions = offsets["partitions"].as_array().unwrap();
+        assert_eq!(partitions.len(), 3, "{backend}: hub.ecert.requests has three partitions: {offsets}");
+        let committed: i64 = partitions.iter().map(|p| p["committed"].as_i64().unwrap_or(0)).sum();
+        assert_eq!(committed, 2, "{backend}: the issue and the revocation request were handled: {offsets}");
+        assert_eq!(desk.get("/api/v1/connectors/nonesuch/offsets".into()).await.0, 404);
+
         // 免提交: the applicant's own valid certificate stands in for the paper; someone else's or
         // a revoked one does not, and the one-time notice says why; a mistyped identifier is
         // refused at the counter before anybody is asked.

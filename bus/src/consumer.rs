@@ -124,9 +124,10 @@ async fn consume(
             }
         }
         for (topic, partition, offset) in positions {
+            // The message's own offset: librdkafka's offset store commits the one after it.
             // Failing to store an offset (e.g. the partition moved in a rebalance) only means the
             // message may come again, which the idempotent handlers absorb.
-            if let Err(error) = consumer.store_offset(&topic, partition, offset + 1) {
+            if let Err(error) = consumer.store_offset(&topic, partition, offset) {
                 tracing::debug!(%group, %error, topic, partition, offset, "offset not stored");
             }
         }

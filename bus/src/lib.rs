@@ -133,6 +133,62 @@ impl Bus {
     }
 }
 
+/// Where a consumer group stands on one partition: its committed offset, the partition's end,
+/// and the messages between them still to be handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionPosition {
+    pub topic: String,
+    pub partition: i32,
+    /// None: the group has committed nothing here yet (it starts at the earliest message).
+    pub committed: Option<i64>,
+    pub end: i64,
+    pub lag: i64,
+}
+
+impl Bus {
+    /// The committed positions of consumer group `group` on every partition of `topics`.
+    pub async fn group_positions(&self, group: &str, topics: &[String]) -> anyhow::Result<Vec<PartitionPosition>> {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        use rdkafka::{Offset, TopicPartitionList};
+        let mut config = self.client_config();
+        config.set("group.id", group).set("enable.auto.commit", "false");
+        let topics = topics.to_vec();
+        // librdkafka's offset calls block; keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = config.create()?;
+            let timeout = std::time::Duration::from_secs(5);
+            let mut wanted = TopicPartitionList::new();
+            let mut low_water = BTreeMap::new();
+            let mut ends = BTreeMap::new();
+            for topic in &topics {
+                let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+                for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                    wanted.add_partition(topic, partition.id());
+                    let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+                    low_water.insert((topic.clone(), partition.id()), low);
+                    ends.insert((topic.clone(), partition.id()), high);
+                }
+            }
+            let committed = consumer.committed_offsets(wanted, timeout)?;
+            Ok(committed
+                .elements()
+                .iter()
+                .map(|element| {
+                    let key = (element.topic().to_string(), element.partition());
+                    let committed = match element.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    };
+                    let end = ends.get(&key).copied().unwrap_or_default();
+                    let from = committed.unwrap_or_else(|| low_water.get(&key).copied().unwrap_or_default());
+                    PartitionPosition { topic: key.0, partition: key.1, committed, end, lag: (end - from).max(0) }
+                })
+                .collect())
+        })
+        .await?
+    }
+}
+
 /// Owns a librdkafka client and closes it on a thread of its own: closing a client waits on
 /// the broker, and doing that on an async worker can starve the very tasks it waits for (the
 /// embedded broker runs on the same runtime). Not the runtime's blocking pool either: a runtime

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
 use connectors::framework::{parse_json, BadRequest};
+use bus::Bus;
 use contracts::MaterialProblem;
 use axum::http::header;
 use serde::de::DeserializeOwned;
@@ -28,6 +29,7 @@ pub struct ApiState {
     pub intake: Intake,
     /// Verifies the e-certificates presented instead of paper.
     pub certificates: Arc<CertificateLookup>,
+    pub bus: Arc<Bus>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -55,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/approvals", get(approval_queue))
         .route("/api/v1/routing/explain", get(explain))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
         .with_state(state)
 }
 
@@ -112,6 +115,21 @@ async fn verify_presented(state: &ApiState, request: &mut SubmitApplication) -> 
         }
     }
     Ok(())
+}
+
+/// Where a consumer group (a connector or a hub service) stands on each partition it reads.
+async fn group_offsets(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    let topics: Vec<String> = state.bus.catalogue().topics.iter().filter(|t| t.consumers.contains(&name)).map(|t| t.name.clone()).collect();
+    if topics.is_empty() {
+        return BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("topics/catalogue.toml lists no topic for consumer group {name}") }.into_response();
+    }
+    match state.bus.group_positions(&name, &topics).await {
+        Ok(positions) => {
+            let lag: i64 = positions.iter().map(|p| p.lag).sum();
+            Json(serde_json::json!({ "group": name, "lag": lag, "partitions": positions })).into_response()
+        }
+        Err(error) => internal(error),
+    }
 }
 
 async fn read_case(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {

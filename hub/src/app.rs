@@ -100,7 +100,7 @@ impl Hub {
         let api_address = api_listener.local_addr()?;
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone() })
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone(), bus: bus.clone() })
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors));

@@ -94,7 +94,7 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         failed_delivery_rate: f64,
     },
-    /// Operate the connectors of a running hub over its API: status, pause, resume.
+    /// Operate the connectors of a running hub over its API: status, pause, resume, offsets.
     Connectors {
         /// The hub's HTTP API.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -128,6 +128,8 @@ enum ConnectorAction {
     },
     /// Let a paused or restarting connector run again; resolves its open incidents.
     Resume { name: String },
+    /// Where a connector (or any consumer group) stands on each partition: committed offset, end, lag.
+    Offsets { name: String },
 }
 
 /// Faults a simulator injects from the start; `PUT /admin/faults` changes them while it runs.
@@ -263,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ConnectorAction::Status => client.get(base),
                 ConnectorAction::Pause { name, reason } => client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason })),
                 ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
+                ConnectorAction::Offsets { name } => client.get(format!("{base}/{name}/offsets")),
             };
             let response = request.send().await?;
             let status = response.status();
