@@ -25,6 +25,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         data_dir: dir.path().to_path_buf(),
         postal_url: None,
         ecert_url: None,
+        province_url: None,
         step_delay: Duration::from_millis(1),
         progress: false,
         concurrency: 1,

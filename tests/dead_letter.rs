@@ -10,6 +10,7 @@ use bus::{run_consumer, Bus, BusConfig};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{CaseArchived, Catalogue, Event};
 use hub::domain::{CaseState, Reference};
+use hub::province::CurrentReference;
 use hub::store::Store;
 use hub::workflow::CaseProcessor;
 use rdkafka::message::{Headers as _, Message as _};
@@ -53,7 +54,7 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     }
 
     let shutdown = CancellationToken::new();
-    let processor = Arc::new(CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference });
+    let processor = Arc::new(CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: CurrentReference::new(Reference::builtin()) });
     let consumer = tokio::spawn(run_consumer(bus.clone(), "hub-acceptance".into(), vec![TOPIC.into()], processor, 64, shutdown.clone()));
 
     // Consumption went on past the poison: the real application was accepted (and routed).

@@ -234,8 +234,8 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let promised = record["case"]["promised_date"].as_i64().unwrap() as i32;
         let the_day_after = |day: i32| (i64::from(day) + 1) * 86_400_000 + 2 * 3_600_000;
         let late = the_day_after(promised.max(commitment));
-        hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference, late).await.unwrap();
-        hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference, late).await.unwrap();
+        hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
+        hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
         let warnings: Value = desk.client.get(format!("{}/api/v1/warnings", demo.api_url())).send().await.unwrap().json().await.unwrap();
         let warnings = warnings["warnings"].as_array().unwrap().clone();
         let about = |case: &str| warnings.iter().filter(|w| w["case_number"] == case).map(|w| (w["scope"].as_str().unwrap().to_string(), w["level"].as_str().unwrap().to_string())).collect::<Vec<_>>();

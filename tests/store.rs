@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bus::{BatchHandler, Delivery, Effect, Outbox, OutboxStore};
 use contracts::{Applicant, Catalogue, Event};
 use hub::domain::{CaseState, Reference};
+use hub::province::CurrentReference;
 use hub::store::Store;
 use hub::workflow::{submit_application, submit_applications, CaseProcessor, DeliveryChoice, SubmitApplication};
 
@@ -58,11 +59,24 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let other = submit_application(&store, &reference, &application(&reference, "r-2")).await.unwrap();
         assert_ne!(other.case.case_number, first.case.case_number);
 
+        let with_requests = store.cases_with_requests(&[&first.case.case_number, &first.case.case_number, "610429000000009999"]).await.unwrap();
+        assert_eq!(with_requests.len(), 1, "{backend}: each existing case once");
+        assert_eq!(with_requests[0].0, "r-1", "{backend}");
+
+        // Matter versions from the platform's catalogue survive a restart.
+        let mut revised = Reference::builtin();
+        let mut changed = revised.matter("11610429MB2912345A4000104010000").unwrap().clone();
+        changed.promised_days = 2;
+        let new_versions = revised.revise(vec![changed]);
+        store.save_matter_versions(&new_versions).await.unwrap();
+        assert_eq!(store.matter_versions().await.unwrap(), new_versions, "{backend}");
+        assert!(store.save_matter_versions(&new_versions).await.is_err(), "{backend}: a version is written once");
+
         let submitted = outbox_events(&store).await;
         assert_eq!(submitted.len(), 2, "{backend}: one ApplicationSubmitted per case");
 
         // A consumer applies an event once, however often it is delivered.
-        let acceptance = CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: reference.clone() };
+        let acceptance = CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: CurrentReference::new(Reference::builtin()) };
         let batch: Vec<Delivery> = submitted.iter().cloned().chain(submitted.iter().cloned()).map(delivery).collect();
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
@@ -109,8 +123,11 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let ids = store.unpublished_ids(0, 100).await.unwrap();
         store.mark_published(&ids).await.unwrap();
         assert!(store.unpublished_ids(0, 100).await.unwrap().is_empty(), "{backend}");
+        // The province connector reported all of it, the case r-5 opened included.
+        let reported: Vec<Effect> = store.messages(&ids).await.unwrap().iter().map(|m| effect(contracts::decode(&m.payload).unwrap().event_id())).collect();
+        store.apply_all("province-connector", &reported).await.unwrap();
         let (republished, settled) = store.resettle_outbox().await.unwrap();
-        assert_eq!((republished, settled), (1, 2), "{backend}: 1 submission pending for hub-acceptance, 2 settled");
+        assert_eq!((republished, settled), (1, ids.len() as u64 - 1), "{backend}: 1 submission pending for hub-acceptance, the rest settled");
         let pending = outbox_events(&store).await;
         assert_eq!(pending.iter().map(|e| e.case_number()).collect::<Vec<_>>(), [unaccepted.case.case_number.as_str()], "{backend}");
         assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");

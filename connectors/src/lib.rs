@@ -10,4 +10,5 @@ pub mod control;
 pub mod ecert;
 pub mod framework;
 pub mod postal;
+pub mod province;
 pub mod simulation;

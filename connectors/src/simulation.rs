@@ -1,11 +1,12 @@
 //! What every counterpart simulator shares: the faults it can inject into its API and the shape
 //! of its error answers.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::framework::{parse_json, BadRequest};
+use crate::framework::{check_signature, now_ms, parse_json, BadRequest};
 
 /// A simulator's fault settings, whatever extra faults its counterpart knows.
 pub trait FaultSettings: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -144,4 +145,111 @@ pub fn lost_answer() -> Response {
 /// An error answer in the counterparts' common shape.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(serde_json::json!({"success": false, "code": code, "error": message}))).into_response()
+}
+
+/// Sends a push until the hub answers it for good: a success or a refusal (4xx), not a 5xx or
+/// silence. Waits out the simulator's own outage and backs off between tries; `tried` hears
+/// of every try and whether it was answered. `None` when the simulator is shutting down.
+pub async fn push_until_answered(
+    request: impl Fn() -> reqwest::RequestBuilder,
+    outage: impl Fn() -> bool,
+    shutdown: &CancellationToken,
+    mut tried: impl FnMut(bool),
+) -> Option<(StatusCode, Bytes)> {
+    let retry = bus::RetryPolicy { initial_ms: 50, max_ms: 2_000, multiplier: 2.0, max_attempts: 0 };
+    let mut attempt = 0;
+    loop {
+        while outage() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = shutdown.cancelled() => return None,
+            }
+        }
+        attempt += 1;
+        if let Ok(response) = request().send().await {
+            let status = response.status();
+            if status.is_success() || (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::REQUEST_TIMEOUT) {
+                if let Ok(body) = response.bytes().await {
+                    tried(true);
+                    return Some((status, body));
+                }
+            }
+        }
+        tried(false);
+        tokio::select! {
+            _ = tokio::time::sleep(retry.delay(attempt)) => {}
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
+/// The door of a counterpart API whose calls are signed: the faults in force strike first, then
+/// the signature is checked. It counts the calls it turned away and the answers it lost.
+pub struct SignedGate {
+    app_id: String,
+    app_secret: String,
+    pub faults: Arc<FaultSwitch<Faults>>,
+    rejected_calls: AtomicU64,
+    failed_calls: AtomicU64,
+    lost_answers: AtomicU64,
+}
+
+/// What a gate counted, as a simulator's statistics show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateCounts {
+    /// Refused for a bad signature or bad data (4xx).
+    pub rejected_calls: u64,
+    /// Failed by a simulated error or outage, nothing done.
+    pub failed_calls: u64,
+    /// Done, but answered as if the answer were lost.
+    pub lost_answers: u64,
+}
+
+impl SignedGate {
+    pub fn new(app_id: &str, app_secret: &str, faults: Faults) -> SignedGate {
+        SignedGate {
+            app_id: app_id.into(),
+            app_secret: app_secret.into(),
+            faults: FaultSwitch::new(faults),
+            rejected_calls: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+            lost_answers: AtomicU64::new(0),
+        }
+    }
+
+    /// Faults, then the signature: the faults in force to serve the call under, or the answer
+    /// to give instead.
+    pub async fn admit(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Faults, Response> {
+        let faults = self.faults.current();
+        if let Some(failure) = faults.before_call().await {
+            self.failed_calls.fetch_add(1, Ordering::Relaxed);
+            return Err(failure);
+        }
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        check_signature(headers, method.as_str(), path, body, &self.app_id, &self.app_secret, now_ms()).map_err(|bad| self.reject(bad))?;
+        Ok(faults)
+    }
+
+    /// Refuses a call for bad data, naming the field.
+    pub fn reject(&self, bad: BadRequest) -> Response {
+        self.rejected_calls.fetch_add(1, Ordering::Relaxed);
+        bad.into_response()
+    }
+
+    /// The answer to a call whose work is done, unless the faults lose it.
+    pub fn answer(&self, faults: &Faults, status: StatusCode, body: impl Serialize) -> Response {
+        if faults.loses_answer() {
+            self.lost_answers.fetch_add(1, Ordering::Relaxed);
+            return lost_answer();
+        }
+        (status, Json(body)).into_response()
+    }
+
+    pub fn counts(&self) -> GateCounts {
+        GateCounts {
+            rejected_calls: self.rejected_calls.load(Ordering::Relaxed),
+            failed_calls: self.failed_calls.load(Ordering::Relaxed),
+            lost_answers: self.lost_answers.load(Ordering::Relaxed),
+        }
+    }
 }

@@ -19,17 +19,20 @@ use serde::Deserialize;
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
 use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
+use crate::province::{CatalogueSync, CurrentReference};
 use crate::store::{CaseRecord, Store};
 use crate::workflow::{execute, execute_all, explain_routing, CommandError, Intake, SubmitApplication};
 
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
-    pub reference: Arc<Reference>,
+    pub reference: CurrentReference,
     pub intake: Intake,
     /// Verifies the e-certificates presented instead of paper.
     pub certificates: Arc<CertificateLookup>,
     pub bus: Arc<Bus>,
+    /// The matter catalogue sync with the provincial platform.
+    pub catalogue: Arc<CatalogueSync>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -58,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/routing/explain", get(explain))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
+        .route("/api/v1/catalogue/sync", post(sync_catalogue))
         .with_state(state)
 }
 
@@ -71,11 +75,12 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
     };
-    if let Err(bad) = request.validate(&state.reference) {
+    let reference = state.reference.get();
+    if let Err(bad) = request.validate(&reference) {
         return BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response();
     }
-    if let Err(failure) = verify_presented(&state, &mut request).await {
-        return failure;
+    if let Err(failure) = verify_presented(&reference, &state.certificates, &mut request).await {
+        return failure.into_response();
     }
     match state.intake.submit(request).await {
         Ok(submitted) => {
@@ -92,21 +97,22 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
 }
 
 /// Fetches and verifies each presented certificate: a good one stands in for its material, a
-/// bad one makes the material faulty, for the one-time notice to name.
-async fn verify_presented(state: &ApiState, request: &mut SubmitApplication) -> Result<(), Response> {
-    let matter = state.reference.matter(&request.matter_code).map(|m| m.name.clone()).unwrap_or_default();
+/// bad one makes the material faulty, for the one-time notice to name. A malformed identifier
+/// is refused (422, naming it); an unreachable repository leaves the application untaken.
+pub async fn verify_presented(reference: &Reference, certificates: &CertificateLookup, request: &mut SubmitApplication) -> Result<(), LookupError> {
+    let matter = reference.matter(&request.matter_code).map(|m| m.name.clone()).unwrap_or_default();
     for (i, presented) in std::mem::take(&mut request.certificates).into_iter().enumerate() {
         let why = LookupPurpose { purpose: format!("办理{matter}：核验{}（免提交，申请{}）", presented.material, request.request_id), officer: None, case_number: None };
-        let problem = match state.certificates.fetch(&presented.certificate_id, &why).await {
+        let problem = match certificates.fetch(&presented.certificate_id, &why).await {
             Ok(found) if found.certificate.holder_code != request.applicant.id_number => Some("电子证照持证主体与申请人不符".to_string()),
             Ok(found) if !found.valid => Some(format!("电子证照核验未通过：{}", found.problems.join("；"))),
             Ok(_) => None,
             Err(LookupError::NotFound(_)) => Some("电子证照库中无此证照".to_string()),
             Err(LookupError::Bad(bad)) => {
                 let field = format!("certificates[{i}].certificate_id");
-                return Err(BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(field.clone()), message: format!("{field}: {}", bad.message) }.into_response());
+                return Err(LookupError::Bad(BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(field.clone()), message: format!("{field}: {}", bad.message) }));
             }
-            Err(unavailable @ LookupError::Unavailable(_)) => return Err(unavailable.into_response()),
+            Err(unavailable @ LookupError::Unavailable(_)) => return Err(unavailable),
         };
         match problem {
             None if !request.materials.contains(&presented.material) => request.materials.push(presented.material),
@@ -115,6 +121,14 @@ async fn verify_presented(state: &ApiState, request: &mut SubmitApplication) -> 
         }
     }
     Ok(())
+}
+
+/// Synchronises the matter catalogue with the provincial platform now.
+async fn sync_catalogue(State(state): State<ApiState>) -> Response {
+    match state.catalogue.run().await {
+        Ok(report) => Json(report).into_response(),
+        Err(error) => (StatusCode::BAD_GATEWAY, Json(serde_json::json!({"success": false, "error": format!("{error:#}")}))).into_response(),
+    }
 }
 
 /// Where a consumer group (a connector or a hub service) stands on each partition it reads.
@@ -344,7 +358,7 @@ async fn case_command<B: CaseCommand>(State(state): State<ApiState>, Path(case_n
         Ok(command) => command,
         Err(bad) => return bad.into_response(),
     };
-    match execute(&state.store, &state.reference, &case_number, command).await {
+    match execute(&state.store, &state.reference.get(), &case_number, command).await {
         Ok(case) => Json(summary(&case)).into_response(),
         Err(error) => match command_failure(&case_number, error) {
             Ok(bad) => bad.into_response(),
@@ -382,7 +396,7 @@ async fn load_record(state: &ApiState, case_number: &str) -> Result<(CaseRecord,
 /// The flow record (流转表): each hand-over with time, from, to and handler.
 async fn read_flow(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
     match load_record(&state, &case_number).await {
-        Ok((_, events)) => Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference) })).into_response(),
+        Ok((_, events)) => Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) })).into_response(),
         Err(response) => response,
     }
 }
@@ -408,7 +422,7 @@ async fn read_document(State(state): State<ApiState>, Path((case_number, positio
         Err(response) => return response,
     };
     let found = position.checked_sub(1).and_then(|i| record.case.documents.get(i)).and_then(|doc| {
-        events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference))
+        events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference.get()))
     });
     match found {
         Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
@@ -456,7 +470,7 @@ async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
         }
     }
     let numbers: Vec<String> = commands.iter().map(|(number, _)| number.clone()).collect();
-    let outcomes = match execute_all(&state.store, &state.reference, commands).await {
+    let outcomes = match execute_all(&state.store, &state.reference.get(), commands).await {
         Ok(outcomes) => outcomes,
         Err(error) => return internal(error),
     };
@@ -486,7 +500,7 @@ async fn explain(State(state): State<ApiState>, query: Result<Query<ExplainQuery
         Ok(query) => query,
         Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
     };
-    match explain_routing(&state.reference, &query.matter_code, &query.service_point, query.domicile_township.as_deref()) {
+    match explain_routing(&state.reference.get(), &query.matter_code, &query.service_point, query.domicile_township.as_deref()) {
         Ok(routing) => Json(routing).into_response(),
         Err(bad) => BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response(),
     }

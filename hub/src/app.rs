@@ -9,6 +9,7 @@ use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
 use connectors::control::{self, ConnectorControl, Connectors};
 use connectors::ecert::{self, inbound::CertificateLookup, outbound::EcertOutbound};
 use connectors::postal::{self, outbound::PostalOutbound};
+use connectors::province::{self, inbound::CatalogueSource, outbound::{CaseDirectory, ProvinceOutbound}};
 use contracts::Catalogue;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::notify::{self, WarningMailer};
 use crate::domain::Reference;
+use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
 use crate::store::Store;
 use crate::workflow::{check_deadlines, CaseProcessor, Intake};
 use crate::api;
@@ -29,7 +31,7 @@ pub const HUB_CONSUMERS: [&str; 2] = ["hub-acceptance", "hub-delivery"];
 pub struct Hub {
     pub store: Store,
     pub bus: Arc<Bus>,
-    pub reference: Arc<Reference>,
+    pub reference: CurrentReference,
     pub api_address: SocketAddr,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -44,6 +46,9 @@ impl Hub {
         if config.ecert.base_url.is_empty() {
             bail!("ecert.base_url is not set (HUB_ECERT__BASE_URL): the e-certificate connector needs the repository's API");
         }
+        if config.province.base_url.is_empty() {
+            bail!("province.base_url is not set (HUB_PROVINCE__BASE_URL): the provincial platform connector needs the platform's exchange API");
+        }
         let catalogue = Arc::new(Catalogue::builtin());
         let mut reference = Reference::builtin();
         if config.workflow.pickup_secret.is_empty() {
@@ -56,8 +61,9 @@ impl Hub {
         } else {
             reference.subject_key = config.audit.subject_key.clone().into_bytes();
         }
-        let reference = Arc::new(reference);
         let store = Store::connect(&config.database.url, catalogue.clone()).await?;
+        reference.restore_versions(store.matter_versions().await?).map_err(anyhow::Error::msg)?;
+        let reference = CurrentReference::new(reference);
         let (republished, settled) = store.resettle_outbox().await?;
         if republished > 0 {
             tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
@@ -77,13 +83,25 @@ impl Hub {
                 (group, Arc::new(processor) as Arc<dyn BatchHandler>)
             })
             .collect();
-        let (postal_control, ecert_control) = (ConnectorControl::new(postal::CONSUMER), ConnectorControl::new(ecert::CONSUMER));
-        let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone()]);
+        let subject_key = reference.get().subject_key.clone();
+        let [postal_control, ecert_control, province_control] = [postal::CONSUMER, ecert::CONSUMER, province::CONSUMER].map(ConnectorControl::new);
+        let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone(), province_control.clone()]);
         handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone(), postal_control)?)));
         handlers.push((ecert::CONSUMER, Arc::new(EcertOutbound::new(config.ecert.clone(), outbox.clone(), ecert_control)?)));
-        let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), reference.subject_key.clone())?);
-        handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.clone())?)));
+        let directory: Arc<dyn CaseDirectory> = Arc::new(store.clone());
+        handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
+        let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
+        handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.get())?)));
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
+        let catalogue_sync = Arc::new(CatalogueSync {
+            source: CatalogueSource::new(config.province.clone())?,
+            store: store.clone(),
+            reference: reference.clone(),
+            running: Default::default(),
+        });
+        if config.province.catalogue_sync_seconds > 0 {
+            tasks.spawn(sync_catalogue(catalogue_sync.clone(), Duration::from_secs(config.province.catalogue_sync_seconds), shutdown.clone()));
+        }
         for (group, handler) in handlers {
             let topics: Vec<String> = catalogue.topics.iter().filter(|t| t.consumers.iter().any(|c| c == group)).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
@@ -100,7 +118,9 @@ impl Hub {
         let api_address = api_listener.local_addr()?;
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone(), bus: bus.clone() })
+        let desk = Arc::new(OnlineDesk { reference: reference.clone(), intake: intake.clone(), certificates: lookup.clone() });
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone(), bus: bus.clone(), catalogue: catalogue_sync })
+            .merge(province::inbound::router(config.province.clone(), desk, outbox.clone(), subject_key))
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors));
@@ -126,15 +146,32 @@ impl Hub {
 }
 
 /// Checks the durable deadline timers every `every` until `shutdown`.
-async fn scan_deadlines(store: Store, reference: Arc<Reference>, every: Duration, shutdown: CancellationToken) {
+async fn scan_deadlines(store: Store, reference: CurrentReference, every: Duration, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        if let Err(error) = check_deadlines(&store, &reference, crate::store::now_ms()).await {
+        if let Err(error) = check_deadlines(&store, &reference.get(), crate::store::now_ms()).await {
             tracing::warn!(error = format!("{error:#}"), "deadline check failed; retrying at the next tick");
+        }
+    }
+}
+
+/// Synchronises the matter catalogue with the provincial platform every `every` until
+/// `shutdown`, the first time at start.
+async fn sync_catalogue(sync: Arc<CatalogueSync>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match sync.run().await {
+            Ok(report) if !report.revised.is_empty() => tracing::info!(revised = ?report.revised, "matter catalogue synchronised"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "matter catalogue sync failed; retrying at the next tick"),
         }
     }
 }

@@ -30,6 +30,7 @@ pub async fn run(mut config: Config, cases: usize) -> anyhow::Result<BenchReport
         data_dir: data_dir.clone(),
         postal_url: None,
         ecert_url: None,
+        province_url: None,
         step_delay: Duration::ZERO,
         progress: false,
         concurrency: 32,

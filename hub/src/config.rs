@@ -5,6 +5,7 @@ use std::path::Path;
 use bus::BusConfig;
 use connectors::ecert::EcertConfig;
 use connectors::postal::PostalConfig;
+use connectors::province::ProvinceConfig;
 
 use crate::notify::MailConfig;
 use figment::providers::{Env, Format as _, Serialized, Toml};
@@ -12,7 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// The top-level sections, as they appear in the file and after `HUB_` in the environment.
-const SECTIONS: [&str; 9] = ["database", "bus", "api", "postal", "ecert", "consumers", "workflow", "mail", "audit"];
+const SECTIONS: [&str; 10] = ["database", "bus", "api", "postal", "ecert", "province", "consumers", "workflow", "mail", "audit"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,6 +23,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub postal: PostalConfig,
     pub ecert: EcertConfig,
+    pub province: ProvinceConfig,
     pub consumers: ConsumerConfig,
     pub workflow: WorkflowConfig,
     pub mail: MailConfig,
@@ -74,6 +76,7 @@ impl Default for Config {
             api: ApiConfig { listen: "127.0.0.1:8080".into() },
             postal: PostalConfig::default(),
             ecert: EcertConfig::default(),
+            province: ProvinceConfig::default(),
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
@@ -155,6 +158,8 @@ mod tests {
         assert_eq!(config.workflow.deadline_scan_seconds, 60);
         assert_eq!(config.ecert.base_url, "https://dzzz.shaanxi.gov.cn/gateway");
         assert_eq!(config.ecert.retry.max_attempts, 10);
+        assert_eq!(config.province.base_url, "https://zwfw.shaanxi.gov.cn/exchange");
+        assert_eq!(config.province.region_code, "610429");
     }
 
     #[test]

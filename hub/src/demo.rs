@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
+use connectors::province::{self, protocol::OnlineApplication};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Applicant, PostalAddress};
 use futures::stream::{self, StreamExt as _};
@@ -17,6 +18,7 @@ use crate::app::{bind, Hub};
 use crate::config::Config;
 use crate::domain::validation::resident_id_check;
 use crate::domain::Reference;
+use crate::province::guides_of;
 use crate::workflow::{DeliveryChoice, SubmitApplication};
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,9 @@ pub struct DemoOptions {
     pub postal_url: Option<String>,
     /// An external e-certificate repository (or simulator) instead of the built-in simulator.
     pub ecert_url: Option<String>,
+    /// An external provincial platform simulator instead of the built-in one; online
+    /// applications are filed at its `/admin/applications`.
+    pub province_url: Option<String>,
     /// Time between two tracking events in the built-in simulator.
     pub step_delay: Duration,
     pub progress: bool,
@@ -65,10 +70,12 @@ pub struct DemoRun {
     pub hub: Hub,
     _simulator: Option<simulator::RunningSimulator>,
     _ecert_simulator: Option<ecert::simulator::RunningSimulator>,
+    _province_simulator: Option<province::simulator::RunningSimulator>,
     client: reqwest::Client,
     base: String,
     postal_url: String,
     ecert_url: String,
+    province_url: String,
     /// What the demo does with each case, by case number.
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
 }
@@ -116,19 +123,50 @@ impl DemoRun {
                 Some(sim)
             }
         };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let province_simulator = match &options.province_url {
+            Some(url) => {
+                config.province.base_url = url.clone();
+                None
+            }
+            None => {
+                let push_url = format!("http://{}{}", listener.local_addr()?, province::PUSH_PATH);
+                let sim_config = province::simulator::SimulatorConfig {
+                    app_id: config.province.app_id.clone(),
+                    app_secret: config.province.app_secret.clone(),
+                    push_url: Some(push_url),
+                    faults: Default::default(),
+                };
+                let sim = province::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                // The platform holds the county's guides as the county published them.
+                let guides = guides_of(&Reference::builtin());
+                client.put(format!("{}/admin/matters", sim.base_url)).json(&guides).send().await?.error_for_status()?;
+                config.province.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        let postal_url = config.postal.base_url.clone();
-        let ecert_url = config.ecert.base_url.clone();
-        Ok(DemoRun { hub, _simulator: simulator, _ecert_simulator: ecert_simulator, client, base, postal_url, ecert_url, profiles: Default::default() })
+        let (postal_url, ecert_url, province_url) = (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
+        Ok(DemoRun {
+            hub,
+            _simulator: simulator,
+            _ecert_simulator: ecert_simulator,
+            _province_simulator: province_simulator,
+            client,
+            base,
+            postal_url,
+            ecert_url,
+            province_url,
+            profiles: Default::default(),
+        })
     }
 
     /// Submits the applications, plays the clerks, approvers and applicants, and waits until
     /// every case is final; then the applicants review.
     pub async fn drive(&self, options: &DemoOptions) -> anyhow::Result<Summary> {
         let started = Instant::now();
-        let applications = demo_applications(&self.hub.reference, options.cases, options.mix);
+        let applications = demo_applications(&self.hub.reference.get(), options.cases, options.mix);
         let bar = options.progress.then(|| progress_bar(options.cases));
         let submitting = self.submit_all(&applications, options.concurrency);
         let working = self.work_until_done(options.cases, bar.as_ref());
@@ -150,10 +188,43 @@ impl DemoRun {
     }
 
     async fn submit(&self, application: &SubmitApplication, profile: Profile) -> anyhow::Result<()> {
-        let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
-        let case_number = answer["case_number"].as_str().context("submission answer without case number")?;
-        self.profiles.lock().expect("profiles lock").insert(case_number.to_string(), profile);
+        let case_number = if profile == Profile::Online {
+            self.file_online(application).await?
+        } else {
+            let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
+            answer["case_number"].as_str().context("submission answer without case number")?.to_string()
+        };
+        self.profiles.lock().expect("profiles lock").insert(case_number, profile);
         Ok(())
+    }
+
+    /// Files the application on the provincial platform, as the applicant would online, and
+    /// waits for the platform's push to open the case.
+    async fn file_online(&self, application: &SubmitApplication) -> anyhow::Result<String> {
+        let online = OnlineApplication {
+            project_no: application.request_id.clone(),
+            implementation_code: application.matter_code.clone(),
+            applicant: application.applicant.clone(),
+            domicile_township: application.domicile_township.clone(),
+            materials: application.materials.clone(),
+            certificates: Vec::new(),
+            delivery_method: application.delivery.method.clone(),
+            delivery_address: application.delivery.address.clone(),
+            submitted_at: crate::store::now_ms(),
+        };
+        let platform = &self.province_url;
+        let filed = self.client.post(format!("{platform}/admin/applications")).json(&online).send().await?;
+        anyhow::ensure!(filed.status().is_success(), "filing {} online failed: {}", online.project_no, filed.text().await?);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let record: serde_json::Value = self.client.get(format!("{platform}/admin/applications/{}", online.project_no)).send().await?.error_for_status()?.json().await?;
+            if let Some(case_number) = record["case_number"].as_str() {
+                return Ok(case_number.to_string());
+            }
+            anyhow::ensure!(record["refused"].is_null(), "the hub refused online application {}: {}", online.project_no, record["refused"]);
+            anyhow::ensure!(Instant::now() < deadline, "online application {} was not taken within two minutes", online.project_no);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn profile(&self, case_number: &str) -> Profile {
@@ -266,7 +337,7 @@ impl DemoRun {
     async fn supplement(&self, case: &serde_json::Value) -> anyhow::Result<()> {
         let case_number = case["case_number"].as_str().context("case without number")?;
         let matter = case["application"]["matter"]["implementation_code"].as_str().unwrap_or_default();
-        let materials: Vec<String> = self.hub.reference.matter(matter).map(|m| m.materials.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
+        let materials: Vec<String> = self.hub.reference.get().matter(matter).map(|m| m.materials.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
         self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials })).await.map(drop)
     }
 
@@ -353,6 +424,11 @@ impl DemoRun {
         &self.ecert_url
     }
 
+    /// The provincial platform (simulator) the hub talks to.
+    pub fn province_url(&self) -> &str {
+        &self.province_url
+    }
+
     pub async fn stop(self) {
         self.hub.stop().await;
     }
@@ -425,6 +501,8 @@ pub enum Profile {
     Parallel,
     /// Handed in at a bank outlet (channel bank).
     Bank,
+    /// Filed online on the provincial platform, which pushes it to the hub (channel online).
+    Online,
 }
 
 impl Profile {
@@ -442,6 +520,7 @@ impl Profile {
             17 | 37 => Profile::BadReview,
             19 => Profile::Parallel,
             21 | 35 => Profile::Bank,
+            33 | 39 => Profile::Online,
             _ => Profile::Mailed,
         }
     }
@@ -473,6 +552,10 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 Profile::Bank => {
                     let outlets = &reference.county.bank_outlets;
                     point = outlets[i % outlets.len()].code.clone();
+                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
+                }
+                Profile::Online => {
+                    point = reference.online_point().code.clone();
                     matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
                 }
                 _ => {}
@@ -510,7 +593,11 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 request_id: format!("demo-{i}"),
                 matter_code: matter.implementation_code.clone(),
                 service_point: point,
-                channel: if profile == Profile::Bank { "bank".into() } else { "counter".into() },
+                channel: match profile {
+                    Profile::Bank => "bank".into(),
+                    Profile::Online => "online".into(),
+                    _ => "counter".into(),
+                },
                 applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone },
                 materials,
                 faulty_materials: Vec::new(),

@@ -10,5 +10,6 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod notify;
+pub mod province;
 pub mod store;
 pub mod workflow;

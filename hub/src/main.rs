@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
-use connectors::{ecert, simulation};
+use connectors::{ecert, province, simulation};
 use hub::config::Config;
 use hub::demo::{self, DemoOptions};
 use hub::{app, bench};
@@ -49,6 +49,10 @@ enum Command {
         /// built-in simulator; the app id and secret come from the configuration (`[ecert]`).
         #[arg(long)]
         ecert_url: Option<String>,
+        /// Use this provincial platform simulator (e.g. a separately started `province-sim`)
+        /// instead of the built-in one; online applications are filed at it.
+        #[arg(long)]
+        province_url: Option<String>,
         /// Time between two tracking events of the built-in simulator.
         #[arg(long, default_value_t = 10)]
         step_delay_ms: u64,
@@ -101,6 +105,30 @@ enum Command {
         api: String,
         #[command(subcommand)]
         action: ConnectorAction,
+    },
+    /// Synchronise the matter catalogue of a running hub with the provincial platform now.
+    CatalogueSync {
+        /// The hub's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Run the provincial platform simulator as its own server.
+    ProvinceSim {
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        listen: String,
+        /// Where to push online applications, e.g. http://127.0.0.1:8080/connectors/province/applications.
+        #[arg(long)]
+        push_url: Option<String>,
+        /// The application id and secret it lets in and signs with (the hub's `[province]` ones).
+        #[arg(long, default_value = "XY610429-HUB")]
+        app_id: String,
+        #[arg(long, default_value = "development-secret")]
+        app_secret: String,
+        /// Seed the platform's catalogue with the reference county's matter guides.
+        #[arg(long)]
+        seed_catalogue: bool,
+        #[command(flatten)]
+        faults: FaultArgs,
     },
     /// Run the e-certificate repository simulator as its own server.
     EcertSim {
@@ -185,6 +213,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
+/// the hub refused it.
+async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCode> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
@@ -196,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, step_delay_ms, no_progress, plain } => {
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, step_delay_ms, no_progress, plain } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -208,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 data_dir,
                 postal_url,
                 ecert_url,
+                province_url,
                 step_delay: Duration::from_millis(step_delay_ms),
                 progress: !no_progress,
                 concurrency: 32,
@@ -258,6 +297,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::CatalogueSync { api } => print_answer(reqwest::Client::new().post(format!("{}/api/v1/catalogue/sync", api.trim_end_matches('/')))).await,
+        Command::ProvinceSim { listen, push_url, app_id, app_secret, seed_catalogue, faults } => {
+            init_logging("info");
+            let listener = app::bind(&listen).await?;
+            let running = province::simulator::spawn(listener, province::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() })?;
+            if seed_catalogue {
+                let guides = hub::province::guides_of(&hub::domain::Reference::builtin());
+                reqwest::Client::new().put(format!("{}/admin/matters", running.base_url)).json(&guides).send().await?.error_for_status()?;
+            }
+            println!("provincial platform simulator listening on {}", running.base_url);
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Connectors { api, action } => {
             let client = reqwest::Client::new();
             let base = format!("{}/api/v1/connectors", api.trim_end_matches('/'));
@@ -267,11 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
                 ConnectorAction::Offsets { name } => client.get(format!("{base}/{name}/offsets")),
             };
-            let response = request.send().await?;
-            let status = response.status();
-            let body: serde_json::Value = response.json().await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            print_answer(request).await
         }
         Command::EcertSim { listen, app_id, app_secret, faults } => {
             init_logging("info");

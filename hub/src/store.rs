@@ -13,6 +13,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::Notify;
 
+use crate::domain::reference::Matter;
 use crate::domain::{Case, CaseState};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -136,6 +137,45 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.reads)
         .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
+    /// The cases among `case_numbers` that exist, each with the request id that opened it.
+    pub async fn cases_with_requests(&self, case_numbers: &[&str]) -> anyhow::Result<Vec<(String, Case)>> {
+        let mut cases = Vec::new();
+        let unique: Vec<&str> = case_numbers.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("SELECT request_id, snapshot FROM cases WHERE case_number IN ({})", Params::new(self.backend).list(chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for number in chunk {
+                query = query.bind(*number);
+            }
+            for row in query.fetch_all(&self.reads).await? {
+                cases.push((row.get(0), serde_json::from_str(row.get::<String, _>(1).as_str())?));
+            }
+        }
+        Ok(cases)
+    }
+
+    /// Keeps matter versions taken from the provincial platform.
+    pub async fn save_matter_versions(&self, matters: &[Matter]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for matter in matters {
+            sqlx::query("INSERT INTO matter_versions (implementation_code, version, body, synced_at) VALUES ($1, $2, $3, $4)")
+                .bind(&matter.implementation_code)
+                .bind(i64::from(matter.version))
+                .bind(serde_json::to_string(matter)?)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every matter version taken from the platform, oldest first.
+    pub async fn matter_versions(&self) -> anyhow::Result<Vec<Matter>> {
+        let rows = sqlx::query("SELECT body FROM matter_versions ORDER BY implementation_code, version").fetch_all(&self.reads).await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 

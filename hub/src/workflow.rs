@@ -1,7 +1,6 @@
 //! The hub's application services: they load cases, ask the domain core what happens, and
 //! store the outcome with its outgoing messages in one transaction.
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
@@ -11,6 +10,7 @@ use crate::domain::case::is_external_fact;
 use crate::domain::deadlines;
 use crate::domain::routing::{self, Routing};
 use crate::domain::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
+use crate::province::CurrentReference;
 use crate::store::{now_ms, Store, StoreTx};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub struct CaseProcessor {
     pub consumer: String,
     pub store: Store,
-    pub reference: Arc<Reference>,
+    pub reference: CurrentReference,
 }
 
 /// What one event did to a case: its new history entries and the subset to publish.
@@ -91,7 +91,8 @@ impl BatchHandler for CaseProcessor {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
         let mut skip = tx.applied_among(&self.consumer, &ids).await?;
         let mut touched = load_touched(&mut tx, batch.iter().map(|d| d.event.case_number())).await?;
-        let ctx = Context { now: now_ms(), reference: &self.reference };
+        let reference = self.reference.get();
+        let ctx = Context { now: now_ms(), reference: &reference };
         let mut outcomes: Vec<(&str, String)> = Vec::new();
         let mut rejected = Vec::new();
         for (index, delivery) in batch.iter().enumerate() {
@@ -366,7 +367,7 @@ const INTAKE_GROUP: usize = 256;
 
 impl Intake {
     /// The intake and the task that serves it (to be spawned); the task ends with `shutdown`.
-    pub fn new(store: Store, reference: Arc<Reference>, shutdown: CancellationToken) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
+    pub fn new(store: Store, reference: CurrentReference, shutdown: CancellationToken) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
         let (requests, mut pending) = mpsc::channel::<(SubmitApplication, IntakeReply)>(INTAKE_GROUP * 4);
         let task = async move {
             loop {
@@ -383,7 +384,7 @@ impl Intake {
                     }
                 }
                 let (applications, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                match submit_applications(&store, &reference, &applications).await {
+                match submit_applications(&store, &reference.get(), &applications).await {
                     Ok(outcomes) => outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome)))),
                     Err(error) => {
                         tracing::error!(error = format!("{error:#}"), submissions = replies.len(), "opening cases failed");

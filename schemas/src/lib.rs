@@ -25,3 +25,11 @@ pub fn data_subject(county_key: &[u8], id_number: &str) -> String {
     mac.update(id_number.trim().to_ascii_uppercase().as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
+
+/// The calendar day (days since 1970-01-01) of an instant in China Standard Time (UTC+8), where
+/// every date the hub and its counterparts exchange is set: Avro `date` fields, validity dates.
+pub fn day_of(millis: i64) -> i32 {
+    const MILLIS_PER_DAY: i64 = 86_400_000;
+    const CST_OFFSET_MILLIS: i64 = 8 * 3_600_000;
+    (millis + CST_OFFSET_MILLIS).div_euclid(MILLIS_PER_DAY) as i32
+}

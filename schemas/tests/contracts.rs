@@ -262,3 +262,11 @@ fn every_record_travels_on_exactly_one_topic_of_the_catalogue() {
     }
     assert!(catalogue.topic(catalogue::DEAD_LETTER_TOPIC).is_some());
 }
+
+#[test]
+fn days_are_counted_in_china_standard_time() {
+    // Midnight of 2026-11-23 in Beijing is 16:00 UTC the day before.
+    let midnight_cst = 20_780_i64 * 86_400_000 - 8 * 3_600_000;
+    assert_eq!(contracts::day_of(midnight_cst), 20_780);
+    assert_eq!(contracts::day_of(midnight_cst - 1), 20_779);
+}

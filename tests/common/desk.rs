@@ -18,6 +18,7 @@ pub fn demo_options(dir: &Path) -> DemoOptions {
         data_dir: dir.to_path_buf(),
         postal_url: None,
         ecert_url: None,
+        province_url: None,
         step_delay: Duration::from_millis(2),
         progress: false,
         concurrency: 1,
@@ -48,7 +49,7 @@ impl<'a> Desk<'a> {
 
     /// Submits an application with every material of the matter, mailed unless `extra` says otherwise.
     pub async fn submit(&self, request_id: &str, matter: &str, point: &str, extra: Value) -> String {
-        let reference = &self.demo.hub.reference;
+        let reference = self.demo.hub.reference.get();
         let mut body = json!({
             "request_id": request_id,
             "matter_code": matter,

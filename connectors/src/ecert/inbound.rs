@@ -171,8 +171,9 @@ fn called_error(error: CallError) -> LookupError {
     }
 }
 
+/// Today in China Standard Time, where validity dates are set.
 fn today() -> i32 {
-    (now_ms().div_euclid(86_400_000)) as i32
+    contracts::day_of(now_ms())
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList, IssueCertificate, Issued, LookupQuery, Revoke, Revoked};
-use crate::framework::{check_signature, now_ms, parse_json, BadRequest};
+use crate::framework::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{error, lost_answer, serve, FaultSwitch, Faults};
+use crate::simulation::{error, serve, Faults, GateCounts, SignedGate};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -54,9 +54,8 @@ pub struct Stats {
     pub replays: u64,
     pub revocations: u64,
     pub lookups: u64,
-    pub rejected_calls: u64,
-    pub failed_calls: u64,
-    pub lost_answers: u64,
+    #[serde(flatten)]
+    pub calls: GateCounts,
 }
 
 #[derive(Default)]
@@ -69,17 +68,16 @@ struct Holdings {
 }
 
 struct Simulator {
-    config: SimulatorConfig,
-    faults: Arc<FaultSwitch<Faults>>,
+    gate: SignedGate,
     holdings: Mutex<Holdings>,
     counters: Mutex<Stats>,
 }
 
-
 pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
     let shutdown = CancellationToken::new();
-    let faults = FaultSwitch::new(config.faults.clone());
-    let simulator = Arc::new(Simulator { faults: faults.clone(), config, holdings: Default::default(), counters: Default::default() });
+    let gate = SignedGate::new(&config.app_id, &config.app_secret, config.faults);
+    let faults = gate.faults.clone();
+    let simulator = Arc::new(Simulator { gate, holdings: Default::default(), counters: Default::default() });
     let app = Router::new()
         .route("/api/v1/certificates", post(issue).get(find))
         .route("/api/v1/certificates/{id}", get(fetch))
@@ -93,32 +91,6 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
 }
 
 impl Simulator {
-    /// Faults, then the signature: the answer to give instead of serving the call, if any.
-    async fn admit(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Faults, Response> {
-        let faults = self.faults.current();
-        if let Some(failure) = faults.before_call().await {
-            self.counters.lock().expect("stats lock").failed_calls += 1;
-            return Err(failure);
-        }
-        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-        check_signature(headers, method.as_str(), path, body, &self.config.app_id, &self.config.app_secret, now_ms()).map_err(|bad| self.reject(bad))?;
-        Ok(faults)
-    }
-
-    fn reject(&self, bad: BadRequest) -> Response {
-        self.counters.lock().expect("stats lock").rejected_calls += 1;
-        bad.into_response()
-    }
-
-    /// The answer to a call whose work is done, unless the fault settings lose it.
-    fn answer(&self, faults: &Faults, status: StatusCode, body: impl Serialize) -> Response {
-        if faults.loses_answer() {
-            self.counters.lock().expect("stats lock").lost_answers += 1;
-            return lost_answer();
-        }
-        (status, Json(body)).into_response()
-    }
-
     fn make_certificate(&self, holdings: &mut Holdings, request: &IssueCertificate) -> Result<Certificate, BadRequest> {
         holdings.serial += 1;
         let year = request.issue_date.get(..4).unwrap_or("2026");
@@ -171,16 +143,16 @@ fn check_issue(request: &IssueCertificate) -> Result<(), BadRequest> {
 }
 
 async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = match sim.admit(&method, &uri, &headers, &body).await {
+    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
     };
     let request: IssueCertificate = match parse_json(&body).and_then(|r: IssueCertificate| check_issue(&r).map(|_| r)) {
         Ok(request) => request,
-        Err(bad) => return sim.reject(bad),
+        Err(bad) => return sim.gate.reject(bad),
     };
     let Some(key) = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).map(str::to_string) else {
-        return sim.reject(BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"));
+        return sim.gate.reject(BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"));
     };
     let (status, issued) = {
         let mut holdings = sim.holdings.lock().expect("holdings lock");
@@ -198,7 +170,7 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
                     Ok(certificate) => certificate,
                     Err(bad) => {
                         drop(counters);
-                        return sim.reject(bad);
+                        return sim.gate.reject(bad);
                     }
                 };
                 let id = certificate.certificate_id.clone();
@@ -208,7 +180,7 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
             }
         }
     };
-    sim.answer(&faults, status, issued)
+    sim.gate.answer(&faults, status, issued)
 }
 
 /// Who asks and why: a lookup without a purpose is refused.
@@ -227,13 +199,13 @@ fn log_lookup(holdings: &mut Holdings, mut record: LookupRecord, found: usize) {
 }
 
 async fn fetch(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, query: Result<Query<LookupQuery>, QueryRejection>) -> Response {
-    let faults = match sim.admit(&method, &uri, &headers, b"").await {
+    let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
     };
     let record = match lookup_record(&query) {
         Ok((_, record)) => record,
-        Err(bad) => return sim.reject(bad),
+        Err(bad) => return sim.gate.reject(bad),
     };
     let found = {
         let mut holdings = sim.holdings.lock().expect("holdings lock");
@@ -243,22 +215,22 @@ async fn fetch(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method
     };
     sim.counters.lock().expect("stats lock").lookups += 1;
     match found {
-        Some(certificate) => sim.answer(&faults, StatusCode::OK, certificate),
+        Some(certificate) => sim.gate.answer(&faults, StatusCode::OK, certificate),
         None => error(StatusCode::NOT_FOUND, "C404", &format!("no certificate {id}")),
     }
 }
 
 async fn find(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, query: Result<Query<LookupQuery>, QueryRejection>) -> Response {
-    let faults = match sim.admit(&method, &uri, &headers, b"").await {
+    let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
     };
     let (query, record) = match lookup_record(&query) {
         Ok(found) => found,
-        Err(bad) => return sim.reject(bad),
+        Err(bad) => return sim.gate.reject(bad),
     };
     let Some(holder_code) = query.holder_code.clone().filter(|h| !h.is_empty()) else {
-        return sim.reject(BadRequest::field("holder_code", "a lookup by holder names the holder_code"));
+        return sim.gate.reject(BadRequest::field("holder_code", "a lookup by holder names the holder_code"));
     };
     let type_code = query.type_code.clone();
     let certificates: Vec<Certificate> = {
@@ -274,18 +246,18 @@ async fn find(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, heade
         found
     };
     sim.counters.lock().expect("stats lock").lookups += 1;
-    sim.answer(&faults, StatusCode::OK, CertificateList { certificates })
+    sim.gate.answer(&faults, StatusCode::OK, CertificateList { certificates })
 }
 
 async fn revoke(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let faults = match sim.admit(&method, &uri, &headers, &body).await {
+    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
     };
     let request = match parse_json::<Revoke>(&body) {
         Ok(request) if !request.reason.trim().is_empty() => request,
-        Ok(_) => return sim.reject(BadRequest::field("reason", "a revocation states its reason")),
-        Err(bad) => return sim.reject(bad),
+        Ok(_) => return sim.gate.reject(BadRequest::field("reason", "a revocation states its reason")),
+        Err(bad) => return sim.gate.reject(bad),
     };
     let revoked = {
         let mut holdings = sim.holdings.lock().expect("holdings lock");
@@ -299,7 +271,7 @@ async fn revoke(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, metho
         }
         Revoked { certificate_id: id, status: record.certificate.status.clone() }
     };
-    sim.answer(&faults, StatusCode::OK, revoked)
+    sim.gate.answer(&faults, StatusCode::OK, revoked)
 }
 
 /// Puts a certificate into the repository directly, as if another authority had issued it.
@@ -328,6 +300,7 @@ async fn lookups(State(sim): State<Arc<Simulator>>) -> Json<Vec<LookupRecord>> {
 
 async fn stats(State(sim): State<Arc<Simulator>>) -> Json<Stats> {
     let mut stats = sim.counters.lock().expect("stats lock").clone();
+    stats.calls = sim.gate.counts();
     stats.certificates = sim.holdings.lock().expect("holdings lock").certificates.len();
     Json(stats)
 }

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bus::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +22,7 @@ use super::protocol::{
 };
 use crate::framework::{now_ms, parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{self, check_rates, error, serve, strikes, FaultSettings, FaultSwitch};
+use crate::simulation::{self, check_rates, error, push_until_answered, serve, strikes, FaultSettings, FaultSwitch};
 
 /// Faults the simulator injects into its own API and its pushes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -293,41 +292,21 @@ async fn push_batches(sim: Arc<Simulator>, push_url: String, due: Arc<tokio::syn
 
 /// Returns false only when the simulator is shutting down.
 async fn push_until_acknowledged(sim: &Simulator, push_url: &str, batch: &TrackingBatch) -> bool {
-    let retry = RetryPolicy { initial_ms: 50, max_ms: 2_000, multiplier: 2.0, max_attempts: 0 };
-    let mut attempt = 0;
-    loop {
-        while sim.faults.current().outage {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = sim.shutdown.cancelled() => return false,
+    let tried = |acknowledged: bool| {
+        let mut orders = sim.orders.lock().expect("orders lock");
+        let mut counters = sim.counters.lock().expect("stats lock");
+        let traces = batch.traces.len() as u64;
+        counters.pushes_sent += traces;
+        counters.pushes_acknowledged += if acknowledged { traces } else { 0 };
+        for trace in &batch.traces {
+            if let Some(record) = orders.get_mut(&trace.logistics_order_no) {
+                record.pushes_sent += 1;
+                record.pushes_acknowledged += u32::from(acknowledged);
             }
         }
-        attempt += 1;
-        let acknowledged = match sim.client.post(push_url).json(batch).send().await {
-            Ok(response) => response.status().is_success(),
-            Err(_) => false,
-        };
-        {
-            let mut orders = sim.orders.lock().expect("orders lock");
-            let mut counters = sim.counters.lock().expect("stats lock");
-            let traces = batch.traces.len() as u64;
-            counters.pushes_sent += traces;
-            counters.pushes_acknowledged += if acknowledged { traces } else { 0 };
-            for trace in &batch.traces {
-                if let Some(record) = orders.get_mut(&trace.logistics_order_no) {
-                    record.pushes_sent += 1;
-                    record.pushes_acknowledged += u32::from(acknowledged);
-                }
-            }
-        }
-        if acknowledged {
-            return true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(retry.delay(attempt)) => {}
-            _ = sim.shutdown.cancelled() => return false,
-        }
-    }
+    };
+    let request = || sim.client.post(push_url).json(batch);
+    push_until_answered(request, || sim.faults.current().outage, &sim.shutdown, tried).await.is_some()
 }
 
 async fn get_order(State(sim): State<Arc<Simulator>>, Path(order_no): Path<String>) -> Response {

@@ -5,13 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-const MILLIS_PER_DAY: i64 = 86_400_000;
-const CST_OFFSET_MILLIS: i64 = 8 * 3_600_000;
-
-/// The local calendar day of an instant.
-pub fn day_of(millis: i64) -> i32 {
-    (millis + CST_OFFSET_MILLIS).div_euclid(MILLIS_PER_DAY) as i32
-}
+pub use contracts::day_of;
 
 /// The last day of a validity of `years` years starting on `day`: the day before the same date
 /// `years` later (29 February, where that year has none, counts as 28 February).

@@ -79,7 +79,7 @@ pub struct Authority {
     pub phone: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Material {
     pub name: String,
     pub primary: bool,
@@ -89,7 +89,7 @@ pub struct Material {
     pub ecert: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matter {
     pub basic_code: String,
     pub implementation_code: String,
@@ -119,7 +119,7 @@ pub struct Matter {
     pub certificate: Option<CertificateSpec>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateSpec {
     /// 证照类型代码, the type part of the certificate identifier.
@@ -197,6 +197,14 @@ impl Reference {
             township_code: county.code.clone(),
         };
         service_points.insert(county_hall.code.clone(), county_hall);
+        let online = ServicePointInfo {
+            code: online_point_code(&county.code),
+            name: "陕西政务服务网（网上申请）".into(),
+            tier: "online".into(),
+            division_code: county.code.clone(),
+            township_code: county.code.clone(),
+        };
+        service_points.insert(online.code.clone(), online);
         for township in &county.townships {
             service_points.insert(
                 township.code.clone(),
@@ -276,6 +284,44 @@ impl Reference {
         self.matters.values().filter_map(|v| v.last())
     }
 
+    /// Takes changed guides of known matters (already on the county's arrangements): each that
+    /// differs from the newest version becomes the next version. Returns the new versions.
+    pub fn revise(&mut self, changed: Vec<Matter>) -> Vec<Matter> {
+        let mut revised = Vec::new();
+        for mut matter in changed {
+            let Some(versions) = self.matters.get_mut(&matter.implementation_code) else { continue };
+            let newest = versions.last().expect("a matter has a version");
+            matter.version = newest.version;
+            if matter == *newest {
+                continue;
+            }
+            matter.version += 1;
+            versions.push(matter.clone());
+            revised.push(matter);
+        }
+        revised
+    }
+
+    /// Puts back versions taken from the platform before (kept in the database).
+    pub fn restore_versions(&mut self, stored: Vec<Matter>) -> Result<(), String> {
+        for matter in stored {
+            if self.departments.get(&matter.department).is_none() {
+                return Err(format!("stored matter {} v{} names unknown department {}", matter.implementation_code, matter.version, matter.department));
+            }
+            let versions = self.matters.entry(matter.implementation_code.clone()).or_default();
+            if !versions.iter().any(|m| m.version == matter.version) {
+                versions.push(matter);
+                versions.sort_by_key(|m| m.version);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where applications filed on the provincial platform are taken in.
+    pub fn online_point(&self) -> &ServicePointInfo {
+        &self.service_points[&online_point_code(&self.county.code)]
+    }
+
     pub fn service_point(&self, code: &str) -> Option<&ServicePointInfo> {
         self.service_points.get(code)
     }
@@ -283,6 +329,10 @@ impl Reference {
     pub fn villages(&self) -> impl Iterator<Item = (&Township, &Village)> {
         self.county.townships.iter().flat_map(|t| t.villages.iter().map(move |v| (t, v)))
     }
+}
+
+fn online_point_code(county_code: &str) -> String {
+    format!("{county_code}-online")
 }
 
 #[cfg(test)]
@@ -328,5 +378,26 @@ mod tests {
         let doubled = format!("{MATTERS_TOML}\n{}", &MATTERS_TOML[start..end]);
         let error = Reference::parse(XUNYI_TOML, &doubled, Calendar::builtin()).unwrap_err();
         assert!(error.contains("version 1 twice"), "{error}");
+    }
+
+    #[test]
+    fn a_changed_guide_becomes_the_next_version_and_an_unchanged_one_does_not() {
+        let mut reference = Reference::builtin();
+        let code = "11610429MB2912345A4000104010000";
+        let original = reference.matter(code).unwrap().clone();
+        let mut shorter = original.clone();
+        shorter.promised_days -= 1;
+        let revised = reference.revise(vec![original.clone(), shorter.clone()]);
+        assert_eq!(revised.len(), 1, "the unchanged guide is no new version");
+        assert_eq!(reference.matter(code).unwrap().version, original.version + 1);
+        assert_eq!(reference.matter(code).unwrap().promised_days, shorter.promised_days);
+        assert_eq!(reference.matter_version(code, original.version), Some(&original), "cases keep their version");
+        assert!(reference.revise(vec![shorter]).is_empty(), "the same change twice is one version");
+
+        let mut restarted = Reference::builtin();
+        restarted.restore_versions(revised.clone()).unwrap();
+        restarted.restore_versions(revised).unwrap();
+        assert_eq!(restarted.matter(code), reference.matter(code));
+        assert_eq!(restarted.online_point().tier, "online");
     }
 }

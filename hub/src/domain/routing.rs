@@ -68,6 +68,8 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
             let department = reference.authority(&matter.department).ok_or_else(|| format!("no department {}", matter.department))?;
             let reason = if point.tier == "county" {
                 format!("{} is decided by {}, which the county hall accepts for", matter.name, department.name)
+            } else if point.tier == "online" {
+                format!("{} was applied for online (全程网办); the catalogue names {} as the deciding authority", matter.name, department.name)
             } else {
                 format!(
                     "{} accepts {} on behalf of the county (代收代办); the catalogue names {} as the deciding authority",
@@ -77,7 +79,8 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
             Ok(decided_by(department, "county", RULE_COUNTY_DECIDES, reason))
         }
         "township" => {
-            let here = (point.tier != "county").then_some(point.township_code.as_str());
+            // The county hall and the online platform are in no township: the domicile decides.
+            let here = (!matches!(point.tier.as_str(), "county" | "online")).then_some(point.township_code.as_str());
             let Some(township) = domicile_township.or(here) else {
                 return Err(format!("{} is decided by the applicant's township; the county hall needs the applicant's township", matter.name));
             };
@@ -120,6 +123,19 @@ mod tests {
     fn explain(matter: &str, point: &str, domicile: Option<&str>) -> Result<Routing, String> {
         let reference = Reference::builtin();
         route(&reference, reference.matter(matter).unwrap(), reference.service_point(point).unwrap(), domicile)
+    }
+
+    #[test]
+    fn online_applications_go_to_the_department_or_the_domicile_township() {
+        let online = Reference::builtin().online_point().code.clone();
+        let routing = explain(SELF_EMPLOYED, &online, None).unwrap();
+        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_COUNTY_DECIDES));
+        assert!(routing.reason.contains("全程网办"), "{}", routing.reason);
+        const EMERGENCY_RELIEF: &str = "11610429MB2912348D4000111031000";
+        assert!(explain(EMERGENCY_RELIEF, &online, None).is_err(), "a township matter online needs the applicant's township");
+        let routing = explain(EMERGENCY_RELIEF, &online, Some("610429104000")).unwrap();
+        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("610429104000", RULE_TOWNSHIP_DECIDES));
+        assert!(explain(HOMESTEAD, &online, None).is_err(), "a matter the catalogue does not offer online");
     }
 
     #[test]

@@ -1,0 +1,38 @@
+use bus::RetryPolicy;
+use serde::{Deserialize, Serialize};
+
+/// The provincial platform connector's section of the hub configuration (`[province]`,
+/// `HUB_PROVINCE__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvinceConfig {
+    /// Base URL of the platform's exchange API. Empty in the demo: the built-in simulator is used.
+    pub base_url: String,
+    /// Our application id at the platform; it signs both ways with the secret below.
+    pub app_id: String,
+    pub app_secret: String,
+    /// Administrative division whose matters the catalogue sync asks for (6-digit county code).
+    pub region_code: String,
+    /// How often the matter catalogue is synchronised; 0: only on demand.
+    pub catalogue_sync_seconds: u64,
+    pub timeout_ms: u64,
+    /// Reports in flight at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ProvinceConfig {
+    fn default() -> Self {
+        ProvinceConfig {
+            base_url: String::new(),
+            app_id: "XY610429-HUB".into(),
+            app_secret: "development-secret".into(),
+            region_code: "610429".into(),
+            catalogue_sync_seconds: 3_600,
+            timeout_ms: 5_000,
+            concurrency: 8,
+            // About a quarter of a minute of retries, then an incident and a restart with backoff.
+            retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
+        }
+    }
+}
