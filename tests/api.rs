@@ -26,6 +26,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         postal_url: None,
         ecert_url: None,
         province_url: None,
+        bank_url: None,
         step_delay: Duration::from_millis(1),
         progress: false,
         concurrency: 1,

@@ -1,7 +1,8 @@
 //! The hard way: the demo runs as a child process and is killed with SIGKILL at random moments,
 //! then restarted on the same database. The embedded broker loses its log with every kill; the
 //! outbox must make up for it. In the end every case reached exactly one final state and the
-//! carrier (a separate simulator process that survives the kills) received each order once.
+//! carrier and the bank (separate simulator processes that survive the kills) received each
+//! order once.
 mod common;
 
 use std::path::Path;
@@ -25,9 +26,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn demo(data_dir: &Path, api_port: u16, postal_url: &str) -> Child {
+fn demo(data_dir: &Path, api_port: u16, postal_url: &str, bank_url: &str) -> Child {
     Command::new(HUB)
-        .args(["demo", "--resume", "--no-progress", "--cases", &CASES.to_string(), "--postal-url", postal_url])
+        .args(["demo", "--resume", "--no-progress", "--cases", &CASES.to_string(), "--postal-url", postal_url, "--bank-url", bank_url])
         .arg("--data-dir")
         .arg(data_dir)
         .env("HUB_API__LISTEN", format!("127.0.0.1:{api_port}"))
@@ -48,8 +49,9 @@ async fn wait_until_up(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (api_port, sim_port) = (common::free_port(), common::free_port());
+    let (api_port, sim_port, bank_port) = (common::free_port(), common::free_port(), common::free_port());
     let postal_url = format!("http://127.0.0.1:{sim_port}");
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
     let _simulator = KillOnDrop(
         Command::new(HUB)
             .args(["postal-sim", "--listen", &format!("127.0.0.1:{sim_port}"), "--step-delay-ms", "5"])
@@ -60,7 +62,17 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
             .spawn()
             .unwrap(),
     );
+    let _bank = KillOnDrop(
+        Command::new(HUB)
+            .args(["bank-sim", "--listen", &format!("127.0.0.1:{bank_port}"), "--duplicate-rate", "0.2"])
+            .args(["--push-url", &format!("http://127.0.0.1:{api_port}/connectors/bank/payments")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_until_up(&format!("{postal_url}/admin/stats")).await;
+    wait_until_up(&format!("{bank_url}/admin/stats")).await;
 
     let mut rng = rand::rng();
     let mut kills = 0;
@@ -68,7 +80,7 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
         if kills == KILLS {
             break;
         }
-        let mut child = KillOnDrop(demo(dir.path(), api_port, &postal_url));
+        let mut child = KillOnDrop(demo(dir.path(), api_port, &postal_url, &bank_url));
         // Random moments from start-up (broker still starting) to mid-flight.
         let delay = rng.random_range(300..1_500);
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -82,7 +94,7 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     }
     assert!(kills >= 5, "only {kills} runs could be killed before they finished");
 
-    let mut last = demo(dir.path(), api_port, &postal_url);
+    let mut last = demo(dir.path(), api_port, &postal_url, &bank_url);
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(status) = last.try_wait().unwrap() {
@@ -114,6 +126,10 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     for order in &orders {
         assert_eq!(order["created"], 1, "order {} created more than once", order["logistics_order_no"]);
     }
+    let fee_orders: i64 = sqlx::query("SELECT COUNT(*) FROM case_events WHERE kind = 'FeeOrderRequested'").fetch_one(&pool).await.unwrap().get(0);
+    let placed: Vec<serde_json::Value> = reqwest::get(format!("{bank_url}/admin/orders")).await.unwrap().json().await.unwrap();
+    assert!(fee_orders > 0, "the demo has cases with fees");
+    assert_eq!(placed.len() as i64, fee_orders, "one fee order per case with a fee at the bank");
 }
 
 /// Cases whose history does not hold exactly `count` events of `kind`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{BatchHandler, Delivery, OutboxStore};
+use common::admin;
 use common::desk::{Desk, APPLICANT_ID};
 use connectors::ecert::identifier::CertificateId;
 use connectors::ecert::outbound::EcertOutbound;
@@ -47,9 +48,6 @@ fn request(serial: usize, holder_code_kind: &str) -> Delivery {
     Delivery { topic: "hub.ecert.requests".into(), partition: 0, offset: serial as i64, event }
 }
 
-async fn admin<T: serde::de::DeserializeOwned>(base: &str, what: &str) -> T {
-    reqwest::get(format!("{base}/admin/{what}")).await.unwrap().json().await.unwrap()
-}
 
 async fn recorded(store: &Store) -> Vec<Event> {
     let ids = store.unpublished_ids(0, 10_000).await.unwrap();
@@ -147,7 +145,7 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         // An integrator pauses the connector: the approval waits for its certificate until resumed.
         let (status, connectors) = desk.get("/api/v1/connectors".into()).await;
         let names: Vec<&str> = connectors.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-        assert_eq!((status, names), (200, vec!["postal-connector", "ecert-connector", "province-connector"]));
+        assert_eq!((status, names), (200, vec!["postal-connector", "ecert-connector", "province-connector", "bank-connector"]));
         let (status, paused) = desk.call("/api/v1/connectors/ecert-connector/pause", json!({"reason": "证照库维护"})).await;
         assert_eq!((status, paused["state"].as_str()), (200, Some("paused")), "{paused}");
         assert_eq!(desk.call("/api/v1/connectors/nonesuch/pause", json!({"reason": "x"})).await.0, 404);

@@ -29,6 +29,7 @@ async fn cases_reach_the_archive_exactly_once_despite_carrier_faults() {
             postal_url: None,
             ecert_url: None,
             province_url: None,
+            bank_url: None,
             step_delay: Duration::from_millis(2),
             progress: false,
             concurrency: 8,

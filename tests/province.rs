@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery};
+use common::{admin, set_faults, signed_push};
 use common::desk::{demo_options, Desk, APPLICANT_ID};
 use connectors::control::ConnectorControl;
-use connectors::framework::{signature, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use connectors::province::outbound::{CaseDirectory, CaseFacts, ProvinceOutbound};
 use connectors::province::simulator::{self, CaseRecord, FiledApplication, SimulatorConfig, Stats};
 use connectors::province::{self, ProvinceConfig, PUSH_PATH};
@@ -38,14 +38,7 @@ fn online_application(project_no: &str, matter: &str, materials: &[&str]) -> Val
     })
 }
 
-async fn admin<T: serde::de::DeserializeOwned>(base: &str, what: &str) -> T {
-    reqwest::get(format!("{base}/admin/{what}")).await.unwrap().json().await.unwrap()
-}
 
-async fn set_faults(base: &str, faults: Value) {
-    let response = reqwest::Client::new().put(format!("{base}/admin/faults")).json(&faults).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-}
 
 /// Waits until the platform's record of `case` satisfies `done`.
 async fn platform_case(base: &str, case: &str, what: &str, done: impl Fn(&CaseRecord) -> bool) -> CaseRecord {
@@ -64,22 +57,6 @@ async fn platform_case(base: &str, case: &str, what: &str, done: impl Fn(&CaseRe
     }
 }
 
-/// Pushes `body` to the hub as the platform does, signed with `secret`.
-async fn push(api: &str, body: &Value, secret: &str) -> (u16, Value) {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let timestamp = connectors::framework::now_ms();
-    let response = reqwest::Client::new()
-        .post(format!("{api}{PUSH_PATH}"))
-        .header(APP_ID_HEADER, "XY610429-HUB")
-        .header(TIMESTAMP_HEADER, timestamp.to_string())
-        .header(SIGNATURE_HEADER, signature(secret, "POST", PUSH_PATH, timestamp, &bytes))
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_applications_status_reviews_and_catalogue_flow_through_the_platform() {
@@ -125,15 +102,15 @@ async fn online_applications_status_reviews_and_catalogue_flow_through_the_platf
 
         // The same application pushed again is the same case; unsigned or malformed pushes are refused.
         let again = json!({"applications": [online_application(&format!("{backend}-SX1"), SELF_EMPLOYED, &names)]});
-        let (status, answer) = push(demo.api_url(), &again, "development-secret").await;
+        let (status, answer) = signed_push(demo.api_url(), PUSH_PATH, &again, "development-secret").await;
         assert_eq!((status, answer["results"][0]["case_number"].as_str(), answer["results"][0]["duplicate"].as_bool()), (200, Some(taken.as_str()), Some(true)), "{backend}: {answer}");
-        assert_eq!(push(demo.api_url(), &again, "guess").await.0, 401, "{backend}: a forged push");
-        let (status, answer) = push(demo.api_url(), &json!({"applications": [{"project_no": "x"}]}), "development-secret").await;
+        assert_eq!(signed_push(demo.api_url(), PUSH_PATH, &again, "guess").await.0, 401, "{backend}: a forged push");
+        let (status, answer) = signed_push(demo.api_url(), PUSH_PATH, &json!({"applications": [{"project_no": "x"}]}), "development-secret").await;
         assert_eq!(status, 400, "{backend}: {answer}");
         assert!(answer["field"].as_str().unwrap().starts_with("applications[0]"), "{backend}: {answer}");
         let mut nameless = online_application(&format!("{backend}-SX3"), SELF_EMPLOYED, &names);
         nameless["applicant"]["name"] = json!(" ");
-        let (status, answer) = push(demo.api_url(), &json!({"applications": [nameless]}), "development-secret").await;
+        let (status, answer) = signed_push(demo.api_url(), PUSH_PATH, &json!({"applications": [nameless]}), "development-secret").await;
         assert_eq!((status, answer["results"][0]["field"].as_str()), (422, Some("applications[0].applicant.name")), "{backend}: {answer}");
 
         // A counter case too: every step reaches the platform once, in order, with the national fields.

@@ -173,8 +173,18 @@ impl SignedClient {
         Ok(SignedClient { client, base_url: base_url.trim_end_matches('/').to_string(), app_id: app_id.into(), secret: secret.into() })
     }
 
-    /// One call: `path_and_query` below the base URL, extra headers, an optional JSON body.
+    /// One call: `path_and_query` below the base URL, extra headers, an optional JSON body;
+    /// the answer read as JSON.
     pub async fn call<T: DeserializeOwned>(&self, method: reqwest::Method, path_and_query: &str, headers: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<T, CallError> {
+        self.send(method, path_and_query, headers, body).await?.json().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+
+    /// A call without a body whose answer is text (a statement file).
+    pub async fn call_text(&self, method: reqwest::Method, path_and_query: &str) -> Result<String, CallError> {
+        self.send(method, path_and_query, &[], None::<&()>).await?.text().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+
+    async fn send(&self, method: reqwest::Method, path_and_query: &str, headers: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<reqwest::Response, CallError> {
         let body = body.map(serde_json::to_vec).transpose().map_err(|e| CallError::Permanent(format!("request not serialisable: {e}")))?.unwrap_or_default();
         let timestamp = now_ms();
         let mut request = self
@@ -195,7 +205,7 @@ impl SignedClient {
             let text = response.text().await.unwrap_or_default();
             return Err(CallError::from_status(status, &text));
         }
-        response.json().await.map_err(|e| CallError::from_reqwest(&e))
+        Ok(response)
     }
 }
 

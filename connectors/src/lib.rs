@@ -7,6 +7,7 @@
 //! `framework` holds what their halves share, `simulation` what their simulators share.
 
 pub mod control;
+pub mod bank;
 pub mod ecert;
 pub mod framework;
 pub mod postal;

@@ -14,9 +14,10 @@ use rand::Rng as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::framework::{check_signature, now_ms, parse_json, BadRequest};
+use crate::framework::{check_signature, now_ms, parse_json, signature, BadRequest, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// A simulator's fault settings, whatever extra faults its counterpart knows.
 pub trait FaultSettings: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -250,6 +251,86 @@ impl SignedGate {
             rejected_calls: self.rejected_calls.load(Ordering::Relaxed),
             failed_calls: self.failed_calls.load(Ordering::Relaxed),
             lost_answers: self.lost_answers.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The pushes of a counterpart that signs them (the platform's applications, the bank's
+/// payments): batches of whatever is waiting, each pushed until the hub answers it for good.
+/// The faults in force apply: `duplicate_rate` pushes a batch twice, `outage` holds them.
+pub struct SignedPusher {
+    client: reqwest::Client,
+    url: String,
+    path: String,
+    app_id: String,
+    app_secret: String,
+    faults: Arc<FaultSwitch<Faults>>,
+    shutdown: CancellationToken,
+    sent: AtomicU64,
+    answered: AtomicU64,
+}
+
+impl SignedPusher {
+    pub fn new(url: &str, app_id: &str, app_secret: &str, faults: Arc<FaultSwitch<Faults>>, shutdown: CancellationToken) -> anyhow::Result<SignedPusher> {
+        let path = url::Url::parse(url)?.path().to_string();
+        Ok(SignedPusher {
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            url: url.into(),
+            path,
+            app_id: app_id.into(),
+            app_secret: app_secret.into(),
+            faults,
+            shutdown,
+            sent: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+        })
+    }
+
+    /// A pusher to `push_url`, if the simulator was given one.
+    pub fn to(push_url: Option<&str>, app_id: &str, app_secret: &str, faults: Arc<FaultSwitch<Faults>>, shutdown: CancellationToken) -> anyhow::Result<Option<Arc<SignedPusher>>> {
+        push_url.map(|url| SignedPusher::new(url, app_id, app_secret, faults, shutdown).map(Arc::new)).transpose()
+    }
+
+    /// Pushes sent and pushes the hub answered, counting every try.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.answered.load(Ordering::Relaxed))
+    }
+
+    /// Until shutdown: takes up to `max` waiting items, pushes the JSON `body` made of them, and
+    /// hands each answer to `answered` with the batch.
+    pub async fn run<T, B: Serialize>(&self, mut waiting: mpsc::UnboundedReceiver<T>, max: usize, body: impl Fn(&[T]) -> B, answered: impl Fn(&[T], StatusCode, &[u8])) {
+        loop {
+            let first = tokio::select! {
+                first = waiting.recv() => first,
+                _ = self.shutdown.cancelled() => None,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match waiting.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let bytes = serde_json::to_vec(&body(&batch)).expect("a push body is serialisable");
+            for _ in 0..1 + usize::from(strikes(self.faults.current().duplicate_rate)) {
+                let request = || {
+                    let timestamp = now_ms();
+                    self.client
+                        .post(&self.url)
+                        .header(APP_ID_HEADER, &self.app_id)
+                        .header(TIMESTAMP_HEADER, timestamp.to_string())
+                        .header(SIGNATURE_HEADER, signature(&self.app_secret, "POST", &self.path, timestamp, &bytes))
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone())
+                };
+                let tried = |ok: bool| {
+                    self.sent.fetch_add(1, Ordering::Relaxed);
+                    self.answered.fetch_add(u64::from(ok), Ordering::Relaxed);
+                };
+                let Some((status, answer)) = push_until_answered(request, || self.faults.current().outage, &self.shutdown, tried).await else { return };
+                answered(&batch, status, &answer);
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
 use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
+use crate::bank::{ReconcileError, Reconciler};
 use crate::province::{CatalogueSync, CurrentReference};
 use crate::store::{CaseRecord, Store};
 use crate::workflow::{execute, execute_all, explain_routing, CommandError, Intake, SubmitApplication};
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub bus: Arc<Bus>,
     /// The matter catalogue sync with the provincial platform.
     pub catalogue: Arc<CatalogueSync>,
+    /// The daily reconciliation with the bank network.
+    pub reconciler: Arc<Reconciler>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -62,6 +65,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
         .route("/api/v1/catalogue/sync", post(sync_catalogue))
+        .route("/api/v1/bank/reconciliations", post(run_reconciliation))
+        .route("/api/v1/bank/reconciliations/{day}", get(read_reconciliation))
         .with_state(state)
 }
 
@@ -128,6 +133,36 @@ async fn sync_catalogue(State(state): State<ApiState>) -> Response {
     match state.catalogue.run().await {
         Ok(report) => Json(report).into_response(),
         Err(error) => (StatusCode::BAD_GATEWAY, Json(serde_json::json!({"success": false, "error": format!("{error:#}")}))).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconciliationRequest {
+    /// `YYYY-MM-DD`, China Standard Time.
+    date: String,
+}
+
+/// Reconciles a day's bank statement against the fee orders and payments now.
+async fn run_reconciliation(State(state): State<ApiState>, body: Bytes) -> Response {
+    let request: ReconciliationRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    match state.reconciler.run(&request.date).await {
+        Ok(report) => Json(report).into_response(),
+        Err(ReconcileError::BadDay(_)) => BadRequest::field("date", "date is YYYY-MM-DD").into_response(),
+        Err(error @ ReconcileError::Statement(_)) => (StatusCode::BAD_GATEWAY, Json(serde_json::json!({"success": false, "error": error.to_string()}))).into_response(),
+        Err(ReconcileError::Store(error)) => internal(error),
+    }
+}
+
+/// The latest reconciliation report of a day.
+async fn read_reconciliation(State(state): State<ApiState>, Path(day): Path<String>) -> Response {
+    match state.store.latest_reconciliation(&day).await {
+        Ok(Some(report)) => Json(report).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no reconciliation of {day} yet") }.into_response(),
+        Err(error) => internal(error),
     }
 }
 
@@ -331,7 +366,7 @@ fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest,
         CommandError::NotFound(_) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") },
         CommandError::Rejected(rejection) => {
             let (status, field) = match &rejection {
-                Rejection::WrongState { .. } | Rejection::OpinionsPending(_) | Rejection::AlreadyReviewed => (StatusCode::CONFLICT, None),
+                Rejection::WrongState { .. } | Rejection::OpinionsPending(_) | Rejection::AlreadyReviewed | Rejection::FeeUnpaid { .. } => (StatusCode::CONFLICT, None),
                 Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code")),
                 Rejection::IdentityMismatch => (StatusCode::FORBIDDEN, Some("id_number")),
                 Rejection::WrongPickupCode => (StatusCode::FORBIDDEN, Some("pickup_code")),
@@ -530,6 +565,14 @@ async fn approval_queue(State(state): State<ApiState>, Query(query): Query<Queue
                         "promised_date": c.promised_date.map(crate::domain::calendar::iso_date),
                         "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
                         "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
+                        // An approval waits for an unpaid fee.
+                        "fee": c.fee.as_ref().map(|fee| serde_json::json!({
+                            "order_number": fee.order_number,
+                            "total_fen": fee.total_fen,
+                            "paid_fen": fee.paid_fen(),
+                            "payment_code": fee.payment_code,
+                            "paid": fee.is_paid(),
+                        })),
                     })
                 })
                 .collect();

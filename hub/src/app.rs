@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use connectors::bank::{self, inbound::StatementSource, outbound::BankOutbound};
 use connectors::control::{self, ConnectorControl, Connectors};
 use connectors::ecert::{self, inbound::CertificateLookup, outbound::EcertOutbound};
 use connectors::postal::{self, outbound::PostalOutbound};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::notify::{self, WarningMailer};
 use crate::domain::Reference;
+use crate::bank::Reconciler;
 use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
 use crate::store::Store;
 use crate::workflow::{check_deadlines, CaseProcessor, Intake};
@@ -45,6 +47,9 @@ impl Hub {
         }
         if config.ecert.base_url.is_empty() {
             bail!("ecert.base_url is not set (HUB_ECERT__BASE_URL): the e-certificate connector needs the repository's API");
+        }
+        if config.bank.base_url.is_empty() {
+            bail!("bank.base_url is not set (HUB_BANK__BASE_URL): the bank connector needs the bank network's collection API");
         }
         if config.province.base_url.is_empty() {
             bail!("province.base_url is not set (HUB_PROVINCE__BASE_URL): the provincial platform connector needs the platform's exchange API");
@@ -84,8 +89,10 @@ impl Hub {
             })
             .collect();
         let subject_key = reference.get().subject_key.clone();
-        let [postal_control, ecert_control, province_control] = [postal::CONSUMER, ecert::CONSUMER, province::CONSUMER].map(ConnectorControl::new);
-        let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone(), province_control.clone()]);
+        let [postal_control, ecert_control, province_control, bank_control] = [postal::CONSUMER, ecert::CONSUMER, province::CONSUMER, bank::CONSUMER].map(ConnectorControl::new);
+        let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone(), province_control.clone(), bank_control.clone()]);
+        handlers.push((bank::CONSUMER, Arc::new(BankOutbound::new(config.bank.clone(), outbox.clone(), bank_control)?)));
+        let reconciler = Arc::new(Reconciler { source: StatementSource::new(config.bank.clone(), outbox.clone())?, store: store.clone() });
         handlers.push((postal::CONSUMER, Arc::new(PostalOutbound::new(config.postal.clone(), outbox.clone(), postal_control)?)));
         handlers.push((ecert::CONSUMER, Arc::new(EcertOutbound::new(config.ecert.clone(), outbox.clone(), ecert_control)?)));
         let directory: Arc<dyn CaseDirectory> = Arc::new(store.clone());
@@ -119,8 +126,9 @@ impl Hub {
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
         let desk = Arc::new(OnlineDesk { reference: reference.clone(), intake: intake.clone(), certificates: lookup.clone() });
-        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone(), bus: bus.clone(), catalogue: catalogue_sync })
+        let app = api::router(api::ApiState { store: store.clone(), reference: reference.clone(), intake, certificates: lookup.clone(), bus: bus.clone(), catalogue: catalogue_sync, reconciler })
             .merge(province::inbound::router(config.province.clone(), desk, outbox.clone(), subject_key))
+            .merge(bank::inbound::router(config.bank.clone(), outbox.clone()))
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors));

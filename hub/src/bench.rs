@@ -31,6 +31,7 @@ pub async fn run(mut config: Config, cases: usize) -> anyhow::Result<BenchReport
         postal_url: None,
         ecert_url: None,
         province_url: None,
+        bank_url: None,
         step_delay: Duration::ZERO,
         progress: false,
         concurrency: 32,

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use bus::BusConfig;
+use connectors::bank::BankConfig;
 use connectors::ecert::EcertConfig;
 use connectors::postal::PostalConfig;
 use connectors::province::ProvinceConfig;
@@ -13,7 +14,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 /// The top-level sections, as they appear in the file and after `HUB_` in the environment.
-const SECTIONS: [&str; 10] = ["database", "bus", "api", "postal", "ecert", "province", "consumers", "workflow", "mail", "audit"];
+const SECTIONS: [&str; 11] = ["database", "bus", "api", "postal", "ecert", "province", "bank", "consumers", "workflow", "mail", "audit"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +25,7 @@ pub struct Config {
     pub postal: PostalConfig,
     pub ecert: EcertConfig,
     pub province: ProvinceConfig,
+    pub bank: BankConfig,
     pub consumers: ConsumerConfig,
     pub workflow: WorkflowConfig,
     pub mail: MailConfig,
@@ -77,6 +79,7 @@ impl Default for Config {
             postal: PostalConfig::default(),
             ecert: EcertConfig::default(),
             province: ProvinceConfig::default(),
+            bank: BankConfig::default(),
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
@@ -160,6 +163,7 @@ mod tests {
         assert_eq!(config.ecert.retry.max_attempts, 10);
         assert_eq!(config.province.base_url, "https://zwfw.shaanxi.gov.cn/exchange");
         assert_eq!(config.province.region_code, "610429");
+        assert_eq!(config.bank.base_url, "https://pay.sxnxs.com/govfee");
     }
 
     #[test]

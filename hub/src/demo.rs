@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
+use connectors::bank;
 use connectors::province::{self, protocol::OnlineApplication};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Applicant, PostalAddress};
@@ -35,6 +36,9 @@ pub struct DemoOptions {
     /// An external provincial platform simulator instead of the built-in one; online
     /// applications are filed at its `/admin/applications`.
     pub province_url: Option<String>,
+    /// An external bank network simulator instead of the built-in one; applicants pay fees at
+    /// its `/admin/payments`.
+    pub bank_url: Option<String>,
     /// Time between two tracking events in the built-in simulator.
     pub step_delay: Duration,
     pub progress: bool,
@@ -71,13 +75,17 @@ pub struct DemoRun {
     _simulator: Option<simulator::RunningSimulator>,
     _ecert_simulator: Option<ecert::simulator::RunningSimulator>,
     _province_simulator: Option<province::simulator::RunningSimulator>,
+    _bank_simulator: Option<bank::simulator::RunningSimulator>,
     client: reqwest::Client,
     base: String,
     postal_url: String,
     ecert_url: String,
     province_url: String,
+    bank_url: String,
     /// What the demo does with each case, by case number.
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
+    /// Fee orders the applicants have paid at the bank.
+    paid_orders: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl DemoRun {
@@ -145,20 +153,38 @@ impl DemoRun {
                 Some(sim)
             }
         };
+        let bank_simulator = match &options.bank_url {
+            Some(url) => {
+                config.bank.base_url = url.clone();
+                None
+            }
+            None => {
+                let push_url = format!("http://{}{}", listener.local_addr()?, bank::PUSH_PATH);
+                let sim_config =
+                    bank::simulator::SimulatorConfig { app_id: config.bank.app_id.clone(), app_secret: config.bank.app_secret.clone(), push_url: Some(push_url), faults: Default::default() };
+                let sim = bank::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                config.bank.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let (postal_url, ecert_url, province_url) = (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
+        let bank_url = config.bank.base_url.clone();
         Ok(DemoRun {
             hub,
             _simulator: simulator,
             _ecert_simulator: ecert_simulator,
             _province_simulator: province_simulator,
+            _bank_simulator: bank_simulator,
             client,
             base,
             postal_url,
             ecert_url,
             province_url,
+            bank_url,
             profiles: Default::default(),
+            paid_orders: Default::default(),
         })
     }
 
@@ -299,6 +325,11 @@ impl DemoRun {
         let mut decisions = Vec::with_capacity(queue.len());
         for item in queue {
             let case_number = item["case_number"].as_str().context("queue item without case number")?;
+            if item["fee"].is_object() && item["fee"]["paid"] != true {
+                // The approval waits for the fee: the applicant pays at the bank once the order is placed.
+                self.pay_fee(&item["fee"]).await?;
+                continue;
+            }
             let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
             for department in item["opinions_pending"].as_array().into_iter().flatten() {
                 let opinion = serde_json::json!({"department_code": department, "officer": "会签部门 孙会签", "opinion": "agree"});
@@ -319,12 +350,30 @@ impl DemoRun {
                 "department_code": item["department_code"],
             }));
         }
+        if decisions.is_empty() {
+            // Only fees outstanding: give the bank a moment.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(());
+        }
         let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
         for result in answer["results"].as_array().context("batch decision answer without results")? {
             // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
             let code = result["status"].as_u64().unwrap_or(0);
             anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
         }
+        Ok(())
+    }
+
+    /// The applicant pays a placed fee order at a bank outlet, once.
+    async fn pay_fee(&self, fee: &serde_json::Value) -> anyhow::Result<()> {
+        let order = fee["order_number"].as_str().context("fee without order number")?;
+        if fee["payment_code"].is_null() || !self.paid_orders.lock().expect("paid orders lock").insert(order.to_string()) {
+            return Ok(());
+        }
+        // The amount too: a resumed demo's fresh simulator does not know orders placed before.
+        let payment = serde_json::json!({ "order_number": order, "amount_fen": fee["total_fen"] });
+        let paid = self.client.post(format!("{}/admin/payments", self.bank_url)).json(&payment).send().await?;
+        anyhow::ensure!(paid.status().is_success(), "paying {order} failed: {}", paid.text().await?);
         Ok(())
     }
 
@@ -429,6 +478,11 @@ impl DemoRun {
         &self.province_url
     }
 
+    /// The bank network (simulator) the hub talks to.
+    pub fn bank_url(&self) -> &str {
+        &self.bank_url
+    }
+
     pub async fn stop(self) {
         self.hub.stop().await;
     }
@@ -503,6 +557,8 @@ pub enum Profile {
     Bank,
     /// Filed online on the provincial platform, which pushes it to the hub (channel online).
     Online,
+    /// A matter with a fee: ordered at acceptance, paid at a bank outlet before the approval.
+    Fee,
 }
 
 impl Profile {
@@ -521,6 +577,7 @@ impl Profile {
             19 => Profile::Parallel,
             21 | 35 => Profile::Bank,
             33 | 39 => Profile::Online,
+            1 => Profile::Fee,
             _ => Profile::Mailed,
         }
     }
@@ -530,6 +587,7 @@ impl Profile {
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
 const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
+const FIRST_REGISTRATION: &str = "11610429MB291234CH4000105001000";
 
 /// `count` applications handed in across the county, the same every run, with what the demo
 /// does with each.
@@ -557,6 +615,10 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 Profile::Online => {
                     point = reference.online_point().code.clone();
                     matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
+                }
+                Profile::Fee => {
+                    point = township.code.clone();
+                    matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
                 }
                 _ => {}
             }

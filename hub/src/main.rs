@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
-use connectors::{ecert, province, simulation};
+use connectors::{bank, ecert, province, simulation};
 use hub::config::Config;
 use hub::demo::{self, DemoOptions};
 use hub::{app, bench};
@@ -53,6 +53,10 @@ enum Command {
         /// instead of the built-in one; online applications are filed at it.
         #[arg(long)]
         province_url: Option<String>,
+        /// Use this bank network simulator (e.g. a separately started `bank-sim`) instead of the
+        /// built-in one; applicants pay fees at it.
+        #[arg(long)]
+        bank_url: Option<String>,
         /// Time between two tracking events of the built-in simulator.
         #[arg(long, default_value_t = 10)]
         step_delay_ms: u64,
@@ -112,23 +116,33 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         api: String,
     },
-    /// Run the provincial platform simulator as its own server.
+    /// Reconcile a day's bank statement against the fee orders and payments of a running hub.
+    BankReconcile {
+        /// The hub's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// The day, YYYY-MM-DD (China Standard Time).
+        #[arg(long)]
+        date: String,
+    },
+    /// Run the bank network simulator as its own server; it pushes payment confirmations to
+    /// e.g. http://127.0.0.1:8080/connectors/bank/payments.
+    BankSim {
+        #[arg(long, default_value = "127.0.0.1:8093")]
+        listen: String,
+        #[command(flatten)]
+        counterpart: PushingCounterpart,
+    },
+    /// Run the provincial platform simulator as its own server; it pushes online applications to
+    /// e.g. http://127.0.0.1:8080/connectors/province/applications.
     ProvinceSim {
         #[arg(long, default_value = "127.0.0.1:8092")]
         listen: String,
-        /// Where to push online applications, e.g. http://127.0.0.1:8080/connectors/province/applications.
-        #[arg(long)]
-        push_url: Option<String>,
-        /// The application id and secret it lets in and signs with (the hub's `[province]` ones).
-        #[arg(long, default_value = "XY610429-HUB")]
-        app_id: String,
-        #[arg(long, default_value = "development-secret")]
-        app_secret: String,
         /// Seed the platform's catalogue with the reference county's matter guides.
         #[arg(long)]
         seed_catalogue: bool,
         #[command(flatten)]
-        faults: FaultArgs,
+        counterpart: PushingCounterpart,
     },
     /// Run the e-certificate repository simulator as its own server.
     EcertSim {
@@ -158,6 +172,21 @@ enum ConnectorAction {
     Resume { name: String },
     /// Where a connector (or any consumer group) stands on each partition: committed offset, end, lag.
     Offsets { name: String },
+}
+
+/// A simulated counterpart that signs its answers and its pushes.
+#[derive(Debug, Args)]
+struct PushingCounterpart {
+    /// The hub's push endpoint for this counterpart.
+    #[arg(long)]
+    push_url: Option<String>,
+    /// The application id and secret it lets in and signs with (the hub's ones for this connector).
+    #[arg(long, default_value = "XY610429-HUB")]
+    app_id: String,
+    #[arg(long, default_value = "development-secret")]
+    app_secret: String,
+    #[command(flatten)]
+    faults: FaultArgs,
 }
 
 /// Faults a simulator injects from the start; `PUT /admin/faults` changes them while it runs.
@@ -213,6 +242,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Serves a simulator on `listen` until Ctrl-C.
+async fn run_simulator(listen: &str, name: &str, spawn: impl FnOnce(tokio::net::TcpListener) -> anyhow::Result<simulation::RunningSimulator>) -> anyhow::Result<ExitCode> {
+    init_logging("info");
+    let running = spawn(app::bind(listen).await?)?;
+    println!("{name} simulator listening on {}", running.base_url);
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
 /// the hub refused it.
 async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCode> {
@@ -234,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, step_delay_ms, no_progress, plain } => {
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, bank_url, step_delay_ms, no_progress, plain } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -247,6 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 postal_url,
                 ecert_url,
                 province_url,
+                bank_url,
                 step_delay: Duration::from_millis(step_delay_ms),
                 progress: !no_progress,
                 concurrency: 32,
@@ -289,26 +328,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::PostalSim { listen, push_url, step_delay_ms, faults, failed_delivery_rate } => {
-            init_logging("info");
-            let listener = app::bind(&listen).await?;
             let faults = Faults { error_rate: faults.error_rate, delay_ms: faults.delay_ms, duplicate_rate: faults.duplicate_rate, outage: faults.outage, failed_delivery_rate };
-            let running = simulator::spawn(listener, SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults })?;
-            println!("postal simulator listening on {}", running.base_url);
-            tokio::signal::ctrl_c().await?;
-            Ok(ExitCode::SUCCESS)
+            let config = SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults };
+            run_simulator(&listen, "postal", |listener| simulator::spawn(listener, config)).await
         }
         Command::CatalogueSync { api } => print_answer(reqwest::Client::new().post(format!("{}/api/v1/catalogue/sync", api.trim_end_matches('/')))).await,
-        Command::ProvinceSim { listen, push_url, app_id, app_secret, seed_catalogue, faults } => {
-            init_logging("info");
-            let listener = app::bind(&listen).await?;
-            let running = province::simulator::spawn(listener, province::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() })?;
-            if seed_catalogue {
-                let guides = hub::province::guides_of(&hub::domain::Reference::builtin());
-                reqwest::Client::new().put(format!("{}/admin/matters", running.base_url)).json(&guides).send().await?.error_for_status()?;
-            }
-            println!("provincial platform simulator listening on {}", running.base_url);
-            tokio::signal::ctrl_c().await?;
-            Ok(ExitCode::SUCCESS)
+        Command::BankReconcile { api, date } => {
+            let url = format!("{}/api/v1/bank/reconciliations", api.trim_end_matches('/'));
+            print_answer(reqwest::Client::new().post(url).json(&serde_json::json!({ "date": date }))).await
+        }
+        Command::BankSim { listen, counterpart: PushingCounterpart { push_url, app_id, app_secret, faults } } => {
+            let config = bank::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
+            run_simulator(&listen, "bank network", |listener| bank::simulator::spawn(listener, config)).await
+        }
+        Command::ProvinceSim { listen, seed_catalogue, counterpart: PushingCounterpart { push_url, app_id, app_secret, faults } } => {
+            let config = province::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
+            run_simulator(&listen, "provincial platform", |listener| {
+                let running = province::simulator::spawn(listener, config)?;
+                if seed_catalogue {
+                    let url = format!("{}/admin/matters", running.base_url);
+                    let guides = hub::province::guides_of(&hub::domain::Reference::builtin());
+                    tokio::spawn(async move {
+                        if let Err(error) = reqwest::Client::new().put(url).json(&guides).send().await.and_then(|r| r.error_for_status()) {
+                            tracing::error!(%error, "seeding the catalogue failed");
+                        }
+                    });
+                }
+                Ok(running)
+            })
+            .await
         }
         Command::Connectors { api, action } => {
             let client = reqwest::Client::new();
@@ -322,12 +370,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_answer(request).await
         }
         Command::EcertSim { listen, app_id, app_secret, faults } => {
-            init_logging("info");
-            let listener = app::bind(&listen).await?;
-            let running = ecert::simulator::spawn(listener, ecert::simulator::SimulatorConfig { app_id, app_secret, faults: faults.faults() })?;
-            println!("e-certificate simulator listening on {}", running.base_url);
-            tokio::signal::ctrl_c().await?;
-            Ok(ExitCode::SUCCESS)
+            let config = ecert::simulator::SimulatorConfig { app_id, app_secret, faults: faults.faults() };
+            run_simulator(&listen, "e-certificate", |listener| ecert::simulator::spawn(listener, config)).await
         }
     }
 }

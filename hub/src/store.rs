@@ -157,6 +157,34 @@ impl Store {
         Ok(cases)
     }
 
+    /// Events of one kind in the cases' histories that occurred in `[from, until)`, oldest first.
+    pub async fn events_between(&self, kind: &str, from: i64, until: i64) -> anyhow::Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT body FROM case_events WHERE kind = $1 AND occurred_at >= $2 AND occurred_at < $3 ORDER BY occurred_at, case_number, seq")
+            .bind(kind)
+            .bind(from)
+            .bind(until)
+            .fetch_all(&self.reads)
+            .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
+    /// Keeps a reconciliation report of `day`; every run is kept.
+    pub async fn save_reconciliation(&self, day: &str, report: &serde_json::Value) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO reconciliations (day, run_at, report) VALUES ($1, $2, $3)")
+            .bind(day)
+            .bind(now_ms())
+            .bind(report.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest reconciliation report of `day`.
+    pub async fn latest_reconciliation(&self, day: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT report FROM reconciliations WHERE day = $1 ORDER BY run_at DESC LIMIT 1").bind(day).fetch_optional(&self.reads).await?;
+        row.map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).transpose()
+    }
+
     /// Keeps matter versions taken from the provincial platform.
     pub async fn save_matter_versions(&self, matters: &[Matter]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;

@@ -212,6 +212,10 @@ impl SubmitApplication {
         if !["counter", "online", "bank"].contains(&self.channel.as_str()) {
             fail("channel", "must be counter, online or bank")?;
         }
+        // A bank outlet takes applications through the bank's channel, and only it does.
+        if (self.channel == "bank") != (point.tier == "bank") {
+            fail("channel", format!("channel bank is for bank outlets; {} is a {} service point", point.name, point.tier))?;
+        }
         field("applicant.name", not_blank(&self.applicant.name))?;
         match self.applicant.id_type.as_str() {
             "111" => field("applicant.id_number", resident_id(&self.applicant.id_number))?,

@@ -387,6 +387,45 @@ pub struct DataShared {
 }
 
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeItem {
+    pub name: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeOrderRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub payer_name: String,
+    pub data_subject: String,
+    pub department_code: String,
+    pub items: Vec<FeeItem>,
+    pub total_fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeOrderCreated {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub payment_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentConfirmed {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub payment_id: String,
+    pub amount_fen: i64,
+    pub outlet_code: String,
+}
+
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
         /// Any event the hub knows, tagged by its Avro record.
@@ -454,6 +493,9 @@ events!(
     CertificateIssued,
     CertificateRevoked,
     DataShared,
+    FeeOrderRequested,
+    FeeOrderCreated,
+    PaymentConfirmed,
 );
 
 impl Event {

@@ -33,3 +33,7 @@ pub fn day_of(millis: i64) -> i32 {
     const CST_OFFSET_MILLIS: i64 = 8 * 3_600_000;
     (millis + CST_OFFSET_MILLIS).div_euclid(MILLIS_PER_DAY) as i32
 }
+
+/// Suffix of a fee order number after its case number: the hub numbers orders so, and the bank
+/// connector finds the case of a payment by it.
+pub const FEE_ORDER_SUFFIX: &str = "-FEE";

@@ -198,6 +198,20 @@ fn samples() -> Vec<Event> {
             outcome: "ok".into(),
         }
         .into(),
+        FeeOrderRequested {
+            event_id: "f/1".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o-FEE".into(),
+            payer_name: "张三".into(),
+            data_subject: "ab12".into(),
+            department_code: "d".into(),
+            items: vec![FeeItem { name: "不动产登记费".into(), amount_fen: 8_000 }],
+            total_fen: 8_000,
+        }
+        .into(),
+        FeeOrderCreated { event_id: "f/2".into(), case_number: case.clone(), occurred_at: at, order_number: "o-FEE".into(), payment_code: "p".into() }.into(),
+        PaymentConfirmed { event_id: "f/3".into(), case_number: case, occurred_at: at, order_number: "o-FEE".into(), payment_id: "t1".into(), amount_fen: 8_000, outlet_code: "b".into() }.into(),
     ]
 }
 

@@ -19,6 +19,7 @@ pub fn demo_options(dir: &Path) -> DemoOptions {
         postal_url: None,
         ecert_url: None,
         province_url: None,
+        bank_url: None,
         step_delay: Duration::from_millis(2),
         progress: false,
         concurrency: 1,

@@ -55,3 +55,31 @@ pub fn postal_address(name: &str, post_code: &str) -> PostalAddress {
         post_code: post_code.into(),
     }
 }
+
+/// A simulator's administration view `what` (`stats`, `orders`, …).
+pub async fn admin<T: serde::de::DeserializeOwned>(base: &str, what: &str) -> T {
+    reqwest::get(format!("{base}/admin/{what}")).await.unwrap().json().await.unwrap()
+}
+
+/// Sets the faults a simulator injects from now on.
+pub async fn set_faults(base: &str, faults: serde_json::Value) {
+    assert_eq!(reqwest::Client::new().put(format!("{base}/admin/faults")).json(&faults).send().await.unwrap().status(), 200);
+}
+
+/// Posts `body` to the hub's `path` as a counterpart pushes, signed with `secret`.
+pub async fn signed_push(api: &str, path: &str, body: &serde_json::Value, secret: &str) -> (u16, serde_json::Value) {
+    use connectors::framework::{now_ms, signature, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    let bytes = serde_json::to_vec(body).unwrap();
+    let timestamp = now_ms();
+    let response = reqwest::Client::new()
+        .post(format!("{api}{path}"))
+        .header(APP_ID_HEADER, "XY610429-HUB")
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(SIGNATURE_HEADER, signature(secret, "POST", path, timestamp, &bytes))
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(serde_json::Value::Null))
+}

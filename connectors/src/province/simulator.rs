@@ -5,7 +5,6 @@
 //! `PUT /admin/faults`; for pushes, `duplicate_rate` sends a push twice and `outage` holds them.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -22,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{
     ApplicationPush, CaseStatus, MatterCatalogue, MatterGuide, OnlineApplication, PushResults, Received, ReviewReport, COMPLETED, MAX_APPLICATIONS_PER_PUSH, RECEIVED,
 };
-use crate::framework::{now_ms, parse_json, signature, BadRequest, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::framework::{now_ms, parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{error, push_until_answered, serve, strikes, Faults, GateCounts, SignedGate};
+use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -81,30 +80,29 @@ struct Store {
 }
 
 struct Simulator {
-    config: SimulatorConfig,
     gate: SignedGate,
     store: Mutex<Store>,
     counters: Mutex<Stats>,
-    client: reqwest::Client,
     to_push: mpsc::UnboundedSender<String>,
-    shutdown: CancellationToken,
+    pusher: Option<Arc<SignedPusher>>,
 }
 
 /// Serves the simulator on `listener` until the returned handle is dropped.
 pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
     let shutdown = CancellationToken::new();
     let (to_push, pending) = mpsc::unbounded_channel();
-    let simulator = Arc::new(Simulator {
-        gate: SignedGate::new(&config.app_id, &config.app_secret, config.faults.clone()),
-        config,
-        store: Default::default(),
-        counters: Default::default(),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-        to_push,
-        shutdown: shutdown.clone(),
-    });
-    if let Some(push_url) = simulator.config.push_url.clone() {
-        tokio::spawn(push_applications(simulator.clone(), push_url, pending));
+    let gate = SignedGate::new(&config.app_id, &config.app_secret, config.faults.clone());
+    let pusher = SignedPusher::to(config.push_url.as_deref(), &config.app_id, &config.app_secret, gate.faults.clone(), shutdown.clone())?;
+    let simulator = Arc::new(Simulator { gate, store: Default::default(), counters: Default::default(), to_push, pusher: pusher.clone() });
+    if let Some(pusher) = pusher {
+        let sim = simulator.clone();
+        tokio::spawn(async move {
+            let body = |batch: &[String]| {
+                let store = sim.store.lock().expect("store lock");
+                ApplicationPush { applications: batch.iter().filter_map(|no| store.applications.get(no)).map(|filed| filed.application.clone()).collect() }
+            };
+            pusher.run(pending, MAX_APPLICATIONS_PER_PUSH, body, |batch, status, answer| record_answer(&sim, batch, status, answer)).await;
+        });
     }
     let app = Router::new()
         .route("/api/v1/case-status", post(take_status))
@@ -246,50 +244,6 @@ async fn file_application(State(sim): State<Arc<Simulator>>, body: Bytes) -> Res
     (StatusCode::ACCEPTED, Json(serde_json::json!({"project_no": application.project_no}))).into_response()
 }
 
-/// Pushes filed applications in batches of whatever is waiting, each until the hub answers.
-async fn push_applications(sim: Arc<Simulator>, push_url: String, mut pending: mpsc::UnboundedReceiver<String>) {
-    let path = url::Url::parse(&push_url).map(|u| u.path().to_string()).unwrap_or_default();
-    loop {
-        let first = tokio::select! {
-            first = pending.recv() => first,
-            _ = sim.shutdown.cancelled() => None,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < MAX_APPLICATIONS_PER_PUSH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let applications: Vec<OnlineApplication> = {
-            let store = sim.store.lock().expect("store lock");
-            batch.iter().filter_map(|no| store.applications.get(no)).map(|filed| filed.application.clone()).collect()
-        };
-        let body = serde_json::to_vec(&ApplicationPush { applications }).expect("serialisable");
-        let copies = 1 + usize::from(strikes(sim.gate.faults.current().duplicate_rate));
-        for _ in 0..copies {
-            let request = || {
-                let timestamp = now_ms();
-                sim.client
-                    .post(&push_url)
-                    .header(APP_ID_HEADER, &sim.config.app_id)
-                    .header(TIMESTAMP_HEADER, timestamp.to_string())
-                    .header(SIGNATURE_HEADER, signature(&sim.config.app_secret, "POST", &path, timestamp, &body))
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            };
-            let tried = |answered: bool| {
-                let mut counters = sim.counters.lock().expect("stats lock");
-                counters.pushes_sent += 1;
-                counters.pushes_answered += u64::from(answered);
-            };
-            let Some((status, answer)) = push_until_answered(request, || sim.gate.faults.current().outage, &sim.shutdown, tried).await else { return };
-            record_answer(&sim, &batch, status, &answer);
-        }
-    }
-}
-
 /// Notes what the hub answered for each application of a push.
 fn record_answer(sim: &Simulator, batch: &[String], status: StatusCode, answer: &[u8]) {
     let mut store = sim.store.lock().expect("store lock");
@@ -364,6 +318,7 @@ async fn change_matter(State(sim): State<Arc<Simulator>>, body: Bytes) -> Respon
 async fn stats(State(sim): State<Arc<Simulator>>) -> Json<Stats> {
     let mut stats = sim.counters.lock().expect("stats lock").clone();
     stats.calls = sim.gate.counts();
+    (stats.pushes_sent, stats.pushes_answered) = sim.pusher.as_ref().map_or((0, 0), |pusher| pusher.counts());
     stats.applications = sim.store.lock().expect("store lock").applications.len();
     Json(stats)
 }

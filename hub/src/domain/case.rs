@@ -3,7 +3,7 @@
 //! `reactions(case, event) -> commands`, the process manager that says what the hub does next.
 use contracts::{
     AcceptanceRefused, ApplicationSubmitted, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
-    CertificateRevocationRequested, DeliveryRequested, Event, MaterialProblem,
+    CertificateRevocationRequested, DeliveryRequested, Event, FeeItem, FeeOrderRequested, MaterialProblem,
     MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed, RectificationOpened,
     ResultCollected, ResultReadyForPickup, ReviewSubmitted, SupplementRequested,
 };
@@ -175,6 +175,29 @@ pub struct Case {
     /// The electronic certificate the approval issued, once requested.
     #[serde(default)]
     pub certificate: Option<CaseCertificate>,
+    /// The fee order, for matters with fees (一窗收费): ordered at acceptance, paid at the bank.
+    #[serde(default)]
+    pub fee: Option<CaseFee>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseFee {
+    pub order_number: String,
+    pub total_fen: i64,
+    /// The bank's payment code (缴款码), once the order is placed.
+    pub payment_code: Option<String>,
+    /// Every payment confirmed, by the bank's transaction number.
+    pub payments: Vec<(String, i64)>,
+}
+
+impl CaseFee {
+    pub fn paid_fen(&self) -> i64 {
+        self.payments.iter().map(|(_, fen)| fen).sum()
+    }
+
+    pub fn is_paid(&self) -> bool {
+        self.paid_fen() >= self.total_fen
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +314,10 @@ pub enum Rejection {
     NoCertificate,
     #[error("certificate {given} is not the one issued for case {case}")]
     ForeignCertificate { case: String, given: String },
+    #[error("fee order {given} is not the one of case {case}")]
+    ForeignFeeOrder { case: String, given: String },
+    #[error("the fee is not paid: {paid_fen} of {total_fen} fen on order {order}; an approval waits for the payment")]
+    FeeUnpaid { order: String, total_fen: i64, paid_fen: i64 },
 }
 
 /// What a decision may look at besides the case: the time and the reference data.
@@ -344,6 +371,7 @@ impl Case {
             documents: Vec::new(),
             timer_day: None,
             certificate: None,
+            fee: None,
         };
         evolve(case, &submitted)
     }
@@ -355,6 +383,11 @@ impl Case {
 
     pub fn order_number(&self) -> String {
         format!("{}-P1", self.case_number)
+    }
+
+    /// Number of the case's fee order; the case number is what comes before the suffix.
+    pub fn fee_order_number(&self) -> String {
+        format!("{}{}", self.case_number, contracts::FEE_ORDER_SUFFIX)
     }
 
     /// Serial part of the case number, which numbers the case's documents.
@@ -375,6 +408,24 @@ impl Case {
     pub fn handler_code(&self) -> String {
         self.department_code.clone().unwrap_or_else(|| self.application.service_point.code.clone())
     }
+}
+
+/// The fee order of a case accepted for a matter with fees, to be paid by the applicant.
+fn fee_order(case: &Case, matter: &Matter, accepted: &CaseAccepted, ctx: &Context<'_>) -> Option<FeeOrderRequested> {
+    (matter.fee_fen > 0).then(|| {
+        let applicant = &case.application.applicant;
+        FeeOrderRequested {
+            event_id: format!("{}/fee", accepted.event_id),
+            case_number: case.case_number.clone(),
+            occurred_at: accepted.occurred_at,
+            order_number: case.fee_order_number(),
+            payer_name: applicant.name.clone(),
+            data_subject: contracts::data_subject(&ctx.reference.subject_key, &applicant.id_number),
+            department_code: matter.department.clone(),
+            items: vec![FeeItem { name: format!("{}费", matter.name), amount_fen: matter.fee_fen }],
+            total_fen: matter.fee_fen,
+        }
+    })
 }
 
 /// The certificate an approval asks the repository to issue, for the applicant.
@@ -498,7 +549,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                     ("tolerant", owed, Some(ctx.reference.calendar.add_working_days(today, ctx.reference.county.policy.commitment_days)))
                 }
             };
-            CaseAccepted {
+            let accepted = CaseAccepted {
                 event_id: next_id(),
                 case_number,
                 occurred_at: ctx.now,
@@ -512,8 +563,10 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 outstanding_materials: outstanding,
                 commitment_date,
                 notice_number: number("acceptance_notice"),
-            }
-            .into()
+            };
+            // A case accepted again after a supplement keeps the order it already has.
+            let fee = fee_order(case, matter, &accepted, ctx).filter(|_| case.fee.is_none());
+            return Ok(std::iter::once(accepted.into()).chain(fee.map(Event::from)).collect());
         }
         (CaseState::Submitted | CaseState::AwaitingSupplement, Command::Refuse { officer, reason, legal_basis }) => {
             not_blank("reason", reason)?;
@@ -627,6 +680,9 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
             if *outcome == Outcome::Denied && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
                 return Err(Rejection::MissingReason);
             }
+            if let Some(fee) = case.fee.as_ref().filter(|fee| *outcome == Outcome::Approved && !fee.is_paid()) {
+                return Err(Rejection::FeeUnpaid { order: fee.order_number.clone(), total_fen: fee.total_fen, paid_fen: fee.paid_fen() });
+            }
             let (outcome, kind) = match outcome {
                 Outcome::Approved => ("approved", "approval"),
                 Outcome::Denied => ("denied", "denial"),
@@ -672,6 +728,17 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
                 return Err(Rejection::ForeignCertificate { case: case_number, given: issued.certificate_id.clone() });
             }
             issued.clone().into()
+        }
+        (_, Command::Record(fact @ (Event::FeeOrderCreated(_) | Event::PaymentConfirmed(_)))) => {
+            let order = match fact {
+                Event::FeeOrderCreated(e) => &e.order_number,
+                Event::PaymentConfirmed(e) => &e.order_number,
+                _ => unreachable!("matched above"),
+            };
+            if case.fee.as_ref().map(|fee| &fee.order_number) != Some(order) {
+                return Err(Rejection::ForeignFeeOrder { case: case_number, given: order.clone() });
+            }
+            fact.clone()
         }
         (_, Command::Record(Event::CertificateRevoked(revoked))) => {
             if case.certificate.as_ref().and_then(|c| c.certificate_id.as_ref()) != Some(&revoked.certificate_id) {
@@ -912,6 +979,9 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             }
         }
         Event::CertificateRevocationRequested(_) => case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into()),
+        Event::FeeOrderRequested(e) => case.fee = Some(CaseFee { order_number: e.order_number.clone(), total_fen: e.total_fen, payment_code: None, payments: Vec::new() }),
+        Event::FeeOrderCreated(e) => case.fee.iter_mut().for_each(|fee| fee.payment_code = Some(e.payment_code.clone())),
+        Event::PaymentConfirmed(e) => case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen))),
         Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
         Event::DataShared(_) => {}
     }
@@ -969,7 +1039,16 @@ pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(C
 
 /// Commands that came from a connector's event: record the fact first.
 pub fn is_external_fact(event: &Event) -> bool {
-    matches!(event, Event::DeliveryOrderCreated(_) | Event::TrackingEvent(_) | Event::DeliveryCompleted(_) | Event::CertificateIssued(_) | Event::CertificateRevoked(_))
+    matches!(
+        event,
+        Event::DeliveryOrderCreated(_)
+            | Event::TrackingEvent(_)
+            | Event::DeliveryCompleted(_)
+            | Event::CertificateIssued(_)
+            | Event::CertificateRevoked(_)
+            | Event::FeeOrderCreated(_)
+            | Event::PaymentConfirmed(_)
+    )
 }
 
 #[cfg(test)]

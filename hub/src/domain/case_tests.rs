@@ -121,6 +121,45 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
 }
 
 #[test]
+fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
+    let reference = Reference::builtin();
+    let mut app = application_for(&reference, "11610429MB291234CH4000105001000");
+    // Villages do not take real-estate registrations; the township centre does.
+    app.service_point = contracts::ServicePoint { code: "610429100000".into(), name: "土桥镇便民服务中心".into(), tier: "township".into(), division_code: "610429100000".into() };
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(kinds(&events), ["CaseAccepted", "FeeOrderRequested", "CaseRouted"]);
+    let Event::FeeOrderRequested(order) = &events[1] else { unreachable!() };
+    assert_eq!((order.order_number.as_str(), order.total_fen, order.items[0].amount_fen), ("61042920261120000001-FEE", 8_000, 8_000));
+    assert_eq!(order.data_subject, contracts::data_subject(&reference.subject_key, "11010519491231002X"), "the payer by keyed hash only");
+    let ctx = context(&reference);
+    assert_eq!(decide(&case, &approve(&case), &ctx), Err(Rejection::FeeUnpaid { order: order.order_number.clone(), total_fen: 8_000, paid_fen: 0 }));
+
+    let case_number = case.case_number.clone();
+    let payment = |id: &str, order_number: &str, fen: i64| -> Event {
+        contracts::PaymentConfirmed {
+            event_id: format!("bank/{id}"),
+            case_number: case_number.clone(),
+            occurred_at: NOW,
+            order_number: order_number.into(),
+            payment_id: id.into(),
+            amount_fen: fen,
+            outlet_code: "BANK-RCC-610429001".into(),
+        }
+        .into()
+    };
+    let wrong = decide(&case, &Command::Record(payment("T0", "61042920261120000002-FEE", 8_000)), &ctx);
+    assert!(matches!(wrong, Err(Rejection::ForeignFeeOrder { .. })), "{wrong:?}");
+    let (case, _) = run(case, Command::Record(payment("T1", &order.order_number, 5_000)), &reference);
+    assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::FeeUnpaid { paid_fen: 5_000, .. })), "a part payment is not the fee");
+    let (case, _) = run(case, Command::Record(payment("T2", &order.order_number, 3_000)), &reference);
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    assert_eq!(case.state, CaseState::DeliveryRequested, "{:?}", kinds(&events));
+    let denial = Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: "11610429MB291234CH".into(), reason: Some("权属来源不清".into()) };
+    let unpaid = run(Case::open(&app), Command::Examine, &reference).0;
+    assert!(decide(&unpaid, &denial, &ctx).is_ok(), "a denial does not wait for a fee");
+}
+
+#[test]
 fn a_denial_issues_no_certificate() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod case;
 pub mod deadlines;
 pub mod documents;
+pub mod fees;
 pub mod flow;
 pub mod reference;
 pub mod routing;

@@ -1,0 +1,31 @@
+use bus::RetryPolicy;
+use serde::{Deserialize, Serialize};
+
+/// The bank connector's section of the hub configuration (`[bank]`, `HUB_BANK__*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BankConfig {
+    /// Base URL of the bank's collection API. Empty in the demo: the built-in simulator is used.
+    pub base_url: String,
+    /// Our merchant id at the bank; it signs both ways with the secret below.
+    pub app_id: String,
+    pub app_secret: String,
+    pub timeout_ms: u64,
+    /// Orders placed at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for BankConfig {
+    fn default() -> Self {
+        BankConfig {
+            base_url: String::new(),
+            app_id: "XY610429-HUB".into(),
+            app_secret: "development-secret".into(),
+            timeout_ms: 5_000,
+            concurrency: 8,
+            // About a quarter of a minute of retries, then an incident and a restart with backoff.
+            retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
+        }
+    }
+}
