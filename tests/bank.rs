@@ -50,7 +50,7 @@ async fn fee_orders_are_placed_once_through_errors_lost_answers_and_an_outage() 
     let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
     let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), push_url: None, faults };
     let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
-    let config = BankConfig { base_url: sim.base_url.clone(), ..BankConfig::default() };
+    let config = BankConfig { base_url: sim.base_url.clone(), retry: common::PATIENT, ..BankConfig::default() };
     let connector = |config: BankConfig| BankOutbound::new(config, Arc::new(store.clone()), ConnectorControl::new(bank::CONSUMER)).unwrap();
 
     // Twenty good orders and one whose total is not the sum of its items; delivered twice.

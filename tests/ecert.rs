@@ -61,7 +61,7 @@ async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage(
     let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
     let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), faults };
     let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
-    let config = EcertConfig { base_url: sim.base_url.clone(), ..EcertConfig::default() };
+    let config = EcertConfig { base_url: sim.base_url.clone(), retry: common::PATIENT, ..EcertConfig::default() };
     let connector = EcertOutbound::new(config.clone(), Arc::new(store.clone()), ConnectorControl::new(ecert::CONSUMER)).unwrap();
 
     // Twenty good requests and one the repository refuses; delivered twice, as after a rebalance.

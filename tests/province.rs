@@ -193,7 +193,7 @@ impl CaseDirectory for FixedFacts {
             case_version: 1,
             channel: "counter".into(),
             project_no: None,
-            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: APPLICANT_ID.into(), phone: "13912345678".into() },
+            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: APPLICANT_ID.into(), phone: "13912345678".into(), email: None },
             handler_code: "11610429MB2912345A".into(),
             handler_name: "旬邑县行政审批服务局".into(),
         };
@@ -224,7 +224,7 @@ async fn status_reports_reach_the_platform_once_through_errors_lost_answers_and_
     let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
     let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), push_url: None, faults };
     let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
-    let config = ProvinceConfig { base_url: sim.base_url.clone(), ..ProvinceConfig::default() };
+    let config = ProvinceConfig { base_url: sim.base_url.clone(), retry: common::PATIENT, ..ProvinceConfig::default() };
     let connector = |config: ProvinceConfig, control| ProvinceOutbound::new(config, Arc::new(store.clone()), control, Arc::new(FixedFacts), b"county key".to_vec()).unwrap();
 
     // Twenty reports, delivered twice as after a rebalance.

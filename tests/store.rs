@@ -19,7 +19,7 @@ fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
         matter_code: matter.implementation_code.clone(),
         service_point: "610429100201".into(),
         channel: "counter".into(),
-        applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into() },
+        applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into(), email: None },
         materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
         faulty_materials: Vec::new(),
         commits_to_supply: false,
@@ -126,6 +126,8 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         // The province connector reported all of it, the case r-5 opened included.
         let reported: Vec<Effect> = store.messages(&ids).await.unwrap().iter().map(|m| effect(contracts::decode(&m.payload).unwrap().event_id())).collect();
         store.apply_all("province-connector", &reported).await.unwrap();
+        // And the notifier went through them.
+        store.apply_all("hub-notifier", &reported).await.unwrap();
         let (republished, settled) = store.resettle_outbox().await.unwrap();
         assert_eq!((republished, settled), (1, ids.len() as u64 - 1), "{backend}: 1 submission pending for hub-acceptance, the rest settled");
         let pending = outbox_events(&store).await;

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::notify::{self, WarningMailer};
+use crate::notify::{self, Notifier};
 use crate::domain::Reference;
 use crate::bank::Reconciler;
 use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
@@ -98,7 +98,7 @@ impl Hub {
         let directory: Arc<dyn CaseDirectory> = Arc::new(store.clone());
         handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
-        handlers.push((notify::CONSUMER, Arc::new(WarningMailer::new(&config.mail, store.clone(), reference.get())?)));
+        handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         let catalogue_sync = Arc::new(CatalogueSync {
             source: CatalogueSource::new(config.province.clone())?,

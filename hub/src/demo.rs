@@ -660,7 +660,7 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                     Profile::Online => "online".into(),
                     _ => "counter".into(),
                 },
-                applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone },
+                applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone, email: None },
                 materials,
                 faulty_materials: Vec::new(),
                 certificates: Vec::new(),

@@ -224,6 +224,9 @@ impl SubmitApplication {
             _ => fail("applicant.id_type", "must be 111 (resident ID card) or 001 (unified social credit code)")?,
         }
         field("applicant.phone", mobile(&self.applicant.phone))?;
+        if let Some(email) = &self.applicant.email {
+            field("applicant.email", email.parse::<lettre::Address>().map(drop).map_err(|e| format!("{email} is not an e-mail address: {e}")))?;
+        }
         // What is missing is for acceptance to say (one-time notice); names must be the matter's.
         let known = |name: &String| matter.materials.iter().any(|m| &m.name == name);
         if let Some(i) = self.materials.iter().position(|name| !known(name)) {

@@ -18,6 +18,9 @@ pub struct Applicant {
     pub id_type: String,
     pub id_number: String,
     pub phone: String,
+    /// Where notices are e-mailed, if the applicant wants them (added in ApplicationSubmitted v3).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,7 +114,7 @@ fn samples() -> Vec<Event> {
             case_version: 1,
             channel: "counter".into(),
             matter: MatterRef { basic_code: "000104010000".into(), implementation_code: "X".into(), name: "个体工商户设立登记".into(), version: 1 },
-            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into() },
+            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into(), email: None },
             service_point: ServicePoint { code: "610429100201".into(), name: "站".into(), tier: "village".into(), division_code: "610429100201".into() },
             materials: vec!["申请书".into()],
             delivery_method: "mail".into(),

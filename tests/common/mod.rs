@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod desk;
+pub mod smtp;
 
 use std::net::TcpListener;
 
@@ -83,3 +84,7 @@ pub async fn signed_push(api: &str, path: &str, body: &serde_json::Value, secret
         .unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// A retry policy for tests that inject 30 % errors and 30 % lost answers: patient enough that
+/// exhausting it (about 0.51⁴⁰) never happens, quick enough not to slow the test.
+pub const PATIENT: bus::RetryPolicy = bus::RetryPolicy { initial_ms: 1, max_ms: 20, multiplier: 2.0, max_attempts: 40 };
