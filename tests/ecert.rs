@@ -155,6 +155,8 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         assert_eq!(desk.decide(&case, "approved", None).await.0, 200);
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(desk.case(&case).await["case"]["certificate"]["status"], "requested", "{backend}: nothing issued while paused");
+        let (status, left) = desk.call("/api/v1/connectors/postal-connector/restart", json!({})).await;
+        assert_eq!((status, left["state"].as_str()), (200, Some("running")), "a running connector is left as it is");
         let (status, resumed) = desk.call("/api/v1/connectors/ecert-connector/resume", json!({})).await;
         let resumed: ConnectorStatus = serde_json::from_value(resumed).unwrap();
         assert_eq!((status, resumed.state.as_str()), (200, "running"));

@@ -105,6 +105,20 @@ impl ConnectorControl {
         self.run.send_replace(Run::Running);
     }
 
+    /// A stopped connector tries again now, without waiting out the restart backoff or an
+    /// operator's pause; open incidents stay open until calls succeed again, which closes them
+    /// as recovered. A running connector is left as it is.
+    pub fn restart(&self) {
+        self.figures.lock().expect("figures lock").consecutive_incidents = 0;
+        self.run.send_if_modified(|run| {
+            let stopped = *run != Run::Running;
+            if stopped {
+                *run = Run::Restarting { at: now_ms() };
+            }
+            stopped
+        });
+    }
+
     /// The counterpart stayed unreachable past the retry policy: an incident, and a pause until
     /// an automatic restart (backing off per consecutive incident) or an operator's resume.
     pub fn raise_incident(&self, reason: &str) {
@@ -174,13 +188,14 @@ struct PauseRequest {
 }
 
 /// The connector admin API: `GET /api/v1/connectors`, `GET /api/v1/connectors/{name}`,
-/// `POST /api/v1/connectors/{name}/pause` (`{reason}`) and `/resume`.
+/// `POST /api/v1/connectors/{name}/pause` (`{reason}`), `/resume` and `/restart`.
 pub fn router(connectors: Connectors) -> Router {
     Router::new()
         .route("/api/v1/connectors", get(list))
         .route("/api/v1/connectors/{name}", get(one))
         .route("/api/v1/connectors/{name}/pause", post(pause))
-        .route("/api/v1/connectors/{name}/resume", post(resume))
+        .route("/api/v1/connectors/{name}/resume", post(|state, name| switch(state, name, ConnectorControl::resume)))
+        .route("/api/v1/connectors/{name}/restart", post(|state, name| switch(state, name, ConnectorControl::restart)))
         .with_state(connectors)
 }
 
@@ -214,10 +229,11 @@ async fn pause(State(connectors): State<Connectors>, Path(name): Path<String>, b
     }
 }
 
-async fn resume(State(connectors): State<Connectors>, Path(name): Path<String>) -> Response {
+/// Resumes or restarts a connector, answering its status.
+async fn switch(State(connectors): State<Connectors>, Path(name): Path<String>, action: fn(&ConnectorControl)) -> Response {
     match find(&connectors, &name) {
         Ok(connector) => {
-            connector.resume();
+            action(connector);
             Json(connector.status()).into_response()
         }
         Err(missing) => missing,
@@ -261,5 +277,21 @@ mod tests {
         let status = control.status();
         assert_eq!((status.state.as_str(), status.batches_applied), ("running", 1));
         assert_eq!(status.incidents[0].resolved_by.as_deref(), Some("recovered"));
+    }
+
+    #[tokio::test]
+    async fn a_restart_tries_again_at_once_and_success_closes_the_incident() {
+        let control = ConnectorControl::new("c");
+        for _ in 0..4 {
+            control.raise_incident("HTTP 503");
+        }
+        control.restart();
+        let started = std::time::Instant::now();
+        control.until_running().await;
+        assert!(started.elapsed() < Duration::from_millis(500), "no waiting out the eight-second backoff");
+        assert_eq!(control.status().incidents[0].resolved_at, None, "open until a call succeeds");
+        control.applied();
+        let status = control.status();
+        assert_eq!((status.state.as_str(), status.incidents[0].resolved_by.as_deref()), ("running", Some("recovered")));
     }
 }

@@ -102,7 +102,7 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         failed_delivery_rate: f64,
     },
-    /// Operate the connectors of a running hub over its API: status, pause, resume, offsets.
+    /// Operate the connectors of a running hub over its API: status, pause, resume, restart, offsets.
     Connectors {
         /// The hub's HTTP API.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -170,6 +170,9 @@ enum ConnectorAction {
     },
     /// Let a paused or restarting connector run again; resolves its open incidents.
     Resume { name: String },
+    /// Let a connector try again now, without waiting out its restart backoff; its open
+    /// incidents close once calls succeed.
+    Restart { name: String },
     /// Where a connector (or any consumer group) stands on each partition: committed offset, end, lag.
     Offsets { name: String },
 }
@@ -365,6 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ConnectorAction::Status => client.get(base),
                 ConnectorAction::Pause { name, reason } => client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason })),
                 ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
+                ConnectorAction::Restart { name } => client.post(format!("{base}/{name}/restart")),
                 ConnectorAction::Offsets { name } => client.get(format!("{base}/{name}/offsets")),
             };
             print_answer(request).await
