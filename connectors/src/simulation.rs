@@ -237,13 +237,17 @@ impl SignedGate {
         bad.into_response()
     }
 
-    /// The answer to a call whose work is done, unless the faults lose it.
-    pub fn answer(&self, faults: &Faults, status: StatusCode, body: impl Serialize) -> Response {
-        if faults.loses_answer() {
+    /// The lost answer to give instead, if the faults lose this call's answer (the work is done).
+    pub fn lose(&self, faults: &Faults) -> Option<Response> {
+        faults.loses_answer().then(|| {
             self.lost_answers.fetch_add(1, Ordering::Relaxed);
-            return lost_answer();
-        }
-        (status, Json(body)).into_response()
+            lost_answer()
+        })
+    }
+
+    /// The JSON answer to a call whose work is done, unless the faults lose it.
+    pub fn answer(&self, faults: &Faults, status: StatusCode, body: impl Serialize) -> Response {
+        self.lose(faults).unwrap_or_else(|| (status, Json(body)).into_response())
     }
 
     pub fn counts(&self) -> GateCounts {

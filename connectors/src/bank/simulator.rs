@@ -187,8 +187,8 @@ async fn statement(State(sim): State<Arc<Simulator>>, Path(day): Path<String>, m
         text = format!("{}\n", super::protocol::STATEMENT_HEADER).into_bytes();
     }
     sim.counters.lock().expect("stats lock").statements += 1;
-    if faults.loses_answer() {
-        return sim.gate.answer(&faults, StatusCode::OK, ());
+    if let Some(lost) = sim.gate.lose(&faults) {
+        return lost;
     }
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response()
 }
