@@ -148,13 +148,8 @@ enum Command {
     EcertSim {
         #[arg(long, default_value = "127.0.0.1:8091")]
         listen: String,
-        /// The application id and secret it lets in (the hub's `[ecert]` app_id and app_secret).
-        #[arg(long, default_value = "XY610429-HUB")]
-        app_id: String,
-        #[arg(long, default_value = "development-secret")]
-        app_secret: String,
         #[command(flatten)]
-        faults: FaultArgs,
+        counterpart: SignedCounterpart,
     },
 }
 
@@ -177,12 +172,9 @@ enum ConnectorAction {
     Offsets { name: String },
 }
 
-/// A simulated counterpart that signs its answers and its pushes.
+/// A simulated counterpart that checks the signature of every call.
 #[derive(Debug, Args)]
-struct PushingCounterpart {
-    /// The hub's push endpoint for this counterpart.
-    #[arg(long)]
-    push_url: Option<String>,
+struct SignedCounterpart {
     /// The application id and secret it lets in and signs with (the hub's ones for this connector).
     #[arg(long, default_value = "XY610429-HUB")]
     app_id: String,
@@ -190,6 +182,16 @@ struct PushingCounterpart {
     app_secret: String,
     #[command(flatten)]
     faults: FaultArgs,
+}
+
+/// A signed counterpart that also pushes to the hub.
+#[derive(Debug, Args)]
+struct PushingCounterpart {
+    /// The hub's push endpoint for this counterpart.
+    #[arg(long)]
+    push_url: Option<String>,
+    #[command(flatten)]
+    signed: SignedCounterpart,
 }
 
 /// Faults a simulator injects from the start; `PUT /admin/faults` changes them while it runs.
@@ -340,11 +342,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = format!("{}/api/v1/bank/reconciliations", api.trim_end_matches('/'));
             print_answer(reqwest::Client::new().post(url).json(&serde_json::json!({ "date": date }))).await
         }
-        Command::BankSim { listen, counterpart: PushingCounterpart { push_url, app_id, app_secret, faults } } => {
+        Command::BankSim { listen, counterpart: PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } } => {
             let config = bank::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
             run_simulator(&listen, "bank network", |listener| bank::simulator::spawn(listener, config)).await
         }
-        Command::ProvinceSim { listen, seed_catalogue, counterpart: PushingCounterpart { push_url, app_id, app_secret, faults } } => {
+        Command::ProvinceSim { listen, seed_catalogue, counterpart: PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } } => {
             let config = province::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
             run_simulator(&listen, "provincial platform", |listener| {
                 let running = province::simulator::spawn(listener, config)?;
@@ -373,7 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             print_answer(request).await
         }
-        Command::EcertSim { listen, app_id, app_secret, faults } => {
+        Command::EcertSim { listen, counterpart: SignedCounterpart { app_id, app_secret, faults } } => {
             let config = ecert::simulator::SimulatorConfig { app_id, app_secret, faults: faults.faults() };
             run_simulator(&listen, "e-certificate", |listener| ecert::simulator::spawn(listener, config)).await
         }
