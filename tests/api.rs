@@ -31,6 +31,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         progress: false,
         concurrency: 1,
         faults: Default::default(),
+        counterpart_faults: Default::default(),
         mix: false,
     };
     let demo = DemoRun::start(config, &options).await.unwrap();

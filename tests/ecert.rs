@@ -220,6 +220,20 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         let committed: i64 = partitions.iter().map(|p| p["committed"].as_i64().unwrap_or(0)).sum();
         assert_eq!(committed, 2, "{backend}: the issue and the revocation request were handled: {offsets}");
         assert_eq!(desk.get("/api/v1/connectors/nonesuch/offsets".into()).await.0, 404);
+        // An operator moves the connector to the end: where it already stands, so the same offsets.
+        let (status, reset) = desk.call("/api/v1/connectors/ecert-connector/offsets/reset", json!({"to": "latest"})).await;
+        assert_eq!(status, 200, "{backend}: {reset}");
+        let moved: i64 = reset["partitions"].as_array().unwrap().iter().map(|p| p["offset"].as_i64().unwrap()).sum();
+        assert_eq!((reset["partitions"].as_array().unwrap().len(), moved), (3, 2), "{backend}: {reset}");
+        for (body, status) in [
+            (json!({"to": "yesterday"}), 400),
+            (json!({"to": "earliest", "topic": "hub.postal.events"}), 400),
+            (json!({"too": "earliest"}), 400),
+        ] {
+            let (answer, refusal) = desk.call("/api/v1/connectors/ecert-connector/offsets/reset", body.clone()).await;
+            assert_eq!(answer, status, "{backend}: {body} -> {refusal}");
+        }
+        assert_eq!(desk.call("/api/v1/connectors/nonesuch/offsets/reset", json!({"to": "latest"})).await.0, 404);
 
         // 免提交: the applicant's own valid certificate stands in for the paper; someone else's or
         // a revoked one does not, and the one-time notice says why; a mistyped identifier is

@@ -167,6 +167,11 @@ async fn online_applications_status_reviews_and_catalogue_flow_through_the_platf
         let record = desk.wait_for(&later, "routed").await;
         assert_eq!(record["case"]["application"]["matter"]["version"], 2, "{backend}");
         assert_eq!(desk.case(&counter).await["case"]["application"]["matter"]["version"], 1, "{backend}: a case keeps its version");
+        // An integrator pauses the bank connector for the bank's upgrade; a restart keeps it paused,
+        // and the platform connector's incidents (if its faults raised any) are still listed.
+        let (status, paused) = desk.call("/api/v1/connectors/bank-connector/pause", json!({"reason": "银行系统升级"})).await;
+        assert_eq!(status, 200, "{paused}");
+        let (_, before) = desk.get("/api/v1/connectors/province-connector".into()).await;
         demo.stop().await;
 
         // After a restart the hub still knows version 2, and the case accepted under it goes on.
@@ -175,6 +180,11 @@ async fn online_applications_status_reviews_and_catalogue_flow_through_the_platf
         let demo = DemoRun::start(config, &options).await.unwrap();
         assert_eq!(demo.hub.reference.get().matter(SELF_EMPLOYED).unwrap().version, 2, "{backend}");
         let desk = Desk::new(&demo);
+        let (_, bank) = desk.get("/api/v1/connectors/bank-connector".into()).await;
+        assert_eq!((bank["state"].as_str(), bank["paused_reason"].as_str()), (Some("paused"), Some("银行系统升级")), "{backend}: {bank}");
+        let (_, after) = desk.get("/api/v1/connectors/province-connector".into()).await;
+        assert_eq!(after["incidents"], before["incidents"], "{backend}");
+        assert_eq!(desk.call("/api/v1/connectors/bank-connector/resume", json!({})).await.0, 200);
         assert_eq!(desk.decide(&later, "approved", None).await.0, 200, "{backend}: decided under version 2");
         demo.stop().await;
     }

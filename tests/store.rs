@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use connectors::control::{ConnectorControl, SavedControl};
 use bus::{BatchHandler, Delivery, Effect, Outbox, OutboxStore};
 use contracts::{Applicant, Catalogue, Event};
 use hub::domain::{CaseState, Reference};
@@ -142,5 +143,29 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(outcomes[3].case.case_number, outcomes[0].case.case_number, "{backend}");
         let numbers: std::collections::HashSet<_> = [&first, &other, &unaccepted, &outcomes[0], &outcomes[2]].iter().map(|s| s.case.case_number.clone()).collect();
         assert_eq!(numbers.len(), 5, "{backend}: serial numbers are not reused");
+
+        // Connector incidents and pauses outlive the process: a journal written by one control
+        // restores the next.
+        let (journal, mut changes) = tokio::sync::mpsc::unbounded_channel();
+        let control = ConnectorControl::restore("bank-connector", SavedControl::default(), Some(journal));
+        control.raise_incident("HTTP 503");
+        control.applied();
+        control.raise_incident("connection refused");
+        control.pause("银行系统升级");
+        while let Ok(change) = changes.try_recv() {
+            store.keep_control_change(&change).await.unwrap();
+        }
+        let mut saved = store.saved_controls().await.unwrap();
+        let restored = ConnectorControl::restore("bank-connector", saved.remove("bank-connector").unwrap(), None).status();
+        let kept = control.status();
+        assert_eq!((&restored.state, &restored.paused_reason, &restored.incidents), (&kept.state, &kept.paused_reason, &kept.incidents), "{backend}");
+        assert_eq!(restored.incidents.iter().map(|i| (i.id, i.resolved_by.as_deref())).collect::<Vec<_>>(), [(1, Some("recovered")), (2, None)], "{backend}");
+        control.resume();
+        while let Ok(change) = changes.try_recv() {
+            store.keep_control_change(&change).await.unwrap();
+        }
+        let saved = store.saved_controls().await.unwrap();
+        assert_eq!(saved["bank-connector"].paused_reason, None, "{backend}: resumed");
+        assert!(saved["bank-connector"].incidents.iter().all(|i| i.resolved_at.is_some()), "{backend}");
     }
 }

@@ -13,6 +13,9 @@ use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::mpsc;
+
+use crate::offsets::{self, ResetRequest};
 use crate::{Bus, OffRuntimeDrop, RetryPolicy};
 
 /// A decoded message and where it came from.
@@ -49,8 +52,9 @@ pub async fn run_consumer(
 ) -> anyhow::Result<()> {
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let consumer = OffRuntimeDrop::new(bus.consumer(&group, &topic_refs)?);
+    let resets = bus.resets().register(&group);
     let dead_letters = DeadLetters { producer: OffRuntimeDrop::new(bus.producer()?), group };
-    let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), max_batch, &shutdown).await;
+    let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), max_batch, resets, &shutdown).await;
     // Leave the group and flush while the broker is still there.
     consumer.close().await;
     dead_letters.producer.close().await;
@@ -63,13 +67,18 @@ async fn consume(
     dead_letters: &DeadLetters,
     handler: &dyn BatchHandler,
     max_batch: usize,
+    mut resets: mpsc::Receiver<ResetRequest>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let group = &dead_letters.group;
     let retry = RetryPolicy::default();
-    loop {
+    'batches: loop {
         let first = tokio::select! {
             message = consumer.recv() => message,
+            Some(reset) = resets.recv() => {
+                offsets::carry_out(bus, consumer, group, reset).await;
+                continue;
+            }
             _ = shutdown.cancelled() => return Ok(()),
         };
         let mut messages = vec![first];
@@ -102,7 +111,15 @@ async fn consume(
         }
         let mut attempt = 0;
         let rejected = loop {
-            match handler.handle(&batch).await {
+            let handled = tokio::select! {
+                handled = handler.handle(&batch) => handled,
+                // The batch in hand is abandoned, its offsets not stored (module offsets).
+                Some(reset) = resets.recv() => {
+                    offsets::carry_out(bus, consumer, group, reset).await;
+                    continue 'batches;
+                }
+            };
+            match handled {
                 Ok(rejected) => break rejected,
                 Err(error) => {
                     attempt += 1;

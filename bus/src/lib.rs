@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod consumer;
 pub mod embedded;
+pub mod offsets;
 pub mod outbox;
 pub mod raw;
 pub mod retry;
@@ -21,6 +22,7 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 pub use consumer::{run_consumer, BatchHandler, Delivery, Rejected};
+pub use offsets::{GroupResets, PartitionOffset, ResetError, ResetTo};
 pub use outbox::{run_relay, Effect, Outbox, OutboxMessage, OutboxStore};
 pub use retry::RetryPolicy;
 
@@ -41,6 +43,7 @@ pub struct Bus {
     bootstrap: String,
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
+    resets: GroupResets,
     _embedded: Option<embedded::EmbeddedBroker>,
 }
 
@@ -55,7 +58,7 @@ impl Bus {
                 (broker.bootstrap().to_string(), Some(broker), 1)
             }
         };
-        let bus = Bus { bootstrap, properties: config.client_properties.clone(), catalogue, _embedded: embedded };
+        let bus = Bus { bootstrap, properties: config.client_properties.clone(), catalogue, resets: GroupResets::default(), _embedded: embedded };
         admin::ensure_topics(&bus, replication).await?;
         Ok(bus)
     }
@@ -66,6 +69,11 @@ impl Bus {
 
     pub fn catalogue(&self) -> &Arc<Catalogue> {
         &self.catalogue
+    }
+
+    /// The consumer groups this process runs, for moving their offsets.
+    pub fn resets(&self) -> &GroupResets {
+        &self.resets
     }
 
     pub fn is_embedded(&self) -> bool {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::framework::{now_ms, BadRequest};
 
@@ -53,20 +53,62 @@ struct Figures {
     consecutive_incidents: u32,
 }
 
+/// What an operator must find again after the hub restarts: the incidents and an operator's
+/// pause (a connector paused for maintenance at its counterpart stays paused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedControl {
+    pub paused_reason: Option<String>,
+    pub incidents: Vec<Incident>,
+}
+
+/// A change to keep, sent to the hub's journal writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlChange {
+    /// An incident opened or resolved.
+    Incident { connector: String, incident: Incident },
+    /// Paused by an operator (Some) or no longer (None).
+    Pause { connector: String, reason: Option<String> },
+}
+
+pub type ControlJournal = mpsc::UnboundedSender<ControlChange>;
+
 /// The run switch and figures of one connector.
 pub struct ConnectorControl {
     name: String,
     run: watch::Sender<Run>,
     figures: Mutex<Figures>,
+    journal: Option<ControlJournal>,
 }
 
 impl ConnectorControl {
+    /// A connector with no history that keeps nothing (tests, tools).
     pub fn new(name: &str) -> Arc<ConnectorControl> {
+        ConnectorControl::restore(name, SavedControl::default(), None)
+    }
+
+    /// A connector as it was left, every later change sent to `journal`.
+    pub fn restore(name: &str, saved: SavedControl, journal: Option<ControlJournal>) -> Arc<ConnectorControl> {
+        let run = match saved.paused_reason {
+            Some(reason) => Run::Paused(reason),
+            None => Run::Running,
+        };
         Arc::new(ConnectorControl {
             name: name.into(),
-            run: watch::Sender::new(Run::Running),
-            figures: Mutex::new(Figures { batches_applied: 0, incidents: Vec::new(), consecutive_incidents: 0 }),
+            run: watch::Sender::new(run),
+            figures: Mutex::new(Figures { batches_applied: 0, incidents: saved.incidents, consecutive_incidents: 0 }),
+            journal,
         })
+    }
+
+    fn keep(&self, change: ControlChange) {
+        if let Some(journal) = &self.journal {
+            // The writer only goes away when the hub stops.
+            let _ = journal.send(change);
+        }
+    }
+
+    fn keep_pause(&self, reason: Option<String>) {
+        self.keep(ControlChange::Pause { connector: self.name.clone(), reason });
     }
 
     pub fn name(&self) -> &str {
@@ -96,13 +138,16 @@ impl ConnectorControl {
 
     pub fn pause(&self, reason: &str) {
         self.run.send_replace(Run::Paused(reason.into()));
+        self.keep_pause(Some(reason.into()));
     }
 
     /// Runs again; open incidents are resolved by the operator.
     pub fn resume(&self) {
         self.resolve_open("operator");
         self.figures.lock().expect("figures lock").consecutive_incidents = 0;
-        self.run.send_replace(Run::Running);
+        if matches!(self.run.send_replace(Run::Running), Run::Paused(_)) {
+            self.keep_pause(None);
+        }
     }
 
     /// A stopped connector tries again now, without waiting out the restart backoff or an
@@ -110,13 +155,18 @@ impl ConnectorControl {
     /// as recovered. A running connector is left as it is.
     pub fn restart(&self) {
         self.figures.lock().expect("figures lock").consecutive_incidents = 0;
+        let mut was_paused = false;
         self.run.send_if_modified(|run| {
+            was_paused = matches!(run, Run::Paused(_));
             let stopped = *run != Run::Running;
             if stopped {
                 *run = Run::Restarting { at: now_ms() };
             }
             stopped
         });
+        if was_paused {
+            self.keep_pause(None);
+        }
     }
 
     /// The counterpart stayed unreachable past the retry policy: an incident, and a pause until
@@ -125,8 +175,10 @@ impl ConnectorControl {
         let delay = {
             let mut figures = self.figures.lock().expect("figures lock");
             if !figures.incidents.iter().any(|i| i.resolved_at.is_none()) {
-                let id = figures.incidents.len() as u64 + 1;
-                figures.incidents.push(Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None });
+                let id = figures.incidents.last().map_or(1, |last| last.id + 1);
+                let incident = Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None };
+                self.keep(ControlChange::Incident { connector: self.name.clone(), incident: incident.clone() });
+                figures.incidents.push(incident);
             }
             figures.consecutive_incidents += 1;
             FIRST_RESTART_DELAY.saturating_mul(1 << (figures.consecutive_incidents - 1).min(6)).min(MAX_RESTART_DELAY)
@@ -164,6 +216,7 @@ impl ConnectorControl {
         for incident in figures.incidents.iter_mut().filter(|i| i.resolved_at.is_none()) {
             incident.resolved_at = Some(now_ms());
             incident.resolved_by = Some(by.into());
+            self.keep(ControlChange::Incident { connector: self.name.clone(), incident: incident.clone() });
         }
     }
 
@@ -277,6 +330,26 @@ mod tests {
         let status = control.status();
         assert_eq!((status.state.as_str(), status.batches_applied), ("running", 1));
         assert_eq!(status.incidents[0].resolved_by.as_deref(), Some("recovered"));
+    }
+
+    #[tokio::test]
+    async fn a_restored_connector_keeps_its_pause_and_incidents_and_journals_changes() {
+        let (journal, mut changes) = mpsc::unbounded_channel();
+        let earlier = Incident { id: 3, opened_at: 1, reason: "HTTP 503".into(), resolved_at: None, resolved_by: None };
+        let saved = SavedControl { paused_reason: Some("银行系统升级".into()), incidents: vec![earlier.clone()] };
+        let control = ConnectorControl::restore("c", saved, Some(journal));
+        let status = control.status();
+        assert_eq!((status.state.as_str(), status.paused_reason.as_deref(), status.incidents), ("paused", Some("银行系统升级"), vec![earlier]));
+        control.raise_incident("still down");
+        assert_eq!(control.status().incidents.len(), 1, "the restored incident is still the open one");
+        control.resume();
+        control.raise_incident("down again");
+        let kept: Vec<ControlChange> = std::iter::from_fn(|| changes.try_recv().ok()).collect();
+        let [ControlChange::Incident { incident: resolved, .. }, ControlChange::Pause { reason: None, .. }, ControlChange::Incident { incident: opened, .. }] = kept.as_slice() else {
+            panic!("unexpected journal {kept:?}");
+        };
+        assert_eq!((resolved.id, resolved.resolved_by.as_deref()), (3, Some("operator")));
+        assert_eq!((opened.id, opened.resolved_at, opened.reason.as_str()), (4, None, "down again"));
     }
 
     #[tokio::test]

@@ -64,6 +64,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/routing/explain", get(explain))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
+        .route("/api/v1/connectors/{name}/offsets/reset", post(reset_offsets))
         .route("/api/v1/catalogue/sync", post(sync_catalogue))
         .route("/api/v1/bank/reconciliations", post(run_reconciliation))
         .route("/api/v1/bank/reconciliations/{day}", get(read_reconciliation))
@@ -178,6 +179,40 @@ async fn group_offsets(State(state): State<ApiState>, Path(name): Path<String>) 
             Json(serde_json::json!({ "group": name, "lag": lag, "partitions": positions })).into_response()
         }
         Err(error) => internal(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OffsetResetRequest {
+    /// `earliest`, `latest` or an RFC 3339 instant.
+    to: String,
+    /// Only this topic; every topic the group reads when absent.
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+/// Moves a consumer group's offsets: `earliest` reads everything held again, `latest` skips the
+/// backlog, an instant goes back (or forward) to the first message written from then on.
+async fn reset_offsets(State(state): State<ApiState>, Path(name): Path<String>, body: Bytes) -> Response {
+    let request: OffsetResetRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    let to = match bus::ResetTo::parse(&request.to) {
+        Ok(to) => to,
+        Err(message) => return BadRequest::field("to", message).into_response(),
+    };
+    if let Some(topic) = &request.topic {
+        let read_by_group = state.bus.catalogue().topic(topic).is_some_and(|t| t.consumers.contains(&name));
+        if !read_by_group {
+            return BadRequest::field("topic", format!("consumer group {name} does not read topic {topic} (topics/catalogue.toml)")).into_response();
+        }
+    }
+    match state.bus.resets().reset(&name, to, request.topic).await {
+        Ok(partitions) => Json(serde_json::json!({ "group": name, "to": request.to, "partitions": partitions })).into_response(),
+        Err(error @ bus::ResetError::NotRunHere(_)) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: error.to_string() }.into_response(),
+        Err(error @ bus::ResetError::Failed { .. }) => BadRequest { status: StatusCode::CONFLICT, field: None, message: error.to_string() }.into_response(),
     }
 }
 

@@ -21,9 +21,10 @@ use crate::notify::{self, Notifier};
 use crate::domain::Reference;
 use crate::bank::Reconciler;
 use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
-use crate::store::Store;
+use crate::store::{keep_control_changes, Store};
 use crate::workflow::{check_deadlines, CaseProcessor, Intake};
 use crate::api;
+use crate::audit::{self, AuditRecorder, Ledger};
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
 /// hub's reactions to its own events run in the transaction that produced them, so no group
@@ -35,6 +36,7 @@ pub struct Hub {
     pub bus: Arc<Bus>,
     pub reference: CurrentReference,
     pub api_address: SocketAddr,
+    pub ledger: Arc<Ledger>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -89,7 +91,11 @@ impl Hub {
             })
             .collect();
         let subject_key = reference.get().subject_key.clone();
-        let [postal_control, ecert_control, province_control, bank_control] = [postal::CONSUMER, ecert::CONSUMER, province::CONSUMER, bank::CONSUMER].map(ConnectorControl::new);
+        let mut saved_controls = store.saved_controls().await?;
+        let (journal, control_changes) = tokio::sync::mpsc::unbounded_channel();
+        tasks.spawn(keep_control_changes(store.clone(), control_changes, shutdown.clone()));
+        let [postal_control, ecert_control, province_control, bank_control] = [postal::CONSUMER, ecert::CONSUMER, province::CONSUMER, bank::CONSUMER]
+            .map(|name| ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone())));
         let connectors: Connectors = Arc::new(vec![postal_control.clone(), ecert_control.clone(), province_control.clone(), bank_control.clone()]);
         handlers.push((bank::CONSUMER, Arc::new(BankOutbound::new(config.bank.clone(), outbox.clone(), bank_control)?)));
         let reconciler = Arc::new(Reconciler { source: StatementSource::new(config.bank.clone(), outbox.clone())?, store: store.clone() });
@@ -99,6 +105,9 @@ impl Hub {
         handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
+        let ledger = Arc::new(Ledger::new(store.clone(), audit::signing_key(&config.audit.signing_key)?));
+        handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
+        tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         let catalogue_sync = Arc::new(CatalogueSync {
             source: CatalogueSource::new(config.province.clone())?,
@@ -131,7 +140,9 @@ impl Hub {
             .merge(bank::inbound::router(config.bank.clone(), outbox.clone()))
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
-            .merge(control::router(connectors));
+            .merge(control::router(connectors))
+            .merge(audit::router(ledger.clone(), reference.get().subject_key.clone()))
+            .layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_admin_actions));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
@@ -140,7 +151,7 @@ impl Hub {
             }
         });
         tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
-        Ok(Hub { store, bus, reference, api_address, shutdown, tasks })
+        Ok(Hub { store, bus, reference, api_address, ledger, shutdown, tasks })
     }
 
     /// Stops the consumers, the relay and the API, waiting a little for them to finish.

@@ -36,6 +36,7 @@ pub async fn run(mut config: Config, cases: usize) -> anyhow::Result<BenchReport
         progress: false,
         concurrency: 32,
         faults: Default::default(),
+        counterpart_faults: Default::default(),
         mix: true,
     };
     let demo = DemoRun::start(config, &options).await?;

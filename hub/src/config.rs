@@ -38,6 +38,11 @@ pub struct AuditConfig {
     /// The county's key for naming data subjects by keyed hash (HMAC-SHA256) in data-sharing
     /// events; the data bureau keeps it to search by ID number. Set your own in production.
     pub subject_key: String,
+    /// Seed of the hub's Ed25519 key that signs the ledger's checkpoints, 64 hex digits; the
+    /// data bureau checks checkpoints with its public key (`GET /api/v1/audit/public-key`).
+    pub signing_key: String,
+    /// How often a checkpoint is signed over the ledger (when it has grown).
+    pub checkpoint_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,7 +88,7 @@ impl Default for Config {
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
-            audit: AuditConfig { subject_key: String::new() },
+            audit: AuditConfig { subject_key: String::new(), signing_key: String::new(), checkpoint_seconds: 300 },
         }
     }
 }

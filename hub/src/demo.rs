@@ -43,8 +43,10 @@ pub struct DemoOptions {
     pub step_delay: Duration,
     pub progress: bool,
     pub concurrency: usize,
-    /// Faults the built-in simulator injects.
+    /// Faults the built-in postal simulator injects.
     pub faults: Faults,
+    /// Faults the built-in e-certificate, provincial platform and bank simulators inject.
+    pub counterpart_faults: connectors::simulation::Faults,
     /// The county-day mix of procedures; off: every case is a plain mailed approval.
     pub mix: bool,
 }
@@ -125,7 +127,7 @@ impl DemoRun {
                 None
             }
             None => {
-                let sim_config = ecert::simulator::SimulatorConfig { app_id: config.ecert.app_id.clone(), app_secret: config.ecert.app_secret.clone(), faults: Default::default() };
+                let sim_config = ecert::simulator::SimulatorConfig { app_id: config.ecert.app_id.clone(), app_secret: config.ecert.app_secret.clone(), faults: options.counterpart_faults.clone() };
                 let sim = ecert::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
                 config.ecert.base_url = sim.base_url.clone();
                 Some(sim)
@@ -143,7 +145,7 @@ impl DemoRun {
                     app_id: config.province.app_id.clone(),
                     app_secret: config.province.app_secret.clone(),
                     push_url: Some(push_url),
-                    faults: Default::default(),
+                    faults: options.counterpart_faults.clone(),
                 };
                 let sim = province::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
                 // The platform holds the county's guides as the county published them.
@@ -161,7 +163,7 @@ impl DemoRun {
             None => {
                 let push_url = format!("http://{}{}", listener.local_addr()?, bank::PUSH_PATH);
                 let sim_config =
-                    bank::simulator::SimulatorConfig { app_id: config.bank.app_id.clone(), app_secret: config.bank.app_secret.clone(), push_url: Some(push_url), faults: Default::default() };
+                    bank::simulator::SimulatorConfig { app_id: config.bank.app_id.clone(), app_secret: config.bank.app_secret.clone(), push_url: Some(push_url), faults: options.counterpart_faults.clone() };
                 let sim = bank::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
                 config.bank.base_url = sim.base_url.clone();
                 Some(sim)

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod bank;
 pub mod bench;
 pub mod config;

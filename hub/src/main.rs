@@ -110,6 +110,14 @@ enum Command {
         #[command(subcommand)]
         action: ConnectorAction,
     },
+    /// The data bureau's audit ledger of a running hub; `check` works offline.
+    Audit {
+        /// The hub's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Synchronise the matter catalogue of a running hub with the provincial platform now.
     CatalogueSync {
         /// The hub's HTTP API.
@@ -170,6 +178,49 @@ enum ConnectorAction {
     Restart { name: String },
     /// Where a connector (or any consumer group) stands on each partition: committed offset, end, lag.
     Offsets { name: String },
+    /// Move a connector's (or any consumer group's) offsets: `earliest` reads everything held
+    /// again, `latest` skips the backlog, an RFC 3339 instant starts from the messages written then.
+    ResetOffsets {
+        name: String,
+        #[arg(long)]
+        to: String,
+        /// Only this topic; every topic the group reads by default.
+        #[arg(long)]
+        topic: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Check the whole chain and every checkpoint; names the first bad entry.
+    Verify,
+    /// Sign a checkpoint over the ledger now.
+    Checkpoint,
+    /// The hub's public key, for checking checkpoints offline.
+    PublicKey,
+    /// Entries about a person (by ID number), a department's exchanges in a period, or those
+    /// with no case behind them.
+    Search {
+        #[arg(long)]
+        subject_id: Option<String>,
+        #[arg(long)]
+        department: Option<String>,
+        /// RFC 3339 instants.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        without_case: bool,
+    },
+    /// One entry with its inclusion proof against the newest checkpoint (save it to check offline).
+    Proof { seq: i64 },
+    /// Offline, with the public key alone: check an exported checkpoint or entry proof (JSON file).
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        public_key: String,
+    },
 }
 
 /// A simulated counterpart that checks the signature of every call.
@@ -258,6 +309,21 @@ async fn run_simulator(listen: &str, name: &str, spawn: impl FnOnce(tokio::net::
 
 /// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
 /// the hub refused it.
+/// Checks an exported checkpoint or entry proof with the public key alone.
+fn check_exported(file: &std::path::Path, public_key: &str) -> anyhow::Result<ExitCode> {
+    let exported = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    match hub::audit::check_offline(&exported, &hub::audit::public_key(public_key)?) {
+        Ok(holds) => {
+            println!("{holds}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            println!("DOES NOT HOLD: {problem}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
 async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCode> {
     let response = request.send().await?;
     let status = response.status();
@@ -295,6 +361,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !no_progress,
                 concurrency: 32,
                 faults: Faults::default(),
+                counterpart_faults: Default::default(),
                 mix: !plain,
             };
             let summary = demo::run(config, options).await?;
@@ -337,6 +404,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults };
             run_simulator(&listen, "postal", |listener| simulator::spawn(listener, config)).await
         }
+        Command::Audit { api, action } => {
+            let client = reqwest::Client::new();
+            let base = format!("{}/api/v1/audit", api.trim_end_matches('/'));
+            let request = match action {
+                AuditAction::Check { file, public_key } => return check_exported(&file, &public_key),
+                AuditAction::Verify => client.get(format!("{base}/verify")),
+                AuditAction::Checkpoint => client.post(format!("{base}/checkpoints")),
+                AuditAction::PublicKey => client.get(format!("{base}/public-key")),
+                AuditAction::Search { subject_id, department, from, until, without_case } => {
+                    let query = [("subject_id", subject_id), ("department", department), ("from", from), ("until", until), ("without_case", without_case.then(|| "true".to_string()))];
+                    let query: Vec<(&str, String)> = query.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+                    client.get(format!("{base}/entries")).query(&query)
+                }
+                AuditAction::Proof { seq } => client.get(format!("{base}/entries/{seq}/proof")),
+            };
+            print_answer(request).await
+        }
         Command::CatalogueSync { api } => print_answer(reqwest::Client::new().post(format!("{}/api/v1/catalogue/sync", api.trim_end_matches('/')))).await,
         Command::BankReconcile { api, date } => {
             let url = format!("{}/api/v1/bank/reconciliations", api.trim_end_matches('/'));
@@ -372,6 +456,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
                 ConnectorAction::Restart { name } => client.post(format!("{base}/{name}/restart")),
                 ConnectorAction::Offsets { name } => client.get(format!("{base}/{name}/offsets")),
+                ConnectorAction::ResetOffsets { name, to, topic } => {
+                    client.post(format!("{base}/{name}/offsets/reset")).json(&serde_json::json!({ "to": to, "topic": topic }))
+                }
             };
             print_answer(request).await
         }

@@ -13,6 +13,12 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::Notify;
 
+mod connector_state;
+mod ledger;
+
+pub use connector_state::keep_control_changes;
+pub use ledger::LedgerSearch;
+
 use crate::domain::reference::Matter;
 use crate::domain::{Case, CaseState};
 

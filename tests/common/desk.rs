@@ -24,6 +24,7 @@ pub fn demo_options(dir: &Path) -> DemoOptions {
         progress: false,
         concurrency: 1,
         faults: Faults::default(),
+        counterpart_faults: Default::default(),
         mix: false,
     }
 }

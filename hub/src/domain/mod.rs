@@ -7,6 +7,7 @@ pub mod deadlines;
 pub mod documents;
 pub mod fees;
 pub mod flow;
+pub mod ledger;
 pub mod reference;
 pub mod routing;
 #[cfg(test)]

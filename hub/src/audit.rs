@@ -1,0 +1,370 @@
+//! The data-sharing audit: the ledger's adapter. Data-sharing events from the connectors (topic
+//! hub.audit.data-sharing) and the API's administrative actions are appended to the one
+//! hash chain; checkpoints are signed at an interval and on demand; `verify` walks it all.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use connectors::framework::BadRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use bus::{BatchHandler, Delivery, Rejected};
+use contracts::{DataShared, Event};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::ledger::{chain_hash, inclusion_proof, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, Verification, GENESIS};
+use crate::store::{now_ms, LedgerSearch, Store};
+
+/// The consumer group that writes data-sharing events into the ledger.
+pub const CONSUMER: &str = "hub-audit";
+
+/// Who the hub is in the ledger, as requester of its own administrative actions.
+const HUB_SYSTEM: &str = "county-hub";
+
+/// Most bytes of an administrative request kept in its entry (the reason for a pause, say).
+const KEPT_REQUEST_BYTES: usize = 2_000;
+
+/// The hub's Ed25519 signing key, from its 32-byte seed in hex; the development key when unset.
+pub fn signing_key(seed_hex: &str) -> anyhow::Result<SigningKey> {
+    if seed_hex.is_empty() {
+        tracing::warn!("audit.signing_key is not set: ledger checkpoints are signed with the development key");
+        return Ok(SigningKey::from_bytes(&Sha256::digest(b"county hub development ledger key").into()));
+    }
+    let seed: [u8; 32] = hex::decode(seed_hex.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("audit.signing_key must be 64 hex digits (an Ed25519 seed)"))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Reads a public key given as 64 hex digits.
+pub fn public_key(hex_text: &str) -> anyhow::Result<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(hex_text.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| anyhow::anyhow!("a public key is 64 hex digits"))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| anyhow::anyhow!("{hex_text} is not an Ed25519 public key"))
+}
+
+pub struct Ledger {
+    store: Store,
+    key: SigningKey,
+    /// One append at a time: each entry chains to the one before.
+    appending: tokio::sync::Mutex<()>,
+}
+
+impl Ledger {
+    pub fn new(store: Store, key: SigningKey) -> Ledger {
+        Ledger { store, key, appending: Default::default() }
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Appends the records not yet in the ledger; answers how many were new. With a consumer
+    /// group, the records' source events are marked applied by it in the same transaction.
+    pub async fn record(&self, records: &[Record], applied_by: Option<&str>) -> anyhow::Result<usize> {
+        let _turn = self.appending.lock().await;
+        let mut tx = self.store.begin().await?;
+        let appended = tx.append_ledger(records).await?;
+        if let Some(consumer) = applied_by {
+            let applied: Vec<(&str, &str)> = records.iter().map(|r| (r.source_id.as_str(), "recorded")).collect();
+            tx.mark_applied(consumer, &applied).await?;
+        }
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn hashes(&self) -> anyhow::Result<Vec<Hash>> {
+        let mut hashes = Vec::new();
+        self.store.walk_ledger(|row| hashes.push(row.hash)).await?;
+        Ok(hashes)
+    }
+
+    /// Signs a checkpoint over everything recorded so far, unless the newest one already covers
+    /// it; answers the newest checkpoint either way (None for an empty ledger).
+    pub async fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+        let _turn = self.appending.lock().await;
+        let hashes = self.hashes().await?;
+        let newest = self.store.checkpoints().await?.pop();
+        if hashes.is_empty() || newest.as_ref().is_some_and(|c| c.size == hashes.len() as i64) {
+            return Ok(newest);
+        }
+        let checkpoint = Checkpoint::sign(&self.key, &hashes, now_ms());
+        self.store.save_checkpoint(&checkpoint).await?;
+        tracing::info!(size = checkpoint.size, root = hex::encode(checkpoint.merkle_root), "ledger checkpoint signed");
+        Ok(Some(checkpoint))
+    }
+
+    /// Checks the whole chain and every checkpoint against the hub's public key.
+    pub async fn verify(&self) -> anyhow::Result<Verification> {
+        let mut check = ChainCheck::new(1, GENESIS);
+        self.store.walk_ledger(|row| check.push(row)).await?;
+        Ok(check.finish(&self.store.checkpoints().await?, &self.public_key()))
+    }
+
+    /// Proof that entry `seq` is covered by the newest checkpoint, with the entry and that
+    /// checkpoint: all anyone needs, with the hub's public key, to check it offline.
+    pub async fn proof(&self, seq: i64) -> anyhow::Result<Option<EntryProof>> {
+        let Some(checkpoint) = self.store.checkpoints().await?.pop() else {
+            return Ok(None);
+        };
+        let hashes = self.hashes().await?;
+        let covered = &hashes[..(checkpoint.size as usize).min(hashes.len())];
+        let (Some(proof), Some(entry)) = (inclusion_proof(covered, seq), self.store.ledger_rows(seq, 1).await?.pop()) else {
+            return Ok(None);
+        };
+        let entry = ProvenEntry { body: String::from_utf8(entry.body)?, previous_hash: entry.previous_hash };
+        Ok(Some(EntryProof { entry, proof, checkpoint }))
+    }
+}
+
+/// One entry with its inclusion proof and the checkpoint it is proven against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntryProof {
+    pub entry: ProvenEntry,
+    pub proof: InclusionProof,
+    pub checkpoint: Checkpoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProvenEntry {
+    /// The entry's canonical JSON, as hashed.
+    pub body: String,
+    #[serde(with = "hex::serde")]
+    pub previous_hash: Hash,
+}
+
+/// Checks, with the hub's public key alone, an exported checkpoint or an entry's proof (the
+/// JSON of `GET /api/v1/audit/entries/{seq}/proof`); answers what holds, or what does not.
+pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, String> {
+    if let Ok(proven) = serde_json::from_str::<EntryProof>(exported) {
+        if !proven.checkpoint.signed_by(trusted) {
+            return Err("the checkpoint is not signed by this key".into());
+        }
+        if chain_hash(&proven.entry.previous_hash, proven.entry.body.as_bytes()) != proven.proof.entry_hash {
+            return Err(format!("entry {}'s content does not match its hash", proven.proof.seq));
+        }
+        if !proven.proof.holds_for(&proven.checkpoint) {
+            return Err(format!("entry {} is not included in the checkpoint at {} entries", proven.proof.seq, proven.checkpoint.size));
+        }
+        return Ok(format!("entry {} is included, as shown, in the checkpoint at {} entries signed by this key", proven.proof.seq, proven.checkpoint.size));
+    }
+    let checkpoint: Checkpoint = serde_json::from_str(exported).map_err(|e| format!("neither a checkpoint nor an entry proof: {e}"))?;
+    if checkpoint.signed_by(trusted) {
+        Ok(format!("the checkpoint at {} entries (Merkle root {}) is signed by this key", checkpoint.size, hex::encode(checkpoint.merkle_root)))
+    } else {
+        Err("the checkpoint is not signed by this key".into())
+    }
+}
+
+/// A data-sharing event as a ledger record.
+pub fn exchange_record(shared: &DataShared) -> Record {
+    let present = |text: &str| (!text.is_empty()).then(|| text.to_string());
+    Record {
+        kind: EntryKind::Exchange,
+        source_id: shared.event_id.clone(),
+        occurred_at: shared.occurred_at,
+        action: shared.exchange.clone(),
+        requester_system: shared.requester_system.clone(),
+        requester_department: shared.requester_department.clone(),
+        requester_officer: shared.requester_officer.clone(),
+        provider: shared.provider.clone(),
+        data_subject: present(&shared.data_subject),
+        data_items: shared.data_items.clone(),
+        legal_basis: shared.legal_basis.clone(),
+        purpose: shared.purpose.clone(),
+        case_number: present(&shared.case_number),
+        channel: present(&shared.channel),
+        document_sha256: shared.document_sha256.clone(),
+        outcome: shared.outcome.clone(),
+    }
+}
+
+/// Writes the connectors' data-sharing events into the ledger, once each.
+pub struct AuditRecorder {
+    pub ledger: Arc<Ledger>,
+}
+
+#[async_trait]
+impl BatchHandler for AuditRecorder {
+    async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
+        let records: Vec<Record> = batch
+            .iter()
+            .filter_map(|delivery| match &delivery.event {
+                Event::DataShared(shared) => Some(exchange_record(shared)),
+                _ => None,
+            })
+            .collect();
+        self.ledger.record(&records, Some(CONSUMER)).await?;
+        Ok(Vec::new())
+    }
+}
+
+/// Signs a checkpoint every `every` until `shutdown`.
+pub async fn sign_checkpoints(ledger: Arc<Ledger>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(error) = ledger.checkpoint().await {
+            tracing::warn!(error = format!("{error:#}"), "signing a ledger checkpoint failed; trying at the next tick");
+        }
+    }
+}
+
+/// Whether a request is an administrative action the ledger keeps: anything that changes how
+/// the hub runs (connectors, offsets, catalogue, reconciliation, the audit itself).
+fn is_admin_action(method: &Method, path: &str) -> bool {
+    method != Method::GET && ["/api/v1/connectors", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"].iter().any(|prefix| path.starts_with(prefix))
+}
+
+/// Middleware: every administrative request, whatever its outcome, becomes a ledger entry
+/// naming the officer (`X-Officer`), the department (`X-Department`) and what was asked.
+pub async fn record_admin_actions(State(ledger): State<Arc<Ledger>>, request: Request, next: Next) -> Response {
+    if !is_admin_action(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"error": "an administrative request is at most 1 MiB"}))).into_response();
+    };
+    // Officers' names are Chinese: header values are read as UTF-8, not only ASCII.
+    let header = |name: &str| parts.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string);
+    let (officer, department) = (header("x-officer"), header("x-department").unwrap_or_default());
+    let action = format!("{} {}", parts.method, parts.uri.path());
+    let asked: String = String::from_utf8_lossy(&bytes).chars().take(KEPT_REQUEST_BYTES).collect();
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let record = Record {
+        kind: EntryKind::Admin,
+        source_id: format!("admin/{}", uuid::Uuid::now_v7()),
+        occurred_at: now_ms(),
+        action,
+        requester_system: HUB_SYSTEM.into(),
+        requester_department: department,
+        requester_officer: officer,
+        provider: HUB_SYSTEM.into(),
+        data_subject: None,
+        data_items: Vec::new(),
+        legal_basis: String::new(),
+        purpose: asked,
+        case_number: None,
+        channel: None,
+        document_sha256: None,
+        outcome: response.status().as_u16().to_string(),
+    };
+    if let Err(error) = ledger.record(&[record], None).await {
+        tracing::error!(error = format!("{error:#}"), "an administrative action could not be written to the audit ledger");
+    }
+    response
+}
+
+#[derive(Clone)]
+struct AuditState {
+    ledger: Arc<Ledger>,
+    subject_key: Arc<Vec<u8>>,
+}
+
+/// The data bureau's routes: verify, checkpoints, public key, searches, inclusion proofs.
+pub fn router(ledger: Arc<Ledger>, subject_key: Vec<u8>) -> Router {
+    Router::new()
+        .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/audit/checkpoints", get(list_checkpoints).post(make_checkpoint))
+        .route("/api/v1/audit/public-key", get(|State(state): State<AuditState>| async move { Json(json!({"public_key": hex::encode(state.ledger.public_key().to_bytes())})) }))
+        .route("/api/v1/audit/entries", get(search))
+        .route("/api/v1/audit/entries/{seq}/proof", get(proof))
+        .with_state(AuditState { ledger, subject_key: Arc::new(subject_key) })
+}
+
+fn failed(error: anyhow::Error) -> Response {
+    tracing::error!(error = format!("{error:#}"), "audit request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+}
+
+async fn verify(State(state): State<AuditState>) -> Response {
+    match state.ledger.verify().await {
+        Ok(verification) => Json(json!({"holds": verification.holds(), "verification": verification})).into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+async fn list_checkpoints(State(state): State<AuditState>) -> Response {
+    match state.ledger.store.checkpoints().await {
+        Ok(checkpoints) => Json(checkpoints).into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+async fn make_checkpoint(State(state): State<AuditState>) -> Response {
+    match state.ledger.checkpoint().await {
+        Ok(Some(checkpoint)) => Json(checkpoint).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::CONFLICT, field: None, message: "the ledger is empty: nothing to sign".into() }.into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    /// The subject's ID number; the hub hashes it with the county key, the ledger never holds it.
+    subject_id: Option<String>,
+    /// The subject's keyed hash, as the data-sharing events carry it.
+    subject: Option<String>,
+    /// A department (or system) as requester or provider.
+    department: Option<String>,
+    /// Period, RFC 3339 instants; the last 30 days by default.
+    from: Option<String>,
+    until: Option<String>,
+    /// Only exchanges with no case behind them.
+    #[serde(default)]
+    without_case: bool,
+    limit: Option<i64>,
+}
+
+fn instant(field: &str, text: Option<&str>, default: i64) -> Result<i64, BadRequest> {
+    match text {
+        None => Ok(default),
+        Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|_| BadRequest::field(field, format!("{field} is an RFC 3339 instant like 2026-11-23T08:00:00+08:00"))),
+    }
+}
+
+/// Who touched a subject's data, what a department sent and received, exchanges without a case.
+async fn search(State(state): State<AuditState>, query: Result<Query<SearchQuery>, QueryRejection>) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
+    };
+    let now = now_ms();
+    let period = instant("from", query.from.as_deref(), now - 30 * 86_400_000).and_then(|from| Ok((from, instant("until", query.until.as_deref(), now + 1)?)));
+    let (from_ms, until_ms) = match period {
+        Ok(period) => period,
+        Err(bad) => return bad.into_response(),
+    };
+    let data_subject = query.subject_id.as_deref().map(|id| contracts::data_subject(&state.subject_key, id.trim())).or(query.subject);
+    let search = LedgerSearch { data_subject, department: query.department, from_ms, until_ms, without_case: query.without_case, limit: query.limit.unwrap_or(1_000) };
+    match state.ledger.store.ledger_search(&search).await {
+        Ok(entries) => Json(entries).into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+async fn proof(State(state): State<AuditState>, Path(seq): Path<i64>) -> Response {
+    match state.ledger.proof(seq).await {
+        Ok(Some(proven)) => Json(proven).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("entry {seq} is not covered by a checkpoint yet") }.into_response(),
+        Err(error) => failed(error),
+    }
+}

@@ -1,0 +1,374 @@
+//! The data-sharing ledger for the county data bureau: every exchange of data with another
+//! party and every administrative action, hash-chained, with signed Merkle checkpoints.
+//!
+//! Each entry's hash covers the previous entry's hash and the entry's canonical bytes, so an
+//! edited, deleted, reordered or inserted row breaks the chain at that row. Someone able to
+//! rewrite the whole chain after a row is still caught by the checkpoints: each signs, with
+//! the hub's Ed25519 key, the entry count, the hash of the last entry and the Merkle root of
+//! all entry hashes so far, and the root gives an inclusion proof for any one entry.
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use rs_merkle::algorithms::Sha256 as MerkleSha256;
+use rs_merkle::{MerkleProof, MerkleTree};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub type Hash = [u8; 32];
+
+/// The hash the first entry chains to.
+pub const GENESIS: Hash = [0; 32];
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Data sent to or fetched from another party (a connector exchange, a certificate fetch).
+    Exchange,
+    /// Personal data read through the hub's API.
+    Read,
+    /// An administrative action: configuration, connector pause/resume/reset, tokens, exports.
+    Admin,
+}
+
+/// One ledger entry as it is written, before it is sealed into the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub kind: EntryKind,
+    /// Unique per recorded fact (the event id of a data-sharing event, say): recording the same
+    /// fact twice keeps one entry.
+    pub source_id: String,
+    pub occurred_at: i64,
+    /// What was done: `certificate.fetch`, `postal.order`, `connector.pause`, ...
+    pub action: String,
+    pub requester_system: String,
+    pub requester_department: String,
+    pub requester_officer: Option<String>,
+    pub provider: String,
+    /// The person the data is about, as the county's keyed hash of the ID number.
+    pub data_subject: Option<String>,
+    pub data_items: Vec<String>,
+    pub legal_basis: String,
+    pub purpose: String,
+    pub case_number: Option<String>,
+    pub channel: Option<String>,
+    /// SHA-256 of the document exchanged, if any.
+    pub document_sha256: Option<String>,
+    pub outcome: String,
+}
+
+/// A record sealed into the chain at position `seq` (from 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub recorded_at: i64,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+impl Entry {
+    /// The bytes the chain hashes: the entry's JSON, whose field order is fixed by the struct.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an entry always serialises")
+    }
+}
+
+/// Hash of an entry given the hash of the one before it.
+pub fn chain_hash(previous: &Hash, canonical: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(canonical);
+    hasher.finalize().into()
+}
+
+/// An entry as stored: its canonical bytes and the hashes linking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: i64,
+    pub body: Vec<u8>,
+    pub previous_hash: Hash,
+    pub hash: Hash,
+}
+
+/// Seals `entry` after `previous`.
+pub fn seal(entry: &Entry, previous: &Hash) -> StoredEntry {
+    let body = entry.canonical_bytes();
+    let hash = chain_hash(previous, &body);
+    StoredEntry { seq: entry.seq, body, previous_hash: *previous, hash }
+}
+
+/// A signed statement of the ledger's state: `size` entries, the last one's hash, and the
+/// Merkle root of all their hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub size: i64,
+    #[serde(with = "hex::serde")]
+    pub last_hash: Hash,
+    #[serde(with = "hex::serde")]
+    pub merkle_root: Hash,
+    pub created_at: i64,
+    /// The signer's public key, so a checkpoint names the key it claims.
+    #[serde(with = "hex::serde")]
+    pub public_key: [u8; 32],
+    #[serde(with = "hex::serde")]
+    pub signature: [u8; 64],
+}
+
+impl Checkpoint {
+    fn signed_bytes(size: i64, last_hash: &Hash, merkle_root: &Hash, created_at: i64) -> Vec<u8> {
+        let mut bytes = b"county-hub-ledger-checkpoint/v1".to_vec();
+        bytes.extend_from_slice(&size.to_be_bytes());
+        bytes.extend_from_slice(last_hash);
+        bytes.extend_from_slice(merkle_root);
+        bytes.extend_from_slice(&created_at.to_be_bytes());
+        bytes
+    }
+
+    /// Signs the state after `hashes` (every entry hash, in order).
+    pub fn sign(key: &SigningKey, hashes: &[Hash], created_at: i64) -> Checkpoint {
+        let size = hashes.len() as i64;
+        let last_hash = hashes.last().copied().unwrap_or(GENESIS);
+        let merkle_root = merkle_root(hashes);
+        let signature = key.sign(&Checkpoint::signed_bytes(size, &last_hash, &merkle_root, created_at));
+        Checkpoint { size, last_hash, merkle_root, created_at, public_key: key.verifying_key().to_bytes(), signature: signature.to_bytes() }
+    }
+
+    /// Whether `trusted` signed this checkpoint as it stands.
+    pub fn signed_by(&self, trusted: &VerifyingKey) -> bool {
+        self.public_key == trusted.to_bytes()
+            && trusted.verify(&Checkpoint::signed_bytes(self.size, &self.last_hash, &self.merkle_root, self.created_at), &Signature::from_bytes(&self.signature)).is_ok()
+    }
+}
+
+/// Merkle root of the entry hashes (the empty ledger's root is `GENESIS`).
+pub fn merkle_root(hashes: &[Hash]) -> Hash {
+    MerkleTree::<MerkleSha256>::from_leaves(hashes).root().unwrap_or(GENESIS)
+}
+
+/// Proof that the entry at `seq` is among the first `hashes.len()` entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    pub seq: i64,
+    #[serde(with = "hex::serde")]
+    pub entry_hash: Hash,
+    pub size: i64,
+    /// The sibling hashes from the leaf up, hex.
+    pub path: Vec<String>,
+}
+
+pub fn inclusion_proof(hashes: &[Hash], seq: i64) -> Option<InclusionProof> {
+    let index = usize::try_from(seq - 1).ok().filter(|i| *i < hashes.len())?;
+    let proof = MerkleTree::<MerkleSha256>::from_leaves(hashes).proof(&[index]);
+    Some(InclusionProof { seq, entry_hash: hashes[index], size: hashes.len() as i64, path: proof.proof_hashes_hex() })
+}
+
+impl InclusionProof {
+    /// Whether the proof leads from the entry hash to the checkpoint's root.
+    pub fn holds_for(&self, checkpoint: &Checkpoint) -> bool {
+        let Ok(path) = self.path.iter().map(|h| hex::decode(h).ok().and_then(|b| Hash::try_from(b).ok()).ok_or(())).collect::<Result<Vec<Hash>, ()>>() else {
+            return false;
+        };
+        self.size == checkpoint.size
+            && self.seq >= 1
+            && self.seq <= self.size
+            && MerkleProof::<MerkleSha256>::new(path).verify(checkpoint.merkle_root, &[(self.seq - 1) as usize], &[self.entry_hash], self.size as usize)
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub entries: i64,
+    pub checkpoints: usize,
+    /// The first entry that does not hold, and why; None when the whole ledger holds.
+    pub first_bad_entry: Option<i64>,
+    pub problems: Vec<String>,
+}
+
+impl Verification {
+    pub fn holds(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Walks the chain from `previous` (GENESIS, or the last hash of the archive before) and checks
+/// every checkpoint against it. Entries come in stored order; `first_seq` is where they should
+/// start. Pure: the caller reads the rows.
+pub struct ChainCheck {
+    expected_seq: i64,
+    previous: Hash,
+    hashes: Vec<Hash>,
+    first_bad_entry: Option<i64>,
+    problems: Vec<String>,
+}
+
+impl ChainCheck {
+    pub fn new(first_seq: i64, previous: Hash) -> ChainCheck {
+        ChainCheck { expected_seq: first_seq, previous, hashes: Vec::new(), first_bad_entry: None, problems: Vec::new() }
+    }
+
+    fn fail(&mut self, seq: i64, problem: String) {
+        if self.first_bad_entry.is_none() {
+            self.first_bad_entry = Some(seq);
+            self.problems.push(problem);
+        }
+    }
+
+    /// Checks the next stored row.
+    pub fn push(&mut self, stored: &StoredEntry) {
+        let seq = self.expected_seq;
+        self.expected_seq += 1;
+        if stored.seq != seq {
+            self.fail(seq, format!("entry {seq} is missing or out of place (found entry {} there)", stored.seq));
+        } else if stored.previous_hash != self.previous {
+            self.fail(seq, format!("entry {seq} does not link to the entry before it"));
+        } else if chain_hash(&self.previous, &stored.body) != stored.hash {
+            self.fail(seq, format!("entry {seq} was changed after it was written (its hash does not match its content)"));
+        } else if !stored.body.starts_with(format!("{{\"seq\":{seq},").as_bytes()) {
+            self.fail(seq, format!("entry {seq} does not state its own position"));
+        }
+        self.previous = stored.hash;
+        self.hashes.push(stored.hash);
+    }
+
+    /// Finishes the walk and checks the checkpoints (oldest first) against it: each must be
+    /// signed by `trusted` and agree with the chain at its size; the newest one's Merkle root is
+    /// recomputed (the chain binds every earlier prefix to its last hash).
+    pub fn finish(mut self, checkpoints: &[Checkpoint], trusted: &VerifyingKey) -> Verification {
+        let first_seq = self.expected_seq - self.hashes.len() as i64;
+        for (position, checkpoint) in checkpoints.iter().enumerate() {
+            let index = checkpoint.size - first_seq;
+            if !checkpoint.signed_by(trusted) {
+                self.problems.push(format!("checkpoint at {} entries is not signed by the hub's key", checkpoint.size));
+            } else if index < 0 || index >= self.hashes.len() as i64 {
+                self.problems.push(format!("checkpoint at {} entries covers entries the ledger does not hold", checkpoint.size));
+            } else if self.hashes[index as usize] != checkpoint.last_hash {
+                let problem = format!("the ledger no longer matches the checkpoint at {} entries", checkpoint.size);
+                self.problems.push(problem);
+                // The chain was rewritten consistently: the checkpoint points at where.
+                self.first_bad_entry.get_or_insert(checkpoint.size);
+            } else if position + 1 == checkpoints.len() && first_seq == 1 && merkle_root(&self.hashes[..=index as usize]) != checkpoint.merkle_root {
+                self.problems.push(format!("the Merkle root of the checkpoint at {} entries does not match the entries", checkpoint.size));
+            }
+        }
+        Verification { entries: self.hashes.len() as i64, checkpoints: checkpoints.len(), first_bad_entry: self.first_bad_entry, problems: self.problems }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: i64) -> Record {
+        Record {
+            kind: EntryKind::Exchange,
+            source_id: format!("event/{n}"),
+            occurred_at: 1_795_392_000_000 + n,
+            action: "certificate.fetch".into(),
+            requester_system: "county-hub".into(),
+            requester_department: "11610429MB2912345A".into(),
+            requester_officer: Some("李受理".into()),
+            provider: "provincial-ecert-repository".into(),
+            data_subject: Some("ab".repeat(32)),
+            data_items: vec!["营业执照".into()],
+            legal_basis: "《优化营商环境条例》第三十五条".into(),
+            purpose: "办理食品经营许可".into(),
+            case_number: Some(format!("6104291000{n:08}")),
+            channel: Some("counter".into()),
+            document_sha256: None,
+            outcome: "ok".into(),
+        }
+    }
+
+    fn ledger(count: i64) -> Vec<StoredEntry> {
+        let mut previous = GENESIS;
+        (1..=count)
+            .map(|seq| {
+                let stored = seal(&Entry { seq, recorded_at: seq, record: record(seq) }, &previous);
+                previous = stored.hash;
+                stored
+            })
+            .collect()
+    }
+
+    fn verify(rows: &[StoredEntry], checkpoints: &[Checkpoint], key: &SigningKey) -> Verification {
+        let mut check = ChainCheck::new(1, GENESIS);
+        rows.iter().for_each(|row| check.push(row));
+        check.finish(checkpoints, &key.verifying_key())
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn hashes(rows: &[StoredEntry]) -> Vec<Hash> {
+        rows.iter().map(|r| r.hash).collect()
+    }
+
+    #[test]
+    fn an_untouched_ledger_holds_with_its_checkpoints() {
+        let rows = ledger(10);
+        let checkpoints = [Checkpoint::sign(&key(), &hashes(&rows[..4]), 1), Checkpoint::sign(&key(), &hashes(&rows), 2)];
+        let verified = verify(&rows, &checkpoints, &key());
+        assert!(verified.holds(), "{verified:?}");
+        assert_eq!((verified.entries, verified.checkpoints), (10, 2));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_names_the_first_bad_entry() {
+        let rows = ledger(8);
+        let mut edited = rows.clone();
+        edited[4].body = String::from_utf8(edited[4].body.clone()).unwrap().replace("办理食品经营许可", "随便看看").into_bytes();
+        let mut deleted = rows.clone();
+        deleted.remove(2);
+        let mut reordered = rows.clone();
+        reordered.swap(5, 6);
+        let mut inserted = rows.clone();
+        let forged = seal(&Entry { seq: 4, recorded_at: 4, record: record(99) }, &rows[2].hash);
+        inserted.insert(3, forged);
+        for (name, tampered, first_bad) in [("edited", edited, 5), ("deleted", deleted, 3), ("reordered", reordered, 6), ("inserted", inserted, 5)] {
+            let verified = verify(&tampered, &[], &key());
+            assert_eq!(verified.first_bad_entry, Some(first_bad), "{name}: {verified:?}");
+            assert!(!verified.holds(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_consistently_rewritten_chain_is_caught_by_the_signed_checkpoint() {
+        let rows = ledger(6);
+        let checkpoint = Checkpoint::sign(&key(), &hashes(&rows), 1);
+        // Entry 3 changed and every hash after it recomputed: the chain alone holds.
+        let mut previous = rows[1].hash;
+        let mut rewritten = rows[..2].to_vec();
+        for seq in 3..=6 {
+            let mut forged = record(seq);
+            if seq == 3 {
+                forged.purpose = "无关用途".into();
+            }
+            let stored = seal(&Entry { seq, recorded_at: seq, record: forged }, &previous);
+            previous = stored.hash;
+            rewritten.push(stored);
+        }
+        assert!(verify(&rewritten, &[], &key()).holds());
+        let verified = verify(&rewritten, &[checkpoint.clone()], &key());
+        assert_eq!(verified.first_bad_entry, Some(6), "{verified:?}");
+        // A checkpoint re-signed with another key is refused too.
+        let forged = Checkpoint::sign(&SigningKey::from_bytes(&[8; 32]), &hashes(&rewritten), 1);
+        assert!(!verify(&rewritten, &[forged], &key()).holds());
+        let mut altered = checkpoint;
+        altered.size = 5;
+        assert!(!altered.signed_by(&key().verifying_key()));
+    }
+
+    #[test]
+    fn an_inclusion_proof_ties_one_entry_to_a_checkpoint() {
+        let rows = ledger(13);
+        let checkpoint = Checkpoint::sign(&key(), &hashes(&rows), 1);
+        for seq in [1, 7, 13] {
+            let proof = inclusion_proof(&hashes(&rows), seq).unwrap();
+            assert!(proof.holds_for(&checkpoint), "entry {seq}");
+            let mut wrong = proof.clone();
+            wrong.entry_hash = rows[0].hash;
+            assert_eq!(wrong.holds_for(&checkpoint), seq == 1, "entry {seq} with another entry's hash");
+        }
+        assert!(inclusion_proof(&hashes(&rows), 14).is_none());
+    }
+}
