@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::catalogue::DEAD_LETTER_TOPIC;
-use contracts::{Catalogue, Event};
+use contracts::{Catalogue, Event, LedgerCheckpointSigned};
 use hub::audit::{check_offline, signing_key, EntryProof, Ledger};
 use hub::config::Config;
 use hub::demo::DemoRun;
@@ -22,17 +22,22 @@ use sqlx::AnyPool;
 const TOPIC: &str = "hub.audit.data-sharing";
 const CASES: usize = 40;
 
-/// Every data-sharing event id on the audit topic: read until nothing more comes for a while.
-async fn exchanges_on_topic(demo: &DemoRun) -> BTreeSet<String> {
+/// Every data-sharing event id on the audit topic, and the checkpoints published there: read
+/// until nothing more comes for a while.
+async fn audit_topic(demo: &DemoRun) -> (BTreeSet<String>, Vec<LedgerCheckpointSigned>) {
     let consumer = bus::OffRuntimeDrop::new(demo.hub.bus.consumer(&format!("test-{}", uuid::Uuid::now_v7()), &[TOPIC]).unwrap());
-    let mut ids = BTreeSet::new();
+    let (mut ids, mut checkpoints) = (BTreeSet::new(), Vec::new());
     while let Ok(message) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
-        if let Event::DataShared(shared) = contracts::decode(message.unwrap().payload().unwrap()).unwrap() {
-            ids.insert(shared.event_id);
+        match contracts::decode(message.unwrap().payload().unwrap()).unwrap() {
+            Event::DataShared(shared) => {
+                ids.insert(shared.event_id);
+            }
+            Event::LedgerCheckpointSigned(checkpoint) => checkpoints.push(checkpoint),
+            other => panic!("{TOPIC} carries {other:?}"),
         }
     }
     consumer.close().await;
-    ids
+    (ids, checkpoints)
 }
 
 async fn ledger_entries(store: &Store) -> Vec<Entry> {
@@ -71,7 +76,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         // may still be flowing: compared until both sides agree).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let entries = loop {
-            let exchanges = exchanges_on_topic(&demo).await;
+            let (exchanges, _) = audit_topic(&demo).await;
             assert!(exchanges.len() > CASES, "{backend}: the demo exchanged data with every counterpart: {}", exchanges.len());
             let entries = ledger_entries(&demo.hub.store).await;
             let recorded: BTreeSet<String> = entries.iter().filter(|e| !e.record.source_id.starts_with("admin/")).map(|e| e.record.source_id.clone()).collect();
@@ -118,6 +123,11 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let proven = client.get(format!("{api}/api/v1/audit/entries/7/proof")).send().await.unwrap().text().await.unwrap();
         assert!(check_offline(&proven, &trusted).is_ok(), "{backend}: {proven}");
         assert!(check_offline(&checkpoint.to_string(), &trusted).is_ok(), "{backend}");
+        // The checkpoint is published on the audit topic too, and checks there with the key alone.
+        let (_, published) = audit_topic(&demo).await;
+        let on_topic = published.iter().find(|c| c.size == checkpoint["size"].as_i64().unwrap()).expect("the checkpoint on the audit topic");
+        let as_exported = json!({"size": on_topic.size, "last_hash": on_topic.last_hash, "merkle_root": on_topic.merkle_root, "created_at": on_topic.occurred_at, "public_key": on_topic.public_key, "signature": on_topic.signature});
+        assert!(check_offline(&as_exported.to_string(), &trusted).is_ok(), "{backend}: {on_topic:?}");
         let mut forged: EntryProof = serde_json::from_str(&proven).unwrap();
         forged.entry.body = forged.entry.body.replacen("\"seq\":7", "\"seq\":7 ", 1);
         assert!(check_offline(&serde_json::to_string(&forged).unwrap(), &trusted).is_err(), "{backend}: an altered entry");

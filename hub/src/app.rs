@@ -106,8 +106,10 @@ impl Hub {
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
         let ledger = Arc::new(Ledger::new(store.clone(), audit::signing_key(&config.audit.signing_key)?));
-        handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
-        tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
+        if config.audit.keep_ledger {
+            handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
+            tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
+        }
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         let catalogue_sync = Arc::new(CatalogueSync {
             source: CatalogueSource::new(config.province.clone())?,

@@ -17,7 +17,7 @@ use connectors::framework::BadRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use bus::{BatchHandler, Delivery, Rejected};
-use contracts::{DataShared, Event};
+use contracts::{DataShared, Event, LedgerCheckpointSigned};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -69,14 +69,19 @@ impl Ledger {
         self.key.verifying_key()
     }
 
-    /// Appends the records not yet in the ledger; answers how many were new. With a consumer
-    /// group, the records' source events are marked applied by it in the same transaction.
-    pub async fn record(&self, records: &[Record], applied_by: Option<&str>) -> anyhow::Result<usize> {
+    /// Appends the records not yet in the ledger; answers how many were new.
+    pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
+        self.append(records, None).await
+    }
+
+    /// Appends records taken from events, marking every event of `applied` as applied by
+    /// `consumer` in the same transaction.
+    async fn append(&self, records: &[Record], applied: Option<(&str, Vec<&str>)>) -> anyhow::Result<usize> {
         let _turn = self.appending.lock().await;
         let mut tx = self.store.begin().await?;
         let appended = tx.append_ledger(records).await?;
-        if let Some(consumer) = applied_by {
-            let applied: Vec<(&str, &str)> = records.iter().map(|r| (r.source_id.as_str(), "recorded")).collect();
+        if let Some((consumer, event_ids)) = applied {
+            let applied: Vec<(&str, &str)> = event_ids.into_iter().map(|id| (id, "recorded")).collect();
             tx.mark_applied(consumer, &applied).await?;
         }
         tx.commit().await?;
@@ -99,7 +104,21 @@ impl Ledger {
             return Ok(newest);
         }
         let checkpoint = Checkpoint::sign(&self.key, &hashes, now_ms());
-        self.store.save_checkpoint(&checkpoint).await?;
+        // Kept and published together (outbox): the bureau's copy on the topic never misses one.
+        let published = LedgerCheckpointSigned {
+            event_id: format!("ledger-checkpoint/{}", checkpoint.size),
+            case_number: String::new(),
+            occurred_at: checkpoint.created_at,
+            size: checkpoint.size,
+            last_hash: hex::encode(checkpoint.last_hash),
+            merkle_root: hex::encode(checkpoint.merkle_root),
+            public_key: hex::encode(checkpoint.public_key),
+            signature: hex::encode(checkpoint.signature),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.save_checkpoint(&checkpoint).await?;
+        tx.enqueue(&[published.into()]).await?;
+        tx.commit().await?;
         tracing::info!(size = checkpoint.size, root = hex::encode(checkpoint.merkle_root), "ledger checkpoint signed");
         Ok(Some(checkpoint))
     }
@@ -197,6 +216,7 @@ pub struct AuditRecorder {
 #[async_trait]
 impl BatchHandler for AuditRecorder {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
+        // The hub's own checkpoints travel on the topic too; they are marked read, not recorded.
         let records: Vec<Record> = batch
             .iter()
             .filter_map(|delivery| match &delivery.event {
@@ -204,7 +224,8 @@ impl BatchHandler for AuditRecorder {
                 _ => None,
             })
             .collect();
-        self.ledger.record(&records, Some(CONSUMER)).await?;
+        let delivered = batch.iter().map(|delivery| delivery.event.event_id()).collect();
+        self.ledger.append(&records, Some((CONSUMER, delivered))).await?;
         Ok(Vec::new())
     }
 }
@@ -264,7 +285,7 @@ pub async fn record_admin_actions(State(ledger): State<Arc<Ledger>>, request: Re
         document_sha256: None,
         outcome: response.status().as_u16().to_string(),
     };
-    if let Err(error) = ledger.record(&[record], None).await {
+    if let Err(error) = ledger.record(&[record]).await {
         tracing::error!(error = format!("{error:#}"), "an administrative action could not be written to the audit ledger");
     }
     response

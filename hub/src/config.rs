@@ -43,6 +43,9 @@ pub struct AuditConfig {
     pub signing_key: String,
     /// How often a checkpoint is signed over the ledger (when it has grown).
     pub checkpoint_seconds: u64,
+    /// Whether this process writes the ledger; false only where another hub process on the
+    /// same database does (the bench also turns it off to measure what the ledger costs).
+    pub keep_ledger: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,7 +91,7 @@ impl Default for Config {
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
-            audit: AuditConfig { subject_key: String::new(), signing_key: String::new(), checkpoint_seconds: 300 },
+            audit: AuditConfig { subject_key: String::new(), signing_key: String::new(), checkpoint_seconds: 300, keep_ledger: true },
         }
     }
 }

@@ -74,6 +74,12 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Run the pipeline without writing the audit ledger, to see what the ledger costs.
+        #[arg(long)]
+        without_ledger: bool,
+        /// Then measure the ledger on its own with this many synthetic entries (0: skip).
+        #[arg(long, default_value_t = 200_000)]
+        ledger_entries: usize,
     },
     /// Show where an application would be decided, by which rule and why.
     Explain {
@@ -376,9 +382,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::Bench { cases, json } => {
+        Command::Bench { cases, json, without_ledger, ledger_entries } => {
             init_logging(QUIET);
-            let report = bench::run(config, cases).await?;
+            let report = bench::run(config, cases, !without_ledger, ledger_entries).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

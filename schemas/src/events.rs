@@ -389,6 +389,18 @@ pub struct DataShared {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerCheckpointSigned {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub size: i64,
+    pub last_hash: String,
+    pub merkle_root: String,
+    pub public_key: String,
+    pub signature: String,
+}
+
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeItem {
@@ -499,6 +511,7 @@ events!(
     FeeOrderRequested,
     FeeOrderCreated,
     PaymentConfirmed,
+    LedgerCheckpointSigned,
 );
 
 impl Event {

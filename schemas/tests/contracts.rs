@@ -212,6 +212,17 @@ fn samples() -> Vec<Event> {
         .into(),
         FeeOrderCreated { event_id: "f/2".into(), case_number: case.clone(), occurred_at: at, order_number: "o-FEE".into(), payment_code: "p".into() }.into(),
         PaymentConfirmed { event_id: "f/3".into(), case_number: case, occurred_at: at, order_number: "o-FEE".into(), payment_id: "t1".into(), amount_fen: 8_000, outlet_code: "b".into() }.into(),
+        LedgerCheckpointSigned {
+            event_id: "ledger-checkpoint/9".into(),
+            case_number: String::new(),
+            occurred_at: at,
+            size: 9,
+            last_hash: "ab".repeat(32),
+            merkle_root: "cd".repeat(32),
+            public_key: "ef".repeat(32),
+            signature: "01".repeat(64),
+        }
+        .into(),
     ]
 }
 

@@ -74,8 +74,19 @@ impl StoreTx<'_> {
     }
 }
 
-impl Store {
+impl StoreTx<'_> {
+    pub async fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO ledger_checkpoints (size, created_at, body) VALUES ($1, $2, $3)")
+            .bind(checkpoint.size)
+            .bind(checkpoint.created_at)
+            .bind(serde_json::to_string(checkpoint)?)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
 
+impl Store {
     /// Stored entries from `from` (inclusive), at most `limit`, in order.
     pub async fn ledger_rows(&self, from: i64, limit: i64) -> anyhow::Result<Vec<StoredEntry>> {
         let rows = sqlx::query("SELECT seq, body, previous_hash, hash FROM ledger_entries WHERE seq >= $1 ORDER BY seq LIMIT $2")
@@ -106,16 +117,6 @@ impl Store {
                 _ => return Ok(()),
             }
         }
-    }
-
-    pub async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO ledger_checkpoints (size, created_at, body) VALUES ($1, $2, $3)")
-            .bind(checkpoint.size)
-            .bind(checkpoint.created_at)
-            .bind(serde_json::to_string(checkpoint)?)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Every checkpoint, oldest first.
