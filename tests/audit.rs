@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Catalogue, Event, LedgerCheckpointSigned};
-use hub::audit::{check_offline, signing_key, EntryProof, Ledger};
+use hub::audit::{check_offline, signing_key, EntryProof, ExportBundle, Ledger};
 use hub::config::Config;
 use hub::demo::DemoRun;
-use hub::domain::ledger::Entry;
+use hub::domain::ledger::{Entry, EntryKind};
 use hub::store::Store;
 use rdkafka::message::Message as _;
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
             let (exchanges, _) = audit_topic(&demo).await;
             assert!(exchanges.len() > CASES, "{backend}: the demo exchanged data with every counterpart: {}", exchanges.len());
             let entries = ledger_entries(&demo.hub.store).await;
-            let recorded: BTreeSet<String> = entries.iter().filter(|e| !e.record.source_id.starts_with("admin/")).map(|e| e.record.source_id.clone()).collect();
+            let recorded: BTreeSet<String> = entries.iter().filter(|e| e.record.kind == EntryKind::Exchange).map(|e| e.record.source_id.clone()).collect();
             if recorded == exchanges {
                 break entries;
             }
@@ -88,7 +88,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         };
         let actions: Vec<(&str, Option<&str>, &str)> = entries
             .iter()
-            .filter(|e| e.record.source_id.starts_with("admin/") && e.record.action.contains("/api/v1/connectors/"))
+            .filter(|e| e.record.kind == EntryKind::Admin && e.record.action.contains("/api/v1/connectors/"))
             .map(|e| (e.record.action.as_str(), e.record.requester_officer.as_deref(), e.record.outcome.as_str()))
             .collect();
         assert_eq!(
@@ -133,6 +133,29 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert!(check_offline(&serde_json::to_string(&forged).unwrap(), &trusted).is_err(), "{backend}: an altered entry");
         let stranger = signing_key(&"22".repeat(32)).unwrap().verifying_key();
         assert!(check_offline(&proven, &stranger).is_err(), "{backend}: another key");
+
+        // A clerk reads a case file: an entry naming the officer, the purpose and the person.
+        let case = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, 1).await.unwrap().pop().unwrap();
+        let read = client.get(format!("{api}/api/v1/cases/{}", case.case_number)).header("x-officer", "李审批").header("x-purpose", "复核办件");
+        assert_eq!(read.send().await.unwrap().status(), 200);
+        let subject = contracts::data_subject(b"county key", &case.application.applicant.id_number);
+        let reads: Vec<Value> = client.get(format!("{api}/api/v1/audit/entries")).query(&[("subject", subject.as_str())]).send().await.unwrap().json().await.unwrap();
+        let read = reads.iter().find(|e| e["kind"] == "read").expect("the read is in the ledger");
+        assert_eq!((read["requester_officer"].as_str(), read["purpose"].as_str(), read["case_number"].as_str()), (Some("李审批"), Some("复核办件"), Some(case.case_number.as_str())), "{backend}: {read}");
+
+        // A period exported as a bundle checks offline; an altered bundle does not.
+        let export = client.post(format!("{api}/api/v1/audit/exports")).header("x-officer", "赵数据").json(&json!({"from": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}));
+        let bundle = export.send().await.unwrap().text().await.unwrap();
+        let holds = check_offline(&bundle, &trusted).unwrap_or_else(|problem| panic!("{backend}: {problem}"));
+        assert!(holds.contains("chain together"), "{holds}");
+        let mut altered: ExportBundle = serde_json::from_str(&bundle).unwrap();
+        altered.entries[3].body = altered.entries[3].body.replacen("\"outcome\":\"", "\"outcome\":\"x", 1);
+        assert!(check_offline(&serde_json::to_string(&altered).unwrap(), &trusted).is_err(), "{backend}: an altered bundle");
+        let mut shortened: ExportBundle = serde_json::from_str(&bundle).unwrap();
+        shortened.entries.remove(2);
+        assert!(check_offline(&serde_json::to_string(&shortened).unwrap(), &trusted).is_err(), "{backend}: an entry taken out");
+        let refused = client.post(format!("{api}/api/v1/audit/exports")).json(&json!({"from": "2030-01-01T00:00:00Z", "until": "2020-01-01T00:00:00Z"})).send().await.unwrap();
+        assert_eq!(refused.status(), 400);
         assert_eq!(demo.hub.bus.message_count(DEAD_LETTER_TOPIC).await.unwrap(), 0, "{backend}");
         demo.stop().await;
 
@@ -143,7 +166,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
 /// Edits the ledger's rows behind the application's back and shows `verify` names each.
 async fn tamper_and_catch(backend: &str, url: &str) {
     let store = Store::connect(url, Arc::new(Catalogue::builtin())).await.unwrap();
-    let ledger = Ledger::new(store.clone(), signing_key(&"11".repeat(32)).unwrap());
+    let ledger = Ledger::new(store.clone(), signing_key(&"11".repeat(32)).unwrap(), b"county key".to_vec());
     assert!(ledger.verify().await.unwrap().holds(), "{backend}");
     let pool = AnyPool::connect(url).await.unwrap();
     let refused = sqlx::query("UPDATE ledger_entries SET body = 'x' WHERE seq = 5").execute(&pool).await.unwrap_err();

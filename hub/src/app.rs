@@ -105,7 +105,7 @@ impl Hub {
         handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
-        let ledger = Arc::new(Ledger::new(store.clone(), audit::signing_key(&config.audit.signing_key)?));
+        let ledger = Arc::new(Ledger::new(store.clone(), audit::signing_key(&config.audit.signing_key)?, reference.get().subject_key.clone()));
         if config.audit.keep_ledger {
             handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
             tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
@@ -143,8 +143,8 @@ impl Hub {
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors))
-            .merge(audit::router(ledger.clone(), reference.get().subject_key.clone()))
-            .layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_admin_actions));
+            .merge(audit::router(ledger.clone()))
+            .layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

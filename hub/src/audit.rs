@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use connectors::framework::BadRequest;
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::ledger::{chain_hash, inclusion_proof, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, Verification, GENESIS};
-use crate::store::{now_ms, LedgerSearch, Store};
+use crate::domain::ledger::{chain_hash, inclusion_proof, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
+use crate::store::{now_ms, LedgerSearch, Store, LEDGER_PAGE};
 
 /// The consumer group that writes data-sharing events into the ledger.
 pub const CONSUMER: &str = "hub-audit";
@@ -56,13 +56,15 @@ pub fn public_key(hex_text: &str) -> anyhow::Result<VerifyingKey> {
 pub struct Ledger {
     store: Store,
     key: SigningKey,
+    /// The county's key naming data subjects (HMAC of the ID number).
+    subject_key: Vec<u8>,
     /// One append at a time: each entry chains to the one before.
     appending: tokio::sync::Mutex<()>,
 }
 
 impl Ledger {
-    pub fn new(store: Store, key: SigningKey) -> Ledger {
-        Ledger { store, key, appending: Default::default() }
+    pub fn new(store: Store, key: SigningKey, subject_key: Vec<u8>) -> Ledger {
+        Ledger { store, key, subject_key, appending: Default::default() }
     }
 
     pub fn public_key(&self) -> VerifyingKey {
@@ -123,11 +125,42 @@ impl Ledger {
         Ok(Some(checkpoint))
     }
 
-    /// Checks the whole chain and every checkpoint against the hub's public key.
+    /// Checks the whole chain and every checkpoint against the hub's public key. Pages of rows
+    /// are read ahead, on as many connections as reading has, while earlier ones are hashed.
     pub async fn verify(&self) -> anyhow::Result<Verification> {
+        const READ_AHEAD: usize = 2;
+        let read_page = |from: i64| {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.ledger_rows(from, LEDGER_PAGE).await })
+        };
+        let mut starts = self.store.ledger_pages().await?;
+        let mut reading: std::collections::VecDeque<_> = starts.by_ref().take(READ_AHEAD).map(read_page).collect();
         let mut check = ChainCheck::new(1, GENESIS);
-        self.store.walk_ledger(|row| check.push(row)).await?;
+        while let Some(next) = reading.pop_front() {
+            let page = next.await??;
+            reading.extend(starts.next().map(read_page));
+            check = tokio::task::spawn_blocking(move || {
+                check.push_page(&page);
+                check
+            })
+            .await?;
+        }
         Ok(check.finish(&self.store.checkpoints().await?, &self.public_key()))
+    }
+
+    /// The entries recorded in a period with a checkpoint covering them and the last one's
+    /// inclusion proof: a bundle that checks offline with the public key alone (the entries
+    /// chain to each other, the last one is in the signed checkpoint).
+    pub async fn export(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Option<ExportBundle>> {
+        let entries: Vec<ExportedEntry> = self.store.ledger_rows_recorded(from_ms, until_ms).await?.into_iter().map(ExportedEntry::from).collect();
+        let Some(last) = entries.last() else {
+            return Ok(None);
+        };
+        self.checkpoint().await?;
+        let Some(EntryProof { proof, checkpoint, .. }) = self.proof(last.seq).await? else {
+            anyhow::bail!("the checkpoint just signed does not cover entry {}", last.seq);
+        };
+        Ok(Some(ExportBundle { from_ms, until_ms, entries, last_entry_proof: proof, checkpoint }))
     }
 
     /// Proof that entry `seq` is covered by the newest checkpoint, with the entry and that
@@ -162,9 +195,64 @@ pub struct ProvenEntry {
     pub previous_hash: Hash,
 }
 
-/// Checks, with the hub's public key alone, an exported checkpoint or an entry's proof (the
-/// JSON of `GET /api/v1/audit/entries/{seq}/proof`); answers what holds, or what does not.
+/// A period of the ledger, exported for the data bureau.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportBundle {
+    pub from_ms: i64,
+    pub until_ms: i64,
+    pub entries: Vec<ExportedEntry>,
+    pub last_entry_proof: InclusionProof,
+    pub checkpoint: Checkpoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedEntry {
+    pub seq: i64,
+    /// The entry's canonical JSON, as hashed.
+    pub body: String,
+    #[serde(with = "hex::serde")]
+    pub previous_hash: Hash,
+    #[serde(with = "hex::serde")]
+    pub hash: Hash,
+}
+
+impl From<StoredEntry> for ExportedEntry {
+    fn from(stored: StoredEntry) -> ExportedEntry {
+        ExportedEntry { seq: stored.seq, body: String::from_utf8_lossy(&stored.body).into_owned(), previous_hash: stored.previous_hash, hash: stored.hash }
+    }
+}
+
+impl ExportBundle {
+    fn check(&self, trusted: &VerifyingKey) -> Result<String, String> {
+        if !self.checkpoint.signed_by(trusted) {
+            return Err("the bundle's checkpoint is not signed by this key".into());
+        }
+        let mut previous: Option<&ExportedEntry> = None;
+        for entry in &self.entries {
+            if chain_hash(&entry.previous_hash, entry.body.as_bytes()) != entry.hash || !entry.body.starts_with(&format!("{{\"seq\":{},", entry.seq)) {
+                return Err(format!("entry {} does not match its hash", entry.seq));
+            }
+            // Entries of a period follow each other in the chain.
+            if previous.is_some_and(|p| p.seq + 1 != entry.seq || p.hash != entry.previous_hash) {
+                return Err(format!("entry {} does not follow the entry before it in the bundle", entry.seq));
+            }
+            previous = Some(entry);
+        }
+        let last = previous.ok_or("the bundle holds no entries")?;
+        if self.last_entry_proof.seq != last.seq || self.last_entry_proof.entry_hash != last.hash || !self.last_entry_proof.holds_for(&self.checkpoint) {
+            return Err(format!("the bundle's last entry {} is not proven in its checkpoint", last.seq));
+        }
+        Ok(format!("{} entries ({} to {}) chain together and are covered by the checkpoint at {} entries signed by this key", self.entries.len(), self.entries[0].seq, last.seq, self.checkpoint.size))
+    }
+}
+
+/// Checks, with the hub's public key alone, an exported checkpoint, an entry's proof (the JSON
+/// of `GET /api/v1/audit/entries/{seq}/proof`) or a period's bundle (`POST /api/v1/audit/exports`);
+/// answers what holds, or what does not.
 pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, String> {
+    if let Ok(bundle) = serde_json::from_str::<ExportBundle>(exported) {
+        return bundle.check(trusted);
+    }
     if let Ok(proven) = serde_json::from_str::<EntryProof>(exported) {
         if !proven.checkpoint.signed_by(trusted) {
             return Err("the checkpoint is not signed by this key".into());
@@ -182,6 +270,37 @@ pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, S
         Ok(format!("the checkpoint at {} entries (Merkle root {}) is signed by this key", checkpoint.size, hex::encode(checkpoint.merkle_root)))
     } else {
         Err("the checkpoint is not signed by this key".into())
+    }
+}
+
+impl Ledger {
+    /// Records that someone read a case's personal data through the API.
+    async fn record_read(&self, parts: &axum::http::request::Parts, case_number: String, what: String) {
+        let data_subject = match self.store.case(&case_number).await {
+            Ok(Some(record)) => Some(contracts::data_subject(&self.subject_key, &record.case.application.applicant.id_number)),
+            _ => None,
+        };
+        let record = Record {
+            kind: EntryKind::Read,
+            source_id: format!("read/{}", uuid::Uuid::now_v7()),
+            occurred_at: now_ms(),
+            action: format!("GET {}", parts.uri.path()),
+            requester_system: HUB_SYSTEM.into(),
+            requester_department: header(parts, "x-department").unwrap_or_default(),
+            requester_officer: header(parts, "x-officer"),
+            provider: HUB_SYSTEM.into(),
+            data_subject,
+            data_items: vec![what],
+            legal_basis: String::new(),
+            purpose: header(parts, "x-purpose").unwrap_or_default(),
+            case_number: Some(case_number),
+            channel: None,
+            document_sha256: None,
+            outcome: "200".into(),
+        };
+        if let Err(error) = self.record(&[record]).await {
+            tracing::error!(error = format!("{error:#}"), "a read of personal data could not be written to the audit ledger");
+        }
     }
 }
 
@@ -251,9 +370,37 @@ fn is_admin_action(method: &Method, path: &str) -> bool {
     method != Method::GET && ["/api/v1/connectors", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-/// Middleware: every administrative request, whatever its outcome, becomes a ledger entry
-/// naming the officer (`X-Officer`), the department (`X-Department`) and what was asked.
-pub async fn record_admin_actions(State(ledger): State<Arc<Ledger>>, request: Request, next: Next) -> Response {
+/// The case whose file (applicant, materials, flow, documents) a request reads, if it does.
+fn case_read(method: &Method, path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/api/v1/cases/").filter(|_| method == Method::GET)?;
+    let mut segments = rest.split('/');
+    let case_number = segments.next().filter(|n| !n.is_empty())?.to_string();
+    let what = match segments.next() {
+        None => "case file",
+        Some("flow") => "flow record",
+        Some("documents") => "documents",
+        Some(_) => return None,
+    };
+    Some((case_number, what.to_string()))
+}
+
+fn header(parts: &axum::http::request::Parts, name: &str) -> Option<String> {
+    // Officers' names are Chinese: header values are read as UTF-8, not only ASCII.
+    parts.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string)
+}
+
+/// Middleware: every administrative request, whatever its outcome, and every read of a case's
+/// personal data becomes a ledger entry naming the officer (`X-Officer`), the department
+/// (`X-Department`) and what was asked (or, for reads, the stated `X-Purpose`).
+pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Request, next: Next) -> Response {
+    if let Some((case_number, what)) = case_read(request.method(), request.uri().path()) {
+        let (parts, body) = request.into_parts();
+        let response = next.run(Request::from_parts(parts.clone(), body)).await;
+        if response.status().is_success() {
+            ledger.record_read(&parts, case_number, what).await;
+        }
+        return response;
+    }
     if !is_admin_action(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
@@ -261,9 +408,7 @@ pub async fn record_admin_actions(State(ledger): State<Arc<Ledger>>, request: Re
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"error": "an administrative request is at most 1 MiB"}))).into_response();
     };
-    // Officers' names are Chinese: header values are read as UTF-8, not only ASCII.
-    let header = |name: &str| parts.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string);
-    let (officer, department) = (header("x-officer"), header("x-department").unwrap_or_default());
+    let (officer, department) = (header(&parts, "x-officer"), header(&parts, "x-department").unwrap_or_default());
     let action = format!("{} {}", parts.method, parts.uri.path());
     let asked: String = String::from_utf8_lossy(&bytes).chars().take(KEPT_REQUEST_BYTES).collect();
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
@@ -294,18 +439,18 @@ pub async fn record_admin_actions(State(ledger): State<Arc<Ledger>>, request: Re
 #[derive(Clone)]
 struct AuditState {
     ledger: Arc<Ledger>,
-    subject_key: Arc<Vec<u8>>,
 }
 
-/// The data bureau's routes: verify, checkpoints, public key, searches, inclusion proofs.
-pub fn router(ledger: Arc<Ledger>, subject_key: Vec<u8>) -> Router {
+/// The data bureau's routes: verify, checkpoints, public key, searches, inclusion proofs, exports.
+pub fn router(ledger: Arc<Ledger>) -> Router {
     Router::new()
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/audit/checkpoints", get(list_checkpoints).post(make_checkpoint))
         .route("/api/v1/audit/public-key", get(|State(state): State<AuditState>| async move { Json(json!({"public_key": hex::encode(state.ledger.public_key().to_bytes())})) }))
         .route("/api/v1/audit/entries", get(search))
         .route("/api/v1/audit/entries/{seq}/proof", get(proof))
-        .with_state(AuditState { ledger, subject_key: Arc::new(subject_key) })
+        .route("/api/v1/audit/exports", post(export))
+        .with_state(AuditState { ledger })
 }
 
 fn failed(error: anyhow::Error) -> Response {
@@ -374,10 +519,38 @@ async fn search(State(state): State<AuditState>, query: Result<Query<SearchQuery
         Ok(period) => period,
         Err(bad) => return bad.into_response(),
     };
-    let data_subject = query.subject_id.as_deref().map(|id| contracts::data_subject(&state.subject_key, id.trim())).or(query.subject);
+    let data_subject = query.subject_id.as_deref().map(|id| contracts::data_subject(&state.ledger.subject_key, id.trim())).or(query.subject);
     let search = LedgerSearch { data_subject, department: query.department, from_ms, until_ms, without_case: query.without_case, limit: query.limit.unwrap_or(1_000) };
     match state.ledger.store.ledger_search(&search).await {
         Ok(entries) => Json(entries).into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportRequest {
+    /// RFC 3339 instants.
+    from: String,
+    until: String,
+}
+
+/// A period's entries as a signed bundle; the request itself is an administrative entry.
+async fn export(State(state): State<AuditState>, body: axum::body::Bytes) -> Response {
+    let request: ExportRequest = match connectors::framework::parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    let (from_ms, until_ms) = match instant("from", Some(&request.from), 0).and_then(|from| Ok((from, instant("until", Some(&request.until), 0)?))) {
+        Ok(period) => period,
+        Err(bad) => return bad.into_response(),
+    };
+    if from_ms >= until_ms {
+        return BadRequest::field("until", "until must come after from").into_response();
+    }
+    match state.ledger.export(from_ms, until_ms).await {
+        Ok(Some(bundle)) => Json(bundle).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: "no entries were recorded in that period".into() }.into_response(),
         Err(error) => failed(error),
     }
 }

@@ -40,7 +40,7 @@ pub struct LedgerBench {
 pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Result<LedgerBench> {
     let url = format!("sqlite://{}", dir.join("ledger-bench.db").display());
     let store = crate::store::Store::connect(&url, std::sync::Arc::new(contracts::Catalogue::builtin())).await?;
-    let ledger = Ledger::new(store, signing_key("")?);
+    let ledger = Ledger::new(store, signing_key("")?, b"bench key".to_vec());
     let started = Instant::now();
     for first in (0..entries).step_by(1_000) {
         let batch: Vec<Record> = (first..(first + 1_000).min(entries)).map(synthetic_exchange).collect();
