@@ -113,6 +113,14 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let bad = client.get(format!("{api}/api/v1/audit/entries?from=yesterday")).send().await.unwrap();
         assert_eq!(bad.status(), 400);
 
+        // Daily volume per pair of parties adds up to the exchanges.
+        let volume: Vec<Value> = client.get(format!("{api}/api/v1/audit/volume")).send().await.unwrap().json().await.unwrap();
+        let total: i64 = volume.iter().map(|row| row["exchanges"].as_i64().unwrap()).sum();
+        let exchanged = entries.iter().filter(|e| e.record.kind == EntryKind::Exchange).count() as i64;
+        let pairs: BTreeSet<(&str, &str)> = volume.iter().map(|row| (row["requester_department"].as_str().unwrap(), row["provider"].as_str().unwrap())).collect();
+        assert!(total >= exchanged && pairs.len() >= 3, "{backend}: every counterpart is a pair of parties: {volume:?}");
+        assert!(volume.iter().all(|row| row["day"].as_str().unwrap().starts_with("20")), "{backend}: {volume:?}");
+
         // A checkpoint on demand; the whole ledger verifies; one entry's proof checks offline.
         let checkpoint: Value = client.post(format!("{api}/api/v1/audit/checkpoints")).send().await.unwrap().json().await.unwrap();
         let verified: Value = client.get(format!("{api}/api/v1/audit/verify")).send().await.unwrap().json().await.unwrap();

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use connectors::framework::BadRequest;
+use connectors::framework::{date_text, BadRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use bus::{BatchHandler, Delivery, Rejected};
@@ -450,6 +450,7 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/api/v1/audit/entries", get(search))
         .route("/api/v1/audit/entries/{seq}/proof", get(proof))
         .route("/api/v1/audit/exports", post(export))
+        .route("/api/v1/audit/volume", get(volume))
         .with_state(AuditState { ledger })
 }
 
@@ -513,9 +514,7 @@ async fn search(State(state): State<AuditState>, query: Result<Query<SearchQuery
         Ok(query) => query,
         Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
     };
-    let now = now_ms();
-    let period = instant("from", query.from.as_deref(), now - 30 * 86_400_000).and_then(|from| Ok((from, instant("until", query.until.as_deref(), now + 1)?)));
-    let (from_ms, until_ms) = match period {
+    let (from_ms, until_ms) = match period(query.from.as_deref(), query.until.as_deref()) {
         Ok(period) => period,
         Err(bad) => return bad.into_response(),
     };
@@ -525,6 +524,42 @@ async fn search(State(state): State<AuditState>, query: Result<Query<SearchQuery
         Ok(entries) => Json(entries).into_response(),
         Err(error) => failed(error),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    /// RFC 3339 instants; the last 30 days by default.
+    from: Option<String>,
+    until: Option<String>,
+}
+
+/// Daily volume of exchanges per pair of parties.
+async fn volume(State(state): State<AuditState>, query: Result<Query<PeriodQuery>, QueryRejection>) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
+    };
+    let (from_ms, until_ms) = match period(query.from.as_deref(), query.until.as_deref()) {
+        Ok(period) => period,
+        Err(bad) => return bad.into_response(),
+    };
+    match state.ledger.store.ledger_volume(from_ms, until_ms).await {
+        Ok(rows) => {
+            let rows: Vec<_> = rows
+                .into_iter()
+                .map(|(day, requester, provider, exchanges)| json!({"day": date_text(day), "requester_department": requester, "provider": provider, "exchanges": exchanges}))
+                .collect();
+            Json(rows).into_response()
+        }
+        Err(error) => failed(error),
+    }
+}
+
+/// A period from optional RFC 3339 instants: the last 30 days by default.
+fn period(from: Option<&str>, until: Option<&str>) -> Result<(i64, i64), BadRequest> {
+    let now = now_ms();
+    Ok((instant("from", from, now - 30 * 86_400_000)?, instant("until", until, now + 1)?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -219,6 +219,14 @@ enum AuditAction {
         #[arg(long)]
         without_case: bool,
     },
+    /// Exchanges per day and pair of parties (requesting department, provider).
+    Volume {
+        /// RFC 3339 instants; the last 30 days by default.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// One entry with its inclusion proof against the newest checkpoint (save it to check offline).
     Proof { seq: i64 },
     /// Offline, with the public key alone: check an exported checkpoint or entry proof (JSON file).
@@ -422,6 +430,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let query = [("subject_id", subject_id), ("department", department), ("from", from), ("until", until), ("without_case", without_case.then(|| "true".to_string()))];
                     let query: Vec<(&str, String)> = query.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
                     client.get(format!("{base}/entries")).query(&query)
+                }
+                AuditAction::Volume { from, until } => {
+                    let query: Vec<(&str, String)> = [("from", from), ("until", until)].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+                    client.get(format!("{base}/volume")).query(&query)
                 }
                 AuditAction::Proof { seq } => client.get(format!("{base}/entries/{seq}/proof")),
             };

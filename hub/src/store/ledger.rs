@@ -154,6 +154,20 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
+    /// Exchanges per China-Standard-Time day (days since 1970-01-01) and pair of parties
+    /// (requesting department, provider) recorded in `[from_ms, until_ms)`.
+    pub async fn ledger_volume(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Vec<(i32, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT (recorded_at + 28800000) / 86400000 AS day, requester_department, provider, COUNT(*) FROM ledger_entries \
+             WHERE kind = 'exchange' AND recorded_at >= $1 AND recorded_at < $2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+        .bind(from_ms)
+        .bind(until_ms)
+        .fetch_all(&self.reads)
+        .await?;
+        Ok(rows.iter().map(|row| (row.get::<i64, _>(0) as i32, row.get(1), row.get(2), row.get(3))).collect())
+    }
+
     /// Entries matching the data bureau's search, newest first: by data subject, requesting
     /// department, period, and whether a case stands behind them.
     pub async fn ledger_search(&self, search: &LedgerSearch) -> anyhow::Result<Vec<Entry>> {
