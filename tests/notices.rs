@@ -70,7 +70,15 @@ async fn applicants_get_their_notices_by_mail_from_versioned_templates() {
         assert!(delivered.contains("签收") && delivered.contains("模板 delivery 第 1 版"), "{backend}: {delivered}");
         assert_eq!(mails.len(), 4, "{backend}: each notice once: {mails:?}");
 
-        let sent = demo.hub.store.notifications().await.unwrap();
+        // A send is recorded just after the server took the mail: waited for.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let sent = loop {
+            let sent = demo.hub.store.notifications().await.unwrap();
+            if sent.iter().filter(|n| n.1 == address).count() >= 4 || std::time::Instant::now() > deadline {
+                break sent;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let mut templates: Vec<(&str, i64, &str)> = sent.iter().filter(|n| n.1 == address).map(|n| (n.2.as_str(), n.3, n.4.as_str())).collect();
         templates.sort();
         assert_eq!(templates, [("acceptance", 1, "sent"), ("decision", 1, "sent"), ("delivery", 1, "sent"), ("one-time-notice", 1, "sent")], "{backend}");
