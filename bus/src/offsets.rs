@@ -38,11 +38,17 @@ impl ResetTo {
         match text.trim() {
             "earliest" => Ok(ResetTo::Earliest),
             "latest" => Ok(ResetTo::Latest),
-            instant => time::OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339)
-                .map(|at| ResetTo::Time((at.unix_timestamp_nanos() / 1_000_000) as i64))
-                .map_err(|_| format!("`{instant}` is neither earliest, latest nor an RFC 3339 instant like 2026-11-23T08:00:00+08:00")),
+            instant => instant_ms(instant)
+                .map(ResetTo::Time)
+                .ok_or_else(|| format!("`{instant}` is neither earliest, latest nor an RFC 3339 instant like 2026-11-23T08:00:00+08:00")),
         }
     }
+}
+
+/// An RFC 3339 instant such as `2026-11-23T08:00:00+08:00` as epoch milliseconds.
+pub fn instant_ms(text: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((at.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// The offset a group was moved to on one partition: the next message it reads there.

@@ -502,9 +502,7 @@ struct SearchQuery {
 fn instant(field: &str, text: Option<&str>, default: i64) -> Result<i64, BadRequest> {
     match text {
         None => Ok(default),
-        Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-            .map_err(|_| BadRequest::field(field, format!("{field} is an RFC 3339 instant like 2026-11-23T08:00:00+08:00"))),
+        Some(text) => bus::offsets::instant_ms(text).ok_or_else(|| BadRequest::field(field, format!("{field} is an RFC 3339 instant like 2026-11-23T08:00:00+08:00"))),
     }
 }
 
