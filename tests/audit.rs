@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Catalogue, Event, LedgerCheckpointSigned};
-use hub::audit::{check_offline, signing_key, EntryProof, ExportBundle, Ledger};
+use hub::audit::{check_archive_series, check_offline, signing_key, Archive, EntryProof, ExportBundle, Ledger};
 use hub::config::Config;
 use hub::demo::DemoRun;
+use hub::domain::anomaly::{AnomalyRules, Detector};
+use hub::domain::calendar::Calendar;
 use hub::domain::ledger::{Entry, EntryKind};
 use hub::store::Store;
 use rdkafka::message::Message as _;
@@ -134,7 +136,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         // The checkpoint is published on the audit topic too, and checks there with the key alone.
         let (_, published) = audit_topic(&demo).await;
         let on_topic = published.iter().find(|c| c.size == checkpoint["size"].as_i64().unwrap()).expect("the checkpoint on the audit topic");
-        let as_exported = json!({"size": on_topic.size, "last_hash": on_topic.last_hash, "merkle_root": on_topic.merkle_root, "created_at": on_topic.occurred_at, "public_key": on_topic.public_key, "signature": on_topic.signature});
+        let as_exported = json!({"first_seq": on_topic.first_seq, "size": on_topic.size, "last_hash": on_topic.last_hash, "merkle_root": on_topic.merkle_root, "created_at": on_topic.occurred_at, "public_key": on_topic.public_key, "signature": on_topic.signature});
         assert!(check_offline(&as_exported.to_string(), &trusted).is_ok(), "{backend}: {on_topic:?}");
         let mut forged: EntryProof = serde_json::from_str(&proven).unwrap();
         forged.entry.body = forged.entry.body.replacen("\"seq\":7", "\"seq\":7 ", 1);
@@ -167,14 +169,19 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert_eq!(demo.hub.bus.message_count(DEAD_LETTER_TOPIC).await.unwrap(), 0, "{backend}");
         demo.stop().await;
 
-        tamper_and_catch(backend, &url).await;
+        tamper_and_catch(backend, &url, &dir).await;
     }
 }
 
-/// Edits the ledger's rows behind the application's back and shows `verify` names each.
-async fn tamper_and_catch(backend: &str, url: &str) {
+async fn ledger(url: &str, archive_dir: std::path::PathBuf) -> Ledger {
     let store = Store::connect(url, Arc::new(Catalogue::builtin())).await.unwrap();
-    let ledger = Ledger::new(store.clone(), signing_key(&"11".repeat(32)).unwrap(), b"county key".to_vec());
+    let detector = Detector::new(AnomalyRules::default(), Calendar::builtin()).unwrap();
+    Ledger::new(store, signing_key(&"11".repeat(32)).unwrap(), b"county key".to_vec(), detector, archive_dir)
+}
+
+/// Edits the ledger's rows behind the application's back and shows `verify` names each.
+async fn tamper_and_catch(backend: &str, url: &str, dir: &tempfile::TempDir) {
+    let ledger = ledger(url, dir.path().join(format!("{backend}-archives"))).await;
     assert!(ledger.verify().await.unwrap().holds(), "{backend}");
     let pool = AnyPool::connect(url).await.unwrap();
     let refused = sqlx::query("UPDATE ledger_entries SET body = 'x' WHERE seq = 5").execute(&pool).await.unwrap_err();
@@ -231,4 +238,79 @@ async fn tamper_and_catch(backend: &str, url: &str) {
         .unwrap();
     assert_eq!(first_bad().await, Some(last + 1), "{backend}: inserted");
     pool.close().await;
+}
+
+/// Entries past their retention leave the database for archive files: each archive checks on
+/// its own, the next archive and the entries kept continue its chain, the ledger still
+/// verifies, and an archive file changed afterwards is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_entries_are_archived_and_the_chain_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in common::databases(&dir).await {
+        let archive_dir = dir.path().join(format!("{backend}-archives"));
+        let ledger = ledger(&url, archive_dir.clone()).await;
+        let trusted = ledger.public_key();
+        let append = |numbers: std::ops::Range<usize>| {
+            let records: Vec<_> = numbers.map(hub::bench::synthetic_exchange).collect();
+            let ledger = &ledger;
+            async move { ledger.record(&records).await.unwrap() }
+        };
+        let cut = || async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let instant = hub::store::now_ms();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            instant
+        };
+        append(0..30).await;
+        ledger.checkpoint().await.unwrap();
+        let first_cut = cut().await;
+        append(30..50).await;
+        let first = ledger.archive(first_cut).await.unwrap().expect("entries to archive");
+        assert_eq!((first.first_seq, first.last_seq), (1, 30), "{backend}");
+        let verified = ledger.verify().await.unwrap();
+        assert!(verified.holds(), "{backend}: {verified:?}");
+        // Entries 31 to 50 stay, and entry 51 records the archiving.
+        assert_eq!((verified.entries, verified.archives), (21, 1), "{backend}");
+        let pool = AnyPool::connect(&url).await.unwrap();
+        let refused = sqlx::query("DELETE FROM ledger_entries WHERE seq = 40").execute(&pool).await.unwrap_err();
+        assert!(refused.to_string().contains("only archived entries"), "{backend}: {refused}");
+        pool.close().await;
+
+        append(50..60).await;
+        let second_cut = cut().await;
+        append(60..65).await;
+        let second = ledger.archive(second_cut).await.unwrap().expect("entries to archive");
+        assert_eq!((second.first_seq, second.last_seq), (31, 61), "{backend}");
+        assert!(ledger.archive(first_cut).await.unwrap().is_none(), "{backend}: nothing that old is left");
+        let verified = ledger.verify().await.unwrap();
+        assert!(verified.holds() && verified.archives == 2, "{backend}: {verified:?}");
+        let newest = ledger.checkpoint().await.unwrap().unwrap();
+        assert_eq!((newest.first_seq, newest.size), (62, 67), "{backend}: checkpoints cover what is kept");
+        let proven = serde_json::to_string(&ledger.proof(63).await.unwrap().expect("a kept entry's proof")).unwrap();
+        assert!(check_offline(&proven, &trusted).is_ok(), "{backend}");
+        assert!(ledger.proof(10).await.unwrap().is_none(), "{backend}: an archived entry is proven by its archive");
+
+        // The archive files, as the bureau receives them: each alone, and in order, linked.
+        let read = |record: &hub::store::ArchiveRecord| std::fs::read_to_string(archive_dir.join(&record.file_name)).unwrap();
+        let (first_file, second_file) = (read(&first), read(&second));
+        for file in [&first_file, &second_file] {
+            let holds = check_offline(file, &trusted).unwrap_or_else(|problem| panic!("{backend}: {problem}"));
+            assert!(holds.starts_with("archive of entries"), "{holds}");
+        }
+        let archives: Vec<Archive> = [&first_file, &second_file].iter().map(|f| serde_json::from_str(f).unwrap()).collect();
+        assert!(check_archive_series(&archives, &trusted).is_ok(), "{backend}");
+        let reversed: Vec<Archive> = archives.iter().rev().cloned().collect();
+        assert!(check_archive_series(&reversed, &trusted).is_err(), "{backend}: out of order");
+        let mut gap = archives.clone();
+        gap[1].entries.remove(0);
+        assert!(check_archive_series(&gap, &trusted).is_err(), "{backend}: an entry short");
+
+        // An archive changed after it was written: the file's check and `verify` both say so.
+        let altered = first_file.replacen("核验营业执照", "随便看看", 1);
+        assert_ne!(altered, first_file);
+        assert!(check_offline(&altered, &trusted).is_err(), "{backend}");
+        std::fs::write(archive_dir.join(&first.file_name), &altered).unwrap();
+        let verified = ledger.verify().await.unwrap();
+        assert!(!verified.holds() && verified.problems.iter().any(|p| p.contains(&first.file_name)), "{backend}: {verified:?}");
+    }
 }

@@ -109,6 +109,20 @@ impl IntoResponse for BadRequest {
     }
 }
 
+/// A request's query string, deserialised; when it does not fit, the 400 says why.
+pub struct ValidQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = BadRequest;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, BadRequest> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(query)) => Ok(ValidQuery(query)),
+            Err(rejection) => Err(BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }),
+        }
+    }
+}
+
 /// Parses a JSON body; on failure the error names the path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadRequest> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);

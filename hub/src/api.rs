@@ -2,14 +2,13 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
-use connectors::framework::{parse_json, BadRequest};
+use connectors::framework::{parse_json, BadRequest, ValidQuery};
 use bus::Bus;
 use contracts::MaterialProblem;
 use axum::http::header;
@@ -565,11 +564,7 @@ struct ExplainQuery {
 }
 
 /// Where a hypothetical application would be decided, with the rule and the reason.
-async fn explain(State(state): State<ApiState>, query: Result<Query<ExplainQuery>, QueryRejection>) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
-    };
+async fn explain(State(state): State<ApiState>, ValidQuery(query): ValidQuery<ExplainQuery>) -> Response {
     match explain_routing(&state.reference.get(), &query.matter_code, &query.service_point, query.domicile_township.as_deref()) {
         Ok(routing) => Json(routing).into_response(),
         Err(bad) => BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response(),
@@ -584,7 +579,7 @@ struct QueueQuery {
 
 /// The approvers' queue: cases routed to a department and waiting for its decision, with the
 /// opinions a parallel approval still awaits.
-async fn approval_queue(State(state): State<ApiState>, Query(query): Query<QueueQuery>) -> Response {
+async fn approval_queue(State(state): State<ApiState>, ValidQuery(query): ValidQuery<QueueQuery>) -> Response {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     match state.store.cases_in_state(CaseState::Routed, query.department.as_deref(), limit).await {
         Ok(cases) => {
@@ -625,11 +620,7 @@ struct CaseListQuery {
 }
 
 /// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first.
-async fn list_cases(State(state): State<ApiState>, query: Result<Query<CaseListQuery>, QueryRejection>) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
-    };
+async fn list_cases(State(state): State<ApiState>, ValidQuery(query): ValidQuery<CaseListQuery>) -> Response {
     let Some(case_state) = CaseState::parse(&query.state) else {
         let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
         return BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into_response();
@@ -691,7 +682,7 @@ struct WarningQuery {
 }
 
 /// Time-limit warnings raised, oldest first (the supervisors' list).
-async fn warnings(State(state): State<ApiState>, Query(query): Query<WarningQuery>) -> Response {
+async fn warnings(State(state): State<ApiState>, ValidQuery(query): ValidQuery<WarningQuery>) -> Response {
     match state.store.events_of_kind("DeadlineWarning", query.limit.unwrap_or(1000).clamp(1, 100_000)).await {
         Ok(warnings) => Json(serde_json::json!({ "warnings": warnings })).into_response(),
         Err(error) => internal(error),

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::notify::{self, Notifier};
+use crate::domain::anomaly::Detector;
 use crate::domain::Reference;
 use crate::bank::Reconciler;
 use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
@@ -105,10 +106,15 @@ impl Hub {
         handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
-        let ledger = Arc::new(Ledger::new(store.clone(), audit::signing_key(&config.audit.signing_key)?, reference.get().subject_key.clone()));
+        let detector = Detector::new(config.audit.anomaly.clone(), reference.get().calendar.clone()).map_err(anyhow::Error::msg)?;
+        let signing_key = audit::signing_key(&config.audit.signing_key)?;
+        let ledger = Arc::new(Ledger::new(store.clone(), signing_key, reference.get().subject_key.clone(), detector, config.audit.archive_dir.clone().into()));
         if config.audit.keep_ledger {
             handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
             tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
+            if config.audit.retention_days > 0 {
+                tasks.spawn(audit::archive_expired(ledger.clone(), config.audit.retention_days, shutdown.clone()));
+            }
         }
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         let catalogue_sync = Arc::new(CatalogueSync {

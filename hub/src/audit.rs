@@ -1,29 +1,33 @@
 //! The data-sharing audit: the ledger's adapter. Data-sharing events from the connectors (topic
 //! hub.audit.data-sharing) and the API's administrative actions are appended to the one
-//! hash chain; checkpoints are signed at an interval and on demand; `verify` walks it all.
+//! hash chain; the anomaly rules watch every append and their alerts are kept and published
+//! (hub.audit.alerts) in the same transaction; checkpoints are signed at an interval and on
+//! demand; `verify` walks it all.
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use connectors::framework::{date_text, BadRequest};
+use connectors::framework::{date_text, BadRequest, ValidQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use bus::{BatchHandler, Delivery, Rejected};
-use contracts::{DataShared, Event, LedgerCheckpointSigned};
+use contracts::{AuditAnomalyDetected, DataShared, Event, LedgerCheckpointSigned};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::ledger::{chain_hash, inclusion_proof, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
-use crate::store::{now_ms, LedgerSearch, Store, LEDGER_PAGE};
+use crate::domain::anomaly::{Alert, Detector};
+use crate::domain::ledger::{chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
+use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
 
 /// The consumer group that writes data-sharing events into the ledger.
 pub const CONSUMER: &str = "hub-audit";
@@ -58,13 +62,22 @@ pub struct Ledger {
     key: SigningKey,
     /// The county's key naming data subjects (HMAC of the ID number).
     subject_key: Vec<u8>,
-    /// One append at a time: each entry chains to the one before.
-    appending: tokio::sync::Mutex<()>,
+    /// Where entries past their retention are archived, one file per archiving.
+    archive_dir: PathBuf,
+    /// One append at a time (each entry chains to the one before), with the anomaly rules'
+    /// memory of the entries so far.
+    appending: tokio::sync::Mutex<Watch>,
+}
+
+/// The anomaly detector, primed from the recent ledger before its first append.
+struct Watch {
+    detector: Detector,
+    primed: bool,
 }
 
 impl Ledger {
-    pub fn new(store: Store, key: SigningKey, subject_key: Vec<u8>) -> Ledger {
-        Ledger { store, key, subject_key, appending: Default::default() }
+    pub fn new(store: Store, key: SigningKey, subject_key: Vec<u8>, detector: Detector, archive_dir: PathBuf) -> Ledger {
+        Ledger { store, key, subject_key, archive_dir, appending: tokio::sync::Mutex::new(Watch { detector, primed: false }) }
     }
 
     pub fn public_key(&self) -> VerifyingKey {
@@ -77,40 +90,63 @@ impl Ledger {
     }
 
     /// Appends records taken from events, marking every event of `applied` as applied by
-    /// `consumer` in the same transaction.
+    /// `consumer`, and keeps and publishes the alerts the new entries raise, all in one
+    /// transaction.
     async fn append(&self, records: &[Record], applied: Option<(&str, Vec<&str>)>) -> anyhow::Result<usize> {
-        let _turn = self.appending.lock().await;
+        let mut watch = self.appending.lock().await;
+        if !watch.primed {
+            // The rules look back days (a pair's norm): replay what they would have seen. Alerts
+            // it raised were kept with their entries; raising them again would change nothing.
+            let now = now_ms();
+            for entry in self.store.ledger_entries_recorded(now - watch.detector.memory_ms(), now + 1).await? {
+                watch.detector.observe(&entry);
+            }
+            watch.primed = true;
+        }
+        // The memory moves on only if the transaction commits.
+        let mut detector = watch.detector.clone();
         let mut tx = self.store.begin().await?;
         let appended = tx.append_ledger(records).await?;
+        let alerts: Vec<Alert> = appended.iter().flat_map(|entry| detector.observe(entry)).collect();
+        tx.save_alerts(&alerts).await?;
+        tx.enqueue(&alerts.iter().map(alert_event).collect::<Vec<_>>()).await?;
         if let Some((consumer, event_ids)) = applied {
             let applied: Vec<(&str, &str)> = event_ids.into_iter().map(|id| (id, "recorded")).collect();
             tx.mark_applied(consumer, &applied).await?;
         }
         tx.commit().await?;
-        Ok(appended)
+        watch.detector = detector;
+        for alert in &alerts {
+            tracing::warn!(id = alert.id, requester = alert.requester, "{}", alert.message);
+        }
+        Ok(appended.len())
     }
 
-    async fn hashes(&self) -> anyhow::Result<Vec<Hash>> {
+    /// The first entry held and the hashes of all held entries, in order.
+    async fn hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
+        let first_seq = self.store.ledger_bounds().await?.map_or(1, |(first, _)| first);
         let mut hashes = Vec::new();
         self.store.walk_ledger(|row| hashes.push(row.hash)).await?;
-        Ok(hashes)
+        Ok((first_seq, hashes))
     }
 
-    /// Signs a checkpoint over everything recorded so far, unless the newest one already covers
-    /// it; answers the newest checkpoint either way (None for an empty ledger).
+    /// Signs a checkpoint over every entry held, unless the newest one already covers them;
+    /// answers the newest checkpoint either way (None for an empty ledger).
     pub async fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
         let _turn = self.appending.lock().await;
-        let hashes = self.hashes().await?;
+        let (first_seq, hashes) = self.hashes().await?;
         let newest = self.store.checkpoints().await?.pop();
-        if hashes.is_empty() || newest.as_ref().is_some_and(|c| c.size == hashes.len() as i64) {
+        let size = first_seq + hashes.len() as i64 - 1;
+        if hashes.is_empty() || newest.as_ref().is_some_and(|c| (c.first_seq, c.size) == (first_seq, size)) {
             return Ok(newest);
         }
-        let checkpoint = Checkpoint::sign(&self.key, &hashes, now_ms());
+        let checkpoint = Checkpoint::sign(&self.key, first_seq, &hashes, now_ms());
         // Kept and published together (outbox): the bureau's copy on the topic never misses one.
         let published = LedgerCheckpointSigned {
             event_id: format!("ledger-checkpoint/{}", checkpoint.size),
             case_number: String::new(),
             occurred_at: checkpoint.created_at,
+            first_seq: checkpoint.first_seq,
             size: checkpoint.size,
             last_hash: hex::encode(checkpoint.last_hash),
             merkle_root: hex::encode(checkpoint.merkle_root),
@@ -125,6 +161,79 @@ impl Ledger {
         Ok(Some(checkpoint))
     }
 
+    /// Moves the entries recorded before `before_ms` to an archive file, with a checkpoint over
+    /// exactly them, and out of the database; the archiving is itself an entry (so the chain
+    /// goes on from the last archived one, and the next checkpoint covers a new size). Answers
+    /// the archive made, if anything was old enough.
+    pub async fn archive(&self, before_ms: i64) -> anyhow::Result<Option<ArchiveRecord>> {
+        let made = {
+            let _turn = self.appending.lock().await;
+            let (Some((first_seq, _)), Some(last_seq)) = (self.store.ledger_bounds().await?, self.store.ledger_last_recorded_before(before_ms).await?) else {
+                return Ok(None);
+            };
+            let mut entries = Vec::new();
+            for from in (first_seq..=last_seq).step_by(LEDGER_PAGE as usize) {
+                entries.extend(self.store.ledger_rows(from, LEDGER_PAGE.min(last_seq - from + 1)).await?.into_iter().map(ExportedEntry::from));
+            }
+            let hashes: Vec<Hash> = entries.iter().map(|e| e.hash).collect();
+            let archive = Archive { checkpoint: Checkpoint::sign(&self.key, first_seq, &hashes, now_ms()), entries };
+            let file_name = format!("ledger-{first_seq:012}-{last_seq:012}.json");
+            let bytes = serde_json::to_vec(&archive)?;
+            let record = ArchiveRecord { first_seq, last_seq, last_hash: archive.checkpoint.last_hash, file_name, sha256: hex::encode(Sha256::digest(&bytes)), created_at: now_ms() };
+            write_durably(self.archive_dir.join(&record.file_name), bytes).await?;
+            let archived = Record {
+                kind: EntryKind::Admin,
+                source_id: format!("archive/{first_seq}-{last_seq}"),
+                occurred_at: record.created_at,
+                action: "ledger.archive".into(),
+                requester_system: HUB_SYSTEM.into(),
+                requester_department: String::new(),
+                requester_officer: None,
+                provider: HUB_SYSTEM.into(),
+                data_subject: None,
+                data_items: Vec::new(),
+                legal_basis: String::new(),
+                purpose: format!("entries {first_seq} to {last_seq}, recorded before {before_ms}, archived to {}", record.file_name),
+                case_number: None,
+                channel: None,
+                document_sha256: Some(record.sha256.clone()),
+                outcome: "archived".into(),
+            };
+            let mut tx = self.store.begin().await?;
+            tx.archive_entries(&record).await?;
+            tx.append_ledger(&[archived]).await?;
+            tx.commit().await?;
+            tracing::info!(first_seq, last_seq, file = record.file_name, "ledger entries archived");
+            record
+        };
+        self.checkpoint().await?;
+        Ok(Some(made))
+    }
+
+    /// Reads the archive files the database names and checks each on its own, against its
+    /// recorded digest, and linked to the one before.
+    async fn check_archives(&self, records: &[ArchiveRecord]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut archives = Vec::new();
+        for record in records {
+            let path = self.archive_dir.join(&record.file_name);
+            match tokio::fs::read(&path).await {
+                Err(error) => problems.push(format!("archive {} cannot be read: {error}", path.display())),
+                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) != record.sha256 => problems.push(format!("archive {} was changed after it was written", record.file_name)),
+                Ok(bytes) => match serde_json::from_slice::<Archive>(&bytes) {
+                    Ok(archive) => archives.push(archive),
+                    Err(error) => problems.push(format!("archive {} is not an archive: {error}", record.file_name)),
+                },
+            }
+        }
+        if problems.is_empty() {
+            if let Err(problem) = check_archive_series(&archives, &self.public_key()) {
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+
     /// Checks the whole chain and every checkpoint against the hub's public key. Pages of rows
     /// are read ahead, on as many connections as reading has, while earlier ones are hashed.
     pub async fn verify(&self) -> anyhow::Result<Verification> {
@@ -133,9 +242,11 @@ impl Ledger {
             let store = self.store.clone();
             tokio::spawn(async move { store.ledger_rows(from, LEDGER_PAGE).await })
         };
+        let archives = self.store.ledger_archives().await?;
+        let (first_seq, previous) = archives.last().map_or((1, GENESIS), |archive| (archive.last_seq + 1, archive.last_hash));
         let mut starts = self.store.ledger_pages().await?;
         let mut reading: std::collections::VecDeque<_> = starts.by_ref().take(READ_AHEAD).map(read_page).collect();
-        let mut check = ChainCheck::new(1, GENESIS);
+        let mut check = ChainCheck::new(first_seq, previous);
         while let Some(next) = reading.pop_front() {
             let page = next.await??;
             reading.extend(starts.next().map(read_page));
@@ -145,7 +256,10 @@ impl Ledger {
             })
             .await?;
         }
-        Ok(check.finish(&self.store.checkpoints().await?, &self.public_key()))
+        let mut verification = check.finish(&self.store.checkpoints().await?, &self.public_key());
+        verification.archives = archives.len();
+        verification.problems.extend(self.check_archives(&archives).await);
+        Ok(verification)
     }
 
     /// The entries recorded in a period with a checkpoint covering them and the last one's
@@ -169,9 +283,12 @@ impl Ledger {
         let Some(checkpoint) = self.store.checkpoints().await?.pop() else {
             return Ok(None);
         };
-        let hashes = self.hashes().await?;
-        let covered = &hashes[..(checkpoint.size as usize).min(hashes.len())];
-        let (Some(proof), Some(entry)) = (inclusion_proof(covered, seq), self.store.ledger_rows(seq, 1).await?.pop()) else {
+        let (first_seq, hashes) = self.hashes().await?;
+        if first_seq != checkpoint.first_seq {
+            return Ok(None);
+        }
+        let covered = &hashes[..(checkpoint.entries() as usize).min(hashes.len())];
+        let (Some(proof), Some(entry)) = (inclusion_proof(first_seq, covered, seq), self.store.ledger_rows(seq, 1).await?.pop()) else {
             return Ok(None);
         };
         let entry = ProvenEntry { body: String::from_utf8(entry.body)?, previous_hash: entry.previous_hash };
@@ -222,23 +339,28 @@ impl From<StoredEntry> for ExportedEntry {
     }
 }
 
+/// Checks that exported entries are as hashed and follow each other in the chain; answers
+/// the last one.
+fn check_run(entries: &[ExportedEntry]) -> Result<&ExportedEntry, String> {
+    let mut previous: Option<&ExportedEntry> = None;
+    for entry in entries {
+        if chain_hash(&entry.previous_hash, entry.body.as_bytes()) != entry.hash || !entry.body.starts_with(&format!("{{\"seq\":{},", entry.seq)) {
+            return Err(format!("entry {} does not match its hash", entry.seq));
+        }
+        if previous.is_some_and(|p| p.seq + 1 != entry.seq || p.hash != entry.previous_hash) {
+            return Err(format!("entry {} does not follow the entry before it", entry.seq));
+        }
+        previous = Some(entry);
+    }
+    previous.ok_or_else(|| "it holds no entries".to_string())
+}
+
 impl ExportBundle {
     fn check(&self, trusted: &VerifyingKey) -> Result<String, String> {
         if !self.checkpoint.signed_by(trusted) {
             return Err("the bundle's checkpoint is not signed by this key".into());
         }
-        let mut previous: Option<&ExportedEntry> = None;
-        for entry in &self.entries {
-            if chain_hash(&entry.previous_hash, entry.body.as_bytes()) != entry.hash || !entry.body.starts_with(&format!("{{\"seq\":{},", entry.seq)) {
-                return Err(format!("entry {} does not match its hash", entry.seq));
-            }
-            // Entries of a period follow each other in the chain.
-            if previous.is_some_and(|p| p.seq + 1 != entry.seq || p.hash != entry.previous_hash) {
-                return Err(format!("entry {} does not follow the entry before it in the bundle", entry.seq));
-            }
-            previous = Some(entry);
-        }
-        let last = previous.ok_or("the bundle holds no entries")?;
+        let last = check_run(&self.entries).map_err(|problem| format!("in the bundle, {problem}"))?;
         if self.last_entry_proof.seq != last.seq || self.last_entry_proof.entry_hash != last.hash || !self.last_entry_proof.holds_for(&self.checkpoint) {
             return Err(format!("the bundle's last entry {} is not proven in its checkpoint", last.seq));
         }
@@ -246,12 +368,80 @@ impl ExportBundle {
     }
 }
 
+/// Entries moved out of the database past their retention, with a checkpoint over exactly
+/// them: it checks on its own, and its first entry links to the last of the archive before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Archive {
+    pub entries: Vec<ExportedEntry>,
+    pub checkpoint: Checkpoint,
+}
+
+impl Archive {
+    fn check(&self, trusted: &VerifyingKey) -> Result<String, String> {
+        let checkpoint = &self.checkpoint;
+        if !checkpoint.signed_by(trusted) {
+            return Err("the archive's checkpoint is not signed by this key".into());
+        }
+        let last = check_run(&self.entries).map_err(|problem| format!("in the archive, {problem}"))?;
+        let hashes: Vec<Hash> = self.entries.iter().map(|e| e.hash).collect();
+        if (self.entries[0].seq, last.seq, last.hash) != (checkpoint.first_seq, checkpoint.size, checkpoint.last_hash) || merkle_root(&hashes) != checkpoint.merkle_root {
+            return Err(format!("the archive's entries {} to {} are not the ones its checkpoint covers", self.entries[0].seq, last.seq));
+        }
+        Ok(format!("archive of entries {} to {}: they chain together and match its checkpoint signed by this key", checkpoint.first_seq, checkpoint.size))
+    }
+
+    /// The hash the archive's first entry links to.
+    fn links_to(&self) -> Hash {
+        self.entries.first().map_or(GENESIS, |e| e.previous_hash)
+    }
+}
+
+/// Checks archives each on its own and, in order, each linking to the one before; the
+/// first of the ledger (from entry 1) must start the chain.
+pub fn check_archive_series(archives: &[Archive], trusted: &VerifyingKey) -> Result<String, String> {
+    let mut previous: Option<&Archive> = None;
+    for archive in archives {
+        archive.check(trusted)?;
+        let starts = archive.checkpoint.first_seq;
+        match previous {
+            None if starts == 1 && archive.links_to() != GENESIS => return Err("the archive from entry 1 does not start the chain".into()),
+            Some(before) if before.checkpoint.size + 1 != starts || before.checkpoint.last_hash != archive.links_to() => {
+                return Err(format!("the archive from entry {starts} does not continue the archive of entries {} to {}", before.checkpoint.first_seq, before.checkpoint.size));
+            }
+            _ => {}
+        }
+        previous = Some(archive);
+    }
+    Ok(format!("{} archives, each holding on its own and linked to the next", archives.len()))
+}
+
+/// Writes a file whole or not at all, and on disk before answering.
+async fn write_durably(path: PathBuf, bytes: Vec<u8>) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let dir = path.parent().context("an archive path has a directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let partial = path.with_extension("partial");
+        let mut file = std::fs::File::create(&partial).with_context(|| format!("writing {}", partial.display()))?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })
+    .await?
+}
+
 /// Checks, with the hub's public key alone, an exported checkpoint, an entry's proof (the JSON
-/// of `GET /api/v1/audit/entries/{seq}/proof`) or a period's bundle (`POST /api/v1/audit/exports`);
-/// answers what holds, or what does not.
+/// of `GET /api/v1/audit/entries/{seq}/proof`), a period's bundle (`POST /api/v1/audit/exports`)
+/// or an archive file; answers what holds, or what does not.
 pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, String> {
     if let Ok(bundle) = serde_json::from_str::<ExportBundle>(exported) {
         return bundle.check(trusted);
+    }
+    if let Ok(archive) = serde_json::from_str::<Archive>(exported) {
+        return archive.check(trusted);
     }
     if let Ok(proven) = serde_json::from_str::<EntryProof>(exported) {
         if !proven.checkpoint.signed_by(trusted) {
@@ -265,7 +455,7 @@ pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, S
         }
         return Ok(format!("entry {} is included, as shown, in the checkpoint at {} entries signed by this key", proven.proof.seq, proven.checkpoint.size));
     }
-    let checkpoint: Checkpoint = serde_json::from_str(exported).map_err(|e| format!("neither a checkpoint nor an entry proof: {e}"))?;
+    let checkpoint: Checkpoint = serde_json::from_str(exported).map_err(|e| format!("neither a checkpoint, an entry proof, a bundle nor an archive: {e}"))?;
     if checkpoint.signed_by(trusted) {
         Ok(format!("the checkpoint at {} entries (Merkle root {}) is signed by this key", checkpoint.size, hex::encode(checkpoint.merkle_root)))
     } else {
@@ -302,6 +492,21 @@ impl Ledger {
             tracing::error!(error = format!("{error:#}"), "a read of personal data could not be written to the audit ledger");
         }
     }
+}
+
+fn alert_event(alert: &Alert) -> Event {
+    AuditAnomalyDetected {
+        event_id: alert.id.clone(),
+        case_number: String::new(),
+        occurred_at: alert.occurred_at,
+        rule: alert.rule.code().into(),
+        requester: alert.requester.clone(),
+        provider: alert.provider.clone(),
+        count: alert.count,
+        entries: alert.entries.clone(),
+        message: alert.message.clone(),
+    }
+    .into()
 }
 
 /// A data-sharing event as a ledger record.
@@ -360,6 +565,20 @@ pub async fn sign_checkpoints(ledger: Arc<Ledger>, every: Duration, shutdown: Ca
         }
         if let Err(error) = ledger.checkpoint().await {
             tracing::warn!(error = format!("{error:#}"), "signing a ledger checkpoint failed; trying at the next tick");
+        }
+    }
+}
+
+/// Archives the entries past `retention_days`, at start and every hour, until `shutdown`.
+pub async fn archive_expired(ledger: Arc<Ledger>, retention_days: u32, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(3_600));
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(error) = ledger.archive(now_ms() - i64::from(retention_days) * 86_400_000).await {
+            tracing::warn!(error = format!("{error:#}"), "archiving old ledger entries failed; trying at the next tick");
         }
     }
 }
@@ -451,6 +670,8 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/api/v1/audit/entries/{seq}/proof", get(proof))
         .route("/api/v1/audit/exports", post(export))
         .route("/api/v1/audit/volume", get(volume))
+        .route("/api/v1/audit/alerts", get(alerts))
+        .route("/api/v1/audit/archives", get(list_archives).post(make_archive))
         .with_state(AuditState { ledger })
 }
 
@@ -507,11 +728,7 @@ fn instant(field: &str, text: Option<&str>, default: i64) -> Result<i64, BadRequ
 }
 
 /// Who touched a subject's data, what a department sent and received, exchanges without a case.
-async fn search(State(state): State<AuditState>, query: Result<Query<SearchQuery>, QueryRejection>) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
-    };
+async fn search(State(state): State<AuditState>, ValidQuery(query): ValidQuery<SearchQuery>) -> Response {
     let (from_ms, until_ms) = match period(query.from.as_deref(), query.until.as_deref()) {
         Ok(period) => period,
         Err(bad) => return bad.into_response(),
@@ -533,11 +750,7 @@ struct PeriodQuery {
 }
 
 /// Daily volume of exchanges per pair of parties.
-async fn volume(State(state): State<AuditState>, query: Result<Query<PeriodQuery>, QueryRejection>) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => return BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }.into_response(),
-    };
+async fn volume(State(state): State<AuditState>, ValidQuery(query): ValidQuery<PeriodQuery>) -> Response {
     let (from_ms, until_ms) = match period(query.from.as_deref(), query.until.as_deref()) {
         Ok(period) => period,
         Err(bad) => return bad.into_response(),
@@ -550,6 +763,18 @@ async fn volume(State(state): State<AuditState>, query: Result<Query<PeriodQuery
                 .collect();
             Json(rows).into_response()
         }
+        Err(error) => failed(error),
+    }
+}
+
+/// The anomaly rules' alerts in a period, newest first.
+async fn alerts(State(state): State<AuditState>, ValidQuery(query): ValidQuery<PeriodQuery>) -> Response {
+    let (from_ms, until_ms) = match period(query.from.as_deref(), query.until.as_deref()) {
+        Ok(period) => period,
+        Err(bad) => return bad.into_response(),
+    };
+    match state.ledger.store.alerts(from_ms, until_ms, 10_000).await {
+        Ok(alerts) => Json(alerts).into_response(),
         Err(error) => failed(error),
     }
 }
@@ -584,6 +809,38 @@ async fn export(State(state): State<AuditState>, body: axum::body::Bytes) -> Res
     match state.ledger.export(from_ms, until_ms).await {
         Ok(Some(bundle)) => Json(bundle).into_response(),
         Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: "no entries were recorded in that period".into() }.into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+async fn list_archives(State(state): State<AuditState>) -> Response {
+    match state.ledger.store.ledger_archives().await {
+        Ok(archives) => Json(archives).into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveRequest {
+    /// RFC 3339 instant: entries recorded before it are archived.
+    before: String,
+}
+
+/// Archives the entries recorded before an instant now, rather than at the retention's hour.
+async fn make_archive(State(state): State<AuditState>, body: axum::body::Bytes) -> Response {
+    let request: ArchiveRequest = match connectors::framework::parse_json(&body) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    let before_ms = match instant("before", Some(&request.before), 0) {
+        Ok(before) if before <= now_ms() => before,
+        Ok(_) => return BadRequest::field("before", "before must not be in the future").into_response(),
+        Err(bad) => return bad.into_response(),
+    };
+    match state.ledger.archive(before_ms).await {
+        Ok(Some(archive)) => Json(archive).into_response(),
+        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: "no entry held was recorded before that instant".into() }.into_response(),
         Err(error) => failed(error),
     }
 }

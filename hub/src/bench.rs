@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::audit::{signing_key, Ledger};
+use crate::domain::anomaly::{AnomalyRules, Detector};
+use crate::domain::calendar::Calendar;
 use crate::domain::ledger::{EntryKind, Record};
 use crate::config::Config;
 use crate::demo::{DemoOptions, DemoRun, Summary};
@@ -27,20 +29,24 @@ pub struct BenchReport {
 }
 
 /// The audit ledger on its own, on a SQLite file: appending synthetic exchanges in batches,
-/// signing a checkpoint over all of them, verifying the whole chain and the checkpoint.
+/// signing a checkpoint over all of them, verifying the whole chain and the checkpoint, then
+/// archiving them all.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerBench {
     pub entries: usize,
     pub append_entries_per_second: f64,
     pub checkpoint_seconds: f64,
     pub verify_entries_per_second: f64,
+    /// Writing all of them to an archive file and out of the database.
+    pub archive_entries_per_second: f64,
 }
 
 /// Measures the ledger with `entries` synthetic exchanges.
 pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Result<LedgerBench> {
     let url = format!("sqlite://{}", dir.join("ledger-bench.db").display());
     let store = crate::store::Store::connect(&url, std::sync::Arc::new(contracts::Catalogue::builtin())).await?;
-    let ledger = Ledger::new(store, signing_key("")?, b"bench key".to_vec());
+    let detector = Detector::new(AnomalyRules::default(), Calendar::builtin()).map_err(anyhow::Error::msg)?;
+    let ledger = Ledger::new(store, signing_key("")?, b"bench key".to_vec(), detector, dir.join("ledger-archives"));
     let started = Instant::now();
     for first in (0..entries).step_by(1_000) {
         let batch: Vec<Record> = (first..(first + 1_000).min(entries)).map(synthetic_exchange).collect();
@@ -54,11 +60,17 @@ pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Resu
     let verification = ledger.verify().await?;
     let verify_entries_per_second = verification.entries as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(verification.holds() && verification.entries == entries as i64, "the benchmark ledger did not verify: {verification:?}");
-    Ok(LedgerBench { entries, append_entries_per_second, checkpoint_seconds, verify_entries_per_second })
+    let started = Instant::now();
+    ledger.archive(crate::store::now_ms() + 1).await?;
+    let archive_entries_per_second = entries as f64 / started.elapsed().as_secs_f64();
+    let archived = ledger.verify().await?;
+    anyhow::ensure!(archived.holds() && archived.archives == 1, "the archived benchmark ledger did not verify: {archived:?}");
+    Ok(LedgerBench { entries, append_entries_per_second, checkpoint_seconds, verify_entries_per_second, archive_entries_per_second })
 }
 
-/// A certificate fetch of the kind the counters make all day.
-fn synthetic_exchange(n: usize) -> Record {
+/// A certificate fetch of the kind the counters make all day, numbered `n` (the ledger
+/// benchmark and the archive test append them).
+pub fn synthetic_exchange(n: usize) -> Record {
     Record {
         kind: EntryKind::Exchange,
         source_id: format!("bench/{n}"),
@@ -144,5 +156,6 @@ pub fn print_report(report: &BenchReport) {
         println!("  appended entries/s       {:>10.1}", ledger.append_entries_per_second);
         println!("  checkpoint over all      {:>10.3} s", ledger.checkpoint_seconds);
         println!("  verified entries/s       {:>10.1}", ledger.verify_entries_per_second);
+        println!("  archived entries/s       {:>10.1}", ledger.archive_entries_per_second);
     }
 }

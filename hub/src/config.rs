@@ -8,6 +8,7 @@ use connectors::ecert::EcertConfig;
 use connectors::postal::PostalConfig;
 use connectors::province::ProvinceConfig;
 
+use crate::domain::anomaly::AnomalyRules;
 use crate::notify::MailConfig;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
@@ -46,6 +47,13 @@ pub struct AuditConfig {
     /// Whether this process writes the ledger; false only where another hub process on the
     /// same database does (the bench also turns it off to measure what the ledger costs).
     pub keep_ledger: bool,
+    /// Days an entry stays in the database before it is archived to a file (0: kept for ever).
+    pub retention_days: u32,
+    /// Where archives of old entries are written; keep them (and back them up) for as long as
+    /// the county's records schedule says.
+    pub archive_dir: String,
+    /// The anomaly rules' thresholds (`[audit.anomaly]`).
+    pub anomaly: AnomalyRules,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,7 +99,15 @@ impl Default for Config {
             consumers: ConsumerConfig { max_batch: 256 },
             workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
             mail: MailConfig::default(),
-            audit: AuditConfig { subject_key: String::new(), signing_key: String::new(), checkpoint_seconds: 300, keep_ledger: true },
+            audit: AuditConfig {
+                subject_key: String::new(),
+                signing_key: String::new(),
+                checkpoint_seconds: 300,
+                keep_ledger: true,
+                retention_days: 365,
+                archive_dir: "data/ledger-archives".into(),
+                anomaly: AnomalyRules::default(),
+            },
         }
     }
 }

@@ -227,11 +227,29 @@ enum AuditAction {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Alerts of the anomaly rules (bulk reads off hours, reads with no case, volume above norm).
+    Alerts {
+        /// RFC 3339 instants; the last 30 days by default.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// One entry with its inclusion proof against the newest checkpoint (save it to check offline).
     Proof { seq: i64 },
-    /// Offline, with the public key alone: check an exported checkpoint or entry proof (JSON file).
+    /// Archive the entries recorded before an instant now (retention does it hourly).
+    Archive {
+        /// RFC 3339 instant.
+        #[arg(long)]
+        before: String,
+    },
+    /// The archive files made so far.
+    Archives,
+    /// Offline, with the public key alone: check an exported checkpoint, entry proof, bundle or
+    /// archive (JSON files); several archives are also checked to link up, in the order given.
     Check {
-        file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[arg(long)]
         public_key: String,
     },
@@ -324,18 +342,36 @@ async fn run_simulator(listen: &str, name: &str, spawn: impl FnOnce(tokio::net::
 /// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
 /// the hub refused it.
 /// Checks an exported checkpoint or entry proof with the public key alone.
-fn check_exported(file: &std::path::Path, public_key: &str) -> anyhow::Result<ExitCode> {
-    let exported = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-    match hub::audit::check_offline(&exported, &hub::audit::public_key(public_key)?) {
-        Ok(holds) => {
-            println!("{holds}");
-            Ok(ExitCode::SUCCESS)
+fn check_exported(files: &[PathBuf], public_key: &str) -> anyhow::Result<ExitCode> {
+    let trusted = hub::audit::public_key(public_key)?;
+    let mut archives = Vec::new();
+    let mut holds = true;
+    for file in files {
+        let exported = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+        match hub::audit::check_offline(&exported, &trusted) {
+            Ok(found) => println!("{}: {found}", file.display()),
+            Err(problem) => {
+                println!("{}: DOES NOT HOLD: {problem}", file.display());
+                holds = false;
+            }
         }
-        Err(problem) => {
-            println!("DOES NOT HOLD: {problem}");
-            Ok(ExitCode::from(2))
+        archives.extend(serde_json::from_str::<hub::audit::Archive>(&exported).ok());
+    }
+    if holds && archives.len() > 1 {
+        match hub::audit::check_archive_series(&archives, &trusted) {
+            Ok(found) => println!("{found}"),
+            Err(problem) => {
+                println!("DOES NOT HOLD: {problem}");
+                holds = false;
+            }
         }
     }
+    Ok(if holds { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// The `from` and `until` of a period, as far as given.
+fn period_query(from: Option<String>, until: Option<String>) -> Vec<(&'static str, String)> {
+    [("from", from), ("until", until)].into_iter().filter_map(|(name, value)| value.map(|value| (name, value))).collect()
 }
 
 async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCode> {
@@ -422,19 +458,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = reqwest::Client::new();
             let base = format!("{}/api/v1/audit", api.trim_end_matches('/'));
             let request = match action {
-                AuditAction::Check { file, public_key } => return check_exported(&file, &public_key),
+                AuditAction::Check { files, public_key } => return check_exported(&files, &public_key),
+                AuditAction::Archive { before } => client.post(format!("{base}/archives")).json(&serde_json::json!({ "before": before })),
+                AuditAction::Archives => client.get(format!("{base}/archives")),
                 AuditAction::Verify => client.get(format!("{base}/verify")),
                 AuditAction::Checkpoint => client.post(format!("{base}/checkpoints")),
                 AuditAction::PublicKey => client.get(format!("{base}/public-key")),
                 AuditAction::Search { subject_id, department, from, until, without_case } => {
-                    let query = [("subject_id", subject_id), ("department", department), ("from", from), ("until", until), ("without_case", without_case.then(|| "true".to_string()))];
-                    let query: Vec<(&str, String)> = query.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+                    let mut query = period_query(from, until);
+                    query.extend([("subject_id", subject_id), ("department", department), ("without_case", without_case.then(|| "true".to_string()))].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
                     client.get(format!("{base}/entries")).query(&query)
                 }
-                AuditAction::Volume { from, until } => {
-                    let query: Vec<(&str, String)> = [("from", from), ("until", until)].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-                    client.get(format!("{base}/volume")).query(&query)
-                }
+                AuditAction::Volume { from, until } => client.get(format!("{base}/volume")).query(&period_query(from, until)),
+                AuditAction::Alerts { from, until } => client.get(format!("{base}/alerts")).query(&period_query(from, until)),
                 AuditAction::Proof { seq } => client.get(format!("{base}/entries/{seq}/proof")),
             };
             print_answer(request).await

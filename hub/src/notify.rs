@@ -1,6 +1,7 @@
 //! The notifier: e-mails time-limit warnings to the handling authority (red ones also to the
-//! supervisor) and notices to applicants who gave an e-mail address (acceptance, one-time
-//! notice, refusal, decision, delivery, pickup), over SMTP (lettre), from the versioned
+//! supervisor), the audit ledger's anomaly alerts to the county data bureau, and notices to
+//! applicants who gave an e-mail address (acceptance, one-time notice, refusal, decision,
+//! delivery, pickup), over SMTP (lettre), from the versioned
 //! templates in `hub/data/mail_templates.toml`. Every send is recorded with its template and
 //! version and outcome; a message already sent to a recipient is not sent again when Kafka
 //! redelivers.
@@ -9,13 +10,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
-use contracts::{DeadlineWarning, Event};
+use contracts::{AuditAnomalyDetected, DeadlineWarning, Event};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::{context, Environment, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::calendar::{day_of, iso_date};
+use crate::domain::calendar::{day_of, iso_date, local_minute_text};
 use crate::domain::{Case, Reference};
 use crate::store::Store;
 
@@ -150,6 +151,26 @@ impl Notifier {
         to.into_iter().map(|to| Mail { to, template: "deadline-warning", values: values.clone() }).collect()
     }
 
+    /// An anomaly of the audit ledger goes to the county data bureau.
+    fn anomaly_mail(&self, alert: &AuditAnomalyDetected) -> Mail {
+        let rule_name = match alert.rule.as_str() {
+            "bulk_reads_off_hours" => "非工作时间批量调取",
+            "read_without_case" => "无办件依据调取个人数据",
+            "volume_above_norm" => "数据交换量异常",
+            other => other,
+        };
+        let entries: Vec<String> = alert.entries.iter().map(i64::to_string).collect();
+        let values = context! {
+            rule_name,
+            requester => alert.requester,
+            provider => alert.provider,
+            occurred_at => local_minute_text(alert.occurred_at),
+            message => alert.message,
+            entries => entries.join("、"),
+        };
+        Mail { to: self.reference.county.policy.data_bureau_email.clone(), template: "audit-anomaly", values }
+    }
+
     /// The notice an applicant gets for `event`, if the applicant gave an e-mail address.
     fn applicant_mail(&self, event: &Event, case: &Case) -> Option<Mail> {
         let application = &case.application;
@@ -196,13 +217,14 @@ impl BatchHandler for Notifier {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
         let sent = self.store.notifications_sent(&ids).await?;
-        let about: Vec<&str> = batch.iter().filter(|d| !matches!(d.event, Event::DeadlineWarning(_))).map(|d| d.event.case_number()).collect();
+        let about: Vec<&str> = batch.iter().map(|d| d.event.case_number()).filter(|number| !number.is_empty()).collect();
         let cases: HashMap<String, Case> = self.store.cases_with_requests(&about).await?.into_iter().map(|(_, case)| (case.case_number.clone(), case)).collect();
         let mut outcomes: Vec<(String, String, &'static str, i64, String)> = Vec::new();
         for delivery in batch {
             let event = &delivery.event;
             let mails = match event {
                 Event::DeadlineWarning(warning) => self.warning_mails(warning),
+                Event::AuditAnomalyDetected(alert) => vec![self.anomaly_mail(alert)],
                 other => cases.get(other.case_number()).and_then(|case| self.applicant_mail(other, case)).into_iter().collect(),
             };
             for mail in mails {

@@ -17,7 +17,7 @@ mod connector_state;
 mod ledger;
 
 pub use connector_state::keep_control_changes;
-pub use ledger::{LedgerSearch, LEDGER_PAGE};
+pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
 
 use crate::domain::reference::Matter;
 use crate::domain::{Case, CaseState};

@@ -394,6 +394,7 @@ pub struct LedgerCheckpointSigned {
     pub event_id: String,
     pub case_number: String,
     pub occurred_at: i64,
+    pub first_seq: i64,
     pub size: i64,
     pub last_hash: String,
     pub merkle_root: String,
@@ -401,7 +402,19 @@ pub struct LedgerCheckpointSigned {
     pub signature: String,
 }
 
-/// Declares the `Event` enum over the record types, with the accessors every record shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAnomalyDetected {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub rule: String,
+    pub requester: String,
+    pub provider: String,
+    pub count: i64,
+    pub entries: Vec<i64>,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeeItem {
     pub name: String,
@@ -441,6 +454,7 @@ pub struct PaymentConfirmed {
     pub outlet_code: String,
 }
 
+/// Declares the `Event` enum over the record types, with the accessors every record shares.
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
         /// Any event the hub knows, tagged by its Avro record.
@@ -512,6 +526,7 @@ events!(
     FeeOrderCreated,
     PaymentConfirmed,
     LedgerCheckpointSigned,
+    AuditAnomalyDetected,
 );
 
 impl Event {

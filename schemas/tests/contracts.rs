@@ -216,11 +216,24 @@ fn samples() -> Vec<Event> {
             event_id: "ledger-checkpoint/9".into(),
             case_number: String::new(),
             occurred_at: at,
+            first_seq: 1,
             size: 9,
             last_hash: "ab".repeat(32),
             merkle_root: "cd".repeat(32),
             public_key: "ef".repeat(32),
             signature: "01".repeat(64),
+        }
+        .into(),
+        AuditAnomalyDetected {
+            event_id: "anomaly/read_without_case/12".into(),
+            case_number: String::new(),
+            occurred_at: at,
+            rule: "read_without_case".into(),
+            requester: "王某（县市场监管局）".into(),
+            provider: "provincial-ecert-repository".into(),
+            count: 1,
+            entries: vec![12],
+            message: "无办件依据调取个人数据".into(),
         }
         .into(),
     ]

@@ -117,6 +117,17 @@ impl Calendar {
     }
 }
 
+/// Minutes since midnight, China Standard Time, of an instant in milliseconds.
+pub fn minute_of_day(at_ms: i64) -> i64 {
+    (at_ms + 8 * 3_600_000).rem_euclid(86_400_000) / 60_000
+}
+
+/// `YYYY-MM-DD HH:MM`, China Standard Time, of an instant in milliseconds.
+pub fn local_minute_text(at_ms: i64) -> String {
+    let minute = minute_of_day(at_ms);
+    format!("{} {:02}:{:02}", iso_date(day_of(at_ms)), minute / 60, minute % 60)
+}
+
 /// Day number of an ISO `YYYY-MM-DD` date (days-from-civil, proleptic Gregorian).
 pub fn parse_iso_date(text: &str) -> Option<i32> {
     let mut parts = text.splitn(3, '-');

@@ -984,7 +984,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         Event::PaymentConfirmed(e) => case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen))),
         Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
         // Facts about data exchanges and the audit ledger, not about the case.
-        Event::DataShared(_) | Event::LedgerCheckpointSigned(_) => {}
+        Event::DataShared(_) | Event::LedgerCheckpointSigned(_) | Event::AuditAnomalyDetected(_) => {}
     }
     case
 }

@@ -4,8 +4,12 @@
 //! Each entry's hash covers the previous entry's hash and the entry's canonical bytes, so an
 //! edited, deleted, reordered or inserted row breaks the chain at that row. Someone able to
 //! rewrite the whole chain after a row is still caught by the checkpoints: each signs, with
-//! the hub's Ed25519 key, the entry count, the hash of the last entry and the Merkle root of
-//! all entry hashes so far, and the root gives an inclusion proof for any one entry.
+//! the hub's Ed25519 key, the range of entries it covers, the hash of the last one and the
+//! Merkle root of their hashes, and the root gives an inclusion proof for any one entry.
+//!
+//! Entries past their retention leave the database for archive files; the chain goes on
+//! across them (the first entry kept links to the last one archived), so a checkpoint covers
+//! the entries from the first one kept, and each archive carries its own checkpoint.
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use rs_merkle::algorithms::Sha256 as MerkleSha256;
 use rs_merkle::{MerkleProof, MerkleTree};
@@ -95,10 +99,13 @@ pub fn seal(entry: &Entry, previous: &Hash) -> StoredEntry {
     StoredEntry { seq: entry.seq, body, previous_hash: *previous, hash }
 }
 
-/// A signed statement of the ledger's state: `size` entries, the last one's hash, and the
-/// Merkle root of all their hashes.
+/// A signed statement of the ledger's state: entries `first_seq` to `size`, the last one's
+/// hash, and the Merkle root of their hashes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The first entry covered: 1, or the first one kept after older ones were archived.
+    pub first_seq: i64,
+    /// The last entry covered, which is also how many entries the ledger has ever had.
     pub size: i64,
     #[serde(with = "hex::serde")]
     pub last_hash: Hash,
@@ -113,28 +120,39 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn signed_bytes(size: i64, last_hash: &Hash, merkle_root: &Hash, created_at: i64) -> Vec<u8> {
-        let mut bytes = b"county-hub-ledger-checkpoint/v1".to_vec();
-        bytes.extend_from_slice(&size.to_be_bytes());
-        bytes.extend_from_slice(last_hash);
-        bytes.extend_from_slice(merkle_root);
-        bytes.extend_from_slice(&created_at.to_be_bytes());
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut bytes = b"county-hub-ledger-checkpoint/v2".to_vec();
+        bytes.extend_from_slice(&self.first_seq.to_be_bytes());
+        bytes.extend_from_slice(&self.size.to_be_bytes());
+        bytes.extend_from_slice(&self.last_hash);
+        bytes.extend_from_slice(&self.merkle_root);
+        bytes.extend_from_slice(&self.created_at.to_be_bytes());
         bytes
     }
 
-    /// Signs the state after `hashes` (every entry hash, in order).
-    pub fn sign(key: &SigningKey, hashes: &[Hash], created_at: i64) -> Checkpoint {
-        let size = hashes.len() as i64;
-        let last_hash = hashes.last().copied().unwrap_or(GENESIS);
-        let merkle_root = merkle_root(hashes);
-        let signature = key.sign(&Checkpoint::signed_bytes(size, &last_hash, &merkle_root, created_at));
-        Checkpoint { size, last_hash, merkle_root, created_at, public_key: key.verifying_key().to_bytes(), signature: signature.to_bytes() }
+    /// Signs the state of entries `first_seq` onwards, whose hashes are `hashes`, in order.
+    pub fn sign(key: &SigningKey, first_seq: i64, hashes: &[Hash], created_at: i64) -> Checkpoint {
+        let mut checkpoint = Checkpoint {
+            first_seq,
+            size: first_seq + hashes.len() as i64 - 1,
+            last_hash: hashes.last().copied().unwrap_or(GENESIS),
+            merkle_root: merkle_root(hashes),
+            created_at,
+            public_key: key.verifying_key().to_bytes(),
+            signature: [0; 64],
+        };
+        checkpoint.signature = key.sign(&checkpoint.signed_bytes()).to_bytes();
+        checkpoint
     }
 
     /// Whether `trusted` signed this checkpoint as it stands.
     pub fn signed_by(&self, trusted: &VerifyingKey) -> bool {
-        self.public_key == trusted.to_bytes()
-            && trusted.verify(&Checkpoint::signed_bytes(self.size, &self.last_hash, &self.merkle_root, self.created_at), &Signature::from_bytes(&self.signature)).is_ok()
+        self.public_key == trusted.to_bytes() && trusted.verify(&self.signed_bytes(), &Signature::from_bytes(&self.signature)).is_ok()
+    }
+
+    /// How many entries it covers.
+    pub fn entries(&self) -> i64 {
+        self.size - self.first_seq + 1
     }
 }
 
@@ -143,21 +161,23 @@ pub fn merkle_root(hashes: &[Hash]) -> Hash {
     MerkleTree::<MerkleSha256>::from_leaves(hashes).root().unwrap_or(GENESIS)
 }
 
-/// Proof that the entry at `seq` is among the first `hashes.len()` entries.
+/// Proof that the entry at `seq` is among entries `first_seq` to `size`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InclusionProof {
     pub seq: i64,
     #[serde(with = "hex::serde")]
     pub entry_hash: Hash,
+    pub first_seq: i64,
     pub size: i64,
     /// The sibling hashes from the leaf up, hex.
     pub path: Vec<String>,
 }
 
-pub fn inclusion_proof(hashes: &[Hash], seq: i64) -> Option<InclusionProof> {
-    let index = usize::try_from(seq - 1).ok().filter(|i| *i < hashes.len())?;
+/// Proof for entry `seq` among the entries from `first_seq` whose hashes are `hashes`.
+pub fn inclusion_proof(first_seq: i64, hashes: &[Hash], seq: i64) -> Option<InclusionProof> {
+    let index = usize::try_from(seq - first_seq).ok().filter(|i| *i < hashes.len())?;
     let proof = MerkleTree::<MerkleSha256>::from_leaves(hashes).proof(&[index]);
-    Some(InclusionProof { seq, entry_hash: hashes[index], size: hashes.len() as i64, path: proof.proof_hashes_hex() })
+    Some(InclusionProof { seq, entry_hash: hashes[index], first_seq, size: first_seq + hashes.len() as i64 - 1, path: proof.proof_hashes_hex() })
 }
 
 impl InclusionProof {
@@ -166,18 +186,20 @@ impl InclusionProof {
         let Ok(path) = self.path.iter().map(|h| hex::decode(h).ok().and_then(|b| Hash::try_from(b).ok()).ok_or(())).collect::<Result<Vec<Hash>, ()>>() else {
             return false;
         };
-        self.size == checkpoint.size
-            && self.seq >= 1
-            && self.seq <= self.size
-            && MerkleProof::<MerkleSha256>::new(path).verify(checkpoint.merkle_root, &[(self.seq - 1) as usize], &[self.entry_hash], self.size as usize)
+        (self.first_seq, self.size) == (checkpoint.first_seq, checkpoint.size)
+            && (self.first_seq..=self.size).contains(&self.seq)
+            && MerkleProof::<MerkleSha256>::new(path).verify(checkpoint.merkle_root, &[(self.seq - self.first_seq) as usize], &[self.entry_hash], checkpoint.entries() as usize)
     }
 }
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
+    /// Entries held in the database.
     pub entries: i64,
     pub checkpoints: usize,
+    /// Archive files checked, each on its own and linked to the next.
+    pub archives: usize,
     /// The first entry that does not hold, and why; None when the whole ledger holds.
     pub first_bad_entry: Option<i64>,
     pub problems: Vec<String>,
@@ -244,25 +266,28 @@ impl ChainCheck {
 
     /// Finishes the walk and checks the checkpoints (oldest first) against it: each must be
     /// signed by `trusted` and agree with the chain at its size; the newest one's Merkle root is
-    /// recomputed (the chain binds every earlier prefix to its last hash).
+    /// recomputed (the chain binds every earlier prefix to its last hash). Checkpoints over
+    /// archived entries only are checked for their signature; their archives for the rest.
     pub fn finish(mut self, checkpoints: &[Checkpoint], trusted: &VerifyingKey) -> Verification {
         let first_seq = self.expected_seq - self.hashes.len() as i64;
         for (position, checkpoint) in checkpoints.iter().enumerate() {
             let index = checkpoint.size - first_seq;
             if !checkpoint.signed_by(trusted) {
                 self.problems.push(format!("checkpoint at {} entries is not signed by the hub's key", checkpoint.size));
-            } else if index < 0 || index >= self.hashes.len() as i64 {
+            } else if index < 0 {
+                continue;
+            } else if index >= self.hashes.len() as i64 {
                 self.problems.push(format!("checkpoint at {} entries covers entries the ledger does not hold", checkpoint.size));
             } else if self.hashes[index as usize] != checkpoint.last_hash {
                 let problem = format!("the ledger no longer matches the checkpoint at {} entries", checkpoint.size);
                 self.problems.push(problem);
                 // The chain was rewritten consistently: the checkpoint points at where.
                 self.first_bad_entry.get_or_insert(checkpoint.size);
-            } else if position + 1 == checkpoints.len() && first_seq == 1 && merkle_root(&self.hashes[..=index as usize]) != checkpoint.merkle_root {
+            } else if position + 1 == checkpoints.len() && checkpoint.first_seq == first_seq && merkle_root(&self.hashes[..=index as usize]) != checkpoint.merkle_root {
                 self.problems.push(format!("the Merkle root of the checkpoint at {} entries does not match the entries", checkpoint.size));
             }
         }
-        Verification { entries: self.hashes.len() as i64, checkpoints: checkpoints.len(), first_bad_entry: self.first_bad_entry, problems: self.problems }
+        Verification { entries: self.hashes.len() as i64, checkpoints: checkpoints.len(), archives: 0, first_bad_entry: self.first_bad_entry, problems: self.problems }
     }
 }
 
@@ -319,7 +344,7 @@ mod tests {
     #[test]
     fn an_untouched_ledger_holds_with_its_checkpoints() {
         let rows = ledger(10);
-        let checkpoints = [Checkpoint::sign(&key(), &hashes(&rows[..4]), 1), Checkpoint::sign(&key(), &hashes(&rows), 2)];
+        let checkpoints = [Checkpoint::sign(&key(), 1, &hashes(&rows[..4]), 1), Checkpoint::sign(&key(), 1, &hashes(&rows), 2)];
         let verified = verify(&rows, &checkpoints, &key());
         assert!(verified.holds(), "{verified:?}");
         assert_eq!((verified.entries, verified.checkpoints), (10, 2));
@@ -347,7 +372,7 @@ mod tests {
     #[test]
     fn a_consistently_rewritten_chain_is_caught_by_the_signed_checkpoint() {
         let rows = ledger(6);
-        let checkpoint = Checkpoint::sign(&key(), &hashes(&rows), 1);
+        let checkpoint = Checkpoint::sign(&key(), 1, &hashes(&rows), 1);
         // Entry 3 changed and every hash after it recomputed: the chain alone holds.
         let mut previous = rows[1].hash;
         let mut rewritten = rows[..2].to_vec();
@@ -364,7 +389,7 @@ mod tests {
         let verified = verify(&rewritten, &[checkpoint.clone()], &key());
         assert_eq!(verified.first_bad_entry, Some(6), "{verified:?}");
         // A checkpoint re-signed with another key is refused too.
-        let forged = Checkpoint::sign(&SigningKey::from_bytes(&[8; 32]), &hashes(&rewritten), 1);
+        let forged = Checkpoint::sign(&SigningKey::from_bytes(&[8; 32]), 1, &hashes(&rewritten), 1);
         assert!(!verify(&rewritten, &[forged], &key()).holds());
         let mut altered = checkpoint;
         altered.size = 5;
@@ -374,14 +399,38 @@ mod tests {
     #[test]
     fn an_inclusion_proof_ties_one_entry_to_a_checkpoint() {
         let rows = ledger(13);
-        let checkpoint = Checkpoint::sign(&key(), &hashes(&rows), 1);
+        let checkpoint = Checkpoint::sign(&key(), 1, &hashes(&rows), 1);
         for seq in [1, 7, 13] {
-            let proof = inclusion_proof(&hashes(&rows), seq).unwrap();
+            let proof = inclusion_proof(1, &hashes(&rows), seq).unwrap();
             assert!(proof.holds_for(&checkpoint), "entry {seq}");
             let mut wrong = proof.clone();
             wrong.entry_hash = rows[0].hash;
             assert_eq!(wrong.holds_for(&checkpoint), seq == 1, "entry {seq} with another entry's hash");
         }
-        assert!(inclusion_proof(&hashes(&rows), 14).is_none());
+        assert!(inclusion_proof(1, &hashes(&rows), 14).is_none());
+        // After entries 1 to 5 are archived, checkpoints and proofs cover entries 6 to 13.
+        let kept = Checkpoint::sign(&key(), 6, &hashes(&rows[5..]), 2);
+        assert_eq!((kept.first_seq, kept.size, kept.entries()), (6, 13, 8));
+        let proof = inclusion_proof(6, &hashes(&rows[5..]), 9).unwrap();
+        assert!(proof.holds_for(&kept) && !proof.holds_for(&checkpoint));
+        assert!(inclusion_proof(6, &hashes(&rows[5..]), 5).is_none());
+    }
+
+    #[test]
+    fn the_chain_continues_from_the_last_archived_entry() {
+        let rows = ledger(10);
+        let old = Checkpoint::sign(&key(), 1, &hashes(&rows[..4]), 1);
+        let newest = Checkpoint::sign(&key(), 5, &hashes(&rows[4..]), 2);
+        let check = |first_seq: i64, previous: Hash, rows: &[StoredEntry]| {
+            let mut check = ChainCheck::new(first_seq, previous);
+            check.push_page(rows);
+            check.finish(&[old.clone(), newest.clone()], &key().verifying_key())
+        };
+        let verified = check(5, rows[3].hash, &rows[4..]);
+        assert!(verified.holds(), "{verified:?}");
+        assert_eq!(verified.entries, 6);
+        // Kept entries that do not continue the archive, or that begin later, are caught.
+        assert_eq!(check(5, rows[2].hash, &rows[4..]).first_bad_entry, Some(5));
+        assert_eq!(check(5, rows[3].hash, &rows[5..]).first_bad_entry, Some(5));
     }
 }

@@ -43,6 +43,7 @@ pub struct Policy {
     pub rectification_days: u32,
     pub mail_domain: String,
     pub supervisor_email: String,
+    pub data_bureau_email: String,
     pub locker_place: String,
     /// Limit of each special procedure in working days, by procedure name.
     pub procedure_days: std::collections::BTreeMap<String, u32>,

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use sqlx::Row as _;
 
 use super::{now_ms, Backend, Store, StoreTx};
+use crate::domain::anomaly::Alert;
 use crate::domain::ledger::{seal, Checkpoint, Entry, Hash, Record, StoredEntry, GENESIS};
 
 /// Rows read per round trip when walking the whole ledger.
@@ -20,10 +21,10 @@ fn kind_text(record: &Record) -> String {
 }
 
 impl StoreTx<'_> {
-    /// Appends the records not yet in the ledger (by source id), in order; answers how many
-    /// were new. Callers serialise their appends (one `Ledger` per hub); a second process
+    /// Appends the records not yet in the ledger (by source id), in order; answers the entries
+    /// they became. Callers serialise their appends (one `Ledger` per hub); a second process
     /// appending at the same time fails on the entry number and retries.
-    pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<usize> {
+    pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<Vec<Entry>> {
         let tx = &mut *self.tx;
         let mut known = HashSet::new();
         for chunk in records.chunks(500) {
@@ -43,13 +44,14 @@ impl StoreTx<'_> {
             None => (0, GENESIS),
         };
         let recorded_at = now_ms();
-        let mut appended = 0;
+        let mut appended = Vec::new();
         for record in records {
             if !known.insert(record.source_id.clone()) {
                 continue;
             }
             seq += 1;
-            let stored = seal(&Entry { seq, recorded_at, record: record.clone() }, &previous);
+            let entry = Entry { seq, recorded_at, record: record.clone() };
+            let stored = seal(&entry, &previous);
             sqlx::query(
                 "INSERT INTO ledger_entries (seq, source_id, recorded_at, kind, data_subject, case_number, requester_department, provider, body, previous_hash, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -68,9 +70,39 @@ impl StoreTx<'_> {
             .execute(&mut *tx)
             .await?;
             previous = stored.hash;
-            appended += 1;
+            appended.push(entry);
         }
         Ok(appended)
+    }
+
+    /// Records an archive and removes the entries it holds (the database allows removing only
+    /// entries an archive holds).
+    pub async fn archive_entries(&mut self, archive: &ArchiveRecord) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO ledger_archives (first_seq, last_seq, last_hash, file_name, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(archive.first_seq)
+            .bind(archive.last_seq)
+            .bind(hex::encode(archive.last_hash))
+            .bind(&archive.file_name)
+            .bind(&archive.sha256)
+            .bind(archive.created_at)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("DELETE FROM ledger_entries WHERE seq >= $1 AND seq <= $2").bind(archive.first_seq).bind(archive.last_seq).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Keeps the anomaly alerts not kept yet (by id).
+    pub async fn save_alerts(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
+        for alert in alerts {
+            sqlx::query("INSERT INTO audit_alerts (id, rule, occurred_at, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(&alert.id)
+                .bind(alert.rule.code())
+                .bind(alert.occurred_at)
+                .bind(serde_json::to_string(alert)?)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -119,6 +151,22 @@ impl Store {
     pub async fn ledger_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
         let row = sqlx::query("SELECT MIN(seq), MAX(seq) FROM ledger_entries").fetch_one(&self.reads).await?;
         Ok(row.get::<Option<i64>, _>(0).zip(row.get::<Option<i64>, _>(1)))
+    }
+
+    /// The last entry recorded before `before_ms`, if any is held.
+    pub async fn ledger_last_recorded_before(&self, before_ms: i64) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query("SELECT MAX(seq) FROM ledger_entries WHERE recorded_at < $1").bind(before_ms).fetch_one(&self.reads).await?.get(0))
+    }
+
+    /// The archives made so far, oldest first.
+    pub async fn ledger_archives(&self) -> anyhow::Result<Vec<ArchiveRecord>> {
+        let rows = sqlx::query("SELECT first_seq, last_seq, last_hash, file_name, sha256, created_at FROM ledger_archives ORDER BY first_seq").fetch_all(&self.reads).await?;
+        rows.iter()
+            .map(|row| {
+                let last_hash = hash_of(row.get::<String, _>(2).as_str())?;
+                Ok(ArchiveRecord { first_seq: row.get(0), last_seq: row.get(1), last_hash, file_name: row.get(3), sha256: row.get(4), created_at: row.get(5) })
+            })
+            .collect()
     }
 
     /// Stored entries recorded in `[from_ms, until_ms)`, in order.
@@ -192,6 +240,38 @@ impl Store {
         let rows = query.fetch_all(&self.reads).await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
+}
+
+impl Store {
+    /// Anomaly alerts raised by entries that occurred in `[from_ms, until_ms)`, newest first.
+    pub async fn alerts(&self, from_ms: i64, until_ms: i64, limit: i64) -> anyhow::Result<Vec<Alert>> {
+        let rows = sqlx::query("SELECT body FROM audit_alerts WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY occurred_at DESC, id LIMIT $3")
+            .bind(from_ms)
+            .bind(until_ms)
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(&self.reads)
+            .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
+    /// Entries recorded in `[from_ms, until_ms)`, in order, as entries (their content).
+    pub async fn ledger_entries_recorded(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Vec<Entry>> {
+        self.ledger_rows_recorded(from_ms, until_ms).await?.iter().map(|row| Ok(serde_json::from_slice(&row.body)?)).collect()
+    }
+}
+
+/// An archive file of old entries, as the database remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveRecord {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    #[serde(with = "hex::serde")]
+    pub last_hash: Hash,
+    /// In the configured archive directory.
+    pub file_name: String,
+    /// SHA-256 of the file as written, hex.
+    pub sha256: String,
+    pub created_at: i64,
 }
 
 /// What the data bureau looks for in the ledger.
