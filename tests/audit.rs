@@ -153,6 +153,17 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let read = reads.iter().find(|e| e["kind"] == "read").expect("the read is in the ledger");
         assert_eq!((read["requester_officer"].as_str(), read["purpose"].as_str(), read["case_number"].as_str()), (Some("李审批"), Some("复核办件"), Some(case.case_number.as_str())), "{backend}: {read}");
 
+        // A list of cases shows their applicants: one read entry per case; the same list again
+        // that day by the same clerk for the same purpose adds none.
+        let list = || client.get(format!("{api}/api/v1/cases?state=archived&limit=5")).header("x-officer", "周窗口").header("x-purpose", "核对归档");
+        assert_eq!(list().send().await.unwrap().status(), 200);
+        let listed = |entries: Vec<Entry>| entries.into_iter().filter(|e| e.record.requester_officer.as_deref() == Some("周窗口")).collect::<Vec<_>>();
+        let reads = listed(ledger_entries(&demo.hub.store).await);
+        assert_eq!(reads.len(), 5, "{backend}: {reads:?}");
+        assert!(reads.iter().all(|e| e.record.kind == EntryKind::Read && e.record.data_subject.is_some() && e.record.data_items == ["case list"]), "{backend}: {reads:?}");
+        assert_eq!(list().send().await.unwrap().status(), 200);
+        assert_eq!(listed(ledger_entries(&demo.hub.store).await).len(), 5, "{backend}: read again the same day");
+
         // A period exported as a bundle checks offline; an altered bundle does not.
         let export = client.post(format!("{api}/api/v1/audit/exports")).header("x-officer", "赵数据").json(&json!({"from": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}));
         let bundle = export.send().await.unwrap().text().await.unwrap();
@@ -289,6 +300,14 @@ async fn old_entries_are_archived_and_the_chain_goes_on() {
         let proven = serde_json::to_string(&ledger.proof(63).await.unwrap().expect("a kept entry's proof")).unwrap();
         assert!(check_offline(&proven, &trusted).is_ok(), "{backend}");
         assert!(ledger.proof(10).await.unwrap().is_none(), "{backend}: an archived entry is proven by its archive");
+
+        // Everything archived, the archiving entry too: the next entry still continues the chain.
+        let everything = ledger.archive(cut().await).await.unwrap().expect("entries to archive");
+        assert_eq!((everything.first_seq, everything.last_seq), (62, 67), "{backend}");
+        append(65..66).await;
+        let verified = ledger.verify().await.unwrap();
+        assert!(verified.holds() && verified.archives == 3, "{backend}: {verified:?}");
+        assert_eq!(ledger.checkpoint().await.unwrap().map(|c| (c.first_seq, c.size)), Some((68, 69)), "{backend}");
 
         // The archive files, as the bureau receives them: each alone, and in order, linked.
         let read = |record: &hub::store::ArchiveRecord| std::fs::read_to_string(archive_dir.join(&record.file_name)).unwrap();

@@ -15,6 +15,7 @@ use axum::http::header;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::audit::PersonalDataShown;
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
 use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
@@ -217,7 +218,7 @@ async fn reset_offsets(State(state): State<ApiState>, Path(name): Path<String>, 
 
 async fn read_case(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
     match state.store.case(&case_number).await {
-        Ok(Some(record)) => Json(record).into_response(),
+        Ok(Some(record)) => PersonalDataShown::of("case file", [&record.case]).attach(Json(&record).into_response()),
         Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response(),
         Err(error) => internal(error),
     }
@@ -465,7 +466,10 @@ async fn load_record(state: &ApiState, case_number: &str) -> Result<(CaseRecord,
 /// The flow record (流转表): each hand-over with time, from, to and handler.
 async fn read_flow(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
     match load_record(&state, &case_number).await {
-        Ok((_, events)) => Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) })).into_response(),
+        Ok((record, events)) => {
+            let flow = Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) }));
+            PersonalDataShown::of("flow record", [&record.case]).attach(flow.into_response())
+        }
         Err(response) => response,
     }
 }
@@ -479,7 +483,7 @@ async fn read_documents(State(state): State<ApiState>, Path(case_number): Path<S
                 .zip(&record.case.documents)
                 .map(|(line, doc)| serde_json::json!({"kind": doc.kind, "href": format!("/api/v1/cases/{case_number}/documents/{}", line.position), "line": line}))
                 .collect();
-            Json(serde_json::json!({ "case_number": case_number, "documents": index })).into_response()
+            PersonalDataShown::of("documents", [&record.case]).attach(Json(serde_json::json!({ "case_number": case_number, "documents": index })).into_response())
         }
         Err(response) => response,
     }
@@ -494,7 +498,7 @@ async fn read_document(State(state): State<ApiState>, Path((case_number, positio
         events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference.get()))
     });
     match found {
-        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Some(html) => PersonalDataShown::of("documents", [&record.case]).attach(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()),
         None => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("case {case_number} has no document {position}") }.into_response(),
     }
 }
@@ -626,7 +630,7 @@ async fn list_cases(State(state): State<ApiState>, ValidQuery(query): ValidQuery
         return BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into_response();
     };
     match state.store.cases_in_state(case_state, query.department.as_deref(), query.limit.unwrap_or(100).clamp(1, 1000)).await {
-        Ok(cases) => Json(cases).into_response(),
+        Ok(cases) => PersonalDataShown::of("case list", &cases).attach(Json(&cases).into_response()),
         Err(error) => internal(error),
     }
 }

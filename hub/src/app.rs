@@ -149,8 +149,8 @@ impl Hub {
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors))
-            .merge(audit::router(ledger.clone()))
-            .layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger));
+            .merge(audit::router(ledger.clone()));
+        let app = if config.audit.keep_ledger { app.layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger)) } else { app };
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

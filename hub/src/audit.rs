@@ -26,6 +26,8 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::anomaly::{Alert, Detector};
+use crate::domain::calendar::day_of;
+use crate::domain::Case;
 use crate::domain::ledger::{chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
 use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
 
@@ -84,9 +86,15 @@ impl Ledger {
         self.key.verifying_key()
     }
 
-    /// Appends the records not yet in the ledger; answers how many were new.
+    /// Appends the records not yet in the ledger; answers how many were new. Facts already
+    /// held (a clerk's list read again, say) are found by a read and never take the writer.
     pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
-        self.append(records, None).await
+        let known = self.store.ledger_known(records).await?;
+        let new: Vec<Record> = records.iter().filter(|record| !known.contains(&record.source_id)).cloned().collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        self.append(&new, None).await
     }
 
     /// Appends records taken from events, marking every event of `applied` as applied by
@@ -463,32 +471,71 @@ pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, S
     }
 }
 
+/// What a response showed of people's data: which cases (number, applicant's ID number) and
+/// what of them. Handlers attach it to their responses; `record_in_ledger` writes it down, so
+/// nothing is parsed back out of a response.
+#[derive(Debug, Clone)]
+pub struct PersonalDataShown {
+    pub what: &'static str,
+    pub cases: Vec<(String, String)>,
+}
+
+impl PersonalDataShown {
+    pub fn of<'a>(what: &'static str, cases: impl IntoIterator<Item = &'a Case>) -> PersonalDataShown {
+        PersonalDataShown { what, cases: cases.into_iter().map(|case| (case.case_number.clone(), case.application.applicant.id_number.clone())).collect() }
+    }
+
+    /// The response, marked as showing this.
+    pub fn attach(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Who asks, as the request's headers say (officers' names are Chinese: read as UTF-8).
+struct Asker {
+    department: String,
+    officer: Option<String>,
+    purpose: String,
+}
+
+impl Asker {
+    fn of(headers: &axum::http::HeaderMap) -> Asker {
+        let header = |name: &str| headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string);
+        Asker { department: header("x-department").unwrap_or_default(), officer: header("x-officer"), purpose: header("x-purpose").unwrap_or_default() }
+    }
+}
+
 impl Ledger {
-    /// Records that someone read a case's personal data through the API.
-    async fn record_read(&self, parts: &axum::http::request::Parts, case_number: String, what: String) {
-        let data_subject = match self.store.case(&case_number).await {
-            Ok(Some(record)) => Some(contracts::data_subject(&self.subject_key, &record.case.application.applicant.id_number)),
-            _ => None,
-        };
-        let record = Record {
-            kind: EntryKind::Read,
-            source_id: format!("read/{}", uuid::Uuid::now_v7()),
-            occurred_at: now_ms(),
-            action: format!("GET {}", parts.uri.path()),
-            requester_system: HUB_SYSTEM.into(),
-            requester_department: header(parts, "x-department").unwrap_or_default(),
-            requester_officer: header(parts, "x-officer"),
-            provider: HUB_SYSTEM.into(),
-            data_subject,
-            data_items: vec![what],
-            legal_basis: String::new(),
-            purpose: header(parts, "x-purpose").unwrap_or_default(),
-            case_number: Some(case_number),
-            channel: None,
-            document_sha256: None,
-            outcome: "200".into(),
-        };
-        if let Err(error) = self.record(&[record]).await {
+    /// Records that someone read cases' personal data through the API: one entry per case,
+    /// requester, purpose and China-Standard-Time day (the first such read; the same clerk
+    /// reopening a file that day adds nothing the bureau would ask about).
+    async fn record_reads(&self, asker: &Asker, path: &str, shown: PersonalDataShown) {
+        let now = now_ms();
+        let reader = hex::encode(&Sha256::digest(format!("{}\u{1f}{}\u{1f}{}", asker.department, asker.officer.as_deref().unwrap_or_default(), asker.purpose))[..8]);
+        let records: Vec<Record> = shown
+            .cases
+            .into_iter()
+            .map(|(case_number, id_number)| Record {
+                kind: EntryKind::Read,
+                source_id: format!("read/{}/{reader}/{case_number}/{}", day_of(now), shown.what),
+                occurred_at: now,
+                action: format!("GET {path}"),
+                requester_system: HUB_SYSTEM.into(),
+                requester_department: asker.department.clone(),
+                requester_officer: asker.officer.clone(),
+                provider: HUB_SYSTEM.into(),
+                data_subject: Some(contracts::data_subject(&self.subject_key, &id_number)),
+                data_items: vec![shown.what.to_string()],
+                legal_basis: String::new(),
+                purpose: asker.purpose.clone(),
+                case_number: Some(case_number),
+                channel: None,
+                document_sha256: None,
+                outcome: "200".into(),
+            })
+            .collect();
+        if let Err(error) = self.record(&records).await {
             tracing::error!(error = format!("{error:#}"), "a read of personal data could not be written to the audit ledger");
         }
     }
@@ -589,45 +636,24 @@ fn is_admin_action(method: &Method, path: &str) -> bool {
     method != Method::GET && ["/api/v1/connectors", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-/// The case whose file (applicant, materials, flow, documents) a request reads, if it does.
-fn case_read(method: &Method, path: &str) -> Option<(String, String)> {
-    let rest = path.strip_prefix("/api/v1/cases/").filter(|_| method == Method::GET)?;
-    let mut segments = rest.split('/');
-    let case_number = segments.next().filter(|n| !n.is_empty())?.to_string();
-    let what = match segments.next() {
-        None => "case file",
-        Some("flow") => "flow record",
-        Some("documents") => "documents",
-        Some(_) => return None,
-    };
-    Some((case_number, what.to_string()))
-}
-
-fn header(parts: &axum::http::request::Parts, name: &str) -> Option<String> {
-    // Officers' names are Chinese: header values are read as UTF-8, not only ASCII.
-    parts.headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string)
-}
-
-/// Middleware: every administrative request, whatever its outcome, and every read of a case's
-/// personal data becomes a ledger entry naming the officer (`X-Officer`), the department
-/// (`X-Department`) and what was asked (or, for reads, the stated `X-Purpose`).
+/// Middleware: every administrative request, whatever its outcome, and every response that
+/// showed cases' personal data (`PersonalDataShown`) becomes a ledger entry naming the officer
+/// (`X-Officer`), the department (`X-Department`) and what was asked (or, for reads, the
+/// stated `X-Purpose`).
 pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Request, next: Next) -> Response {
-    if let Some((case_number, what)) = case_read(request.method(), request.uri().path()) {
-        let (parts, body) = request.into_parts();
-        let response = next.run(Request::from_parts(parts.clone(), body)).await;
-        if response.status().is_success() {
-            ledger.record_read(&parts, case_number, what).await;
+    let asker = Asker::of(request.headers());
+    if !is_admin_action(request.method(), request.uri().path()) {
+        let path = request.uri().path().to_string();
+        let mut response = next.run(request).await;
+        if let Some(shown) = response.extensions_mut().remove::<PersonalDataShown>() {
+            ledger.record_reads(&asker, &path, shown).await;
         }
         return response;
-    }
-    if !is_admin_action(request.method(), request.uri().path()) {
-        return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"error": "an administrative request is at most 1 MiB"}))).into_response();
     };
-    let (officer, department) = (header(&parts, "x-officer"), header(&parts, "x-department").unwrap_or_default());
     let action = format!("{} {}", parts.method, parts.uri.path());
     let asked: String = String::from_utf8_lossy(&bytes).chars().take(KEPT_REQUEST_BYTES).collect();
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
@@ -637,8 +663,8 @@ pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Reques
         occurred_at: now_ms(),
         action,
         requester_system: HUB_SYSTEM.into(),
-        requester_department: department,
-        requester_officer: officer,
+        requester_department: asker.department,
+        requester_officer: asker.officer,
         provider: HUB_SYSTEM.into(),
         data_subject: None,
         data_items: Vec::new(),

@@ -44,8 +44,9 @@ pub struct AuditConfig {
     pub signing_key: String,
     /// How often a checkpoint is signed over the ledger (when it has grown).
     pub checkpoint_seconds: u64,
-    /// Whether this process writes the ledger; false only where another hub process on the
-    /// same database does (the bench also turns it off to measure what the ledger costs).
+    /// Whether this process keeps the ledger: records exchanges, reads and administrative
+    /// actions, signs checkpoints, archives. Off only to measure what auditing costs (`hub
+    /// bench --without-ledger`); a hub serving users keeps it on.
     pub keep_ledger: bool,
     /// Days an entry stays in the database before it is archived to a file (0: kept for ever).
     pub retention_days: u32,

@@ -1,5 +1,5 @@
 //! The data bureau's anomaly rules over the audit ledger, as entries are appended:
-//! - bulk reads off hours: one requester touching many people's data outside office hours;
+//! - bulk reads off hours: one officer touching many people's data outside office hours;
 //! - personal data touched with no case behind it;
 //! - a pair of parties exchanging far more in a day than their norm.
 //!
@@ -179,7 +179,10 @@ impl Detector {
 
     fn bulk_reads(&mut self, entry: &Entry) -> Option<Alert> {
         let at = entry.record.occurred_at;
-        if !self.is_off_hours(at) {
+        // Systems exchange at all hours (applications filed online at night, carriers' pushes,
+        // certificates issued by batch); the rule is about people reading.
+        let by_a_person = entry.record.requester_officer.as_deref().is_some_and(|officer| !officer.is_empty());
+        if !by_a_person || !self.is_off_hours(at) {
             return None;
         }
         let who = requester(entry);
@@ -338,6 +341,11 @@ mod tests {
         let mut detector = super::tests::detector();
         let saturday: Vec<Entry> = (0..5).map(|i| entry(i + 1, at(5, 15, i), EntryKind::Exchange, "赵", Some("C2"))).collect();
         assert_eq!(observe_all(&mut detector, &saturday).len(), 1);
+        // A system's exchanges at night, naming no officer, are no one's bulk reading.
+        let mut detector = super::tests::detector();
+        let mut nightly: Vec<Entry> = (0..10).map(|i| entry(i + 1, at(0, 23, i), EntryKind::Exchange, "王", Some("C3"))).collect();
+        nightly.iter_mut().for_each(|e| e.record.requester_officer = None);
+        assert!(observe_all(&mut detector, &nightly).is_empty());
     }
 
     #[test]

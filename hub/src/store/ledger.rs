@@ -16,6 +16,20 @@ fn hash_of(text: &str) -> anyhow::Result<Hash> {
     Hash::try_from(bytes).map_err(|_| anyhow::anyhow!("ledger hash {text} is not 32 bytes"))
 }
 
+/// Source ids asked about per query.
+const KNOWN_CHUNK: usize = 500;
+
+/// Which of `records` the ledger holds, by source id (at most `KNOWN_CHUNK` at a time).
+async fn known_source_ids<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>, records: &[Record]) -> anyhow::Result<Vec<String>> {
+    let placeholders: Vec<String> = (1..=records.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query(&sql);
+    for record in records {
+        query = query.bind(&record.source_id);
+    }
+    Ok(query.fetch_all(executor).await?.iter().map(|row| row.get::<String, _>(0)).collect())
+}
+
 fn kind_text(record: &Record) -> String {
     serde_json::to_value(record.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
@@ -27,18 +41,18 @@ impl StoreTx<'_> {
     pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<Vec<Entry>> {
         let tx = &mut *self.tx;
         let mut known = HashSet::new();
-        for chunk in records.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({})", placeholders.join(", "));
-            let mut query = sqlx::query(&sql);
-            for record in chunk {
-                query = query.bind(&record.source_id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                known.insert(row.get::<String, _>(0));
-            }
+        for chunk in records.chunks(KNOWN_CHUNK) {
+            known.extend(known_source_ids(&mut *tx, chunk).await?);
         }
-        let tail = sqlx::query("SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+        // The chain goes on from the last entry held or, when every entry is archived, from the
+        // last one archived.
+        let tail = sqlx::query(
+            "SELECT seq, hash FROM (SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1) AS held \
+             UNION ALL SELECT last_seq, last_hash FROM (SELECT last_seq, last_hash FROM ledger_archives ORDER BY last_seq DESC LIMIT 1) AS archived \
+             ORDER BY 1 DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let (mut seq, mut previous) = match tail {
             Some(row) => (row.get::<i64, _>(0), hash_of(row.get::<String, _>(1).as_str())?),
             None => (0, GENESIS),
@@ -151,6 +165,15 @@ impl Store {
     pub async fn ledger_bounds(&self) -> anyhow::Result<Option<(i64, i64)>> {
         let row = sqlx::query("SELECT MIN(seq), MAX(seq) FROM ledger_entries").fetch_one(&self.reads).await?;
         Ok(row.get::<Option<i64>, _>(0).zip(row.get::<Option<i64>, _>(1)))
+    }
+
+    /// Which of these facts the ledger holds already (a read, outside any transaction).
+    pub async fn ledger_known(&self, records: &[Record]) -> anyhow::Result<HashSet<String>> {
+        let mut known = HashSet::new();
+        for chunk in records.chunks(KNOWN_CHUNK) {
+            known.extend(known_source_ids(&self.reads, chunk).await?);
+        }
+        Ok(known)
     }
 
     /// The last entry recorded before `before_ms`, if any is held.
