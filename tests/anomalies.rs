@@ -11,6 +11,7 @@ use common::smtp::SmtpServer;
 use contracts::{DataShared, Event};
 use hub::app::{bind, Hub};
 use hub::config::Config;
+use hub::domain::ledger::{Entry, EntryKind};
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
@@ -71,7 +72,7 @@ async fn wait_for_entries(hub: &Hub, count: usize, backend: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut entries = 0;
-        hub.store.walk_ledger(|_| entries += 1).await.unwrap();
+        hub.store.walk_ledger(|row| entries += usize::from(serde_json::from_slice::<Entry>(&row.body).unwrap().record.kind == EntryKind::Exchange)).await.unwrap();
         if entries >= count {
             assert_eq!(entries, count, "{backend}: each exchange once");
             return;

@@ -103,6 +103,9 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
             "{backend}"
         );
         assert!(entries.iter().any(|e| e.record.purpose.contains("银行系统升级") && e.record.requester_department == "县数据局"), "{backend}");
+        // The hub's start, with the configuration it ran with, is an entry too.
+        let started = entries.iter().find(|e| e.record.action == "hub.start").expect("the start is in the ledger");
+        assert!(started.record.data_items.iter().any(|item| item.starts_with("audit=")) && started.record.document_sha256.is_some(), "{backend}: {started:?}");
 
         // The bureau's search by ID number: the ledger names people by keyed hash only.
         let person = entries.iter().find_map(|e| e.record.data_subject.clone()).expect("an exchange about a person");

@@ -115,6 +115,8 @@ impl Hub {
             if config.audit.retention_days > 0 {
                 tasks.spawn(audit::archive_expired(ledger.clone(), config.audit.retention_days, shutdown.clone()));
             }
+            let (sections, whole) = config.digests();
+            ledger.record_start(sections, whole).await?;
         }
         tasks.spawn(scan_deadlines(store.clone(), reference.clone(), Duration::from_secs(config.workflow.deadline_scan_seconds.max(1)), shutdown.clone()));
         let catalogue_sync = Arc::new(CatalogueSync {

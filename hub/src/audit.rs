@@ -169,6 +169,13 @@ impl Ledger {
         Ok(Some(checkpoint))
     }
 
+    /// Records that the hub started, with a digest of each section of its configuration, so
+    /// the bureau sees every configuration change (secrets only as digests).
+    pub async fn record_start(&self, section_digests: Vec<String>, whole_digest: String) -> anyhow::Result<()> {
+        let record = Record { data_items: section_digests, document_sha256: Some(whole_digest), ..admin_record(format!("start/{}", uuid::Uuid::now_v7()), "hub.start", None, "configuration in effect (SHA-256 per section)".into(), "started") };
+        self.record(&[record]).await.map(|_| ())
+    }
+
     /// Moves the entries recorded before `before_ms` to an archive file, with a checkpoint over
     /// exactly them, and out of the database; the archiving is itself an entry (so the chain
     /// goes on from the last archived one, and the next checkpoint covers a new size). Answers
@@ -189,24 +196,8 @@ impl Ledger {
             let bytes = serde_json::to_vec(&archive)?;
             let record = ArchiveRecord { first_seq, last_seq, last_hash: archive.checkpoint.last_hash, file_name, sha256: hex::encode(Sha256::digest(&bytes)), created_at: now_ms() };
             write_durably(self.archive_dir.join(&record.file_name), bytes).await?;
-            let archived = Record {
-                kind: EntryKind::Admin,
-                source_id: format!("archive/{first_seq}-{last_seq}"),
-                occurred_at: record.created_at,
-                action: "ledger.archive".into(),
-                requester_system: HUB_SYSTEM.into(),
-                requester_department: String::new(),
-                requester_officer: None,
-                provider: HUB_SYSTEM.into(),
-                data_subject: None,
-                data_items: Vec::new(),
-                legal_basis: String::new(),
-                purpose: format!("entries {first_seq} to {last_seq}, recorded before {before_ms}, archived to {}", record.file_name),
-                case_number: None,
-                channel: None,
-                document_sha256: Some(record.sha256.clone()),
-                outcome: "archived".into(),
-            };
+            let what = format!("entries {first_seq} to {last_seq}, recorded before {before_ms}, archived to {}", record.file_name);
+            let archived = Record { document_sha256: Some(record.sha256.clone()), ..admin_record(format!("archive/{first_seq}-{last_seq}"), "ledger.archive", None, what, "archived") };
             let mut tx = self.store.begin().await?;
             tx.archive_entries(&record).await?;
             tx.append_ledger(&[archived]).await?;
@@ -492,6 +483,29 @@ impl PersonalDataShown {
     }
 }
 
+/// An administrative action, by an officer who asked or by the hub itself, as a ledger record.
+fn admin_record(source_id: String, action: &str, asker: Option<Asker>, purpose: String, outcome: &str) -> Record {
+    let (department, officer) = asker.map_or((String::new(), None), |asker| (asker.department, asker.officer));
+    Record {
+        kind: EntryKind::Admin,
+        source_id,
+        occurred_at: now_ms(),
+        action: action.to_string(),
+        requester_system: HUB_SYSTEM.into(),
+        requester_department: department,
+        requester_officer: officer,
+        provider: HUB_SYSTEM.into(),
+        data_subject: None,
+        data_items: Vec::new(),
+        legal_basis: String::new(),
+        purpose,
+        case_number: None,
+        channel: None,
+        document_sha256: None,
+        outcome: outcome.to_string(),
+    }
+}
+
 /// Who asks, as the request's headers say (officers' names are Chinese: read as UTF-8).
 struct Asker {
     department: String,
@@ -657,24 +671,7 @@ pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Reques
     let action = format!("{} {}", parts.method, parts.uri.path());
     let asked: String = String::from_utf8_lossy(&bytes).chars().take(KEPT_REQUEST_BYTES).collect();
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let record = Record {
-        kind: EntryKind::Admin,
-        source_id: format!("admin/{}", uuid::Uuid::now_v7()),
-        occurred_at: now_ms(),
-        action,
-        requester_system: HUB_SYSTEM.into(),
-        requester_department: asker.department,
-        requester_officer: asker.officer,
-        provider: HUB_SYSTEM.into(),
-        data_subject: None,
-        data_items: Vec::new(),
-        legal_basis: String::new(),
-        purpose: asked,
-        case_number: None,
-        channel: None,
-        document_sha256: None,
-        outcome: response.status().as_u16().to_string(),
-    };
+    let record = admin_record(format!("admin/{}", uuid::Uuid::now_v7()), &action, Some(asker), asked, response.status().as_str());
     if let Err(error) = ledger.record(&[record]).await {
         tracing::error!(error = format!("{error:#}"), "an administrative action could not be written to the audit ledger");
     }

@@ -113,6 +113,17 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// SHA-256 of each section (`database=…`, first 8 hex digits) and of the whole, for the
+    /// audit ledger: a changed setting shows, a secret does not.
+    pub fn digests(&self) -> (Vec<String>, String) {
+        use sha2::{Digest as _, Sha256};
+        let value = serde_json::to_value(self).expect("the configuration serialises");
+        let sections = value.as_object().map(|sections| sections.iter().map(|(name, section)| format!("{name}={}", &hex::encode(Sha256::digest(section.to_string()))[..8])).collect()).unwrap_or_default();
+        (sections, hex::encode(Sha256::digest(value.to_string())))
+    }
+}
+
 impl Default for AuditConfig {
     fn default() -> Self {
         Config::default().audit
