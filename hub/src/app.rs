@@ -151,7 +151,8 @@ impl Hub {
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors))
-            .merge(audit::router(ledger.clone()));
+            .merge(audit::router(ledger.clone()))
+            .merge(crate::schema_registry::router());
         let app = if config.audit.keep_ledger { app.layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger)) } else { app };
         let stop = shutdown.clone();
         tasks.spawn(async move {

@@ -141,12 +141,20 @@ impl Ledger {
     /// Signs a checkpoint over every entry held, unless the newest one already covers them;
     /// answers the newest checkpoint either way (None for an empty ledger).
     pub async fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+        Ok(self.checkpoint_with_hashes().await?.map(|(checkpoint, _)| checkpoint))
+    }
+
+    /// The newest checkpoint, signed now if the ledger grew since the last, with the hashes of
+    /// the entries it covers.
+    async fn checkpoint_with_hashes(&self) -> anyhow::Result<Option<(Checkpoint, Vec<Hash>)>> {
         let _turn = self.appending.lock().await;
         let (first_seq, hashes) = self.hashes().await?;
-        let newest = self.store.checkpoints().await?.pop();
+        if hashes.is_empty() {
+            return Ok(None);
+        }
         let size = first_seq + hashes.len() as i64 - 1;
-        if hashes.is_empty() || newest.as_ref().is_some_and(|c| (c.first_seq, c.size) == (first_seq, size)) {
-            return Ok(newest);
+        if let Some(newest) = self.store.checkpoints().await?.pop().filter(|c| (c.first_seq, c.size) == (first_seq, size)) {
+            return Ok(Some((newest, hashes)));
         }
         let checkpoint = Checkpoint::sign(&self.key, first_seq, &hashes, now_ms());
         // Kept and published together (outbox): the bureau's copy on the topic never misses one.
@@ -166,7 +174,7 @@ impl Ledger {
         tx.enqueue(&[published.into()]).await?;
         tx.commit().await?;
         tracing::info!(size = checkpoint.size, root = hex::encode(checkpoint.merkle_root), "ledger checkpoint signed");
-        Ok(Some(checkpoint))
+        Ok(Some((checkpoint, hashes)))
     }
 
     /// Records that the hub started, with a digest of each section of its configuration, so
@@ -269,10 +277,8 @@ impl Ledger {
         let Some(last) = entries.last() else {
             return Ok(None);
         };
-        self.checkpoint().await?;
-        let Some(EntryProof { proof, checkpoint, .. }) = self.proof(last.seq).await? else {
-            anyhow::bail!("the checkpoint just signed does not cover entry {}", last.seq);
-        };
+        let (checkpoint, hashes) = self.checkpoint_with_hashes().await?.context("the ledger emptied while exporting")?;
+        let proof = inclusion_proof(checkpoint.first_seq, &hashes, last.seq).with_context(|| format!("entry {} was archived while exporting", last.seq))?;
         Ok(Some(ExportBundle { from_ms, until_ms, entries, last_entry_proof: proof, checkpoint }))
     }
 

@@ -13,5 +13,6 @@ pub mod demo;
 pub mod domain;
 pub mod notify;
 pub mod province;
+pub mod schema_registry;
 pub mod store;
 pub mod workflow;

@@ -5,6 +5,8 @@ pub mod desk;
 pub mod smtp;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use contracts::PostalAddress;
 use sqlx::AnyPool;
@@ -88,3 +90,16 @@ pub async fn signed_push(api: &str, path: &str, body: &serde_json::Value, secret
 /// A retry policy for tests that inject 30 % errors and 30 % lost answers: patient enough that
 /// exhausting it (about 0.51⁴⁰) never happens, quick enough not to slow the test.
 pub const PATIENT: bus::RetryPolicy = bus::RetryPolicy { initial_ms: 1, max_ms: 20, multiplier: 2.0, max_attempts: 40 };
+
+/// Where Python can import `module` from: the system's (CI installs what the tests use), or
+/// else a copy of `requirement` this test installs from PyPI into the build's scratch
+/// directory, so `cargo test` needs nothing more.
+pub fn python_packages(module: &str, requirement: &str) -> PathBuf {
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps").join(module);
+    let importable = |path: &Path| Command::new("python3").args(["-c", &format!("import {module}")]).env("PYTHONPATH", path).status().is_ok_and(|s| s.success());
+    if !importable(&scratch) {
+        let installed = Command::new("python3").args(["-m", "pip", "install", "-q", "--target"]).arg(&scratch).arg(requirement).status();
+        assert!(installed.is_ok_and(|s| s.success()) && importable(&scratch), "{requirement} could not be installed from PyPI (pip install '{requirement}')");
+    }
+    scratch
+}

@@ -18,7 +18,7 @@ impl SmtpServer {
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
-            .env("PYTHONPATH", aiosmtpd_path())
+            .env("PYTHONPATH", super::python_packages("aiosmtpd", "aiosmtpd==1.4.6"))
             .spawn()
             .expect("python3 runs");
         let server = SmtpServer { child, maildir, port };
@@ -42,18 +42,6 @@ impl SmtpServer {
             })
             .collect()
     }
-}
-
-/// Where aiosmtpd can be imported from: the system's (CI installs it), or else a copy this
-/// test installs from PyPI into the build's scratch directory, so `cargo test` needs nothing more.
-fn aiosmtpd_path() -> PathBuf {
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps");
-    let importable = |path: &Path| Command::new("python3").args(["-c", "import aiosmtpd"]).env("PYTHONPATH", path).status().is_ok_and(|s| s.success());
-    if !importable(&scratch) {
-        let installed = Command::new("python3").args(["-m", "pip", "install", "-q", "--target"]).arg(&scratch).arg("aiosmtpd==1.4.6").status();
-        assert!(installed.is_ok_and(|s| s.success()) && importable(&scratch), "aiosmtpd could not be installed from PyPI (pip install aiosmtpd)");
-    }
-    scratch
 }
 
 impl Drop for SmtpServer {
