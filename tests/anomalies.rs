@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::smtp::SmtpServer;
 use contracts::{DataShared, Event};
 use hub::app::{bind, Hub};
+use hub::domain::access::Role;
 use hub::config::Config;
 use hub::domain::ledger::{Entry, EntryKind};
 use rdkafka::message::Message as _;
@@ -87,8 +88,13 @@ fn bureau_mails(smtp: &SmtpServer) -> Vec<(String, String)> {
     smtp.messages().into_iter().filter(|(to, subject, _)| to.contains(BUREAU) && subject.starts_with("审计异常告警")).map(|(_, subject, body)| (subject, body)).collect()
 }
 
+/// The data bureau's client.
+async fn bureau(hub: &Hub) -> reqwest::Client {
+    common::client_with(&common::token(hub, "赵数据", Role::DataBureau, None).await)
+}
+
 async fn alerts(hub: &Hub) -> Vec<Value> {
-    reqwest::get(format!("http://{}/api/v1/audit/alerts", hub.api_address)).await.unwrap().json().await.unwrap()
+    bureau(hub).await.get(format!("http://{}/api/v1/audit/alerts", hub.api_address)).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +124,7 @@ async fn anomalies_raise_alerts_on_the_topic_and_by_mail_once() {
         assert_eq!((bulk["requester"].as_str(), bulk["count"].as_i64()), (Some("夜班王（县市场监管局）"), Some(20)), "{backend}: {bulk}");
         let surge = raised.iter().find(|a| a["rule"] == "volume_above_norm").unwrap();
         assert_eq!((surge["count"].as_i64(), surge["norm"].as_f64()), (Some(51), Some(10.0)), "{backend}: raised when the day passed the floor: {surge}");
-        assert_eq!(reqwest::get(format!("http://{}/api/v1/audit/alerts?from=today", hub.api_address)).await.unwrap().status(), 400);
+        assert_eq!(bureau(&hub).await.get(format!("http://{}/api/v1/audit/alerts?from=today", hub.api_address)).send().await.unwrap().status(), 400);
 
         // The same alerts on the topic, as the bureau's systems read them.
         let consumer = bus::OffRuntimeDrop::new(hub.bus.consumer(&format!("test-{}", uuid::Uuid::now_v7()), &[ALERT_TOPIC]).unwrap());

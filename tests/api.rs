@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hub::config::Config;
 use hub::demo::{demo_applications, DemoOptions, DemoRun};
+use hub::domain::access::{decider_of, Role};
 use hub::domain::Reference;
 use serde_json::{json, Value};
 
@@ -36,8 +37,10 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     };
     let demo = DemoRun::start(config, &options).await.unwrap();
     let base = demo.api_url().to_string();
-    let client = reqwest::Client::new();
     let good = serde_json::to_value(&demo_applications(&Reference::builtin(), 1, false)[0].0).unwrap();
+    // The village station's clerk takes the application in.
+    let point = good["service_point"].as_str().unwrap();
+    let client = common::client_with(&demo.staff.token(Role::VillageClerk, Some(point)).await.unwrap());
 
     let with = |path: &[&str], value: Value| {
         let mut body = good.clone();
@@ -116,6 +119,16 @@ async fn the_api_opens_cases_and_names_bad_fields() {
 
     // Decisions: only once routed, only by the competent department, denials with reasons.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let authority = loop {
+        let record: Value = client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
+        if let Some(authority) = record["case"]["department_code"].as_str() {
+            break authority.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the case was never routed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let clerk = client;
+    let client = common::client_with(&demo.staff.token(decider_of(&authority, &Reference::builtin()), Some(&authority)).await.unwrap());
     let department = loop {
         let queue: Value = client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json().await.unwrap();
         if let Some(item) = queue.as_array().unwrap().iter().find(|i| i["case_number"] == case_number) {
@@ -139,7 +152,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     // Batch approval: each decision answered on its own, in one transaction.
     let mut second = good.clone();
     second["request_id"] = json!("batch-2");
-    let (_, opened) = post(&client, format!("{base}/api/v1/applications"), &second).await;
+    let (_, opened) = post(&clerk, format!("{base}/api/v1/applications"), &second).await;
     let second_number = opened["case_number"].as_str().unwrap().to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json::<Value>().await.unwrap().to_string().contains(&second_number) {

@@ -13,6 +13,7 @@ use contracts::{Catalogue, Event, LedgerCheckpointSigned};
 use hub::audit::{check_archive_series, check_offline, signing_key, Archive, EntryProof, ExportBundle, Ledger};
 use hub::config::Config;
 use hub::demo::DemoRun;
+use hub::domain::access::{decider_of, CaseScope, Role};
 use hub::domain::anomaly::{AnomalyRules, Detector};
 use hub::domain::calendar::Calendar;
 use hub::domain::ledger::{Entry, EntryKind};
@@ -65,14 +66,16 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let demo = DemoRun::start(config.clone(), &options).await.unwrap();
         let summary = tokio::time::timeout(Duration::from_secs(180), demo.drive(&options)).await.expect("the demo finished").unwrap();
         assert_eq!(summary.completed, CASES, "{backend}");
-        let client = reqwest::Client::new();
         let api = demo.api_url().to_string();
+        let integrator = common::client_with(&common::token(&demo.hub, "王集成", Role::Integrator, None).await);
+        let other_integrator = common::client_with(&common::token(&demo.hub, "陈集成", Role::Integrator, None).await);
+        let client = common::client_with(&common::token(&demo.hub, "赵数据", Role::DataBureau, None).await);
 
-        // Administrative actions, allowed or refused, are entries naming the officer.
-        let pause = client.post(format!("{api}/api/v1/connectors/bank-connector/pause")).header("x-officer", "王集成").header("x-department", "县数据局").json(&json!({"reason": "银行系统升级"}));
+        // Administrative actions, allowed or refused, are entries naming the token's holder.
+        let pause = integrator.post(format!("{api}/api/v1/connectors/bank-connector/pause")).header("x-officer", "冒名者").json(&json!({"reason": "银行系统升级"}));
         assert_eq!(pause.send().await.unwrap().status(), 200);
-        assert_eq!(client.post(format!("{api}/api/v1/connectors/nonesuch/resume")).header("x-officer", "王集成").send().await.unwrap().status(), 404);
-        assert_eq!(client.post(format!("{api}/api/v1/connectors/bank-connector/resume")).send().await.unwrap().status(), 200);
+        assert_eq!(integrator.post(format!("{api}/api/v1/connectors/nonesuch/resume")).send().await.unwrap().status(), 404);
+        assert_eq!(other_integrator.post(format!("{api}/api/v1/connectors/bank-connector/resume")).send().await.unwrap().status(), 200);
 
         // Every exchange of the demo reaches the ledger, once (the platform's status reports
         // may still be flowing: compared until both sides agree).
@@ -98,11 +101,11 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
             [
                 ("POST /api/v1/connectors/bank-connector/pause", Some("王集成"), "200"),
                 ("POST /api/v1/connectors/nonesuch/resume", Some("王集成"), "404"),
-                ("POST /api/v1/connectors/bank-connector/resume", None, "200"),
+                ("POST /api/v1/connectors/bank-connector/resume", Some("陈集成"), "200"),
             ],
-            "{backend}"
+            "{backend}: the token names the officer, not a header"
         );
-        assert!(entries.iter().any(|e| e.record.purpose.contains("银行系统升级") && e.record.requester_department == "县数据局"), "{backend}");
+        assert!(entries.iter().any(|e| e.record.purpose.contains("银行系统升级") && e.record.requester_department == Role::Integrator.title()), "{backend}");
         // The hub's start, with the configuration it ran with, is an entry too.
         let started = entries.iter().find(|e| e.record.action == "hub.start").expect("the start is in the ledger");
         assert!(started.record.data_items.iter().any(|item| item.starts_with("audit=")) && started.record.document_sha256.is_some(), "{backend}: {started:?}");
@@ -111,7 +114,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let person = entries.iter().find_map(|e| e.record.data_subject.clone()).expect("an exchange about a person");
         let found: Vec<Value> = client.get(format!("{api}/api/v1/audit/entries")).query(&[("subject", person.as_str())]).send().await.unwrap().json().await.unwrap();
         assert!(!found.is_empty() && found.iter().all(|e| e["data_subject"] == person.as_str()), "{backend}: {found:?}");
-        let applicant = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, 1).await.unwrap().pop().unwrap().application.applicant.id_number;
+        let applicant = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, &CaseScope::All, 1).await.unwrap().pop().unwrap().application.applicant.id_number;
         let by_id: Vec<Value> = client.get(format!("{api}/api/v1/audit/entries")).query(&[("subject_id", applicant.as_str())]).send().await.unwrap().json().await.unwrap();
         assert!(!by_id.is_empty(), "{backend}: the applicant's exchanges are found by ID number");
         assert!(!serde_json::to_string(&by_id).unwrap().contains(&applicant), "{backend}: the ledger never holds the ID number");
@@ -127,7 +130,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert!(volume.iter().all(|row| row["day"].as_str().unwrap().starts_with("20")), "{backend}: {volume:?}");
 
         // A checkpoint on demand; the whole ledger verifies; one entry's proof checks offline.
-        let checkpoint: Value = client.post(format!("{api}/api/v1/audit/checkpoints")).send().await.unwrap().json().await.unwrap();
+        let checkpoint: Value = integrator.post(format!("{api}/api/v1/audit/checkpoints")).send().await.unwrap().json().await.unwrap();
         let verified: Value = client.get(format!("{api}/api/v1/audit/verify")).send().await.unwrap().json().await.unwrap();
         assert_eq!(verified["holds"], true, "{backend}: {verified}");
         let public_key: Value = client.get(format!("{api}/api/v1/audit/public-key")).send().await.unwrap().json().await.unwrap();
@@ -148,8 +151,11 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert!(check_offline(&proven, &stranger).is_err(), "{backend}: another key");
 
         // A clerk reads a case file: an entry naming the officer, the purpose and the person.
-        let case = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, 1).await.unwrap().pop().unwrap();
-        let read = client.get(format!("{api}/api/v1/cases/{}", case.case_number)).header("x-officer", "李审批").header("x-purpose", "复核办件");
+        let archived = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, &CaseScope::All, 100).await.unwrap();
+        let case = archived.into_iter().find(|case| case.department_code.is_some()).expect("a decided case");
+        let authority = case.department_code.clone().unwrap();
+        let approver = common::client_with(&common::token(&demo.hub, "李审批", decider_of(&authority, &demo.hub.reference.get()), Some(&authority)).await);
+        let read = approver.get(format!("{api}/api/v1/cases/{}", case.case_number)).header("x-purpose", "复核办件");
         assert_eq!(read.send().await.unwrap().status(), 200);
         let subject = contracts::data_subject(b"county key", &case.application.applicant.id_number);
         let reads: Vec<Value> = client.get(format!("{api}/api/v1/audit/entries")).query(&[("subject", subject.as_str())]).send().await.unwrap().json().await.unwrap();
@@ -158,9 +164,10 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
 
         // A list of cases shows their applicants: one read entry per case; the same list again
         // that day by the same clerk for the same purpose adds none.
-        let list = || client.get(format!("{api}/api/v1/cases?state=archived&limit=5")).header("x-officer", "周窗口").header("x-purpose", "核对归档");
+        let supervisor = common::client_with(&common::token(&demo.hub, "周督查", Role::Supervisor, None).await);
+        let list = || supervisor.get(format!("{api}/api/v1/cases?state=archived&limit=5")).header("x-purpose", "核对归档");
         assert_eq!(list().send().await.unwrap().status(), 200);
-        let listed = |entries: Vec<Entry>| entries.into_iter().filter(|e| e.record.requester_officer.as_deref() == Some("周窗口")).collect::<Vec<_>>();
+        let listed = |entries: Vec<Entry>| entries.into_iter().filter(|e| e.record.requester_officer.as_deref() == Some("周督查")).collect::<Vec<_>>();
         let reads = listed(ledger_entries(&demo.hub.store).await);
         assert_eq!(reads.len(), 5, "{backend}: {reads:?}");
         assert!(reads.iter().all(|e| e.record.kind == EntryKind::Read && e.record.data_subject.is_some() && e.record.data_items == ["case list"]), "{backend}: {reads:?}");
@@ -168,7 +175,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert_eq!(listed(ledger_entries(&demo.hub.store).await).len(), 5, "{backend}: read again the same day");
 
         // A period exported as a bundle checks offline; an altered bundle does not.
-        let export = client.post(format!("{api}/api/v1/audit/exports")).header("x-officer", "赵数据").json(&json!({"from": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}));
+        let export = client.post(format!("{api}/api/v1/audit/exports")).json(&json!({"from": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}));
         let bundle = export.send().await.unwrap().text().await.unwrap();
         let holds = check_offline(&bundle, &trusted).unwrap_or_else(|problem| panic!("{backend}: {problem}"));
         assert!(holds.contains("chain together"), "{holds}");

@@ -139,7 +139,8 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         let payments = desk.case(&cases[0]).await["case"]["fee"]["payments"].clone();
         assert_eq!(payments.as_array().unwrap().len(), 1, "{backend}: one payment, however often pushed: {}", record["case"]["fee"]);
         assert_eq!(desk.decide(&cases[0], "approved", None).await.0, 200, "{backend}");
-        let queue = desk.get("/api/v1/approvals".into()).await.1;
+        let department = desk.case(&cases[1]).await["case"]["department_code"].as_str().unwrap().to_string();
+        let queue = desk.get(format!("/api/v1/approvals?department={department}")).await.1;
         let item = queue.as_array().unwrap().iter().find(|i| i["case_number"] == cases[1].as_str()).unwrap().clone();
         assert_eq!((item["fee"]["paid"].as_bool(), item["fee"]["total_fen"].as_i64()), (Some(false), Some(8_000)), "{backend}: the queue shows the fee");
 

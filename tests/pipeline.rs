@@ -183,6 +183,6 @@ async fn all_connectors_under_faults_lose_nothing_and_dead_letter_only_bad_data(
 
 /// Archived cases of the demo that satisfy `wanted`.
 async fn count_cases(demo: &DemoRun, wanted: impl Fn(&Value) -> bool) -> usize {
-    let archived = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, 10_000).await.unwrap();
+    let archived = demo.hub.store.cases_in_state(hub::domain::CaseState::Archived, None, &hub::domain::access::CaseScope::All, 10_000).await.unwrap();
     archived.iter().filter(|case| wanted(&serde_json::to_value(case).unwrap())).count()
 }

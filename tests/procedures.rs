@@ -174,7 +174,7 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let late = the_day_after(promised.max(commitment));
         hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
         hub::workflow::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
-        let warnings: Value = desk.client.get(format!("{}/api/v1/warnings", demo.api_url())).send().await.unwrap().json().await.unwrap();
+        let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
         let warnings = warnings["warnings"].as_array().unwrap().clone();
         let about = |case: &str| warnings.iter().filter(|w| w["case_number"] == case).map(|w| (w["scope"].as_str().unwrap().to_string(), w["level"].as_str().unwrap().to_string())).collect::<Vec<_>>();
         assert_eq!(about(&overdue), [("case".to_string(), "red".to_string())], "{backend}");
@@ -200,11 +200,11 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         assert!(sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1), "{backend}: {sent:?}");
 
         // Review statistics per service point and department.
-        let stats: Value = desk.client.get(format!("{}/api/v1/reviews/stats", demo.api_url())).send().await.unwrap().json().await.unwrap();
+        let stats: Value = desk.get("/api/v1/reviews/stats".into()).await.1;
         assert_eq!(stats["by_service_point"][VILLAGE]["bad"], 1, "{backend}: {stats}");
 
         // The flow record names every hand-over of the returned mail.
-        let flow: Value = desk.client.get(format!("{}/api/v1/cases/{parallel}/flow", demo.api_url())).send().await.unwrap().json().await.unwrap();
+        let flow: Value = desk.get(format!("/api/v1/cases/{parallel}/flow")).await.1;
         let actions: Vec<&str> = flow["flow"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
         for action in ["提交申请", "受理", "材料流转", "并联审批意见", "准予许可", "交邮寄送", "投递失败退回", "待领取", "领取", "归档"] {
             assert!(actions.contains(&action), "{backend}: {action} missing from {actions:?}");

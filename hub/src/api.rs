@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
 use connectors::framework::{parse_json, BadRequest, ValidQuery};
 use bus::Bus;
@@ -15,7 +15,9 @@ use axum::http::header;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::access::Refusal;
 use crate::audit::PersonalDataShown;
+use crate::domain::access::{CaseScope, Seat};
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
 use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
@@ -63,6 +65,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/approvals", get(approval_queue))
         .route("/api/v1/routing/explain", get(explain))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/delivery-orders", get(delivery_orders))
         .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
         .route("/api/v1/connectors/{name}/offsets/reset", post(reset_offsets))
         .route("/api/v1/catalogue/sync", post(sync_catalogue))
@@ -76,7 +79,7 @@ fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "internal error; the request was not applied"}))).into_response()
 }
 
-async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
+async fn submit(State(state): State<ApiState>, Extension(seat): Extension<Seat>, body: Bytes) -> Response {
     let mut request: SubmitApplication = match parse_json(&body) {
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
@@ -84,6 +87,10 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> Response {
     let reference = state.reference.get();
     if let Err(bad) = request.validate(&reference) {
         return BadRequest { status: StatusCode::UNPROCESSABLE_ENTITY, field: Some(bad.field.clone()), message: bad.to_string() }.into_response();
+    }
+    if seat.unit.as_deref() != Some(request.service_point.as_str()) {
+        let reason = format!("{} takes in applications at {}, not at {}", seat.holder, seat.unit.as_deref().unwrap_or("no service point"), request.service_point);
+        return Refusal::not_yours(&seat, reason).on_field("service_point").into_response();
     }
     if let Err(failure) = verify_presented(&reference, &state.certificates, &mut request).await {
         return failure.into_response();
@@ -216,11 +223,20 @@ async fn reset_offsets(State(state): State<ApiState>, Path(name): Path<String>, 
     }
 }
 
-async fn read_case(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
-    match state.store.case(&case_number).await {
-        Ok(Some(record)) => PersonalDataShown::of("case file", [&record.case]).attach(Json(&record).into_response()),
-        Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response(),
-        Err(error) => internal(error),
+/// The case, if it exists and lies within the seat's scope; otherwise the answer saying why not.
+async fn case_for(state: &ApiState, seat: &Seat, case_number: &str) -> Result<CaseRecord, Response> {
+    match state.store.case(case_number).await {
+        Ok(Some(record)) if CaseScope::of(seat, &state.reference.get()).sees(&record.case) => Ok(record),
+        Ok(Some(_)) => Err(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s ({})", seat.holder, seat.unit.as_deref().unwrap_or(seat.role.code()))).into_response()),
+        Ok(None) => Err(BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response()),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+async fn read_case(State(state): State<ApiState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> Response {
+    match case_for(&state, &seat, &case_number).await {
+        Ok(record) => PersonalDataShown::of("case file", [&record.case]).attach(Json(&record).into_response()),
+        Err(response) => response,
     }
 }
 
@@ -423,11 +439,39 @@ fn command_failure(case_number: &str, error: CommandError) -> Result<BadRequest,
     })
 }
 
-async fn case_command<B: CaseCommand>(State(state): State<ApiState>, Path(case_number): Path<String>, body: Bytes) -> Response {
+/// The authority a command speaks for, if it speaks for one.
+fn speaking_for(command: &Command) -> Option<&str> {
+    match command {
+        Command::Decide { department_code, .. } | Command::GiveOpinion { department_code, .. } => Some(department_code),
+        _ => None,
+    }
+}
+
+/// Why the seat may not give this command on this case, if it may not: the case outside its
+/// scope, or a decision or opinion in the name of another department. A missing case is left
+/// for the command to answer.
+async fn command_refusal(state: &ApiState, seat: &Seat, case_number: &str, command: &Command) -> anyhow::Result<Option<Refusal>> {
+    let scope = CaseScope::of(seat, &state.reference.get());
+    if let Some(record) = state.store.case(case_number).await? {
+        if !scope.sees(&record.case) {
+            return Ok(Some(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s", seat.holder))));
+        }
+    }
+    Ok(speaking_for(command).filter(|authority| !scope.speaks_for(authority)).map(|authority| {
+        Refusal::not_yours(seat, format!("{} does not speak for {authority}", seat.holder)).on_field("department_code")
+    }))
+}
+
+async fn case_command<B: CaseCommand>(State(state): State<ApiState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>, body: Bytes) -> Response {
     let command = match parse_json::<B>(&body).and_then(B::into_command) {
         Ok(command) => command,
         Err(bad) => return bad.into_response(),
     };
+    match command_refusal(&state, &seat, &case_number, &command).await {
+        Ok(Some(refusal)) => return refusal.into_response(),
+        Ok(None) => {}
+        Err(error) => return internal(error),
+    }
     match execute(&state.store, &state.reference.get(), &case_number, command).await {
         Ok(case) => Json(summary(&case)).into_response(),
         Err(error) => match command_failure(&case_number, error) {
@@ -449,23 +493,18 @@ fn summary(case: &Case) -> serde_json::Value {
 }
 
 /// The case and its history as events, or the response that says why not.
-async fn load_record(state: &ApiState, case_number: &str) -> Result<(CaseRecord, Vec<contracts::Event>), Response> {
-    match state.store.case(case_number).await {
-        Ok(Some(record)) => {
-            let events = record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
-            match events {
-                Ok(events) => Ok((record, events)),
-                Err(error) => Err(internal(error.into())),
-            }
-        }
-        Ok(None) => Err(BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("no case {case_number}") }.into_response()),
-        Err(error) => Err(internal(error)),
+async fn load_record(state: &ApiState, seat: &Seat, case_number: &str) -> Result<(CaseRecord, Vec<contracts::Event>), Response> {
+    let record = case_for(state, seat, case_number).await?;
+    let events = record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
+    match events {
+        Ok(events) => Ok((record, events)),
+        Err(error) => Err(internal(error.into())),
     }
 }
 
 /// The flow record (流转表): each hand-over with time, from, to and handler.
-async fn read_flow(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
-    match load_record(&state, &case_number).await {
+async fn read_flow(State(state): State<ApiState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> Response {
+    match load_record(&state, &seat, &case_number).await {
         Ok((record, events)) => {
             let flow = Json(serde_json::json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) }));
             PersonalDataShown::of("flow record", [&record.case]).attach(flow.into_response())
@@ -475,8 +514,8 @@ async fn read_flow(State(state): State<ApiState>, Path(case_number): Path<String
 }
 
 /// The case file's page index; each line's position opens the printable document.
-async fn read_documents(State(state): State<ApiState>, Path(case_number): Path<String>) -> Response {
-    match load_record(&state, &case_number).await {
+async fn read_documents(State(state): State<ApiState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> Response {
+    match load_record(&state, &seat, &case_number).await {
         Ok((record, _)) => {
             let index: Vec<_> = page_index(&record.case)
                 .into_iter()
@@ -489,8 +528,8 @@ async fn read_documents(State(state): State<ApiState>, Path(case_number): Path<S
     }
 }
 
-async fn read_document(State(state): State<ApiState>, Path((case_number, position)): Path<(String, usize)>) -> Response {
-    let (record, events) = match load_record(&state, &case_number).await {
+async fn read_document(State(state): State<ApiState>, Extension(seat): Extension<Seat>, Path((case_number, position)): Path<(String, usize)>) -> Response {
+    let (record, events) = match load_record(&state, &seat, &case_number).await {
         Ok(loaded) => loaded,
         Err(response) => return response,
     };
@@ -525,7 +564,7 @@ struct BatchDecision {
 
 /// Batch approval (批量审批): several decisions in one transaction, each answered on its own
 /// with the status the single-case call would have given.
-async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
+async fn decide_cases(State(state): State<ApiState>, Extension(seat): Extension<Seat>, body: Bytes) -> Response {
     let batch: DecisionBatch = match parse_json(&body) {
         Ok(batch) => batch,
         Err(bad) => return bad.into_response(),
@@ -542,14 +581,31 @@ async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
             Err(bad) => return bad.within(&format!("decisions[{index}]")).into_response(),
         }
     }
-    let numbers: Vec<String> = commands.iter().map(|(number, _)| number.clone()).collect();
-    let outcomes = match execute_all(&state.store, &state.reference.get(), commands).await {
+    // Decisions on cases not the seat's are refused in their place; the rest are taken.
+    let mut refusals = Vec::new();
+    let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(commands.len());
+    let mut allowed = Vec::with_capacity(commands.len());
+    for (case_number, command) in commands {
+        match command_refusal(&state, &seat, &case_number, &command).await {
+            Ok(Some(refusal)) => {
+                results.push(Some(refusal.as_result(&case_number)));
+                refusals.push(refusal);
+            }
+            Ok(None) => {
+                results.push(None);
+                allowed.push((case_number, command));
+            }
+            Err(error) => return internal(error),
+        }
+    }
+    let numbers: Vec<String> = allowed.iter().map(|(number, _)| number.clone()).collect();
+    let outcomes = match execute_all(&state.store, &state.reference.get(), allowed).await {
         Ok(outcomes) => outcomes,
         Err(error) => return internal(error),
     };
-    let mut results = Vec::with_capacity(outcomes.len());
+    let mut taken = Vec::with_capacity(outcomes.len());
     for (case_number, outcome) in numbers.iter().zip(outcomes) {
-        results.push(match outcome {
+        taken.push(match outcome {
             Ok(case) => serde_json::json!({"case_number": case_number, "status": 200, "state": case.state}),
             Err(error) => match command_failure(case_number, error) {
                 Ok(bad) => serde_json::json!({"case_number": case_number, "status": bad.status.as_u16(), "error": bad.message, "field": bad.field}),
@@ -557,7 +613,9 @@ async fn decide_cases(State(state): State<ApiState>, body: Bytes) -> Response {
             },
         });
     }
-    Json(serde_json::json!({ "results": results })).into_response()
+    let mut taken = taken.into_iter();
+    let results: Vec<serde_json::Value> = results.into_iter().map(|refused| refused.or_else(|| taken.next()).unwrap_or_default()).collect();
+    Refusal::attach_all(refusals, Json(serde_json::json!({ "results": results })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -583,9 +641,14 @@ struct QueueQuery {
 
 /// The approvers' queue: cases routed to a department and waiting for its decision, with the
 /// opinions a parallel approval still awaits.
-async fn approval_queue(State(state): State<ApiState>, ValidQuery(query): ValidQuery<QueueQuery>) -> Response {
+async fn approval_queue(State(state): State<ApiState>, Extension(seat): Extension<Seat>, ValidQuery(query): ValidQuery<QueueQuery>) -> Response {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    match state.store.cases_in_state(CaseState::Routed, query.department.as_deref(), limit).await {
+    let scope = CaseScope::of(&seat, &state.reference.get());
+    if let Some(department) = query.department.as_deref().filter(|department| !scope.speaks_for(department)) {
+        return Refusal::not_yours(&seat, format!("{} does not decide for {department}", seat.holder)).into_response();
+    }
+    let department = query.department.or(seat.unit.clone());
+    match state.store.cases_in_state(CaseState::Routed, department.as_deref(), &scope, limit).await {
         Ok(cases) => {
             let items: Vec<_> = cases
                 .iter()
@@ -624,12 +687,13 @@ struct CaseListQuery {
 }
 
 /// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first.
-async fn list_cases(State(state): State<ApiState>, ValidQuery(query): ValidQuery<CaseListQuery>) -> Response {
+async fn list_cases(State(state): State<ApiState>, Extension(seat): Extension<Seat>, ValidQuery(query): ValidQuery<CaseListQuery>) -> Response {
     let Some(case_state) = CaseState::parse(&query.state) else {
         let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
         return BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into_response();
     };
-    match state.store.cases_in_state(case_state, query.department.as_deref(), query.limit.unwrap_or(100).clamp(1, 1000)).await {
+    let scope = CaseScope::of(&seat, &state.reference.get());
+    match state.store.cases_in_state(case_state, query.department.as_deref(), &scope, query.limit.unwrap_or(100).clamp(1, 1000)).await {
         Ok(cases) => PersonalDataShown::of("case list", &cases).attach(Json(&cases).into_response()),
         Err(error) => internal(error),
     }
@@ -691,4 +755,52 @@ async fn warnings(State(state): State<ApiState>, ValidQuery(query): ValidQuery<W
         Ok(warnings) => Json(serde_json::json!({ "warnings": warnings })).into_response(),
         Err(error) => internal(error),
     }
+}
+
+/// The delivery states of a case sent by post, as the postal board shows them.
+const DELIVERY_STATES: [CaseState; 4] = [CaseState::DeliveryRequested, CaseState::InTransit, CaseState::Delivered, CaseState::DeliveryFailed];
+
+#[derive(Debug, Deserialize)]
+struct DeliveryQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The postal board: delivery orders by state (all four when none is named), each with what
+/// the carrier needs — order, waybill, receiver and sender — and nothing of the application.
+async fn delivery_orders(State(state): State<ApiState>, ValidQuery(query): ValidQuery<DeliveryQuery>) -> Response {
+    let states: Vec<CaseState> = match query.state.as_deref() {
+        None => DELIVERY_STATES.to_vec(),
+        Some(name) => match CaseState::parse(name).filter(|s| DELIVERY_STATES.contains(s)) {
+            Some(one) => vec![one],
+            None => {
+                let names: Vec<&str> = DELIVERY_STATES.iter().map(|s| s.as_str()).collect();
+                return BadRequest::field("state", format!("a delivery state is one of {}", names.join(", "))).into_response();
+            }
+        },
+    };
+    let limit = query.limit.unwrap_or(200).clamp(1, 1000);
+    let mut cases = Vec::new();
+    for delivery_state in states {
+        match state.store.cases_in_state(delivery_state, None, &CaseScope::All, limit).await {
+            Ok(found) => cases.extend(found),
+            Err(error) => return internal(error),
+        }
+    }
+    let orders: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            serde_json::json!({
+                "case_number": case.case_number,
+                "state": case.state,
+                "order_number": case.order_number,
+                "waybill_number": case.waybill_number,
+                "tracking_events": case.tracking_events,
+                "delivery_outcome": case.delivery_outcome,
+                "sender": case.department_name,
+                "receiver": case.application.delivery_address,
+            })
+        })
+        .collect();
+    PersonalDataShown::of("delivery orders", &cases).attach(Json(serde_json::json!({ "orders": orders })).into_response())
 }

@@ -24,6 +24,7 @@ use crate::bank::Reconciler;
 use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
 use crate::store::{keep_control_changes, Store};
 use crate::workflow::{check_deadlines, CaseProcessor, Intake};
+use crate::access::{self, Gate, Tokens};
 use crate::api;
 use crate::audit::{self, AuditRecorder, Ledger};
 
@@ -38,6 +39,8 @@ pub struct Hub {
     pub reference: CurrentReference,
     pub api_address: SocketAddr,
     pub ledger: Arc<Ledger>,
+    /// The API's tokens: the demo and the tests issue theirs here.
+    pub tokens: Tokens,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -106,9 +109,7 @@ impl Hub {
         handlers.push((province::CONSUMER, Arc::new(ProvinceOutbound::new(config.province.clone(), outbox.clone(), province_control, directory, subject_key.clone())?)));
         let lookup = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         handlers.push((notify::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
-        let detector = Detector::new(config.audit.anomaly.clone(), reference.get().calendar.clone()).map_err(anyhow::Error::msg)?;
-        let signing_key = audit::signing_key(&config.audit.signing_key)?;
-        let ledger = Arc::new(Ledger::new(store.clone(), signing_key, reference.get().subject_key.clone(), detector, config.audit.archive_dir.clone().into()));
+        let ledger = Arc::new(ledger_of(config, store.clone(), &reference.get())?);
         if config.audit.keep_ledger {
             handlers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
             tasks.spawn(audit::sign_checkpoints(ledger.clone(), Duration::from_secs(config.audit.checkpoint_seconds.max(1)), shutdown.clone()));
@@ -142,6 +143,7 @@ impl Hub {
         }
 
         let api_address = api_listener.local_addr()?;
+        let tokens = Tokens::new(store.clone(), reference.clone());
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
         let desk = Arc::new(OnlineDesk { reference: reference.clone(), intake: intake.clone(), certificates: lookup.clone() });
@@ -152,8 +154,12 @@ impl Hub {
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors))
             .merge(audit::router(ledger.clone()))
+            .merge(access::router(tokens.clone()))
             .merge(crate::schema_registry::router());
         let app = if config.audit.keep_ledger { app.layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger)) } else { app };
+        // Outermost: the gate lets in, names the asker for the ledger's middleware, and masks.
+        let gate = Arc::new(Gate { tokens: tokens.clone(), ledger: config.audit.keep_ledger.then(|| ledger.clone()) });
+        let app = app.layer(axum::middleware::from_fn_with_state(gate, access::guard));
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
@@ -162,7 +168,7 @@ impl Hub {
             }
         });
         tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
-        Ok(Hub { store, bus, reference, api_address, ledger, shutdown, tasks })
+        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, tasks })
     }
 
     /// Stops the consumers, the relay and the API, waiting a little for them to finish.
@@ -173,6 +179,25 @@ impl Hub {
             self.tasks.abort_all();
         }
     }
+}
+
+/// The audit ledger as configured.
+fn ledger_of(config: &Config, store: Store, reference: &Reference) -> anyhow::Result<Ledger> {
+    let detector = Detector::new(config.audit.anomaly.clone(), reference.calendar.clone()).map_err(anyhow::Error::msg)?;
+    let signing_key = audit::signing_key(&config.audit.signing_key)?;
+    Ok(Ledger::new(store, signing_key, reference.subject_key.clone(), detector, config.audit.archive_dir.clone().into()))
+}
+
+/// The tokens and the ledger of the configured database, for managing tokens from the command
+/// line where the hub runs (the first integrator's token has no one to ask for it over the API).
+pub async fn token_desk(config: &Config) -> anyhow::Result<(Tokens, Ledger)> {
+    let store = Store::connect(&config.database.url, Arc::new(Catalogue::builtin())).await?;
+    let mut reference = Reference::builtin();
+    if !config.audit.subject_key.is_empty() {
+        reference.subject_key = config.audit.subject_key.clone().into_bytes();
+    }
+    let ledger = ledger_of(config, store.clone(), &reference)?;
+    Ok((Tokens::new(store, CurrentReference::new(reference)), ledger))
 }
 
 /// Checks the durable deadline timers every `every` until `shutdown`.

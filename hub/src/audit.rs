@@ -25,6 +25,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::access::Seat;
 use crate::domain::anomaly::{Alert, Detector};
 use crate::domain::calendar::day_of;
 use crate::domain::Case;
@@ -512,7 +513,8 @@ fn admin_record(source_id: String, action: &str, asker: Option<Asker>, purpose: 
     }
 }
 
-/// Who asks, as the request's headers say (officers' names are Chinese: read as UTF-8).
+/// Who asks: the token's holder and unit (never headers the caller could set), and the
+/// purpose the caller states (`X-Purpose`, UTF-8: Chinese).
 struct Asker {
     department: String,
     officer: Option<String>,
@@ -520,13 +522,36 @@ struct Asker {
 }
 
 impl Asker {
-    fn of(headers: &axum::http::HeaderMap) -> Asker {
-        let header = |name: &str| headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_string);
-        Asker { department: header("x-department").unwrap_or_default(), officer: header("x-officer"), purpose: header("x-purpose").unwrap_or_default() }
+    fn of(request: &Request) -> Asker {
+        let purpose = request.headers().get("x-purpose").and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).unwrap_or_default().to_string();
+        match request.extensions().get::<Seat>() {
+            Some(seat) => Asker { department: seat_department(seat), officer: Some(seat.holder.clone()), purpose },
+            None => Asker { department: String::new(), officer: None, purpose },
+        }
     }
 }
 
+/// The department a seat speaks for in the ledger: its unit, or its role's name.
+fn seat_department(seat: &Seat) -> String {
+    seat.unit.clone().unwrap_or_else(|| seat.role.title().to_string())
+}
+
 impl Ledger {
+    /// Records an administrative action done outside the API (the command line's tokens).
+    pub async fn record_admin(&self, action: &str, officer: &str, purpose: String) -> anyhow::Result<()> {
+        let asker = Asker { department: HUB_SYSTEM.into(), officer: Some(officer.to_string()), purpose: String::new() };
+        self.record(&[admin_record(format!("admin/{}", uuid::Uuid::now_v7()), action, Some(asker), purpose, "200")]).await.map(|_| ())
+    }
+
+    /// Records a request the API refused: who (if the token was known), what, why.
+    pub async fn record_denial(&self, action: &str, seat: Option<&Seat>, reason: &str, status: &str) {
+        let asker = seat.map(|seat| Asker { department: seat_department(seat), officer: Some(seat.holder.clone()), purpose: String::new() });
+        let record = Record { kind: EntryKind::Denied, ..admin_record(format!("denied/{}", uuid::Uuid::now_v7()), action, asker, reason.to_string(), status) };
+        if let Err(error) = self.record(&[record]).await {
+            tracing::error!(error = format!("{error:#}"), "a refused request could not be written to the audit ledger");
+        }
+    }
+
     /// Records that someone read cases' personal data through the API: one entry per case,
     /// requester, purpose and China-Standard-Time day (the first such read; the same clerk
     /// reopening a file that day adds nothing the bureau would ask about).
@@ -651,17 +676,16 @@ pub async fn archive_expired(ledger: Arc<Ledger>, retention_days: u32, shutdown:
 }
 
 /// Whether a request is an administrative action the ledger keeps: anything that changes how
-/// the hub runs (connectors, offsets, catalogue, reconciliation, the audit itself).
+/// the hub runs (connectors, offsets, tokens, catalogue, reconciliation, the audit itself).
 fn is_admin_action(method: &Method, path: &str) -> bool {
-    method != Method::GET && ["/api/v1/connectors", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"].iter().any(|prefix| path.starts_with(prefix))
+    method != Method::GET && ["/api/v1/connectors", "/api/v1/tokens", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"].iter().any(|prefix| path.starts_with(prefix))
 }
 
 /// Middleware: every administrative request, whatever its outcome, and every response that
-/// showed cases' personal data (`PersonalDataShown`) becomes a ledger entry naming the officer
-/// (`X-Officer`), the department (`X-Department`) and what was asked (or, for reads, the
-/// stated `X-Purpose`).
+/// showed cases' personal data (`PersonalDataShown`) becomes a ledger entry naming the token's
+/// holder, their unit and what was asked (or, for reads, the stated `X-Purpose`).
 pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Request, next: Next) -> Response {
-    let asker = Asker::of(request.headers());
+    let asker = Asker::of(&request);
     if !is_admin_action(request.method(), request.uri().path()) {
         let path = request.uri().path().to_string();
         let mut response = next.run(request).await;

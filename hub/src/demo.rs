@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::domain::validation::resident_id_check;
 use crate::domain::Reference;
 use crate::province::guides_of;
+use crate::staff::Staff;
 use crate::workflow::{DeliveryChoice, SubmitApplication};
 
 #[derive(Debug, Clone)]
@@ -79,6 +80,8 @@ pub struct DemoRun {
     _province_simulator: Option<province::simulator::RunningSimulator>,
     _bank_simulator: Option<bank::simulator::RunningSimulator>,
     client: reqwest::Client,
+    /// The county's people, each calling the API with their own token.
+    pub staff: Staff,
     base: String,
     postal_url: String,
     ecert_url: String,
@@ -173,8 +176,10 @@ impl DemoRun {
         let base = format!("http://{}", hub.api_address);
         let (postal_url, ecert_url, province_url) = (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
         let bank_url = config.bank.base_url.clone();
+        let staff = Staff::of(&hub);
         Ok(DemoRun {
             hub,
+            staff,
             _simulator: simulator,
             _ecert_simulator: ecert_simulator,
             _province_simulator: province_simulator,
@@ -260,14 +265,14 @@ impl DemoRun {
     }
 
     async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let response = self.client.post(format!("{}{path}", self.base)).json(body).send().await?;
+        let response = self.staff.send(self.client.post(format!("{}{path}", self.base)).json(body)).await?;
         let status = response.status();
         anyhow::ensure!(status.is_success(), "POST {path} failed: {status} {}", response.text().await?);
         Ok(response.json().await?)
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        Ok(self.client.get(format!("{}{path}", self.base)).send().await?.error_for_status()?.json().await?)
+        Ok(self.staff.send(self.client.get(format!("{}{path}", self.base))).await?.error_for_status()?.json().await?)
     }
 
     /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
@@ -276,14 +281,14 @@ impl DemoRun {
         let mut counted = Instant::now();
         loop {
             let (queue, supplements, pickups, suspended) = tokio::try_join!(
-                self.get("/api/v1/approvals?limit=200"),
+                self.approval_queues(),
                 self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
                 self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
                 // Inspections an earlier, interrupted run started and did not finish.
                 self.get("/api/v1/cases?state=suspended&limit=200"),
             )?;
             let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
-            let (queue, supplements, pickups, suspended) = (list(&queue), list(&supplements), list(&pickups), list(&suspended));
+            let (supplements, pickups, suspended) = (list(&supplements), list(&pickups), list(&suspended));
             let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty() && suspended.is_empty();
             for case in &suspended {
                 let case_number = case["case_number"].as_str().context("case without number")?;
@@ -319,6 +324,19 @@ impl DemoRun {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    }
+
+    /// Each authority's approval queue, as its approvers see it, for the authorities the
+    /// supervisor sees cases waiting at.
+    async fn approval_queues(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let routed = self.get("/api/v1/cases?state=routed&limit=200").await?;
+        let authorities: std::collections::BTreeSet<&str> = routed.as_array().into_iter().flatten().filter_map(|case| case["department_code"].as_str()).collect();
+        let mut queue = Vec::new();
+        for authority in authorities {
+            let page = self.get(&format!("/api/v1/approvals?department={authority}&limit=200")).await?;
+            queue.extend(page.as_array().cloned().unwrap_or_default());
+        }
+        Ok(queue)
     }
 
     /// Decides a page of the queue: opinions first for parallel approvals, a site inspection
@@ -357,11 +375,18 @@ impl DemoRun {
             tokio::time::sleep(Duration::from_millis(20)).await;
             return Ok(());
         }
-        let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
-        for result in answer["results"].as_array().context("batch decision answer without results")? {
-            // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
-            let code = result["status"].as_u64().unwrap_or(0);
-            anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
+        // Each department's approver decides its own cases, in one batch.
+        let mut by_department: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for decision in decisions {
+            by_department.entry(decision["department_code"].as_str().unwrap_or_default().to_string()).or_default().push(decision);
+        }
+        for decisions in by_department.into_values() {
+            let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
+            for result in answer["results"].as_array().context("batch decision answer without results")? {
+                // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
+                let code = result["status"].as_u64().unwrap_or(0);
+                anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
+            }
         }
         Ok(())
     }
@@ -395,6 +420,9 @@ impl DemoRun {
     /// The applicant collects at the window with an ID card, or at the locker with the code.
     async fn collect(&self, case: &serde_json::Value) -> anyhow::Result<()> {
         let case_number = case["case_number"].as_str().context("case without number")?;
+        // The supervisor's list masks ID numbers; the clerk at the counter sees the case whole.
+        let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+        let case = &record["case"];
         let applicant = &case["application"]["applicant"];
         let body = serde_json::json!({
             "collected_by": applicant["name"],

@@ -3,6 +3,7 @@
 //! `domain` is the pure core (case state machine, reference data, calendar); `store`, `api`
 //! `workflow` and `notify` are its adapters; `app` wires them to the Kafka bus and the connectors.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -14,5 +15,6 @@ pub mod domain;
 pub mod notify;
 pub mod province;
 pub mod schema_registry;
+pub mod staff;
 pub mod store;
 pub mod workflow;

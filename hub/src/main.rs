@@ -110,31 +110,33 @@ enum Command {
     },
     /// Operate the connectors of a running hub over its API: status, pause, resume, restart, offsets.
     Connectors {
-        /// The hub's HTTP API.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        api: HubApi,
         #[command(subcommand)]
         action: ConnectorAction,
     },
     /// The data bureau's audit ledger of a running hub; `check` works offline.
     Audit {
-        /// The hub's HTTP API.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        api: HubApi,
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// API tokens, on the hub's own database (run where the hub runs, with its configuration);
+    /// every change is an entry of the audit ledger.
+    Tokens {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Synchronise the matter catalogue of a running hub with the provincial platform now.
     CatalogueSync {
-        /// The hub's HTTP API.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        api: HubApi,
     },
     /// Reconcile a day's bank statement against the fee orders and payments of a running hub.
     BankReconcile {
-        /// The hub's HTTP API.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        api: HubApi,
         /// The day, YYYY-MM-DD (China Standard Time).
         #[arg(long)]
         date: String,
@@ -165,6 +167,56 @@ enum Command {
         #[command(flatten)]
         counterpart: SignedCounterpart,
     },
+}
+
+/// A running hub's API and the token to call it with.
+#[derive(Debug, Args)]
+struct HubApi {
+    /// The hub's HTTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// Your API token (`hub tokens issue` makes the first one).
+    #[arg(long, env = "HUB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl HubApi {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.trim_end_matches('/'))
+    }
+
+    fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", token.trim()).parse()?);
+        }
+        Ok(reqwest::Client::builder().default_headers(headers).build()?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Issue a token; its text is printed this once. The first integrator's token comes from here.
+    Issue {
+        /// The person's or system's name.
+        #[arg(long)]
+        holder: String,
+        /// village_clerk, township_clerk, bank_outlet, county_approver, supervisor, postal, data_bureau or integrator.
+        #[arg(long)]
+        role: String,
+        /// The service point (clerks, outlets) or department (approvers) code.
+        #[arg(long)]
+        unit: Option<String>,
+        /// A system's token rather than a person's.
+        #[arg(long)]
+        system: bool,
+        #[arg(long)]
+        valid_days: Option<u32>,
+    },
+    /// Every token: holder, role, unit, expiry, revocation (never the secret).
+    List,
+    /// Revoke a token by its id.
+    Revoke { token_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +426,37 @@ fn period_query(from: Option<String>, until: Option<String>) -> Vec<(&'static st
     [("from", from), ("until", until)].into_iter().filter_map(|(name, value)| value.map(|value| (name, value))).collect()
 }
 
+/// Issues, lists or revokes tokens on the hub's database, each change an admin ledger entry.
+async fn manage_tokens(config: &Config, action: TokenAction) -> anyhow::Result<ExitCode> {
+    init_logging(QUIET);
+    let (tokens, ledger) = app::token_desk(config).await?;
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let answer = match action {
+        TokenAction::Issue { holder, role, unit, system, valid_days } => {
+            let Some(role) = hub::domain::access::Role::parse(&role) else {
+                anyhow::bail!("unknown role {role}; one of {}", hub::domain::access::Role::ALL.map(|r| r.code()).join(", "));
+            };
+            let kind = if system { hub::access::TokenKind::System } else { hub::access::TokenKind::Person };
+            let request = hub::access::TokenRequest { holder, kind, role, unit, valid_days };
+            let issued = match tokens.issue(request.clone(), &format!("cli:{operator}")).await {
+                Ok(issued) => issued,
+                Err(hub::access::IssueError::Bad(bad)) => anyhow::bail!("{}", bad.message),
+                Err(hub::access::IssueError::Store(error)) => return Err(error),
+            };
+            ledger.record_admin("POST /api/v1/tokens (cli)", &operator, format!("{} {} {:?} → {}", request.holder, role.code(), request.unit, issued.record.token_id)).await?;
+            serde_json::to_value(&issued)?
+        }
+        TokenAction::List => serde_json::json!({ "tokens": tokens.list().await? }),
+        TokenAction::Revoke { token_id } => {
+            let revoked = tokens.revoke(&token_id).await?.ok_or_else(|| anyhow::anyhow!("no token {token_id}"))?;
+            ledger.record_admin(&format!("POST /api/v1/tokens/{token_id}/revocation (cli)"), &operator, String::new()).await?;
+            serde_json::to_value(&revoked)?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCode> {
     let response = request.send().await?;
     let status = response.status();
@@ -454,9 +537,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = SimulatorConfig { push_url, step_delay: Duration::from_millis(step_delay_ms), faults };
             run_simulator(&listen, "postal", |listener| simulator::spawn(listener, config)).await
         }
+        Command::Tokens { action } => manage_tokens(&config, action).await,
         Command::Audit { api, action } => {
-            let client = reqwest::Client::new();
-            let base = format!("{}/api/v1/audit", api.trim_end_matches('/'));
+            let client = api.client()?;
+            let base = api.url("/api/v1/audit");
             let request = match action {
                 AuditAction::Check { files, public_key } => return check_exported(&files, &public_key),
                 AuditAction::Archive { before } => client.post(format!("{base}/archives")).json(&serde_json::json!({ "before": before })),
@@ -475,11 +559,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             print_answer(request).await
         }
-        Command::CatalogueSync { api } => print_answer(reqwest::Client::new().post(format!("{}/api/v1/catalogue/sync", api.trim_end_matches('/')))).await,
-        Command::BankReconcile { api, date } => {
-            let url = format!("{}/api/v1/bank/reconciliations", api.trim_end_matches('/'));
-            print_answer(reqwest::Client::new().post(url).json(&serde_json::json!({ "date": date }))).await
-        }
+        Command::CatalogueSync { api } => print_answer(api.client()?.post(api.url("/api/v1/catalogue/sync"))).await,
+        Command::BankReconcile { api, date } => print_answer(api.client()?.post(api.url("/api/v1/bank/reconciliations")).json(&serde_json::json!({ "date": date }))).await,
         Command::BankSim { listen, counterpart: PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } } => {
             let config = bank::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
             run_simulator(&listen, "bank network", |listener| bank::simulator::spawn(listener, config)).await
@@ -502,8 +583,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Connectors { api, action } => {
-            let client = reqwest::Client::new();
-            let base = format!("{}/api/v1/connectors", api.trim_end_matches('/'));
+            let client = api.client()?;
+            let base = api.url("/api/v1/connectors");
             let request = match action {
                 ConnectorAction::Status => client.get(base),
                 ConnectorAction::Pause { name, reason } => client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason })),

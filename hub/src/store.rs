@@ -15,10 +15,13 @@ use tokio::sync::Notify;
 
 mod connector_state;
 mod ledger;
+mod tokens;
 
 pub use connector_state::keep_control_changes;
 pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
+pub use tokens::TokenRecord;
 
+use crate::domain::access::CaseScope;
 use crate::domain::reference::Matter;
 use crate::domain::{Case, CaseState};
 
@@ -134,15 +137,37 @@ impl Store {
     }
 
     /// Cases in `state`, longest waiting first, optionally of one handling department.
-    pub async fn cases_in_state(&self, state: CaseState, department: Option<&str>, limit: i64) -> anyhow::Result<Vec<Case>> {
-        let rows = sqlx::query(
-            "SELECT snapshot FROM cases WHERE state = $1 AND ($2 = '' OR department = $2) ORDER BY updated_at, case_number LIMIT $3",
-        )
-        .bind(state.as_str())
-        .bind(department.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.reads)
-        .await?;
+    /// Cases in a state within a seat's scope (and one department's, if given), longest
+    /// waiting first.
+    pub async fn cases_in_state(&self, state: CaseState, department: Option<&str>, scope: &CaseScope, limit: i64) -> anyhow::Result<Vec<Case>> {
+        let mut params = Params::new(self.backend);
+        let mut sql = format!("SELECT snapshot FROM cases WHERE state = {}", params.next());
+        let mut values: Vec<String> = vec![state.as_str().to_string()];
+        if let Some(department) = department {
+            sql.push_str(&format!(" AND department = {}", params.next()));
+            values.push(department.to_string());
+        }
+        match scope {
+            CaseScope::All => {}
+            CaseScope::Nothing => return Ok(Vec::new()),
+            CaseScope::Of { service_points, authorities } => {
+                let mut within = Vec::new();
+                for (column, codes) in [("service_point", service_points), ("department", authorities)].into_iter().filter(|(_, codes)| !codes.is_empty()) {
+                    within.push(format!("{column} IN ({})", params.list(codes.len())));
+                    values.extend(codes.iter().cloned());
+                }
+                if within.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sql.push_str(&format!(" AND ({})", within.join(" OR ")));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY updated_at, case_number LIMIT {}", params.next()));
+        let mut query = sqlx::query(&sql);
+        for value in &values {
+            query = query.bind(value);
+        }
+        let rows = query.bind(limit).fetch_all(&self.reads).await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 

@@ -1,5 +1,5 @@
 //! A service desk over the hub's HTTP API: what clerks and approvers do, as the system tests
-//! need it.
+//! need it; each call is made by whoever would make it, with their token (`hub::staff`).
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,12 +40,12 @@ impl<'a> Desk<'a> {
     }
 
     pub async fn call(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.client.post(format!("{}{path}", self.demo.api_url())).json(&body).send().await.unwrap();
+        let response = self.demo.staff.send(self.client.post(format!("{}{path}", self.demo.api_url())).json(&body)).await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: String) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.demo.api_url())).send().await.unwrap();
+        let response = self.demo.staff.send(self.client.get(format!("{}{path}", self.demo.api_url()))).await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
     }
 
@@ -105,7 +105,7 @@ impl<'a> Desk<'a> {
 
     pub async fn document(&self, case: &str, position: usize) -> String {
         let url = format!("{}/api/v1/cases/{case}/documents/{position}", self.demo.api_url());
-        let response = self.client.get(url).send().await.unwrap();
+        let response = self.demo.staff.send(self.client.get(url)).await.unwrap();
         assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
         response.text().await.unwrap()
     }

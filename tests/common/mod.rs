@@ -103,3 +103,16 @@ pub fn python_packages(module: &str, requirement: &str) -> PathBuf {
     }
     scratch
 }
+
+/// A client that calls with this token.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// A person's token of `role` (bound to `unit`), issued on the hub's own token store.
+pub async fn token(hub: &hub::app::Hub, holder: &str, role: hub::domain::access::Role, unit: Option<&str>) -> String {
+    let request = hub::access::TokenRequest { holder: holder.into(), kind: hub::access::TokenKind::Person, role, unit: unit.map(String::from), valid_days: None };
+    hub.tokens.issue(request, "test").await.unwrap().token
+}

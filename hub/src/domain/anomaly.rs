@@ -119,7 +119,7 @@ fn touches_personal_data(entry: &Entry) -> bool {
     match entry.record.kind {
         EntryKind::Read => true,
         EntryKind::Exchange => entry.record.data_subject.is_some(),
-        EntryKind::Admin => false,
+        EntryKind::Admin | EntryKind::Denied => false,
     }
 }
 

@@ -31,6 +31,9 @@ pub enum EntryKind {
     Read,
     /// An administrative action: configuration, connector pause/resume/reset, tokens, exports.
     Admin,
+    /// A request the API refused (no valid token, a role or a case not one's own): who asked
+    /// for what, and why not.
+    Denied,
 }
 
 /// One ledger entry as it is written, before it is sealed into the chain.

@@ -1,6 +1,7 @@
 //! The pure domain core: no I/O, no clocks, no randomness. Adapters pass in the time and the
 //! reference data, and persist or publish what comes out.
 
+pub mod access;
 pub mod anomaly;
 pub mod calendar;
 pub mod case;

@@ -327,6 +327,10 @@ impl Reference {
         self.service_points.get(code)
     }
 
+    pub fn service_points(&self) -> impl Iterator<Item = &ServicePointInfo> {
+        self.service_points.values()
+    }
+
     pub fn villages(&self) -> impl Iterator<Item = (&Township, &Village)> {
         self.county.townships.iter().flat_map(|t| t.villages.iter().map(move |v| (t, v)))
     }
