@@ -101,6 +101,8 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
                 let (status, answer) = call(&clients[&role], method.clone(), url.clone(), body.clone()).await;
                 assert_ne!(status, StatusCode::UNAUTHORIZED, "{backend}: {method} {template} as {role:?}: {answer}");
                 assert!(status.as_u16() < 500, "{backend}: {method} {template} as {role:?}: {status} {answer}");
+                // The router serves it: axum's own 404 and 405 carry no JSON body.
+                assert!(!matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) || !answer.is_null(), "{backend}: {method} {template} is not served");
                 assert_eq!(turned_away_by_role(status, &answer), !allowed.contains(&role), "{backend}: {method} {template} as {role:?}: {status} {answer}");
                 if matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) {
                     refusals += 1;

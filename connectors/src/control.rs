@@ -234,10 +234,11 @@ impl ConnectorControl {
 /// Every connector of a hub, for the admin API.
 pub type Connectors = Arc<Vec<Arc<ConnectorControl>>>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PauseRequest {
-    reason: String,
+pub struct PauseRequest {
+    /// Why, for the audit and the other operators.
+    pub reason: String,
 }
 
 /// The connector admin API: `GET /api/v1/connectors`, `GET /api/v1/connectors/{name}`,

@@ -29,7 +29,7 @@ const MAX_VALID_DAYS: u32 = 3_650;
 /// Largest JSON answer the gate masks (the longest case lists are far below).
 const MASKED_BODY_LIMIT: usize = 64 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// A named officer or clerk.
@@ -48,7 +48,7 @@ impl TokenKind {
 }
 
 /// What an issuer asks for.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub holder: String,
@@ -338,4 +338,14 @@ async fn revoke(State(tokens): State<Tokens>, Path(token_id): Path<String>) -> R
 fn internal(error: anyhow::Error) -> Response {
     tracing::error!(error = format!("{error:#}"), "token request failed");
     (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "internal error; the request was not applied"}))).into_response()
+}
+
+/// The token routes, for the OpenAPI document.
+pub(crate) fn operations(g: &mut schemars::SchemaGenerator) -> Vec<crate::openapi::Operation> {
+    use crate::openapi::Operation;
+    vec![
+        Operation::new("GET", "/api/v1/tokens", "integrators", "every token: holder, role, unit, expiry, revocation (never a secret)"),
+        Operation::new("POST", "/api/v1/tokens", "integrators", "issue a token; its text is in this answer only").body::<TokenRequest>(g),
+        Operation::new("POST", "/api/v1/tokens/{token_id}/revocation", "integrators", "revoke a token"),
+    ]
 }

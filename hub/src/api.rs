@@ -13,10 +13,13 @@ use bus::Bus;
 use contracts::MaterialProblem;
 use axum::http::header;
 use serde::de::DeserializeOwned;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::access::Refusal;
 use crate::audit::PersonalDataShown;
+use crate::openapi::Operation;
+use schemars::SchemaGenerator;
 use crate::domain::access::{CaseScope, Seat};
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
@@ -42,7 +45,6 @@ pub struct ApiState {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/api/v1/applications", post(submit))
         .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{case_number}", get(read_case))
@@ -144,7 +146,7 @@ async fn sync_catalogue(State(state): State<ApiState>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReconciliationRequest {
     /// `YYYY-MM-DD`, China Standard Time.
@@ -189,7 +191,7 @@ async fn group_offsets(State(state): State<ApiState>, Path(name): Path<String>) 
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct OffsetResetRequest {
     /// `earliest`, `latest` or an RFC 3339 instant.
@@ -240,7 +242,7 @@ async fn read_case(State(state): State<ApiState>, Extension(seat): Extension<Sea
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionRequest {
     outcome: Outcome,
@@ -269,7 +271,7 @@ impl CaseCommand for DecisionRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RefusalRequest {
     officer: String,
@@ -284,7 +286,7 @@ impl CaseCommand for RefusalRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SupplementRequest {
     materials: Vec<String>,
@@ -299,7 +301,7 @@ impl CaseCommand for SupplementRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProcedureRequest {
     procedure: String,
@@ -317,7 +319,7 @@ impl CaseCommand for ProcedureRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProcedureCompletion {
     officer: String,
@@ -331,7 +333,7 @@ impl CaseCommand for ProcedureCompletion {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct OpinionRequest {
     department_code: String,
@@ -348,7 +350,7 @@ impl CaseCommand for OpinionRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PickupRequest {
     collected_by: String,
@@ -366,7 +368,7 @@ impl CaseCommand for PickupRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewRequest {
     grade: i32,
@@ -381,7 +383,7 @@ impl CaseCommand for ReviewRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RectificationClosing {
     item_number: String,
@@ -396,7 +398,7 @@ impl CaseCommand for RectificationClosing {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RevocationRequest {
     officer: String,
@@ -545,13 +547,13 @@ async fn read_document(State(state): State<ApiState>, Extension(seat): Extension
 /// Largest number of decisions one batch call may carry.
 const MAX_DECISIONS_PER_CALL: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBatch {
     decisions: Vec<BatchDecision>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchDecision {
     case_number: String,
@@ -618,7 +620,7 @@ async fn decide_cases(State(state): State<ApiState>, Extension(seat): Extension<
     Refusal::attach_all(refusals, Json(serde_json::json!({ "results": results })).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct ExplainQuery {
     matter_code: String,
     service_point: String,
@@ -633,7 +635,7 @@ async fn explain(State(state): State<ApiState>, ValidQuery(query): ValidQuery<Ex
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct QueueQuery {
     department: Option<String>,
     limit: Option<i64>,
@@ -679,7 +681,7 @@ async fn approval_queue(State(state): State<ApiState>, Extension(seat): Extensio
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct CaseListQuery {
     state: String,
     department: Option<String>,
@@ -744,7 +746,7 @@ impl ReviewTally {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct WarningQuery {
     limit: Option<i64>,
 }
@@ -760,7 +762,7 @@ async fn warnings(State(state): State<ApiState>, ValidQuery(query): ValidQuery<W
 /// The delivery states of a case sent by post, as the postal board shows them.
 const DELIVERY_STATES: [CaseState; 4] = [CaseState::DeliveryRequested, CaseState::InTransit, CaseState::Delivered, CaseState::DeliveryFailed];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 struct DeliveryQuery {
     state: Option<String>,
     limit: Option<i64>,
@@ -803,4 +805,38 @@ async fn delivery_orders(State(state): State<ApiState>, ValidQuery(query): Valid
         })
         .collect();
     PersonalDataShown::of("delivery orders", &cases).attach(Json(serde_json::json!({ "orders": orders })).into_response())
+}
+
+/// This module's routes, for the OpenAPI document.
+pub(crate) fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
+    vec![
+        Operation::new("POST", "/api/v1/applications", "service points", "submit an application (idempotent on request_id); presented e-certificates stand in for paper").body::<SubmitApplication>(g),
+        Operation::new("GET", "/api/v1/cases", "cases", "cases in one state within the caller's scope, longest waiting first").query::<CaseListQuery>(g),
+        Operation::new("GET", "/api/v1/cases/{case_number}", "cases", "the case with its full history"),
+        Operation::new("GET", "/api/v1/cases/{case_number}/flow", "cases", "the flow record (流转表)"),
+        Operation::new("GET", "/api/v1/cases/{case_number}/documents", "cases", "the case file's page index"),
+        Operation::new("GET", "/api/v1/cases/{case_number}/documents/{position}", "cases", "one document, printable").produces("text/html"),
+        Operation::new("POST", "/api/v1/cases/{case_number}/decision", "approvers", "approve or deny").body::<DecisionRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/refusal", "approvers", "not accepted (不予受理)").body::<RefusalRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/supplements", "service points", "materials supplied (补正)").body::<SupplementRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/procedures", "approvers", "start a special procedure (site inspection, hearing, expert review)").body::<ProcedureRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/procedures/complete", "approvers", "the procedure's record").body::<ProcedureCompletion>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/opinions", "approvers", "a consulted department's opinion (并联审批)").body::<OpinionRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/pickup", "service points", "hand the result over at the window or locker").body::<PickupRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/reviews", "service points", "the applicant's review (好差评)").body::<ReviewRequest>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/rectifications/close", "supervisors", "close a rectification item of a bad review").body::<RectificationClosing>(g),
+        Operation::new("POST", "/api/v1/cases/{case_number}/certificate/revocation", "approvers", "revoke the case's e-certificate").body::<RevocationRequest>(g),
+        Operation::new("GET", "/api/v1/reviews/stats", "supervisors", "reviews per service point and department"),
+        Operation::new("GET", "/api/v1/warnings", "supervisors", "time-limit warnings raised, oldest first").query::<WarningQuery>(g),
+        Operation::new("POST", "/api/v1/decisions", "approvers", "batch approval: 1 to 500 decisions, each answered on its own").body::<DecisionBatch>(g),
+        Operation::new("GET", "/api/v1/approvals", "approvers", "the approvers' queue of the caller's department").query::<QueueQuery>(g),
+        Operation::new("GET", "/api/v1/routing/explain", "service points", "where a hypothetical application would be decided, and why").query::<ExplainQuery>(g),
+        Operation::new("GET", "/api/v1/stats", "supervisors", "cases per state"),
+        Operation::new("GET", "/api/v1/delivery-orders", "postal", "the postal board: delivery orders by delivery state").query::<DeliveryQuery>(g),
+        Operation::new("GET", "/api/v1/connectors/{name}/offsets", "integrators", "where a consumer group stands on each partition"),
+        Operation::new("POST", "/api/v1/connectors/{name}/offsets/reset", "integrators", "move a consumer group's offsets").body::<OffsetResetRequest>(g),
+        Operation::new("POST", "/api/v1/catalogue/sync", "integrators", "synchronise the matter catalogue with the provincial platform now"),
+        Operation::new("POST", "/api/v1/bank/reconciliations", "integrators", "reconcile a day's bank statement").body::<ReconciliationRequest>(g),
+        Operation::new("GET", "/api/v1/bank/reconciliations/{day}", "supervisors", "the latest reconciliation report of a day"),
+    ]
 }

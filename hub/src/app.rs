@@ -25,7 +25,7 @@ use crate::province::{CatalogueSync, CurrentReference, OnlineDesk};
 use crate::store::{keep_control_changes, Store};
 use crate::workflow::{check_deadlines, CaseProcessor, Intake};
 use crate::access::{self, Gate, Tokens};
-use crate::api;
+use crate::{api, metrics};
 use crate::audit::{self, AuditRecorder, Ledger};
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
@@ -152,10 +152,12 @@ impl Hub {
             .merge(bank::inbound::router(config.bank.clone(), outbox.clone()))
             .merge(postal::inbound::router(outbox))
             .merge(ecert::inbound::router(lookup))
-            .merge(control::router(connectors))
+            .merge(control::router(connectors.clone()))
+            .merge(metrics::router(metrics::Probe { store: store.clone(), bus: bus.clone(), connectors }))
             .merge(audit::router(ledger.clone()))
             .merge(access::router(tokens.clone()))
-            .merge(crate::schema_registry::router());
+            .merge(crate::schema_registry::router())
+            .merge(crate::openapi::router());
         let app = if config.audit.keep_ledger { app.layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger)) } else { app };
         // Outermost: the gate lets in, names the asker for the ledger's middleware, and masks.
         let gate = Arc::new(Gate { tokens: tokens.clone(), ledger: config.audit.keep_ledger.then(|| ledger.clone()) });

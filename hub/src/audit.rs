@@ -755,7 +755,7 @@ async fn make_checkpoint(State(state): State<AuditState>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchQuery {
     /// The subject's ID number; the hub hashes it with the county key, the ledger never holds it.
@@ -794,7 +794,7 @@ async fn search(State(state): State<AuditState>, ValidQuery(query): ValidQuery<S
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PeriodQuery {
     /// RFC 3339 instants; the last 30 days by default.
@@ -838,7 +838,7 @@ fn period(from: Option<&str>, until: Option<&str>) -> Result<(i64, i64), BadRequ
     Ok((instant("from", from, now - 30 * 86_400_000)?, instant("until", until, now + 1)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportRequest {
     /// RFC 3339 instants.
@@ -873,7 +873,7 @@ async fn list_archives(State(state): State<AuditState>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ArchiveRequest {
     /// RFC 3339 instant: entries recorded before it are archived.
@@ -904,4 +904,22 @@ async fn proof(State(state): State<AuditState>, Path(seq): Path<i64>) -> Respons
         Ok(None) => BadRequest { status: StatusCode::NOT_FOUND, field: None, message: format!("entry {seq} is not covered by a checkpoint yet") }.into_response(),
         Err(error) => failed(error),
     }
+}
+
+/// The data bureau's routes, for the OpenAPI document.
+pub(crate) fn operations(g: &mut schemars::SchemaGenerator) -> Vec<crate::openapi::Operation> {
+    use crate::openapi::Operation;
+    vec![
+        Operation::new("GET", "/api/v1/audit/verify", "data bureau", "check the whole ledger and every checkpoint; names the first bad entry"),
+        Operation::new("GET", "/api/v1/audit/checkpoints", "data bureau", "the signed checkpoints"),
+        Operation::new("POST", "/api/v1/audit/checkpoints", "integrators", "sign a checkpoint now"),
+        Operation::new("GET", "/api/v1/audit/public-key", "data bureau", "the hub's Ed25519 public key, for checking offline"),
+        Operation::new("GET", "/api/v1/audit/entries", "data bureau", "entries about a person, a department's exchanges, exchanges with no case").query::<SearchQuery>(g),
+        Operation::new("GET", "/api/v1/audit/entries/{seq}/proof", "data bureau", "one entry with its inclusion proof"),
+        Operation::new("POST", "/api/v1/audit/exports", "data bureau", "a period's entries as a bundle that checks offline").body::<ExportRequest>(g),
+        Operation::new("GET", "/api/v1/audit/volume", "data bureau", "exchanges per day and pair of parties").query::<PeriodQuery>(g),
+        Operation::new("GET", "/api/v1/audit/alerts", "data bureau", "the anomaly rules' alerts").query::<PeriodQuery>(g),
+        Operation::new("GET", "/api/v1/audit/archives", "data bureau", "the archive files of old entries"),
+        Operation::new("POST", "/api/v1/audit/archives", "integrators", "archive the entries recorded before an instant now").body::<ArchiveRequest>(g),
+    ]
 }

@@ -283,6 +283,12 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reads).await?;
+        Ok(())
+    }
+
     pub async fn count_by_state(&self) -> anyhow::Result<BTreeMap<String, i64>> {
         let rows = sqlx::query("SELECT state, COUNT(*) FROM cases GROUP BY state").fetch_all(&self.reads).await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())

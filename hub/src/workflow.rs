@@ -126,7 +126,7 @@ impl BatchHandler for CaseProcessor {
 }
 
 /// An application as a service point sends it to the API.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitApplication {
     /// The client's idempotency key: submitting the same request again returns the same case.
@@ -157,7 +157,7 @@ pub struct SubmitApplication {
 }
 
 /// A certificate shown at the counter (e.g. its QR code scanned) for one material.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresentedCertificate {
     pub material: String,
@@ -168,7 +168,7 @@ fn counter() -> String {
     "counter".into()
 }
 
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryChoice {
     /// mail | window | locker

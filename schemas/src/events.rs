@@ -12,7 +12,7 @@ pub struct MatterRef {
     pub version: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Applicant {
     pub name: String,
     pub id_type: String,
@@ -31,7 +31,7 @@ pub struct ServicePoint {
     pub division_code: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PostalAddress {
     pub name: String,
     pub phone: String,
@@ -63,7 +63,7 @@ pub struct ApplicationSubmitted {
     pub domicile_township: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MaterialProblem {
     pub material: String,
     pub problem: String,

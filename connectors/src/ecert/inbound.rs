@@ -24,7 +24,7 @@ const LOOKUP_BASIS: &str = "依法履行法定职责（《政务数据共享条�
 const LOOKUP_RETRY: RetryPolicy = RetryPolicy { initial_ms: 50, max_ms: 500, multiplier: 2.0, max_attempts: 3 };
 
 /// Who looks a certificate up and why.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupPurpose {
     /// 用证事由, e.g. "办理食品经营许可：核验营业执照". Required.
@@ -176,14 +176,14 @@ fn today() -> i32 {
     contracts::day_of(now_ms())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FindQuery {
-    holder_code: String,
-    type_code: Option<String>,
-    purpose: String,
-    officer: Option<String>,
-    case_number: Option<String>,
+pub struct FindQuery {
+    pub holder_code: String,
+    pub type_code: Option<String>,
+    pub purpose: String,
+    pub officer: Option<String>,
+    pub case_number: Option<String>,
 }
 
 /// Routes of the inbound half, to be merged into the hub's HTTP API.

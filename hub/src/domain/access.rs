@@ -7,7 +7,7 @@ use super::reference::ServicePointInfo;
 use super::{Case, Reference};
 
 /// The county's roles. A person's or a system's token carries exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 村（社区）便民服务站代办员: takes in applications at one village station.
@@ -141,6 +141,9 @@ const CERTIFICATE_USERS: &[Role] = &[VillageClerk, TownshipClerk, BankOutlet, Co
 /// Every route of the API with its rule, by method and path template as the router has them.
 pub const ROUTES: &[(&str, &str, Rule)] = &[
     ("GET", "/health", Rule::Public),
+    ("GET", "/ready", Rule::Public),
+    ("GET", "/metrics", Rule::Public),
+    ("GET", "/openapi.json", Rule::Public),
     ("POST", "/connectors/province/applications", Rule::Signed),
     ("POST", "/connectors/bank/payments", Rule::Signed),
     ("POST", "/connectors/postal/tracking", Rule::Signed),
