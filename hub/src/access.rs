@@ -305,7 +305,23 @@ pub fn router(tokens: Tokens) -> Router {
     Router::new()
         .route("/api/v1/tokens", get(list).post(issue))
         .route("/api/v1/tokens/{token_id}/revocation", post(revoke))
+        .route("/api/v1/me", get(me))
         .with_state(tokens)
+}
+
+/// Who the token speaks for, as the console greets them: holder, role and unit by name.
+async fn me(State(tokens): State<Tokens>, Extension(seat): Extension<Seat>) -> Response {
+    let reference = tokens.reference.get();
+    let unit_name = seat.unit.as_deref().and_then(|code| reference.service_point(code).map(|point| point.name.clone()).or_else(|| reference.authority(code).map(|authority| authority.name)));
+    Json(serde_json::json!({
+        "holder": seat.holder,
+        "role": seat.role,
+        "role_title": seat.role.title(),
+        "unit": seat.unit,
+        "unit_name": unit_name,
+        "county": reference.county.name,
+    }))
+    .into_response()
 }
 
 async fn list(State(tokens): State<Tokens>) -> Response {
@@ -347,5 +363,6 @@ pub(crate) fn operations(g: &mut schemars::SchemaGenerator) -> Vec<crate::openap
         Operation::new("GET", "/api/v1/tokens", "integrators", "every token: holder, role, unit, expiry, revocation (never a secret)"),
         Operation::new("POST", "/api/v1/tokens", "integrators", "issue a token; its text is in this answer only").body::<TokenRequest>(g),
         Operation::new("POST", "/api/v1/tokens/{token_id}/revocation", "integrators", "revoke a token"),
+        Operation::new("GET", "/api/v1/me", "service", "who this token speaks for: holder, role, unit"),
     ]
 }

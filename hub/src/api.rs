@@ -21,6 +21,7 @@ use crate::audit::PersonalDataShown;
 use crate::openapi::Operation;
 use schemars::SchemaGenerator;
 use crate::domain::access::{CaseScope, Seat};
+use crate::domain::deadlines::standing;
 use crate::domain::documents::{page_index, render};
 use crate::domain::flow::flow_record;
 use crate::domain::{Case, CaseState, Command, Outcome, Reference, Rejection};
@@ -66,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/decisions", post(decide_cases))
         .route("/api/v1/approvals", get(approval_queue))
         .route("/api/v1/routing/explain", get(explain))
+        .route("/api/v1/matters", get(list_matters))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/delivery-orders", get(delivery_orders))
         .route("/api/v1/connectors/{name}/offsets", get(group_offsets))
@@ -636,6 +638,37 @@ async fn explain(State(state): State<ApiState>, ValidQuery(query): ValidQuery<Ex
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+struct MatterQuery {
+    /// Only the matters this service point may accept; a counter's own point by default.
+    service_point: Option<String>,
+}
+
+/// The matter catalogue as a counter reads it: each matter's guide (办事指南) in its current
+/// version with the deciding authority's name and the materials checklist, by department.
+async fn list_matters(State(state): State<ApiState>, Extension(seat): Extension<Seat>, ValidQuery(query): ValidQuery<MatterQuery>) -> Response {
+    let reference = state.reference.get();
+    let counter_point = || seat.role.works_a_counter().then(|| seat.unit.clone()).flatten();
+    let tier = match query.service_point.or_else(counter_point) {
+        None => None,
+        Some(code) => match reference.service_point(&code) {
+            Some(point) => Some(point.tier.clone()),
+            None => return BadRequest::field("service_point", format!("no service point {code} in county {}", reference.county.code)).into_response(),
+        },
+    };
+    let mut matters: Vec<_> = reference.matters().filter(|matter| tier.as_ref().is_none_or(|tier| matter.accept_tiers.contains(tier))).collect();
+    matters.sort_by(|a, b| (&a.department, &a.name).cmp(&(&b.department, &b.name)));
+    let guides: Vec<_> = matters
+        .into_iter()
+        .map(|matter| {
+            let mut guide = serde_json::to_value(matter).expect("a matter serialises");
+            guide["department_name"] = serde_json::json!(reference.authority(&matter.department).map(|authority| authority.name));
+            guide
+        })
+        .collect();
+    Json(guides).into_response()
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 struct QueueQuery {
     department: Option<String>,
     limit: Option<i64>,
@@ -650,18 +683,23 @@ async fn approval_queue(State(state): State<ApiState>, Extension(seat): Extensio
         return Refusal::not_yours(&seat, format!("{} does not decide for {department}", seat.holder)).into_response();
     }
     let department = query.department.or(seat.unit.clone());
+    let reference = state.reference.get();
+    let today = crate::domain::calendar::day_of(crate::store::now_ms());
     match state.store.cases_in_state(CaseState::Routed, department.as_deref(), &scope, limit).await {
         Ok(cases) => {
             let items: Vec<_> = cases
                 .iter()
                 .map(|c| {
                     let given: Vec<&str> = c.opinions.iter().map(|o| o.department_code.as_str()).collect();
+                    let standing = standing(c, today, &reference);
                     serde_json::json!({
                         "case_number": c.case_number,
                         "matter": c.application.matter.name,
                         "matter_code": c.application.matter.implementation_code,
                         "department_code": c.department_code,
                         "promised_date": c.promised_date.map(crate::domain::calendar::iso_date),
+                        // How near the promised date is today: prompt, yellow, red or none yet.
+                        "deadline": standing.map(|s| serde_json::json!({"working_days_left": s.working_days_left, "level": s.level.map(|level| level.as_str())})),
                         "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
                         "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
                         // An approval waits for an unpaid fee.
@@ -831,6 +869,7 @@ pub(crate) fn operations(g: &mut SchemaGenerator) -> Vec<Operation> {
         Operation::new("POST", "/api/v1/decisions", "approvers", "batch approval: 1 to 500 decisions, each answered on its own").body::<DecisionBatch>(g),
         Operation::new("GET", "/api/v1/approvals", "approvers", "the approvers' queue of the caller's department").query::<QueueQuery>(g),
         Operation::new("GET", "/api/v1/routing/explain", "service points", "where a hypothetical application would be decided, and why").query::<ExplainQuery>(g),
+        Operation::new("GET", "/api/v1/matters", "service points", "the matter guides (办事指南) a service point may accept, with their materials checklists").query::<MatterQuery>(g),
         Operation::new("GET", "/api/v1/stats", "supervisors", "cases per state"),
         Operation::new("GET", "/api/v1/delivery-orders", "postal", "the postal board: delivery orders by delivery state").query::<DeliveryQuery>(g),
         Operation::new("GET", "/api/v1/connectors/{name}/offsets", "integrators", "where a consumer group stands on each partition"),

@@ -157,7 +157,8 @@ impl Hub {
             .merge(audit::router(ledger.clone()))
             .merge(access::router(tokens.clone()))
             .merge(crate::schema_registry::router())
-            .merge(crate::openapi::router());
+            .merge(crate::openapi::router())
+            .merge(crate::console::router());
         let app = if config.audit.keep_ledger { app.layer(axum::middleware::from_fn_with_state(ledger.clone(), audit::record_in_ledger)) } else { app };
         // Outermost: the gate lets in, names the asker for the ledger's middleware, and masks.
         let gate = Arc::new(Gate { tokens: tokens.clone(), ledger: config.audit.keep_ledger.then(|| ledger.clone()) });

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::app::{bind, Hub};
 use crate::config::Config;
+use crate::domain::access::Role;
 use crate::domain::validation::resident_id_check;
 use crate::domain::Reference;
 use crate::province::guides_of;
@@ -516,6 +517,30 @@ impl DemoRun {
     pub async fn stop(self) {
         self.hub.stop().await;
     }
+
+    /// Keeps the hub serving after the run so that its web console can be looked at: prints
+    /// the console's address and a token for one seat of each role, then waits for Ctrl-C.
+    pub async fn serve_console(&self) -> anyhow::Result<()> {
+        let reference = self.hub.reference.get();
+        let (township, village) = reference.villages().next().context("the county has villages")?;
+        let outlet = reference.county.bank_outlets.first().map(|outlet| outlet.code.clone());
+        let seats = [
+            (Role::VillageClerk, Some(village.code.clone())),
+            (Role::TownshipClerk, Some(township.code.clone())),
+            (Role::BankOutlet, outlet),
+            (Role::CountyApprover, Some(reference.county.approval_bureau.clone())),
+            (Role::Supervisor, None),
+            (Role::Postal, None),
+            (Role::DataBureau, None),
+            (Role::Integrator, None),
+        ];
+        println!("\nweb console: {}/console/  (sign in with one of these tokens; Ctrl-C stops the hub)", self.base);
+        for (role, unit) in seats {
+            println!("  {:<10} {}", role.title(), self.staff.token(role, unit.as_deref()).await?);
+        }
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
 }
 
 fn progress_bar(cases: usize) -> indicatif::ProgressBar {
@@ -728,10 +753,3 @@ pub fn print_summary(summary: &Summary) {
     }
 }
 
-/// Runs the demo end to end; returns the summary.
-pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<Summary> {
-    let demo = DemoRun::start(config, &options).await?;
-    let summary = demo.drive(&options).await;
-    demo.stop().await;
-    summary
-}

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod bank;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod metrics;

@@ -66,6 +66,10 @@ enum Command {
         /// Only plain mailed approvals, without the county-day mix of procedures.
         #[arg(long)]
         plain: bool,
+        /// After the run, keep the hub serving its web console (with a token printed for each
+        /// role) until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
     },
     /// Benchmark the demo pipeline against the bare broker rate.
     Bench {
@@ -476,7 +480,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, bank_url, step_delay_ms, no_progress, plain } => {
+        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, bank_url, step_delay_ms, no_progress, plain, serve } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -497,8 +501,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 counterpart_faults: Default::default(),
                 mix: !plain,
             };
-            let summary = demo::run(config, options).await?;
-            demo::print_summary(&summary);
+            let run = demo::DemoRun::start(config, &options).await?;
+            let summary = run.drive(&options).await;
+            let served = match &summary {
+                Ok(summary) => {
+                    demo::print_summary(summary);
+                    if serve { run.serve_console().await } else { Ok(()) }
+                }
+                Err(_) => Ok(()),
+            };
+            run.stop().await;
+            let summary = summary?;
+            served?;
             if let Some(path) = summary_json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)?;
             }

@@ -64,6 +64,11 @@ impl Role {
         }
     }
 
+    /// Whether the role takes in applications at a service point's counter.
+    pub fn works_a_counter(self) -> bool {
+        POINTS.contains(&self)
+    }
+
     /// Whether responses show this role full ID numbers: those who check identity at a counter
     /// or decide on a person's application do; everyone else sees them masked.
     pub fn sees_id_numbers(self) -> bool {
@@ -168,6 +173,8 @@ pub const ROUTES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/decisions", Rule::Roles(DECIDERS)),
     ("GET", "/api/v1/approvals", Rule::Roles(DECIDERS)),
     ("GET", "/api/v1/routing/explain", Rule::Roles(CASE_READERS)),
+    ("GET", "/api/v1/matters", Rule::Roles(CASE_READERS)),
+    ("GET", "/api/v1/me", Rule::Roles(&Role::ALL)),
     ("GET", "/api/v1/stats", Rule::Roles(&[Supervisor, Integrator])),
     ("GET", "/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor])),
     ("GET", "/api/v1/certificates", Rule::Roles(CERTIFICATE_USERS)),
@@ -202,7 +209,9 @@ pub const ROUTES: &[(&str, &str, Rule)] = &[
 /// The rule of a route; `None` for a route the table does not list (refused: a route is
 /// reachable only once it has a rule).
 pub fn rule(method: &str, template: &str) -> Option<Rule> {
-    if template.starts_with("/schema-registry") {
+    // The registry serves the contracts; the console its pages, which hold no data of their
+    // own: everything they show they ask the API for with the user's token.
+    if template.starts_with("/schema-registry") || template == "/" || template.starts_with("/console") {
         return Some(Rule::Public);
     }
     ROUTES.iter().find(|(m, t, _)| *m == method && *t == template).map(|(_, _, rule)| *rule)
@@ -342,6 +351,8 @@ mod tests {
             assert!(seen.insert((method, template)), "{method} {template} listed twice");
         }
         assert_eq!(rule("GET", "/schema-registry/subjects"), Some(Rule::Public));
+        assert_eq!(rule("GET", "/console/{file}"), Some(Rule::Public));
+        assert_eq!(rule("GET", "/api/v1/me"), Some(Rule::Roles(&Role::ALL)));
         assert_eq!(rule("DELETE", "/api/v1/cases/{case_number}"), None);
     }
 }

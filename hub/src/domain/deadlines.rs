@@ -10,14 +10,14 @@ use super::case::{Case, CaseState, Context};
 use super::reference::Reference;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Level {
+pub enum Level {
     Yellow,
     Prompt,
     Red,
 }
 
 impl Level {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Level::Yellow => "yellow",
             Level::Prompt => "prompt",
@@ -54,23 +54,38 @@ fn raised(case: &Case, prefix: &str) -> Option<Level> {
     case.warnings.iter().filter_map(|k| k.strip_prefix(prefix)).filter_map(Level::parse).max()
 }
 
-fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
+/// Where a case stands against its promised date on a day: the working days left and the
+/// warning level it has reached, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub deadline: i32,
+    pub working_days_left: i32,
+    pub level: Option<Level>,
+}
+
+/// The standing of an accepted case with a promised date; `None` before acceptance.
+pub fn standing(case: &Case, today: i32, reference: &Reference) -> Option<Standing> {
+    let (deadline, accepted_at) = (case.promised_date?, case.accepted_at?);
     let calendar = &reference.calendar;
+    let left = calendar.working_days_between(today, deadline);
+    let total = calendar.working_days_between(calendar::day_of(accepted_at), deadline).max(1);
+    let level = if today > deadline {
+        Some(Level::Red)
+    } else if left <= 1 {
+        Some(Level::Prompt)
+    } else if f64::from(left) <= (f64::from(total) * reference.county.policy.yellow_share).ceil() {
+        Some(Level::Yellow)
+    } else {
+        None
+    };
+    Some(Standing { deadline, working_days_left: left, level })
+}
+
+fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let mut due = Vec::new();
     let matter = &case.application.matter.name;
     let clock_runs = matches!(case.state, CaseState::Accepted | CaseState::Routed);
-    if let (true, Some(deadline), Some(accepted_at)) = (clock_runs, case.promised_date, case.accepted_at) {
-        let left = calendar.working_days_between(today, deadline);
-        let total = calendar.working_days_between(calendar::day_of(accepted_at), deadline).max(1);
-        let level = if today > deadline {
-            Some(Level::Red)
-        } else if left <= 1 {
-            Some(Level::Prompt)
-        } else if f64::from(left) <= (f64::from(total) * reference.county.policy.yellow_share).ceil() {
-            Some(Level::Yellow)
-        } else {
-            None
-        };
+    if let (true, Some(Standing { deadline, working_days_left: left, level })) = (clock_runs, standing(case, today, reference)) {
         let due_date = iso_date(deadline);
         if let Some(level) = level.filter(|level| raised(case, &prefix("case", deadline, None)) < Some(*level)) {
             let message = match level {
@@ -165,6 +180,21 @@ mod tests {
         assert_eq!(raised[0].0, "2026-12-10");
         assert_eq!(raised[1].0, "2026-12-17");
         assert_eq!((raised[2].0.as_str(), raised[2].2), ("2026-12-19", true));
+    }
+
+    #[test]
+    fn the_standing_shows_the_level_a_warning_would_have_each_day() {
+        let reference = Reference::builtin();
+        let case = accepted_case(&reference, 20);
+        let deadline = case.promised_date.unwrap();
+        let on = |date: &str| standing(&case, calendar::parse_iso_date(date).unwrap(), &reference).unwrap();
+        assert_eq!(on("2026-11-20"), Standing { deadline, working_days_left: 20, level: None });
+        assert_eq!((on("2026-12-10").working_days_left, on("2026-12-10").level), (6, Some(Level::Yellow)));
+        assert_eq!(on("2026-12-17").level, Some(Level::Prompt));
+        assert_eq!(on("2026-12-19").level, Some(Level::Red));
+        let mut submitted = case.clone();
+        submitted.promised_date = None;
+        assert_eq!(standing(&submitted, deadline, &reference), None, "no promise, no standing");
     }
 
     #[test]

@@ -1,0 +1,541 @@
+// The console: one page, a view per task of the signed-in role. Every figure it shows comes
+// from the hub's API, called with the user's own token, so the gate decides what each sees.
+"use strict";
+
+const STATES = {
+  submitted: "已提交", awaiting_supplement: "待补正", not_accepted: "不予受理", accepted: "已受理",
+  routed: "审查中", suspended: "特别程序中", approved: "准予许可", denied: "不予许可",
+  delivery_requested: "待揽收", in_transit: "寄递中", delivered: "已妥投", delivery_failed: "投递失败",
+  awaiting_pickup: "待领取", collected: "已领取", archived: "已归档",
+};
+const LEVELS = { none: "正常", prompt: "提示", yellow: "黄牌", red: "红牌" };
+const SCOPES = { county: "全县通办", city: "全市通办", province: "全省通办", "cross-province": "跨省通办" };
+const DELIVERY = { window: "窗口领取", mail: "邮寄送达", locker: "智能柜自取" };
+const WARNING_SCOPES = { case: "承诺时限", statutory: "法定时限", step: "特别程序时限", commitment: "容缺承诺" };
+const RULES = { bulk_reads_off_hours: "非工作时间批量查询", personal_data_without_case: "无办件查询个人信息", volume_above_norm: "交换量异常" };
+
+let token = sessionStorage.getItem("hub-token") || "";
+let me = null;
+
+// --- small helpers -----------------------------------------------------------------------
+
+/** An element with attributes (on* become listeners) and children (strings become text). */
+function h(tag, attrs, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (name === "class") element.className = value;
+    else element.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== undefined && child !== null && child !== false) element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+class ApiError extends Error {
+  constructor(status, message, field) {
+    super(field ? `${message}（字段 ${field}）` : message);
+    this.status = status;
+  }
+}
+
+/** Calls the API with the signed-in token; JSON in, JSON (or HTML text) out. */
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const isJson = (response.headers.get("content-type") || "").includes("json");
+  const data = isJson ? await response.json() : await response.text();
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || `${response.status} ${data}`, data && data.field);
+  return data;
+}
+
+const dateOfDay = (day) => (day === null || day === undefined ? "—" : new Date(day * 86400000).toISOString().slice(0, 10));
+const minute = (ms) => new Date(ms + 8 * 3600000).toISOString().slice(0, 16).replace("T", " ");
+const yuan = (fen) => (fen ? `¥${(fen / 100).toFixed(2)}` : "不收费");
+const stateBadge = (state) => h("span", { class: "badge level-none", "data-state": state }, STATES[state] || state);
+const levelBadge = (level) => h("span", { class: `badge level-${level || "none"}`, "data-level": level || "none" }, LEVELS[level || "none"]);
+const errorLine = () => h("p", { class: "error", role: "alert" });
+const show = (line, error) => { line.textContent = error ? error.message : ""; };
+
+function table(headings, rows, rowAttrs) {
+  return h("div", { class: "scroll" }, h("table", {},
+    h("thead", {}, h("tr", {}, headings.map((title) => h("th", {}, title)))),
+    h("tbody", {}, rows.map((cells, i) => h("tr", rowAttrs ? rowAttrs(i) : {}, cells.map((cell) => h("td", {}, cell)))))));
+}
+
+function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+// --- printable documents -------------------------------------------------------------------
+
+/** The case file's documents, each opened in a frame to read and print. */
+async function documentsPanel(caseNumber) {
+  const frame = h("iframe", { class: "notice", title: "文书预览" });
+  const printButton = h("button", { type: "button", id: "print-notice", disabled: true, onclick: () => frame.contentWindow.print() }, "打印");
+  const open = async (href) => {
+    frame.srcdoc = await api("GET", href);
+    printButton.disabled = false;
+  };
+  const { documents } = await api("GET", `/api/v1/cases/${caseNumber}/documents`);
+  const list = table(["序号", "文书", "文号", "日期", "页"], documents.map((doc) => [
+    doc.line.position,
+    h("a", { href: "#", "data-kind": doc.kind, onclick: (event) => { event.preventDefault(); open(doc.href); } }, doc.line.title),
+    doc.line.number, doc.line.date, `${doc.line.first_page}–${doc.line.last_page}`,
+  ]));
+  if (documents.length) await open(documents[documents.length - 1].href);
+  return h("div", { class: "documents" }, h("h2", {}, "卷内文书"), list, h("div", { class: "actions" }, printButton), frame);
+}
+
+// --- counter acceptance (受理登记) ---------------------------------------------------------
+
+async function acceptanceView(root) {
+  const matters = await api("GET", "/api/v1/matters");
+  const filter = h("input", { placeholder: "按事项名称检索", id: "matter-filter" });
+  const list = h("div", { class: "matters", id: "matter-list" });
+  const form = h("div", { class: "panel", id: "acceptance" }, h("p", { class: "muted" }, "请在左侧选择办理事项，查看办事指南和材料清单。"));
+  const drawList = () => {
+    list.replaceChildren();
+    let department = null;
+    let items = null;
+    for (const matter of matters.filter((m) => m.name.includes(filter.value.trim()))) {
+      if (matter.department_name !== department) {
+        department = matter.department_name;
+        list.append(h("div", { class: "department" }, department));
+        items = list.appendChild(h("ul"));
+      }
+      items.append(h("li", { "data-code": matter.implementation_code, onclick: (event) => {
+        list.querySelectorAll("li.chosen").forEach((li) => li.classList.remove("chosen"));
+        event.currentTarget.classList.add("chosen");
+        form.replaceChildren(...acceptanceForm(matter));
+      } }, matter.name));
+    }
+  };
+  filter.addEventListener("input", drawList);
+  drawList();
+  root.append(h("div", { class: "columns" }, h("div", { class: "panel" }, h("h1", {}, "选择事项"), filter, list), form));
+}
+
+function guide(matter) {
+  const limit = matter.instant ? "即办件（当场办结）" : `法定 ${matter.statutory_days} 个工作日，承诺 ${matter.promised_days} 个工作日`;
+  const rows = [
+    ["事项名称", matter.name], ["实施编码", matter.implementation_code], ["事项类型", matter.kind],
+    ["实施机关", matter.department_name], ["设定依据", matter.legal_basis], ["办理时限", limit],
+    ["通办范围", SCOPES[matter.scope] || matter.scope], ["物流快递", matter.mail_allowed ? "支持邮寄送达" : "不支持，须到窗口领取"],
+    ["收费标准", yuan(matter.fee_fen)], ["办理结果", matter.certificate ? `${matter.certificate.name}（电子证照）` : "纸质文书"],
+  ];
+  return h("div", { class: "guide" }, h("h2", {}, "办事指南"), h("table", {}, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))))));
+}
+
+function acceptanceForm(matter) {
+  // The application's idempotency key: submitting twice (a double click, a retry) is one case.
+  const requestId = `console-${Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const checks = matter.materials.map((material, i) => ({
+    material,
+    status: h("select", { name: `material-${i}`, "data-material": material.name },
+      h("option", { value: "ok" }, "已收取，符合要求"), h("option", { value: "missing" }, "未提交"), h("option", { value: "faulty" }, "有误")),
+    problem: h("input", { name: `problem-${i}`, placeholder: "问题说明（有误时填写）" }),
+  }));
+  const materials = table(["材料名称", "主审/次审", "原件/复印件", "份数", "免提交", "收取情况", "说明"], checks.map(({ material, status, problem }) => [
+    material.name, material.primary ? "主审" : "次审", material.original ? "原件" : "复印件", material.count,
+    material.ecert ? "可用电子证照" : "—", status, problem,
+  ]));
+  const field = (label, name, attrs) => h("label", {}, label, h("input", { name, ...attrs }));
+  const applicant = h("div", { class: "grid2" },
+    field("申请人姓名", "applicant-name", { required: true }),
+    h("label", {}, "证件类型", h("select", { name: "id-type" }, h("option", { value: "111" }, "居民身份证"), h("option", { value: "001" }, "统一社会信用代码"))),
+    field("证件号码", "id-number", { required: true }),
+    field("手机号码", "phone", { required: true }),
+    field("电子邮箱（选填，用于接收告知）", "email", {}));
+  const methods = ["window", "locker"].concat(matter.mail_allowed ? ["mail"] : []);
+  const method = h("select", { name: "delivery" }, methods.map((m) => h("option", { value: m }, DELIVERY[m])));
+  const address = h("div", { class: "grid2", hidden: true },
+    field("收件人", "receiver-name", {}), field("收件人电话", "receiver-phone", {}),
+    field("省", "receiver-province", { value: "陕西省" }), field("市", "receiver-city", { value: "咸阳市" }),
+    field("县（区）", "receiver-county", { value: "旬邑县" }), field("邮政编码", "receiver-post-code", { value: "711300" }),
+    field("详细地址", "receiver-address", {}));
+  method.addEventListener("change", () => { address.hidden = method.value !== "mail"; });
+  const tolerant = h("input", { type: "checkbox", name: "commits-to-supply" });
+  const error = errorLine();
+  const outcome = h("div", { id: "outcome" });
+  const submit = h("button", { type: "submit", id: "submit-application" }, "提交受理");
+  const value = (name) => applicant.querySelector(`[name=${name}]`) || address.querySelector(`[name=${name}]`);
+  const onSubmit = async (event) => {
+    event.preventDefault();
+    show(error);
+    const request = {
+      request_id: requestId,
+      matter_code: matter.implementation_code,
+      service_point: me.unit,
+      channel: me.role === "bank_outlet" ? "bank" : "counter",
+      applicant: { name: value("applicant-name").value.trim(), id_type: value("id-type").value, id_number: value("id-number").value.trim(), phone: value("phone").value.trim(), email: value("email").value.trim() || null },
+      materials: checks.filter((c) => c.status.value === "ok").map((c) => c.material.name),
+      faulty_materials: checks.filter((c) => c.status.value === "faulty").map((c) => ({ material: c.material.name, problem: c.problem.value.trim() || "材料不符合要求" })),
+      commits_to_supply: tolerant.checked,
+      delivery: { method: method.value, address: method.value !== "mail" ? null : {
+        name: value("receiver-name").value.trim(), phone: value("receiver-phone").value.trim(), province: value("receiver-province").value.trim(),
+        city: value("receiver-city").value.trim(), county: value("receiver-county").value.trim(), address: value("receiver-address").value.trim(),
+        post_code: value("receiver-post-code").value.trim() } },
+    };
+    submit.disabled = true;
+    try {
+      const submitted = await api("POST", "/api/v1/applications", request);
+      outcome.replaceChildren(await caseOutcome(submitted.case_number));
+    } catch (failure) {
+      show(error, failure);
+      submit.disabled = false;
+    }
+  };
+  return [
+    h("h1", {}, matter.name), guide(matter),
+    h("form", { onsubmit: onSubmit },
+      h("h2", {}, "材料清单（逐项核对）"), materials,
+      h("label", {}, tolerant, " 容缺受理：主要材料齐全，申请人书面承诺限期补齐次要材料"),
+      h("h2", {}, "申请人"), applicant,
+      h("h2", {}, "送达方式"), method, address,
+      h("div", { class: "actions" }, submit), error),
+    outcome,
+  ];
+}
+
+/** Waits for the hub to examine a new application, then shows the outcome and its notice. */
+async function caseOutcome(caseNumber) {
+  let record = await api("GET", `/api/v1/cases/${caseNumber}`);
+  for (let i = 0; i < 60 && record.case.state === "submitted"; i += 1) {
+    await sleep(250);
+    record = await api("GET", `/api/v1/cases/${caseNumber}`);
+  }
+  const c = record.case;
+  const lines = [h("p", {}, "办件编号 ", h("strong", { id: "case-number" }, caseNumber), "，受理结果：", stateBadge(c.state))];
+  if (c.promised_date !== null) lines.push(h("p", {}, `承诺办结日期：${dateOfDay(c.promised_date)}`));
+  if (c.outstanding_materials.length) lines.push(h("p", {}, `容缺材料（须于 ${dateOfDay(c.commitment_date)} 前补齐）：${c.outstanding_materials.join("、")}`));
+  return h("div", { class: "panel" }, h("h2", {}, "受理结果"), lines, await documentsPanel(caseNumber));
+}
+
+// --- case tracking (办件跟踪) --------------------------------------------------------------
+
+async function trackingView(root) {
+  const number = h("input", { name: "case-number", placeholder: "办件编号" });
+  const state = h("select", { name: "state" }, Object.entries(STATES).map(([code, title]) => h("option", { value: code }, title)));
+  const error = errorLine();
+  const found = h("div", { id: "tracked" });
+  const list = h("div", { id: "case-list" });
+  const open = async (caseNumber) => {
+    show(error);
+    try { found.replaceChildren(await caseFile(caseNumber)); } catch (failure) { show(error, failure); }
+  };
+  const listState = async () => {
+    show(error);
+    try {
+      const cases = await api("GET", `/api/v1/cases?state=${state.value}&limit=50`);
+      list.replaceChildren(table(["办件编号", "事项", "申请人", "受理点", "承诺日期"], cases.map((c) => [
+        h("a", { href: "#", onclick: (event) => { event.preventDefault(); open(c.case_number); } }, c.case_number),
+        c.application.matter.name, c.application.applicant.name, c.application.service_point.name, dateOfDay(c.promised_date),
+      ])));
+    } catch (failure) { show(error, failure); }
+  };
+  root.append(
+    h("div", { class: "panel" }, h("h1", {}, "办件跟踪"),
+      h("form", { class: "actions", onsubmit: (event) => { event.preventDefault(); open(number.value.trim()); } },
+        h("span", {}, "按编号查询"), number, h("button", { type: "submit", id: "track" }, "查询"),
+        h("span", {}, "或按状态列出"), state, h("button", { type: "button", class: "plain", onclick: listState }, "列出")),
+      error, list),
+    found);
+}
+
+async function caseFile(caseNumber) {
+  const [{ case: c }, { flow }] = await Promise.all([api("GET", `/api/v1/cases/${caseNumber}`), api("GET", `/api/v1/cases/${caseNumber}/flow`)]);
+  const app = c.application;
+  const facts = [
+    ["事项", app.matter.name], ["申请人", `${app.applicant.name}（${app.applicant.id_number}）`], ["受理点", app.service_point.name],
+    ["状态", stateBadge(c.state)], ["审批部门", c.department_name || "—"], ["承诺办结", dateOfDay(c.promised_date)],
+    ["送达方式", DELIVERY[app.delivery_method] || app.delivery_method], ["运单号", c.waybill_number || "—"],
+  ];
+  const panel = h("div", { class: "panel", "data-case": caseNumber },
+    h("h1", {}, `办件 ${caseNumber}`),
+    h("div", { class: "grid2" }, facts.map(([k, v]) => h("div", {}, h("span", { class: "muted" }, `${k}：`), v))),
+    h("h2", {}, "流转记录（流转表）"),
+    h("div", { id: "flow" }, table(["时间", "环节", "移交方", "接收方", "经办人"], flow.map((step) => [minute(step.at), step.action, step.from, step.to, step.handler]))));
+  if (me.role === "village_clerk" || me.role === "township_clerk" || me.role === "bank_outlet") {
+    if (c.state === "awaiting_supplement") panel.append(await supplementForm(c));
+    if (c.state === "awaiting_pickup") panel.append(pickupForm(c));
+  }
+  panel.append(await documentsPanel(caseNumber));
+  return panel;
+}
+
+async function supplementForm(c) {
+  const matters = await api("GET", "/api/v1/matters");
+  const matter = matters.find((m) => m.implementation_code === c.application.matter.implementation_code);
+  const owed = (matter ? matter.materials.map((m) => m.name) : []).filter((name) => !c.materials.includes(name));
+  const boxes = owed.map((name) => h("label", {}, h("input", { type: "checkbox", value: name, checked: true }), ` ${name}`));
+  const error = errorLine();
+  const send = async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/api/v1/cases/${c.case_number}/supplements`, { materials: boxes.map((b) => b.firstChild).filter((b) => b.checked).map((b) => b.value) });
+      document.getElementById("tracked").replaceChildren(await caseFile(c.case_number));
+    } catch (failure) { show(error, failure); }
+  };
+  return h("form", { onsubmit: send }, h("h2", {}, "补正材料"), boxes, h("button", { type: "submit" }, "提交补正"), error);
+}
+
+function pickupForm(c) {
+  const by = h("input", { name: "collected-by", value: c.application.applicant.name });
+  const id = h("input", { name: "pickup-id", placeholder: "领取人证件号码" });
+  const code = h("input", { name: "pickup-code", placeholder: "取件码（智能柜）" });
+  const error = errorLine();
+  const send = async (event) => {
+    event.preventDefault();
+    const body = { collected_by: by.value.trim(), signature: by.value.trim() };
+    if (id.value.trim()) body.id_number = id.value.trim();
+    if (code.value.trim()) body.pickup_code = code.value.trim();
+    try {
+      await api("POST", `/api/v1/cases/${c.case_number}/pickup`, body);
+      document.getElementById("tracked").replaceChildren(await caseFile(c.case_number));
+    } catch (failure) { show(error, failure); }
+  };
+  return h("form", { onsubmit: send }, h("h2", {}, "领取结果"), h("div", { class: "grid2" }, h("label", {}, "领取人", by), h("label", {}, "证件号码", id), h("label", {}, "取件码", code)), h("button", { type: "submit", id: "confirm-pickup" }, "确认领取"), error);
+}
+
+// --- approvers' queue (审批队列) -----------------------------------------------------------
+
+async function approvalView(root) {
+  const panel = h("div", { class: "panel" });
+  const detail = h("div", { id: "tracked" });
+  const draw = async () => {
+    const queue = await api("GET", "/api/v1/approvals");
+    const error = errorLine();
+    const decide = async (item, outcome, reason) => {
+      show(error);
+      try {
+        await api("POST", `/api/v1/cases/${item.case_number}/decision`, { outcome, officer: me.holder, department_code: item.department_code, reason: reason || null });
+        await draw();
+      } catch (failure) { show(error, failure); }
+    };
+    const rows = queue.map((item) => {
+      const reason = h("input", { placeholder: "不予许可的理由", name: "reason" });
+      const level = item.deadline ? item.deadline.level : null;
+      const waiting = item.opinions_pending.length ? `待 ${item.opinions_pending.length} 个部门出具意见` : "—";
+      const fee = item.fee ? `${yuan(item.fee.total_fen)} ${item.fee.paid ? "已缴" : "未缴"}` : "—";
+      return [
+        h("a", { href: "#", onclick: async (event) => { event.preventDefault(); detail.replaceChildren(await caseFile(item.case_number)); } }, item.case_number),
+        item.matter, item.promised_date || "—", item.deadline ? item.deadline.working_days_left : "—", levelBadge(level), waiting, fee,
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "small", "data-approve": item.case_number, onclick: () => decide(item, "approved") }, "准予许可"),
+          reason, h("button", { type: "button", class: "small plain", "data-deny": item.case_number, onclick: () => decide(item, "denied", reason.value.trim()) }, "不予许可")),
+      ];
+    });
+    const levelOf = (i) => (queue[i].deadline && queue[i].deadline.level) || "none";
+    panel.replaceChildren(h("h1", {}, `审批队列（${queue.length} 件）`),
+      h("p", { class: "legend" }, ["none", "prompt", "yellow", "red"].map((l) => h("span", {}, levelBadge(l === "none" ? null : l), " ", { none: "时限充裕", prompt: "距承诺期限 1 个工作日内", yellow: "临近承诺期限", red: "已超期" }[l]))),
+      error,
+      table(["办件编号", "事项", "承诺办结", "剩余工作日", "时限预警", "并联审批", "收费", "审批"], rows, (i) => ({ class: `level-${levelOf(i)}`, "data-case": queue[i].case_number })));
+  };
+  await draw();
+  root.append(panel, detail);
+}
+
+// --- supervisors' warnings (超时预警) ------------------------------------------------------
+
+async function warningsView(root) {
+  const { warnings } = await api("GET", "/api/v1/warnings?limit=500");
+  const recent = warnings.slice().reverse();
+  root.append(h("div", { class: "panel" }, h("h1", {}, `超时预警（${warnings.length} 条）`),
+    table(["时间", "办件编号", "预警", "范围", "到期日", "升级督办", "内容"], recent.map((w) => [
+      minute(w.occurred_at), w.case_number, levelBadge(w.level), WARNING_SCOPES[w.scope] || w.scope, dateOfDay(w.due_date), w.escalate ? "是" : "否", w.message,
+    ]), (i) => ({ class: `level-${recent[i].level}` }))));
+}
+
+// --- postal board (邮政看板) ---------------------------------------------------------------
+
+async function postalView(root) {
+  const { orders } = await api("GET", "/api/v1/delivery-orders");
+  const columns = ["delivery_requested", "in_transit", "delivered", "delivery_failed"].map((state) => {
+    const mine = orders.filter((o) => o.state === state);
+    return h("div", { class: "panel column", "data-column": state }, h("h2", {}, `${STATES[state]}（${mine.length}）`), mine.map((o) => {
+      const r = o.receiver || {};
+      return h("div", { class: "card", "data-order": o.order_number || o.case_number },
+        h("div", {}, h("strong", {}, o.waybill_number || "待分配运单号"), " · ", o.order_number || ""),
+        h("div", {}, `收件：${r.name || ""} ${r.phone || ""}`),
+        h("div", { class: "muted" }, `${r.province || ""}${r.city || ""}${r.county || ""}${r.address || ""} ${r.post_code || ""}`),
+        h("div", { class: "muted" }, `寄件：${o.sender || ""} · 轨迹 ${o.tracking_events} 条${o.delivery_outcome ? ` · ${o.delivery_outcome}` : ""}`));
+    }));
+  });
+  root.append(h("h1", {}, `邮政寄递看板（${orders.length} 单）`), h("div", { class: "board" }, columns));
+}
+
+// --- data bureau's audit (数据共享审计) ----------------------------------------------------
+
+const PALETTE = ["#b71c1c", "#1c4fa1", "#2f855a", "#b7791f", "#6b46c1", "#2c7a7b", "#c05621", "#4a5568", "#d53f8c", "#718096"];
+
+/** A stacked bar per day, one colour per series; `points` are {day, series, value}. */
+function stackedBars(id, points) {
+  const days = [...new Set(points.map((p) => p.day))].sort();
+  const series = [...new Set(points.map((p) => p.series))].sort();
+  const totals = days.map((day) => points.filter((p) => p.day === day).reduce((sum, p) => sum + p.value, 0));
+  const [width, height, left, bottom] = [1240, 220, 44, 24];
+  const top = Math.max(1, ...totals);
+  const band = (width - left) / Math.max(days.length, 1);
+  const barWidth = Math.min(band * 0.7, 48);
+  const y = (value) => (height - bottom) * (1 - value / top);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("id", id);
+  svg.setAttribute("width", "100%");
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add("text", { x: 0, y: 10 }, String(top));
+  add("line", { x1: left, x2: width, y1: height - bottom, y2: height - bottom, stroke: "#b8c0cc" });
+  days.forEach((day, d) => {
+    let base = 0;
+    series.forEach((name, s) => {
+      const value = points.filter((p) => p.day === day && p.series === name).reduce((sum, p) => sum + p.value, 0);
+      if (!value) return;
+      const bar = add("rect", { x: left + d * band + (band - barWidth) / 2, width: barWidth, y: y(base + value), height: y(base) - y(base + value), fill: PALETTE[s % PALETTE.length], "data-day": day, "data-series": name });
+      bar.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: `${day} ${name}：${value}` }));
+      base += value;
+    });
+    add("text", { x: left + d * band + band / 2, y: height - 6, "text-anchor": "middle" }, day.slice(5));
+    add("text", { x: left + d * band + band / 2, y: y(totals[d]) - 3, "text-anchor": "middle" }, String(totals[d]));
+  });
+  const legend = h("div", { class: "legend" }, series.map((name, s) => h("span", {}, h("i", { style: `background:${PALETTE[s % PALETTE.length]}` }), name)));
+  return h("div", {}, svg, legend);
+}
+
+async function auditView(root) {
+  const [volume, alerts] = await Promise.all([api("GET", "/api/v1/audit/volume"), api("GET", "/api/v1/audit/alerts")]);
+  const verdict = h("div", { id: "verdict" });
+  const verify = async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    verdict.replaceChildren(h("span", { class: "muted" }, "正在逐条校验哈希链与签名检查点……"));
+    try {
+      const { holds, verification: v } = await api("GET", "/api/v1/audit/verify");
+      verdict.replaceChildren(holds
+        ? h("p", { class: "ok", "data-holds": "true" }, `校验通过：${v.entries} 条记录、${v.checkpoints} 个签名检查点、${v.archives} 个归档文件均未被篡改。`)
+        : h("div", { class: "error", "data-holds": "false" }, h("p", {}, `校验未通过：首个异常记录为第 ${v.first_bad_entry} 条。`), h("ul", {}, v.problems.map((p) => h("li", {}, p)))));
+    } catch (failure) { verdict.replaceChildren(h("p", { class: "error" }, failure.message)); }
+    button.disabled = false;
+  };
+  const subject = h("input", { name: "subject-id", placeholder: "当事人证件号码" });
+  const seen = h("div", { id: "subject-entries" });
+  const error = errorLine();
+  const search = async (event) => {
+    event.preventDefault();
+    show(error);
+    try {
+      const entries = await api("GET", `/api/v1/audit/entries?subject_id=${encodeURIComponent(subject.value.trim())}&limit=200`);
+      seen.replaceChildren(table(["时间", "查询/交换", "请求部门", "经办人", "提供方", "数据项", "事由", "办件"], entries.map((e) => [
+        minute(e.occurred_at), e.action, e.requester_department, e.requester_officer || e.requester_system, e.provider, e.data_items.join("、"), e.purpose, e.case_number || "无办件",
+      ])));
+    } catch (failure) { show(error, failure); }
+  };
+  const alertDays = alerts.map((a) => ({ day: minute(a.occurred_at).slice(0, 10), series: RULES[a.rule] || a.rule, value: 1 }));
+  root.append(
+    h("div", { class: "panel" }, h("h1", {}, "账本完整性"), h("div", { class: "actions" }, h("button", { type: "button", id: "verify-ledger", onclick: verify }, "校验审计账本"), verdict)),
+    h("div", { class: "panel" }, h("h1", {}, "各方每日数据交换量（近 30 日）"), volume.length ? stackedBars("volume-chart", volume.map((row) => ({ day: row.day, series: `${row.requester_department} → ${row.provider}`, value: row.exchanges }))) : h("p", { class: "muted" }, "近 30 日无数据交换。")),
+    h("div", { class: "panel" }, h("h1", {}, `异常预警（${alerts.length} 条）`), alerts.length ? stackedBars("alert-chart", alertDays) : h("p", { class: "muted", id: "no-alerts" }, "近 30 日无异常。"),
+      table(["时间", "规则", "对象", "提供方", "次数", "说明"], alerts.map((a) => [minute(a.occurred_at), RULES[a.rule] || a.rule, a.requester, a.provider, a.count, a.message]))),
+    h("div", { class: "panel" }, h("h1", {}, "谁查看了此人的数据、为什么"), h("form", { class: "actions", onsubmit: search }, subject, h("button", { type: "submit", id: "search-subject" }, "查询")), error, seen));
+}
+
+// --- integrators' connector status (连接器状态) --------------------------------------------
+
+async function connectorsView(root) {
+  const panel = h("div", { class: "panel" });
+  const draw = async () => {
+    const connectors = await api("GET", "/api/v1/connectors");
+    const lags = await Promise.all(connectors.map((c) => api("GET", `/api/v1/connectors/${c.name}/offsets`).then((o) => o.lag, () => "—")));
+    const error = errorLine();
+    const act = async (path, body) => {
+      show(error);
+      try { await api("POST", path, body); await draw(); } catch (failure) { show(error, failure); }
+    };
+    const rows = connectors.map((c, i) => {
+      const reason = h("input", { name: "pause-reason", placeholder: "暂停原因" });
+      const open = c.incidents.filter((incident) => !incident.resolved_at);
+      return [
+        c.name, h("span", { class: `badge level-${c.state === "running" ? "none" : c.state === "paused" ? "yellow" : "red"}`, "data-state": c.state }, { running: "运行中", paused: "已暂停", restarting: "故障重试中" }[c.state] || c.state),
+        c.paused_reason || "—", c.batches_applied, lags[i], open.length ? open.map((incident) => `${minute(incident.opened_at)} ${incident.reason}`).join("；") : "无",
+        h("div", { class: "actions" },
+          c.state === "running"
+            ? [reason, h("button", { type: "button", class: "small", "data-pause": c.name, onclick: () => act(`/api/v1/connectors/${c.name}/pause`, { reason: reason.value.trim() }) }, "暂停")]
+            : h("button", { type: "button", class: "small", "data-resume": c.name, onclick: () => act(`/api/v1/connectors/${c.name}/resume`) }, "恢复"),
+          h("button", { type: "button", class: "small plain", onclick: () => act(`/api/v1/connectors/${c.name}/restart`) }, "重启")),
+      ];
+    });
+    panel.replaceChildren(h("h1", {}, "连接器状态"), error, table(["连接器", "状态", "暂停原因", "已处理批次", "消费积压", "未关闭故障", "操作"], rows, (i) => ({ "data-connector": connectors[i].name })));
+  };
+  await draw();
+  root.append(panel);
+}
+
+// --- the frame: sign-in, tabs per role ----------------------------------------------------
+
+const TRACK = ["track", "办件跟踪", trackingView];
+const TABS = {
+  village_clerk: [["accept", "受理登记", acceptanceView], TRACK],
+  bank_outlet: [["accept", "受理登记", acceptanceView], TRACK],
+  township_clerk: [["accept", "受理登记", acceptanceView], ["approve", "审批队列", approvalView], TRACK],
+  county_approver: [["approve", "审批队列", approvalView], TRACK],
+  supervisor: [["warnings", "超时预警", warningsView], TRACK],
+  postal: [["postal", "邮政看板", postalView]],
+  data_bureau: [["audit", "数据共享审计", auditView]],
+  integrator: [["connectors", "连接器状态", connectorsView]],
+};
+
+async function openTab(tab) {
+  const view = document.getElementById("view");
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab[0]));
+  view.replaceChildren(h("p", { class: "muted" }, "加载中……"));
+  const root = h("div", { "data-view": tab[0] });
+  try {
+    await tab[2](root);
+    view.replaceChildren(root);
+  } catch (failure) {
+    view.replaceChildren(h("p", { class: "error", role: "alert" }, failure.message));
+  }
+}
+
+async function signIn(presented) {
+  token = presented;
+  me = await api("GET", "/api/v1/me");
+  sessionStorage.setItem("hub-token", token);
+  document.getElementById("sign-in").hidden = true;
+  document.getElementById("county").textContent = me.county;
+  document.getElementById("who").hidden = false;
+  document.getElementById("who-name").textContent = me.holder;
+  document.getElementById("who-role").textContent = me.role_title;
+  document.getElementById("who-unit").textContent = me.unit_name || "";
+  const tabs = TABS[me.role] || [];
+  const nav = document.getElementById("tabs");
+  nav.replaceChildren(...tabs.map((tab) => h("button", { type: "button", "data-tab": tab[0], onclick: () => openTab(tab) }, tab[1])));
+  nav.hidden = false;
+  await openTab(tabs[0]);
+}
+
+function signOut() {
+  sessionStorage.removeItem("hub-token");
+  location.reload();
+}
+
+document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const error = document.getElementById("sign-in-error");
+  error.textContent = "";
+  try {
+    await signIn(document.getElementById("token").value.trim());
+  } catch (failure) {
+    token = "";
+    error.textContent = failure.status === 401 ? `令牌无效：${failure.message}` : failure.message;
+  }
+});
+document.getElementById("sign-out").addEventListener("click", signOut);
+if (token) signIn(token).catch(() => { sessionStorage.removeItem("hub-token"); token = ""; });
