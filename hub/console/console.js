@@ -12,7 +12,8 @@ const LEVELS = { none: "正常", prompt: "提示", yellow: "黄牌", red: "红�
 const SCOPES = { county: "全县通办", city: "全市通办", province: "全省通办", "cross-province": "跨省通办" };
 const DELIVERY = { window: "窗口领取", mail: "邮寄送达", locker: "智能柜自取" };
 const WARNING_SCOPES = { case: "承诺时限", statutory: "法定时限", step: "特别程序时限", commitment: "容缺承诺" };
-const RULES = { bulk_reads_off_hours: "非工作时间批量查询", personal_data_without_case: "无办件查询个人信息", volume_above_norm: "交换量异常" };
+const CONNECTORS = { "postal-connector": "邮政寄递", "ecert-connector": "电子证照库", "province-connector": "省政务服务平台", "bank-connector": "银行缴费网络" };
+const RULES = { bulk_reads_off_hours: "非工作时间批量查询", read_without_case: "无办件调取个人数据", volume_above_norm: "交换量异常" };
 
 let token = sessionStorage.getItem("hub-token") || "";
 let me = null;
@@ -134,8 +135,9 @@ function acceptanceForm(matter) {
   const checks = matter.materials.map((material, i) => ({
     material,
     status: h("select", { name: `material-${i}`, "data-material": material.name },
-      h("option", { value: "ok" }, "已收取，符合要求"), h("option", { value: "missing" }, "未提交"), h("option", { value: "faulty" }, "有误")),
-    problem: h("input", { name: `problem-${i}`, placeholder: "问题说明（有误时填写）" }),
+      h("option", { value: "ok" }, "已收取，符合要求"), h("option", { value: "missing" }, "未提交"), h("option", { value: "faulty" }, "有误"),
+      material.ecert && h("option", { value: "ecert" }, "出示电子证照（免提交）")),
+    problem: h("input", { name: `problem-${i}`, placeholder: material.ecert ? "问题说明，或电子证照标识" : "问题说明（有误时填写）" }),
   }));
   const materials = table(["材料名称", "主审/次审", "原件/复印件", "份数", "免提交", "收取情况", "说明"], checks.map(({ material, status, problem }) => [
     material.name, material.primary ? "主审" : "次审", material.original ? "原件" : "复印件", material.count,
@@ -172,6 +174,8 @@ function acceptanceForm(matter) {
       applicant: { name: value("applicant-name").value.trim(), id_type: value("id-type").value, id_number: value("id-number").value.trim(), phone: value("phone").value.trim(), email: value("email").value.trim() || null },
       materials: checks.filter((c) => c.status.value === "ok").map((c) => c.material.name),
       faulty_materials: checks.filter((c) => c.status.value === "faulty").map((c) => ({ material: c.material.name, problem: c.problem.value.trim() || "材料不符合要求" })),
+      // The hub fetches and verifies each certificate before examining the materials.
+      certificates: checks.filter((c) => c.status.value === "ecert").map((c) => ({ material: c.material.name, certificate_id: c.problem.value.trim() })),
       commits_to_supply: tolerant.checked,
       delivery: { method: method.value, address: method.value !== "mail" ? null : {
         name: value("receiver-name").value.trim(), phone: value("receiver-phone").value.trim(), province: value("receiver-province").value.trim(),
@@ -182,6 +186,7 @@ function acceptanceForm(matter) {
     try {
       const submitted = await api("POST", "/api/v1/applications", request);
       outcome.replaceChildren(await caseOutcome(submitted.case_number));
+      outcome.scrollIntoView();
     } catch (failure) {
       show(error, failure);
       submit.disabled = false;
@@ -207,7 +212,9 @@ async function caseOutcome(caseNumber) {
     record = await api("GET", `/api/v1/cases/${caseNumber}`);
   }
   const c = record.case;
-  const lines = [h("p", {}, "办件编号 ", h("strong", { id: "case-number" }, caseNumber), "，受理结果：", stateBadge(c.state))];
+  const outcome = { awaiting_supplement: "材料不全，一次性告知补正", not_accepted: "不予受理", submitted: "待审核材料" }[c.state]
+    || (c.acceptance === "tolerant" ? "容缺受理" : "已受理");
+  const lines = [h("p", {}, "办件编号 ", h("strong", { id: "case-number" }, caseNumber), `，受理结果：${outcome}，当前状态：`, stateBadge(c.state))];
   if (c.promised_date !== null) lines.push(h("p", {}, `承诺办结日期：${dateOfDay(c.promised_date)}`));
   if (c.outstanding_materials.length) lines.push(h("p", {}, `容缺材料（须于 ${dateOfDay(c.commitment_date)} 前补齐）：${c.outstanding_materials.join("、")}`));
   return h("div", { class: "panel" }, h("h2", {}, "受理结果"), lines, await documentsPanel(caseNumber));
@@ -440,9 +447,9 @@ async function auditView(root) {
   const alertDays = alerts.map((a) => ({ day: minute(a.occurred_at).slice(0, 10), series: RULES[a.rule] || a.rule, value: 1 }));
   root.append(
     h("div", { class: "panel" }, h("h1", {}, "账本完整性"), h("div", { class: "actions" }, h("button", { type: "button", id: "verify-ledger", onclick: verify }, "校验审计账本"), verdict)),
-    h("div", { class: "panel" }, h("h1", {}, "各方每日数据交换量（近 30 日）"), volume.length ? stackedBars("volume-chart", volume.map((row) => ({ day: row.day, series: `${row.requester_department} → ${row.provider}`, value: row.exchanges }))) : h("p", { class: "muted" }, "近 30 日无数据交换。")),
+    h("div", { class: "panel" }, h("h1", {}, "各方每日数据交换量（近 30 日）"), volume.length ? stackedBars("volume-chart", volume.map((row) => ({ day: row.day, series: `${row.requester_name || row.requester_department || "（系统）"} → ${row.provider_name || row.provider}`, value: row.exchanges }))) : h("p", { class: "muted" }, "近 30 日无数据交换。")),
     h("div", { class: "panel" }, h("h1", {}, `异常预警（${alerts.length} 条）`), alerts.length ? stackedBars("alert-chart", alertDays) : h("p", { class: "muted", id: "no-alerts" }, "近 30 日无异常。"),
-      table(["时间", "规则", "对象", "提供方", "次数", "说明"], alerts.map((a) => [minute(a.occurred_at), RULES[a.rule] || a.rule, a.requester, a.provider, a.count, a.message]))),
+      h("div", { id: "alerts" }, table(["时间", "规则", "对象", "提供方", "次数", "说明"], alerts.map((a) => [minute(a.occurred_at), RULES[a.rule] || a.rule, a.requester_name || a.requester, a.provider_name || a.provider, a.count, a.message])))),
     h("div", { class: "panel" }, h("h1", {}, "谁查看了此人的数据、为什么"), h("form", { class: "actions", onsubmit: search }, subject, h("button", { type: "submit", id: "search-subject" }, "查询")), error, seen));
 }
 
@@ -462,7 +469,7 @@ async function connectorsView(root) {
       const reason = h("input", { name: "pause-reason", placeholder: "暂停原因" });
       const open = c.incidents.filter((incident) => !incident.resolved_at);
       return [
-        c.name, h("span", { class: `badge level-${c.state === "running" ? "none" : c.state === "paused" ? "yellow" : "red"}`, "data-state": c.state }, { running: "运行中", paused: "已暂停", restarting: "故障重试中" }[c.state] || c.state),
+        h("span", {}, CONNECTORS[c.name] || c.name, h("br"), h("span", { class: "muted" }, c.name)), h("span", { class: `badge level-${c.state === "running" ? "none" : c.state === "paused" ? "yellow" : "red"}`, "data-state": c.state }, { running: "运行中", paused: "已暂停", restarting: "故障重试中" }[c.state] || c.state),
         c.paused_reason || "—", c.batches_applied, lags[i], open.length ? open.map((incident) => `${minute(incident.opened_at)} ${incident.reason}`).join("；") : "无",
         h("div", { class: "actions" },
           c.state === "running"

@@ -312,7 +312,7 @@ pub fn router(tokens: Tokens) -> Router {
 /// Who the token speaks for, as the console greets them: holder, role and unit by name.
 async fn me(State(tokens): State<Tokens>, Extension(seat): Extension<Seat>) -> Response {
     let reference = tokens.reference.get();
-    let unit_name = seat.unit.as_deref().and_then(|code| reference.service_point(code).map(|point| point.name.clone()).or_else(|| reference.authority(code).map(|authority| authority.name)));
+    let unit_name = seat.unit.as_deref().and_then(|code| reference.unit_name(code));
     Json(serde_json::json!({
         "holder": seat.holder,
         "role": seat.role,

@@ -154,7 +154,7 @@ impl Hub {
             .merge(ecert::inbound::router(lookup))
             .merge(control::router(connectors.clone()))
             .merge(metrics::router(metrics::Probe { store: store.clone(), bus: bus.clone(), connectors }))
-            .merge(audit::router(ledger.clone()))
+            .merge(audit::router(ledger.clone(), reference.clone()))
             .merge(access::router(tokens.clone()))
             .merge(crate::schema_registry::router())
             .merge(crate::openapi::router())

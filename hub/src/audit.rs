@@ -29,6 +29,7 @@ use crate::domain::access::Seat;
 use crate::domain::anomaly::{Alert, Detector};
 use crate::domain::calendar::day_of;
 use crate::domain::Case;
+use crate::province::CurrentReference;
 use crate::domain::ledger::{chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
 use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
 
@@ -711,10 +712,12 @@ pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Reques
 #[derive(Clone)]
 struct AuditState {
     ledger: Arc<Ledger>,
+    /// Names the parties of the volume figures.
+    reference: CurrentReference,
 }
 
 /// The data bureau's routes: verify, checkpoints, public key, searches, inclusion proofs, exports.
-pub fn router(ledger: Arc<Ledger>) -> Router {
+pub fn router(ledger: Arc<Ledger>, reference: CurrentReference) -> Router {
     Router::new()
         .route("/api/v1/audit/verify", get(verify))
         .route("/api/v1/audit/checkpoints", get(list_checkpoints).post(make_checkpoint))
@@ -725,7 +728,7 @@ pub fn router(ledger: Arc<Ledger>) -> Router {
         .route("/api/v1/audit/volume", get(volume))
         .route("/api/v1/audit/alerts", get(alerts))
         .route("/api/v1/audit/archives", get(list_archives).post(make_archive))
-        .with_state(AuditState { ledger })
+        .with_state(AuditState { ledger, reference })
 }
 
 fn failed(error: anyhow::Error) -> Response {
@@ -810,9 +813,19 @@ async fn volume(State(state): State<AuditState>, ValidQuery(query): ValidQuery<P
     };
     match state.ledger.store.ledger_volume(from_ms, until_ms).await {
         Ok(rows) => {
+            let reference = state.reference.get();
             let rows: Vec<_> = rows
                 .into_iter()
-                .map(|(day, requester, provider, exchanges)| json!({"day": date_text(day), "requester_department": requester, "provider": provider, "exchanges": exchanges}))
+                .map(|(day, requester, provider, exchanges)| {
+                    json!({
+                        "day": date_text(day),
+                        "requester_department": requester,
+                        "requester_name": reference.unit_name(&requester),
+                        "provider": provider,
+                        "provider_name": reference.unit_name(&provider),
+                        "exchanges": exchanges,
+                    })
+                })
                 .collect();
             Json(rows).into_response()
         }
@@ -827,7 +840,19 @@ async fn alerts(State(state): State<AuditState>, ValidQuery(query): ValidQuery<P
         Err(bad) => return bad.into_response(),
     };
     match state.ledger.store.alerts(from_ms, until_ms, 10_000).await {
-        Ok(alerts) => Json(alerts).into_response(),
+        Ok(alerts) => {
+            let reference = state.reference.get();
+            let named: Vec<_> = alerts
+                .iter()
+                .map(|alert| {
+                    let mut named = serde_json::to_value(alert).expect("an alert serialises");
+                    named["requester_name"] = json!(reference.unit_name(&alert.requester));
+                    named["provider_name"] = json!(reference.unit_name(&alert.provider));
+                    named
+                })
+                .collect();
+            Json(named).into_response()
+        }
         Err(error) => failed(error),
     }
 }

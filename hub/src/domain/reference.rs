@@ -327,6 +327,11 @@ impl Reference {
         self.service_points.get(code)
     }
 
+    /// The name of a service point, department or township by its code.
+    pub fn unit_name(&self, code: &str) -> Option<String> {
+        self.service_point(code).map(|point| point.name.clone()).or_else(|| self.authority(code).map(|authority| authority.name))
+    }
+
     pub fn service_points(&self) -> impl Iterator<Item = &ServicePointInfo> {
         self.service_points.values()
     }
