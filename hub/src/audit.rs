@@ -712,7 +712,7 @@ pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Reques
 #[derive(Clone)]
 struct AuditState {
     ledger: Arc<Ledger>,
-    /// Names the parties of the volume figures.
+    /// Names the parties of the volume figures and the alerts.
     reference: CurrentReference,
 }
 
