@@ -110,13 +110,25 @@ impl Console {
     }
 }
 
-/// Polls until `check` holds, for at most 30 s.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+/// Polls until `check` gives a value, for at most 30 s.
+async fn poll<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
     let started = Instant::now();
-    while !check().await {
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
         assert!(started.elapsed() < Duration::from_secs(30), "{what} did not happen");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Polls until `check` holds, for at most 30 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    poll(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,17 +229,11 @@ async fn each_role_does_its_main_task_in_the_console() {
 
     // The business licence the approval issued is shown at the counter instead of paper for a
     // material it can replace (免提交): the hub verifies it and accepts without that paper.
-    let licence = {
-        let started = Instant::now();
-        loop {
-            let case = hub.store.case(accepted).await.unwrap().unwrap().case;
-            if let Some(id) = case.certificate.filter(|c| c.status == "valid").and_then(|c| c.certificate_id) {
-                break id;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "the approval's e-certificate was not issued");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let licence = poll("the approval's e-certificate", || async move {
+        let case = hub.store.case(accepted).await.unwrap().unwrap().case;
+        case.certificate.filter(|c| c.status == "valid").and_then(|c| c.certificate_id)
+    })
+    .await;
     let replaceable = &matter.materials.iter().find(|m| m.ecert).unwrap().name;
     console.click("button[data-tab=accept]").await;
     console.click(&format!("li[data-code='{SELF_EMPLOYED}']")).await;
