@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::framework::{check_signature, now_ms, parse_json, signature, BadRequest, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::framework::{check_signature, now_ms, signature, APP_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use hub_web::{parse_json, BadRequest};
 
 /// A simulator's fault settings, whatever extra faults its counterpart knows.
 pub trait FaultSettings: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {

@@ -3,35 +3,59 @@
 use std::path::Path;
 
 use bus::BusConfig;
-use connectors::bank::BankConfig;
-use connectors::ecert::EcertConfig;
-use connectors::postal::PostalConfig;
-use connectors::province::ProvinceConfig;
-
-use crate::domain::anomaly::AnomalyRules;
-use crate::notify::MailConfig;
+use connectors::connector::ConnectorConfig;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use figment::Figment;
+use hub_core::anomaly::AnomalyRules;
 use serde::{Deserialize, Serialize};
 
-/// The top-level sections, as they appear in the file and after `HUB_` in the environment.
-const SECTIONS: [&str; 11] = ["database", "bus", "api", "postal", "ecert", "province", "bank", "consumers", "workflow", "mail", "audit"];
+use crate::app::notifier::MailConfig;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    pub database: DatabaseConfig,
-    pub bus: BusConfig,
-    pub api: ApiConfig,
-    pub postal: PostalConfig,
-    pub ecert: EcertConfig,
-    pub province: ProvinceConfig,
-    pub bank: BankConfig,
-    pub consumers: ConsumerConfig,
-    pub workflow: WorkflowConfig,
-    pub mail: MailConfig,
-    pub audit: AuditConfig,
+/// The configuration, with one section per connector of `connectors::every_connector!` between
+/// the hub's own sections (the order of the file and of the start entry's digests).
+macro_rules! hub_config {
+    ($($connector:ident: $section:ty,)*) => {
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Config {
+            pub database: DatabaseConfig,
+            pub bus: BusConfig,
+            pub api: ApiConfig,
+            $(pub $connector: $section,)*
+            pub consumers: ConsumerConfig,
+            pub workflow: WorkflowConfig,
+            pub mail: MailConfig,
+            pub audit: AuditConfig,
+        }
+
+        /// The top-level sections, as they appear in the file and after `HUB_` in the environment.
+        const SECTIONS: &[&str] = &["database", "bus", "api", $(stringify!($connector),)* "consumers", "workflow", "mail", "audit"];
+
+        impl Config {
+            /// Every connector's section, in the list's order.
+            pub fn connectors(&self) -> Vec<&dyn ConnectorConfig> {
+                vec![$(&self.$connector),*]
+            }
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config {
+                    database: DatabaseConfig::default(),
+                    bus: BusConfig::default(),
+                    api: ApiConfig::default(),
+                    $($connector: <$section>::default(),)*
+                    consumers: ConsumerConfig::default(),
+                    workflow: WorkflowConfig::default(),
+                    mail: MailConfig::default(),
+                    audit: AuditConfig::default(),
+                }
+            }
+        }
+    };
 }
+connectors::every_connector!(hub_config);
+
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -87,32 +111,6 @@ pub struct ConsumerConfig {
     pub max_batch: usize,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            database: DatabaseConfig { url: "sqlite://data/hub.db".into() },
-            bus: BusConfig::default(),
-            api: ApiConfig { listen: "127.0.0.1:8080".into() },
-            postal: PostalConfig::default(),
-            ecert: EcertConfig::default(),
-            province: ProvinceConfig::default(),
-            bank: BankConfig::default(),
-            consumers: ConsumerConfig { max_batch: 256 },
-            workflow: WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 },
-            mail: MailConfig::default(),
-            audit: AuditConfig {
-                subject_key: String::new(),
-                signing_key: String::new(),
-                checkpoint_seconds: 300,
-                keep_ledger: true,
-                retention_days: 365,
-                archive_dir: "data/ledger-archives".into(),
-                anomaly: AnomalyRules::default(),
-            },
-        }
-    }
-}
-
 impl Config {
     /// SHA-256 of each section (`database=…`, first 8 hex digits) and of the whole, for the
     /// audit ledger: a changed setting shows, a secret does not.
@@ -126,31 +124,39 @@ impl Config {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Config::default().audit
+        AuditConfig {
+            subject_key: String::new(),
+            signing_key: String::new(),
+            checkpoint_seconds: 300,
+            keep_ledger: true,
+            retention_days: 365,
+            archive_dir: "data/ledger-archives".into(),
+            anomaly: AnomalyRules::default(),
+        }
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Config::default().database
+        DatabaseConfig { url: "sqlite://data/hub.db".into() }
     }
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Config::default().api
+        ApiConfig { listen: "127.0.0.1:8080".into() }
     }
 }
 
 impl Default for WorkflowConfig {
     fn default() -> Self {
-        Config::default().workflow
+        WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 }
     }
 }
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Config::default().consumers
+        ConsumerConfig { max_batch: 256 }
     }
 }
 

@@ -1,23 +1,10 @@
-//! The county–township–village integration hub.
-//!
-//! `domain` is the pure core (case state machine, reference data, calendar); `store`, `api`
-//! `workflow` and `notify` are its adapters; `app` wires them to the Kafka bus and the connectors.
-
-pub mod access;
-pub mod api;
+//! The county–township–village integration hub: the services and adapters around the pure core
+//! (`hub_core`). `store` is the database, `app` the services, `http` the API over them, and
+//! `wiring` starts one hub process: the bus, the consumer groups, the connectors, the API.
 pub mod app;
-pub mod audit;
-pub mod bank;
-pub mod bench;
 pub mod config;
-pub mod console;
-pub mod demo;
-pub mod domain;
-pub mod metrics;
-pub mod notify;
-pub mod openapi;
-pub mod province;
-pub mod schema_registry;
-pub mod staff;
+pub mod http;
 pub mod store;
-pub mod workflow;
+mod wiring;
+
+pub use wiring::{bind, token_desk, Hub, HUB_CONSUMERS};

@@ -7,24 +7,26 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use bus::{Effect, Outbox};
 use contracts::{Event, PaymentConfirmed};
 use reqwest::Method as CallMethod;
 
 use super::protocol::{Payment, PaymentPush, PushAck, MAX_PAYMENTS_PER_PUSH};
 use super::{BankConfig, BANK, CONSUMER, PUSH_CONSUMER, PUSH_PATH, STATEMENT_CONSUMER};
-use crate::framework::{check_signature, now_ms, parse_json, with_retry, BadRequest, CallError, Exchange, SignedClient};
+use crate::framework::{check_signature, now_ms, with_retry, CallError, Exchange, SignedClient};
+use hub_core::access::Rule;
+use hub_web::{parse_json, BadRequest, Route};
 
 struct Push {
     config: BankConfig,
     outbox: Arc<dyn Outbox>,
 }
 
-/// Routes of the inbound half, to be merged into the hub's HTTP server.
-pub fn router(config: BankConfig, outbox: Arc<dyn Outbox>) -> Router {
-    Router::new().route(PUSH_PATH, post(receive_push)).with_state(Arc::new(Push { config, outbox }))
+/// The inbound half's route: the bank's signed payment confirmations.
+pub fn routes(config: BankConfig, outbox: Arc<dyn Outbox>) -> Vec<Route> {
+    let push = Arc::new(Push { config, outbox });
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the bank pushes payment confirmations").any_body().with_state(push)]
 }
 
 async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

@@ -9,7 +9,7 @@ use reqwest::Method;
 
 use super::protocol::{OrderItem, OrderPlaced, PlaceOrder};
 use super::{BankConfig, BANK, CONSUMER};
-use crate::control::ConnectorControl;
+use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, now_ms, with_retry, Exchange, Outcome, SignedClient};
 
 /// Why the payer's name goes to the bank: the fee is collected at one place (一窗收费).

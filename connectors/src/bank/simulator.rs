@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{OrderPlaced, Payment, PaymentPush, PlaceOrder, PushAck, MAX_PAYMENTS_PER_PUSH};
-use crate::framework::{date_text, now_ms, parse_json, BadRequest};
+use crate::framework::{date_text, now_ms};
+use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
 

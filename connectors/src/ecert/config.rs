@@ -1,5 +1,11 @@
+use std::sync::Arc;
+
 use bus::RetryPolicy;
 use serde::{Deserialize, Serialize};
+
+use super::{inbound, outbound, CONSUMER};
+use crate::connector::{required_url, Connector, ConnectorConfig, HealthCheck, Ports};
+use crate::framework::control::ConnectorControl;
 
 /// The e-certificate connector's section of the hub configuration (`[ecert]`, `HUB_ECERT__*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,5 +37,21 @@ impl Default for EcertConfig {
             // About a quarter of a minute of retries, then an incident and a restart with backoff.
             retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
         }
+    }
+}
+
+impl ConnectorConfig for EcertConfig {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector> {
+        required_url(&self.base_url, "ecert.base_url", "the e-certificate connector needs the repository's API")?;
+        Ok(Connector {
+            name: CONSUMER,
+            outbound: Arc::new(outbound::EcertOutbound::new(self.clone(), ports.outbox.clone(), control)?),
+            routes: inbound::routes(ports.certificates.clone()),
+            health: HealthCheck::of(&self.base_url)?,
+        })
     }
 }

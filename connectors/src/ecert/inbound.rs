@@ -3,11 +3,9 @@
 //! whether or not it found anything.
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::extract::{Path, State};
+use axum::Json;
+use hub_core::access::{Rule, CERTIFICATE_USERS};
 use bus::{Effect, Outbox, RetryPolicy};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -16,7 +14,8 @@ use sha2::{Digest as _, Sha256};
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList};
 use super::{EcertConfig, CONSUMER, LOOKUP_CONSUMER, REPOSITORY};
-use crate::framework::{date_text, now_ms, with_retry, BadRequest, CallError, Exchange, SignedClient};
+use crate::framework::{date_text, now_ms, with_retry, CallError, Exchange, SignedClient};
+use hub_web::{ApiError, ApiResult, BadRequest, Route, ValidQuery};
 
 /// The legal basis of every lookup: the requesting department performs its statutory duties.
 const LOOKUP_BASIS: &str = "依法履行法定职责（《政务数据共享条例》）";
@@ -68,14 +67,12 @@ pub enum LookupError {
     Unavailable(String),
 }
 
-impl IntoResponse for LookupError {
-    fn into_response(self) -> Response {
-        match self {
-            LookupError::Bad(bad) => bad.into_response(),
-            other => {
-                let status = if matches!(other, LookupError::NotFound(_)) { StatusCode::NOT_FOUND } else { StatusCode::BAD_GATEWAY };
-                (status, Json(serde_json::json!({"success": false, "error": other.to_string()}))).into_response()
-            }
+impl From<LookupError> for ApiError {
+    fn from(error: LookupError) -> ApiError {
+        match error {
+            LookupError::Bad(bad) => ApiError::Bad(bad),
+            LookupError::NotFound(_) => ApiError::Bad(BadRequest::not_found(error.to_string())),
+            LookupError::Unavailable(_) => ApiError::Upstream(error.to_string()),
         }
     }
 }
@@ -186,37 +183,38 @@ pub struct FindQuery {
     pub case_number: Option<String>,
 }
 
-/// Routes of the inbound half, to be merged into the hub's HTTP API.
-pub fn router(lookup: Arc<CertificateLookup>) -> Router {
-    Router::new()
-        .route("/api/v1/certificates", get(find))
-        .route("/api/v1/certificates/{certificate_id}", get(fetch))
-        .with_state(lookup)
+/// The inbound half's routes: the counter's lookups, each with its purpose.
+pub fn routes(lookup: Arc<CertificateLookup>) -> Vec<Route> {
+    vec![
+        Route::get("/api/v1/certificates", Rule::Roles(CERTIFICATE_USERS), find)
+            .doc("certificates", "a holder's e-certificates, verified")
+            .query::<FindQuery>(),
+        Route::get("/api/v1/certificates/{certificate_id}", Rule::Roles(CERTIFICATE_USERS), fetch)
+            .doc("certificates", "fetch and verify an e-certificate")
+            .query::<LookupPurpose>(),
+    ]
+    .into_iter()
+    .map(|route| route.with_state(lookup.clone()))
+    .collect()
 }
 
-async fn fetch(State(lookup): State<Arc<CertificateLookup>>, Path(certificate_id): Path<String>, query: Result<Query<LookupPurpose>, axum::extract::rejection::QueryRejection>) -> Response {
-    let Ok(Query(why)) = query else {
-        return BadRequest::field("purpose", "state the purpose of the lookup: ?purpose=…").into_response();
-    };
+async fn fetch(
+    State(lookup): State<Arc<CertificateLookup>>,
+    Path(certificate_id): Path<String>,
+    query: Result<ValidQuery<LookupPurpose>, BadRequest>,
+) -> ApiResult<Json<Verification>> {
+    let ValidQuery(why) = query.map_err(|_| BadRequest::field("purpose", "state the purpose of the lookup: ?purpose=…"))?;
     if why.purpose.trim().is_empty() {
-        return BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into_response();
+        return Err(BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into());
     }
-    match lookup.fetch(&certificate_id, &why).await {
-        Ok(verification) => Json(verification).into_response(),
-        Err(error) => error.into_response(),
-    }
+    Ok(Json(lookup.fetch(&certificate_id, &why).await?))
 }
 
-async fn find(State(lookup): State<Arc<CertificateLookup>>, query: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>) -> Response {
-    let Ok(Query(query)) = query else {
-        return BadRequest::field("holder_code", "give holder_code and purpose, and type_code if wanted").into_response();
-    };
+async fn find(State(lookup): State<Arc<CertificateLookup>>, query: Result<ValidQuery<FindQuery>, BadRequest>) -> ApiResult<Json<Vec<Verification>>> {
+    let ValidQuery(query) = query.map_err(|_| BadRequest::field("holder_code", "give holder_code and purpose, and type_code if wanted"))?;
     let why = LookupPurpose { purpose: query.purpose, officer: query.officer, case_number: query.case_number };
     if why.purpose.trim().is_empty() {
-        return BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into_response();
+        return Err(BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into());
     }
-    match lookup.find(&query.holder_code, query.type_code.as_deref(), &why).await {
-        Ok(found) => Json(found).into_response(),
-        Err(error) => error.into_response(),
-    }
+    Ok(Json(lookup.find(&query.holder_code, query.type_code.as_deref(), &why).await?))
 }

@@ -9,7 +9,7 @@ use reqwest::Method;
 use super::identifier::CertificateId;
 use super::protocol::{IssueCertificate, Issued, Revoke, Revoked};
 use super::{EcertConfig, CONSUMER, REPOSITORY};
-use crate::control::ConnectorControl;
+use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, date_text, with_retry, Exchange, Outcome, SignedClient};
 
 /// Why the hub hands holder data to the repository.

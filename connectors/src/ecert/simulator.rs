@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList, IssueCertificate, Issued, LookupQuery, Revoke, Revoked};
-use crate::framework::{parse_json, BadRequest};
+use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate};
 

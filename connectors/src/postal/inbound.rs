@@ -7,18 +7,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use bus::{Effect, Outbox};
 use contracts::{DeliveryCompleted, Event, TrackingEvent};
 
 use super::protocol::{final_outcome, PushAck, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH};
 use super::{PUSH_CONSUMER, PUSH_PATH};
-use crate::framework::{parse_json, BadRequest};
+use hub_core::access::Rule;
+use hub_web::{parse_json, BadRequest, Route};
 
-/// Routes of the inbound half, to be merged into the hub's HTTP server.
-pub fn router(outbox: Arc<dyn Outbox>) -> Router {
-    Router::new().route(PUSH_PATH, post(receive_push)).with_state(outbox)
+/// The inbound half's route: the carrier's tracking pushes. The postal protocol signs nothing;
+/// the gate lets them in as a counterpart's, and only well-formed traces are taken.
+pub fn routes(outbox: Arc<dyn Outbox>) -> Vec<Route> {
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the carrier pushes tracking events").any_body().with_state(outbox)]
 }
 
 async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Response {

@@ -8,7 +8,7 @@ use contracts::{DeliveryOrderCreated, DeliveryRequested, Event};
 
 use super::protocol::{CreateOrder, OrderAccepted, Party};
 use super::{PostalConfig, CARRIER, CONSUMER};
-use crate::control::ConnectorControl;
+use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, now_ms, with_retry, CallError, Exchange, Outcome};
 
 /// Why the receiver's address goes to the carrier.

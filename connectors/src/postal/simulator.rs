@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{
     CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_RETURNED, OP_SIGNED,
 };
-use crate::framework::{now_ms, parse_json, BadRequest};
+use crate::framework::now_ms;
+use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{self, check_rates, error, push_until_answered, serve, strikes, FaultSettings, FaultSwitch};
 

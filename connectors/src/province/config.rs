@@ -1,5 +1,11 @@
+use std::sync::Arc;
+
 use bus::RetryPolicy;
 use serde::{Deserialize, Serialize};
+
+use super::{inbound, outbound, CONSUMER};
+use crate::connector::{required_url, Connector, ConnectorConfig, HealthCheck, Ports};
+use crate::framework::control::ConnectorControl;
 
 /// The provincial platform connector's section of the hub configuration (`[province]`,
 /// `HUB_PROVINCE__*`).
@@ -34,5 +40,21 @@ impl Default for ProvinceConfig {
             // About a quarter of a minute of retries, then an incident and a restart with backoff.
             retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
         }
+    }
+}
+
+impl ConnectorConfig for ProvinceConfig {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector> {
+        required_url(&self.base_url, "province.base_url", "the provincial platform connector needs the platform's exchange API")?;
+        Ok(Connector {
+            name: CONSUMER,
+            outbound: Arc::new(outbound::ProvinceOutbound::new(self.clone(), ports.outbox.clone(), control, ports.cases.clone(), ports.subject_key.clone())?),
+            routes: inbound::routes(self.clone(), ports.desk.clone(), ports.outbox.clone(), ports.subject_key.clone()),
+            health: HealthCheck::of(&self.base_url)?,
+        })
     }
 }

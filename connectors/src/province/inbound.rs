@@ -8,14 +8,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use bus::{Effect, Outbox};
 use reqwest::Method as CallMethod;
 
 use super::protocol::{ApplicationPush, MatterCatalogue, MatterGuide, OnlineApplication, PushResult, PushResults, MAX_APPLICATIONS_PER_PUSH};
 use super::{ProvinceConfig, PLATFORM, PUSH_CONSUMER, PUSH_PATH};
-use crate::framework::{check_signature, now_ms, parse_json, with_retry, BadRequest, CallError, Exchange, SignedClient};
+use crate::framework::{check_signature, now_ms, with_retry, CallError, Exchange, SignedClient};
+use hub_core::access::Rule;
+use hub_web::{parse_json, BadRequest, Route};
 
 /// Why the platform hands applicant data to the county.
 const RECEIVE_BASIS: &str = "《国务院关于在线政务服务的若干规定》第六条：网上申请由有权机关受理办理";
@@ -43,9 +44,10 @@ struct Push {
     subject_key: Vec<u8>,
 }
 
-/// Routes of the inbound half, to be merged into the hub's HTTP server.
-pub fn router(config: ProvinceConfig, desk: Arc<dyn ApplicationDesk>, outbox: Arc<dyn Outbox>, subject_key: Vec<u8>) -> Router {
-    Router::new().route(PUSH_PATH, post(receive_push)).with_state(Arc::new(Push { config, desk, outbox, subject_key }))
+/// The inbound half's route: the platform's signed pushes of online applications.
+pub fn routes(config: ProvinceConfig, desk: Arc<dyn ApplicationDesk>, outbox: Arc<dyn Outbox>, subject_key: Vec<u8>) -> Vec<Route> {
+    let push = Arc::new(Push { config, desk, outbox, subject_key });
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the provincial platform pushes online applications").any_body().with_state(push)]
 }
 
 async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

@@ -11,7 +11,7 @@ use reqwest::Method;
 
 use super::protocol::{status_of, CaseStatus, Received, ReviewReport, StatusStep, RECEIVED};
 use super::{ProvinceConfig, CONSUMER, PLATFORM};
-use crate::control::ConnectorControl;
+use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, with_retry, Exchange, Outcome, SignedClient};
 
 /// Why case data goes to the platform: it aggregates every case of the province.

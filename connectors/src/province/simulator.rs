@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{
     ApplicationPush, CaseStatus, MatterCatalogue, MatterGuide, OnlineApplication, PushResults, Received, ReviewReport, COMPLETED, MAX_APPLICATIONS_PER_PUSH, RECEIVED,
 };
-use crate::framework::{now_ms, parse_json, BadRequest};
+use crate::framework::now_ms;
+use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
 

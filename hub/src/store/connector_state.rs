@@ -1,7 +1,7 @@
 //! Connector incidents and operators' pauses, kept so that a restarted hub shows them again.
 use std::collections::BTreeMap;
 
-use connectors::control::{ControlChange, Incident, SavedControl};
+use connectors::framework::control::{ControlChange, Incident, SavedControl};
 use sqlx::Row as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use sqlx::Row as _;
 
 use super::{now_ms, Backend, Store, StoreTx};
-use crate::domain::anomaly::Alert;
-use crate::domain::ledger::{seal, Checkpoint, Entry, Hash, Record, StoredEntry, GENESIS};
+use hub_core::anomaly::Alert;
+use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, StoredEntry, GENESIS};
 
 /// Rows read per round trip when walking the whole ledger.
 pub const LEDGER_PAGE: i64 = 5_000;

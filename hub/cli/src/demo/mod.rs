@@ -1,0 +1,757 @@
+//! The demo: drives applications for the reference county through the whole hub, from a
+//! village station over the HTTP API to a signed delivery receipt and the archive.
+
+pub mod staff;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use connectors::ecert;
+use connectors::postal::simulator::{self, Faults, SimulatorConfig};
+use connectors::postal::PUSH_PATH;
+use connectors::bank;
+use connectors::province::{self, protocol::OnlineApplication};
+use contracts::catalogue::DEAD_LETTER_TOPIC;
+use contracts::{Applicant, PostalAddress};
+use futures::stream::{self, StreamExt as _};
+use serde::Serialize;
+
+use hub::{bind, Hub};
+use hub::config::Config;
+use hub_core::access::Role;
+use hub_core::validation::resident_id_check;
+use hub_core::Reference;
+use hub::app::catalogue::guides_of;
+use self::staff::Staff;
+use hub::app::intake::{DeliveryChoice, SubmitApplication};
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub cases: usize,
+    /// Keep the database of an earlier run and carry on from where it stopped.
+    pub resume: bool,
+    /// Where the demo keeps its SQLite database (ignored with an explicit database URL).
+    pub data_dir: PathBuf,
+    /// An external carrier (or simulator) instead of the built-in simulator.
+    pub postal_url: Option<String>,
+    /// An external e-certificate repository (or simulator) instead of the built-in simulator.
+    pub ecert_url: Option<String>,
+    /// An external provincial platform simulator instead of the built-in one; online
+    /// applications are filed at its `/admin/applications`.
+    pub province_url: Option<String>,
+    /// An external bank network simulator instead of the built-in one; applicants pay fees at
+    /// its `/admin/payments`.
+    pub bank_url: Option<String>,
+    /// Time between two tracking events in the built-in simulator.
+    pub step_delay: Duration,
+    pub progress: bool,
+    pub concurrency: usize,
+    /// Faults the built-in postal simulator injects.
+    pub faults: Faults,
+    /// Faults the built-in e-certificate, provincial platform and bank simulators inject.
+    pub counterpart_faults: connectors::simulation::Faults,
+    /// The county-day mix of procedures; off: every case is a plain mailed approval.
+    pub mix: bool,
+}
+
+/// What a run achieved; printed as a table and written as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub cases: usize,
+    pub completed: usize,
+    pub by_state: BTreeMap<String, i64>,
+    pub messages_per_topic: BTreeMap<String, i64>,
+    pub dead_letters: i64,
+    pub elapsed_seconds: f64,
+    pub cases_per_second: f64,
+    pub hub_messages_per_second: f64,
+    pub latency_ms: BTreeMap<String, Percentiles>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    pub p50: i64,
+    pub p99: i64,
+}
+
+/// A running demo environment: the hub and, unless an external one is given, the simulator.
+pub struct DemoRun {
+    pub hub: Hub,
+    _simulator: Option<simulator::RunningSimulator>,
+    _ecert_simulator: Option<ecert::simulator::RunningSimulator>,
+    _province_simulator: Option<province::simulator::RunningSimulator>,
+    _bank_simulator: Option<bank::simulator::RunningSimulator>,
+    client: reqwest::Client,
+    /// The county's people, each calling the API with their own token.
+    pub staff: Staff,
+    base: String,
+    postal_url: String,
+    ecert_url: String,
+    province_url: String,
+    bank_url: String,
+    /// What the demo does with each case, by case number.
+    profiles: std::sync::Mutex<HashMap<String, Profile>>,
+    /// Fee orders the applicants have paid at the bank.
+    paid_orders: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl DemoRun {
+    pub async fn start(mut config: Config, options: &DemoOptions) -> anyhow::Result<DemoRun> {
+        if config.database.url == Config::default().database.url {
+            let file = options.data_dir.join("hub.db");
+            if !options.resume {
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = PathBuf::from(format!("{}{suffix}", file.display()));
+                    if path.exists() {
+                        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                    }
+                }
+            }
+            config.database.url = format!("sqlite://{}", file.display());
+        }
+        let listener = bind(&config.api.listen).await?;
+        let push_url = format!("http://{}{PUSH_PATH}", listener.local_addr()?);
+        let simulator = match &options.postal_url {
+            Some(url) => {
+                config.postal.base_url = url.clone();
+                None
+            }
+            None => {
+                let sim_listener = bind("127.0.0.1:0").await?;
+                let sim = simulator::spawn(
+                    sim_listener,
+                    SimulatorConfig { push_url: Some(push_url), step_delay: options.step_delay, faults: options.faults.clone() },
+                )?;
+                config.postal.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
+        let ecert_simulator = match &options.ecert_url {
+            Some(url) => {
+                config.ecert.base_url = url.clone();
+                None
+            }
+            None => {
+                let sim_config = ecert::simulator::SimulatorConfig { app_id: config.ecert.app_id.clone(), app_secret: config.ecert.app_secret.clone(), faults: options.counterpart_faults.clone() };
+                let sim = ecert::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                config.ecert.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let province_simulator = match &options.province_url {
+            Some(url) => {
+                config.province.base_url = url.clone();
+                None
+            }
+            None => {
+                let push_url = format!("http://{}{}", listener.local_addr()?, province::PUSH_PATH);
+                let sim_config = province::simulator::SimulatorConfig {
+                    app_id: config.province.app_id.clone(),
+                    app_secret: config.province.app_secret.clone(),
+                    push_url: Some(push_url),
+                    faults: options.counterpart_faults.clone(),
+                };
+                let sim = province::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                // The platform holds the county's guides as the county published them.
+                let guides = guides_of(&Reference::builtin());
+                client.put(format!("{}/admin/matters", sim.base_url)).json(&guides).send().await?.error_for_status()?;
+                config.province.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
+        let bank_simulator = match &options.bank_url {
+            Some(url) => {
+                config.bank.base_url = url.clone();
+                None
+            }
+            None => {
+                let push_url = format!("http://{}{}", listener.local_addr()?, bank::PUSH_PATH);
+                let sim_config =
+                    bank::simulator::SimulatorConfig { app_id: config.bank.app_id.clone(), app_secret: config.bank.app_secret.clone(), push_url: Some(push_url), faults: options.counterpart_faults.clone() };
+                let sim = bank::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+                config.bank.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+        };
+        let hub = Hub::start(&config, listener).await?;
+        let base = format!("http://{}", hub.api_address);
+        let (postal_url, ecert_url, province_url) = (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
+        let bank_url = config.bank.base_url.clone();
+        let staff = Staff::of(&hub);
+        Ok(DemoRun {
+            hub,
+            staff,
+            _simulator: simulator,
+            _ecert_simulator: ecert_simulator,
+            _province_simulator: province_simulator,
+            _bank_simulator: bank_simulator,
+            client,
+            base,
+            postal_url,
+            ecert_url,
+            province_url,
+            bank_url,
+            profiles: Default::default(),
+            paid_orders: Default::default(),
+        })
+    }
+
+    /// Submits the applications, plays the clerks, approvers and applicants, and waits until
+    /// every case is final; then the applicants review.
+    pub async fn drive(&self, options: &DemoOptions) -> anyhow::Result<Summary> {
+        let started = Instant::now();
+        let applications = demo_applications(&self.hub.reference.get(), options.cases, options.mix);
+        let bar = options.progress.then(|| progress_bar(options.cases));
+        let submitting = self.submit_all(&applications, options.concurrency);
+        let working = self.work_until_done(options.cases, bar.as_ref());
+        let (submitted, worked) = tokio::join!(submitting, working);
+        submitted?;
+        worked?;
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        let elapsed = started.elapsed();
+        self.review_all().await?;
+        self.summary(options.cases, elapsed).await
+    }
+
+    async fn submit_all(&self, applications: &[(SubmitApplication, Profile)], concurrency: usize) -> anyhow::Result<()> {
+        let calls = applications.iter().map(|(application, profile)| self.submit(application, *profile));
+        let results: Vec<anyhow::Result<()>> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
+        results.into_iter().collect()
+    }
+
+    async fn submit(&self, application: &SubmitApplication, profile: Profile) -> anyhow::Result<()> {
+        let case_number = if profile == Profile::Online {
+            self.file_online(application).await?
+        } else {
+            let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
+            answer["case_number"].as_str().context("submission answer without case number")?.to_string()
+        };
+        self.profiles.lock().expect("profiles lock").insert(case_number, profile);
+        Ok(())
+    }
+
+    /// Files the application on the provincial platform, as the applicant would online, and
+    /// waits for the platform's push to open the case.
+    async fn file_online(&self, application: &SubmitApplication) -> anyhow::Result<String> {
+        let online = OnlineApplication {
+            project_no: application.request_id.clone(),
+            implementation_code: application.matter_code.clone(),
+            applicant: application.applicant.clone(),
+            domicile_township: application.domicile_township.clone(),
+            materials: application.materials.clone(),
+            certificates: Vec::new(),
+            delivery_method: application.delivery.method.clone(),
+            delivery_address: application.delivery.address.clone(),
+            submitted_at: hub::store::now_ms(),
+        };
+        let platform = &self.province_url;
+        let filed = self.client.post(format!("{platform}/admin/applications")).json(&online).send().await?;
+        anyhow::ensure!(filed.status().is_success(), "filing {} online failed: {}", online.project_no, filed.text().await?);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let record: serde_json::Value = self.client.get(format!("{platform}/admin/applications/{}", online.project_no)).send().await?.error_for_status()?.json().await?;
+            if let Some(case_number) = record["case_number"].as_str() {
+                return Ok(case_number.to_string());
+            }
+            anyhow::ensure!(record["refused"].is_null(), "the hub refused online application {}: {}", online.project_no, record["refused"]);
+            anyhow::ensure!(Instant::now() < deadline, "online application {} was not taken within two minutes", online.project_no);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn profile(&self, case_number: &str) -> Profile {
+        self.profiles.lock().expect("profiles lock").get(case_number).copied().unwrap_or(Profile::Mailed)
+    }
+
+    async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let response = self.staff.send(self.client.post(format!("{}{path}", self.base)).json(body)).await?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "POST {path} failed: {status} {}", response.text().await?);
+        Ok(response.json().await?)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.staff.send(self.client.get(format!("{}{path}", self.base))).await?.error_for_status()?.json().await?)
+    }
+
+    /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
+    /// the batch call), clerks take supplements, applicants collect their results.
+    async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
+        let mut counted = Instant::now();
+        loop {
+            let (queue, supplements, pickups, suspended) = tokio::try_join!(
+                self.approval_queues(),
+                self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
+                self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
+                // Inspections an earlier, interrupted run started and did not finish.
+                self.get("/api/v1/cases?state=suspended&limit=200"),
+            )?;
+            let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
+            let (supplements, pickups, suspended) = (list(&supplements), list(&pickups), list(&suspended));
+            let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty() && suspended.is_empty();
+            for case in &suspended {
+                let case_number = case["case_number"].as_str().context("case without number")?;
+                self.complete_inspection(case_number).await?;
+            }
+            // Approvers, clerks and applicants work side by side, as at a county hall.
+            let approving = async {
+                if queue.is_empty() {
+                    Ok(())
+                } else {
+                    self.approve(&queue).await
+                }
+            };
+            let supplementing = stream::iter(supplements.iter().map(|case| self.supplement(case))).buffer_unordered(8).collect::<Vec<_>>();
+            let collecting = stream::iter(pickups.iter().map(|case| self.collect(case))).buffer_unordered(8).collect::<Vec<_>>();
+            let (approved, supplemented, collected) = tokio::join!(approving, supplementing, collecting);
+            approved?;
+            supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
+            // Counting scans every case: only when idle, or to move the progress bar along.
+            if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
+                counted = Instant::now();
+                let by_state = self.hub.store.count_by_state().await?;
+                let finished = by_state.iter().filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final())).map(|(_, n)| *n).sum::<i64>();
+                if let Some(bar) = bar {
+                    bar.set_position(finished as u64);
+                    bar.set_message(format!("{by_state:?}"));
+                }
+                if finished as usize >= cases {
+                    return Ok(());
+                }
+            }
+            if idle {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Each authority's approval queue, as its approvers see it, for the authorities the
+    /// supervisor sees cases waiting at.
+    async fn approval_queues(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let routed = self.get("/api/v1/cases?state=routed&limit=200").await?;
+        let authorities: std::collections::BTreeSet<&str> = routed.as_array().into_iter().flatten().filter_map(|case| case["department_code"].as_str()).collect();
+        let mut queue = Vec::new();
+        for authority in authorities {
+            let page = self.get(&format!("/api/v1/approvals?department={authority}&limit=200")).await?;
+            queue.extend(page.as_array().cloned().unwrap_or_default());
+        }
+        Ok(queue)
+    }
+
+    /// Decides a page of the queue: opinions first for parallel approvals, a site inspection
+    /// where the profile calls for one, then one batch of decisions.
+    async fn approve(&self, queue: &[serde_json::Value]) -> anyhow::Result<()> {
+        let mut decisions = Vec::with_capacity(queue.len());
+        for item in queue {
+            let case_number = item["case_number"].as_str().context("queue item without case number")?;
+            if item["fee"].is_object() && item["fee"]["paid"] != true {
+                // The approval waits for the fee: the applicant pays at the bank once the order is placed.
+                self.pay_fee(&item["fee"]).await?;
+                continue;
+            }
+            let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+            for department in item["opinions_pending"].as_array().into_iter().flatten() {
+                let opinion = serde_json::json!({"department_code": department, "officer": "会签部门 孙会签", "opinion": "agree"});
+                self.post(&path("opinions"), &opinion).await?;
+            }
+            let profile = self.profile(case_number);
+            if profile == Profile::Inspected && item["procedures_completed"] == 0 {
+                let inspection = serde_json::json!({"procedure": "site_inspection", "officer": "县审批局 赵踏勘", "departments": [item["department_code"]]});
+                self.post(&path("procedures"), &inspection).await?;
+                self.complete_inspection(case_number).await?;
+            }
+            let (outcome, reason) = if profile == Profile::Denied { ("denied", Some("申请材料反映的经营条件不符合法定要求")) } else { ("approved", None) };
+            decisions.push(serde_json::json!({
+                "case_number": case_number,
+                "outcome": outcome,
+                "reason": reason,
+                "officer": "县审批局 王审批",
+                "department_code": item["department_code"],
+            }));
+        }
+        if decisions.is_empty() {
+            // Only fees outstanding: give the bank a moment.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(());
+        }
+        // Each department's approver decides its own cases, in one batch.
+        let mut by_department: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for decision in decisions {
+            by_department.entry(decision["department_code"].as_str().unwrap_or_default().to_string()).or_default().push(decision);
+        }
+        for decisions in by_department.into_values() {
+            let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
+            for result in answer["results"].as_array().context("batch decision answer without results")? {
+                // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
+                let code = result["status"].as_u64().unwrap_or(0);
+                anyhow::ensure!(code == 200 || code == 409, "deciding {}: {result}", result["case_number"]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The applicant pays a placed fee order at a bank outlet, once.
+    async fn pay_fee(&self, fee: &serde_json::Value) -> anyhow::Result<()> {
+        let order = fee["order_number"].as_str().context("fee without order number")?;
+        if fee["payment_code"].is_null() || !self.paid_orders.lock().expect("paid orders lock").insert(order.to_string()) {
+            return Ok(());
+        }
+        // The amount too: a resumed demo's fresh simulator does not know orders placed before.
+        let payment = serde_json::json!({ "order_number": order, "amount_fen": fee["total_fen"] });
+        let paid = self.client.post(format!("{}/admin/payments", self.bank_url)).json(&payment).send().await?;
+        anyhow::ensure!(paid.status().is_success(), "paying {order} failed: {}", paid.text().await?);
+        Ok(())
+    }
+
+    async fn complete_inspection(&self, case_number: &str) -> anyhow::Result<()> {
+        let record = serde_json::json!({"officer": "县审批局 赵踏勘", "summary": "现场与申请材料一致"});
+        self.post(&format!("/api/v1/cases/{case_number}/procedures/complete"), &record).await.map(drop)
+    }
+
+    /// The applicant brings everything the one-time notice listed.
+    async fn supplement(&self, case: &serde_json::Value) -> anyhow::Result<()> {
+        let case_number = case["case_number"].as_str().context("case without number")?;
+        let matter = case["application"]["matter"]["implementation_code"].as_str().unwrap_or_default();
+        let materials: Vec<String> = self.hub.reference.get().matter(matter).map(|m| m.materials.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
+        self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials })).await.map(drop)
+    }
+
+    /// The applicant collects at the window with an ID card, or at the locker with the code.
+    async fn collect(&self, case: &serde_json::Value) -> anyhow::Result<()> {
+        let case_number = case["case_number"].as_str().context("case without number")?;
+        // The supervisor's list masks ID numbers; the clerk at the counter sees the case whole.
+        let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+        let case = &record["case"];
+        let applicant = &case["application"]["applicant"];
+        let body = serde_json::json!({
+            "collected_by": applicant["name"],
+            "id_number": applicant["id_number"],
+            "pickup_code": case["pickup"]["code"],
+            "signature": format!("签名板记录 {case_number}"),
+        });
+        self.post(&format!("/api/v1/cases/{case_number}/pickup"), &body).await.map(drop)
+    }
+
+    /// Every fourth applicant reviews at the counter; the dissatisfied ones online, and the
+    /// supervisor closes each rectification this opens. Safe to repeat after an interruption.
+    async fn review_all(&self) -> anyhow::Result<()> {
+        let reviewers: Vec<(String, Profile)> = {
+            let profiles = self.profiles.lock().expect("profiles lock");
+            let mut all: Vec<(String, Profile)> = profiles.iter().map(|(c, p)| (c.clone(), *p)).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all.into_iter().enumerate().filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0).map(|(_, entry)| entry).collect()
+        };
+        let reviews = reviewers.iter().map(|(case_number, profile)| self.review(case_number, *profile));
+        let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
+        results.into_iter().collect()
+    }
+
+    async fn review(&self, case_number: &str, profile: Profile) -> anyhow::Result<()> {
+        let case_path = format!("/api/v1/cases/{case_number}");
+        let path = |action: &str| format!("{case_path}/{action}");
+        let mut record = self.get(&case_path).await?;
+        if record["case"]["reviews"].as_array().is_none_or(Vec::is_empty) {
+            let review = match profile {
+                Profile::BadReview => serde_json::json!({"grade": 2, "channel": "online", "comment": "等候时间太长"}),
+                _ => serde_json::json!({"grade": 5, "channel": "counter"}),
+            };
+            self.post(&path("reviews"), &review).await?;
+            record = self.get(&case_path).await?;
+        }
+        let open = record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
+        for item in open {
+            let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
+            self.post(&path("rectifications/close"), &close).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn summary(&self, cases: usize, elapsed: Duration) -> anyhow::Result<Summary> {
+        let store = &self.hub.store;
+        let by_state = store.count_by_state().await?;
+        let completed = by_state.get("archived").copied().unwrap_or(0) as usize;
+        let messages_per_topic = store.messages_per_topic().await?;
+        let dead_letters = self.hub.bus.message_count(DEAD_LETTER_TOPIC).await.unwrap_or(0);
+        let total_messages: i64 = messages_per_topic.values().sum();
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        Ok(Summary {
+            cases,
+            completed,
+            by_state,
+            messages_per_topic,
+            dead_letters,
+            elapsed_seconds: seconds,
+            cases_per_second: completed as f64 / seconds,
+            hub_messages_per_second: total_messages as f64 / seconds,
+            latency_ms: stage_latencies(&store.event_times().await?),
+        })
+    }
+
+    /// Base URL of the carrier API in use.
+    pub fn postal_url(&self) -> &str {
+        &self.postal_url
+    }
+
+    /// Base URL of the hub's HTTP API.
+    pub fn api_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The e-certificate repository the demo's hub talks to.
+    pub fn ecert_url(&self) -> &str {
+        &self.ecert_url
+    }
+
+    /// The provincial platform (simulator) the hub talks to.
+    pub fn province_url(&self) -> &str {
+        &self.province_url
+    }
+
+    /// The bank network (simulator) the hub talks to.
+    pub fn bank_url(&self) -> &str {
+        &self.bank_url
+    }
+
+    pub async fn stop(self) {
+        self.hub.stop().await;
+    }
+
+    /// Keeps the hub serving after the run so that its web console can be looked at: prints
+    /// the console's address and a token for one seat of each role, then waits for Ctrl-C.
+    pub async fn serve_console(&self) -> anyhow::Result<()> {
+        let reference = self.hub.reference.get();
+        let (township, village) = reference.villages().next().context("the county has villages")?;
+        let outlet = reference.county.bank_outlets.first().map(|outlet| outlet.code.clone());
+        let seats = [
+            (Role::VillageClerk, Some(village.code.clone())),
+            (Role::TownshipClerk, Some(township.code.clone())),
+            (Role::BankOutlet, outlet),
+            (Role::CountyApprover, Some(reference.county.approval_bureau.clone())),
+            (Role::Supervisor, None),
+            (Role::Postal, None),
+            (Role::DataBureau, None),
+            (Role::Integrator, None),
+        ];
+        println!("\nweb console: {}/console/  (sign in with one of these tokens; Ctrl-C stops the hub)", self.base);
+        for (role, unit) in seats {
+            println!("  {:<10} {}", role.title(), self.staff.token(role, unit.as_deref()).await?);
+        }
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
+}
+
+fn progress_bar(cases: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(cases as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} archived  {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The stages of a case's life whose duration the summary reports, as pairs of event kinds.
+pub const STAGES: [(&str, &str, &str); 8] = [
+    ("1 submitted->accepted", "ApplicationSubmitted", "CaseAccepted"),
+    ("2 accepted->routed", "CaseAccepted", "CaseRouted"),
+    ("3 routed->decided", "CaseRouted", "CaseDecided"),
+    ("4 decided->delivery requested", "CaseDecided", "DeliveryRequested"),
+    ("5 requested->order created", "DeliveryRequested", "DeliveryOrderCreated"),
+    ("6 order created->delivered", "DeliveryOrderCreated", "DeliveryCompleted"),
+    ("7 delivered->archived", "DeliveryCompleted", "CaseArchived"),
+    ("total submitted->archived", "ApplicationSubmitted", "CaseArchived"),
+];
+
+/// p50 and p99 of each stage over all cases that passed it.
+pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Percentiles> {
+    let mut times: HashMap<&str, HashMap<&str, i64>> = HashMap::new();
+    for (case, kind, at) in events {
+        times.entry(case.as_str()).or_default().entry(kind.as_str()).or_insert(*at);
+    }
+    STAGES
+        .iter()
+        .filter_map(|(name, from, to)| {
+            let mut durations: Vec<i64> = times.values().filter_map(|t| Some(t.get(to)? - t.get(from)?)).collect();
+            if durations.is_empty() {
+                return None;
+            }
+            durations.sort_unstable();
+            let at = |q: f64| durations[((durations.len() - 1) as f64 * q).round() as usize];
+            Some((name.to_string(), Percentiles { p50: at(0.5), p99: at(0.99) }))
+        })
+        .collect()
+}
+
+const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"];
+const GIVEN: [&str; 12] = ["建国", "秀英", "志强", "桂兰", "海燕", "伟", "芳", "军", "丽", "磊", "红梅", "永庆"];
+
+/// What the demo does with a case: the county-day mix of DEMO.md's procedures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Complete materials, approved, mailed.
+    Mailed,
+    /// A primary material missing: one-time notice, then a supplement.
+    Incomplete,
+    /// A secondary material missing under a commitment (容缺受理).
+    Tolerant,
+    Window,
+    Locker,
+    Denied,
+    /// A site inspection before the decision.
+    Inspected,
+    /// A township matter for an applicant from outside the county: not accepted.
+    Refused,
+    /// Approved, then a bad review and its rectification.
+    BadReview,
+    /// Parallel approval at the county hall.
+    Parallel,
+    /// Handed in at a bank outlet (channel bank).
+    Bank,
+    /// Filed online on the provincial platform, which pushes it to the hub (channel online).
+    Online,
+    /// A matter with a fee: ordered at acceptance, paid at a bank outlet before the approval.
+    Fee,
+}
+
+impl Profile {
+    /// The mix: two in three cases plain mailed approvals from village stations, the rest one
+    /// procedure each.
+    fn of(i: usize) -> Profile {
+        match i % 40 {
+            3 | 23 => Profile::Incomplete,
+            5 | 25 => Profile::Tolerant,
+            7 | 27 => Profile::Window,
+            9 | 29 => Profile::Locker,
+            11 | 31 => Profile::Denied,
+            13 => Profile::Inspected,
+            15 => Profile::Refused,
+            17 | 37 => Profile::BadReview,
+            19 => Profile::Parallel,
+            21 | 35 => Profile::Bank,
+            33 | 39 => Profile::Online,
+            1 => Profile::Fee,
+            _ => Profile::Mailed,
+        }
+    }
+}
+
+/// Matters the mix uses for its special cases.
+const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
+const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
+const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
+const FIRST_REGISTRATION: &str = "11610429MB291234CH4000105001000";
+
+/// `count` applications handed in across the county, the same every run, with what the demo
+/// does with each.
+pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<(SubmitApplication, Profile)> {
+    let villages: Vec<_> = reference.villages().collect();
+    let mut matters: Vec<_> = reference.matters().filter(|m| m.mail_allowed && m.accept_tiers.iter().any(|t| t == "village")).collect();
+    matters.sort_by(|a, b| a.implementation_code.cmp(&b.implementation_code));
+    (0..count)
+        .map(|i| {
+            let profile = if mix { Profile::of(i) } else { Profile::Mailed };
+            let (township, village) = villages[i % villages.len()];
+            let mut point = village.code.clone();
+            let mut matter = matters[i % matters.len()];
+            match profile {
+                Profile::Refused => matter = reference.matter(HOMESTEAD).expect("homestead matter"),
+                Profile::Parallel => {
+                    matter = reference.matter(CONSTRUCTION_PERMIT).expect("construction permit matter");
+                    point = reference.county.code.clone();
+                }
+                Profile::Bank => {
+                    let outlets = &reference.county.bank_outlets;
+                    point = outlets[i % outlets.len()].code.clone();
+                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
+                }
+                Profile::Online => {
+                    point = reference.online_point().code.clone();
+                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
+                }
+                Profile::Fee => {
+                    point = township.code.clone();
+                    matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
+                }
+                _ => {}
+            }
+            let name = format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / SURNAMES.len()) % GIVEN.len()]);
+            let birth = format!("{:04}{:02}{:02}", 1950 + i % 50, 1 + i % 12, 1 + i % 28);
+            let first17 = format!("610429{birth}{:03}", i % 1000);
+            let phone = format!("139{:08}", i);
+            let mut materials: Vec<String> = matter.materials.iter().map(|m| m.name.clone()).collect();
+            let secondary = matter.materials.iter().find(|m| !m.primary).map(|m| m.name.clone());
+            let mut commits_to_supply = false;
+            match (profile, &secondary) {
+                (Profile::Incomplete, _) => drop(materials.remove(0)),
+                (Profile::Tolerant, Some(secondary)) => {
+                    materials.retain(|m| m != secondary);
+                    commits_to_supply = true;
+                }
+                _ => {}
+            }
+            let address = PostalAddress {
+                name: name.clone(),
+                phone: phone.clone(),
+                province: reference.county.province.clone(),
+                city: reference.county.city.clone(),
+                county: reference.county.name.clone(),
+                address: format!("{}{}{}组{}号", township.name, village.name, 1 + i % 9, 1 + i % 60),
+                post_code: reference.county.post_code.clone(),
+            };
+            let delivery = match profile {
+                Profile::Window => DeliveryChoice { method: "window".into(), address: None },
+                Profile::Locker => DeliveryChoice { method: "locker".into(), address: None },
+                _ => DeliveryChoice { method: "mail".into(), address: Some(address) },
+            };
+            let application = SubmitApplication {
+                request_id: format!("demo-{i}"),
+                matter_code: matter.implementation_code.clone(),
+                service_point: point,
+                channel: match profile {
+                    Profile::Bank => "bank".into(),
+                    Profile::Online => "online".into(),
+                    _ => "counter".into(),
+                },
+                applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone, email: None },
+                materials,
+                faulty_materials: Vec::new(),
+                certificates: Vec::new(),
+                commits_to_supply,
+                // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
+                domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
+                delivery,
+            };
+            (application, profile)
+        })
+        .collect()
+}
+
+/// Prints the summary as the table an operator reads.
+pub fn print_summary(summary: &Summary) {
+    println!();
+    println!("Cases            {:>8}   completed {:>8}", summary.cases, summary.completed);
+    println!("Elapsed          {:>8.2} s", summary.elapsed_seconds);
+    println!("Throughput       {:>8.1} cases/s   {:.1} hub messages/s", summary.cases_per_second, summary.hub_messages_per_second);
+    println!();
+    println!("{:<32} {:>8}", "final state", "cases");
+    for (state, count) in &summary.by_state {
+        println!("{state:<32} {count:>8}");
+    }
+    println!();
+    println!("{:<32} {:>8}", "topic", "messages");
+    for (topic, count) in &summary.messages_per_topic {
+        println!("{topic:<32} {count:>8}");
+    }
+    println!("{:<32} {:>8}", DEAD_LETTER_TOPIC, summary.dead_letters);
+    println!();
+    println!("{:<32} {:>8} {:>8}", "stage latency (ms)", "p50", "p99");
+    for (stage, p) in &summary.latency_ms {
+        println!("{stage:<32} {:>8} {:>8}", p.p50, p.p99);
+    }
+}
+

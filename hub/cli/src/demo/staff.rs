@@ -1,0 +1,109 @@
+//! The county's staff as the demo and the system tests play them: each call made by the one
+//! who would make it — the clerk of the case's service point, the approver of its department,
+//! the supervisor, the data bureau, the integrator — with a token of their own.
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use serde_json::Value;
+
+use hub::app::tokens::{TokenKind, TokenRequest, Tokens};
+use hub::Hub;
+use hub_core::access::{counter_of, decider_of, Role};
+use hub::app::reference::CurrentReference;
+use hub::store::Store;
+
+/// A role and the unit it is bound to.
+pub type Acting = (Role, Option<String>);
+
+pub struct Staff {
+    tokens: Tokens,
+    store: Store,
+    reference: CurrentReference,
+    issued: tokio::sync::Mutex<HashMap<Acting, String>>,
+}
+
+/// Case actions taken by whoever decides the case.
+const DECIDERS_ACTIONS: [&str; 5] = ["decision", "refusal", "procedures", "procedures/complete", "certificate/revocation"];
+
+impl Staff {
+    pub fn of(hub: &Hub) -> Staff {
+        Staff { tokens: hub.tokens.clone(), store: hub.store.clone(), reference: hub.reference.clone(), issued: Default::default() }
+    }
+
+    /// The token of a role (bound to `unit`), issued on first use.
+    pub async fn token(&self, role: Role, unit: Option<&str>) -> anyhow::Result<String> {
+        let key = (role, unit.map(String::from));
+        let mut issued = self.issued.lock().await;
+        if let Some(token) = issued.get(&key) {
+            return Ok(token.clone());
+        }
+        let holder = format!("{}（{}）", role.title(), unit.unwrap_or("全县"));
+        let request = TokenRequest { holder, kind: TokenKind::Person, role, unit: key.1.clone(), valid_days: Some(30) };
+        let token = match self.tokens.issue(request, "demo").await {
+            Ok(issued) => issued.token,
+            Err(error) => anyhow::bail!("issuing a {} token for {unit:?}: {error:?}", role.code()),
+        };
+        issued.insert(key, token.clone());
+        Ok(token)
+    }
+
+    /// Who would make this call to the hub's API.
+    pub async fn actor(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Acting> {
+        let reference = self.reference.get();
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let counter = |point_code: &str| -> anyhow::Result<Acting> {
+            let point = reference.service_point(point_code).with_context(|| format!("no service point {point_code}"))?;
+            let (role, unit) = counter_of(point, &reference.county.code);
+            Ok((role, Some(unit)))
+        };
+        let decider = |authority: &str| -> Acting { (decider_of(authority, &reference), Some(authority.to_string())) };
+        let field = |name: &str| body.and_then(|body| body[name].as_str()).map(String::from);
+        let segments: Vec<&str> = route.trim_start_matches("/api/v1/").splitn(3, '/').collect();
+        Ok(match segments.as_slice() {
+            ["applications"] => counter(&field("service_point").context("an application names its service point")?)?,
+            ["cases", case_number, rest @ ..] => {
+                let action = rest.first().copied().unwrap_or_default();
+                if action == "rectifications/close" {
+                    return Ok((Role::Supervisor, None));
+                }
+                let case = self.store.case(case_number).await?.map(|record| record.case);
+                match (action, case) {
+                    ("opinions", _) => decider(&field("department_code").unwrap_or_default()),
+                    (action, Some(case)) if DECIDERS_ACTIONS.contains(&action) => decider(case.department_code.as_deref().unwrap_or_default()),
+                    (_, Some(case)) => counter(&case.application.service_point.code)?,
+                    (_, None) => (Role::Supervisor, None),
+                }
+            }
+            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] => (Role::Supervisor, None),
+            ["decisions"] => {
+                let first = body.and_then(|body| body["decisions"][0]["case_number"].as_str()).unwrap_or_default();
+                let department = self.store.case(first).await?.and_then(|record| record.case.department_code).unwrap_or_default();
+                decider(&department)
+            }
+            ["approvals"] => {
+                let department = query.split('&').find_map(|pair| pair.strip_prefix("department=")).context("the demo's approvers ask for their department's queue")?;
+                decider(department)
+            }
+            ["certificates", ..] => (Role::TownshipClerk, Some(reference.county.code.clone())),
+            ["audit", "checkpoints" | "archives"] if method == "POST" => (Role::Integrator, None),
+            ["audit", ..] => (Role::DataBureau, None),
+            _ => (Role::Integrator, None),
+        })
+    }
+
+    /// Sends a request to the hub's API as the one who would make it.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let (client, request) = request.build_split();
+        let mut request = request?;
+        let body: Option<Value> = request.body().and_then(|body| body.as_bytes()).and_then(|bytes| serde_json::from_slice(bytes).ok());
+        let path = match request.url().query() {
+            Some(query) => format!("{}?{query}", request.url().path()),
+            None => request.url().path().to_string(),
+        };
+        let (role, unit) = self.actor(request.method().as_str(), &path, body.as_ref()).await?;
+        let token = self.token(role, unit.as_deref()).await?;
+        request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);
+        Ok(client.execute(request).await?)
+    }
+}

@@ -1,0 +1,181 @@
+//! Cases: the hub's consumer groups apply each consumed event to its case, and people's
+//! commands run against cases; the core decides, the outcome is stored with the events to
+//! publish in one transaction.
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use bus::{BatchHandler, Delivery, Rejected};
+use contracts::Event;
+use hub_core::case::is_external_fact;
+use hub_core::deadlines;
+use hub_core::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
+
+use super::reference::CurrentReference;
+use crate::store::{now_ms, Store, StoreTx};
+
+/// A Kafka consumer group of the hub: applies each event it is handed to the case it names.
+/// The three hub groups (acceptance, workflow, delivery) differ only in the topics they read.
+pub struct CaseProcessor {
+    pub consumer: String,
+    pub store: Store,
+    pub reference: CurrentReference,
+}
+
+/// What one event did to a case: its new history entries and the subset to publish.
+struct Applied {
+    history: Vec<Event>,
+    publish: Vec<Event>,
+}
+
+/// Applies one consumed event: a connector's fact is recorded first, then the hub reacts to it
+/// and to whatever its reactions produce.
+fn apply_event(case: &mut Case, event: &Event, ctx: &Context<'_>) -> Result<Applied, Rejection> {
+    let mut next = case.clone();
+    let mut recorded = Vec::new();
+    if is_external_fact(event) {
+        for fact in decide(&next, &Command::Record(event.clone()), ctx)? {
+            next = evolve(next, &fact);
+            recorded.push(fact);
+        }
+    }
+    let (next, publish) = react(next, vec![event.clone()], ctx)?;
+    *case = next;
+    let history = recorded.into_iter().chain(publish.iter().cloned()).collect();
+    Ok(Applied { history, publish })
+}
+
+/// A case a batch touches: as loaded, and what the batch did to it.
+struct Touched {
+    case: Case,
+    loaded_seq: u32,
+    loaded_timer: Option<i32>,
+    history: Vec<Event>,
+    publish: Vec<Event>,
+}
+
+/// Loads the cases named by `case_numbers` (repeats allowed) for a batch to change.
+async fn load_touched<'n>(tx: &mut StoreTx<'_>, case_numbers: impl Iterator<Item = &'n str>) -> anyhow::Result<HashMap<String, Touched>> {
+    let numbers: Vec<&str> = case_numbers.collect::<HashSet<_>>().into_iter().collect();
+    Ok(tx
+        .load_cases(&numbers)
+        .await?
+        .into_iter()
+        .map(|(number, case)| (number, Touched { loaded_seq: case.seq, loaded_timer: case.timer_day, case, history: Vec::new(), publish: Vec::new() }))
+        .collect())
+}
+
+/// Writes what a batch did: new history, new snapshots with their re-armed deadline timers
+/// (failing if another writer got there first), and the events to publish, a few statements
+/// for the whole batch.
+async fn save_touched(tx: &mut StoreTx<'_>, touched: &mut HashMap<String, Touched>, ctx: &Context<'_>) -> anyhow::Result<()> {
+    for entry in touched.values_mut() {
+        entry.case.timer_day = deadlines::next_check(&entry.case, ctx.today(), ctx.reference);
+    }
+    let changed: Vec<&Touched> = touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded_timer).collect();
+    let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded_seq + 1..).zip(&t.history)).collect();
+    tx.append_history(&history).await?;
+    let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded_seq)).collect();
+    tx.update_cases(&snapshots).await?;
+    let publish: Vec<Event> = changed.iter().flat_map(|t| t.publish.iter().cloned()).collect();
+    tx.enqueue(&publish).await
+}
+
+#[async_trait]
+impl BatchHandler for CaseProcessor {
+    /// One transaction per batch, and a handful of statements whatever its size: that, not the
+    /// broker, is what bounds the hub's throughput on SQLite.
+    async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
+        let mut tx = self.store.begin().await?;
+        let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
+        let mut skip = tx.applied_among(&self.consumer, &ids).await?;
+        let mut touched = load_touched(&mut tx, batch.iter().map(|d| d.event.case_number())).await?;
+        let reference = self.reference.get();
+        let ctx = Context { now: now_ms(), reference: &reference };
+        let mut outcomes: Vec<(&str, String)> = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, delivery) in batch.iter().enumerate() {
+            let event = &delivery.event;
+            if !skip.insert(event.event_id().to_string()) {
+                continue;
+            }
+            let outcome = match touched.get_mut(event.case_number()) {
+                None => Err(format!("{} names case {}, which does not exist", event.kind(), event.case_number())),
+                Some(entry) => apply_event(&mut entry.case, event, &ctx)
+                    .map(|applied| {
+                        entry.history.extend(applied.history);
+                        entry.publish.extend(applied.publish);
+                    })
+                    .map_err(|rejection| format!("{} rejected: {rejection}", event.kind())),
+            };
+            match outcome {
+                Ok(()) => outcomes.push((event.event_id(), "applied".into())),
+                Err(reason) => {
+                    outcomes.push((event.event_id(), reason.clone()));
+                    rejected.push(Rejected { index, reason });
+                }
+            }
+        }
+        let marks: Vec<(&str, &str)> = outcomes.iter().map(|(id, outcome)| (*id, outcome.as_str())).collect();
+        tx.mark_applied(&self.consumer, &marks).await?;
+        save_touched(&mut tx, &mut touched, &ctx).await?;
+        tx.commit().await?;
+        Ok(rejected)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("no case {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Runs a command from a person (an approver's decision) against a case.
+pub async fn execute(store: &Store, reference: &Reference, case_number: &str, command: Command) -> Result<Case, CommandError> {
+    let mut outcomes = execute_all(store, reference, vec![(case_number.to_string(), command)]).await?;
+    outcomes.remove(0)
+}
+
+/// Runs commands against cases in one transaction, in order; each succeeds or fails on its own
+/// (a batch approval where one case was decided meanwhile still decides the others).
+/// `Err` only when the database fails, and then nothing is applied.
+pub async fn execute_all(
+    store: &Store,
+    reference: &Reference,
+    commands: Vec<(String, Command)>,
+) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+    execute_all_at(store, reference, commands, now_ms()).await
+}
+
+/// `execute_all` as of the instant `now`.
+pub async fn execute_all_at(
+    store: &Store,
+    reference: &Reference,
+    commands: Vec<(String, Command)>,
+    now: i64,
+) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+    let mut tx = store.begin().await?;
+    let mut touched = load_touched(&mut tx, commands.iter().map(|(number, _)| number.as_str())).await?;
+    let ctx = Context { now, reference };
+    let outcomes = commands
+        .into_iter()
+        .map(|(case_number, command)| {
+            let entry = touched.get_mut(&case_number).ok_or(CommandError::NotFound(case_number))?;
+            let mut events = decide(&entry.case, &command, &ctx)?;
+            let decided = events.iter().fold(entry.case.clone(), evolve);
+            let (case, reactions) = react(decided, events.clone(), &ctx)?;
+            events.extend(reactions);
+            entry.case = case;
+            entry.history.extend(events.iter().cloned());
+            entry.publish.extend(events);
+            Ok(entry.case.clone())
+        })
+        .collect();
+    save_touched(&mut tx, &mut touched, &ctx).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+

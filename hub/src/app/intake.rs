@@ -1,0 +1,328 @@
+//! Intake: applications from the counter and online, validated against the reference data,
+//! their e-certificates verified, opened as cases in groups (one transaction per group).
+use std::collections::HashSet;
+
+use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
+use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
+use hub_core::routing::{self, Routing};
+use hub_core::{Case, Reference};
+use hub_web::BadRequest;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::reference::CurrentReference;
+use crate::store::{now_ms, Store};
+
+/// An application as a service point sends it to the API.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitApplication {
+    /// The client's idempotency key: submitting the same request again returns the same case.
+    pub request_id: String,
+    /// Implementation code of the matter.
+    pub matter_code: String,
+    /// Code of the service point (its division code for villages and townships).
+    pub service_point: String,
+    #[serde(default = "counter")]
+    pub channel: String,
+    pub applicant: Applicant,
+    /// Materials handed in and found in order.
+    pub materials: Vec<String>,
+    /// Materials handed in but faulty, with what is wrong: they go on the one-time notice.
+    #[serde(default)]
+    pub faulty_materials: Vec<MaterialProblem>,
+    /// Electronic certificates presented instead of paper (免提交): each is fetched from the
+    /// repository and verified before acceptance examines the materials.
+    #[serde(default)]
+    pub certificates: Vec<PresentedCertificate>,
+    /// The applicant commits to supply missing secondary materials (容缺受理).
+    #[serde(default)]
+    pub commits_to_supply: bool,
+    /// Township of the applicant's registered domicile, for matters decided by the township.
+    #[serde(default)]
+    pub domicile_township: Option<String>,
+    pub delivery: DeliveryChoice,
+}
+
+/// A certificate shown at the counter (e.g. its QR code scanned) for one material.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresentedCertificate {
+    pub material: String,
+    pub certificate_id: String,
+}
+
+fn counter() -> String {
+    "counter".into()
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryChoice {
+    /// mail | window | locker
+    pub method: String,
+    pub address: Option<PostalAddress>,
+}
+
+/// A bad field in a request, named by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn field(field: &str, check: Result<(), String>) -> Result<(), FieldError> {
+    check.map_err(|message| FieldError { field: field.into(), message })
+}
+
+fn fail(field_name: &str, message: impl Into<String>) -> Result<(), FieldError> {
+    field(field_name, Err(message.into()))
+}
+
+impl SubmitApplication {
+    /// Checks every field against the reference data; returns the first bad one.
+    pub fn validate(&self, reference: &Reference) -> Result<(), FieldError> {
+        use hub_core::validation::{mobile, not_blank, post_code, resident_id};
+        field("request_id", not_blank(&self.request_id))?;
+        if self.request_id.len() > 64 {
+            fail("request_id", "must be at most 64 characters")?;
+        }
+        let Some(matter) = reference.matter(&self.matter_code) else {
+            return fail("matter_code", format!("no matter with implementation code {}", self.matter_code));
+        };
+        let Some(point) = reference.service_point(&self.service_point) else {
+            return fail("service_point", format!("no service point {} in county {}", self.service_point, reference.county.code));
+        };
+        if !matter.accept_tiers.contains(&point.tier) {
+            fail("service_point", format!("a {} service point may not accept {}; tiers allowed: {}", point.tier, matter.name, matter.accept_tiers.join(", ")))?;
+        }
+        if !["counter", "online", "bank"].contains(&self.channel.as_str()) {
+            fail("channel", "must be counter, online or bank")?;
+        }
+        // A bank outlet takes applications through the bank's channel, and only it does.
+        if (self.channel == "bank") != (point.tier == "bank") {
+            fail("channel", format!("channel bank is for bank outlets; {} is a {} service point", point.name, point.tier))?;
+        }
+        field("applicant.name", not_blank(&self.applicant.name))?;
+        match self.applicant.id_type.as_str() {
+            "111" => field("applicant.id_number", resident_id(&self.applicant.id_number))?,
+            "001" if self.applicant.id_number.len() == 18 => {}
+            "001" => fail("applicant.id_number", "a unified social credit code has 18 characters")?,
+            _ => fail("applicant.id_type", "must be 111 (resident ID card) or 001 (unified social credit code)")?,
+        }
+        field("applicant.phone", mobile(&self.applicant.phone))?;
+        if let Some(email) = &self.applicant.email {
+            field("applicant.email", email.parse::<lettre::Address>().map(drop).map_err(|e| format!("{email} is not an e-mail address: {e}")))?;
+        }
+        // What is missing is for acceptance to say (one-time notice); names must be the matter's.
+        let known = |name: &String| matter.materials.iter().any(|m| &m.name == name);
+        if let Some(i) = self.materials.iter().position(|name| !known(name)) {
+            fail(&format!("materials[{i}]"), format!("{} is not a material of {}", self.materials[i], matter.name))?;
+        }
+        for (i, faulty) in self.faulty_materials.iter().enumerate() {
+            if !known(&faulty.material) {
+                fail(&format!("faulty_materials[{i}].material"), format!("{} is not a material of {}", faulty.material, matter.name))?;
+            }
+            field(&format!("faulty_materials[{i}].problem"), not_blank(&faulty.problem))?;
+        }
+        for (i, presented) in self.certificates.iter().enumerate() {
+            match matter.materials.iter().find(|m| m.name == presented.material) {
+                None => fail(&format!("certificates[{i}].material"), format!("{} is not a material of {}", presented.material, matter.name))?,
+                Some(material) if !material.ecert => fail(&format!("certificates[{i}].material"), format!("{} cannot be replaced by an electronic certificate", material.name))?,
+                Some(_) => field(&format!("certificates[{i}].certificate_id"), not_blank(&presented.certificate_id))?,
+            }
+        }
+        if let Some(township) = &self.domicile_township {
+            if township.len() != 12 || !township.bytes().all(|b| b.is_ascii_digit()) {
+                fail("domicile_township", "a township division code has 12 digits")?;
+            }
+        }
+        match (self.delivery.method.as_str(), &self.delivery.address) {
+            ("mail", None) => fail("delivery.address", "mail delivery needs an address")?,
+            ("mail", Some(_)) if !matter.mail_allowed => fail("delivery.method", format!("{} results may not be mailed", matter.name))?,
+            ("mail", Some(address)) => {
+                field("delivery.address.name", not_blank(&address.name))?;
+                field("delivery.address.phone", mobile(&address.phone))?;
+                field("delivery.address.province", not_blank(&address.province))?;
+                field("delivery.address.city", not_blank(&address.city))?;
+                field("delivery.address.county", not_blank(&address.county))?;
+                field("delivery.address.address", not_blank(&address.address))?;
+                field("delivery.address.post_code", post_code(&address.post_code))?;
+            }
+            ("window" | "locker", _) => {}
+            _ => fail("delivery.method", "must be mail, window or locker")?,
+        }
+        Ok(())
+    }
+}
+
+/// Where a hypothetical application would be decided, and why (the explain call).
+pub fn explain_routing(reference: &Reference, matter_code: &str, service_point: &str, domicile_township: Option<&str>) -> Result<Routing, FieldError> {
+    let Some(matter) = reference.matter(matter_code) else {
+        return Err(FieldError { field: "matter_code".into(), message: format!("no matter with implementation code {matter_code}") });
+    };
+    let Some(point) = reference.service_point(service_point) else {
+        return Err(FieldError { field: "service_point".into(), message: format!("no service point {service_point} in county {}", reference.county.code) });
+    };
+    routing::route(reference, matter, point, domicile_township).map_err(|message| FieldError { field: "service_point".into(), message })
+}
+
+/// Outcome of a submission: the case, and whether this request opened it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub case: Case,
+    pub created: bool,
+}
+
+/// Opens a case for a validated application, or returns the case this request already opened.
+pub async fn submit_application(store: &Store, reference: &Reference, request: &SubmitApplication) -> anyhow::Result<Submitted> {
+    let mut submitted = submit_applications(store, reference, std::slice::from_ref(request)).await?;
+    Ok(submitted.remove(0))
+}
+
+/// Opens cases for validated applications in one transaction; a request id seen before (or
+/// earlier in `requests`) gets the case it opened.
+pub async fn submit_applications(store: &Store, reference: &Reference, requests: &[SubmitApplication]) -> anyhow::Result<Vec<Submitted>> {
+    let mut tx = store.begin().await?;
+    let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
+    let mut known = tx.cases_for_requests(&ids).await?;
+    let new_requests = requests.iter().filter(|r| !known.contains_key(&r.request_id)).map(|r| r.request_id.as_str()).collect::<HashSet<_>>().len();
+    let mut serial = if new_requests > 0 { tx.reserve_case_serials(new_requests).await? } else { 0 };
+    let now = now_ms();
+    let date = hub_core::calendar::iso_date(hub_core::calendar::day_of(now)).replace('-', "");
+    let mut opened: Vec<(&str, Case, Event)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        if let Some(case) = known.get(&request.request_id) {
+            outcomes.push(Submitted { case: case.clone(), created: false });
+            continue;
+        }
+        let case_number = format!("{}{date}{serial:06}", &reference.county.code[..6]);
+        serial += 1;
+        let event = Event::from(application_submitted(reference, request, case_number, now));
+        let Event::ApplicationSubmitted(submitted) = &event else { unreachable!("built as ApplicationSubmitted") };
+        let case = Case::open(submitted);
+        known.insert(request.request_id.clone(), case.clone());
+        outcomes.push(Submitted { case: case.clone(), created: true });
+        opened.push((request.request_id.as_str(), case, event));
+    }
+    let rows: Vec<(&str, &Case)> = opened.iter().map(|(request_id, case, _)| (*request_id, case)).collect();
+    tx.insert_cases(&rows).await?;
+    let history: Vec<(u32, &Event)> = opened.iter().map(|(_, _, event)| (1, event)).collect();
+    tx.append_history(&history).await?;
+    let events: Vec<Event> = opened.into_iter().map(|(_, _, event)| event).collect();
+    tx.enqueue(&events).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+fn application_submitted(reference: &Reference, request: &SubmitApplication, case_number: String, now: i64) -> ApplicationSubmitted {
+    let matter = reference.matter(&request.matter_code).expect("validated");
+    let point = reference.service_point(&request.service_point).expect("validated");
+    ApplicationSubmitted {
+        event_id: Case::event_id(&case_number, 1),
+        case_number,
+        occurred_at: now,
+        case_version: 1,
+        channel: request.channel.clone(),
+        matter: MatterRef {
+            basic_code: matter.basic_code.clone(),
+            implementation_code: matter.implementation_code.clone(),
+            name: matter.name.clone(),
+            version: matter.version,
+        },
+        applicant: request.applicant.clone(),
+        service_point: ServicePoint {
+            code: point.code.clone(),
+            name: point.name.clone(),
+            tier: point.tier.clone(),
+            division_code: point.division_code.clone(),
+        },
+        materials: request.materials.clone(),
+        delivery_method: request.delivery.method.clone(),
+        delivery_address: request.delivery.address.clone(),
+        faulty_materials: request.faulty_materials.clone(),
+        commits_to_supply: request.commits_to_supply,
+        domicile_township: request.domicile_township.clone(),
+    }
+}
+
+type IntakeReply = oneshot::Sender<Result<Submitted, String>>;
+
+/// Gathers concurrent submissions and opens their cases together, one transaction per group
+/// (group commit): with one SQLite writer, a transaction per request is what limits intake.
+#[derive(Clone)]
+pub struct Intake {
+    requests: mpsc::Sender<(SubmitApplication, IntakeReply)>,
+}
+
+/// Submissions opened in one transaction, at most.
+const INTAKE_GROUP: usize = 256;
+
+impl Intake {
+    /// The intake and the task that serves it (to be spawned); the task ends with `shutdown`.
+    pub fn new(store: Store, reference: CurrentReference, shutdown: CancellationToken) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (requests, mut pending) = mpsc::channel::<(SubmitApplication, IntakeReply)>(INTAKE_GROUP * 4);
+        let task = async move {
+            loop {
+                let first = tokio::select! {
+                    first = pending.recv() => first,
+                    _ = shutdown.cancelled() => None,
+                };
+                let Some(first) = first else { return };
+                let mut group = vec![first];
+                while group.len() < INTAKE_GROUP {
+                    match pending.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (applications, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                match submit_applications(&store, &reference.get(), &applications).await {
+                    Ok(outcomes) => outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome)))),
+                    Err(error) => {
+                        tracing::error!(error = format!("{error:#}"), submissions = replies.len(), "opening cases failed");
+                        replies.into_iter().for_each(|reply| drop(reply.send(Err(format!("{error:#}")))));
+                    }
+                }
+            }
+        };
+        (Intake { requests }, task)
+    }
+
+    /// Opens a case for a validated application (or returns the one its request id opened).
+    pub async fn submit(&self, application: SubmitApplication) -> anyhow::Result<Submitted> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((application, reply)).await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?.map_err(anyhow::Error::msg)
+    }
+}
+
+
+/// Fetches and verifies each presented certificate: a good one stands in for its material, a
+/// bad one makes the material faulty, for the one-time notice to name. A malformed identifier
+/// is refused (422, naming it); an unreachable repository leaves the application untaken.
+pub async fn verify_presented(reference: &Reference, certificates: &CertificateLookup, request: &mut SubmitApplication) -> Result<(), LookupError> {
+    let matter = reference.matter(&request.matter_code).map(|m| m.name.clone()).unwrap_or_default();
+    for (i, presented) in std::mem::take(&mut request.certificates).into_iter().enumerate() {
+        let why = LookupPurpose { purpose: format!("办理{matter}：核验{}（免提交，申请{}）", presented.material, request.request_id), officer: None, case_number: None };
+        let problem = match certificates.fetch(&presented.certificate_id, &why).await {
+            Ok(found) if found.certificate.holder_code != request.applicant.id_number => Some("电子证照持证主体与申请人不符".to_string()),
+            Ok(found) if !found.valid => Some(format!("电子证照核验未通过：{}", found.problems.join("；"))),
+            Ok(_) => None,
+            Err(LookupError::NotFound(_)) => Some("电子证照库中无此证照".to_string()),
+            Err(LookupError::Bad(bad)) => {
+                let field = format!("certificates[{i}].certificate_id");
+                return Err(LookupError::Bad(BadRequest::invalid(field.clone(), format!("{field}: {}", bad.message))));
+            }
+            Err(unavailable @ LookupError::Unavailable(_)) => return Err(unavailable),
+        };
+        match problem {
+            None if !request.materials.contains(&presented.material) => request.materials.push(presented.material),
+            None => {}
+            Some(problem) => request.faulty_materials.push(MaterialProblem { material: presented.material, problem }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,720 @@
+//! The cases as service points, approvers, supervisors and the post see them: applications in,
+//! case files, flow records and documents out, commands on cases, queues and lists. Handlers
+//! only translate: the services decide, the core rules.
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use connectors::ecert::inbound::CertificateLookup;
+use contracts::Event;
+use hub_core::access::Role::{Postal, Supervisor};
+use hub_core::access::{CaseScope, Rule, Seat, CASE_READERS, DECIDERS, POINTS};
+use hub_core::deadlines::standing;
+use hub_core::documents::{page_index, render};
+use hub_core::flow::flow_record;
+use hub_core::{Case, CaseState, Command, Outcome, Rejection};
+use hub_web::{ApiError, ApiResult, BadRequest, Refusal, Route, ValidJson, ValidQuery};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::app::audit::PersonalDataShown;
+use crate::app::cases::{execute, execute_all, CommandError};
+use crate::app::intake::{explain_routing, verify_presented, Intake, SubmitApplication};
+use crate::app::reference::CurrentReference;
+use crate::store::{now_ms, CaseRecord, Store};
+
+#[derive(Clone)]
+pub struct CasesState {
+    pub store: Store,
+    pub reference: CurrentReference,
+    pub intake: Intake,
+    /// Verifies the e-certificates presented instead of paper.
+    pub certificates: Arc<CertificateLookup>,
+}
+
+const READERS: Rule = Rule::Roles(CASE_READERS);
+const COUNTERS: Rule = Rule::Roles(POINTS);
+const DECIDING: Rule = Rule::Roles(DECIDERS);
+const SUPERVISORS: Rule = Rule::Roles(&[Supervisor]);
+
+pub fn routes() -> Vec<Route<CasesState>> {
+    vec![
+        Route::post("/api/v1/applications", COUNTERS, submit)
+            .doc("service points", "submit an application (idempotent on request_id); presented e-certificates stand in for paper")
+            .body::<SubmitApplication>(),
+        Route::get("/api/v1/cases", READERS, list_cases)
+            .doc("cases", "cases in one state within the caller's scope, longest waiting first")
+            .query::<CaseListQuery>(),
+        Route::get("/api/v1/cases/{case_number}", READERS, read_case).doc("cases", "the case with its full history"),
+        Route::get("/api/v1/cases/{case_number}/flow", READERS, read_flow).doc("cases", "the flow record (流转表)"),
+        Route::get("/api/v1/cases/{case_number}/documents", READERS, read_documents).doc("cases", "the case file's page index"),
+        Route::get("/api/v1/cases/{case_number}/documents/{position}", READERS, read_document)
+            .doc("cases", "one document, printable")
+            .produces("text/html"),
+        command::<DecisionRequest>("decision", DECIDING, "approvers", "approve or deny"),
+        command::<RefusalRequest>("refusal", DECIDING, "approvers", "not accepted (不予受理)"),
+        command::<SupplementRequest>("supplements", COUNTERS, "service points", "materials supplied (补正)"),
+        command::<ProcedureRequest>("procedures", DECIDING, "approvers", "start a special procedure (site inspection, hearing, expert review)"),
+        command::<ProcedureCompletion>("procedures/complete", DECIDING, "approvers", "the procedure's record"),
+        command::<OpinionRequest>("opinions", DECIDING, "approvers", "a consulted department's opinion (并联审批)"),
+        command::<PickupRequest>("pickup", COUNTERS, "service points", "hand the result over at the window or locker"),
+        command::<ReviewRequest>("reviews", COUNTERS, "service points", "the applicant's review (好差评)"),
+        command::<RectificationClosing>("rectifications/close", SUPERVISORS, "supervisors", "close a rectification item of a bad review"),
+        command::<RevocationRequest>("certificate/revocation", DECIDING, "approvers", "revoke the case's e-certificate"),
+        Route::get("/api/v1/reviews/stats", SUPERVISORS, review_stats).doc("supervisors", "reviews per service point and department"),
+        Route::get("/api/v1/warnings", SUPERVISORS, warnings)
+            .doc("supervisors", "time-limit warnings raised, oldest first")
+            .query::<WarningQuery>(),
+        Route::post("/api/v1/decisions", DECIDING, decide_cases)
+            .doc("approvers", "batch approval: 1 to 500 decisions, each answered on its own")
+            .body::<DecisionBatch>(),
+        Route::get("/api/v1/approvals", DECIDING, approval_queue)
+            .doc("approvers", "the approvers' queue of the caller's department")
+            .query::<QueueQuery>(),
+        Route::get("/api/v1/routing/explain", READERS, explain)
+            .doc("service points", "where a hypothetical application would be decided, and why")
+            .query::<ExplainQuery>(),
+        Route::get("/api/v1/matters", READERS, list_matters)
+            .doc("service points", "the matter guides (办事指南) a service point may accept, with their materials checklists")
+            .query::<MatterQuery>(),
+        Route::get("/api/v1/stats", Rule::Roles(&[Supervisor, hub_core::access::Role::Integrator]), stats).doc("supervisors", "cases per state"),
+        Route::get("/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor]), delivery_orders)
+            .doc("postal", "the postal board: delivery orders by delivery state")
+            .query::<DeliveryQuery>(),
+    ]
+}
+
+/// The route of a command on the case its path names: `POST /api/v1/cases/{case_number}/<what>`.
+fn command<B: CaseCommand + JsonSchema + Send + 'static>(what: &'static str, rule: Rule, tag: &'static str, summary: &'static str) -> Route<CasesState> {
+    let path: &'static str = Box::leak(format!("/api/v1/cases/{{case_number}}/{what}").into_boxed_str());
+    Route::post(path, rule, case_command::<B>).doc(tag, summary).body::<B>()
+}
+
+async fn submit(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidJson(mut request): ValidJson<SubmitApplication>,
+) -> ApiResult<Response> {
+    let reference = state.reference.get();
+    request.validate(&reference).map_err(|bad| BadRequest::invalid(bad.field.clone(), bad.to_string()))?;
+    if seat.unit.as_deref() != Some(request.service_point.as_str()) {
+        let at = seat.unit.as_deref().unwrap_or("no service point");
+        let reason = format!("{} takes in applications at {at}, not at {}", seat.holder, request.service_point);
+        return Err(Refusal::not_yours(&seat, reason).on_field("service_point").into());
+    }
+    verify_presented(&reference, &state.certificates, &mut request).await?;
+    let submitted = state.intake.submit(request).await?;
+    let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
+    let body = json!({
+        "case_number": submitted.case.case_number,
+        "state": submitted.case.state,
+        "created": submitted.created,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// The case, if it exists and lies within the seat's scope.
+async fn case_for(state: &CasesState, seat: &Seat, case_number: &str) -> ApiResult<CaseRecord> {
+    match state.store.case(case_number).await? {
+        Some(record) if CaseScope::of(seat, &state.reference.get()).sees(&record.case) => Ok(record),
+        Some(_) => {
+            let whose = seat.unit.as_deref().unwrap_or(seat.role.code());
+            Err(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s ({whose})", seat.holder)).into())
+        }
+        None => Err(BadRequest::not_found(format!("no case {case_number}")).into()),
+    }
+}
+
+async fn read_case(State(state): State<CasesState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> ApiResult<Response> {
+    let record = case_for(&state, &seat, &case_number).await?;
+    Ok(PersonalDataShown::of("case file", [&record.case]).attach(Json(&record).into_response()))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DecisionRequest {
+    outcome: Outcome,
+    officer: String,
+    department_code: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A request body that becomes a command on the case its path names.
+trait CaseCommand: serde::de::DeserializeOwned {
+    fn into_command(self) -> Result<Command, BadRequest>;
+}
+
+fn required(field: &str, value: &str) -> Result<(), BadRequest> {
+    if value.trim().is_empty() {
+        return Err(BadRequest::field(field, format!("{field} must not be empty")));
+    }
+    Ok(())
+}
+
+impl CaseCommand for DecisionRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::Decide { outcome: self.outcome, officer: self.officer, department_code: self.department_code, reason: self.reason })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RefusalRequest {
+    officer: String,
+    reason: String,
+    legal_basis: String,
+}
+
+impl CaseCommand for RefusalRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::Refuse { officer: self.officer, reason: self.reason, legal_basis: self.legal_basis })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SupplementRequest {
+    materials: Vec<String>,
+}
+
+impl CaseCommand for SupplementRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        if self.materials.is_empty() {
+            return Err(BadRequest::field("materials", "name at least one material supplied"));
+        }
+        Ok(Command::Supplement { materials: self.materials })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ProcedureRequest {
+    procedure: String,
+    officer: String,
+    #[serde(default)]
+    departments: Vec<String>,
+    #[serde(default)]
+    parties: Vec<String>,
+}
+
+impl CaseCommand for ProcedureRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::StartProcedure { procedure: self.procedure, officer: self.officer, departments: self.departments, parties: self.parties })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ProcedureCompletion {
+    officer: String,
+    summary: String,
+}
+
+impl CaseCommand for ProcedureCompletion {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::CompleteProcedure { officer: self.officer, summary: self.summary })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct OpinionRequest {
+    department_code: String,
+    officer: String,
+    opinion: String,
+    #[serde(default)]
+    remarks: String,
+}
+
+impl CaseCommand for OpinionRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::GiveOpinion { department_code: self.department_code, officer: self.officer, opinion: self.opinion, remarks: self.remarks })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PickupRequest {
+    collected_by: String,
+    #[serde(default)]
+    id_number: Option<String>,
+    #[serde(default)]
+    pickup_code: Option<String>,
+    #[serde(default)]
+    signature: String,
+}
+
+impl CaseCommand for PickupRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        Ok(Command::Collect { collected_by: self.collected_by, id_number: self.id_number, pickup_code: self.pickup_code, signature: self.signature })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReviewRequest {
+    grade: i32,
+    channel: String,
+    #[serde(default)]
+    comment: String,
+}
+
+impl CaseCommand for ReviewRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        Ok(Command::Review { grade: self.grade, channel: self.channel, comment: self.comment })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RectificationClosing {
+    item_number: String,
+    officer: String,
+    feedback: String,
+}
+
+impl CaseCommand for RectificationClosing {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        Ok(Command::CloseRectification { item_number: self.item_number, officer: self.officer, feedback: self.feedback })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RevocationRequest {
+    officer: String,
+    reason: String,
+}
+
+impl CaseCommand for RevocationRequest {
+    fn into_command(self) -> Result<Command, BadRequest> {
+        required("officer", &self.officer)?;
+        required("reason", &self.reason)?;
+        Ok(Command::RevokeCertificate { officer: self.officer, reason: self.reason })
+    }
+}
+
+/// How a command's failure is answered: which status, naming which field.
+fn command_failure(case_number: &str, error: CommandError) -> ApiError {
+    ApiError::Bad(match error {
+        CommandError::NotFound(_) => BadRequest::not_found(format!("no case {case_number}")),
+        CommandError::Rejected(rejection) => {
+            let (status, field) = match &rejection {
+                Rejection::WrongState { .. } | Rejection::OpinionsPending(_) | Rejection::AlreadyReviewed | Rejection::FeeUnpaid { .. } => (StatusCode::CONFLICT, None),
+                Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code")),
+                Rejection::IdentityMismatch => (StatusCode::FORBIDDEN, Some("id_number")),
+                Rejection::WrongPickupCode => (StatusCode::FORBIDDEN, Some("pickup_code")),
+                Rejection::MissingReason => (StatusCode::UNPROCESSABLE_ENTITY, Some("reason")),
+                Rejection::Blank(field) => (StatusCode::UNPROCESSABLE_ENTITY, Some(*field)),
+                Rejection::UnknownMaterial(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("materials")),
+                Rejection::UnknownProcedure(..) => (StatusCode::UNPROCESSABLE_ENTITY, Some("procedure")),
+                Rejection::NotConsulted(_) => (StatusCode::FORBIDDEN, Some("department_code")),
+                Rejection::BadOpinion => (StatusCode::UNPROCESSABLE_ENTITY, Some("opinion")),
+                Rejection::BadGrade => (StatusCode::UNPROCESSABLE_ENTITY, Some("grade")),
+                Rejection::BadChannel => (StatusCode::UNPROCESSABLE_ENTITY, Some("channel")),
+                Rejection::NoSuchRectification(_) => (StatusCode::NOT_FOUND, Some("item_number")),
+                Rejection::NoCertificate => (StatusCode::CONFLICT, None),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
+            };
+            BadRequest { status, field: field.map(String::from), message: rejection.to_string() }
+        }
+        CommandError::Store(error) => return ApiError::Internal(error),
+    })
+}
+
+/// The authority a command speaks for, if it speaks for one.
+fn speaking_for(command: &Command) -> Option<&str> {
+    match command {
+        Command::Decide { department_code, .. } | Command::GiveOpinion { department_code, .. } => Some(department_code),
+        _ => None,
+    }
+}
+
+/// Why the seat may not give this command on this case, if it may not: the case outside its
+/// scope, or a decision or opinion in the name of another department. A missing case is left
+/// for the command to answer.
+async fn command_refusal(state: &CasesState, seat: &Seat, case_number: &str, command: &Command) -> anyhow::Result<Option<Refusal>> {
+    let scope = CaseScope::of(seat, &state.reference.get());
+    if let Some(record) = state.store.case(case_number).await? {
+        if !scope.sees(&record.case) {
+            return Ok(Some(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s", seat.holder))));
+        }
+    }
+    Ok(speaking_for(command).filter(|authority| !scope.speaks_for(authority)).map(|authority| {
+        Refusal::not_yours(seat, format!("{} does not speak for {authority}", seat.holder)).on_field("department_code")
+    }))
+}
+
+async fn case_command<B: CaseCommand>(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path(case_number): Path<String>,
+    ValidJson(body): ValidJson<B>,
+) -> ApiResult<Json<Value>> {
+    let command = body.into_command()?;
+    if let Some(refusal) = command_refusal(&state, &seat, &case_number, &command).await? {
+        return Err(refusal.into());
+    }
+    let case = execute(&state.store, &state.reference.get(), &case_number, command).await.map_err(|error| command_failure(&case_number, error))?;
+    Ok(Json(summary(&case)))
+}
+
+/// What a command's caller gets back: where the case stands.
+fn summary(case: &Case) -> Value {
+    json!({
+        "case_number": case.case_number,
+        "state": case.state,
+        "version": case.version,
+        "promised_date": case.promised_date.map(hub_core::calendar::iso_date),
+        "documents": case.documents.len(),
+    })
+}
+
+/// The case and its history as events.
+async fn load_record(state: &CasesState, seat: &Seat, case_number: &str) -> ApiResult<(CaseRecord, Vec<Event>)> {
+    let record = case_for(state, seat, case_number).await?;
+    let events = record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
+    let events = events.map_err(anyhow::Error::from)?;
+    Ok((record, events))
+}
+
+/// The flow record (流转表): each hand-over with time, from, to and handler.
+async fn read_flow(State(state): State<CasesState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> ApiResult<Response> {
+    let (record, events) = load_record(&state, &seat, &case_number).await?;
+    let flow = Json(json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) }));
+    Ok(PersonalDataShown::of("flow record", [&record.case]).attach(flow.into_response()))
+}
+
+/// The case file's page index; each line's position opens the printable document.
+async fn read_documents(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path(case_number): Path<String>,
+) -> ApiResult<Response> {
+    let (record, _) = load_record(&state, &seat, &case_number).await?;
+    let index: Vec<_> = page_index(&record.case)
+        .into_iter()
+        .zip(&record.case.documents)
+        .map(|(line, doc)| {
+            let href = format!("/api/v1/cases/{case_number}/documents/{}", line.position);
+            json!({"kind": doc.kind, "href": href, "line": line})
+        })
+        .collect();
+    let body = Json(json!({ "case_number": case_number, "documents": index }));
+    Ok(PersonalDataShown::of("documents", [&record.case]).attach(body.into_response()))
+}
+
+async fn read_document(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path((case_number, position)): Path<(String, usize)>,
+) -> ApiResult<Response> {
+    let (record, events) = load_record(&state, &seat, &case_number).await?;
+    let found = position.checked_sub(1).and_then(|i| record.case.documents.get(i)).and_then(|doc| {
+        events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference.get()))
+    });
+    let html = found.ok_or_else(|| BadRequest::not_found(format!("case {case_number} has no document {position}")))?;
+    let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    Ok(PersonalDataShown::of("documents", [&record.case]).attach(page))
+}
+
+/// Largest number of decisions one batch call may carry.
+const MAX_DECISIONS_PER_CALL: usize = 500;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DecisionBatch {
+    decisions: Vec<BatchDecision>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BatchDecision {
+    case_number: String,
+    outcome: Outcome,
+    officer: String,
+    department_code: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Batch approval (批量审批): several decisions in one transaction, each answered on its own
+/// with the status the single-case call would have given.
+async fn decide_cases(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidJson(batch): ValidJson<DecisionBatch>,
+) -> ApiResult<Response> {
+    if batch.decisions.is_empty() || batch.decisions.len() > MAX_DECISIONS_PER_CALL {
+        let message = format!("a call carries 1 to {MAX_DECISIONS_PER_CALL} decisions, not {}", batch.decisions.len());
+        return Err(BadRequest::field("decisions", message).into());
+    }
+    let mut commands = Vec::with_capacity(batch.decisions.len());
+    for (index, item) in batch.decisions.into_iter().enumerate() {
+        let decision = DecisionRequest { outcome: item.outcome, officer: item.officer, department_code: item.department_code, reason: item.reason };
+        let command = decision.into_command().map_err(|bad| bad.within(&format!("decisions[{index}]")))?;
+        commands.push((item.case_number, command));
+    }
+    // Decisions on cases not the seat's are refused in their place; the rest are taken.
+    let mut refusals = Vec::new();
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(commands.len());
+    let mut allowed = Vec::with_capacity(commands.len());
+    for (case_number, command) in commands {
+        match command_refusal(&state, &seat, &case_number, &command).await? {
+            Some(refusal) => {
+                results.push(Some(refusal.as_result(&case_number)));
+                refusals.push(refusal);
+            }
+            None => {
+                results.push(None);
+                allowed.push((case_number, command));
+            }
+        }
+    }
+    let numbers: Vec<String> = allowed.iter().map(|(number, _)| number.clone()).collect();
+    let outcomes = execute_all(&state.store, &state.reference.get(), allowed).await?;
+    let mut taken = Vec::with_capacity(outcomes.len());
+    for (case_number, outcome) in numbers.iter().zip(outcomes) {
+        taken.push(match outcome.map_err(|error| command_failure(case_number, error)) {
+            Ok(case) => json!({"case_number": case_number, "status": 200, "state": case.state}),
+            Err(ApiError::Bad(bad)) => json!({"case_number": case_number, "status": bad.status.as_u16(), "error": bad.message, "field": bad.field}),
+            Err(failure) => return Err(failure),
+        });
+    }
+    let mut taken = taken.into_iter();
+    let results: Vec<Value> = results.into_iter().map(|refused| refused.or_else(|| taken.next()).unwrap_or_default()).collect();
+    Ok(Refusal::attach_all(refusals, Json(json!({ "results": results })).into_response()))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ExplainQuery {
+    matter_code: String,
+    service_point: String,
+    domicile_township: Option<String>,
+}
+
+/// Where a hypothetical application would be decided, with the rule and the reason.
+async fn explain(State(state): State<CasesState>, ValidQuery(query): ValidQuery<ExplainQuery>) -> ApiResult<Response> {
+    let reference = state.reference.get();
+    let routing = explain_routing(&reference, &query.matter_code, &query.service_point, query.domicile_township.as_deref())
+        .map_err(|bad| BadRequest::invalid(bad.field.clone(), bad.to_string()))?;
+    Ok(Json(routing).into_response())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct MatterQuery {
+    /// Only the matters this service point may accept; a counter's own point by default.
+    service_point: Option<String>,
+}
+
+/// The matter catalogue as a counter reads it: each matter's guide (办事指南) in its current
+/// version with the deciding authority's name and the materials checklist, by department.
+async fn list_matters(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidQuery(query): ValidQuery<MatterQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let reference = state.reference.get();
+    let counter_point = || seat.role.works_a_counter().then(|| seat.unit.clone()).flatten();
+    let tier = match query.service_point.or_else(counter_point) {
+        None => None,
+        Some(code) => match reference.service_point(&code) {
+            Some(point) => Some(point.tier.clone()),
+            None => {
+                let message = format!("no service point {code} in county {}", reference.county.code);
+                return Err(BadRequest::field("service_point", message).into());
+            }
+        },
+    };
+    let mut matters: Vec<_> = reference.matters().filter(|matter| tier.as_ref().is_none_or(|tier| matter.accept_tiers.contains(tier))).collect();
+    matters.sort_by(|a, b| (&a.department, &a.name).cmp(&(&b.department, &b.name)));
+    let guides: Vec<_> = matters
+        .into_iter()
+        .map(|matter| {
+            let mut guide = serde_json::to_value(matter).expect("a matter serialises");
+            guide["department_name"] = json!(reference.authority(&matter.department).map(|authority| authority.name));
+            guide
+        })
+        .collect();
+    Ok(Json(guides))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct QueueQuery {
+    department: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The approvers' queue: cases routed to a department and waiting for its decision, with the
+/// opinions a parallel approval still awaits.
+async fn approval_queue(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidQuery(query): ValidQuery<QueueQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let scope = CaseScope::of(&seat, &state.reference.get());
+    if let Some(department) = query.department.as_deref().filter(|department| !scope.speaks_for(department)) {
+        return Err(Refusal::not_yours(&seat, format!("{} does not decide for {department}", seat.holder)).into());
+    }
+    let department = query.department.or(seat.unit.clone());
+    let reference = state.reference.get();
+    let today = hub_core::calendar::day_of(now_ms());
+    let cases = state.store.cases_in_state(CaseState::Routed, department.as_deref(), &scope, limit).await?;
+    let items = cases
+        .iter()
+        .map(|c| {
+            let given: Vec<&str> = c.opinions.iter().map(|o| o.department_code.as_str()).collect();
+            let standing = standing(c, today, &reference);
+            json!({
+                "case_number": c.case_number,
+                "matter": c.application.matter.name,
+                "matter_code": c.application.matter.implementation_code,
+                "department_code": c.department_code,
+                "promised_date": c.promised_date.map(hub_core::calendar::iso_date),
+                // How near the promised date is today: prompt, yellow, red or none yet.
+                "deadline": standing.map(|s| json!({"working_days_left": s.working_days_left, "level": s.level.map(|level| level.as_str())})),
+                "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
+                "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
+                // An approval waits for an unpaid fee.
+                "fee": c.fee.as_ref().map(|fee| json!({
+                    "order_number": fee.order_number,
+                    "total_fen": fee.total_fen,
+                    "paid_fen": fee.paid_fen(),
+                    "payment_code": fee.payment_code,
+                    "paid": fee.is_paid(),
+                })),
+            })
+        })
+        .collect();
+    Ok(Json(items))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct CaseListQuery {
+    state: String,
+    department: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first.
+async fn list_cases(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidQuery(query): ValidQuery<CaseListQuery>,
+) -> ApiResult<Response> {
+    let Some(case_state) = CaseState::parse(&query.state) else {
+        let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+        return Err(BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into());
+    };
+    let scope = CaseScope::of(&seat, &state.reference.get());
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let cases = state.store.cases_in_state(case_state, query.department.as_deref(), &scope, limit).await?;
+    Ok(PersonalDataShown::of("case list", &cases).attach(Json(&cases).into_response()))
+}
+
+async fn stats(State(state): State<CasesState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "by_state": state.store.count_by_state().await? })))
+}
+
+/// Review statistics (好差评) per service point and per department.
+async fn review_stats(State(state): State<CasesState>) -> ApiResult<Json<Value>> {
+    let reviews = state.store.events_of_kind("ReviewSubmitted", 1_000_000).await?;
+    let mut by_point: BTreeMap<String, ReviewTally> = BTreeMap::new();
+    let mut by_department: BTreeMap<String, ReviewTally> = BTreeMap::new();
+    for review in reviews {
+        let Ok(Event::ReviewSubmitted(review)) = serde_json::from_value::<Event>(review) else { continue };
+        by_point.entry(review.service_point.clone()).or_default().add(review.grade);
+        if let Some(department) = &review.department_code {
+            by_department.entry(department.clone()).or_default().add(review.grade);
+        }
+    }
+    Ok(Json(json!({ "by_service_point": by_point, "by_department": by_department })))
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ReviewTally {
+    reviews: u32,
+    /// Count per grade, 1 (very dissatisfied) to 5 (very satisfied).
+    grades: [u32; 5],
+    bad: u32,
+    average: f64,
+}
+
+impl ReviewTally {
+    fn add(&mut self, grade: i32) {
+        let Some(slot) = usize::try_from(grade - 1).ok().filter(|i| *i < 5) else { return };
+        self.grades[slot] += 1;
+        self.reviews += 1;
+        self.bad += u32::from(hub_core::case::BAD_GRADES.contains(&grade));
+        let total: u32 = self.grades.iter().zip(1..).map(|(n, g)| n * g).sum();
+        self.average = f64::from(total) / f64::from(self.reviews);
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct WarningQuery {
+    limit: Option<i64>,
+}
+
+/// Time-limit warnings raised, oldest first (the supervisors' list).
+async fn warnings(State(state): State<CasesState>, ValidQuery(query): ValidQuery<WarningQuery>) -> ApiResult<Json<Value>> {
+    let warnings = state.store.events_of_kind("DeadlineWarning", query.limit.unwrap_or(1000).clamp(1, 100_000)).await?;
+    Ok(Json(json!({ "warnings": warnings })))
+}
+
+/// The delivery states of a case sent by post, as the postal board shows them.
+const DELIVERY_STATES: [CaseState; 4] = [CaseState::DeliveryRequested, CaseState::InTransit, CaseState::Delivered, CaseState::DeliveryFailed];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct DeliveryQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The postal board: delivery orders by state (all four when none is named), each with what
+/// the carrier needs — order, waybill, receiver and sender — and nothing of the application.
+async fn delivery_orders(State(state): State<CasesState>, ValidQuery(query): ValidQuery<DeliveryQuery>) -> ApiResult<Response> {
+    let states: Vec<CaseState> = match query.state.as_deref() {
+        None => DELIVERY_STATES.to_vec(),
+        Some(name) => match CaseState::parse(name).filter(|s| DELIVERY_STATES.contains(s)) {
+            Some(one) => vec![one],
+            None => {
+                let names: Vec<&str> = DELIVERY_STATES.iter().map(|s| s.as_str()).collect();
+                return Err(BadRequest::field("state", format!("a delivery state is one of {}", names.join(", "))).into());
+            }
+        },
+    };
+    let limit = query.limit.unwrap_or(200).clamp(1, 1000);
+    let mut cases = Vec::new();
+    for delivery_state in states {
+        cases.extend(state.store.cases_in_state(delivery_state, None, &CaseScope::All, limit).await?);
+    }
+    let orders: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            json!({
+                "case_number": case.case_number,
+                "state": case.state,
+                "order_number": case.order_number,
+                "waybill_number": case.waybill_number,
+                "tracking_events": case.tracking_events,
+                "delivery_outcome": case.delivery_outcome,
+                "sender": case.department_name,
+                "receiver": case.application.delivery_address,
+            })
+        })
+        .collect();
+    Ok(PersonalDataShown::of("delivery orders", &cases).attach(Json(json!({ "orders": orders })).into_response()))
+}

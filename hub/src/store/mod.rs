@@ -1,0 +1,214 @@
+//! The database adapter: SQLite (default, WAL) or PostgreSQL through sqlx's `Any` driver, one
+//! set of SQL for both. The database is the source of truth; Kafka carries what the outbox holds.
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use contracts::Catalogue;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::Notify;
+
+mod cases;
+mod catalogue;
+mod connector_state;
+mod history;
+mod ledger;
+mod notifications;
+mod outbox;
+mod tokens;
+
+pub use cases::CaseRecord;
+pub use connector_state::keep_control_changes;
+pub use history::HistoryEntry;
+pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
+pub use tokens::TokenRecord;
+
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    /// Transactions. On SQLite one connection: SQLite has one writer anyway, and a single
+    /// connection never meets a busy snapshot when a read transaction turns into a write.
+    pool: AnyPool,
+    /// Reads outside transactions (queries, the relay). On SQLite separate read-only
+    /// connections, which WAL lets run beside the writer instead of queueing for it.
+    reads: AnyPool,
+    backend: Backend,
+    catalogue: Arc<Catalogue>,
+    /// Woken after every commit that enqueued messages, so the relay publishes at once.
+    pub outbox_written: Arc<Notify>,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://path` or `postgres://...`) and migrates it.
+    pub async fn connect(url: &str, catalogue: Arc<Catalogue>) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            bail!("database URL must start with sqlite: or postgres:, got {url}");
+        };
+        let (pool, reads) = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let pool = sqlite_pool(&url, 1, false).await?;
+                // Opened after the writer, which creates the file and switches it to WAL.
+                let reads = sqlite_pool(&url, 2, true).await?;
+                (pool, reads)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(8).connect(url).await.with_context(|| format!("connecting to {url}"))?;
+                (pool.clone(), pool)
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
+        }
+        .context("migrating the database")?;
+        Ok(Store { pool, reads, backend, catalogue, outbox_written: Arc::new(Notify::new()) })
+    }
+
+    pub async fn begin(&self) -> anyhow::Result<StoreTx<'_>> {
+        Ok(StoreTx { tx: self.pool.begin().await?, store: self, enqueued: false })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reads).await?;
+        Ok(())
+    }
+
+}
+
+/// One database transaction of the hub: case changes, outbox rows and applied-event records
+/// commit together or not at all.
+pub struct StoreTx<'s> {
+    tx: Transaction<'static, Any>,
+    store: &'s Store,
+    enqueued: bool,
+}
+
+impl StoreTx<'_> {
+    pub async fn commit(self) -> anyhow::Result<()> {
+        self.tx.commit().await?;
+        if self.enqueued {
+            self.store.outbox_written.notify_one();
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> anyhow::Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// Runs `{head} VALUES (...), (...) {tail}` for `rows`, a chunk of rows per statement.
+    async fn insert_rows(&mut self, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> anyhow::Result<()> {
+        let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let sql = format!("{head} VALUES {} {tail}", Params::new(self.store.backend).rows(chunk.len(), width));
+            let mut query = sqlx::query(&sql);
+            for value in chunk.into_iter().flatten() {
+                query = match value {
+                    Param::Text(v) => query.bind(v),
+                    Param::MaybeText(v) => query.bind(v),
+                    Param::Int(v) => query.bind(v),
+                    Param::Bytes(v) => query.bind(v),
+                };
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A value for a statement parameter, owned so that rows can be built before their statement.
+enum Param {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+fn text(value: &str) -> Param {
+    Param::Text(value.to_string())
+}
+
+/// Rows per multi-row statement: well below the bound-parameter limits of SQLite and PostgreSQL.
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// Bind-parameter placeholders: numbered for PostgreSQL, anonymous for SQLite, whose lookup of
+/// numbered ones by name costs time quadratic in their number.
+struct Params {
+    backend: Backend,
+    issued: usize,
+}
+
+impl Params {
+    fn new(backend: Backend) -> Params {
+        Params { backend, issued: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        self.issued += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${}", self.issued),
+        }
+    }
+
+    /// `count` placeholders, for an IN list.
+    fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` parenthesised rows of `width` placeholders, for VALUES.
+    fn rows(&mut self, rows: usize, width: usize) -> String {
+        (0..rows).map(|_| format!("({})", self.list(width))).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A SQLite pool: the writer, or read-only connections beside it.
+async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let mut pragmas = vec!["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"];
+                if read_only {
+                    pragmas = vec!["PRAGMA query_only = ON", "PRAGMA busy_timeout = 10000"];
+                }
+                for pragma in pragmas {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("opening {url}"))
+}
+

@@ -1,0 +1,167 @@
+//! The transactional outbox: events written with the state change that caused them, published
+//! by the relay, and the record of what each consumer has applied (idempotent consumers).
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use bus::{Effect, Outbox, OutboxMessage, OutboxStore};
+use contracts::Event;
+use sqlx::Row;
+
+use super::{now_ms, text, Backend, Param, Params, Store, StoreTx, ROWS_PER_STATEMENT};
+
+impl Store {
+    /// Messages written to each topic through the outbox.
+    pub async fn messages_per_topic(&self) -> anyhow::Result<BTreeMap<String, i64>> {
+        let rows = sqlx::query("SELECT topic, COUNT(*) FROM outbox GROUP BY topic").fetch_all(&self.reads).await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    /// Number of messages written through the outbox and their mean size in bytes.
+    pub async fn outbox_volume(&self) -> anyhow::Result<(i64, usize)> {
+        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetch_one(&self.reads).await?;
+        let (count, bytes): (i64, i64) = (row.get(0), row.get(1));
+        Ok((count, if count == 0 { 0 } else { (bytes / count) as usize }))
+    }
+
+    /// Makes the outbox publish again every event that some consumer named in the catalogue
+    /// has not applied yet, and marks the rest settled. Run at start, before the consumers:
+    /// an embedded broker starts empty, so whatever was in flight when the process stopped is
+    /// sent again; idempotent consumers drop what they had already applied.
+    pub async fn resettle_outbox(&self) -> anyhow::Result<(u64, u64)> {
+        let now = now_ms();
+        let (mut republished, mut settled) = (0, 0);
+        for topic in &self.catalogue.topics {
+            if topic.consumers.is_empty() {
+                continue;
+            }
+            let consumers: Vec<String> = topic.consumers.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
+            let applied_by_all = format!(
+                "(SELECT COUNT(*) FROM processed_events p WHERE p.event_id = outbox.event_id AND p.consumer IN ({})) = {}",
+                consumers.join(","),
+                consumers.len()
+            );
+            settled += sqlx::query(&format!("UPDATE outbox SET settled_at = $1 WHERE topic = $2 AND settled_at IS NULL AND {applied_by_all}"))
+                .bind(now)
+                .bind(&topic.name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            republished += sqlx::query("UPDATE outbox SET published_at = NULL WHERE topic = $1 AND settled_at IS NULL AND published_at IS NOT NULL")
+                .bind(&topic.name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok((republished, settled))
+    }
+}
+
+impl StoreTx<'_> {
+    /// Which of `event_ids` `consumer` has already applied.
+    pub async fn applied_among(&mut self, consumer: &str, event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
+        let mut applied = HashSet::new();
+        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut params = Params::new(self.store.backend);
+            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})", params.next(), params.list(chunk.len()));
+            let mut query = sqlx::query(&sql).bind(consumer);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                applied.insert(row.get::<String, _>(0));
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
+    pub async fn mark_applied(&mut self, consumer: &str, applied: &[(&str, &str)]) -> anyhow::Result<()> {
+        let now = now_ms();
+        let rows = applied.iter().map(|(event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)]).collect();
+        self.insert_rows("INSERT INTO processed_events (consumer, event_id, applied_at, outcome)", "ON CONFLICT DO NOTHING", rows).await
+    }
+
+    /// Writes events to the outbox, in order, each to the topic the catalogue assigns its record.
+    pub async fn enqueue(&mut self, events: &[Event]) -> anyhow::Result<()> {
+        let now = now_ms();
+        let rows = events
+            .iter()
+            .map(|event| {
+                let record = event.record_name();
+                let topic = self.store.catalogue.topic_of(&record).with_context(|| format!("no topic in the catalogue carries {record}"))?;
+                Ok(vec![text(event.event_id()), text(&topic.name), text(event.case_number()), Param::Bytes(contracts::encode(event)?), Param::Int(now)])
+            })
+            .collect::<anyhow::Result<_>>()?;
+        self.insert_rows("INSERT INTO outbox (event_id, topic, message_key, payload, created_at)", "ON CONFLICT DO NOTHING", rows).await?;
+        self.enqueued |= !events.is_empty();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OutboxStore for Store {
+    async fn unpublished_ids(&self, after: i64, limit: i64) -> anyhow::Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reads)
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
+        let mut messages = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id", Params::new(self.backend).list(chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.reads).await? {
+                messages.push(OutboxMessage { id: row.get(0), topic: row.get(1), key: row.get(2), payload: row.get(3) });
+            }
+        }
+        Ok(messages)
+    }
+
+    fn ids_follow_commit_order(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()> {
+        let now = now_ms();
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            sqlx::query(&format!("UPDATE outbox SET published_at = $1 WHERE id IN ({})", list.join(",")))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for Store {
+    async fn applied_among(&self, consumer: &str, source_event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
+        let mut tx = self.begin().await?;
+        let applied = tx.applied_among(consumer, source_event_ids).await?;
+        tx.rollback().await?;
+        Ok(applied)
+    }
+
+    async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<&str> = effects.iter().map(|e| e.source_event_id.as_str()).collect();
+        let mut seen = tx.applied_among(consumer, &ids).await?;
+        let fresh: Vec<bool> = effects.iter().map(|e| seen.insert(e.source_event_id.clone())).collect();
+        let applied: Vec<&Effect> = effects.iter().zip(&fresh).filter(|(_, new)| **new).map(|(e, _)| e).collect();
+        let marks: Vec<(&str, &str)> = applied.iter().map(|e| (e.source_event_id.as_str(), "applied")).collect();
+        let events: Vec<Event> = applied.iter().flat_map(|e| e.events.iter().cloned()).collect();
+        tx.mark_applied(consumer, &marks).await?;
+        tx.enqueue(&events).await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+}

@@ -1,0 +1,216 @@
+//! One hub process: the store, the bus, the outbox relay, the consumer groups, the connectors
+//! and the HTTP API, started together and stopped together.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use connectors::bank::inbound::StatementSource;
+use connectors::connector::{HealthCheck, Ports};
+use connectors::ecert::inbound::CertificateLookup;
+use connectors::framework::control::{ConnectorControl, Connectors};
+use connectors::province::inbound::CatalogueSource;
+use contracts::Catalogue;
+use hub_core::anomaly::Detector;
+use hub_core::Reference;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::audit::{self, AuditRecorder, Ledger};
+use crate::app::catalogue::{self, CatalogueSync};
+use crate::app::cases::CaseProcessor;
+use crate::app::deadlines;
+use crate::app::intake::Intake;
+use crate::app::notifier::{self, Notifier};
+use crate::app::online_desk::OnlineDesk;
+use crate::app::reconciliation::Reconciler;
+use crate::app::reference::CurrentReference;
+use crate::app::tokens::Tokens;
+use crate::config::Config;
+use crate::http;
+use crate::store::{keep_control_changes, Store};
+
+/// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
+/// hub's reactions to its own events run in the transaction that produced them, so no group
+/// reads hub.cases.lifecycle: that topic is for the systems around the hub.
+pub const HUB_CONSUMERS: [&str; 2] = ["hub-acceptance", "hub-delivery"];
+
+pub struct Hub {
+    pub store: Store,
+    pub bus: Arc<Bus>,
+    pub reference: CurrentReference,
+    pub api_address: SocketAddr,
+    pub ledger: Arc<Ledger>,
+    /// The API's tokens: the demo and the tests issue theirs here.
+    pub tokens: Tokens,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Hub {
+    /// Starts everything; the API serves on `api_listener`.
+    pub async fn start(config: &Config, api_listener: TcpListener) -> anyhow::Result<Hub> {
+        let catalogue = Arc::new(Catalogue::builtin());
+        let mut reference = reference_of(config);
+        let store = Store::connect(&config.database.url, catalogue.clone()).await?;
+        reference.restore_versions(store.matter_versions().await?).map_err(anyhow::Error::msg)?;
+        let reference = CurrentReference::new(reference);
+        let (republished, settled) = store.resettle_outbox().await?;
+        if republished > 0 {
+            tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
+        }
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+        let subject_key = reference.get().subject_key.clone();
+        let mut consumers: Vec<(&str, Arc<dyn BatchHandler>)> = HUB_CONSUMERS
+            .iter()
+            .map(|&group| {
+                let processor = CaseProcessor { consumer: group.to_string(), store: store.clone(), reference: reference.clone() };
+                (group, Arc::new(processor) as Arc<dyn BatchHandler>)
+            })
+            .collect();
+
+        // The connectors, each built from its section of the configuration.
+        let certificates = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
+        let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
+        tasks.spawn(intake_task);
+        let desk = Arc::new(OnlineDesk { reference: reference.clone(), intake: intake.clone(), certificates: certificates.clone() });
+        let ports = Ports { outbox: outbox.clone(), subject_key, cases: Arc::new(store.clone()), desk, certificates: certificates.clone() };
+        let mut saved_controls = store.saved_controls().await?;
+        let (journal, control_changes) = tokio::sync::mpsc::unbounded_channel();
+        tasks.spawn(keep_control_changes(store.clone(), control_changes, shutdown.clone()));
+        let mut controls = Vec::new();
+        let mut health = Vec::new();
+        let mut connector_routes = Vec::new();
+        for section in config.connectors() {
+            let name = section.name();
+            let control = ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone()));
+            let connector = section.build(&ports, control.clone())?;
+            consumers.push((connector.name, connector.outbound));
+            connector_routes.extend(connector.routes);
+            health.push((connector.name, connector.health));
+            controls.push(control);
+        }
+        let connectors: Connectors = Arc::new(controls);
+        connector_routes.extend(connectors::framework::control::routes(connectors.clone()));
+
+        let bus = Arc::new(Bus::connect(&config.bus, catalogue.clone()).await?);
+        let relay_store: Arc<dyn OutboxStore> = Arc::new(store.clone());
+        tasks.spawn(run_relay(relay_store, bus.producer()?, store.outbox_written.clone(), shutdown.clone()));
+
+        consumers.push((notifier::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
+        let ledger = Arc::new(ledger_of(config, store.clone(), &reference.get())?);
+        if config.audit.keep_ledger {
+            consumers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
+            let every = Duration::from_secs(config.audit.checkpoint_seconds.max(1));
+            tasks.spawn(audit::sign_checkpoints(ledger.clone(), every, shutdown.clone()));
+            if config.audit.retention_days > 0 {
+                tasks.spawn(audit::archive_expired(ledger.clone(), config.audit.retention_days, shutdown.clone()));
+            }
+            let (sections, whole) = config.digests();
+            ledger.record_start(sections, whole).await?;
+        }
+        let every = Duration::from_secs(config.workflow.deadline_scan_seconds.max(1));
+        tasks.spawn(deadlines::scan_every(store.clone(), reference.clone(), every, shutdown.clone()));
+        let catalogue_sync = Arc::new(CatalogueSync {
+            source: CatalogueSource::new(config.province.clone())?,
+            store: store.clone(),
+            reference: reference.clone(),
+            running: Default::default(),
+        });
+        if config.province.catalogue_sync_seconds > 0 {
+            let every = Duration::from_secs(config.province.catalogue_sync_seconds);
+            tasks.spawn(catalogue::sync_every(catalogue_sync.clone(), every, shutdown.clone()));
+        }
+        for (group, handler) in consumers {
+            let topics: Vec<String> =
+                catalogue.topics.iter().filter(|t| t.consumers.iter().any(|c| c == group)).map(|t| t.name.clone()).collect();
+            if topics.is_empty() {
+                bail!("topics/catalogue.toml lists no topic for consumer group {group}");
+            }
+            let (bus, group, stop, max_batch) = (bus.clone(), group.to_string(), shutdown.clone(), config.consumers.max_batch);
+            tasks.spawn(async move {
+                if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {
+                    tracing::error!(%error, group, "consumer stopped");
+                }
+            });
+        }
+
+        let api_address = api_listener.local_addr()?;
+        let tokens = Tokens::new(store.clone(), reference.clone());
+        let reconciler = Arc::new(Reconciler { source: StatementSource::new(config.bank.clone(), outbox.clone())?, store: store.clone() });
+        let services = http::Services {
+            cases: http::cases::CasesState { store: store.clone(), reference: reference.clone(), intake, certificates },
+            operations: http::operations::OperationsState { store: store.clone(), bus: bus.clone(), catalogue: catalogue_sync, reconciler },
+            audit: http::audit::AuditState { ledger: ledger.clone(), reference: reference.clone() },
+            tokens: tokens.clone(),
+            probe: http::metrics::Probe { store: store.clone(), bus: bus.clone(), connectors, health: Arc::new(health) },
+        };
+        let routes = http::table(services, connector_routes);
+        let app = http::router(routes, tokens.clone(), config.audit.keep_ledger.then(|| ledger.clone()));
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(api_listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(error) = served.await {
+                tracing::error!(%error, "HTTP API stopped");
+            }
+        });
+        tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
+        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, tasks })
+    }
+
+    /// Stops the consumers, the relay and the API, waiting a little for them to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let drained = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// The built-in reference data with the county's own keys.
+fn reference_of(config: &Config) -> Reference {
+    let mut reference = Reference::builtin();
+    if config.workflow.pickup_secret.is_empty() {
+        tracing::warn!("workflow.pickup_secret is not set: locker pickup codes use the development key");
+    } else {
+        reference.pickup_secret = config.workflow.pickup_secret.clone().into_bytes();
+    }
+    if config.audit.subject_key.is_empty() {
+        tracing::warn!("audit.subject_key is not set: data subjects are hashed with the development key");
+    } else {
+        reference.subject_key = config.audit.subject_key.clone().into_bytes();
+    }
+    reference
+}
+
+/// The audit ledger as configured.
+fn ledger_of(config: &Config, store: Store, reference: &Reference) -> anyhow::Result<Ledger> {
+    let detector = Detector::new(config.audit.anomaly.clone(), reference.calendar.clone()).map_err(anyhow::Error::msg)?;
+    let signing_key = audit::signing_key(&config.audit.signing_key)?;
+    Ok(Ledger::new(store, signing_key, reference.subject_key.clone(), detector, config.audit.archive_dir.clone().into()))
+}
+
+/// The tokens and the ledger of the configured database, for managing tokens from the command
+/// line where the hub runs (the first integrator's token has no one to ask for it over the API).
+pub async fn token_desk(config: &Config) -> anyhow::Result<(Tokens, Ledger)> {
+    let store = Store::connect(&config.database.url, Arc::new(Catalogue::builtin())).await?;
+    let mut reference = Reference::builtin();
+    if !config.audit.subject_key.is_empty() {
+        reference.subject_key = config.audit.subject_key.clone().into_bytes();
+    }
+    let ledger = ledger_of(config, store.clone(), &reference)?;
+    Ok((Tokens::new(store, CurrentReference::new(reference)), ledger))
+}
+
+/// Binds the API address from the configuration.
+pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.with_context(|| format!("binding the HTTP API to {listen}"))
+}
+
+/// Each connector's counterpart check, by connector name.
+pub type ConnectorHealth = Arc<Vec<(&'static str, HealthCheck)>>;

@@ -1,0 +1,112 @@
+//! A service desk over the hub's HTTP API: what clerks and approvers do, as the system tests
+//! need it; each call is made by whoever would make it, with their token (`hub_cli::demo::staff`).
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use connectors::postal::simulator::Faults;
+use hub_cli::demo::{DemoOptions, DemoRun};
+use serde_json::{json, Value};
+
+/// The ID number of the applicant in every test application.
+pub const APPLICANT_ID: &str = "11010519491231002X";
+
+/// A demo environment with nothing driven automatically: the tests play every part.
+pub fn demo_options(dir: &Path) -> DemoOptions {
+    DemoOptions {
+        cases: 0,
+        resume: false,
+        data_dir: dir.to_path_buf(),
+        postal_url: None,
+        ecert_url: None,
+        province_url: None,
+        bank_url: None,
+        step_delay: Duration::from_millis(2),
+        progress: false,
+        concurrency: 1,
+        faults: Faults::default(),
+        counterpart_faults: Default::default(),
+        mix: false,
+    }
+}
+
+pub struct Desk<'a> {
+    pub demo: &'a DemoRun,
+    pub client: reqwest::Client,
+}
+
+impl<'a> Desk<'a> {
+    pub fn new(demo: &'a DemoRun) -> Desk<'a> {
+        Desk { demo, client: reqwest::Client::new() }
+    }
+
+    pub async fn call(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.demo.staff.send(self.client.post(format!("{}{path}", self.demo.api_url())).json(&body)).await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: String) -> (u16, Value) {
+        let response = self.demo.staff.send(self.client.get(format!("{}{path}", self.demo.api_url()))).await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits an application with every material of the matter, mailed unless `extra` says otherwise.
+    pub async fn submit(&self, request_id: &str, matter: &str, point: &str, extra: Value) -> String {
+        let reference = self.demo.hub.reference.get();
+        let mut body = json!({
+            "request_id": request_id,
+            "matter_code": matter,
+            "service_point": point,
+            "applicant": {"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"},
+            "materials": reference.matter(matter).unwrap().materials.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            "delivery": {"method": "mail", "address": super::postal_address("张三", "711300")},
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let (status, answer) = self.call("/api/v1/applications", body).await;
+        assert_eq!(status, 201, "{answer}");
+        answer["case_number"].as_str().unwrap().to_string()
+    }
+
+    pub async fn command(&self, case: &str, action: &str, body: Value) -> (u16, Value) {
+        self.call(&format!("/api/v1/cases/{case}/{action}"), body).await
+    }
+
+    pub async fn case(&self, case: &str) -> Value {
+        self.get(format!("/api/v1/cases/{case}")).await.1
+    }
+
+    pub async fn wait_for(&self, case: &str, state: &str) -> Value {
+        self.wait_until(case, state, |c| c["state"] == state).await
+    }
+
+    /// Waits until the case satisfies `done`; `what` names the wait in a failure.
+    pub async fn wait_until(&self, case: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let record = self.case(case).await;
+            if done(&record["case"]) {
+                return record;
+            }
+            assert!(Instant::now() < deadline, "case {case} never got to {what}: it is {}", record["case"]);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn decide(&self, case: &str, outcome: &str, reason: Option<&str>) -> (u16, Value) {
+        let department = self.case(case).await["case"]["department_code"].clone();
+        self.command(case, "decision", json!({"outcome": outcome, "officer": "王审批", "department_code": department, "reason": reason})).await
+    }
+
+    pub async fn titles(&self, case: &str) -> Vec<String> {
+        let index = self.get(format!("/api/v1/cases/{case}/documents")).await.1;
+        index["documents"].as_array().unwrap().iter().map(|d| d["line"]["title"].as_str().unwrap().to_string()).collect()
+    }
+
+    pub async fn document(&self, case: &str, position: usize) -> String {
+        let url = format!("{}/api/v1/cases/{case}/documents/{position}", self.demo.api_url());
+        let response = self.demo.staff.send(self.client.get(url)).await.unwrap();
+        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+        response.text().await.unwrap()
+    }
+}

@@ -1,0 +1,330 @@
+//! The web console in a real browser: headless Chromium (Debian's chromium and chromedriver,
+//! which `.ci/run` installs) on a 1366×768 window walks each role's main task end to end
+//! against a running hub, and the hub's own records are checked after each step. A screenshot
+//! of every step is kept under `target/tmp/artifacts/console/`.
+use crate::common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::desk::{demo_options, Desk, APPLICANT_ID};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hub::config::Config;
+use hub_cli::demo::DemoRun;
+use hub_core::access::Role;
+use serde_json::{json, Value};
+
+const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
+const APPROVAL_BUREAU: &str = "11610429MB2912345A";
+const VILLAGE: &str = "610429100201";
+const WIDTH: i64 = 1366;
+
+/// One browser session, with chromedriver running beside it.
+struct Console {
+    client: Client,
+    _driver: tokio::process::Child,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Console {
+    async fn open(base: &str) -> Console {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(std::path::Path::new(&chromedriver).exists(), "{chromedriver} is missing: apt-get install chromium chromium-driver (bash .ci/run does)");
+        let port = common::free_port();
+        let driver = tokio::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::get(format!("{webdriver}/status")).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({"goog:chromeOptions": {"binary": chromium, "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", format!("--window-size={WIDTH},768"), "--lang=zh-CN",
+        ]}});
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.as_object().unwrap().clone())
+            .connect(&webdriver)
+            .await
+            .unwrap();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts").join("console");
+        std::fs::create_dir_all(&shots).unwrap();
+        Console { client, _driver: driver, base: base.to_string(), shots }
+    }
+
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(error) => {
+                self.shot("failure").await;
+                panic!("{css} did not appear: {error}; page text: {}", self.text("body").await)
+            }
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.wait(css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait(css).await.click().await.unwrap();
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    /// Signs in afresh with `token` and waits for the role's first view.
+    async fn sign_in(&self, token: &str, first_view: &str) {
+        self.client.goto(&format!("{}/console/", self.base)).await.unwrap();
+        self.client.execute("sessionStorage.clear()", vec![]).await.unwrap();
+        self.client.goto(&format!("{}/console/", self.base)).await.unwrap();
+        self.fill("#token", token).await;
+        self.click("#sign-in-button").await;
+        self.wait(&format!("[data-view={first_view}]")).await;
+    }
+
+    /// Saves a screenshot of the window, and checks the page fits its width.
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn fits_the_screen(&self, step: &str) {
+        let width = self.client.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+        assert!(width.as_i64().unwrap() <= WIDTH, "{step}: the page is {width} px wide, wider than a {WIDTH} px screen");
+    }
+}
+
+/// Polls until `check` gives a value, for at most 30 s.
+async fn poll<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls until `check` holds, for at most 30 s.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    poll(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_does_its_main_task_in_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    config.api.listen = "127.0.0.1:0".into();
+    config.audit.archive_dir = dir.path().join("archives").display().to_string();
+    let mut options = demo_options(dir.path());
+    options.cases = 6;
+    let demo = DemoRun::start(config, &options).await.unwrap();
+    // A county day's first cases, mailed and archived: the postal board and the audit have data.
+    assert_eq!(demo.drive(&options).await.unwrap().completed, 6);
+    let desk = Desk::new(&demo);
+    let hub = &demo.hub;
+    let state_of = |case: &str| {
+        let case = case.to_string();
+        async move { hub.store.case(&case).await.unwrap().unwrap().case.state.as_str().to_string() }
+    };
+    let console = &Console::open(demo.api_url()).await;
+
+    // The village clerk takes in an application: picks the matter, reads its guide and
+    // checklist, records what was handed in, and prints the acceptance notice.
+    let clerk = common::token(hub, "王芳", Role::VillageClerk, Some(VILLAGE)).await;
+    console.sign_in(&clerk, "accept").await;
+    assert_eq!(console.text("#who-role").await, "村级代办员");
+    console.fill("#matter-filter", "个体工商户设立").await;
+    console.click(&format!("li[data-code='{SELF_EMPLOYED}']")).await;
+    let guide = console.text(".guide").await;
+    assert!(guide.contains("旬邑县行政审批服务局") && guide.contains("承诺 3 个工作日"), "{guide}");
+    let checklist = console.count("select[data-material]").await;
+    let matter = hub.reference.get().matter(SELF_EMPLOYED).unwrap().clone();
+    assert_eq!(checklist, matter.materials.len());
+    console.shot("1-village-clerk-guide").await;
+    console.fits_the_screen("the guide").await;
+    let fill_applicant = || async move {
+        console.fill("[name=applicant-name]", "张三").await;
+        console.fill("[name=id-number]", APPLICANT_ID).await;
+        console.fill("[name=phone]", "13912345678").await;
+    };
+    fill_applicant().await;
+    console.click("#submit-application").await;
+    let accepted = console.wait("#case-number").await.text().await.unwrap();
+    console.wait("a[data-kind=acceptance_notice]").await;
+    let notice = console.wait("iframe.notice").await.attr("srcdoc").await.unwrap().unwrap_or_default();
+    assert!(notice.contains("受理通知书") && notice.contains(&accepted), "the printed notice is the acceptance notice of {accepted}");
+    assert!(console.wait("#print-notice").await.attr("disabled").await.unwrap().is_none(), "the notice can be printed");
+    let record = hub.store.case(&accepted).await.unwrap().expect("the console's application is a case");
+    assert_eq!(record.case.application.service_point.code, VILLAGE);
+    assert_eq!(record.case.application.applicant.id_number, APPLICANT_ID);
+    console.shot("2-village-clerk-acceptance-notice").await;
+    console.fits_the_screen("the acceptance notice").await;
+
+    // The same matter with a material missing: the one-time notice lists it.
+    console.click(&format!("li[data-code='{SELF_EMPLOYED}']")).await;
+    let first_material = &matter.materials.iter().find(|m| m.primary).unwrap().name;
+    console.wait(&format!("select[data-material='{first_material}']")).await.select_by_value("missing").await.unwrap();
+    fill_applicant().await;
+    console.click("#submit-application").await;
+    let incomplete = console.wait("#case-number").await.text().await.unwrap();
+    console.wait("a[data-kind=one_time_notice]").await;
+    let notice = console.wait("iframe.notice").await.attr("srcdoc").await.unwrap().unwrap_or_default();
+    assert!(notice.contains("一次性告知") && notice.contains(first_material.as_str()), "the one-time notice names {first_material}");
+    assert_eq!(state_of(&incomplete).await, "awaiting_supplement");
+    console.shot("3-village-clerk-one-time-notice").await;
+
+    // The approver of the deciding department sees it in the queue with its deadline colour
+    // and approves it there.
+    desk.wait_for(&accepted, "routed").await;
+    let approver = common::token(hub, "李明", Role::CountyApprover, Some(APPROVAL_BUREAU)).await;
+    console.sign_in(&approver, "approve").await;
+    let row = &format!("tr[data-case='{accepted}']");
+    let shown = console.wait(&format!("{row} [data-level]")).await.attr("data-level").await.unwrap().unwrap();
+    let routed = hub.store.case(&accepted).await.unwrap().unwrap().case;
+    let today = hub_core::calendar::day_of(hub::store::now_ms());
+    let standing = hub_core::deadlines::standing(&routed, today, &hub.reference.get()).unwrap();
+    assert_eq!(shown, standing.level.map_or("none", |level| level.as_str()), "the queue colours the deadline as the core judges it");
+    console.shot("4-approver-queue").await;
+    console.fits_the_screen("the approvers' queue").await;
+    console.click(&format!("button[data-approve='{accepted}']")).await;
+    eventually("the approved case leaving the queue", || async move { console.count(row).await == 0 }).await;
+    let accepted = accepted.as_str();
+    eventually("the window pickup", || async move { state_of(accepted).await == "awaiting_pickup" }).await;
+    let decided = hub.store.case(accepted).await.unwrap().unwrap();
+    assert_eq!(decided.case.decision.as_deref(), Some("approved"));
+
+    // Back at the village counter: the applicant collects the result with their ID card.
+    console.sign_in(&clerk, "accept").await;
+    console.click("button[data-tab=track]").await;
+    console.fill("[name=case-number]", accepted).await;
+    console.click("#track").await;
+    console.fill("[name=pickup-id]", APPLICANT_ID).await;
+    console.click("#confirm-pickup").await;
+    eventually("the pickup", || async move { state_of(accepted).await != "awaiting_pickup" }).await;
+    console.wait(&format!("[data-case='{accepted}'] [data-state=collected], [data-case='{accepted}'] [data-state=archived]")).await;
+    console.shot("5-village-clerk-pickup").await;
+
+    // The business licence the approval issued is shown at the counter instead of paper for a
+    // material it can replace (免提交): the hub verifies it and accepts without that paper.
+    let licence = poll("the approval's e-certificate", || async move {
+        let case = hub.store.case(accepted).await.unwrap().unwrap().case;
+        case.certificate.filter(|c| c.status == "valid").and_then(|c| c.certificate_id)
+    })
+    .await;
+    let replaceable = &matter.materials.iter().find(|m| m.ecert).unwrap().name;
+    console.click("button[data-tab=accept]").await;
+    console.click(&format!("li[data-code='{SELF_EMPLOYED}']")).await;
+    let select = console.wait(&format!("select[data-material='{replaceable}']")).await;
+    select.select_by_value("ecert").await.unwrap();
+    let position = matter.materials.iter().position(|m| &m.name == replaceable).unwrap();
+    console.fill(&format!("[name=problem-{position}]"), &licence).await;
+    fill_applicant().await;
+    console.click("#submit-application").await;
+    let paperless = console.wait("#case-number").await.text().await.unwrap();
+    console.wait("a[data-kind=acceptance_notice]").await;
+    let taken = hub.store.case(&paperless).await.unwrap().unwrap().case;
+    assert!(taken.materials.contains(replaceable) && taken.faulty.is_empty(), "the verified certificate stands in for {replaceable}: {:?}", taken.materials);
+
+    // The supervisor follows the case's flow record, with the applicant's ID number masked.
+    let supervisor = common::token(hub, "赵督查", Role::Supervisor, None).await;
+    console.sign_in(&supervisor, "warnings").await;
+    console.click("button[data-tab=track]").await;
+    console.fill("[name=case-number]", accepted).await;
+    console.click("#track").await;
+    console.wait("#flow tbody tr:nth-child(3)").await;
+    let file = console.text("#tracked").await;
+    assert!(file.contains("110105********002X") && !file.contains(APPLICANT_ID), "a supervisor sees the ID number masked: {file}");
+    console.shot("6-supervisor-flow-record").await;
+    console.fits_the_screen("the flow record").await;
+
+    // The post office's board: a mailed result waiting to be picked up by the carrier (the
+    // connector held, so that it waits), with the receiver and nobody's ID number.
+    let (status, _) = desk.call("/api/v1/connectors/postal-connector/pause", json!({"reason": "邮政看板演示"})).await;
+    assert_eq!(status, 200);
+    let mailed = desk.submit("console-mailed", SELF_EMPLOYED, VILLAGE, json!({})).await;
+    desk.wait_for(&mailed, "routed").await;
+    let (status, answer) = desk.command(&mailed, "decision", json!({"outcome": "approved", "officer": "李明", "department_code": APPROVAL_BUREAU})).await;
+    assert_eq!(status, 200, "{answer}");
+    desk.wait_for(&mailed, "delivery_requested").await;
+    let postal = common::token(hub, "旬邑县邮政分公司", Role::Postal, None).await;
+    console.sign_in(&postal, "postal").await;
+    let waiting = console.text("[data-column=delivery_requested]").await;
+    assert!(waiting.contains("张三") && waiting.contains("土桥镇土桥1村") && waiting.contains("711300"), "the order shows its receiver: {waiting}");
+    let board = console.text("main").await;
+    assert!(!board.contains(APPLICANT_ID) && !board.contains("********"), "the postal board shows no ID numbers");
+    console.shot("7-postal-board").await;
+    console.fits_the_screen("the postal board").await;
+    let (status, _) = desk.call("/api/v1/connectors/postal-connector/resume", json!({})).await;
+    assert_eq!(status, 200);
+
+    // The data bureau: exchange volume per pair of parties, the ledger verified, and who saw
+    // the applicant's data and why.
+    // The certificate fetched before its application was a case is a personal-data read with no
+    // case behind it: the anomaly rule flags it, and the bureau's view shows the alert.
+    eventually("the no-case alert", || async move { !hub.store.alerts(0, i64::MAX, 10).await.unwrap().is_empty() }).await;
+    let bureau = common::token(hub, "县数据局", Role::DataBureau, None).await;
+    console.sign_in(&bureau, "audit").await;
+    assert!(console.count("#volume-chart rect").await >= 1, "the volume chart has bars");
+    let legend = console.text("#volume-chart + .legend").await;
+    assert!(legend.contains("旬邑县行政审批服务局") && !legend.contains(APPROVAL_BUREAU), "parties are named, not coded: {legend}");
+    let alerts = console.text("#alerts").await;
+    assert!(alerts.contains("无办件调取个人数据") && alerts.contains("旬邑县行政审批服务局"), "the alert is shown by rule and party name: {alerts}");
+    console.click("#verify-ledger").await;
+    console.wait("[data-holds=true]").await;
+    console.fill("[name=subject-id]", APPLICANT_ID).await;
+    console.click("#search-subject").await;
+    console.wait("#subject-entries tbody tr").await;
+    let seen = console.text("#subject-entries").await;
+    assert!(seen.contains(accepted), "the clerk's and approver's reads of {accepted} are listed: {seen}");
+    console.shot("8-data-bureau-audit").await;
+    console.fits_the_screen("the audit view").await;
+
+    // The integrator pauses the postal connector and resumes it.
+    let integrator = common::token(hub, "集成运维", Role::Integrator, None).await;
+    console.sign_in(&integrator, "connectors").await;
+    let postal_row = "[data-connector=postal-connector]";
+    console.fill(&format!("{postal_row} [name=pause-reason]"), "邮政接口升级").await;
+    console.click("button[data-pause=postal-connector]").await;
+    console.wait("button[data-resume=postal-connector]").await;
+    let (_, status) = desk.get("/api/v1/connectors/postal-connector".into()).await;
+    assert_eq!((status["state"].as_str(), status["paused_reason"].as_str()), (Some("paused"), Some("邮政接口升级")), "{status}");
+    console.shot("9-integrator-connectors").await;
+    console.click("button[data-resume=postal-connector]").await;
+    console.wait("button[data-pause=postal-connector]").await;
+    let (_, status) = desk.get("/api/v1/connectors/postal-connector".into()).await;
+    assert_eq!(status["state"], Value::from("running"));
+
+    // Every screen's refusals would be in the ledger: a bad token gets the sign-in error.
+    console.client.goto(&format!("{}/console/", demo.api_url())).await.unwrap();
+    console.client.execute("sessionStorage.clear()", vec![]).await.unwrap();
+    console.client.goto(&format!("{}/console/", demo.api_url())).await.unwrap();
+    console.fill("#token", "hubt_0000_forged").await;
+    console.click("#sign-in-button").await;
+    eventually("the refusal", || async move { console.text("#sign-in-error").await.contains("令牌无效") }).await;
+
+    console.client.clone().close().await.unwrap();
+    demo.stop().await;
+}
