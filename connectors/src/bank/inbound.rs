@@ -61,7 +61,7 @@ fn effects_of(push: &PaymentPush) -> Result<Vec<Effect>, BadRequest> {
         .enumerate()
         .map(|(index, payment)| {
             let event = confirmation(payment).map_err(|bad| bad.within(&format!("payments[{index}]")))?;
-            Ok(Effect { source_event_id: format!("bank/{}", payment.payment_id), events: vec![event] })
+            Ok(Effect { source_event_id: hub_core::ids::payment_confirmed(&payment.payment_id), events: vec![event] })
         })
         .collect()
 }
@@ -82,7 +82,7 @@ fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
         return Err(BadRequest::field("order_number", format!("{} is not one of our fee orders", payment.order_number)));
     };
     Ok(PaymentConfirmed {
-        event_id: format!("bank/{}", payment.payment_id),
+        event_id: hub_core::ids::payment_confirmed(&payment.payment_id),
         case_number: case_number.into(),
         occurred_at: payment.paid_at,
         order_number: payment.order_number.clone(),

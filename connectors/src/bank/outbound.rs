@@ -55,7 +55,7 @@ impl BankOutbound {
         match called {
             Ok(placed) => Outcome::done(vec![
                 FeeOrderCreated {
-                    event_id: format!("{}/placed", order.event_id),
+                    event_id: hub_core::ids::fee_order_created(&order.event_id),
                     case_number: order.case_number.clone(),
                     occurred_at: now_ms(),
                     order_number: placed.order_number,

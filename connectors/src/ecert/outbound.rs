@@ -80,7 +80,7 @@ impl EcertOutbound {
             return Outcome::refused(format!("repository answered a malformed certificate id {}: {error}", issued.certificate_id), vec![shared]);
         }
         let certificate = CertificateIssued {
-            event_id: format!("{}/issued", request.event_id),
+            event_id: hub_core::ids::certificate_issued(&request.event_id),
             case_number: request.case_number.clone(),
             occurred_at: crate::framework::now_ms(),
             certificate_id: issued.certificate_id,
@@ -102,7 +102,7 @@ impl EcertOutbound {
         match called {
             Ok(revoked) => Outcome::done(vec![
                 CertificateRevoked {
-                    event_id: format!("{}/revoked", request.event_id),
+                    event_id: hub_core::ids::certificate_revoked(&request.event_id),
                     case_number: request.case_number.clone(),
                     occurred_at: crate::framework::now_ms(),
                     certificate_id: revoked.certificate_id,

@@ -101,7 +101,7 @@ impl Exchange {
     /// derived from the source, so a repeated exchange is recorded once.
     pub fn shared(&self, source_event_id: &str, case_number: &str, outcome: &str) -> Event {
         DataShared {
-            event_id: format!("{source_event_id}/shared/{}", self.name),
+            event_id: hub_core::ids::data_shared(source_event_id, self.name),
             case_number: case_number.into(),
             occurred_at: now_ms(),
             exchange: self.name.into(),

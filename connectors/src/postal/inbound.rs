@@ -77,7 +77,7 @@ pub fn events_of(push: &TrackingPush) -> Result<Vec<Event>, BadRequest> {
         _ => return Err(BadRequest::field("logistics_order_no", format!("{} is not one of our order numbers", push.logistics_order_no))),
     };
     let mut events: Vec<Event> = vec![TrackingEvent {
-        event_id: format!("{}/{}/{}", push.waybill_no, push.op_code, push.op_time),
+        event_id: hub_core::ids::tracking_event(&push.waybill_no, &push.op_code, push.op_time),
         case_number: case_number.clone(),
         occurred_at: push.op_time,
         order_number: push.logistics_order_no.clone(),
@@ -91,7 +91,7 @@ pub fn events_of(push: &TrackingPush) -> Result<Vec<Event>, BadRequest> {
     if let Some(outcome) = final_outcome(&push.op_code) {
         events.push(
             DeliveryCompleted {
-                event_id: format!("{}/final", push.waybill_no),
+                event_id: hub_core::ids::delivery_completed(&push.waybill_no),
                 case_number,
                 occurred_at: push.op_time,
                 order_number: push.logistics_order_no.clone(),

@@ -79,7 +79,7 @@ impl PostalOutbound {
         match with_retry(&self.config.retry, "postal create order", || self.create_order(&order)).await {
             Ok(accepted) => Outcome::done(vec![
                 DeliveryOrderCreated {
-                    event_id: format!("{}/created", accepted.logistics_order_no),
+                    event_id: hub_core::ids::delivery_order_created(&accepted.logistics_order_no),
                     case_number: request.case_number.clone(),
                     occurred_at: now_ms(),
                     order_number: accepted.logistics_order_no,

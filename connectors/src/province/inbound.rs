@@ -69,7 +69,7 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
         .zip(&taken)
         .filter_map(|(application, taken)| {
             let case_number = &taken.as_ref().ok()?.case_number;
-            let source = format!("province/{}", application.project_no);
+            let source = hub_core::ids::online_application(&application.project_no);
             Some(Effect { events: vec![push.exchange(application).shared(&source, case_number, "ok")], source_event_id: source })
         })
         .collect();

@@ -199,7 +199,7 @@ impl Detector {
         self.bulk_reported_until.insert(who.clone(), at + window);
         let entries: Vec<i64> = reads.iter().map(|(_, seq)| *seq).collect();
         Some(Alert {
-            id: format!("anomaly/{}/{}", AnomalyRule::BulkReadsOffHours.code(), entry.seq),
+            id: crate::ids::anomaly_alert(AnomalyRule::BulkReadsOffHours.code(), entry.seq),
             rule: AnomalyRule::BulkReadsOffHours,
             occurred_at: at,
             requester: who.clone(),
@@ -228,7 +228,7 @@ impl Detector {
             return None;
         }
         Some(Alert {
-            id: format!("anomaly/{}/{}", AnomalyRule::ReadWithoutCase.code(), entry.seq),
+            id: crate::ids::anomaly_alert(AnomalyRule::ReadWithoutCase.code(), entry.seq),
             rule: AnomalyRule::ReadWithoutCase,
             occurred_at: entry.record.occurred_at,
             requester: who.clone(),
@@ -261,7 +261,7 @@ impl Detector {
         self.volume_reported.insert(pair.clone(), day);
         let (department, provider) = pair;
         Some(Alert {
-            id: format!("anomaly/{}/{}", AnomalyRule::VolumeAboveNorm.code(), entry.seq),
+            id: crate::ids::anomaly_alert(AnomalyRule::VolumeAboveNorm.code(), entry.seq),
             rule: AnomalyRule::VolumeAboveNorm,
             occurred_at: entry.record.occurred_at,
             requester: department.clone(),

@@ -131,7 +131,7 @@ pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
         .zip(case.seq + 1..)
         .map(|(due, n)| {
             DeadlineWarning {
-                event_id: Case::event_id(&case.case_number, n),
+                event_id: crate::ids::case_event(&case.case_number, n),
                 case_number: case.case_number.clone(),
                 occurred_at: ctx.now,
                 level: due.level.as_str().into(),

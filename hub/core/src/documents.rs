@@ -5,7 +5,8 @@ use contracts::Event;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{self, iso_date};
-use super::case::{Case, NOT_COMPETENT_BASIS};
+use super::case::{Case, Outcome, NOT_COMPETENT_BASIS};
+use super::facts::{DeliveryMethod, DeliveryOutcome};
 use super::reference::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +79,16 @@ pub fn issued_by(case: &Case, event: &Event) -> Option<DocumentRef> {
         Event::ProcedureStarted(e) => document(&e.procedure, &e.notice_number, event, 1 + e.parties.len() as u32),
         Event::ProcedureCompleted(e) => document(&format!("{}_record", e.procedure), &e.record_number, event, 2),
         Event::OpinionGiven(e) => document("opinion", &format!("{}-{}", case.case_number, e.department_code), event, 1),
-        Event::CaseDecided(e) => document(if e.outcome == "approved" { "approval" } else { "denial" }, e.result_document.as_deref().unwrap_or_default(), event, 2),
-        Event::DeliveryCompleted(e) if e.outcome == "signed" => document("delivery_receipt", &e.waybill_number, event, 1),
+        Event::CaseDecided(e) => {
+            let kind = match Outcome::of(e) {
+                Outcome::Approved => "approval",
+                Outcome::Denied => "denial",
+            };
+            document(kind, e.result_document.as_deref().unwrap_or_default(), event, 2)
+        }
+        Event::DeliveryCompleted(e) if DeliveryOutcome::of(e) == DeliveryOutcome::Signed => {
+            document("delivery_receipt", &e.waybill_number, event, 1)
+        }
         Event::ResultReadyForPickup(_) => document("pickup_notice", &case.case_number, event, 1),
         Event::ResultCollected(_) => document("pickup_record", &case.case_number, event, 1),
         Event::CaseArchived(_) => document("archive_index", &case.case_number, event, 1),
@@ -157,10 +166,10 @@ fn lines(case: &Case, doc: &DocumentRef, event: &Event, reference: &Reference) -
         Event::CaseAccepted(e) => {
             lines.push(("受理时间", date_time(e.occurred_at)));
             lines.push(("承诺办结日期", iso_date(e.promised_date)));
-            let pickup = match app.delivery_method.as_str() {
-                "mail" => "邮政快递送达",
-                "locker" => "自助柜取件",
-                _ => "窗口领取",
+            let pickup = match case.delivery_method() {
+                DeliveryMethod::Mail => "邮政快递送达",
+                DeliveryMethod::Locker => "自助柜取件",
+                DeliveryMethod::Window => "窗口领取",
             };
             lines.push(("取件方式", pickup.into()));
             if !e.outstanding_materials.is_empty() {
@@ -201,7 +210,7 @@ fn lines(case: &Case, doc: &DocumentRef, event: &Event, reference: &Reference) -
             lines.push(("意见", if e.opinion == "agree" { "同意".into() } else { format!("不同意：{}", e.remarks) }));
             lines.push(("经办人", e.officer.clone()));
         }
-        Event::CaseDecided(e) if e.outcome == "approved" => {
+        Event::CaseDecided(e) if Outcome::of(e) == Outcome::Approved => {
             lines.push(("决定", "准予行政许可".into()));
             lines.push(("决定机关", authority(&e.department_code)));
         }

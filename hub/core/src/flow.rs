@@ -3,6 +3,8 @@
 use contracts::Event;
 use serde::Serialize;
 
+use super::case::Outcome;
+use super::facts::DeliveryOutcome;
 use super::reference::Reference;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,9 +47,15 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
             }
             Event::ProcedureCompleted(e) => hand(at, &format!("特别程序结束：{}", e.procedure), &department, &department, &e.officer),
             Event::OpinionGiven(e) => hand(at, "并联审批意见", &name(&e.department_code), &department, &e.officer),
-            Event::CaseDecided(e) => hand(at, if e.outcome == "approved" { "准予许可" } else { "不予许可" }, &department, &applicant, &e.officer),
+            Event::CaseDecided(e) => {
+                let decision = match Outcome::of(e) {
+                    Outcome::Approved => "准予许可",
+                    Outcome::Denied => "不予许可",
+                };
+                hand(at, decision, &department, &applicant, &e.officer)
+            }
             Event::DeliveryRequested(_) => hand(at, "交邮寄送", &department, "邮政", ""),
-            Event::DeliveryCompleted(e) if e.outcome == "signed" => hand(at, "签收", "邮政", &applicant, e.signed_by.as_deref().unwrap_or("")),
+            Event::DeliveryCompleted(e) if DeliveryOutcome::of(e) == DeliveryOutcome::Signed => hand(at, "签收", "邮政", &applicant, e.signed_by.as_deref().unwrap_or("")),
             Event::DeliveryCompleted(_) => hand(at, "投递失败退回", "邮政", &point, ""),
             Event::ResultReadyForPickup(e) => {
                 window = e.place.clone();

@@ -7,8 +7,10 @@ pub mod calendar;
 pub mod case;
 pub mod deadlines;
 pub mod documents;
+pub mod facts;
 pub mod fees;
 pub mod flow;
+pub mod ids;
 pub mod ledger;
 pub mod reference;
 pub mod routing;
@@ -16,5 +18,5 @@ pub mod routing;
 pub(crate) mod testing;
 pub mod validation;
 
-pub use case::{decide, evolve, react, reactions, Case, CaseState, Command, Context, Outcome, Rejection};
+pub use case::{decide, evolve, handle, handle_event, react, reactions, Case, CaseState, Command, Context, Handled, Outcome, Rejection};
 pub use reference::Reference;

@@ -2,7 +2,7 @@
 use contracts::{Applicant, ApplicationSubmitted, Event, MatterRef, PostalAddress, ServicePoint};
 
 use super::calendar;
-use super::{decide, evolve, react, Case, Command, Context, Reference};
+use super::{handle, Case, Command, Context, Reference};
 
 /// 2026-11-20 10:00 Beijing time, a Friday.
 pub const NOW: i64 = 1_795_140_000_000;
@@ -62,10 +62,8 @@ pub fn application(reference: &Reference) -> ApplicationSubmitted {
 
 /// Applies a command and everything the hub does in reaction, as the hub's services do.
 pub fn run_with(case: Case, command: Command, ctx: &Context<'_>) -> (Case, Vec<Event>) {
-    let events = decide(&case, &command, ctx).unwrap_or_else(|r| panic!("{command:?} rejected: {r}"));
-    let decided = events.iter().fold(case, evolve);
-    let (case, reactions) = react(decided, events.clone(), ctx).unwrap_or_else(|r| panic!("a reaction was rejected: {r}"));
-    (case, events.into_iter().chain(reactions).collect())
+    let handled = handle(case, &command, ctx).unwrap_or_else(|r| panic!("{command:?} rejected: {r}"));
+    (handled.case, handled.decided.into_iter().chain(handled.reactions).collect())
 }
 
 pub fn run(case: Case, command: Command, reference: &Reference) -> (Case, Vec<Event>) {

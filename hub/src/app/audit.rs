@@ -177,7 +177,7 @@ impl Ledger {
         let checkpoint = Checkpoint::sign(&self.key, first_seq, &hashes, now_ms());
         // Kept and published together (outbox): the bureau's copy on the topic never misses one.
         let published = LedgerCheckpointSigned {
-            event_id: format!("ledger-checkpoint/{}", checkpoint.size),
+            event_id: hub_core::ids::ledger_checkpoint(checkpoint.size),
             case_number: String::new(),
             occurred_at: checkpoint.created_at,
             first_seq: checkpoint.first_seq,

@@ -6,9 +6,8 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
 use contracts::Event;
-use hub_core::case::is_external_fact;
 use hub_core::deadlines;
-use hub_core::{decide, evolve, react, Case, Command, Context, Reference, Rejection};
+use hub_core::{handle, handle_event, Case, Command, Context, Reference, Rejection};
 
 use super::reference::CurrentReference;
 use crate::store::{now_ms, Store, StoreTx};
@@ -19,29 +18,6 @@ pub struct CaseProcessor {
     pub consumer: String,
     pub store: Store,
     pub reference: CurrentReference,
-}
-
-/// What one event did to a case: its new history entries and the subset to publish.
-struct Applied {
-    history: Vec<Event>,
-    publish: Vec<Event>,
-}
-
-/// Applies one consumed event: a connector's fact is recorded first, then the hub reacts to it
-/// and to whatever its reactions produce.
-fn apply_event(case: &mut Case, event: &Event, ctx: &Context<'_>) -> Result<Applied, Rejection> {
-    let mut next = case.clone();
-    let mut recorded = Vec::new();
-    if is_external_fact(event) {
-        for fact in decide(&next, &Command::Record(event.clone()), ctx)? {
-            next = evolve(next, &fact);
-            recorded.push(fact);
-        }
-    }
-    let (next, publish) = react(next, vec![event.clone()], ctx)?;
-    *case = next;
-    let history = recorded.into_iter().chain(publish.iter().cloned()).collect();
-    Ok(Applied { history, publish })
 }
 
 /// A case a batch touches: as loaded, and what the batch did to it.
@@ -100,10 +76,12 @@ impl BatchHandler for CaseProcessor {
             }
             let outcome = match touched.get_mut(event.case_number()) {
                 None => Err(format!("{} names case {}, which does not exist", event.kind(), event.case_number())),
-                Some(entry) => apply_event(&mut entry.case, event, &ctx)
-                    .map(|applied| {
-                        entry.history.extend(applied.history);
-                        entry.publish.extend(applied.publish);
+                // A connector's fact recorded is history, not news: it came from the bus.
+                Some(entry) => handle_event(entry.case.clone(), event, &ctx)
+                    .map(|handled| {
+                        entry.case = handled.case;
+                        entry.history.extend(handled.decided.into_iter().chain(handled.reactions.iter().cloned()));
+                        entry.publish.extend(handled.reactions);
                     })
                     .map_err(|rejection| format!("{} rejected: {rejection}", event.kind())),
             };
@@ -164,11 +142,9 @@ pub async fn execute_all_at(
         .into_iter()
         .map(|(case_number, command)| {
             let entry = touched.get_mut(&case_number).ok_or(CommandError::NotFound(case_number))?;
-            let mut events = decide(&entry.case, &command, &ctx)?;
-            let decided = events.iter().fold(entry.case.clone(), evolve);
-            let (case, reactions) = react(decided, events.clone(), &ctx)?;
-            events.extend(reactions);
-            entry.case = case;
+            let handled = handle(entry.case.clone(), &command, &ctx)?;
+            let events: Vec<Event> = handled.decided.into_iter().chain(handled.reactions).collect();
+            entry.case = handled.case;
             entry.history.extend(events.iter().cloned());
             entry.publish.extend(events);
             Ok(entry.case.clone())

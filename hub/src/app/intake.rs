@@ -221,7 +221,7 @@ fn application_submitted(reference: &Reference, request: &SubmitApplication, cas
     let matter = reference.matter(&request.matter_code).expect("validated");
     let point = reference.service_point(&request.service_point).expect("validated");
     ApplicationSubmitted {
-        event_id: Case::event_id(&case_number, 1),
+        event_id: hub_core::ids::case_event(&case_number, 1),
         case_number,
         occurred_at: now,
         case_version: 1,

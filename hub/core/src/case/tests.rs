@@ -1,7 +1,7 @@
 use contracts::{DeliveryCompleted, DeliveryOrderCreated, MaterialProblem, TrackingEvent};
 
 use super::*;
-use crate::documents;
+use crate::{documents, routing};
 use crate::testing::*;
 
 fn approve(case: &Case) -> Command {
@@ -504,7 +504,7 @@ fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
     assert!(html.contains("经营范围&lt;涉及&gt;前置许可"), "escaped");
     assert!(html.contains("旬邑县行政审批服务局（印章）"));
 
-    let flow = super::super::flow::flow_record(&history, &reference);
+    let flow = crate::flow::flow_record(&history, &reference);
     let actions: Vec<&str> = flow.iter().map(|h| h.action.as_str()).collect();
     assert_eq!(actions, ["提交申请", "受理", "材料流转", "不予许可", "归档"]);
     assert_eq!(flow[2].to, "旬邑县行政审批服务局");
@@ -527,4 +527,53 @@ fn joint_handling_waits_for_the_receiving_townships_opinion() {
     let (case, events) = run(case.clone(), approve(&case), &reference);
     assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
     assert_eq!(case.state, CaseState::AwaitingPickup);
+}
+
+#[test]
+fn a_connectors_fact_is_recorded_then_reacted_to_and_only_the_reactions_are_news() {
+    let reference = Reference::builtin();
+    let (case, _) = run(to_routed(&reference), approve(&to_routed(&reference)), &reference);
+    let (case, _) = run(case.clone(), Command::Record(fact_order(&case)), &reference);
+    let signed = fact_signed(&case);
+    let handled = handle_event(case, &signed, &context(&reference)).unwrap();
+    assert_eq!(handled.decided, vec![signed], "the fact itself goes into the history");
+    assert_eq!(kinds(&handled.reactions), ["CaseArchived"]);
+    assert_eq!(handled.case.state, CaseState::Archived);
+}
+
+#[test]
+fn the_hubs_own_events_are_reacted_to_not_recorded_again() {
+    let reference = Reference::builtin();
+    let app = application(&reference);
+    let handled = handle_event(Case::open(&app), &app.clone().into(), &context(&reference)).unwrap();
+    assert!(handled.decided.is_empty());
+    assert_eq!(kinds(&handled.reactions), ["CaseAccepted", "CaseRouted"]);
+}
+
+#[test]
+fn a_rejected_command_changes_nothing() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let wrong = Command::Decide { outcome: Outcome::Approved, officer: "王审批".into(), department_code: "610429100000".into(), reason: None };
+    assert!(matches!(handle(case.clone(), &wrong, &context(&reference)), Err(Rejection::NotCompetent { .. })));
+    let archive = handle(case, &Command::Archive, &context(&reference));
+    assert!(matches!(archive, Err(Rejection::WrongState { state: CaseState::Routed, action: "archive", .. })), "{archive:?}");
+}
+
+#[test]
+fn event_ids_are_those_already_stored_as_deduplication_keys() {
+    use crate::ids;
+    assert_eq!(ids::case_event("61042920261120000001", 3), "61042920261120000001/3");
+    assert_eq!(ids::fee_order_requested("61042920261120000001/2"), "61042920261120000001/2/fee");
+    assert_eq!(ids::fee_order_created("61042920261120000001/2/fee"), "61042920261120000001/2/fee/placed");
+    assert_eq!(ids::payment_confirmed("P1"), "bank/P1");
+    assert_eq!(ids::delivery_order_created("61042920261120000001-P1"), "61042920261120000001-P1/created");
+    assert_eq!(ids::tracking_event("1180000000001", "20", 1_795_140_000_000), "1180000000001/20/1795140000000");
+    assert_eq!(ids::delivery_completed("1180000000001"), "1180000000001/final");
+    assert_eq!(ids::certificate_issued("c/5"), "c/5/issued");
+    assert_eq!(ids::certificate_revoked("c/9"), "c/9/revoked");
+    assert_eq!(ids::online_application("SX2026-1"), "province/SX2026-1");
+    assert_eq!(ids::data_shared("c/5", "certificate.issue"), "c/5/shared/certificate.issue");
+    assert_eq!(ids::ledger_checkpoint(42), "ledger-checkpoint/42");
+    assert_eq!(ids::anomaly_alert("read_without_case", 4), "anomaly/read_without_case/4");
 }

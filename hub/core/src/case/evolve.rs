@@ -1,0 +1,130 @@
+//! `evolve(case, event) -> case`: what each event does to the case. Never fails: an event
+//! happened.
+use contracts::Event;
+
+use super::{Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification};
+use crate::facts::DeliveryOutcome;
+use crate::{calendar, deadlines, documents};
+
+/// The case after `event`.
+pub fn evolve(mut case: Case, event: &Event) -> Case {
+    case.seq += 1;
+    if let Some(document) = documents::issued_by(&case, event) {
+        case.documents.push(document);
+    }
+    match event {
+        Event::ApplicationSubmitted(_) => {}
+        Event::SupplementRequested(_) => case.state = CaseState::AwaitingSupplement,
+        Event::MaterialsSupplemented(e) => {
+            case.version = e.case_version;
+            case.faulty.retain(|f| !e.materials.contains(&f.material));
+            case.outstanding_materials.retain(|m| !e.materials.contains(m));
+            for material in &e.materials {
+                if !case.materials.contains(material) {
+                    case.materials.push(material.clone());
+                }
+            }
+        }
+        Event::AcceptanceRefused(_) => case.state = CaseState::NotAccepted,
+        Event::CaseAccepted(e) => {
+            case.state = CaseState::Accepted;
+            case.accepted_at = Some(e.occurred_at);
+            case.acceptance = Some(e.acceptance.clone());
+            case.promised_date = Some(e.promised_date);
+            case.statutory_date = e.statutory_date;
+            case.outstanding_materials = e.outstanding_materials.clone();
+            case.commitment_date = e.commitment_date;
+        }
+        Event::CaseRouted(e) => {
+            case.state = CaseState::Routed;
+            case.department_code = Some(e.department_code.clone());
+            case.department_name = Some(e.department_name.clone());
+            case.opinions_required = e.consulted_departments.clone();
+        }
+        Event::ProcedureStarted(e) => {
+            case.state = CaseState::Suspended;
+            case.procedure = Some(OpenProcedure { procedure: e.procedure.clone(), started_day: calendar::day_of(e.occurred_at), limit_date: e.limit_date });
+        }
+        Event::ProcedureCompleted(e) => {
+            case.state = CaseState::Routed;
+            case.procedure = None;
+            case.paused_working_days += e.paused_working_days;
+            case.promised_date = Some(e.promised_date);
+            case.statutory_date = e.statutory_date.or(case.statutory_date);
+        }
+        Event::OpinionGiven(e) => case.opinions.push(Opinion {
+            department_code: e.department_code.clone(),
+            officer: e.officer.clone(),
+            opinion: e.opinion.clone(),
+            remarks: e.remarks.clone(),
+        }),
+        Event::CaseDecided(e) => {
+            case.state = match Outcome::of(e) {
+                Outcome::Approved => CaseState::Approved,
+                Outcome::Denied => CaseState::Denied,
+            };
+            case.decision = Some(e.outcome.clone());
+            case.result_document = e.result_document.clone();
+        }
+        Event::DeliveryRequested(e) => {
+            case.state = CaseState::DeliveryRequested;
+            case.order_number = Some(e.order_number.clone());
+        }
+        Event::DeliveryOrderCreated(e) => {
+            case.waybill_number = Some(e.waybill_number.clone());
+            advance_to(&mut case, CaseState::InTransit);
+        }
+        Event::TrackingEvent(e) => {
+            case.waybill_number.get_or_insert_with(|| e.waybill_number.clone());
+            case.tracking_events += 1;
+            advance_to(&mut case, CaseState::InTransit);
+        }
+        Event::DeliveryCompleted(e) => {
+            case.delivery_outcome = Some(e.outcome.clone());
+            let state = match DeliveryOutcome::of(e) {
+                DeliveryOutcome::Signed => CaseState::Delivered,
+                DeliveryOutcome::Failed => CaseState::DeliveryFailed,
+            };
+            advance_to(&mut case, state);
+        }
+        Event::ResultReadyForPickup(e) => {
+            case.state = CaseState::AwaitingPickup;
+            case.pickup = Some(Pickup { method: e.method.clone(), place: e.place.clone(), code: e.pickup_code.clone() });
+        }
+        Event::ResultCollected(_) => case.state = CaseState::Collected,
+        Event::CaseArchived(_) => case.state = CaseState::Archived,
+        Event::DeadlineWarning(e) => case.warnings.push(deadlines::key(e)),
+        Event::ReviewSubmitted(e) => {
+            case.online_reviewed |= e.channel == "online";
+            case.reviews.push(e.grade);
+        }
+        Event::RectificationOpened(e) => case.rectifications.push(Rectification { item_number: e.item_number.clone(), deadline: e.deadline, closed: false }),
+        Event::RectificationClosed(e) => case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| r.closed = true),
+        Event::CertificateRequested(e) => case.certificate = Some(CaseCertificate { name: e.certificate_name.clone(), certificate_id: None, status: "requested".into() }),
+        Event::CertificateIssued(e) => {
+            if let Some(certificate) = &mut case.certificate {
+                certificate.certificate_id = Some(e.certificate_id.clone());
+                // A late issue report never undoes a revocation already asked for.
+                if certificate.status == "requested" {
+                    certificate.status = e.status.clone();
+                }
+            }
+        }
+        Event::CertificateRevocationRequested(_) => case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into()),
+        Event::FeeOrderRequested(e) => case.fee = Some(CaseFee { order_number: e.order_number.clone(), total_fen: e.total_fen, payment_code: None, payments: Vec::new() }),
+        Event::FeeOrderCreated(e) => case.fee.iter_mut().for_each(|fee| fee.payment_code = Some(e.payment_code.clone())),
+        Event::PaymentConfirmed(e) => case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen))),
+        Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
+        // Facts about data exchanges and the audit ledger, not about the case.
+        Event::DataShared(_) | Event::LedgerCheckpointSigned(_) | Event::AuditAnomalyDetected(_) => {}
+    }
+    case
+}
+
+/// Delivery facts may arrive out of order; the state only moves forward.
+fn advance_to(case: &mut Case, state: CaseState) {
+    if state.rank() > case.state.rank() {
+        case.state = state;
+    }
+}
+

@@ -1,0 +1,100 @@
+//! What the hub does next by itself (`reactions`), and `handle`: decide → evolve → react, the
+//! one loop every caller runs, for a command and for an event consumed from the bus.
+use std::collections::VecDeque;
+
+use contracts::Event;
+
+use super::decide::decide;
+use super::evolve::evolve;
+use super::{Case, CaseState, Command, Context, Rejection};
+use crate::facts::DeliveryMethod;
+
+/// Grades of a bad review (dissatisfied, very dissatisfied): they open a rectification item.
+pub const BAD_GRADES: std::ops::RangeInclusive<i32> = 1..=2;
+
+/// What the hub does next after `event` happened to `case` (already evolved).
+pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
+    let delivery = case.delivery_method();
+    match event {
+        Event::ApplicationSubmitted(_) if case.state == CaseState::Submitted => vec![Command::Examine],
+        Event::MaterialsSupplemented(_) if case.state == CaseState::AwaitingSupplement => vec![Command::Examine],
+        Event::AcceptanceRefused(_) => vec![Command::Archive],
+        Event::CaseAccepted(_) if case.state == CaseState::Accepted => vec![Command::Route],
+        Event::CaseDecided(_) if case.state == CaseState::Approved && delivery == DeliveryMethod::Mail => vec![Command::RequestDelivery],
+        Event::CaseDecided(_) if case.state == CaseState::Approved => {
+            vec![Command::HoldForPickup { method: delivery, reason: "chosen at acceptance".into() }]
+        }
+        Event::CaseDecided(_) if case.state == CaseState::Denied => vec![Command::Archive],
+        Event::DeliveryCompleted(_) if case.state == CaseState::Delivered => vec![Command::Archive],
+        Event::DeliveryCompleted(_) if case.state == CaseState::DeliveryFailed => {
+            vec![Command::HoldForPickup { method: DeliveryMethod::Window, reason: "mail delivery failed; returned to the window".into() }]
+        }
+        Event::ResultCollected(_) => vec![Command::Archive],
+        Event::ReviewSubmitted(e) if BAD_GRADES.contains(&e.grade) => vec![Command::OpenRectification { grade: e.grade }],
+        _ => vec![],
+    }
+}
+
+/// Runs every reaction that `causes` call for, and the reactions to what those produce, until
+/// the case rests. Reactions need no outside party, so they happen in the same transaction as
+/// their cause. Returns the case and the events produced, in order.
+pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(Case, Vec<Event>), Rejection> {
+    let mut pending: VecDeque<Event> = causes.into();
+    let mut produced = Vec::new();
+    while let Some(cause) = pending.pop_front() {
+        for command in reactions(&case, &cause) {
+            let (next, decided) = decide_and_evolve(case, &command, ctx)?;
+            case = next;
+            produced.extend(decided.iter().cloned());
+            pending.extend(decided);
+        }
+    }
+    Ok((case, produced))
+}
+
+/// Commands that came from a connector's event: record the fact first.
+pub fn is_external_fact(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::DeliveryOrderCreated(_)
+            | Event::TrackingEvent(_)
+            | Event::DeliveryCompleted(_)
+            | Event::CertificateIssued(_)
+            | Event::CertificateRevoked(_)
+            | Event::FeeOrderCreated(_)
+            | Event::PaymentConfirmed(_)
+    )
+}
+
+/// What handling a command or a consumed event did: the case after it, the events the command
+/// decided (or the fact recorded), and the events the hub's reactions produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    pub case: Case,
+    pub decided: Vec<Event>,
+    pub reactions: Vec<Event>,
+}
+
+/// Decide → evolve → react: `command` on `case`, and everything the hub does next by itself.
+pub fn handle(case: Case, command: &Command, ctx: &Context<'_>) -> Result<Handled, Rejection> {
+    let (decided_case, decided) = decide_and_evolve(case, command, ctx)?;
+    let (case, reactions) = react(decided_case, decided.clone(), ctx)?;
+    Ok(Handled { case, decided, reactions })
+}
+
+/// An event consumed from the bus: a connector's fact is recorded (and reacted to); the hub's
+/// own events, decided elsewhere, are only reacted to.
+pub fn handle_event(case: Case, event: &Event, ctx: &Context<'_>) -> Result<Handled, Rejection> {
+    if is_external_fact(event) {
+        return handle(case, &Command::Record(event.clone()), ctx);
+    }
+    let (case, reactions) = react(case, vec![event.clone()], ctx)?;
+    Ok(Handled { case, decided: Vec::new(), reactions })
+}
+
+/// The events `command` decides, and the case after them.
+fn decide_and_evolve(case: Case, command: &Command, ctx: &Context<'_>) -> Result<(Case, Vec<Event>), Rejection> {
+    let decided = decide(&case, command, ctx)?;
+    let case = decided.iter().fold(case, evolve);
+    Ok((case, decided))
+}
