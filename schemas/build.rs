@@ -12,7 +12,9 @@ fn main() {
     for file in &files {
         // Resolved when the crate compiles, not here: the output then stays right when the same
         // target directory serves another checkout (CI's fresh clone).
-        out.push_str(&format!("    ({file:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/\", {file:?}))),\n"));
+        out.push_str(&format!(
+            "    ({file:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/\", {file:?}))),\n"
+        ));
         println!("cargo:rerun-if-changed={file}");
     }
     out.push_str("];\n");

@@ -56,7 +56,9 @@ pub async fn ensure_topics(bus: &Bus, replication_factor: i32) -> anyhow::Result
     for (spec, described) in bus.catalogue().topics.iter().zip(admin.describe_configs(&resources, &options).await?) {
         // A broker that does not describe configs cannot contradict them.
         let Ok(resource) = described else { continue };
-        for (key, expected) in [("cleanup.policy", spec.cleanup_policy.clone()), ("retention.ms", spec.retention_ms.to_string())] {
+        for (key, expected) in
+            [("cleanup.policy", spec.cleanup_policy.clone()), ("retention.ms", spec.retention_ms.to_string())]
+        {
             if let Some(live) = resource.get(key).and_then(|entry| entry.value.as_deref()) {
                 if live != expected && !resource.get(key).is_some_and(|e| e.is_default) {
                     bail!(contradiction(spec, key, live, &expected));

@@ -154,7 +154,8 @@ async fn consume(
 /// Decodes a message and checks that the catalogue lets its record travel on this topic.
 fn decode_for_topic(bus: &Bus, topic: &str, payload: &[u8]) -> Result<Event, String> {
     let event = contracts::decode(payload).map_err(|e| e.to_string())?;
-    let allowed = bus.catalogue().topic(topic).is_some_and(|spec| spec.values.iter().any(|v| *v == event.record_name()));
+    let allowed =
+        bus.catalogue().topic(topic).is_some_and(|spec| spec.values.iter().any(|v| *v == event.record_name()));
     if !allowed {
         return Err(format!("record {} is not carried by topic {topic} (topics/catalogue.toml)", event.record_name()));
     }
@@ -178,11 +179,18 @@ impl DeadLetters {
             .insert(Header { key: "dlq.source.offset", value: Some(&offset) })
             .insert(Header { key: "dlq.consumer.group", value: Some(&self.group) })
             .insert(Header { key: "dlq.error", value: Some(reason) });
-        let mut record = FutureRecord::to(DEAD_LETTER_TOPIC).payload(message.payload().unwrap_or_default()).headers(headers);
+        let mut record =
+            FutureRecord::to(DEAD_LETTER_TOPIC).payload(message.payload().unwrap_or_default()).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), reason, "dead-lettered");
+        tracing::warn!(
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            reason,
+            "dead-lettered"
+        );
         self.producer
             .send(record, Duration::from_secs(30))
             .await

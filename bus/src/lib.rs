@@ -58,7 +58,13 @@ impl Bus {
                 (broker.bootstrap().to_string(), Some(broker), 1)
             }
         };
-        let bus = Bus { bootstrap, properties: config.client_properties.clone(), catalogue, resets: GroupResets::default(), _embedded: embedded };
+        let bus = Bus {
+            bootstrap,
+            properties: config.client_properties.clone(),
+            catalogue,
+            resets: GroupResets::default(),
+            _embedded: embedded,
+        };
         admin::ensure_topics(&bus, replication).await?;
         Ok(bus)
     }

@@ -38,9 +38,11 @@ impl ResetTo {
         match text.trim() {
             "earliest" => Ok(ResetTo::Earliest),
             "latest" => Ok(ResetTo::Latest),
-            instant => instant_ms(instant)
-                .map(ResetTo::Time)
-                .ok_or_else(|| format!("`{instant}` is neither earliest, latest nor an RFC 3339 instant like 2026-11-23T08:00:00+08:00")),
+            instant => instant_ms(instant).map(ResetTo::Time).ok_or_else(|| {
+                format!(
+                    "`{instant}` is neither earliest, latest nor an RFC 3339 instant like 2026-11-23T08:00:00+08:00"
+                )
+            }),
         }
     }
 }
@@ -86,9 +88,20 @@ impl GroupResets {
     }
 
     /// Asks group `group`'s consumer to move its offsets and waits until it has.
-    pub async fn reset(&self, group: &str, to: ResetTo, topic: Option<String>) -> Result<Vec<PartitionOffset>, ResetError> {
+    pub async fn reset(
+        &self,
+        group: &str,
+        to: ResetTo,
+        topic: Option<String>,
+    ) -> Result<Vec<PartitionOffset>, ResetError> {
         let failed = |reason: String| ResetError::Failed { group: group.to_string(), reason };
-        let sender = self.0.lock().expect("resets lock").get(group).cloned().ok_or_else(|| ResetError::NotRunHere(group.to_string()))?;
+        let sender = self
+            .0
+            .lock()
+            .expect("resets lock")
+            .get(group)
+            .cloned()
+            .ok_or_else(|| ResetError::NotRunHere(group.to_string()))?;
         let (reply, answer) = oneshot::channel();
         sender.send(ResetRequest { to, topic, reply }).await.map_err(|_| failed("its consumer has stopped".into()))?;
         match tokio::time::timeout(RESET_TIMEOUT, answer).await {
@@ -109,7 +122,12 @@ pub(crate) async fn carry_out(bus: &Bus, consumer: &StreamConsumer, group: &str,
     let _ = request.reply.send(outcome);
 }
 
-async fn move_held_partitions(bus: &Bus, consumer: &StreamConsumer, to: ResetTo, topic: Option<&str>) -> anyhow::Result<Vec<PartitionOffset>> {
+async fn move_held_partitions(
+    bus: &Bus,
+    consumer: &StreamConsumer,
+    to: ResetTo,
+    topic: Option<&str>,
+) -> anyhow::Result<Vec<PartitionOffset>> {
     let held: Vec<(String, i32)> = consumer
         .assignment()?
         .elements()
@@ -117,7 +135,11 @@ async fn move_held_partitions(bus: &Bus, consumer: &StreamConsumer, to: ResetTo,
         .filter(|element| topic.is_none_or(|topic| element.topic() == topic))
         .map(|element| (element.topic().to_string(), element.partition()))
         .collect();
-    anyhow::ensure!(!held.is_empty(), "it holds no partitions{} yet (it may still be joining its group); try again shortly", topic.map(|t| format!(" of {t}")).unwrap_or_default());
+    anyhow::ensure!(
+        !held.is_empty(),
+        "it holds no partitions{} yet (it may still be joining its group); try again shortly",
+        topic.map(|t| format!(" of {t}")).unwrap_or_default()
+    );
     let targets = bus.offsets_at(held, to).await?;
     let mut list = TopicPartitionList::new();
     for target in &targets {
@@ -163,7 +185,9 @@ impl Bus {
                         ResetTo::Latest => high,
                         // No message at or after the instant: the end.
                         ResetTo::Time(ms) => match at_time.find_partition(&topic, partition).map(|p| p.offset()) {
-                            Some(Offset::Offset(offset)) => first_written_since(&config, &topic, partition, offset.clamp(low, high), high, ms)?,
+                            Some(Offset::Offset(offset)) => {
+                                first_written_since(&config, &topic, partition, offset.clamp(low, high), high, ms)?
+                            }
                             _ => high,
                         },
                     };
@@ -178,7 +202,14 @@ impl Bus {
 /// The first offset from `from` whose message was written at or after `ms`, reading forward.
 /// Kafka's time lookup answers that offset and one read confirms it; a broker that answers an
 /// earlier one (the embedded broker answers 0 when nothing is that recent) is read past.
-fn first_written_since(config: &rdkafka::ClientConfig, topic: &str, partition: i32, from: i64, high: i64, ms: i64) -> anyhow::Result<i64> {
+fn first_written_since(
+    config: &rdkafka::ClientConfig,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    high: i64,
+    ms: i64,
+) -> anyhow::Result<i64> {
     use rdkafka::Message as _;
     let reader: BaseConsumer = config.create()?;
     let mut start = TopicPartitionList::new();
@@ -186,7 +217,9 @@ fn first_written_since(config: &rdkafka::ClientConfig, topic: &str, partition: i
     reader.assign(&start)?;
     let mut next = from;
     while next < high {
-        let message = reader.poll(Duration::from_secs(5)).with_context(|| format!("reading {topic}/{partition} at offset {next} timed out"))??;
+        let message = reader
+            .poll(Duration::from_secs(5))
+            .with_context(|| format!("reading {topic}/{partition} at offset {next} timed out"))??;
         if message.timestamp().to_millis().is_some_and(|written| written >= ms) {
             return Ok(message.offset());
         }

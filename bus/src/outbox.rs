@@ -66,7 +66,12 @@ const RESCAN_EVERY: Duration = Duration::from_secs(1);
 /// Sending and acknowledging overlap: one half hands messages to the producer as soon as they
 /// are committed, the other marks them published as the broker acknowledges them. A message
 /// that fails is left unpublished and sent again; consumers are idempotent.
-pub async fn run_relay(store: Arc<dyn OutboxStore>, producer: FutureProducer, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run_relay(
+    store: Arc<dyn OutboxStore>,
+    producer: FutureProducer,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let producer = OffRuntimeDrop::new(producer);
     let in_flight = Mutex::new(HashSet::new());
     let (sent, acknowledgements) = mpsc::channel(MAX_IN_FLIGHT);
@@ -151,7 +156,9 @@ async fn send_once(
     for message in &messages {
         // The idempotent producer keeps the order of what is enqueued here, per partition.
         let record = FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload);
-        let delivery = producer.send_result(record).map_err(|(error, _)| anyhow::anyhow!("queueing outbox message {}: {error}", message.id))?;
+        let delivery = producer
+            .send_result(record)
+            .map_err(|(error, _)| anyhow::anyhow!("queueing outbox message {}: {error}", message.id))?;
         in_flight.lock().expect("in-flight lock").insert(message.id);
         cursor.sent_up_to = cursor.sent_up_to.max(message.id);
         if sent.send((message.id, delivery)).await.is_err() {
@@ -162,7 +169,11 @@ async fn send_once(
 }
 
 /// Marks messages published as the broker acknowledges them, a batch at a time.
-async fn acknowledge_loop(store: &dyn OutboxStore, in_flight: &Mutex<HashSet<i64>>, mut acknowledgements: mpsc::Receiver<Sent>) {
+async fn acknowledge_loop(
+    store: &dyn OutboxStore,
+    in_flight: &Mutex<HashSet<i64>>,
+    mut acknowledgements: mpsc::Receiver<Sent>,
+) {
     let retry = RetryPolicy::default();
     while let Some(first) = acknowledgements.recv().await {
         let mut batch = vec![first];
@@ -177,7 +188,9 @@ async fn acknowledge_loop(store: &dyn OutboxStore, in_flight: &Mutex<HashSet<i64
         for (id, delivery) in batch {
             match delivery.await {
                 Ok(Ok(_)) => delivered.push(id),
-                Ok(Err((error, _))) => tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again"),
+                Ok(Err((error, _))) => {
+                    tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again")
+                }
                 Err(_) => tracing::debug!(id, "producer gone before acknowledging"),
             }
             settled.push(id);

@@ -24,7 +24,8 @@ impl RetryPolicy {
     /// Delay before retry number `attempt` (1-based): uniformly random up to the exponential cap,
     /// so that many clients retrying at once spread out.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let cap = (self.initial_ms as f64 * self.multiplier.powi(attempt.saturating_sub(1) as i32)).min(self.max_ms as f64);
+        let cap =
+            (self.initial_ms as f64 * self.multiplier.powi(attempt.saturating_sub(1) as i32)).min(self.max_ms as f64);
         let floor = cap / 2.0;
         Duration::from_millis(rand::rng().random_range(floor..=cap.max(floor + 1.0)) as u64)
     }

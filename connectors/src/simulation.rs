@@ -99,7 +99,6 @@ impl Faults {
     pub fn loses_answer(&self) -> bool {
         strikes(self.duplicate_rate)
     }
-
 }
 
 impl FaultSettings for Faults {
@@ -122,7 +121,12 @@ impl Drop for RunningSimulator {
 
 /// Serves a simulator's `app` on `listener` until the returned handle is dropped; `shutdown`
 /// also stops the simulator's own tasks.
-pub fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken, name: &'static str) -> anyhow::Result<RunningSimulator> {
+pub fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    name: &'static str,
+) -> anyhow::Result<RunningSimulator> {
     let base_url = format!("http://{}", listener.local_addr()?);
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -170,7 +174,11 @@ pub async fn push_until_answered(
         attempt += 1;
         if let Ok(response) = request().send().await {
             let status = response.status();
-            if status.is_success() || (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::REQUEST_TIMEOUT) {
+            if status.is_success()
+                || (status.is_client_error()
+                    && status != StatusCode::TOO_MANY_REQUESTS
+                    && status != StatusCode::REQUEST_TIMEOUT)
+            {
                 if let Ok(body) = response.bytes().await {
                     tried(true);
                     return Some((status, body));
@@ -221,14 +229,21 @@ impl SignedGate {
 
     /// Faults, then the signature: the faults in force to serve the call under, or the answer
     /// to give instead.
-    pub async fn admit(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Faults, Response> {
+    pub async fn admit(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Faults, Response> {
         let faults = self.faults.current();
         if let Some(failure) = faults.before_call().await {
             self.failed_calls.fetch_add(1, Ordering::Relaxed);
             return Err(failure);
         }
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-        check_signature(headers, method.as_str(), path, body, &self.app_id, &self.app_secret, now_ms()).map_err(|bad| self.reject(bad))?;
+        check_signature(headers, method.as_str(), path, body, &self.app_id, &self.app_secret, now_ms())
+            .map_err(|bad| self.reject(bad))?;
         Ok(faults)
     }
 
@@ -276,7 +291,13 @@ pub struct SignedPusher {
 }
 
 impl SignedPusher {
-    pub fn new(url: &str, app_id: &str, app_secret: &str, faults: Arc<FaultSwitch<Faults>>, shutdown: CancellationToken) -> anyhow::Result<SignedPusher> {
+    pub fn new(
+        url: &str,
+        app_id: &str,
+        app_secret: &str,
+        faults: Arc<FaultSwitch<Faults>>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<SignedPusher> {
         let path = url::Url::parse(url)?.path().to_string();
         Ok(SignedPusher {
             client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
@@ -292,7 +313,13 @@ impl SignedPusher {
     }
 
     /// A pusher to `push_url`, if the simulator was given one.
-    pub fn to(push_url: Option<&str>, app_id: &str, app_secret: &str, faults: Arc<FaultSwitch<Faults>>, shutdown: CancellationToken) -> anyhow::Result<Option<Arc<SignedPusher>>> {
+    pub fn to(
+        push_url: Option<&str>,
+        app_id: &str,
+        app_secret: &str,
+        faults: Arc<FaultSwitch<Faults>>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Option<Arc<SignedPusher>>> {
         push_url.map(|url| SignedPusher::new(url, app_id, app_secret, faults, shutdown).map(Arc::new)).transpose()
     }
 
@@ -303,7 +330,13 @@ impl SignedPusher {
 
     /// Until shutdown: takes up to `max` waiting items, pushes the JSON `body` made of them, and
     /// hands each answer to `answered` with the batch.
-    pub async fn run<T, B: Serialize>(&self, mut waiting: mpsc::UnboundedReceiver<T>, max: usize, body: impl Fn(&[T]) -> B, answered: impl Fn(&[T], StatusCode, &[u8])) {
+    pub async fn run<T, B: Serialize>(
+        &self,
+        mut waiting: mpsc::UnboundedReceiver<T>,
+        max: usize,
+        body: impl Fn(&[T]) -> B,
+        answered: impl Fn(&[T], StatusCode, &[u8]),
+    ) {
         loop {
             let first = tokio::select! {
                 first = waiting.recv() => first,
@@ -333,7 +366,11 @@ impl SignedPusher {
                     self.sent.fetch_add(1, Ordering::Relaxed);
                     self.answered.fetch_add(u64::from(ok), Ordering::Relaxed);
                 };
-                let Some((status, answer)) = push_until_answered(request, || self.faults.current().outage, &self.shutdown, tried).await else { return };
+                let Some((status, answer)) =
+                    push_until_answered(request, || self.faults.current().outage, &self.shutdown, tried).await
+                else {
+                    return;
+                };
                 answered(&batch, status, &answer);
             }
         }

@@ -56,7 +56,6 @@ macro_rules! hub_config {
 }
 connectors::every_connector!(hub_config);
 
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
@@ -117,7 +116,15 @@ impl Config {
     pub fn digests(&self) -> (Vec<String>, String) {
         use sha2::{Digest as _, Sha256};
         let value = serde_json::to_value(self).expect("the configuration serialises");
-        let sections = value.as_object().map(|sections| sections.iter().map(|(name, section)| format!("{name}={}", &hex::encode(Sha256::digest(section.to_string()))[..8])).collect()).unwrap_or_default();
+        let sections = value
+            .as_object()
+            .map(|sections| {
+                sections
+                    .iter()
+                    .map(|(name, section)| format!("{name}={}", &hex::encode(Sha256::digest(section.to_string()))[..8]))
+                    .collect()
+            })
+            .unwrap_or_default();
         (sections, hex::encode(Sha256::digest(value.to_string())))
     }
 }
@@ -171,7 +178,9 @@ impl Config {
         // Only the configuration's own sections: other HUB_* variables (HUB_CONFIG, test switches)
         // are not configuration keys.
         let sections = Env::prefixed("HUB_")
-            .filter(|key| SECTIONS.iter().any(|section| key.as_str().to_ascii_lowercase().starts_with(&format!("{section}__"))))
+            .filter(|key| {
+                SECTIONS.iter().any(|section| key.as_str().to_ascii_lowercase().starts_with(&format!("{section}__")))
+            })
             .split("__");
         Ok(figment.merge(sections).extract()?)
     }
@@ -184,7 +193,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("hub.toml", "[database]\nurl = \"sqlite://x.db\"\n[bus]\nbootstrap_servers = \"kafka:9092\"\n")?;
+            jail.create_file(
+                "hub.toml",
+                "[database]\nurl = \"sqlite://x.db\"\n[bus]\nbootstrap_servers = \"kafka:9092\"\n",
+            )?;
             jail.set_env("HUB_DATABASE__URL", "postgres://db/hub");
             jail.set_env("HUB_CONFIG", "hub.toml");
             let config = Config::load(Some(Path::new("hub.toml"))).map_err(|e| e.to_string())?;

@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::audit::{self, AuditRecorder, Ledger};
-use crate::app::catalogue::{self, CatalogueSync};
 use crate::app::cases::CaseProcessor;
+use crate::app::catalogue::{self, CatalogueSync};
 use crate::app::deadlines;
 use crate::app::intake::Intake;
 use crate::app::notifier::{self, Notifier};
@@ -68,7 +68,8 @@ impl Hub {
         let mut consumers: Vec<(&str, Arc<dyn BatchHandler>)> = HUB_CONSUMERS
             .iter()
             .map(|&group| {
-                let processor = CaseProcessor { consumer: group.to_string(), store: store.clone(), reference: reference.clone() };
+                let processor =
+                    CaseProcessor { consumer: group.to_string(), store: store.clone(), reference: reference.clone() };
                 (group, Arc::new(processor) as Arc<dyn BatchHandler>)
             })
             .collect();
@@ -77,8 +78,18 @@ impl Hub {
         let certificates = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
-        let desk = Arc::new(OnlineDesk { reference: reference.clone(), intake: intake.clone(), certificates: certificates.clone() });
-        let ports = Ports { outbox: outbox.clone(), subject_key, cases: Arc::new(store.clone()), desk, certificates: certificates.clone() };
+        let desk = Arc::new(OnlineDesk {
+            reference: reference.clone(),
+            intake: intake.clone(),
+            certificates: certificates.clone(),
+        });
+        let ports = Ports {
+            outbox: outbox.clone(),
+            subject_key,
+            cases: Arc::new(store.clone()),
+            desk,
+            certificates: certificates.clone(),
+        };
         let mut saved_controls = store.saved_controls().await?;
         let (journal, control_changes) = tokio::sync::mpsc::unbounded_channel();
         tasks.spawn(keep_control_changes(store.clone(), control_changes, shutdown.clone()));
@@ -87,7 +98,8 @@ impl Hub {
         let mut connector_routes = Vec::new();
         for section in config.connectors() {
             let name = section.name();
-            let control = ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone()));
+            let control =
+                ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone()));
             let connector = section.build(&ports, control.clone())?;
             consumers.push((connector.name, connector.outbound));
             connector_routes.extend(connector.routes);
@@ -126,12 +138,17 @@ impl Hub {
             tasks.spawn(catalogue::sync_every(catalogue_sync.clone(), every, shutdown.clone()));
         }
         for (group, handler) in consumers {
-            let topics: Vec<String> =
-                catalogue.topics.iter().filter(|t| t.consumers.iter().any(|c| c == group)).map(|t| t.name.clone()).collect();
+            let topics: Vec<String> = catalogue
+                .topics
+                .iter()
+                .filter(|t| t.consumers.iter().any(|c| c == group))
+                .map(|t| t.name.clone())
+                .collect();
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");
             }
-            let (bus, group, stop, max_batch) = (bus.clone(), group.to_string(), shutdown.clone(), config.consumers.max_batch);
+            let (bus, group, stop, max_batch) =
+                (bus.clone(), group.to_string(), shutdown.clone(), config.consumers.max_batch);
             tasks.spawn(async move {
                 if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {
                     tracing::error!(%error, group, "consumer stopped");
@@ -141,13 +158,26 @@ impl Hub {
 
         let api_address = api_listener.local_addr()?;
         let tokens = Tokens::new(store.clone(), reference.clone());
-        let reconciler = Arc::new(Reconciler { source: StatementSource::new(config.bank.clone(), outbox.clone())?, store: store.clone() });
+        let reconciler = Arc::new(Reconciler {
+            source: StatementSource::new(config.bank.clone(), outbox.clone())?,
+            store: store.clone(),
+        });
         let services = http::Services {
             cases: http::cases::CasesState { store: store.clone(), reference: reference.clone(), intake, certificates },
-            operations: http::operations::OperationsState { store: store.clone(), bus: bus.clone(), catalogue: catalogue_sync, reconciler },
+            operations: http::operations::OperationsState {
+                store: store.clone(),
+                bus: bus.clone(),
+                catalogue: catalogue_sync,
+                reconciler,
+            },
             audit: http::audit::AuditState { ledger: ledger.clone(), reference: reference.clone() },
             tokens: tokens.clone(),
-            probe: http::metrics::Probe { store: store.clone(), bus: bus.clone(), connectors, health: Arc::new(health) },
+            probe: http::metrics::Probe {
+                store: store.clone(),
+                bus: bus.clone(),
+                connectors,
+                health: Arc::new(health),
+            },
         };
         let routes = http::table(services, connector_routes);
         let app = http::router(routes, tokens.clone(), config.audit.keep_ledger.then(|| ledger.clone()));
@@ -190,9 +220,16 @@ fn reference_of(config: &Config) -> Reference {
 
 /// The audit ledger as configured.
 fn ledger_of(config: &Config, store: Store, reference: &Reference) -> anyhow::Result<Ledger> {
-    let detector = Detector::new(config.audit.anomaly.clone(), reference.calendar.clone()).map_err(anyhow::Error::msg)?;
+    let detector =
+        Detector::new(config.audit.anomaly.clone(), reference.calendar.clone()).map_err(anyhow::Error::msg)?;
     let signing_key = audit::signing_key(&config.audit.signing_key)?;
-    Ok(Ledger::new(store, signing_key, reference.subject_key.clone(), detector, config.audit.archive_dir.clone().into()))
+    Ok(Ledger::new(
+        store,
+        signing_key,
+        reference.subject_key.clone(),
+        detector,
+        config.audit.archive_dir.clone().into(),
+    ))
 }
 
 /// The tokens and the ledger of the configured database, for managing tokens from the command

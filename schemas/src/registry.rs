@@ -76,7 +76,14 @@ impl Registry {
             if newer {
                 latest.insert(row.record.clone(), index);
             }
-            entries.push(SchemaEntry { id: row.id, record: row.record, version: row.version, file: row.file, text, schema });
+            entries.push(SchemaEntry {
+                id: row.id,
+                record: row.record,
+                version: row.version,
+                file: row.file,
+                text,
+                schema,
+            });
         }
         Ok(Registry { entries, by_id, latest })
     }

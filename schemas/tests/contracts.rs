@@ -68,11 +68,13 @@ fn every_schema_file_is_compatible_with_its_committed_history() {
         let path = format!("schemas/{}", entry.file);
         let log = Command::new("git").args(["log", "--format=%H", "--", &path]).current_dir(&root).output().unwrap();
         for commit in String::from_utf8_lossy(&log.stdout).lines() {
-            let shown = Command::new("git").args(["show", &format!("{commit}:{path}")]).current_dir(&root).output().unwrap();
+            let shown =
+                Command::new("git").args(["show", &format!("{commit}:{path}")]).current_dir(&root).output().unwrap();
             if !shown.status.success() {
                 continue;
             }
-            let old = Schema::parse_str(&String::from_utf8_lossy(&shown.stdout)).unwrap_or_else(|e| panic!("{path} at {commit}: {e}"));
+            let old = Schema::parse_str(&String::from_utf8_lossy(&shown.stdout))
+                .unwrap_or_else(|e| panic!("{path} at {commit}: {e}"));
             SchemaCompatibility::mutual_read(&old, &entry.schema)
                 .unwrap_or_else(|e| panic!("{path} is not fully compatible with its version at commit {commit}: {e}"));
             checked += 1;
@@ -85,8 +87,14 @@ fn every_schema_file_is_compatible_with_its_committed_history() {
 fn compatibility_checker_catches_a_breaking_change() {
     // Guards the guard: a new required field without default must fail the check.
     let v1 = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#).unwrap();
-    let breaking = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int"}]}"#).unwrap();
-    let compatible = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int","default":0}]}"#).unwrap();
+    let breaking = Schema::parse_str(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int"}]}"#,
+    )
+    .unwrap();
+    let compatible = Schema::parse_str(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},{"name":"b","type":"int","default":0}]}"#,
+    )
+    .unwrap();
     assert!(SchemaCompatibility::mutual_read(&v1, &breaking).is_err());
     assert!(SchemaCompatibility::mutual_read(&v1, &compatible).is_ok());
 }
@@ -113,13 +121,31 @@ fn samples() -> Vec<Event> {
             occurred_at: at,
             case_version: 1,
             channel: "counter".into(),
-            matter: MatterRef { basic_code: "000104010000".into(), implementation_code: "X".into(), name: "个体工商户设立登记".into(), version: 1 },
-            applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into(), email: None },
-            service_point: ServicePoint { code: "610429100201".into(), name: "站".into(), tier: "village".into(), division_code: "610429100201".into() },
+            matter: MatterRef {
+                basic_code: "000104010000".into(),
+                implementation_code: "X".into(),
+                name: "个体工商户设立登记".into(),
+                version: 1,
+            },
+            applicant: Applicant {
+                name: "张三".into(),
+                id_type: "111".into(),
+                id_number: "11010519491231002X".into(),
+                phone: "13912345678".into(),
+                email: None,
+            },
+            service_point: ServicePoint {
+                code: "610429100201".into(),
+                name: "站".into(),
+                tier: "village".into(),
+                division_code: "610429100201".into(),
+            },
             materials: vec!["申请书".into()],
             delivery_method: "mail".into(),
             delivery_address: Some(address()),
-            faulty_materials: vec![MaterialProblem { material: "身份证明".into(), problem: "复印件不清晰".into() }],
+            faulty_materials: vec![MaterialProblem {
+                material: "身份证明".into(), problem: "复印件不清晰".into()
+            }],
             commits_to_supply: true,
             domicile_township: Some("610429100".into()),
         }
@@ -140,25 +166,206 @@ fn samples() -> Vec<Event> {
             statutory_date: Some(20_430),
         }
         .into(),
-        CaseRouted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, department_code: "d".into(), department_name: "局".into(), rule: "r".into(), reason: "why".into(), consulted_departments: vec!["c".into()] }.into(),
-        CaseDecided { event_id: id.clone(), case_number: case.clone(), occurred_at: at, outcome: "denied".into(), department_code: "d".into(), officer: "o".into(), result_document: None, reason: Some("不符合条件".into()) }.into(),
-        DeliveryRequested { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), product: "p".into(), contents: "documents".into(), sender: address(), receiver: address(), return_receipt: true, data_subject: "ab12".into() }.into(),
-        DeliveryOrderCreated { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into() }.into(),
-        TrackingEvent { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into(), op_code: "10".into(), op_name: "收寄".into(), office: "局".into(), operator: "员".into() }.into(),
-        DeliveryCompleted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, order_number: "o".into(), waybill_number: "w".into(), outcome: "signed".into(), signed_by: None }.into(),
-        CaseArchived { event_id: id.clone(), case_number: case.clone(), occurred_at: at, final_outcome: "signed".into(), document_count: 4 }.into(),
-        AcceptanceRefused { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 1, officer: "o".into(), reason: "r".into(), legal_basis: "b".into(), notice_number: "n".into() }.into(),
-        SupplementRequested { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 1, officer: "o".into(), notice_number: "n".into(), items: vec![MaterialProblem { material: "m".into(), problem: "缺".into() }] }.into(),
-        MaterialsSupplemented { event_id: id.clone(), case_number: case.clone(), occurred_at: at, case_version: 2, materials: vec!["m".into()] }.into(),
-        ProcedureStarted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, procedure: "hearing".into(), officer: "o".into(), departments: vec!["d".into()], parties: vec!["邻居".into()], notice_number: "n".into(), limit_date: 20_430 }.into(),
-        ProcedureCompleted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, procedure: "hearing".into(), officer: "o".into(), record_number: "r".into(), summary: "s".into(), paused_working_days: 3, promised_date: 20_433, statutory_date: None }.into(),
-        OpinionGiven { event_id: id.clone(), case_number: case.clone(), occurred_at: at, department_code: "d".into(), officer: "o".into(), opinion: "agree".into(), remarks: String::new() }.into(),
-        ResultReadyForPickup { event_id: id.clone(), case_number: case.clone(), occurred_at: at, method: "locker".into(), place: "p".into(), pickup_code: Some("123456".into()), reason: "chosen".into() }.into(),
-        ResultCollected { event_id: id.clone(), case_number: case.clone(), occurred_at: at, method: "window".into(), collected_by: "张三".into(), id_checked: true, signature: "s".into() }.into(),
-        DeadlineWarning { event_id: id.clone(), case_number: case.clone(), occurred_at: at, level: "red".into(), scope: "step".into(), step: Some("hearing".into()), due_date: 20_430, department_code: "d".into(), escalate: true, message: "m".into() }.into(),
-        ReviewSubmitted { event_id: id.clone(), case_number: case.clone(), occurred_at: at, grade: 2, channel: "online".into(), comment: "慢".into(), service_point: "p".into(), department_code: None }.into(),
-        RectificationOpened { event_id: id.clone(), case_number: case.clone(), occurred_at: at, item_number: "i".into(), grade: 2, deadline: 20_440, department_code: "d".into() }.into(),
-        RectificationClosed { event_id: id.clone(), case_number: case.clone(), occurred_at: at, item_number: "i".into(), officer: "o".into(), feedback: "f".into() }.into(),
+        CaseRouted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            department_code: "d".into(),
+            department_name: "局".into(),
+            rule: "r".into(),
+            reason: "why".into(),
+            consulted_departments: vec!["c".into()],
+        }
+        .into(),
+        CaseDecided {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            outcome: "denied".into(),
+            department_code: "d".into(),
+            officer: "o".into(),
+            result_document: None,
+            reason: Some("不符合条件".into()),
+        }
+        .into(),
+        DeliveryRequested {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o".into(),
+            product: "p".into(),
+            contents: "documents".into(),
+            sender: address(),
+            receiver: address(),
+            return_receipt: true,
+            data_subject: "ab12".into(),
+        }
+        .into(),
+        DeliveryOrderCreated {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o".into(),
+            waybill_number: "w".into(),
+        }
+        .into(),
+        TrackingEvent {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o".into(),
+            waybill_number: "w".into(),
+            op_code: "10".into(),
+            op_name: "收寄".into(),
+            office: "局".into(),
+            operator: "员".into(),
+        }
+        .into(),
+        DeliveryCompleted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o".into(),
+            waybill_number: "w".into(),
+            outcome: "signed".into(),
+            signed_by: None,
+        }
+        .into(),
+        CaseArchived {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            final_outcome: "signed".into(),
+            document_count: 4,
+        }
+        .into(),
+        AcceptanceRefused {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            case_version: 1,
+            officer: "o".into(),
+            reason: "r".into(),
+            legal_basis: "b".into(),
+            notice_number: "n".into(),
+        }
+        .into(),
+        SupplementRequested {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            case_version: 1,
+            officer: "o".into(),
+            notice_number: "n".into(),
+            items: vec![MaterialProblem { material: "m".into(), problem: "缺".into() }],
+        }
+        .into(),
+        MaterialsSupplemented {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            case_version: 2,
+            materials: vec!["m".into()],
+        }
+        .into(),
+        ProcedureStarted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            procedure: "hearing".into(),
+            officer: "o".into(),
+            departments: vec!["d".into()],
+            parties: vec!["邻居".into()],
+            notice_number: "n".into(),
+            limit_date: 20_430,
+        }
+        .into(),
+        ProcedureCompleted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            procedure: "hearing".into(),
+            officer: "o".into(),
+            record_number: "r".into(),
+            summary: "s".into(),
+            paused_working_days: 3,
+            promised_date: 20_433,
+            statutory_date: None,
+        }
+        .into(),
+        OpinionGiven {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            department_code: "d".into(),
+            officer: "o".into(),
+            opinion: "agree".into(),
+            remarks: String::new(),
+        }
+        .into(),
+        ResultReadyForPickup {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            method: "locker".into(),
+            place: "p".into(),
+            pickup_code: Some("123456".into()),
+            reason: "chosen".into(),
+        }
+        .into(),
+        ResultCollected {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            method: "window".into(),
+            collected_by: "张三".into(),
+            id_checked: true,
+            signature: "s".into(),
+        }
+        .into(),
+        DeadlineWarning {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            level: "red".into(),
+            scope: "step".into(),
+            step: Some("hearing".into()),
+            due_date: 20_430,
+            department_code: "d".into(),
+            escalate: true,
+            message: "m".into(),
+        }
+        .into(),
+        ReviewSubmitted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            grade: 2,
+            channel: "online".into(),
+            comment: "慢".into(),
+            service_point: "p".into(),
+            department_code: None,
+        }
+        .into(),
+        RectificationOpened {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            item_number: "i".into(),
+            grade: 2,
+            deadline: 20_440,
+            department_code: "d".into(),
+        }
+        .into(),
+        RectificationClosed {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            item_number: "i".into(),
+            officer: "o".into(),
+            feedback: "f".into(),
+        }
+        .into(),
         CertificateRequested {
             event_id: id.clone(),
             case_number: case.clone(),
@@ -177,9 +384,35 @@ fn samples() -> Vec<Event> {
             area_code: "610429".into(),
         }
         .into(),
-        CertificateRevocationRequested { event_id: id.clone(), case_number: case.clone(), occurred_at: at, certificate_id: "c".into(), reason: "r".into(), department_code: "d".into(), officer: "o".into(), data_subject: "ab12".into() }.into(),
-        CertificateIssued { event_id: id.clone(), case_number: case.clone(), occurred_at: at, certificate_id: "c".into(), type_code: "t".into(), number: "n".into(), status: "valid".into() }.into(),
-        CertificateRevoked { event_id: id.clone(), case_number: case.clone(), occurred_at: at, certificate_id: "c".into(), reason: "r".into() }.into(),
+        CertificateRevocationRequested {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            certificate_id: "c".into(),
+            reason: "r".into(),
+            department_code: "d".into(),
+            officer: "o".into(),
+            data_subject: "ab12".into(),
+        }
+        .into(),
+        CertificateIssued {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            certificate_id: "c".into(),
+            type_code: "t".into(),
+            number: "n".into(),
+            status: "valid".into(),
+        }
+        .into(),
+        CertificateRevoked {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            certificate_id: "c".into(),
+            reason: "r".into(),
+        }
+        .into(),
         DataShared {
             event_id: id,
             case_number: String::new(),
@@ -210,8 +443,24 @@ fn samples() -> Vec<Event> {
             total_fen: 8_000,
         }
         .into(),
-        FeeOrderCreated { event_id: "f/2".into(), case_number: case.clone(), occurred_at: at, order_number: "o-FEE".into(), payment_code: "p".into() }.into(),
-        PaymentConfirmed { event_id: "f/3".into(), case_number: case, occurred_at: at, order_number: "o-FEE".into(), payment_id: "t1".into(), amount_fen: 8_000, outlet_code: "b".into() }.into(),
+        FeeOrderCreated {
+            event_id: "f/2".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "o-FEE".into(),
+            payment_code: "p".into(),
+        }
+        .into(),
+        PaymentConfirmed {
+            event_id: "f/3".into(),
+            case_number: case,
+            occurred_at: at,
+            order_number: "o-FEE".into(),
+            payment_id: "t1".into(),
+            amount_fen: 8_000,
+            outlet_code: "b".into(),
+        }
+        .into(),
         LedgerCheckpointSigned {
             event_id: "ledger-checkpoint/9".into(),
             case_number: String::new(),
@@ -267,7 +516,10 @@ fn messages_written_with_an_older_version_decode_into_the_newest() {
     bytes.extend(apache_avro::to_avro_datum(&v1.schema, value).unwrap());
     let Event::CaseAccepted(decoded) = decode(&bytes).unwrap() else { panic!("decodes as CaseAccepted") };
     assert_eq!(decoded.promised_date, accepted.promised_date);
-    assert_eq!((decoded.acceptance.as_str(), decoded.commitment_date, decoded.outstanding_materials.len()), ("standard", None, 0));
+    assert_eq!(
+        (decoded.acceptance.as_str(), decoded.commitment_date, decoded.outstanding_materials.len()),
+        ("standard", None, 0)
+    );
 }
 
 #[test]

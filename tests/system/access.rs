@@ -91,12 +91,14 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
         };
         // Every route that takes a token, with the roles its rule lets in, as the route table
         // describes it in the served OpenAPI document.
-        let document: serde_json::Value = reqwest::get(format!("{api}/openapi.json")).await.unwrap().json().await.unwrap();
+        let document: serde_json::Value =
+            reqwest::get(format!("{api}/openapi.json")).await.unwrap().json().await.unwrap();
         let mut ruled = Vec::new();
         for (template, operations) in document["paths"].as_object().unwrap() {
             for (method, operation) in operations.as_object().unwrap() {
                 let Some(roles) = operation["x-roles"].as_array() else { continue };
-                let allowed: Vec<Role> = roles.iter().map(|code| Role::parse(code.as_str().unwrap()).unwrap()).collect();
+                let allowed: Vec<Role> =
+                    roles.iter().map(|code| Role::parse(code.as_str().unwrap()).unwrap()).collect();
                 ruled.push((method.to_uppercase(), template.clone(), allowed));
             }
         }
@@ -113,8 +115,15 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
                 assert_ne!(status, StatusCode::UNAUTHORIZED, "{backend}: {method} {template} as {role:?}: {answer}");
                 assert!(status.as_u16() < 500, "{backend}: {method} {template} as {role:?}: {status} {answer}");
                 // The router serves it: axum's own 404 and 405 carry no JSON body.
-                assert!(!matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) || !answer.is_null(), "{backend}: {method} {template} is not served");
-                assert_eq!(turned_away_by_role(status, &answer), !allowed.contains(&role), "{backend}: {method} {template} as {role:?}: {status} {answer}");
+                assert!(
+                    !matches!(status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) || !answer.is_null(),
+                    "{backend}: {method} {template} is not served"
+                );
+                assert_eq!(
+                    turned_away_by_role(status, &answer),
+                    !allowed.contains(&role),
+                    "{backend}: {method} {template} as {role:?}: {status} {answer}"
+                );
                 if matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) {
                     refusals += 1;
                 }
@@ -140,12 +149,22 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
             assert_eq!(status, expected, "{backend}: {role:?} reads {case}: {answer}");
             refusals += usize::from(status == StatusCode::FORBIDDEN);
         }
-        let listed = |answer: &Value| answer.as_array().unwrap().iter().map(|c| c["case_number"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        let (_, village_list) = call(&clients[&Role::VillageClerk], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
+        let listed = |answer: &Value| {
+            answer
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["case_number"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let (_, village_list) =
+            call(&clients[&Role::VillageClerk], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
         assert_eq!(listed(&village_list), [ours.clone()], "{backend}: the village clerk's list");
-        let (_, outlet_list) = call(&clients[&Role::BankOutlet], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
+        let (_, outlet_list) =
+            call(&clients[&Role::BankOutlet], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
         assert!(listed(&outlet_list).is_empty(), "{backend}: the bank outlet has no cases of its own: {outlet_list}");
-        let (_, supervisor_list) = call(&clients[&Role::Supervisor], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
+        let (_, supervisor_list) =
+            call(&clients[&Role::Supervisor], Method::GET, format!("{api}/api/v1/cases?state=routed"), None).await;
         assert_eq!(listed(&supervisor_list).len(), 2, "{backend}: the supervisor sees the county");
         // Nobody takes in applications at someone else's counter.
         let elsewhere = json!({
@@ -156,14 +175,27 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
             "materials": reference.matter(SELF_EMPLOYED).unwrap().materials.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
             "delivery": {"method": "mail", "address": common::postal_address("张三", "711300")},
         });
-        let (status, answer) = call(&clients[&Role::BankOutlet], Method::POST, format!("{api}/api/v1/applications"), Some(elsewhere)).await;
-        assert_eq!((status, answer["field"].as_str()), (StatusCode::FORBIDDEN, Some("service_point")), "{backend}: {answer}");
+        let (status, answer) =
+            call(&clients[&Role::BankOutlet], Method::POST, format!("{api}/api/v1/applications"), Some(elsewhere))
+                .await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (StatusCode::FORBIDDEN, Some("service_point")),
+            "{backend}: {answer}"
+        );
         refusals += 1;
         // An approver decides for their own department only.
-        let (status, answer) = call(&clients[&Role::CountyApprover], Method::GET, format!("{api}/api/v1/approvals?department=11610429MB2912348D"), None).await;
+        let (status, answer) = call(
+            &clients[&Role::CountyApprover],
+            Method::GET,
+            format!("{api}/api/v1/approvals?department=11610429MB2912348D"),
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{backend}: {answer}");
         refusals += 1;
-        let (_, queue) = call(&clients[&Role::CountyApprover], Method::GET, format!("{api}/api/v1/approvals"), None).await;
+        let (_, queue) =
+            call(&clients[&Role::CountyApprover], Method::GET, format!("{api}/api/v1/approvals"), None).await;
         assert!(listed(&queue).contains(&ours), "{backend}: the approver's own queue: {queue}");
 
         // ID numbers: whole for those at the counter and deciding, masked for the rest.
@@ -172,18 +204,40 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
         let (_, supervisor_view) = call(&clients[&Role::Supervisor], Method::GET, case_url(&ours), None).await;
         assert_eq!(supervisor_view["case"]["application"]["applicant"]["id_number"], "110105********002X", "{backend}");
         assert!(!supervisor_view.to_string().contains(APPLICANT_ID), "{backend}: nowhere in the supervisor's view");
-        let notice = clients[&Role::Supervisor].get(format!("{}/documents/1", case_url(&ours))).send().await.unwrap().text().await.unwrap();
-        assert!(notice.contains("受理") && !notice.contains(APPLICANT_ID), "{backend}: printed documents carry no ID number: {notice}");
+        let notice = clients[&Role::Supervisor]
+            .get(format!("{}/documents/1", case_url(&ours)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            notice.contains("受理") && !notice.contains(APPLICANT_ID),
+            "{backend}: printed documents carry no ID number: {notice}"
+        );
 
         // The postal board: delivery orders, no ID numbers.
         desk.decide(&ours, "approved", None).await;
         desk.wait_for(&ours, "delivery_requested").await;
-        let (status, board) = call(&clients[&Role::Postal], Method::GET, format!("{api}/api/v1/delivery-orders"), None).await;
+        let (status, board) =
+            call(&clients[&Role::Postal], Method::GET, format!("{api}/api/v1/delivery-orders"), None).await;
         assert_eq!(status, StatusCode::OK, "{backend}: {board}");
-        let order = board["orders"].as_array().unwrap().iter().find(|o| o["case_number"] == ours.as_str()).cloned().unwrap_or_else(|| panic!("{backend}: {board}"));
+        let order = board["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["case_number"] == ours.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("{backend}: {board}"));
         assert_eq!(order["receiver"]["name"], "张三", "{backend}: {order}");
-        assert!(!board.to_string().contains(APPLICANT_ID) && !board.to_string().contains("id_number"), "{backend}: {board}");
-        let (status, _) = call(&clients[&Role::Postal], Method::GET, format!("{api}/api/v1/delivery-orders?state=archived"), None).await;
+        assert!(
+            !board.to_string().contains(APPLICANT_ID) && !board.to_string().contains("id_number"),
+            "{backend}: {board}"
+        );
+        let (status, _) =
+            call(&clients[&Role::Postal], Method::GET, format!("{api}/api/v1/delivery-orders?state=archived"), None)
+                .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{backend}: only delivery states");
 
         // Tokens: issued by an integrator (an admin entry), hashed at rest, revoked, expired.
@@ -196,29 +250,64 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{backend}: {issued}");
         let token = issued["token"].as_str().unwrap().to_string();
-        let (status, answer) = call(&clients[&Role::Integrator], Method::POST, format!("{api}/api/v1/tokens"), Some(json!({"holder": "吴", "kind": "person", "role": "village_clerk", "unit": BANK_OUTLET}))).await;
-        assert_eq!((status, answer["field"].as_str()), (StatusCode::BAD_REQUEST, Some("unit")), "{backend}: a village clerk's unit is a village: {answer}");
+        let (status, answer) = call(
+            &clients[&Role::Integrator],
+            Method::POST,
+            format!("{api}/api/v1/tokens"),
+            Some(json!({"holder": "吴", "kind": "person", "role": "village_clerk", "unit": BANK_OUTLET})),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unit")),
+            "{backend}: a village clerk's unit is a village: {answer}"
+        );
         let fresh = common::client_with(&token);
         assert_eq!(call(&fresh, Method::GET, case_url(&ours), None).await.0, StatusCode::OK, "{backend}");
         let (_, all) = call(&clients[&Role::Integrator], Method::GET, format!("{api}/api/v1/tokens"), None).await;
         let secret = token.rsplit('_').next().unwrap();
         assert!(!all.to_string().contains(secret), "{backend}: the list never shows a secret");
         let kept = hub.store.token(issued["token_id"].as_str().unwrap()).await.unwrap().unwrap();
-        assert_eq!(kept.secret_sha256, hex::encode(Sha256::digest(secret.as_bytes())), "{backend}: only the digest is kept");
+        assert_eq!(
+            kept.secret_sha256,
+            hex::encode(Sha256::digest(secret.as_bytes())),
+            "{backend}: only the digest is kept"
+        );
         let revoked = format!("{api}/api/v1/tokens/{}/revocation", issued["token_id"].as_str().unwrap());
         assert_eq!(call(&clients[&Role::Integrator], Method::POST, revoked, None).await.0, StatusCode::OK, "{backend}");
         let (status, answer) = call(&fresh, Method::GET, case_url(&ours), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend}: a revoked token: {answer}");
         assert!(answer["error"].as_str().unwrap().contains("revoked"), "{answer}");
         refusals += 1;
-        let expired = hub.tokens.issue(TokenRequest { holder: "郑过期".into(), kind: TokenKind::Person, role: Role::Supervisor, unit: None, valid_days: Some(1) }, "test").await.unwrap();
+        let expired = hub
+            .tokens
+            .issue(
+                TokenRequest {
+                    holder: "郑过期".into(),
+                    kind: TokenKind::Person,
+                    role: Role::Supervisor,
+                    unit: None,
+                    valid_days: Some(1),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE token_id = $1").bind(&expired.record.token_id).execute(&pool).await.unwrap();
+        sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE token_id = $1")
+            .bind(&expired.record.token_id)
+            .execute(&pool)
+            .await
+            .unwrap();
         let (status, answer) = call(&common::client_with(&expired.token), Method::GET, case_url(&ours), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend}: an expired token: {answer}");
         refusals += 1;
         let forged = format!("{}0", &token[..token.len() - 1]);
-        assert_eq!(call(&common::client_with(&forged), Method::GET, case_url(&ours), None).await.0, StatusCode::UNAUTHORIZED, "{backend}");
+        assert_eq!(
+            call(&common::client_with(&forged), Method::GET, case_url(&ours), None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{backend}"
+        );
         refusals += 1;
 
         // Every refusal is an entry; the token changes are administrative entries.
@@ -226,11 +315,31 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
         hub.store.walk_ledger(|row| entries.push(serde_json::from_slice(&row.body).unwrap())).await.unwrap();
         let denied: Vec<_> = entries.iter().filter(|e| e.record.kind == EntryKind::Denied).collect();
         assert_eq!(denied.len(), refusals, "{backend}: one entry per refusal");
-        assert!(denied.iter().any(|e| e.record.requester_officer.as_deref() == Some("邮储网点 王柜员") && e.record.outcome == "403" && e.record.action.starts_with("POST /api/v1/applications")), "{backend}");
-        assert!(denied.iter().any(|e| e.record.requester_officer.as_deref() == Some("吴代办") && e.record.purpose.contains("revoked")), "{backend}");
-        assert!(denied.iter().any(|e| e.record.requester_officer.is_none() && e.record.outcome == "401"), "{backend}: anonymous calls too");
-        let token_changes: Vec<_> = entries.iter().filter(|e| e.record.kind == EntryKind::Admin && e.record.action.starts_with("POST /api/v1/tokens")).collect();
-        assert!(token_changes.len() >= 3 && token_changes.iter().all(|e| e.record.requester_officer.as_deref() == Some("周集成")), "{backend}: {token_changes:?}");
+        assert!(
+            denied.iter().any(|e| e.record.requester_officer.as_deref() == Some("邮储网点 王柜员")
+                && e.record.outcome == "403"
+                && e.record.action.starts_with("POST /api/v1/applications")),
+            "{backend}"
+        );
+        assert!(
+            denied.iter().any(
+                |e| e.record.requester_officer.as_deref() == Some("吴代办") && e.record.purpose.contains("revoked")
+            ),
+            "{backend}"
+        );
+        assert!(
+            denied.iter().any(|e| e.record.requester_officer.is_none() && e.record.outcome == "401"),
+            "{backend}: anonymous calls too"
+        );
+        let token_changes: Vec<_> = entries
+            .iter()
+            .filter(|e| e.record.kind == EntryKind::Admin && e.record.action.starts_with("POST /api/v1/tokens"))
+            .collect();
+        assert!(
+            token_changes.len() >= 3
+                && token_changes.iter().all(|e| e.record.requester_officer.as_deref() == Some("周集成")),
+            "{backend}: {token_changes:?}"
+        );
         assert!(hub.ledger.verify().await.unwrap().holds(), "{backend}");
         demo.stop().await;
     }

@@ -60,7 +60,11 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         (with(&["delivery", "address", "post_code"], json!("7113")), 422, "delivery.address.post_code"),
         (with(&["delivery", "method"], json!("drone")), 422, "delivery.method"),
         (with(&["materials"], json!(["户口本"])), 422, "materials[0]"),
-        (with(&["faulty_materials"], json!([{"material": "户口本", "problem": "模糊"}])), 422, "faulty_materials[0].material"),
+        (
+            with(&["faulty_materials"], json!([{"material": "户口本", "problem": "模糊"}])),
+            422,
+            "faulty_materials[0].material",
+        ),
         (with(&["domicile_township"], json!("6104")), 422, "domicile_township"),
         (with(&["applicant", "name"], json!(42)), 400, "applicant.name"),
         (with(&["surprise"], json!(1)), 400, ""),
@@ -81,7 +85,13 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     let (status, answer) = post(&client, format!("{base}/api/v1/applications"), &missing).await;
     assert_eq!(status, 400);
     assert!(answer["error"].as_str().unwrap().contains("phone"), "{answer}");
-    let response = client.post(format!("{base}/api/v1/applications")).body("not json").header("content-type", "application/json").send().await.unwrap();
+    let response = client
+        .post(format!("{base}/api/v1/applications"))
+        .body("not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
 
     // The good one opens a case, once.
@@ -91,7 +101,8 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     assert_eq!((status, again["created"].clone()), (200, json!(false)));
     assert_eq!(again["case_number"], created["case_number"]);
     let case_number = created["case_number"].as_str().unwrap();
-    let record: Value = client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
+    let record: Value =
+        client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(record["history"][0]["kind"], "ApplicationSubmitted");
     assert_eq!(record["case"]["application"]["service_point"]["tier"], "village");
 
@@ -104,13 +115,20 @@ async fn the_api_opens_cases_and_names_bad_fields() {
             (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let (status, routing) = explain("matter_code=11610429MB2912349E4000117050000&service_point=610429100201&domicile_township=610429001000").await;
+    let (status, routing) = explain(
+        "matter_code=11610429MB2912349E4000117050000&service_point=610429100201&domicile_township=610429001000",
+    )
+    .await;
     assert_eq!((status, routing["rule"].clone()), (200, json!("city-wide/receive-here-handle-there")), "{routing}");
     assert_eq!(routing["authority_code"], "610429001000");
     let (status, answer) = explain("matter_code=NOPE&service_point=610429100201").await;
     assert_eq!((status, answer["field"].clone()), (422, json!("matter_code")), "{answer}");
     let (status, answer) = explain("matter_code=11610429MB2912348D4000111001000&service_point=610429100201").await;
-    assert_eq!((status, answer["field"].clone()), (422, json!("service_point")), "a village may not register marriages: {answer}");
+    assert_eq!(
+        (status, answer["field"].clone()),
+        (422, json!("service_point")),
+        "a village may not register marriages: {answer}"
+    );
     let (status, _) = explain("service_point=610429100201").await;
     assert_eq!(status, 400, "matter_code is required");
 
@@ -120,7 +138,8 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     // Decisions: only once routed, only by the competent department, denials with reasons.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let authority = loop {
-        let record: Value = client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
+        let record: Value =
+            client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
         if let Some(authority) = record["case"]["department_code"].as_str() {
             break authority.to_string();
         }
@@ -128,7 +147,9 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let clerk = client;
-    let client = common::client_with(&demo.staff.token(decider_of(&authority, &Reference::builtin()), Some(&authority)).await.unwrap());
+    let client = common::client_with(
+        &demo.staff.token(decider_of(&authority, &Reference::builtin()), Some(&authority)).await.unwrap(),
+    );
     let department = loop {
         let queue: Value = client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json().await.unwrap();
         if let Some(item) = queue.as_array().unwrap().iter().find(|i| i["case_number"] == case_number) {
@@ -138,15 +159,30 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let decide = format!("{base}/api/v1/cases/{case_number}/decision");
-    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "approved", "officer": "李", "department_code": "11610429MB2912348D"})).await;
+    let (status, answer) = post(
+        &client,
+        decide.clone(),
+        &json!({"outcome": "approved", "officer": "李", "department_code": "11610429MB2912348D"}),
+    )
+    .await;
     assert_eq!((status, answer["field"].clone()), (403, json!("department_code")), "{answer}");
-    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department})).await;
+    let (status, answer) =
+        post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department}))
+            .await;
     assert_eq!((status, answer["field"].clone()), (422, json!("reason")), "{answer}");
-    let (status, answer) = post(&client, decide.clone(), &json!({"outcome": "maybe", "officer": "李", "department_code": department})).await;
+    let (status, answer) =
+        post(&client, decide.clone(), &json!({"outcome": "maybe", "officer": "李", "department_code": department}))
+            .await;
     assert_eq!((status, answer["field"].clone()), (400, json!("outcome")), "{answer}");
-    let (status, _) = post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department, "reason": "不符合法定条件"})).await;
+    let (status, _) = post(
+        &client,
+        decide.clone(),
+        &json!({"outcome": "denied", "officer": "李", "department_code": department, "reason": "不符合法定条件"}),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = post(&client, decide, &json!({"outcome": "approved", "officer": "李", "department_code": department})).await;
+    let (status, _) =
+        post(&client, decide, &json!({"outcome": "approved", "officer": "李", "department_code": department})).await;
     assert_eq!(status, 409, "a case is decided once");
 
     // Batch approval: each decision answered on its own, in one transaction.
@@ -155,7 +191,17 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     let (_, opened) = post(&clerk, format!("{base}/api/v1/applications"), &second).await;
     let second_number = opened["case_number"].as_str().unwrap().to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !client.get(format!("{base}/api/v1/approvals")).send().await.unwrap().json::<Value>().await.unwrap().to_string().contains(&second_number) {
+    while !client
+        .get(format!("{base}/api/v1/approvals"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+        .to_string()
+        .contains(&second_number)
+    {
         assert!(tokio::time::Instant::now() < deadline, "the second case never reached the approval queue");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -174,10 +220,16 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     ]});
     let (status, answer) = post(&client, decisions, &batch).await;
     assert_eq!(status, 200, "{answer}");
-    let statuses: Vec<u64> = answer["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> =
+        answer["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [403, 200, 409, 409, 404], "{answer}");
     assert_eq!(answer["results"][0]["field"], "department_code");
-    let record: Value = client.get(format!("{base}/api/v1/cases/{second_number}")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(record["history"].as_array().unwrap().iter().filter(|h| h["kind"] == "CaseDecided").count(), 1, "decided once");
+    let record: Value =
+        client.get(format!("{base}/api/v1/cases/{second_number}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        record["history"].as_array().unwrap().iter().filter(|h| h["kind"] == "CaseDecided").count(),
+        1,
+        "decided once"
+    );
     demo.stop().await;
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{BatchHandler, Delivery, OutboxStore};
-use common::{admin, set_faults, signed_push};
 use common::desk::{demo_options, Desk};
+use common::{admin, set_faults, signed_push};
 use connectors::bank::outbound::BankOutbound;
 use connectors::bank::simulator::{self, OrderRecord, PaymentRecord, SimulatorConfig, Stats};
 use connectors::bank::{self, BankConfig, PUSH_PATH};
@@ -17,8 +17,8 @@ use connectors::framework::control::ConnectorControl;
 use connectors::simulation::Faults;
 use contracts::{Catalogue, Event, FeeItem, FeeOrderRequested};
 use hub::config::Config;
-use hub_cli::demo::DemoRun;
 use hub::store::Store;
+use hub_cli::demo::DemoRun;
 use serde_json::{json, Value};
 
 const FIRST_REGISTRATION: &str = "11610429MB291234CH4000105001000";
@@ -41,17 +41,25 @@ fn fee_order(serial: usize) -> Delivery {
     Delivery { topic: "hub.bank.fee-orders".into(), partition: 0, offset: serial as i64, event }
 }
 
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fee_orders_are_placed_once_through_errors_lost_answers_and_an_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin())).await.unwrap();
+    let store =
+        Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin()))
+            .await
+            .unwrap();
     let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
-    let sim_config = SimulatorConfig { app_id: "XY610429-HUB".into(), app_secret: "development-secret".into(), push_url: None, faults };
+    let sim_config = SimulatorConfig {
+        app_id: "XY610429-HUB".into(),
+        app_secret: "development-secret".into(),
+        push_url: None,
+        faults,
+    };
     let sim = simulator::spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), sim_config).unwrap();
     let config = BankConfig { base_url: sim.base_url.clone(), retry: common::PATIENT, ..BankConfig::default() };
-    let connector = |config: BankConfig| BankOutbound::new(config, Arc::new(store.clone()), ConnectorControl::new(bank::CONSUMER)).unwrap();
+    let connector = |config: BankConfig| {
+        BankOutbound::new(config, Arc::new(store.clone()), ConnectorControl::new(bank::CONSUMER)).unwrap()
+    };
 
     // Twenty good orders and one whose total is not the sum of its items; delivered twice.
     let batch: Vec<Delivery> = (1..=21).map(fee_order).collect();
@@ -76,17 +84,23 @@ async fn fee_orders_are_placed_once_through_errors_lost_answers_and_an_outage() 
     let stats: Stats = admin(&sim.base_url, "stats").await;
     assert_eq!(stats.orders, 21, "one order per request: {stats:?}");
     assert!(stats.calls.failed_calls > 0 && stats.calls.lost_answers > 0, "the faults struck: {stats:?}");
-    assert_eq!(stats.replays, stats.calls.lost_answers, "each lost answer was retried and found the order placed: {stats:?}");
+    assert_eq!(
+        stats.replays, stats.calls.lost_answers,
+        "each lost answer was retried and found the order placed: {stats:?}"
+    );
     let ids = store.unpublished_ids(0, 10_000).await.unwrap();
-    let events: Vec<Event> = store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
-    let created: Vec<&str> = events.iter().filter_map(|e| if let Event::FeeOrderCreated(c) = e { Some(c.payment_code.as_str()) } else { None }).collect();
+    let events: Vec<Event> =
+        store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
+    let created: Vec<&str> = events
+        .iter()
+        .filter_map(|e| if let Event::FeeOrderCreated(c) = e { Some(c.payment_code.as_str()) } else { None })
+        .collect();
     assert_eq!(created.len(), 21, "each order recorded once with its payment code");
     let orders: Vec<OrderRecord> = admin(&sim.base_url, "orders").await;
     assert!(orders.iter().all(|o| created.contains(&o.payment_code.as_str())));
     let shared = events.iter().filter(|e| matches!(e, Event::DataShared(s) if s.exchange == "fee.order")).count();
     assert_eq!(shared, 22, "every exchange, the refused one too");
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fees_are_ordered_paid_before_approval_and_reconciled() {
@@ -118,12 +132,19 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         assert_eq!((status, answer["field"].as_str()), (422, Some("channel")), "{backend}: {answer}");
         let mut cases = Vec::new();
         for n in 1..=4 {
-            cases.push(desk.submit(&format!("{backend}-fee-{n}"), FIRST_REGISTRATION, BANK_OUTLET, json!({"channel": "bank"})).await);
+            cases.push(
+                desk.submit(&format!("{backend}-fee-{n}"), FIRST_REGISTRATION, BANK_OUTLET, json!({"channel": "bank"}))
+                    .await,
+            );
         }
         let mut orders = Vec::new();
         for case in &cases {
             let record = desk.wait_until(case, "a placed fee order", |c| c["fee"]["payment_code"].is_string()).await;
-            assert_eq!((record["case"]["fee"]["total_fen"].as_i64(), record["case"]["state"].as_str()), (Some(8_000), Some("routed")), "{backend}");
+            assert_eq!(
+                (record["case"]["fee"]["total_fen"].as_i64(), record["case"]["state"].as_str()),
+                (Some(8_000), Some("routed")),
+                "{backend}"
+            );
             assert_eq!(record["case"]["application"]["channel"], "bank");
             orders.push(record["case"]["fee"]["order_number"].as_str().unwrap().to_string());
         }
@@ -134,15 +155,26 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         assert!(answer["error"].as_str().unwrap().contains("fee is not paid"), "{backend}: {answer}");
         set_faults(&bank_url, json!({"duplicate_rate": 1.0})).await;
         pay(orders[0].clone(), json!({})).await;
-        let record = desk.wait_until(&cases[0], "a paid fee", |c| c["fee"]["payments"].as_array().is_some_and(|p| !p.is_empty())).await;
+        let record = desk
+            .wait_until(&cases[0], "a paid fee", |c| c["fee"]["payments"].as_array().is_some_and(|p| !p.is_empty()))
+            .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let payments = desk.case(&cases[0]).await["case"]["fee"]["payments"].clone();
-        assert_eq!(payments.as_array().unwrap().len(), 1, "{backend}: one payment, however often pushed: {}", record["case"]["fee"]);
+        assert_eq!(
+            payments.as_array().unwrap().len(),
+            1,
+            "{backend}: one payment, however often pushed: {}",
+            record["case"]["fee"]
+        );
         assert_eq!(desk.decide(&cases[0], "approved", None).await.0, 200, "{backend}");
         let department = desk.case(&cases[1]).await["case"]["department_code"].as_str().unwrap().to_string();
         let queue = desk.get(format!("/api/v1/approvals?department={department}")).await.1;
         let item = queue.as_array().unwrap().iter().find(|i| i["case_number"] == cases[1].as_str()).unwrap().clone();
-        assert_eq!((item["fee"]["paid"].as_bool(), item["fee"]["total_fen"].as_i64()), (Some(false), Some(8_000)), "{backend}: the queue shows the fee");
+        assert_eq!(
+            (item["fee"]["paid"].as_bool(), item["fee"]["total_fen"].as_i64()),
+            (Some(false), Some(8_000)),
+            "{backend}: the queue shows the fee"
+        );
 
         // A day with trouble: a payment the hub never hears of, one short, one order paid
         // twice, and a payment for an order the county never issued.
@@ -153,8 +185,13 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         pay(orders[3].clone(), json!({"outlet_code": "BANK-RCC-610429001"})).await;
         let stranger = "61042920261123999999-FEE".to_string();
         pay(stranger.clone(), json!({"amount_fen": 500, "push": false})).await;
-        desk.wait_until(&cases[3], "both payments", |c| c["fee"]["payments"].as_array().is_some_and(|p| p.len() == 2)).await;
-        let short = desk.wait_until(&cases[2], "the short payment", |c| c["fee"]["payments"].as_array().is_some_and(|p| p.len() == 1)).await;
+        desk.wait_until(&cases[3], "both payments", |c| c["fee"]["payments"].as_array().is_some_and(|p| p.len() == 2))
+            .await;
+        let short = desk
+            .wait_until(&cases[2], "the short payment", |c| {
+                c["fee"]["payments"].as_array().is_some_and(|p| p.len() == 1)
+            })
+            .await;
         let (status, answer) = desk.decide(&cases[2], "approved", None).await;
         assert_eq!(status, 409, "{backend}: 7000 of 8000 fen is not paid: {answer} {}", short["case"]["fee"]);
 
@@ -178,7 +215,11 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         ];
         assert_eq!(found, expected.map(|(kind, order)| (kind.to_string(), order.clone())), "{backend}: {report}");
         assert_eq!(report["matched"], 2, "{backend}: the first payments of orders 1 and 4, and nothing else: {report}");
-        assert_eq!(desk.get(format!("/api/v1/bank/reconciliations/{today}")).await.1, report, "{backend}: the report is kept");
+        assert_eq!(
+            desk.get(format!("/api/v1/bank/reconciliations/{today}")).await.1,
+            report,
+            "{backend}: the report is kept"
+        );
         let (status, answer) = desk.call("/api/v1/bank/reconciliations", json!({ "date": "23.11.2026" })).await;
         assert_eq!((status, answer["field"].as_str()), (400, Some("date")), "{backend}");
 

@@ -32,7 +32,10 @@ impl Console {
     async fn open(base: &str) -> Console {
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(std::path::Path::new(&chromedriver).exists(), "{chromedriver} is missing: apt-get install chromium chromium-driver (bash .ci/run does)");
+        assert!(
+            std::path::Path::new(&chromedriver).exists(),
+            "{chromedriver} is missing: apt-get install chromium chromium-driver (bash .ci/run does)"
+        );
         let port = common::free_port();
         let driver = tokio::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
@@ -106,7 +109,10 @@ impl Console {
 
     async fn fits_the_screen(&self, step: &str) {
         let width = self.client.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
-        assert!(width.as_i64().unwrap() <= WIDTH, "{step}: the page is {width} px wide, wider than a {WIDTH} px screen");
+        assert!(
+            width.as_i64().unwrap() <= WIDTH,
+            "{step}: the page is {width} px wide, wider than a {WIDTH} px screen"
+        );
     }
 }
 
@@ -175,7 +181,10 @@ async fn each_role_does_its_main_task_in_the_console() {
     let accepted = console.wait("#case-number").await.text().await.unwrap();
     console.wait("a[data-kind=acceptance_notice]").await;
     let notice = console.wait("iframe.notice").await.attr("srcdoc").await.unwrap().unwrap_or_default();
-    assert!(notice.contains("受理通知书") && notice.contains(&accepted), "the printed notice is the acceptance notice of {accepted}");
+    assert!(
+        notice.contains("受理通知书") && notice.contains(&accepted),
+        "the printed notice is the acceptance notice of {accepted}"
+    );
     assert!(console.wait("#print-notice").await.attr("disabled").await.unwrap().is_none(), "the notice can be printed");
     let record = hub.store.case(&accepted).await.unwrap().expect("the console's application is a case");
     assert_eq!(record.case.application.service_point.code, VILLAGE);
@@ -192,7 +201,10 @@ async fn each_role_does_its_main_task_in_the_console() {
     let incomplete = console.wait("#case-number").await.text().await.unwrap();
     console.wait("a[data-kind=one_time_notice]").await;
     let notice = console.wait("iframe.notice").await.attr("srcdoc").await.unwrap().unwrap_or_default();
-    assert!(notice.contains("一次性告知") && notice.contains(first_material.as_str()), "the one-time notice names {first_material}");
+    assert!(
+        notice.contains("一次性告知") && notice.contains(first_material.as_str()),
+        "the one-time notice names {first_material}"
+    );
     assert_eq!(state_of(&incomplete).await, "awaiting_supplement");
     console.shot("3-village-clerk-one-time-notice").await;
 
@@ -206,7 +218,11 @@ async fn each_role_does_its_main_task_in_the_console() {
     let routed = hub.store.case(&accepted).await.unwrap().unwrap().case;
     let today = hub_core::calendar::day_of(hub::store::now_ms());
     let standing = hub_core::deadlines::standing(&routed, today, &hub.reference.get()).unwrap();
-    assert_eq!(shown, standing.level.map_or("none", |level| level.as_str()), "the queue colours the deadline as the core judges it");
+    assert_eq!(
+        shown,
+        standing.level.map_or("none", |level| level.as_str()),
+        "the queue colours the deadline as the core judges it"
+    );
     console.shot("4-approver-queue").await;
     console.fits_the_screen("the approvers' queue").await;
     console.click(&format!("button[data-approve='{accepted}']")).await;
@@ -224,7 +240,11 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.fill("[name=pickup-id]", APPLICANT_ID).await;
     console.click("#confirm-pickup").await;
     eventually("the pickup", || async move { state_of(accepted).await != "awaiting_pickup" }).await;
-    console.wait(&format!("[data-case='{accepted}'] [data-state=collected], [data-case='{accepted}'] [data-state=archived]")).await;
+    console
+        .wait(&format!(
+            "[data-case='{accepted}'] [data-state=collected], [data-case='{accepted}'] [data-state=archived]"
+        ))
+        .await;
     console.shot("5-village-clerk-pickup").await;
 
     // The business licence the approval issued is shown at the counter instead of paper for a
@@ -246,7 +266,11 @@ async fn each_role_does_its_main_task_in_the_console() {
     let paperless = console.wait("#case-number").await.text().await.unwrap();
     console.wait("a[data-kind=acceptance_notice]").await;
     let taken = hub.store.case(&paperless).await.unwrap().unwrap().case;
-    assert!(taken.materials.contains(replaceable) && taken.faulty.is_empty(), "the verified certificate stands in for {replaceable}: {:?}", taken.materials);
+    assert!(
+        taken.materials.contains(replaceable) && taken.faulty.is_empty(),
+        "the verified certificate stands in for {replaceable}: {:?}",
+        taken.materials
+    );
 
     // The supervisor follows the case's flow record, with the applicant's ID number masked.
     let supervisor = common::token(hub, "赵督查", Role::Supervisor, None).await;
@@ -256,7 +280,10 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.click("#track").await;
     console.wait("#flow tbody tr:nth-child(3)").await;
     let file = console.text("#tracked").await;
-    assert!(file.contains("110105********002X") && !file.contains(APPLICANT_ID), "a supervisor sees the ID number masked: {file}");
+    assert!(
+        file.contains("110105********002X") && !file.contains(APPLICANT_ID),
+        "a supervisor sees the ID number masked: {file}"
+    );
     console.shot("6-supervisor-flow-record").await;
     console.fits_the_screen("the flow record").await;
 
@@ -266,13 +293,22 @@ async fn each_role_does_its_main_task_in_the_console() {
     assert_eq!(status, 200);
     let mailed = desk.submit("console-mailed", SELF_EMPLOYED, VILLAGE, json!({})).await;
     desk.wait_for(&mailed, "routed").await;
-    let (status, answer) = desk.command(&mailed, "decision", json!({"outcome": "approved", "officer": "李明", "department_code": APPROVAL_BUREAU})).await;
+    let (status, answer) = desk
+        .command(
+            &mailed,
+            "decision",
+            json!({"outcome": "approved", "officer": "李明", "department_code": APPROVAL_BUREAU}),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     desk.wait_for(&mailed, "delivery_requested").await;
     let postal = common::token(hub, "旬邑县邮政分公司", Role::Postal, None).await;
     console.sign_in(&postal, "postal").await;
     let waiting = console.text("[data-column=delivery_requested]").await;
-    assert!(waiting.contains("张三") && waiting.contains("土桥镇土桥1村") && waiting.contains("711300"), "the order shows its receiver: {waiting}");
+    assert!(
+        waiting.contains("张三") && waiting.contains("土桥镇土桥1村") && waiting.contains("711300"),
+        "the order shows its receiver: {waiting}"
+    );
     let board = console.text("main").await;
     assert!(!board.contains(APPLICANT_ID) && !board.contains("********"), "the postal board shows no ID numbers");
     console.shot("7-postal-board").await;
@@ -284,14 +320,21 @@ async fn each_role_does_its_main_task_in_the_console() {
     // the applicant's data and why.
     // The certificate fetched before its application was a case is a personal-data read with no
     // case behind it: the anomaly rule flags it, and the bureau's view shows the alert.
-    eventually("the no-case alert", || async move { !hub.store.alerts(0, i64::MAX, 10).await.unwrap().is_empty() }).await;
+    eventually("the no-case alert", || async move { !hub.store.alerts(0, i64::MAX, 10).await.unwrap().is_empty() })
+        .await;
     let bureau = common::token(hub, "县数据局", Role::DataBureau, None).await;
     console.sign_in(&bureau, "audit").await;
     assert!(console.count("#volume-chart rect").await >= 1, "the volume chart has bars");
     let legend = console.text("#volume-chart + .legend").await;
-    assert!(legend.contains("旬邑县行政审批服务局") && !legend.contains(APPROVAL_BUREAU), "parties are named, not coded: {legend}");
+    assert!(
+        legend.contains("旬邑县行政审批服务局") && !legend.contains(APPROVAL_BUREAU),
+        "parties are named, not coded: {legend}"
+    );
     let alerts = console.text("#alerts").await;
-    assert!(alerts.contains("无办件调取个人数据") && alerts.contains("旬邑县行政审批服务局"), "the alert is shown by rule and party name: {alerts}");
+    assert!(
+        alerts.contains("无办件调取个人数据") && alerts.contains("旬邑县行政审批服务局"),
+        "the alert is shown by rule and party name: {alerts}"
+    );
     console.click("#verify-ledger").await;
     console.wait("[data-holds=true]").await;
     console.fill("[name=subject-id]", APPLICANT_ID).await;
@@ -310,7 +353,11 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.click("button[data-pause=postal-connector]").await;
     console.wait("button[data-resume=postal-connector]").await;
     let (_, status) = desk.get("/api/v1/connectors/postal-connector".into()).await;
-    assert_eq!((status["state"].as_str(), status["paused_reason"].as_str()), (Some("paused"), Some("邮政接口升级")), "{status}");
+    assert_eq!(
+        (status["state"].as_str(), status["paused_reason"].as_str()),
+        (Some("paused"), Some("邮政接口升级")),
+        "{status}"
+    );
     console.shot("9-integrator-connectors").await;
     console.click("button[data-resume=postal-connector]").await;
     console.wait("button[data-pause=postal-connector]").await;

@@ -28,7 +28,17 @@ impl Drop for KillOnDrop {
 
 fn demo(data_dir: &Path, api_port: u16, postal_url: &str, bank_url: &str) -> Child {
     Command::new(HUB)
-        .args(["demo", "--resume", "--no-progress", "--cases", &CASES.to_string(), "--postal-url", postal_url, "--bank-url", bank_url])
+        .args([
+            "demo",
+            "--resume",
+            "--no-progress",
+            "--cases",
+            &CASES.to_string(),
+            "--postal-url",
+            postal_url,
+            "--bank-url",
+            bank_url,
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env("HUB_API__LISTEN", format!("127.0.0.1:{api_port}"))
@@ -112,22 +122,33 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     let pool = AnyPool::connect(&format!("sqlite://{}", dir.path().join("hub.db").display())).await.unwrap();
     let cases: i64 = sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(&pool).await.unwrap().get(0);
     assert_eq!(cases, CASES as i64, "one case per application, none twice");
-    let not_final: i64 = sqlx::query("SELECT COUNT(*) FROM cases WHERE state <> 'archived'").fetch_one(&pool).await.unwrap().get(0);
+    let not_final: i64 =
+        sqlx::query("SELECT COUNT(*) FROM cases WHERE state <> 'archived'").fetch_one(&pool).await.unwrap().get(0);
     assert_eq!(not_final, 0);
     let archived_twice = cases_without_exactly(&pool, "CaseArchived", 1).await;
     assert_eq!(archived_twice, 0, "every case reached exactly one final state");
     let tracking_doubled = cases_without_exactly(&pool, "TrackingEvent", 4).await;
     assert_eq!(tracking_doubled, 0, "every tracking event recorded once");
 
-    let mailed: i64 = sqlx::query("SELECT COUNT(*) FROM case_events WHERE kind = 'DeliveryRequested'").fetch_one(&pool).await.unwrap().get(0);
+    let mailed: i64 = sqlx::query("SELECT COUNT(*) FROM case_events WHERE kind = 'DeliveryRequested'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
     assert!(mailed > CASES as i64 / 2, "most of the demo's cases are mailed: {mailed}");
-    let orders: Vec<serde_json::Value> = reqwest::get(format!("{postal_url}/admin/orders")).await.unwrap().json().await.unwrap();
+    let orders: Vec<serde_json::Value> =
+        reqwest::get(format!("{postal_url}/admin/orders")).await.unwrap().json().await.unwrap();
     assert_eq!(orders.len() as i64, mailed, "one order per mailed case at the carrier");
     for order in &orders {
         assert_eq!(order["created"], 1, "order {} created more than once", order["logistics_order_no"]);
     }
-    let fee_orders: i64 = sqlx::query("SELECT COUNT(*) FROM case_events WHERE kind = 'FeeOrderRequested'").fetch_one(&pool).await.unwrap().get(0);
-    let placed: Vec<serde_json::Value> = reqwest::get(format!("{bank_url}/admin/orders")).await.unwrap().json().await.unwrap();
+    let fee_orders: i64 = sqlx::query("SELECT COUNT(*) FROM case_events WHERE kind = 'FeeOrderRequested'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    let placed: Vec<serde_json::Value> =
+        reqwest::get(format!("{bank_url}/admin/orders")).await.unwrap().json().await.unwrap();
     assert!(fee_orders > 0, "the demo has cases with fees");
     assert_eq!(placed.len() as i64, fee_orders, "one fee order per case with a fee at the bank");
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use bus::{run_consumer, Bus, BusConfig};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{CaseArchived, Catalogue, Event};
-use hub_core::{CaseState, Reference};
+use hub::app::cases::CaseProcessor;
 use hub::app::reference::CurrentReference;
 use hub::store::Store;
-use hub::app::cases::CaseProcessor;
+use hub_core::{CaseState, Reference};
 use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::producer::FutureRecord;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,8 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let catalogue = Arc::new(Catalogue::builtin());
     let reference = Arc::new(Reference::builtin());
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), catalogue.clone()).await.unwrap();
+    let store =
+        Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), catalogue.clone()).await.unwrap();
     let bus = Arc::new(Bus::connect(&BusConfig::default(), catalogue).await.unwrap());
 
     // A real submission waits in the outbox; the poison goes on the same topic first.
@@ -53,8 +54,19 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     }
 
     let shutdown = CancellationToken::new();
-    let processor = Arc::new(CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: CurrentReference::new(Reference::builtin()) });
-    let consumer = tokio::spawn(run_consumer(bus.clone(), "hub-acceptance".into(), vec![TOPIC.into()], processor, 64, shutdown.clone()));
+    let processor = Arc::new(CaseProcessor {
+        consumer: "hub-acceptance".into(),
+        store: store.clone(),
+        reference: CurrentReference::new(Reference::builtin()),
+    });
+    let consumer = tokio::spawn(run_consumer(
+        bus.clone(),
+        "hub-acceptance".into(),
+        vec![TOPIC.into()],
+        processor,
+        64,
+        shutdown.clone(),
+    ));
 
     // Consumption went on past the poison: the real application was accepted (and routed).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -70,15 +82,23 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
     let reader = bus.consumer("dead-letter-reader", &[DEAD_LETTER_TOPIC]).unwrap();
     let mut dead: HashMap<String, HashMap<String, String>> = HashMap::new();
     while dead.len() < 3 {
-        let message = tokio::time::timeout(Duration::from_secs(30), reader.recv()).await.expect("three dead letters").unwrap();
+        let message =
+            tokio::time::timeout(Duration::from_secs(30), reader.recv()).await.expect("three dead letters").unwrap();
         let key = String::from_utf8_lossy(message.key().unwrap()).to_string();
         let headers = message.headers().unwrap();
-        let fields = headers.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string())).collect();
+        let fields = headers
+            .iter()
+            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string()))
+            .collect();
         let original = poison.iter().find(|(k, _)| *k == key).unwrap();
         assert_eq!(message.payload().unwrap(), original.1.as_slice(), "the payload is kept unchanged");
         dead.insert(key, fields);
     }
-    for (key, expected_reason) in [("not Avro at all", "magic byte"), ("wrong record for the topic", "not carried by topic"), ("unknown case", "does not exist")] {
+    for (key, expected_reason) in [
+        ("not Avro at all", "magic byte"),
+        ("wrong record for the topic", "not carried by topic"),
+        ("unknown case", "does not exist"),
+    ] {
         let headers = &dead[key];
         assert_eq!(headers["dlq.source.topic"], TOPIC);
         assert!(headers["dlq.source.partition"].parse::<i32>().is_ok());

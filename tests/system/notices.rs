@@ -31,16 +31,27 @@ async fn applicants_get_their_notices_by_mail_from_versioned_templates() {
 
         // A bad address is named at the counter.
         let (status, answer) = desk
-            .call("/api/v1/applications", json!({
-                "request_id": format!("{backend}-bad-mail"), "matter_code": SELF_EMPLOYED, "service_point": VILLAGE,
-                "applicant": applicant("zhangsan at example"), "materials": [], "delivery": {"method": "window"},
-            }))
+            .call(
+                "/api/v1/applications",
+                json!({
+                    "request_id": format!("{backend}-bad-mail"), "matter_code": SELF_EMPLOYED, "service_point": VILLAGE,
+                    "applicant": applicant("zhangsan at example"), "materials": [], "delivery": {"method": "window"},
+                }),
+            )
             .await;
         assert_eq!((status, answer["field"].as_str()), (422, Some("applicant.email")), "{backend}: {answer}");
 
         // Incomplete, supplemented, approved, mailed and signed for: four notices.
-        let materials: Vec<String> = demo.hub.reference.get().matter(SELF_EMPLOYED).unwrap().materials.iter().map(|m| m.name.clone()).collect();
-        let case = desk.submit(&format!("{backend}-mailed"), SELF_EMPLOYED, VILLAGE, json!({"applicant": applicant(&address), "materials": materials[1..]})).await;
+        let materials: Vec<String> =
+            demo.hub.reference.get().matter(SELF_EMPLOYED).unwrap().materials.iter().map(|m| m.name.clone()).collect();
+        let case = desk
+            .submit(
+                &format!("{backend}-mailed"),
+                SELF_EMPLOYED,
+                VILLAGE,
+                json!({"applicant": applicant(&address), "materials": materials[1..]}),
+            )
+            .await;
         desk.wait_for(&case, "awaiting_supplement").await;
         assert_eq!(desk.command(&case, "supplements", json!({"materials": [materials[0]]})).await.0, 200);
         desk.wait_for(&case, "routed").await;
@@ -59,9 +70,17 @@ async fn applicants_get_their_notices_by_mail_from_versioned_templates() {
             assert!(Instant::now() < deadline, "{backend}: the applicant's notices: {mails:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let subject = |start: &str| mails.iter().find(|(_, subject, _)| subject.starts_with(start)).unwrap_or_else(|| panic!("{backend}: no {start} mail in {mails:?}"));
+        let subject = |start: &str| {
+            mails
+                .iter()
+                .find(|(_, subject, _)| subject.starts_with(start))
+                .unwrap_or_else(|| panic!("{backend}: no {start} mail in {mails:?}"))
+        };
         let (_, _, notice) = subject("一次性告知");
-        assert!(notice.contains(&format!("1. {}：未提交", materials[0])) && notice.contains(&case), "{backend}: {notice}");
+        assert!(
+            notice.contains(&format!("1. {}：未提交", materials[0])) && notice.contains(&case),
+            "{backend}: {notice}"
+        );
         let (_, _, accepted) = subject("受理通知");
         assert!(accepted.contains("承诺办结日期") && accepted.contains("029-34421234"), "{backend}: {accepted}");
         let (_, _, decided) = subject("准予许可");
@@ -79,10 +98,23 @@ async fn applicants_get_their_notices_by_mail_from_versioned_templates() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let mut templates: Vec<(&str, i64, &str)> = sent.iter().filter(|n| n.1 == address).map(|n| (n.2.as_str(), n.3, n.4.as_str())).collect();
+        let mut templates: Vec<(&str, i64, &str)> =
+            sent.iter().filter(|n| n.1 == address).map(|n| (n.2.as_str(), n.3, n.4.as_str())).collect();
         templates.sort();
-        assert_eq!(templates, [("acceptance", 1, "sent"), ("decision", 1, "sent"), ("delivery", 1, "sent"), ("one-time-notice", 1, "sent")], "{backend}");
-        assert!(!sent.iter().any(|n| n.0.starts_with(&silent)), "{backend}: nothing for an applicant without an address");
+        assert_eq!(
+            templates,
+            [
+                ("acceptance", 1, "sent"),
+                ("decision", 1, "sent"),
+                ("delivery", 1, "sent"),
+                ("one-time-notice", 1, "sent")
+            ],
+            "{backend}"
+        );
+        assert!(
+            !sent.iter().any(|n| n.0.starts_with(&silent)),
+            "{backend}: nothing for an applicant without an address"
+        );
         demo.stop().await;
     }
 }

@@ -21,10 +21,13 @@ async fn scrape(api: &str) -> BTreeMap<String, f64> {
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = response.text().await.unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
-    text.lines().filter(|line| !line.starts_with('#')).map(|line| {
-        let (name, value) = line.rsplit_once(' ').unwrap();
-        (name.to_string(), value.parse().unwrap())
-    }).collect()
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
 
 /// The OpenAPI document the route table makes: every schema reference resolves, request bodies
@@ -45,7 +48,10 @@ async fn check_document(api: &str) {
     assert!(listing.as_array().unwrap().iter().any(|p| p["name"] == "state" && p["required"] == true), "{listing}");
     let push = &document["paths"]["/connectors/postal/tracking"]["post"];
     assert_eq!(push["tags"], json!(["counterparts"]), "the connectors' routes are in the one table");
-    assert!(document["paths"]["/console/"].is_null() && document["paths"]["/schema-registry/subjects"].is_null(), "no operations");
+    assert!(
+        document["paths"]["/console/"].is_null() && document["paths"]["/schema-registry/subjects"].is_null(),
+        "no operations"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +88,13 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         let (status, _) = desk.call("/api/v1/connectors/bank-connector/pause", json!({"reason": "银行系统升级"})).await;
         assert_eq!(status, 200);
         let producer = demo.hub.bus.producer().unwrap();
-        producer.send(FutureRecord::to("hub.applications.submitted").key("poison").payload(b"not Avro".as_slice()), Duration::from_secs(10)).await.unwrap();
+        producer
+            .send(
+                FutureRecord::to("hub.applications.submitted").key("poison").payload(b"not Avro".as_slice()),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
 
         // Each group reading the topic sets the poison aside once.
         let readers = demo.hub.bus.catalogue().topic("hub.applications.submitted").unwrap().consumers.len() as f64;
@@ -106,7 +118,10 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         assert_eq!(figure("hub_connector_incidents_open{connector=\"postal-connector\"}"), 0.0, "{backend}");
         let lag = figure("hub_consumer_lag{group=\"hub-acceptance\"}");
         assert!(lag >= 0.0, "{backend}: {lag}");
-        assert!(figures.keys().any(|name| name.starts_with("hub_consumer_lag{group=\"hub-audit\"}")), "{backend}: every group of the catalogue");
+        assert!(
+            figures.keys().any(|name| name.starts_with("hub_consumer_lag{group=\"hub-audit\"}")),
+            "{backend}: every group of the catalogue"
+        );
         demo.stop().await;
     }
 }

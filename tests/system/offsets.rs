@@ -49,7 +49,11 @@ impl Recorder {
     async fn until(&self, what: &str, done: impl Fn(&Recorder) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !done(self) {
-            assert!(tokio::time::Instant::now() < deadline, "never: {what}; handled {:?}", self.handled.lock().unwrap());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never: {what}; handled {:?}",
+                self.handled.lock().unwrap()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -62,7 +66,13 @@ fn case(n: usize) -> String {
 async fn publish(bus: &Bus, cases: std::ops::Range<usize>) {
     let producer = bus.producer().unwrap();
     for n in cases {
-        let event = Event::from(CaseArchived { event_id: format!("{}/1", case(n)), case_number: case(n), occurred_at: 1, final_outcome: "signed".into(), document_count: 1 });
+        let event = Event::from(CaseArchived {
+            event_id: format!("{}/1", case(n)),
+            case_number: case(n),
+            occurred_at: 1,
+            final_outcome: "signed".into(),
+            document_count: 1,
+        });
         let payload = contracts::encode(&event).unwrap();
         producer.send(FutureRecord::to(TOPIC).key(&case(n)).payload(&payload), Duration::from_secs(10)).await.unwrap();
     }
@@ -71,9 +81,20 @@ async fn publish(bus: &Bus, cases: std::ops::Range<usize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_group_is_moved_back_forward_and_to_an_instant() {
     let bus = Arc::new(Bus::connect(&BusConfig::default(), Arc::new(Catalogue::builtin())).await.unwrap());
-    let recorder = Arc::new(Recorder { handled: Default::default(), open: watch::Sender::new(true), waiting: watch::Sender::new(false) });
+    let recorder = Arc::new(Recorder {
+        handled: Default::default(),
+        open: watch::Sender::new(true),
+        waiting: watch::Sender::new(false),
+    });
     let shutdown = CancellationToken::new();
-    let consumer = tokio::spawn(run_consumer(bus.clone(), GROUP.into(), vec![TOPIC.into()], recorder.clone(), 64, shutdown.clone()));
+    let consumer = tokio::spawn(run_consumer(
+        bus.clone(),
+        GROUP.into(),
+        vec![TOPIC.into()],
+        recorder.clone(),
+        64,
+        shutdown.clone(),
+    ));
 
     publish(&bus, 0..12).await;
     recorder.until("the first twelve handled", |r| (0..12).all(|n| r.count(&case(n)) == 1)).await;
@@ -88,7 +109,10 @@ async fn a_running_group_is_moved_back_forward_and_to_an_instant() {
     recorder.open.send_replace(false);
     publish(&bus, 12..18).await;
     let mut waiting = recorder.waiting.subscribe();
-    tokio::time::timeout(Duration::from_secs(30), waiting.wait_for(|w| *w)).await.expect("a batch reached the gate").unwrap();
+    tokio::time::timeout(Duration::from_secs(30), waiting.wait_for(|w| *w))
+        .await
+        .expect("a batch reached the gate")
+        .unwrap();
     let moved = bus.resets().reset(GROUP, ResetTo::Latest, None).await.unwrap();
     assert_eq!(moved.iter().map(|p| p.offset).sum::<i64>(), 18, "the end of every partition: {moved:?}");
     let ends = bus.group_positions(GROUP, &[TOPIC.to_string()]).await.unwrap();
@@ -102,7 +126,11 @@ async fn a_running_group_is_moved_back_forward_and_to_an_instant() {
     recorder.open.send_replace(true);
     publish(&bus, 18..19).await;
     recorder.until("the message after the reset handled", |r| r.count(&case(18)) == 1).await;
-    assert!((12..18).all(|n| recorder.count(&case(n)) == 0), "the skipped backlog was handled: {:?}", recorder.handled.lock().unwrap());
+    assert!(
+        (12..18).all(|n| recorder.count(&case(n)) == 0),
+        "the skipped backlog was handled: {:?}",
+        recorder.handled.lock().unwrap()
+    );
 
     // An instant: what was written from then on is read again, nothing before it.
     tokio::time::sleep(Duration::from_millis(50)).await;

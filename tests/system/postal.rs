@@ -34,9 +34,16 @@ fn request(case_number: &str, receiver: contracts::PostalAddress) -> Delivery {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin())).await.unwrap();
+    let store =
+        Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin()))
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = simulator::spawn(listener, SimulatorConfig { push_url: None, step_delay: Duration::ZERO, faults: Default::default() }).unwrap();
+    let sim = simulator::spawn(
+        listener,
+        SimulatorConfig { push_url: None, step_delay: Duration::ZERO, faults: Default::default() },
+    )
+    .unwrap();
     let config = PostalConfig { base_url: sim.base_url.clone(), ..PostalConfig::default() };
     let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
     let connector = PostalOutbound::new(config, outbox, ConnectorControl::new(connectors::postal::CONSUMER)).unwrap();
@@ -49,21 +56,34 @@ async fn orders_are_created_once_and_refusals_carry_the_carriers_reason() {
     let rejected = connector.handle(&batch).await.unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0].index, 1);
-    assert!(rejected[0].reason.contains("permanent") && rejected[0].reason.contains("receiver.post_code"), "{}", rejected[0].reason);
+    assert!(
+        rejected[0].reason.contains("permanent") && rejected[0].reason.contains("receiver.post_code"),
+        "{}",
+        rejected[0].reason
+    );
 
     // Redelivered: nothing is ordered again, nothing is recorded twice.
     assert!(connector.handle(&batch).await.unwrap().is_empty(), "already applied, including the refusal");
     let stats: Stats = reqwest::get(format!("{}/admin/stats", sim.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!((stats.orders, stats.create_calls, stats.rejected_calls), (1, 1, 1), "{stats:?}");
     let ids = store.unpublished_ids(0, 100).await.unwrap();
-    let recorded: Vec<Event> = store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
+    let recorded: Vec<Event> =
+        store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
     let created: Vec<&Event> = recorded.iter().filter(|e| matches!(e, Event::DeliveryOrderCreated(_))).collect();
     assert_eq!(created.len(), 1);
     let Event::DeliveryOrderCreated(order) = created[0] else { panic!("{created:?}") };
     // Both requests sent the receiver's data to the carrier, the refused one too: both are on record.
-    let mut shared: Vec<(&str, &str)> = recorded.iter().filter_map(|e| if let Event::DataShared(s) = e { Some((s.exchange.as_str(), s.outcome.as_str())) } else { None }).collect();
+    let mut shared: Vec<(&str, &str)> = recorded
+        .iter()
+        .filter_map(
+            |e| if let Event::DataShared(s) = e { Some((s.exchange.as_str(), s.outcome.as_str())) } else { None },
+        )
+        .collect();
     shared.sort();
     assert_eq!(shared, [("postal.order", "ok"), ("postal.order", "refused")]);
-    assert_eq!((order.case_number.as_str(), order.order_number.as_str()), ("61042920261120000001", "61042920261120000001-P1"));
+    assert_eq!(
+        (order.case_number.as_str(), order.order_number.as_str()),
+        ("61042920261120000001", "61042920261120000001-P1")
+    );
     assert_eq!(order.waybill_number.len(), 13);
 }

@@ -7,9 +7,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
+use common::desk::{demo_options, Desk, APPLICANT_ID};
 use connectors::postal::simulator::Faults;
 use hub::config::Config;
-use common::desk::{demo_options, Desk, APPLICANT_ID};
 use hub_cli::demo::DemoRun;
 use serde_json::{json, Value};
 
@@ -23,7 +23,10 @@ const BANK_OUTLET: &str = "BANK-PSBC-610429100";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_county_day_runs_every_procedure_to_its_end() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let smtp = common::smtp::SmtpServer::start(dir.path());
     for (backend, url) in common::databases(&dir).await {
@@ -42,12 +45,24 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         desk.wait_for(&mailed, "routed").await;
         assert_eq!(desk.decide(&mailed, "approved", None).await.0, 200);
         desk.wait_for(&mailed, "archived").await;
-        assert_eq!(desk.titles(&mailed).await, ["申请表及申请材料", "受理通知书", "准予行政许可决定书", "送达回证", "归档目录"], "{backend}");
+        assert_eq!(
+            desk.titles(&mailed).await,
+            ["申请表及申请材料", "受理通知书", "准予行政许可决定书", "送达回证", "归档目录"],
+            "{backend}"
+        );
         let notice = desk.document(&mailed, 2).await;
-        assert!(notice.contains(&mailed) && notice.contains("承诺办结日期") && notice.contains("029-34421234"), "{backend}: {notice}");
-        let (status, _) = desk.command(&mailed, "reviews", json!({"grade": 1, "channel": "online", "comment": "材料跑了两趟"})).await;
+        assert!(
+            notice.contains(&mailed) && notice.contains("承诺办结日期") && notice.contains("029-34421234"),
+            "{backend}: {notice}"
+        );
+        let (status, _) =
+            desk.command(&mailed, "reviews", json!({"grade": 1, "channel": "online", "comment": "材料跑了两趟"})).await;
         assert_eq!(status, 200);
-        assert_eq!(desk.command(&mailed, "reviews", json!({"grade": 5, "channel": "online"})).await.0, 409, "{backend}: one online review per case");
+        assert_eq!(
+            desk.command(&mailed, "reviews", json!({"grade": 5, "channel": "online"})).await.0,
+            409,
+            "{backend}: one online review per case"
+        );
         let record = desk.case(&mailed).await;
         let item = record["case"]["rectifications"][0]["item_number"].as_str().unwrap().to_string();
         let close = json!({"item_number": item, "officer": "县政务服务监督科", "feedback": "已整改：窗口一次性告知到位，已回访"});
@@ -59,7 +74,8 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let record = desk.wait_for(&banked, "routed").await;
         assert_eq!(record["case"]["application"]["service_point"]["tier"], "bank");
         let mut not_for_banks = json!({"request_id": id("bank-homestead"), "matter_code": HOMESTEAD, "service_point": BANK_OUTLET, "channel": "bank"});
-        not_for_banks["applicant"] = json!({"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"});
+        not_for_banks["applicant"] =
+            json!({"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"});
         not_for_banks["materials"] = json!([]);
         not_for_banks["delivery"] = json!({"method": "window"});
         let (status, answer) = desk.call("/api/v1/applications", not_for_banks).await;
@@ -74,7 +90,10 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         });
         let supplemented = desk.submit(&id("supplemented"), SELF_EMPLOYED, VILLAGE, incomplete).await;
         let waiting = desk.wait_for(&supplemented, "awaiting_supplement").await;
-        let notice = waiting["history"].as_array().unwrap().iter().find(|h| h["kind"] == "SupplementRequested").unwrap()["event"]["items"].clone();
+        let notice =
+            waiting["history"].as_array().unwrap().iter().find(|h| h["kind"] == "SupplementRequested").unwrap()
+                ["event"]["items"]
+                .clone();
         assert_eq!(notice.as_array().unwrap().len(), 3, "{backend}: two missing and one faulty, all at once: {notice}");
         let all = json!({"materials": ["个体工商户登记申请书", "经营者身份证明", "经营场所使用证明"]});
         let (status, answer) = desk.command(&supplemented, "supplements", all).await;
@@ -83,12 +102,19 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         desk.decide(&supplemented, "approved", None).await;
         desk.wait_for(&supplemented, "awaiting_pickup").await;
         let stranger = json!({"collected_by": "李四", "id_number": "110105194912310038", "signature": "sig"});
-        assert_eq!(desk.command(&supplemented, "pickup", stranger).await.0, 403, "{backend}: only the applicant collects");
+        assert_eq!(
+            desk.command(&supplemented, "pickup", stranger).await.0,
+            403,
+            "{backend}: only the applicant collects"
+        );
         let applicant = json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "签名影像 sha256:9f2c"});
         assert_eq!(desk.command(&supplemented, "pickup", applicant).await.0, 200);
         desk.wait_for(&supplemented, "archived").await;
         let titles = desk.titles(&supplemented).await;
-        assert!(titles.contains(&"一次性告知单".to_string()) && titles.contains(&"办件结果领取签收记录".to_string()), "{backend}: {titles:?}");
+        assert!(
+            titles.contains(&"一次性告知单".to_string()) && titles.contains(&"办件结果领取签收记录".to_string()),
+            "{backend}: {titles:?}"
+        );
 
         // C: tolerant acceptance whose commitment is missed; result in the locker.
         let tolerant = json!({
@@ -103,12 +129,19 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         desk.decide(&tolerated, "approved", None).await;
         let record = desk.wait_for(&tolerated, "awaiting_pickup").await;
         let code = record["case"]["pickup"]["code"].as_str().unwrap().to_string();
-        assert_eq!(desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": "x"})).await.0, 403);
-        assert_eq!(desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": code})).await.0, 200);
+        assert_eq!(
+            desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": "x"})).await.0,
+            403
+        );
+        assert_eq!(
+            desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": code})).await.0,
+            200
+        );
         desk.wait_for(&tolerated, "archived").await;
 
         // D: not accepted: a township matter for an applicant from outside the county.
-        let refused = desk.submit(&id("refused"), HOMESTEAD, VILLAGE, json!({"domicile_township": "610430100000"})).await;
+        let refused =
+            desk.submit(&id("refused"), HOMESTEAD, VILLAGE, json!({"domicile_township": "610430100000"})).await;
         let record = desk.wait_for(&refused, "archived").await;
         assert_eq!(desk.titles(&refused).await[1], "不予受理通知书");
         assert_eq!(record["case"]["decision"], Value::Null);
@@ -124,7 +157,11 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let before = desk.wait_for(&inspected, "routed").await["case"]["promised_date"].as_i64().unwrap();
         let inspection = json!({"procedure": "site_inspection", "officer": "赵踏勘", "departments": ["11610429MB2912345A", "11610429MB2912346B"]});
         assert_eq!(desk.command(&inspected, "procedures", inspection).await.0, 200);
-        assert_eq!(desk.decide(&inspected, "approved", None).await.0, 409, "{backend}: no decision while a special procedure runs");
+        assert_eq!(
+            desk.decide(&inspected, "approved", None).await.0,
+            409,
+            "{backend}: no decision while a special procedure runs"
+        );
         let done = json!({"officer": "赵踏勘", "summary": "经营场所与申请材料一致，设备布局符合要求"});
         assert_eq!(desk.command(&inspected, "procedures/complete", done).await.0, 200);
         let after = desk.case(&inspected).await["case"]["promised_date"].as_i64().unwrap();
@@ -138,7 +175,12 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         desk.wait_for(&heard, "routed").await;
         let hearing = json!({"procedure": "hearing", "officer": "钱听证", "parties": ["相邻住户李四"]});
         assert_eq!(desk.command(&heard, "procedures", hearing).await.0, 200);
-        desk.command(&heard, "procedures/complete", json!({"officer": "钱听证", "summary": "相邻住户反映油烟扰民，申请人未能提出防治措施"})).await;
+        desk.command(
+            &heard,
+            "procedures/complete",
+            json!({"officer": "钱听证", "summary": "相邻住户反映油烟扰民，申请人未能提出防治措施"}),
+        )
+        .await;
         assert_eq!(desk.decide(&heard, "denied", None).await.0, 422, "{backend}: a denial states its reasons");
         assert_eq!(desk.decide(&heard, "denied", Some("经听证，油烟排放不符合要求")).await.0, 200);
         desk.wait_for(&heard, "archived").await;
@@ -163,7 +205,12 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let record = desk.wait_for(&parallel, "awaiting_pickup").await;
         assert!(desk.client.put(&faults_url).json(&Faults::default()).send().await.unwrap().status().is_success());
         assert_eq!(record["case"]["delivery_outcome"], "returned");
-        desk.command(&parallel, "pickup", json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "sig"})).await;
+        desk.command(
+            &parallel,
+            "pickup",
+            json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "sig"}),
+        )
+        .await;
         desk.wait_for(&parallel, "archived").await;
 
         // I: an overdue case: red warning, to the handler and the supervisor, once.
@@ -176,9 +223,19 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
         let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
         let warnings = warnings["warnings"].as_array().unwrap().clone();
-        let about = |case: &str| warnings.iter().filter(|w| w["case_number"] == case).map(|w| (w["scope"].as_str().unwrap().to_string(), w["level"].as_str().unwrap().to_string())).collect::<Vec<_>>();
+        let about = |case: &str| {
+            warnings
+                .iter()
+                .filter(|w| w["case_number"] == case)
+                .map(|w| (w["scope"].as_str().unwrap().to_string(), w["level"].as_str().unwrap().to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(about(&overdue), [("case".to_string(), "red".to_string())], "{backend}");
-        assert_eq!(about(&tolerated), [("commitment".to_string(), "yellow".to_string())], "{backend}: the missed commitment");
+        assert_eq!(
+            about(&tolerated),
+            [("commitment".to_string(), "yellow".to_string())],
+            "{backend}: the missed commitment"
+        );
         assert!(about(&mailed).is_empty() && about(&heard).is_empty(), "{backend}: finished cases do not warn");
 
         // The warnings reach the mailboxes through SMTP: handler and supervisor for red.
@@ -190,14 +247,19 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
                 let recipients: Vec<&str> = red.iter().map(|(to, _, _)| to.as_str()).collect();
                 assert!(recipients.contains(&"duban@xunyi.gov.cn"), "{recipients:?}");
                 assert!(recipients.contains(&"11610429mb2912345a@xunyi.gov.cn"), "{recipients:?}");
-                assert!(red.iter().all(|(_, subject, body)| subject.contains("红色预警") && body.contains("已超过承诺办结日期")));
+                assert!(red
+                    .iter()
+                    .all(|(_, subject, body)| subject.contains("红色预警") && body.contains("已超过承诺办结日期")));
                 break;
             }
             assert!(Instant::now() < deadline, "{backend}: red warning mails: {red:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let sent = demo.hub.store.notifications().await.unwrap();
-        assert!(sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1), "{backend}: {sent:?}");
+        assert!(
+            sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1),
+            "{backend}: {sent:?}"
+        );
 
         // Review statistics per service point and department.
         let stats: Value = desk.get("/api/v1/reviews/stats".into()).await.1;
@@ -205,8 +267,20 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
 
         // The flow record names every hand-over of the returned mail.
         let flow: Value = desk.get(format!("/api/v1/cases/{parallel}/flow")).await.1;
-        let actions: Vec<&str> = flow["flow"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
-        for action in ["提交申请", "受理", "材料流转", "并联审批意见", "准予许可", "交邮寄送", "投递失败退回", "待领取", "领取", "归档"] {
+        let actions: Vec<&str> =
+            flow["flow"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+        for action in [
+            "提交申请",
+            "受理",
+            "材料流转",
+            "并联审批意见",
+            "准予许可",
+            "交邮寄送",
+            "投递失败退回",
+            "待领取",
+            "领取",
+            "归档",
+        ] {
             assert!(actions.contains(&action), "{backend}: {action} missing from {actions:?}");
         }
         demo.stop().await;

@@ -31,7 +31,8 @@ async fn a_standard_client_decodes_the_hubs_topics_through_its_registry() {
     let mut options = common::desk::demo_options(dir.path());
     options.cases = 8;
     let demo = DemoRun::start(config, &options).await.unwrap();
-    let summary = tokio::time::timeout(Duration::from_secs(120), demo.drive(&options)).await.expect("the demo finished").unwrap();
+    let summary =
+        tokio::time::timeout(Duration::from_secs(120), demo.drive(&options)).await.expect("the demo finished").unwrap();
     assert_eq!(summary.completed, 8);
     let registry = format!("{}/schema-registry", demo.api_url());
 
@@ -43,7 +44,10 @@ async fn a_standard_client_decodes_the_hubs_topics_through_its_registry() {
     let latest = Registry::global().latest(DELIVERY).unwrap();
     assert_eq!(versions.as_array().unwrap().last().unwrap(), latest.version);
     let (_, described) = get(format!("{registry}/subjects/{DELIVERY}/versions/latest")).await;
-    assert_eq!((described["id"].as_u64(), described["version"].as_u64()), (Some(u64::from(latest.id)), Some(u64::from(latest.version))));
+    assert_eq!(
+        (described["id"].as_u64(), described["version"].as_u64()),
+        (Some(u64::from(latest.id)), Some(u64::from(latest.version)))
+    );
     for entry in Registry::global().entries() {
         let (status, by_id) = get(format!("{registry}/schemas/ids/{}", entry.id)).await;
         let served: Value = serde_json::from_str(by_id["schema"].as_str().unwrap()).unwrap();
@@ -57,16 +61,27 @@ async fn a_standard_client_decodes_the_hubs_topics_through_its_registry() {
     // The compatibility check: an optional field added is compatible, a required one is not.
     let mut schema: Value = serde_json::from_str(latest.text).unwrap();
     let client = reqwest::Client::new();
-    let check = |schema: &Value| client.post(format!("{registry}/compatibility/subjects/{DELIVERY}/versions/latest")).json(&json!({"schema": schema.to_string()})).send();
+    let check = |schema: &Value| {
+        client
+            .post(format!("{registry}/compatibility/subjects/{DELIVERY}/versions/latest"))
+            .json(&json!({"schema": schema.to_string()}))
+            .send()
+    };
     schema["fields"].as_array_mut().unwrap().push(json!({"name": "note", "type": ["null", "string"], "default": null}));
     assert_eq!(check(&schema).await.unwrap().json::<Value>().await.unwrap()["is_compatible"], true);
     schema["fields"].as_array_mut().unwrap().push(json!({"name": "weight_grams", "type": "long"}));
     assert_eq!(check(&schema).await.unwrap().json::<Value>().await.unwrap()["is_compatible"], false);
-    let garbage = client.post(format!("{registry}/compatibility/subjects/{DELIVERY}/versions/latest")).json(&json!({"schema": "{not avro"})).send().await.unwrap();
+    let garbage = client
+        .post(format!("{registry}/compatibility/subjects/{DELIVERY}/versions/latest"))
+        .json(&json!({"schema": "{not avro"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbage.status(), 422);
 
     // What the hub wrote, read with its own decoder.
-    let consumer = bus::OffRuntimeDrop::new(demo.hub.bus.consumer(&format!("test-{}", uuid::Uuid::now_v7()), &[TOPIC]).unwrap());
+    let consumer =
+        bus::OffRuntimeDrop::new(demo.hub.bus.consumer(&format!("test-{}", uuid::Uuid::now_v7()), &[TOPIC]).unwrap());
     let mut written = BTreeMap::new();
     while let Ok(message) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
         if let Event::DeliveryRequested(order) = contracts::decode(message.unwrap().payload().unwrap()).unwrap() {
@@ -77,13 +92,28 @@ async fn a_standard_client_decodes_the_hubs_topics_through_its_registry() {
     assert!(!written.is_empty(), "the demo mailed results");
 
     // The same orders, read by Confluent's Python client through the hub's registry.
-    let packages = common::python_packages("confluent_kafka.schema_registry.avro", "confluent-kafka[avro,schemaregistry]==2.6.1");
+    let packages =
+        common::python_packages("confluent_kafka.schema_registry.avro", "confluent-kafka[avro,schemaregistry]==2.6.1");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/system/python/read_delivery_orders.py");
     let bootstrap = demo.hub.bus.bootstrap().to_string();
     let count = written.len().to_string();
-    let output = tokio::task::spawn_blocking(move || Command::new("python3").arg(script).args([bootstrap.as_str(), registry.as_str(), TOPIC, count.as_str()]).env("PYTHONPATH", packages).output().unwrap()).await.unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .args([bootstrap.as_str(), registry.as_str(), TOPIC, count.as_str()])
+            .env("PYTHONPATH", packages)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(output.status.success(), "the Python client failed: {}", String::from_utf8_lossy(&output.stderr));
-    let read: BTreeMap<String, Value> = String::from_utf8(output.stdout).unwrap().lines().map(|line| serde_json::from_str::<Value>(line).unwrap()).map(|order| (order["event_id"].as_str().unwrap().to_string(), order)).collect();
+    let read: BTreeMap<String, Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|order| (order["event_id"].as_str().unwrap().to_string(), order))
+        .collect();
     assert_eq!(read.keys().collect::<Vec<_>>(), written.keys().collect::<Vec<_>>());
     for (event_id, order) in &written {
         let decoded = &read[event_id];

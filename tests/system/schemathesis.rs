@@ -55,13 +55,24 @@ async fn schemathesis_finds_no_server_error_for_any_role() {
             .await
             .unwrap();
         let output = String::from_utf8_lossy(&run.stdout);
-        assert!(run.status.success(), "{backend}: schemathesis as {} found failures:\n{output}\n{}", role.code(), String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "{backend}: schemathesis as {} found failures:\n{output}\n{}",
+            role.code(),
+            String::from_utf8_lossy(&run.stderr)
+        );
         // Every operation was exercised (all but the document itself, which Schemathesis leaves
         // out), and none failed.
         let junit = std::fs::read_to_string(&report).unwrap();
-        let document: serde_json::Value = reqwest::get(format!("{api}/openapi.json")).await.unwrap().json().await.unwrap();
-        let operations = document["paths"].as_object().unwrap().values().map(|path| path.as_object().unwrap().len()).sum::<usize>() - 1;
-        assert!(junit.contains(&format!("errors=\"0\" failures=\"0\" skipped=\"0\" tests=\"{operations}\"")), "{backend}: {junit}");
+        let document: serde_json::Value =
+            reqwest::get(format!("{api}/openapi.json")).await.unwrap().json().await.unwrap();
+        let operations =
+            document["paths"].as_object().unwrap().values().map(|path| path.as_object().unwrap().len()).sum::<usize>()
+                - 1;
+        assert!(
+            junit.contains(&format!("errors=\"0\" failures=\"0\" skipped=\"0\" tests=\"{operations}\"")),
+            "{backend}: {junit}"
+        );
     }
     demo.stop().await;
 }

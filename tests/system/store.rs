@@ -4,14 +4,14 @@ use crate::common;
 
 use std::sync::Arc;
 
-use connectors::framework::control::{ConnectorControl, SavedControl};
 use bus::{BatchHandler, Delivery, Effect, Outbox, OutboxStore};
+use connectors::framework::control::{ConnectorControl, SavedControl};
 use contracts::{Applicant, Catalogue, Event};
-use hub_core::{CaseState, Reference};
-use hub::app::reference::CurrentReference;
-use hub::store::Store;
 use hub::app::cases::CaseProcessor;
 use hub::app::intake::{submit_application, submit_applications, DeliveryChoice, SubmitApplication};
+use hub::app::reference::CurrentReference;
+use hub::store::Store;
+use hub_core::{CaseState, Reference};
 
 fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
     let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
@@ -21,15 +21,18 @@ fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
         matter_code: matter.implementation_code.clone(),
         service_point: "610429100201".into(),
         channel: "counter".into(),
-        applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into(), email: None },
+        applicant: Applicant {
+            name: "张三".into(),
+            id_type: "111".into(),
+            id_number: "11010519491231002X".into(),
+            phone: "13912345678".into(),
+            email: None,
+        },
         materials: matter.materials.iter().map(|m| m.name.clone()).collect(),
         faulty_materials: Vec::new(),
         commits_to_supply: false,
         domicile_township: None,
-        delivery: DeliveryChoice {
-            method: "mail".into(),
-            address: Some(common::postal_address("张三", "711300")),
-        },
+        delivery: DeliveryChoice { method: "mail".into(), address: Some(common::postal_address("张三", "711300")) },
     }
 }
 
@@ -61,7 +64,10 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let other = submit_application(&store, &reference, &application(&reference, "r-2")).await.unwrap();
         assert_ne!(other.case.case_number, first.case.case_number);
 
-        let with_requests = store.cases_with_requests(&[&first.case.case_number, &first.case.case_number, "610429000000009999"]).await.unwrap();
+        let with_requests = store
+            .cases_with_requests(&[&first.case.case_number, &first.case.case_number, "610429000000009999"])
+            .await
+            .unwrap();
         assert_eq!(with_requests.len(), 1, "{backend}: each existing case once");
         assert_eq!(with_requests[0].0, "r-1", "{backend}");
 
@@ -78,7 +84,11 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(submitted.len(), 2, "{backend}: one ApplicationSubmitted per case");
 
         // A consumer applies an event once, however often it is delivered.
-        let acceptance = CaseProcessor { consumer: "hub-acceptance".into(), store: store.clone(), reference: CurrentReference::new(Reference::builtin()) };
+        let acceptance = CaseProcessor {
+            consumer: "hub-acceptance".into(),
+            store: store.clone(),
+            reference: CurrentReference::new(Reference::builtin()),
+        };
         let batch: Vec<Delivery> = submitted.iter().cloned().chain(submitted.iter().cloned()).map(delivery).collect();
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
         assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
@@ -93,7 +103,10 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let timer = record.case.timer_day.expect("a timer is armed at acceptance");
         assert!(timer <= record.case.promised_date.unwrap(), "{backend}: the first warning comes by the promised date");
         let restarted = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
-        assert!(restarted.cases_with_timer_due(timer, 100).await.unwrap().contains(&first.case.case_number), "{backend}");
+        assert!(
+            restarted.cases_with_timer_due(timer, 100).await.unwrap().contains(&first.case.case_number),
+            "{backend}"
+        );
         assert!(restarted.cases_with_timer_due(timer - 1, 100).await.unwrap().is_empty(), "{backend}");
         drop(restarted);
 
@@ -115,7 +128,11 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let effect = |id: &str| Effect { source_event_id: id.into(), events: vec![] };
         let fresh = store.apply_all("postal-connector", &[effect("x/1"), effect("x/2"), effect("x/1")]).await.unwrap();
         assert_eq!(fresh, [true, true, false], "{backend}");
-        assert_eq!(store.apply_all("postal-connector", &[effect("x/2"), effect("x/3")]).await.unwrap(), [false, true], "{backend}");
+        assert_eq!(
+            store.apply_all("postal-connector", &[effect("x/2"), effect("x/3")]).await.unwrap(),
+            [false, true],
+            "{backend}"
+        );
         let applied = Outbox::applied_among(&store, "postal-connector", &["x/1", "x/3", "x/4"]).await.unwrap();
         assert_eq!(applied, ["x/1".to_string(), "x/3".to_string()].into_iter().collect(), "{backend}");
 
@@ -126,14 +143,28 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         store.mark_published(&ids).await.unwrap();
         assert!(store.unpublished_ids(0, 100).await.unwrap().is_empty(), "{backend}");
         // The province connector reported all of it, the case r-5 opened included.
-        let reported: Vec<Effect> = store.messages(&ids).await.unwrap().iter().map(|m| effect(contracts::decode(&m.payload).unwrap().event_id())).collect();
+        let reported: Vec<Effect> = store
+            .messages(&ids)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| effect(contracts::decode(&m.payload).unwrap().event_id()))
+            .collect();
         store.apply_all("province-connector", &reported).await.unwrap();
         // And the notifier went through them.
         store.apply_all("hub-notifier", &reported).await.unwrap();
         let (republished, settled) = store.resettle_outbox().await.unwrap();
-        assert_eq!((republished, settled), (1, ids.len() as u64 - 1), "{backend}: 1 submission pending for hub-acceptance, the rest settled");
+        assert_eq!(
+            (republished, settled),
+            (1, ids.len() as u64 - 1),
+            "{backend}: 1 submission pending for hub-acceptance, the rest settled"
+        );
         let pending = outbox_events(&store).await;
-        assert_eq!(pending.iter().map(|e| e.case_number()).collect::<Vec<_>>(), [unaccepted.case.case_number.as_str()], "{backend}");
+        assert_eq!(
+            pending.iter().map(|e| e.case_number()).collect::<Vec<_>>(),
+            [unaccepted.case.case_number.as_str()],
+            "{backend}"
+        );
         assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");
 
         // Group intake: one transaction for several submissions, repeats answered with their case.
@@ -142,7 +173,10 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(outcomes.iter().map(|o| o.created).collect::<Vec<_>>(), [true, false, true, false], "{backend}");
         assert_eq!(outcomes[1].case.case_number, first.case.case_number, "{backend}");
         assert_eq!(outcomes[3].case.case_number, outcomes[0].case.case_number, "{backend}");
-        let numbers: std::collections::HashSet<_> = [&first, &other, &unaccepted, &outcomes[0], &outcomes[2]].iter().map(|s| s.case.case_number.clone()).collect();
+        let numbers: std::collections::HashSet<_> = [&first, &other, &unaccepted, &outcomes[0], &outcomes[2]]
+            .iter()
+            .map(|s| s.case.case_number.clone())
+            .collect();
         assert_eq!(numbers.len(), 5, "{backend}: serial numbers are not reused");
 
         // Connector incidents and pauses outlive the process: a journal written by one control
@@ -157,10 +191,19 @@ async fn the_store_keeps_its_promises_on_every_backend() {
             store.keep_control_change(&change).await.unwrap();
         }
         let mut saved = store.saved_controls().await.unwrap();
-        let restored = ConnectorControl::restore("bank-connector", saved.remove("bank-connector").unwrap(), None).status();
+        let restored =
+            ConnectorControl::restore("bank-connector", saved.remove("bank-connector").unwrap(), None).status();
         let kept = control.status();
-        assert_eq!((&restored.state, &restored.paused_reason, &restored.incidents), (&kept.state, &kept.paused_reason, &kept.incidents), "{backend}");
-        assert_eq!(restored.incidents.iter().map(|i| (i.id, i.resolved_by.as_deref())).collect::<Vec<_>>(), [(1, Some("recovered")), (2, None)], "{backend}");
+        assert_eq!(
+            (&restored.state, &restored.paused_reason, &restored.incidents),
+            (&kept.state, &kept.paused_reason, &kept.incidents),
+            "{backend}"
+        );
+        assert_eq!(
+            restored.incidents.iter().map(|i| (i.id, i.resolved_by.as_deref())).collect::<Vec<_>>(),
+            [(1, Some("recovered")), (2, None)],
+            "{backend}"
+        );
         control.resume();
         while let Ok(change) = changes.try_recv() {
             store.keep_control_change(&change).await.unwrap();

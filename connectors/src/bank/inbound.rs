@@ -26,12 +26,23 @@ struct Push {
 /// The inbound half's route: the bank's signed payment confirmations.
 pub fn routes(config: BankConfig, outbox: Arc<dyn Outbox>) -> Vec<Route> {
     let push = Arc::new(Push { config, outbox });
-    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the bank pushes payment confirmations").any_body().with_state(push)]
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push)
+        .doc("counterparts", "the bank pushes payment confirmations")
+        .any_body()
+        .with_state(push)]
 }
 
-async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive_push(
+    State(push): State<Arc<Push>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    if let Err(bad) = check_signature(&headers, method.as_str(), path, &body, &push.config.app_id, &push.config.app_secret, now_ms()) {
+    if let Err(bad) =
+        check_signature(&headers, method.as_str(), path, &body, &push.config.app_id, &push.config.app_secret, now_ms())
+    {
         return bad.into_response();
     }
     let effects = match parse_json::<PaymentPush>(&body).and_then(|batch| effects_of(&batch)) {
@@ -46,7 +57,11 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "could not record a payment push");
             // Not acknowledged: the bank pushes again, and the transaction numbers make that harmless.
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})),
+            )
+                .into_response()
         }
     }
 }
@@ -54,7 +69,10 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
 /// What a push stands for; a bad payment refuses the whole push, naming it by its index.
 fn effects_of(push: &PaymentPush) -> Result<Vec<Effect>, BadRequest> {
     if push.payments.is_empty() || push.payments.len() > MAX_PAYMENTS_PER_PUSH {
-        return Err(BadRequest::field("payments", format!("a push carries 1 to {MAX_PAYMENTS_PER_PUSH} payments, not {}", push.payments.len())));
+        return Err(BadRequest::field(
+            "payments",
+            format!("a push carries 1 to {MAX_PAYMENTS_PER_PUSH} payments, not {}", push.payments.len()),
+        ));
     }
     push.payments
         .iter()
@@ -78,8 +96,13 @@ fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
     if payment.paid_at <= 0 {
         return Err(BadRequest::field("paid_at", "paid_at must be a positive epoch time in milliseconds"));
     }
-    let Some(case_number) = payment.order_number.strip_suffix(contracts::FEE_ORDER_SUFFIX).filter(|case| !case.is_empty()) else {
-        return Err(BadRequest::field("order_number", format!("{} is not one of our fee orders", payment.order_number)));
+    let Some(case_number) =
+        payment.order_number.strip_suffix(contracts::FEE_ORDER_SUFFIX).filter(|case| !case.is_empty())
+    else {
+        return Err(BadRequest::field(
+            "order_number",
+            format!("{} is not one of our fee orders", payment.order_number),
+        ));
     };
     Ok(PaymentConfirmed {
         event_id: hub_core::ids::payment_confirmed(&payment.payment_id),
@@ -109,7 +132,8 @@ impl StatementSource {
     /// Every payment the bank took on `day` (`YYYY-MM-DD`, China Standard Time).
     pub async fn fetch(&self, day: &str) -> Result<Vec<Payment>, CallError> {
         let path = format!("/api/v1/statements/{day}");
-        let text = with_retry(&self.config.retry, "bank statement", || self.client.call_text(CallMethod::GET, &path)).await;
+        let text =
+            with_retry(&self.config.retry, "bank statement", || self.client.call_text(CallMethod::GET, &path)).await;
         let exchange = Exchange {
             name: "fee.statement",
             requester_system: "hub".into(),
@@ -121,12 +145,18 @@ impl StatementSource {
             legal_basis: "《行政事业性收费管理条例》：收缴对账".into(),
             purpose: format!("{day}收费对账"),
             channel: CONSUMER,
-            document_sha256: text.as_ref().ok().map(|text| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))),
+            document_sha256: text
+                .as_ref()
+                .ok()
+                .map(|text| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))),
         };
         let read_id = format!("statement/{day}/{}", uuid::Uuid::now_v7());
         let outcome = text.as_ref().map_or_else(CallError::audit_outcome, |_| "ok");
         let recorded = Effect { events: vec![exchange.shared(&read_id, "", outcome)], source_event_id: read_id };
-        self.outbox.apply_all(STATEMENT_CONSUMER, &[recorded]).await.map_err(|error| CallError::Transient(format!("the read could not be recorded for the audit: {error}")))?;
+        self.outbox
+            .apply_all(STATEMENT_CONSUMER, &[recorded])
+            .await
+            .map_err(|error| CallError::Transient(format!("the read could not be recorded for the audit: {error}")))?;
         parse_statement(&text?)
     }
 }
@@ -137,7 +167,9 @@ pub fn parse_statement(text: &str) -> Result<Vec<Payment>, CallError> {
     reader
         .deserialize::<Payment>()
         .enumerate()
-        .map(|(index, line)| line.map_err(|error| CallError::Permanent(format!("statement line {}: {error}", index + 2))))
+        .map(|(index, line)| {
+            line.map_err(|error| CallError::Permanent(format!("statement line {}: {error}", index + 2)))
+        })
         .collect()
 }
 
@@ -146,14 +178,24 @@ mod tests {
     use super::*;
 
     fn payment(order: &str) -> Payment {
-        Payment { payment_id: "T1".into(), order_number: order.into(), amount_fen: 8_000, paid_at: 1_763_604_000_000, outlet_code: "BANK-RCC-610429001".into() }
+        Payment {
+            payment_id: "T1".into(),
+            order_number: order.into(),
+            amount_fen: 8_000,
+            paid_at: 1_763_604_000_000,
+            outlet_code: "BANK-RCC-610429001".into(),
+        }
     }
 
     #[test]
     fn a_payment_names_its_case_and_a_bad_one_is_refused_by_index() {
-        let Event::PaymentConfirmed(confirmed) = confirmation(&payment("61042920261120000001-FEE")).unwrap() else { unreachable!() };
+        let Event::PaymentConfirmed(confirmed) = confirmation(&payment("61042920261120000001-FEE")).unwrap() else {
+            unreachable!()
+        };
         assert_eq!((confirmed.case_number.as_str(), confirmed.amount_fen), ("61042920261120000001", 8_000));
-        let error = effects_of(&PaymentPush { payments: vec![payment("61042920261120000001-FEE"), payment("nonsense")] }).unwrap_err();
+        let error =
+            effects_of(&PaymentPush { payments: vec![payment("61042920261120000001-FEE"), payment("nonsense")] })
+                .unwrap_err();
         assert_eq!(error.field.as_deref(), Some("payments[1].order_number"));
         let mut free = payment("61042920261120000001-FEE");
         free.amount_fen = 0;
@@ -166,7 +208,8 @@ mod tests {
         let lines = parse_statement(text).unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].amount_fen, 4_000);
-        let error = parse_statement("payment_id,order_number,amount_fen,paid_at,outlet_code\nT1,C1-FEE,eighty,1,B1\n").unwrap_err();
+        let error = parse_statement("payment_id,order_number,amount_fen,paid_at,outlet_code\nT1,C1-FEE,eighty,1,B1\n")
+            .unwrap_err();
         assert!(error.to_string().contains("line 2"), "{error}");
     }
 }

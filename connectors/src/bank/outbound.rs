@@ -23,7 +23,11 @@ pub struct BankOutbound {
 }
 
 impl BankOutbound {
-    pub fn new(config: BankConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>) -> anyhow::Result<BankOutbound> {
+    pub fn new(
+        config: BankConfig,
+        outbox: Arc<dyn Outbox>,
+        control: Arc<ConnectorControl>,
+    ) -> anyhow::Result<BankOutbound> {
         let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(BankOutbound { config, client, outbox, control })
     }
@@ -34,7 +38,11 @@ impl BankOutbound {
             case_number: order.case_number.clone(),
             payer_name: order.payer_name.clone(),
             payee_department: order.department_code.clone(),
-            items: order.items.iter().map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen }).collect(),
+            items: order
+                .items
+                .iter()
+                .map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen })
+                .collect(),
             total_fen: order.total_fen,
         };
         let exchange = Exchange {
@@ -51,7 +59,10 @@ impl BankOutbound {
             document_sha256: None,
         };
         let headers = [("Idempotency-Key", order.order_number.as_str())];
-        let called = with_retry(&self.config.retry, "fee order", || self.client.call::<OrderPlaced>(Method::POST, "/api/v1/fee-orders", &headers, Some(&body))).await;
+        let called = with_retry(&self.config.retry, "fee order", || {
+            self.client.call::<OrderPlaced>(Method::POST, "/api/v1/fee-orders", &headers, Some(&body))
+        })
+        .await;
         match called {
             Ok(placed) => Outcome::done(vec![
                 FeeOrderCreated {
@@ -64,7 +75,13 @@ impl BankOutbound {
                 .into(),
                 exchange.shared(&order.event_id, &order.case_number, "ok"),
             ]),
-            Err(error) => Outcome::failed(format!("bank did not take fee order {}", order.order_number), &error, &exchange, &order.event_id, &order.case_number),
+            Err(error) => Outcome::failed(
+                format!("bank did not take fee order {}", order.order_number),
+                &error,
+                &exchange,
+                &order.event_id,
+                &order.case_number,
+            ),
         }
     }
 }

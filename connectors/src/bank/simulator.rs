@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{OrderPlaced, Payment, PaymentPush, PlaceOrder, PushAck, MAX_PAYMENTS_PER_PUSH};
 use crate::framework::{date_text, now_ms};
-use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
+use hub_web::{parse_json, BadRequest};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -99,13 +99,29 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
     let shutdown = CancellationToken::new();
     let (to_push, pending) = mpsc::unbounded_channel();
     let gate = SignedGate::new(&config.app_id, &config.app_secret, config.faults.clone());
-    let pusher = SignedPusher::to(config.push_url.as_deref(), &config.app_id, &config.app_secret, gate.faults.clone(), shutdown.clone())?;
-    let simulator = Arc::new(Simulator { gate, ledger: Default::default(), counters: Default::default(), to_push, pusher: pusher.clone() });
+    let pusher = SignedPusher::to(
+        config.push_url.as_deref(),
+        &config.app_id,
+        &config.app_secret,
+        gate.faults.clone(),
+        shutdown.clone(),
+    )?;
+    let simulator = Arc::new(Simulator {
+        gate,
+        ledger: Default::default(),
+        counters: Default::default(),
+        to_push,
+        pusher: pusher.clone(),
+    });
     if let Some(pusher) = pusher {
         let sim = simulator.clone();
         tokio::spawn(async move {
             let body = |batch: &[Payment]| PaymentPush { payments: batch.to_vec() };
-            pusher.run(pending, MAX_PAYMENTS_PER_PUSH, body, |batch, status, answer| note_acknowledged(&sim, batch, status, answer)).await;
+            pusher
+                .run(pending, MAX_PAYMENTS_PER_PUSH, body, |batch, status, answer| {
+                    note_acknowledged(&sim, batch, status, answer)
+                })
+                .await;
         });
     }
     let app = Router::new()
@@ -123,7 +139,11 @@ fn check_order(order: &PlaceOrder, key: Option<&str>) -> Result<(), BadRequest> 
     if key != Some(order.order_number.as_str()) {
         return Err(BadRequest::field("Idempotency-Key", "header Idempotency-Key must equal order_number"));
     }
-    for (field, value) in [("order_number", &order.order_number), ("payer_name", &order.payer_name), ("payee_department", &order.payee_department)] {
+    for (field, value) in [
+        ("order_number", &order.order_number),
+        ("payer_name", &order.payer_name),
+        ("payee_department", &order.payee_department),
+    ] {
         if value.trim().is_empty() {
             return Err(BadRequest::field(field, format!("{field} must not be empty")));
         }
@@ -137,7 +157,13 @@ fn check_order(order: &PlaceOrder, key: Option<&str>) -> Result<(), BadRequest> 
     Ok(())
 }
 
-async fn place_order(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn place_order(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -158,7 +184,11 @@ async fn place_order(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri
         } else {
             ledger.serial += 1;
             let payment_code = format!("6104{:012}", ledger.serial);
-            let placed = OrderPlaced { order_number: order.order_number.clone(), payment_code: payment_code.clone(), duplicate: false };
+            let placed = OrderPlaced {
+                order_number: order.order_number.clone(),
+                payment_code: payment_code.clone(),
+                duplicate: false,
+            };
             ledger.orders.insert(order.order_number.clone(), OrderRecord { order, payment_code, replays: 0 });
             placed
         }
@@ -168,7 +198,13 @@ async fn place_order(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri
 }
 
 /// Every payment of a day (China Standard Time), as CSV.
-async fn statement(State(sim): State<Arc<Simulator>>, Path(day): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn statement(
+    State(sim): State<Arc<Simulator>>,
+    Path(day): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -204,8 +240,13 @@ async fn pay(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
         let mut ledger = sim.ledger.lock().expect("ledger lock");
         // An order this bank never took is paid only for a stated amount (a payer quoting a
         // number from elsewhere), which reconciliation then has to place.
-        let Some(total) = ledger.orders.get(&request.order_number).map(|o| o.order.total_fen).or(request.amount_fen) else {
-            return error(StatusCode::NOT_FOUND, "B404", &format!("no fee order {}; give amount_fen to pay it anyway", request.order_number));
+        let Some(total) = ledger.orders.get(&request.order_number).map(|o| o.order.total_fen).or(request.amount_fen)
+        else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "B404",
+                &format!("no fee order {}; give amount_fen to pay it anyway", request.order_number),
+            );
         };
         ledger.serial += 1;
         let payment = Payment {

@@ -63,7 +63,8 @@ pub enum IdentifierError {
 
 impl CertificateId {
     fn payload(&self) -> String {
-        format!("{ROOT_ARC}.{}.{}.{}.{:03}", self.type_code, self.issuer_code, self.serial, self.version).replace('.', "")
+        format!("{ROOT_ARC}.{}.{}.{}.{:03}", self.type_code, self.issuer_code, self.serial, self.version)
+            .replace('.', "")
     }
 
     pub fn check(&self) -> char {
@@ -71,7 +72,12 @@ impl CertificateId {
     }
 
     /// Makes an identifier, refusing parts the check character cannot cover.
-    pub fn new(type_code: &str, issuer_code: &str, serial: &str, version: u16) -> Result<CertificateId, IdentifierError> {
+    pub fn new(
+        type_code: &str,
+        issuer_code: &str,
+        serial: &str,
+        version: u16,
+    ) -> Result<CertificateId, IdentifierError> {
         for part in [type_code, issuer_code, serial] {
             if part.is_empty() || part.contains('.') {
                 return Err(IdentifierError::WrongShape);
@@ -83,13 +89,26 @@ impl CertificateId {
         if version > 999 {
             return Err(IdentifierError::BadVersion(version.to_string()));
         }
-        Ok(CertificateId { type_code: type_code.into(), issuer_code: issuer_code.into(), serial: serial.into(), version })
+        Ok(CertificateId {
+            type_code: type_code.into(),
+            issuer_code: issuer_code.into(),
+            serial: serial.into(),
+            version,
+        })
     }
 }
 
 impl fmt::Display for CertificateId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{ROOT_ARC}.{}.{}.{}.{:03}.{}", self.type_code, self.issuer_code, self.serial, self.version, self.check())
+        write!(
+            f,
+            "{ROOT_ARC}.{}.{}.{}.{:03}.{}",
+            self.type_code,
+            self.issuer_code,
+            self.serial,
+            self.version,
+            self.check()
+        )
     }
 }
 
@@ -97,7 +116,8 @@ impl FromStr for CertificateId {
     type Err = IdentifierError;
 
     fn from_str(text: &str) -> Result<CertificateId, IdentifierError> {
-        let rest = text.strip_prefix(ROOT_ARC).and_then(|rest| rest.strip_prefix('.')).ok_or(IdentifierError::WrongRoot)?;
+        let rest =
+            text.strip_prefix(ROOT_ARC).and_then(|rest| rest.strip_prefix('.')).ok_or(IdentifierError::WrongRoot)?;
         let parts: Vec<&str> = rest.split('.').collect();
         let [type_code, issuer_code, serial, version, check] = parts[..] else {
             return Err(IdentifierError::WrongShape);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use hub_core::access::{Rule, CERTIFICATE_USERS};
 use bus::{Effect, Outbox, RetryPolicy};
+use hub_core::access::{Rule, CERTIFICATE_USERS};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -85,7 +85,11 @@ pub struct CertificateLookup {
 }
 
 impl CertificateLookup {
-    pub fn new(config: EcertConfig, outbox: Arc<dyn Outbox>, subject_key: Vec<u8>) -> anyhow::Result<CertificateLookup> {
+    pub fn new(
+        config: EcertConfig,
+        outbox: Arc<dyn Outbox>,
+        subject_key: Vec<u8>,
+    ) -> anyhow::Result<CertificateLookup> {
         let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(CertificateLookup { config, client, outbox, subject_key })
     }
@@ -107,36 +111,59 @@ impl CertificateLookup {
     }
 
     /// A holder's certificates, of one type when given, each verified.
-    pub async fn find(&self, holder_code: &str, type_code: Option<&str>, why: &LookupPurpose) -> Result<Vec<Verification>, LookupError> {
+    pub async fn find(
+        &self,
+        holder_code: &str,
+        type_code: Option<&str>,
+        why: &LookupPurpose,
+    ) -> Result<Vec<Verification>, LookupError> {
         if holder_code.trim().is_empty() {
             return Err(LookupError::Bad(BadRequest::field("holder_code", "holder_code must not be empty")));
         }
         let mut selection = vec![("holder_code", holder_code)];
         selection.extend(type_code.map(|t| ("type_code", t)));
-        let found = self.ask::<CertificateList>("/api/v1/certificates", &selection, why).await.map(|list| list.certificates);
+        let found =
+            self.ask::<CertificateList>("/api/v1/certificates", &selection, why).await.map(|list| list.certificates);
         self.record(why, holder_code, found.as_deref().unwrap_or_default(), &found).await?;
         Ok(found.map_err(called_error)?.into_iter().map(|c| verify(c, today())).collect())
     }
 
     /// A lookup at `path` with the `selection` and who asks and why as its query.
-    async fn ask<T: serde::de::DeserializeOwned>(&self, path: &str, selection: &[(&str, &str)], why: &LookupPurpose) -> Result<T, CallError> {
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        selection: &[(&str, &str)],
+        why: &LookupPurpose,
+    ) -> Result<T, CallError> {
         if why.purpose.trim().is_empty() {
             return Err(CallError::Permanent("every lookup must state its purpose".into()));
         }
         let query = {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.extend_pairs(selection).append_pair("purpose", &why.purpose).append_pair("requester", &self.config.requester_department);
+            query
+                .extend_pairs(selection)
+                .append_pair("purpose", &why.purpose)
+                .append_pair("requester", &self.config.requester_department);
             if let Some(case) = &why.case_number {
                 query.append_pair("case_number", case);
             }
             query.finish()
         };
         let path_and_query = format!("{path}?{query}");
-        with_retry(&LOOKUP_RETRY, "e-certificate lookup", || self.client.call::<T>(Method::GET, &path_and_query, &[], None::<&()>)).await
+        with_retry(&LOOKUP_RETRY, "e-certificate lookup", || {
+            self.client.call::<T>(Method::GET, &path_and_query, &[], None::<&()>)
+        })
+        .await
     }
 
     /// Records the lookup as a data-sharing event before anything is answered.
-    async fn record<T>(&self, why: &LookupPurpose, holder_code: &str, documents: &[Certificate], found: &Result<T, CallError>) -> Result<(), LookupError> {
+    async fn record<T>(
+        &self,
+        why: &LookupPurpose,
+        holder_code: &str,
+        documents: &[Certificate],
+        found: &Result<T, CallError>,
+    ) -> Result<(), LookupError> {
         let lookup_id = uuid::Uuid::now_v7().to_string();
         let exchange = Exchange {
             name: "certificate.fetch",
@@ -144,19 +171,36 @@ impl CertificateLookup {
             requester_department: self.config.requester_department.clone(),
             requester_officer: why.officer.clone(),
             provider: REPOSITORY.into(),
-            data_subject: if holder_code.is_empty() { String::new() } else { contracts::data_subject(&self.subject_key, holder_code) },
-            data_items: &["certificate_id", "certificate_name", "number", "holder_name", "holder_code", "issuer", "issue_date", "valid_until", "status"],
+            data_subject: if holder_code.is_empty() {
+                String::new()
+            } else {
+                contracts::data_subject(&self.subject_key, holder_code)
+            },
+            data_items: &[
+                "certificate_id",
+                "certificate_name",
+                "number",
+                "holder_name",
+                "holder_code",
+                "issuer",
+                "issue_date",
+                "valid_until",
+                "status",
+            ],
             legal_basis: LOOKUP_BASIS.into(),
             purpose: why.purpose.clone(),
             channel: CONSUMER,
-            document_sha256: (!documents.is_empty()).then(|| hex::encode(Sha256::digest(serde_json::to_vec(documents).unwrap_or_default()))),
+            document_sha256: (!documents.is_empty())
+                .then(|| hex::encode(Sha256::digest(serde_json::to_vec(documents).unwrap_or_default()))),
         };
         let outcome = found.as_ref().map_or_else(CallError::audit_outcome, |_| "ok");
         let shared = exchange.shared(&lookup_id, why.case_number.as_deref().unwrap_or_default(), outcome);
         self.outbox
             .apply_all(LOOKUP_CONSUMER, &[Effect { source_event_id: lookup_id, events: vec![shared] }])
             .await
-            .map_err(|error| LookupError::Unavailable(format!("the lookup could not be recorded for the audit: {error}")))?;
+            .map_err(|error| {
+                LookupError::Unavailable(format!("the lookup could not be recorded for the audit: {error}"))
+            })?;
         Ok(())
     }
 }
@@ -203,15 +247,20 @@ async fn fetch(
     Path(certificate_id): Path<String>,
     query: Result<ValidQuery<LookupPurpose>, BadRequest>,
 ) -> ApiResult<Json<Verification>> {
-    let ValidQuery(why) = query.map_err(|_| BadRequest::field("purpose", "state the purpose of the lookup: ?purpose=…"))?;
+    let ValidQuery(why) =
+        query.map_err(|_| BadRequest::field("purpose", "state the purpose of the lookup: ?purpose=…"))?;
     if why.purpose.trim().is_empty() {
         return Err(BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into());
     }
     Ok(Json(lookup.fetch(&certificate_id, &why).await?))
 }
 
-async fn find(State(lookup): State<Arc<CertificateLookup>>, query: Result<ValidQuery<FindQuery>, BadRequest>) -> ApiResult<Json<Vec<Verification>>> {
-    let ValidQuery(query) = query.map_err(|_| BadRequest::field("holder_code", "give holder_code and purpose, and type_code if wanted"))?;
+async fn find(
+    State(lookup): State<Arc<CertificateLookup>>,
+    query: Result<ValidQuery<FindQuery>, BadRequest>,
+) -> ApiResult<Json<Vec<Verification>>> {
+    let ValidQuery(query) =
+        query.map_err(|_| BadRequest::field("holder_code", "give holder_code and purpose, and type_code if wanted"))?;
     let why = LookupPurpose { purpose: query.purpose, officer: query.officer, case_number: query.case_number };
     if why.purpose.trim().is_empty() {
         return Err(BadRequest::field("purpose", "every lookup must state its purpose (用证事由)").into());

@@ -23,12 +23,23 @@ pub struct EcertOutbound {
 }
 
 impl EcertOutbound {
-    pub fn new(config: EcertConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>) -> anyhow::Result<EcertOutbound> {
+    pub fn new(
+        config: EcertConfig,
+        outbox: Arc<dyn Outbox>,
+        control: Arc<ConnectorControl>,
+    ) -> anyhow::Result<EcertOutbound> {
         let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(EcertOutbound { config, client, outbox, control })
     }
 
-    fn exchange(&self, name: &'static str, department: &str, data_subject: &str, data_items: &'static [&'static str], purpose: &str) -> Exchange {
+    fn exchange(
+        &self,
+        name: &'static str,
+        department: &str,
+        data_subject: &str,
+        data_items: &'static [&'static str],
+        purpose: &str,
+    ) -> Exchange {
         Exchange {
             name,
             requester_system: REPOSITORY.into(),
@@ -70,14 +81,28 @@ impl EcertOutbound {
             &format!("签发{}", request.certificate_name),
         );
         let headers = [("Idempotency-Key", key.as_str())];
-        let called = with_retry(&self.config.retry, "e-certificate issue", || self.client.call::<Issued>(Method::POST, "/api/v1/certificates", &headers, Some(&body))).await;
+        let called = with_retry(&self.config.retry, "e-certificate issue", || {
+            self.client.call::<Issued>(Method::POST, "/api/v1/certificates", &headers, Some(&body))
+        })
+        .await;
         let issued = match called {
             Ok(issued) => issued,
-            Err(error) => return Outcome::failed(format!("repository did not issue {} for case {}", request.number, request.case_number), &error, &exchange, &request.event_id, &request.case_number),
+            Err(error) => {
+                return Outcome::failed(
+                    format!("repository did not issue {} for case {}", request.number, request.case_number),
+                    &error,
+                    &exchange,
+                    &request.event_id,
+                    &request.case_number,
+                )
+            }
         };
         let shared = exchange.shared(&request.event_id, &request.case_number, "ok");
         if let Err(error) = issued.certificate_id.parse::<CertificateId>() {
-            return Outcome::refused(format!("repository answered a malformed certificate id {}: {error}", issued.certificate_id), vec![shared]);
+            return Outcome::refused(
+                format!("repository answered a malformed certificate id {}: {error}", issued.certificate_id),
+                vec![shared],
+            );
         }
         let certificate = CertificateIssued {
             event_id: hub_core::ids::certificate_issued(&request.event_id),
@@ -95,10 +120,19 @@ impl EcertOutbound {
         let path = format!("/api/v1/certificates/{}/revocation", request.certificate_id);
         let key = format!("{}/revocation", request.certificate_id);
         let body = Revoke { reason: request.reason.clone() };
-        let mut exchange = self.exchange("certificate.revoke", &request.department_code, &request.data_subject, &["certificate_id", "reason"], "注销电子证照");
+        let mut exchange = self.exchange(
+            "certificate.revoke",
+            &request.department_code,
+            &request.data_subject,
+            &["certificate_id", "reason"],
+            "注销电子证照",
+        );
         exchange.requester_officer = Some(request.officer.clone());
         let headers = [("Idempotency-Key", key.as_str())];
-        let called = with_retry(&self.config.retry, "e-certificate revocation", || self.client.call::<Revoked>(Method::POST, &path, &headers, Some(&body))).await;
+        let called = with_retry(&self.config.retry, "e-certificate revocation", || {
+            self.client.call::<Revoked>(Method::POST, &path, &headers, Some(&body))
+        })
+        .await;
         match called {
             Ok(revoked) => Outcome::done(vec![
                 CertificateRevoked {
@@ -111,7 +145,13 @@ impl EcertOutbound {
                 .into(),
                 exchange.shared(&request.event_id, &request.case_number, "ok"),
             ]),
-            Err(error) => Outcome::failed(format!("repository did not revoke {}", request.certificate_id), &error, &exchange, &request.event_id, &request.case_number),
+            Err(error) => Outcome::failed(
+                format!("repository did not revoke {}", request.certificate_id),
+                &error,
+                &exchange,
+                &request.event_id,
+                &request.case_number,
+            ),
         }
     }
 }

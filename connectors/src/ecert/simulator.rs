@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList, IssueCertificate, Issued, LookupQuery, Revoke, Revoked};
-use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate};
+use hub_web::{parse_json, BadRequest};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -94,7 +94,9 @@ impl Simulator {
     fn make_certificate(&self, holdings: &mut Holdings, request: &IssueCertificate) -> Result<Certificate, BadRequest> {
         holdings.serial += 1;
         let year = request.issue_date.get(..4).unwrap_or("2026");
-        let id = CertificateId::new(&request.type_code, &request.issuer_code, &format!("{year}{:08}", holdings.serial), 1).map_err(|e| BadRequest::field("type_code", e.to_string()))?;
+        let id =
+            CertificateId::new(&request.type_code, &request.issuer_code, &format!("{year}{:08}", holdings.serial), 1)
+                .map_err(|e| BadRequest::field("type_code", e.to_string()))?;
         Ok(Certificate {
             certificate_id: id.to_string(),
             type_code: request.type_code.clone(),
@@ -130,7 +132,10 @@ fn check_issue(request: &IssueCertificate) -> Result<(), BadRequest> {
         }
     }
     if !["111", "001"].contains(&request.holder_code_kind.as_str()) {
-        return Err(BadRequest::field("holder_code_kind", "holder_code_kind is 111 (resident ID) or 001 (unified social credit code)"));
+        return Err(BadRequest::field(
+            "holder_code_kind",
+            "holder_code_kind is 111 (resident ID) or 001 (unified social credit code)",
+        ));
     }
     for (field, date) in [("issue_date", Some(&request.issue_date)), ("valid_until", request.valid_until.as_ref())] {
         if let Some(date) = date {
@@ -142,7 +147,13 @@ fn check_issue(request: &IssueCertificate) -> Result<(), BadRequest> {
     Ok(())
 }
 
-async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn issue(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -151,7 +162,9 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
         Ok(request) => request,
         Err(bad) => return sim.gate.reject(bad),
     };
-    let Some(key) = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).map(str::to_string) else {
+    let Some(key) =
+        headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).map(str::to_string)
+    else {
         return sim.gate.reject(BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"));
     };
     let (status, issued) = {
@@ -163,7 +176,10 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
                 counters.replays += 1;
                 let record = holdings.certificates.get_mut(&id).expect("issued certificates are held");
                 record.replays += 1;
-                (StatusCode::OK, Issued { certificate_id: id, status: record.certificate.status.clone(), duplicate: true })
+                (
+                    StatusCode::OK,
+                    Issued { certificate_id: id, status: record.certificate.status.clone(), duplicate: true },
+                )
             }
             None => {
                 let certificate = match sim.make_certificate(&mut holdings, &request) {
@@ -175,7 +191,9 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
                 };
                 let id = certificate.certificate_id.clone();
                 holdings.issued_by_key.insert(key, id.clone());
-                holdings.certificates.insert(id.clone(), CertificateRecord { certificate, replays: 0, revocation_reason: None });
+                holdings
+                    .certificates
+                    .insert(id.clone(), CertificateRecord { certificate, replays: 0, revocation_reason: None });
                 (StatusCode::CREATED, Issued { certificate_id: id, status: "valid".into(), duplicate: false })
             }
         }
@@ -184,11 +202,15 @@ async fn issue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, head
 }
 
 /// Who asks and why: a lookup without a purpose is refused.
-fn lookup_record(query: &Result<Query<LookupQuery>, QueryRejection>) -> Result<(&LookupQuery, LookupRecord), BadRequest> {
+fn lookup_record(
+    query: &Result<Query<LookupQuery>, QueryRejection>,
+) -> Result<(&LookupQuery, LookupRecord), BadRequest> {
     let Query(query) = query.as_ref().map_err(|rejection| BadRequest::field("query", rejection.body_text()))?;
     let given = |value: &Option<String>| value.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let purpose = given(&query.purpose).ok_or_else(|| BadRequest::field("purpose", "every lookup must state its purpose (用证事由)"))?;
-    let requester = given(&query.requester).ok_or_else(|| BadRequest::field("requester", "a lookup names the requesting department"))?;
+    let purpose = given(&query.purpose)
+        .ok_or_else(|| BadRequest::field("purpose", "every lookup must state its purpose (用证事由)"))?;
+    let requester = given(&query.requester)
+        .ok_or_else(|| BadRequest::field("requester", "a lookup names the requesting department"))?;
     Ok((query, LookupRecord { requester, purpose, case_number: given(&query.case_number), found: 0 }))
 }
 
@@ -198,7 +220,14 @@ fn log_lookup(holdings: &mut Holdings, mut record: LookupRecord, found: usize) {
     holdings.lookups.push(record);
 }
 
-async fn fetch(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, query: Result<Query<LookupQuery>, QueryRejection>) -> Response {
+async fn fetch(
+    State(sim): State<Arc<Simulator>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<LookupQuery>, QueryRejection>,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -220,7 +249,13 @@ async fn fetch(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method
     }
 }
 
-async fn find(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, query: Result<Query<LookupQuery>, QueryRejection>) -> Response {
+async fn find(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<LookupQuery>, QueryRejection>,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -249,7 +284,14 @@ async fn find(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, heade
     sim.gate.answer(&faults, StatusCode::OK, CertificateList { certificates })
 }
 
-async fn revoke(State(sim): State<Arc<Simulator>>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn revoke(
+    State(sim): State<Arc<Simulator>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -283,7 +325,10 @@ async fn seed(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     let mut holdings = sim.holdings.lock().expect("holdings lock");
     match sim.make_certificate(&mut holdings, &request) {
         Ok(certificate) => {
-            holdings.certificates.insert(certificate.certificate_id.clone(), CertificateRecord { certificate: certificate.clone(), replays: 0, revocation_reason: None });
+            holdings.certificates.insert(
+                certificate.certificate_id.clone(),
+                CertificateRecord { certificate: certificate.clone(), replays: 0, revocation_reason: None },
+            );
             (StatusCode::CREATED, Json(certificate)).into_response()
         }
         Err(bad) => bad.into_response(),

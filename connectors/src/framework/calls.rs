@@ -26,7 +26,10 @@ impl CallError {
     /// Classifies an HTTP status with the body the counterpart sent.
     pub fn from_status(status: reqwest::StatusCode, body: &str) -> CallError {
         let message = format!("HTTP {status}: {body}");
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::REQUEST_TIMEOUT {
+        if status.is_server_error()
+            || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        {
             CallError::Transient(message)
         } else {
             CallError::Permanent(message)
@@ -96,19 +99,31 @@ pub const SIGNATURE_HEADER: &str = "X-Signature";
 pub const SIGNATURE_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// Checks a signed request as a counterpart does: known app, fresh timestamp, right signature.
-pub fn check_signature(headers: &HeaderMap, method: &str, path_and_query: &str, body: &[u8], app_id: &str, secret: &str, now_ms: i64) -> Result<(), BadRequest> {
+pub fn check_signature(
+    headers: &HeaderMap,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    app_id: &str,
+    secret: &str,
+    now_ms: i64,
+) -> Result<(), BadRequest> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let unauthorized = |message: &str| BadRequest { status: StatusCode::UNAUTHORIZED, field: None, message: message.into() };
+    let unauthorized =
+        |message: &str| BadRequest { status: StatusCode::UNAUTHORIZED, field: None, message: message.into() };
     if header(APP_ID_HEADER) != app_id {
         return Err(unauthorized("unknown application id"));
     }
-    let timestamp: i64 = header(TIMESTAMP_HEADER).parse().map_err(|_| unauthorized("X-Timestamp must be epoch milliseconds"))?;
+    let timestamp: i64 =
+        header(TIMESTAMP_HEADER).parse().map_err(|_| unauthorized("X-Timestamp must be epoch milliseconds"))?;
     if (now_ms - timestamp).abs() > SIGNATURE_WINDOW_MS {
         return Err(unauthorized("X-Timestamp is more than five minutes off"));
     }
     let given = hex::decode(header(SIGNATURE_HEADER)).map_err(|_| unauthorized("X-Signature must be hex"))?;
     // Compared in constant time, so the answer's timing tells nothing about the right signature.
-    signing_mac(secret, method, path_and_query, timestamp, body).verify_slice(&given).map_err(|_| unauthorized("signature does not match"))
+    signing_mac(secret, method, path_and_query, timestamp, body)
+        .verify_slice(&given)
+        .map_err(|_| unauthorized("signature does not match"))
 }
 
 /// An HTTP client for one counterpart that signs every request and classifies every failure.
@@ -122,12 +137,23 @@ pub struct SignedClient {
 impl SignedClient {
     pub fn new(base_url: &str, app_id: &str, secret: &str, timeout_ms: u64) -> anyhow::Result<SignedClient> {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(timeout_ms)).build()?;
-        Ok(SignedClient { client, base_url: base_url.trim_end_matches('/').to_string(), app_id: app_id.into(), secret: secret.into() })
+        Ok(SignedClient {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            app_id: app_id.into(),
+            secret: secret.into(),
+        })
     }
 
     /// One call: `path_and_query` below the base URL, extra headers, an optional JSON body;
     /// the answer read as JSON.
-    pub async fn call<T: DeserializeOwned>(&self, method: reqwest::Method, path_and_query: &str, headers: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<T, CallError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&impl Serialize>,
+    ) -> Result<T, CallError> {
         self.send(method, path_and_query, headers, body).await?.json().await.map_err(|e| CallError::from_reqwest(&e))
     }
 
@@ -136,8 +162,18 @@ impl SignedClient {
         self.send(method, path_and_query, &[], None::<&()>).await?.text().await.map_err(|e| CallError::from_reqwest(&e))
     }
 
-    async fn send(&self, method: reqwest::Method, path_and_query: &str, headers: &[(&str, &str)], body: Option<&impl Serialize>) -> Result<reqwest::Response, CallError> {
-        let body = body.map(serde_json::to_vec).transpose().map_err(|e| CallError::Permanent(format!("request not serialisable: {e}")))?.unwrap_or_default();
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&impl Serialize>,
+    ) -> Result<reqwest::Response, CallError> {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| CallError::Permanent(format!("request not serialisable: {e}")))?
+            .unwrap_or_default();
         let timestamp = now_ms();
         let mut request = self
             .client
@@ -182,20 +218,54 @@ mod tests {
             headers
         };
         let good = signature("s3cret", "POST", "/api/v1/x?y=1", now, body);
-        assert!(check_signature(&headers("app", now, good.clone()), "POST", "/api/v1/x?y=1", body, "app", "s3cret", now + 1_000).is_ok());
-        let refused = |h: HeaderMap, path: &str, body: &[u8]| check_signature(&h, "POST", path, body, "app", "s3cret", now).unwrap_err().status;
-        assert_eq!(refused(headers("app", now, good.clone()), "/api/v1/x?y=2", body), StatusCode::UNAUTHORIZED, "another path");
-        assert_eq!(refused(headers("app", now, good.clone()), "/api/v1/x?y=1", b"{}"), StatusCode::UNAUTHORIZED, "another body");
-        assert_eq!(refused(headers("other", now, good.clone()), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "another app");
+        assert!(check_signature(
+            &headers("app", now, good.clone()),
+            "POST",
+            "/api/v1/x?y=1",
+            body,
+            "app",
+            "s3cret",
+            now + 1_000
+        )
+        .is_ok());
+        let refused = |h: HeaderMap, path: &str, body: &[u8]| {
+            check_signature(&h, "POST", path, body, "app", "s3cret", now).unwrap_err().status
+        };
+        assert_eq!(
+            refused(headers("app", now, good.clone()), "/api/v1/x?y=2", body),
+            StatusCode::UNAUTHORIZED,
+            "another path"
+        );
+        assert_eq!(
+            refused(headers("app", now, good.clone()), "/api/v1/x?y=1", b"{}"),
+            StatusCode::UNAUTHORIZED,
+            "another body"
+        );
+        assert_eq!(
+            refused(headers("other", now, good.clone()), "/api/v1/x?y=1", body),
+            StatusCode::UNAUTHORIZED,
+            "another app"
+        );
         let stale = signature("s3cret", "POST", "/api/v1/x?y=1", now - SIGNATURE_WINDOW_MS - 1, body);
-        assert_eq!(refused(headers("app", now - SIGNATURE_WINDOW_MS - 1, stale), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "replayed late");
+        assert_eq!(
+            refused(headers("app", now - SIGNATURE_WINDOW_MS - 1, stale), "/api/v1/x?y=1", body),
+            StatusCode::UNAUTHORIZED,
+            "replayed late"
+        );
         let wrong_key = signature("guess", "POST", "/api/v1/x?y=1", now, body);
-        assert_eq!(refused(headers("app", now, wrong_key), "/api/v1/x?y=1", body), StatusCode::UNAUTHORIZED, "another key");
+        assert_eq!(
+            refused(headers("app", now, wrong_key), "/api/v1/x?y=1", body),
+            StatusCode::UNAUTHORIZED,
+            "another key"
+        );
     }
 
     #[test]
     fn statuses_are_classified() {
-        assert!(matches!(CallError::from_status(reqwest::StatusCode::SERVICE_UNAVAILABLE, ""), CallError::Transient(_)));
+        assert!(matches!(
+            CallError::from_status(reqwest::StatusCode::SERVICE_UNAVAILABLE, ""),
+            CallError::Transient(_)
+        ));
         assert!(matches!(CallError::from_status(reqwest::StatusCode::TOO_MANY_REQUESTS, ""), CallError::Transient(_)));
         assert!(matches!(CallError::from_status(reqwest::StatusCode::BAD_REQUEST, ""), CallError::Permanent(_)));
     }
@@ -207,7 +277,13 @@ mod tests {
         let result = with_retry(&policy, "test", || {
             calls += 1;
             let n = calls;
-            async move { if n < 3 { Err(CallError::Transient("down".into())) } else { Ok(n) } }
+            async move {
+                if n < 3 {
+                    Err(CallError::Transient("down".into()))
+                } else {
+                    Ok(n)
+                }
+            }
         })
         .await;
         assert_eq!(result, Ok(3));
@@ -219,7 +295,8 @@ mod tests {
         .await;
         assert_eq!(calls, 1);
         assert!(result.is_err());
-        let result: Result<(), _> = with_retry(&policy, "test", || async { Err(CallError::Transient("down".into())) }).await;
+        let result: Result<(), _> =
+            with_retry(&policy, "test", || async { Err(CallError::Transient("down".into())) }).await;
         assert!(matches!(result, Err(CallError::Transient(_))));
     }
 }

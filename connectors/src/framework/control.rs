@@ -43,7 +43,9 @@ enum Run {
     Running,
     Paused(String),
     /// Paused by an incident; tries again at the given instant (epoch ms).
-    Restarting { at: i64 },
+    Restarting {
+        at: i64,
+    },
 }
 
 struct Figures {
@@ -175,14 +177,20 @@ impl ConnectorControl {
             let mut figures = self.figures.lock().expect("figures lock");
             if !figures.incidents.iter().any(|i| i.resolved_at.is_none()) {
                 let id = figures.incidents.last().map_or(1, |last| last.id + 1);
-                let incident = Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None };
+                let incident =
+                    Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None };
                 self.keep(ControlChange::Incident { connector: self.name.clone(), incident: incident.clone() });
                 figures.incidents.push(incident);
             }
             figures.consecutive_incidents += 1;
             FIRST_RESTART_DELAY.saturating_mul(1 << (figures.consecutive_incidents - 1).min(6)).min(MAX_RESTART_DELAY)
         };
-        tracing::error!(connector = self.name, reason, ?delay, "incident: connector paused until it restarts or an operator resumes it");
+        tracing::error!(
+            connector = self.name,
+            reason,
+            ?delay,
+            "incident: connector paused until it restarts or an operator resumes it"
+        );
         // An operator's pause stands; otherwise restart after the delay.
         self.run.send_if_modified(|run| {
             if matches!(run, Run::Paused(_)) {
@@ -226,7 +234,13 @@ impl ConnectorControl {
             Run::Paused(reason) => ("paused", Some(reason.clone())),
             Run::Restarting { .. } => ("restarting", figures.incidents.last().map(|i| i.reason.clone())),
         };
-        ConnectorStatus { name: self.name.clone(), state: state.into(), paused_reason, batches_applied: figures.batches_applied, incidents: figures.incidents.clone() }
+        ConnectorStatus {
+            name: self.name.clone(),
+            state: state.into(),
+            paused_reason,
+            batches_applied: figures.batches_applied,
+            incidents: figures.incidents.clone(),
+        }
     }
 }
 
@@ -247,13 +261,20 @@ pub fn routes(connectors: Connectors) -> Vec<Route> {
     const OPERATORS: Rule = Rule::Roles(&[Role::Integrator]);
     const TAG: &str = "integrators";
     vec![
-        Route::get("/api/v1/connectors", OPERATORS, list).doc(TAG, "each connector's state, applied batches and incidents"),
+        Route::get("/api/v1/connectors", OPERATORS, list)
+            .doc(TAG, "each connector's state, applied batches and incidents"),
         Route::get("/api/v1/connectors/{name}", OPERATORS, one).doc(TAG, "one connector's state"),
-        Route::post("/api/v1/connectors/{name}/pause", OPERATORS, pause).doc(TAG, "pause a connector").body::<PauseRequest>(),
-        Route::post("/api/v1/connectors/{name}/resume", OPERATORS, |state, name| switch(state, name, ConnectorControl::resume))
-            .doc(TAG, "resume a connector; resolves its open incidents"),
-        Route::post("/api/v1/connectors/{name}/restart", OPERATORS, |state, name| switch(state, name, ConnectorControl::restart))
-            .doc(TAG, "let a connector try again now"),
+        Route::post("/api/v1/connectors/{name}/pause", OPERATORS, pause)
+            .doc(TAG, "pause a connector")
+            .body::<PauseRequest>(),
+        Route::post("/api/v1/connectors/{name}/resume", OPERATORS, |state, name| {
+            switch(state, name, ConnectorControl::resume)
+        })
+        .doc(TAG, "resume a connector; resolves its open incidents"),
+        Route::post("/api/v1/connectors/{name}/restart", OPERATORS, |state, name| {
+            switch(state, name, ConnectorControl::restart)
+        })
+        .doc(TAG, "let a connector try again now"),
     ]
     .into_iter()
     .map(|route| route.with_state(connectors.clone()))
@@ -289,7 +310,11 @@ async fn pause(
 }
 
 /// Resumes or restarts a connector, answering its status.
-async fn switch(State(connectors): State<Connectors>, Path(name): Path<String>, action: fn(&ConnectorControl)) -> ApiResult<Json<ConnectorStatus>> {
+async fn switch(
+    State(connectors): State<Connectors>,
+    Path(name): Path<String>,
+    action: fn(&ConnectorControl),
+) -> ApiResult<Json<ConnectorStatus>> {
     let connector = find(&connectors, &name)?;
     action(connector);
     Ok(Json(connector.status()))
@@ -327,7 +352,10 @@ mod tests {
         assert_eq!((status.state.as_str(), status.incidents.len()), ("restarting", 1), "one open incident at a time");
         let started = std::time::Instant::now();
         control.until_running().await;
-        assert!(started.elapsed() >= Duration::from_millis(1_500), "the second consecutive incident waits twice as long");
+        assert!(
+            started.elapsed() >= Duration::from_millis(1_500),
+            "the second consecutive incident waits twice as long"
+        );
         control.applied();
         let status = control.status();
         assert_eq!((status.state.as_str(), status.batches_applied), ("running", 1));
@@ -341,13 +369,18 @@ mod tests {
         let saved = SavedControl { paused_reason: Some("银行系统升级".into()), incidents: vec![earlier.clone()] };
         let control = ConnectorControl::restore("c", saved, Some(journal));
         let status = control.status();
-        assert_eq!((status.state.as_str(), status.paused_reason.as_deref(), status.incidents), ("paused", Some("银行系统升级"), vec![earlier]));
+        assert_eq!(
+            (status.state.as_str(), status.paused_reason.as_deref(), status.incidents),
+            ("paused", Some("银行系统升级"), vec![earlier])
+        );
         control.raise_incident("still down");
         assert_eq!(control.status().incidents.len(), 1, "the restored incident is still the open one");
         control.resume();
         control.raise_incident("down again");
         let kept: Vec<ControlChange> = std::iter::from_fn(|| changes.try_recv().ok()).collect();
-        let [ControlChange::Incident { incident: resolved, .. }, ControlChange::Pause { reason: None, .. }, ControlChange::Incident { incident: opened, .. }] = kept.as_slice() else {
+        let [ControlChange::Incident { incident: resolved, .. }, ControlChange::Pause { reason: None, .. }, ControlChange::Incident { incident: opened, .. }] =
+            kept.as_slice()
+        else {
             panic!("unexpected journal {kept:?}");
         };
         assert_eq!((resolved.id, resolved.resolved_by.as_deref()), (3, Some("operator")));

@@ -30,10 +30,21 @@ impl Outcome {
 
     /// A call that failed: refused for good (the exchange is recorded, the data went out), or
     /// unreachable past the retry policy.
-    pub fn failed(what: String, error: &CallError, exchange: &Exchange, source_event_id: &str, case_number: &str) -> Outcome {
+    pub fn failed(
+        what: String,
+        error: &CallError,
+        exchange: &Exchange,
+        source_event_id: &str,
+        case_number: &str,
+    ) -> Outcome {
         match error {
-            CallError::Permanent(_) => Outcome::refused(format!("{what}: {error}"), vec![exchange.shared(source_event_id, case_number, error.audit_outcome())]),
-            CallError::Transient(_) => Outcome { events: Vec::new(), refused: None, unreachable: Some(format!("{what}: {error}")) },
+            CallError::Permanent(_) => Outcome::refused(
+                format!("{what}: {error}"),
+                vec![exchange.shared(source_event_id, case_number, error.audit_outcome())],
+            ),
+            CallError::Transient(_) => {
+                Outcome { events: Vec::new(), refused: None, unreachable: Some(format!("{what}: {error}")) }
+            }
         }
     }
 }
@@ -43,7 +54,13 @@ impl Outcome {
 /// every outcome in one transaction. A crash in between only repeats calls, which the
 /// idempotency keys make harmless. A counterpart unreachable past the retry policy raises an
 /// incident and fails the batch, which the consumer hands back once the connector restarts.
-pub async fn apply_outbound<'a, F, Fut>(control: &ConnectorControl, outbox: &dyn Outbox, batch: &'a [Delivery], concurrency: usize, call: F) -> anyhow::Result<Vec<Rejected>>
+pub async fn apply_outbound<'a, F, Fut>(
+    control: &ConnectorControl,
+    outbox: &dyn Outbox,
+    batch: &'a [Delivery],
+    concurrency: usize,
+    call: F,
+) -> anyhow::Result<Vec<Rejected>>
 where
     F: Fn(&'a Event) -> Fut,
     Fut: Future<Output = Outcome>,
@@ -124,7 +141,8 @@ impl Exchange {
 /// An Avro `date` (days since 1970-01-01) as `YYYY-MM-DD`.
 pub fn date_text(days: i32) -> String {
     const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
-    time::Date::from_julian_day(days + UNIX_EPOCH_JULIAN_DAY).map_or_else(|_| format!("day {days}"), |date| date.to_string())
+    time::Date::from_julian_day(days + UNIX_EPOCH_JULIAN_DAY)
+        .map_or_else(|_| format!("day {days}"), |date| date.to_string())
 }
 
 #[cfg(test)]
@@ -136,5 +154,4 @@ mod tests {
         assert_eq!(date_text(0), "1970-01-01");
         assert_eq!(date_text(20_777), "2026-11-20");
     }
-
 }

@@ -19,7 +19,10 @@ use hub_web::{parse_json, BadRequest, Route};
 /// The inbound half's route: the carrier's tracking pushes. The postal protocol signs nothing;
 /// the gate lets them in as a counterpart's, and only well-formed traces are taken.
 pub fn routes(outbox: Arc<dyn Outbox>) -> Vec<Route> {
-    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the carrier pushes tracking events").any_body().with_state(outbox)]
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push)
+        .doc("counterparts", "the carrier pushes tracking events")
+        .any_body()
+        .with_state(outbox)]
 }
 
 async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Response {
@@ -35,7 +38,10 @@ async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Res
         Err(error) => {
             tracing::error!(%error, traces = effects.len(), "could not record a tracking push");
             // Not acknowledged: the carrier retries.
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})),
+            )
                 .into_response()
         }
     }
@@ -44,7 +50,10 @@ async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Res
 /// What a batch stands for; a bad trace refuses the whole batch, naming it by its index.
 fn effects_of(batch: &TrackingBatch) -> Result<Vec<Effect>, BadRequest> {
     if batch.traces.is_empty() || batch.traces.len() > MAX_TRACES_PER_PUSH {
-        return Err(BadRequest::field("traces", format!("a push carries 1 to {MAX_TRACES_PER_PUSH} traces, not {}", batch.traces.len())));
+        return Err(BadRequest::field(
+            "traces",
+            format!("a push carries 1 to {MAX_TRACES_PER_PUSH} traces, not {}", batch.traces.len()),
+        ));
     }
     batch
         .traces
@@ -74,7 +83,12 @@ pub fn events_of(push: &TrackingPush) -> Result<Vec<Event>, BadRequest> {
     }
     let case_number = match push.logistics_order_no.rsplit_once('-') {
         Some((case, _)) if !case.is_empty() => case.to_string(),
-        _ => return Err(BadRequest::field("logistics_order_no", format!("{} is not one of our order numbers", push.logistics_order_no))),
+        _ => {
+            return Err(BadRequest::field(
+                "logistics_order_no",
+                format!("{} is not one of our order numbers", push.logistics_order_no),
+            ))
+        }
     };
     let mut events: Vec<Event> = vec![TrackingEvent {
         event_id: hub_core::ids::tracking_event(&push.waybill_no, &push.op_code, push.op_time),
@@ -153,7 +167,9 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("traces[1].op_time"));
         assert!(error.message.starts_with("traces[1]: "), "{}", error.message);
         assert_eq!(effects_of(&TrackingBatch { traces: vec![] }).unwrap_err().field.as_deref(), Some("traces"));
-        let good = TrackingBatch { traces: vec![push(super::super::protocol::OP_POSTED), push(super::super::protocol::OP_SIGNED)] };
+        let good = TrackingBatch {
+            traces: vec![push(super::super::protocol::OP_POSTED), push(super::super::protocol::OP_SIGNED)],
+        };
         let effects = effects_of(&good).unwrap();
         assert_eq!(effects.iter().map(|e| e.events.len()).collect::<Vec<_>>(), [1, 2]);
     }

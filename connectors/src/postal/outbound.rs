@@ -22,7 +22,11 @@ pub struct PostalOutbound {
 }
 
 impl PostalOutbound {
-    pub fn new(config: PostalConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>) -> anyhow::Result<PostalOutbound> {
+    pub fn new(
+        config: PostalConfig,
+        outbox: Arc<dyn Outbox>,
+        control: Arc<ConnectorControl>,
+    ) -> anyhow::Result<PostalOutbound> {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build()?;
         Ok(PostalOutbound { config, client, outbox, control })
     }
@@ -88,7 +92,13 @@ impl PostalOutbound {
                 .into(),
                 exchange.shared(&request.event_id, &request.case_number, "ok"),
             ]),
-            Err(error) => Outcome::failed(format!("carrier did not take order {}", order.logistics_order_no), &error, &exchange, &request.event_id, &request.case_number),
+            Err(error) => Outcome::failed(
+                format!("carrier did not take order {}", order.logistics_order_no),
+                &error,
+                &exchange,
+                &request.event_id,
+                &request.case_number,
+            ),
         }
     }
 }

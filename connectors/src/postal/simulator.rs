@@ -18,12 +18,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
-    CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, OP_POSTED, OP_RETURNED, OP_SIGNED,
+    CreateOrder, OrderAccepted, Party, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH, OP_IN_TRANSIT,
+    OP_OUT_FOR_DELIVERY, OP_POSTED, OP_RETURNED, OP_SIGNED,
 };
 use crate::framework::now_ms;
-use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{self, check_rates, error, push_until_answered, serve, strikes, FaultSettings, FaultSwitch};
+use hub_web::{parse_json, BadRequest};
 
 /// Faults the simulator injects into its own API and its pushes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,13 +45,22 @@ pub struct Faults {
 impl Faults {
     /// The faults of the order API itself, as every simulator injects them.
     fn calls(&self) -> simulation::Faults {
-        simulation::Faults { error_rate: self.error_rate, delay_ms: self.delay_ms, duplicate_rate: 0.0, outage: self.outage }
+        simulation::Faults {
+            error_rate: self.error_rate,
+            delay_ms: self.delay_ms,
+            duplicate_rate: 0.0,
+            outage: self.outage,
+        }
     }
 }
 
 impl FaultSettings for Faults {
     fn check(&self) -> Result<(), BadRequest> {
-        check_rates(&[("error_rate", self.error_rate), ("duplicate_rate", self.duplicate_rate), ("failed_delivery_rate", self.failed_delivery_rate)])
+        check_rates(&[
+            ("error_rate", self.error_rate),
+            ("duplicate_rate", self.duplicate_rate),
+            ("failed_delivery_rate", self.failed_delivery_rate),
+        ])
     }
 }
 
@@ -144,10 +154,14 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
     serve(listener, app, shutdown, "postal")
 }
 
-
-
 fn check_party(prefix: &str, party: &Party) -> Result<(), BadRequest> {
-    let fields = [("name", &party.name), ("prov", &party.prov), ("city", &party.city), ("county", &party.county), ("address", &party.address)];
+    let fields = [
+        ("name", &party.name),
+        ("prov", &party.prov),
+        ("city", &party.city),
+        ("county", &party.county),
+        ("address", &party.address),
+    ];
     for (name, value) in fields {
         if value.trim().is_empty() {
             return Err(BadRequest::field(format!("{prefix}.{name}"), format!("{prefix}.{name} must not be empty")));
@@ -174,12 +188,13 @@ async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, bod
             return bad.into_response();
         }
     };
-    let checked = check_party("sender", &order.sender).and_then(|_| check_party("receiver", &order.receiver)).and_then(|_| {
-        match headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()) {
-            Some(key) if key == order.logistics_order_no => Ok(()),
-            _ => Err(BadRequest::field("Idempotency-Key", "header Idempotency-Key must equal logistics_order_no")),
-        }
-    });
+    let checked =
+        check_party("sender", &order.sender).and_then(|_| check_party("receiver", &order.receiver)).and_then(|_| {
+            match headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()) {
+                Some(key) if key == order.logistics_order_no => Ok(()),
+                _ => Err(BadRequest::field("Idempotency-Key", "header Idempotency-Key must equal logistics_order_no")),
+            }
+        });
     if let Err(bad) = checked {
         sim.counters.lock().expect("stats lock").rejected_calls += 1;
         return bad.into_response();
@@ -191,7 +206,14 @@ async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, bod
             Some(existing) => {
                 existing.replays += 1;
                 sim.counters.lock().expect("stats lock").replays += 1;
-                (OrderAccepted { logistics_order_no: existing.logistics_order_no.clone(), waybill_no: existing.waybill_no.clone(), duplicate: true }, false)
+                (
+                    OrderAccepted {
+                        logistics_order_no: existing.logistics_order_no.clone(),
+                        waybill_no: existing.waybill_no.clone(),
+                        duplicate: true,
+                    },
+                    false,
+                )
             }
             None => {
                 let serial = sim.waybill_serial.fetch_add(1, Ordering::SeqCst) + 1;
@@ -209,7 +231,14 @@ async fn create_order(State(sim): State<Arc<Simulator>>, headers: HeaderMap, bod
                         delivered: false,
                     },
                 );
-                (OrderAccepted { logistics_order_no: order.logistics_order_no.clone(), waybill_no, duplicate: false }, true)
+                (
+                    OrderAccepted {
+                        logistics_order_no: order.logistics_order_no.clone(),
+                        waybill_no,
+                        duplicate: false,
+                    },
+                    true,
+                )
             }
         }
     };
@@ -227,9 +256,7 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
     if sim.config.push_url.is_none() {
         return;
     }
-    let fails = {
-        strikes(sim.faults.current().failed_delivery_rate)
-    };
+    let fails = { strikes(sim.faults.current().failed_delivery_rate) };
     let steps = [OP_POSTED, OP_IN_TRANSIT, OP_OUT_FOR_DELIVERY, if fails { OP_RETURNED } else { OP_SIGNED }];
     for (code, name) in steps {
         tokio::select! {
@@ -243,13 +270,15 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
             op_code: code.into(),
             op_name: name.into(),
             op_time: now_ms(),
-            op_org_name: if code == OP_IN_TRANSIT.0 { "咸阳邮区中心局".into() } else { "旬邑县邮政分公司".into() },
+            op_org_name: if code == OP_IN_TRANSIT.0 {
+                "咸阳邮区中心局".into()
+            } else {
+                "旬邑县邮政分公司".into()
+            },
             operator_name: "投递员".into(),
             signer_name: (code == OP_SIGNED.0).then(|| receiver.clone()),
         };
-        let duplicate = {
-            strikes(sim.faults.current().duplicate_rate)
-        };
+        let duplicate = { strikes(sim.faults.current().duplicate_rate) };
         for _ in 0..(1 + usize::from(duplicate)) {
             let (acknowledged, ack) = oneshot::channel();
             if sim.due.send(DueTrace { trace: trace.clone(), acknowledged }).is_err() || ack.await.is_err() {
@@ -263,7 +292,11 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
 }
 
 /// Takes whatever traces are due, up to a full batch, and pushes them until acknowledged.
-async fn push_batches(sim: Arc<Simulator>, push_url: String, due: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<DueTrace>>>) {
+async fn push_batches(
+    sim: Arc<Simulator>,
+    push_url: String,
+    due: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<DueTrace>>>,
+) {
     loop {
         let mut batch = Vec::new();
         {

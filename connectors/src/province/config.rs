@@ -49,10 +49,20 @@ impl ConnectorConfig for ProvinceConfig {
     }
 
     fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector> {
-        required_url(&self.base_url, "province.base_url", "the provincial platform connector needs the platform's exchange API")?;
+        required_url(
+            &self.base_url,
+            "province.base_url",
+            "the provincial platform connector needs the platform's exchange API",
+        )?;
         Ok(Connector {
             name: CONSUMER,
-            outbound: Arc::new(outbound::ProvinceOutbound::new(self.clone(), ports.outbox.clone(), control, ports.cases.clone(), ports.subject_key.clone())?),
+            outbound: Arc::new(outbound::ProvinceOutbound::new(
+                self.clone(),
+                ports.outbox.clone(),
+                control,
+                ports.cases.clone(),
+                ports.subject_key.clone(),
+            )?),
             routes: inbound::routes(self.clone(), ports.desk.clone(), ports.outbox.clone(), ports.subject_key.clone()),
             health: HealthCheck::of(&self.base_url)?,
         })

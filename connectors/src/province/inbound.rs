@@ -12,7 +12,10 @@ use axum::Json;
 use bus::{Effect, Outbox};
 use reqwest::Method as CallMethod;
 
-use super::protocol::{ApplicationPush, MatterCatalogue, MatterGuide, OnlineApplication, PushResult, PushResults, MAX_APPLICATIONS_PER_PUSH};
+use super::protocol::{
+    ApplicationPush, MatterCatalogue, MatterGuide, OnlineApplication, PushResult, PushResults,
+    MAX_APPLICATIONS_PER_PUSH,
+};
 use super::{ProvinceConfig, PLATFORM, PUSH_CONSUMER, PUSH_PATH};
 use crate::framework::{check_signature, now_ms, with_retry, CallError, Exchange, SignedClient};
 use hub_core::access::Rule;
@@ -45,19 +48,44 @@ struct Push {
 }
 
 /// The inbound half's route: the platform's signed pushes of online applications.
-pub fn routes(config: ProvinceConfig, desk: Arc<dyn ApplicationDesk>, outbox: Arc<dyn Outbox>, subject_key: Vec<u8>) -> Vec<Route> {
+pub fn routes(
+    config: ProvinceConfig,
+    desk: Arc<dyn ApplicationDesk>,
+    outbox: Arc<dyn Outbox>,
+    subject_key: Vec<u8>,
+) -> Vec<Route> {
     let push = Arc::new(Push { config, desk, outbox, subject_key });
-    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push).doc("counterparts", "the provincial platform pushes online applications").any_body().with_state(push)]
+    vec![Route::post(PUSH_PATH, Rule::Signed, receive_push)
+        .doc("counterparts", "the provincial platform pushes online applications")
+        .any_body()
+        .with_state(push)]
 }
 
-async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive_push(
+    State(push): State<Arc<Push>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    if let Err(bad) = check_signature(&headers, method.as_str(), path, &body, &push.config.app_id, &push.config.app_secret, now_ms()) {
+    if let Err(bad) =
+        check_signature(&headers, method.as_str(), path, &body, &push.config.app_id, &push.config.app_secret, now_ms())
+    {
         return bad.into_response();
     }
     let applications = match parse_json::<ApplicationPush>(&body) {
         Ok(batch) if (1..=MAX_APPLICATIONS_PER_PUSH).contains(&batch.applications.len()) => batch.applications,
-        Ok(batch) => return BadRequest::field("applications", format!("a push carries 1 to {MAX_APPLICATIONS_PER_PUSH} applications, not {}", batch.applications.len())).into_response(),
+        Ok(batch) => {
+            return BadRequest::field(
+                "applications",
+                format!(
+                    "a push carries 1 to {MAX_APPLICATIONS_PER_PUSH} applications, not {}",
+                    batch.applications.len()
+                ),
+            )
+            .into_response()
+        }
         Err(bad) => return bad.into_response(),
     };
     let taken = match push.desk.take(&applications).await {
@@ -70,7 +98,10 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
         .filter_map(|(application, taken)| {
             let case_number = &taken.as_ref().ok()?.case_number;
             let source = hub_core::ids::online_application(&application.project_no);
-            Some(Effect { events: vec![push.exchange(application).shared(&source, case_number, "ok")], source_event_id: source })
+            Some(Effect {
+                events: vec![push.exchange(application).shared(&source, case_number, "ok")],
+                source_event_id: source,
+            })
         })
         .collect();
     if let Err(error) = push.outbox.apply_all(PUSH_CONSUMER, &effects).await {
@@ -81,10 +112,22 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
         .zip(taken)
         .enumerate()
         .map(|(index, (application, taken))| match taken {
-            Ok(taken) => PushResult { project_no: application.project_no.clone(), case_number: Some(taken.case_number), duplicate: taken.duplicate, error: None, field: None },
+            Ok(taken) => PushResult {
+                project_no: application.project_no.clone(),
+                case_number: Some(taken.case_number),
+                duplicate: taken.duplicate,
+                error: None,
+                field: None,
+            },
             Err(bad) => {
                 let bad = bad.within(&format!("applications[{index}]"));
-                PushResult { project_no: application.project_no.clone(), case_number: None, duplicate: false, error: Some(bad.message), field: bad.field }
+                PushResult {
+                    project_no: application.project_no.clone(),
+                    case_number: None,
+                    duplicate: false,
+                    error: Some(bad.message),
+                    field: bad.field,
+                }
             }
         })
         .collect();
@@ -96,7 +139,11 @@ async fn receive_push(State(push): State<Arc<Push>>, method: Method, uri: Uri, h
 /// Not acknowledged: the platform pushes again, and the project numbers make that harmless.
 fn unavailable(error: &anyhow::Error) -> Response {
     tracing::error!(error = format!("{error:#}"), "could not record an application push");
-    (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"}))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})),
+    )
+        .into_response()
 }
 
 impl Push {
@@ -132,7 +179,10 @@ impl CatalogueSource {
     /// The guides of the configured region, as the platform holds them now.
     pub async fn fetch(&self) -> Result<Vec<MatterGuide>, CallError> {
         let path = format!("/api/v1/matters?region={}", self.config.region_code);
-        let catalogue = with_retry(&self.config.retry, "matter catalogue", || self.client.call::<MatterCatalogue>(CallMethod::GET, &path, &[], None::<&()>)).await?;
+        let catalogue = with_retry(&self.config.retry, "matter catalogue", || {
+            self.client.call::<MatterCatalogue>(CallMethod::GET, &path, &[], None::<&()>)
+        })
+        .await?;
         Ok(catalogue.matters)
     }
 }

@@ -15,7 +15,8 @@ use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, with_retry, Exchange, Outcome, SignedClient};
 
 /// Why case data goes to the platform: it aggregates every case of the province.
-const REPORT_BASIS: &str = "《国务院关于在线政务服务的若干规定》第九条：政务服务事项办理数据汇聚至全国一体化在线政务服务平台";
+const REPORT_BASIS: &str =
+    "《国务院关于在线政务服务的若干规定》第九条：政务服务事项办理数据汇聚至全国一体化在线政务服务平台";
 
 /// What a report needs to know of a case beyond the event; the hub answers from its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +51,24 @@ pub struct ProvinceOutbound {
 }
 
 impl ProvinceOutbound {
-    pub fn new(config: ProvinceConfig, outbox: Arc<dyn Outbox>, control: Arc<ConnectorControl>, cases: Arc<dyn CaseDirectory>, subject_key: Vec<u8>) -> anyhow::Result<ProvinceOutbound> {
+    pub fn new(
+        config: ProvinceConfig,
+        outbox: Arc<dyn Outbox>,
+        control: Arc<ConnectorControl>,
+        cases: Arc<dyn CaseDirectory>,
+        subject_key: Vec<u8>,
+    ) -> anyhow::Result<ProvinceOutbound> {
         let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(ProvinceOutbound { config, client, outbox, control, cases, subject_key })
     }
 
-    fn exchange(&self, name: &'static str, facts: &CaseFacts, data_items: &'static [&'static str], purpose: &str) -> Exchange {
+    fn exchange(
+        &self,
+        name: &'static str,
+        facts: &CaseFacts,
+        data_items: &'static [&'static str],
+        purpose: &str,
+    ) -> Exchange {
         Exchange {
             name,
             requester_system: PLATFORM.into(),
@@ -101,10 +114,19 @@ impl ProvinceOutbound {
         };
         let exchange = self.exchange("case.status", facts, data_items, &format!("办件状态汇聚：{}", step.name));
         let headers = [("Idempotency-Key", event.event_id())];
-        let called = with_retry(&self.config.retry, "case status report", || self.client.call::<Received>(Method::POST, "/api/v1/case-status", &headers, Some(&body))).await;
+        let called = with_retry(&self.config.retry, "case status report", || {
+            self.client.call::<Received>(Method::POST, "/api/v1/case-status", &headers, Some(&body))
+        })
+        .await;
         match called {
             Ok(_) => Outcome::done(vec![exchange.shared(event.event_id(), event.case_number(), "ok")]),
-            Err(error) => Outcome::failed(format!("platform did not take status {} of case {}", step.code, event.case_number()), &error, &exchange, event.event_id(), event.case_number()),
+            Err(error) => Outcome::failed(
+                format!("platform did not take status {} of case {}", step.code, event.case_number()),
+                &error,
+                &exchange,
+                event.event_id(),
+                event.case_number(),
+            ),
         }
     }
 
@@ -123,10 +145,19 @@ impl ProvinceOutbound {
         };
         let exchange = self.exchange("review.report", facts, &["case_number", "grade", "comment"], "好差评数据汇聚");
         let headers = [("Idempotency-Key", review.event_id.as_str())];
-        let called = with_retry(&self.config.retry, "review report", || self.client.call::<Received>(Method::POST, "/api/v1/reviews", &headers, Some(&body))).await;
+        let called = with_retry(&self.config.retry, "review report", || {
+            self.client.call::<Received>(Method::POST, "/api/v1/reviews", &headers, Some(&body))
+        })
+        .await;
         match called {
             Ok(_) => Outcome::done(vec![exchange.shared(&review.event_id, &review.case_number, "ok")]),
-            Err(error) => Outcome::failed(format!("platform did not take review {}", review.event_id), &error, &exchange, &review.event_id, &review.case_number),
+            Err(error) => Outcome::failed(
+                format!("platform did not take review {}", review.event_id),
+                &error,
+                &exchange,
+                &review.event_id,
+                &review.case_number,
+            ),
         }
     }
 }
@@ -140,7 +171,10 @@ impl BatchHandler for ProvinceOutbound {
             let facts = facts.get(event.case_number());
             async move {
                 let Some(facts) = facts else {
-                    return Outcome::refused(format!("{} names case {}, which the hub does not hold", event.kind(), event.case_number()), Vec::new());
+                    return Outcome::refused(
+                        format!("{} names case {}, which the hub does not hold", event.kind(), event.case_number()),
+                        Vec::new(),
+                    );
                 };
                 match (event, status_of(event)) {
                     (Event::ReviewSubmitted(review), _) => self.review(review, facts).await,

@@ -187,7 +187,9 @@ pub fn status_of(event: &Event) -> Option<StatusStep> {
         Event::CaseRouted(_) => step(DEPARTMENT_HANDLING, "部门办理"),
         Event::ProcedureStarted(_) => step(SPECIAL_PROCEDURE_START, "特别程序开始"),
         Event::ProcedureCompleted(_) => step(SPECIAL_PROCEDURE_END, "特别程序结束"),
-        Event::CaseDecided(decided) => Some(StatusStep { code: COMPLETED, name: "办结", result_type: Some(decided.outcome.clone()) }),
+        Event::CaseDecided(decided) => {
+            Some(StatusStep { code: COMPLETED, name: "办结", result_type: Some(decided.outcome.clone()) })
+        }
         _ => None,
     }
 }

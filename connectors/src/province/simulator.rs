@@ -19,12 +19,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
-    ApplicationPush, CaseStatus, MatterCatalogue, MatterGuide, OnlineApplication, PushResults, Received, ReviewReport, COMPLETED, MAX_APPLICATIONS_PER_PUSH, RECEIVED,
+    ApplicationPush, CaseStatus, MatterCatalogue, MatterGuide, OnlineApplication, PushResults, Received, ReviewReport,
+    COMPLETED, MAX_APPLICATIONS_PER_PUSH, RECEIVED,
 };
 use crate::framework::now_ms;
-use hub_web::{parse_json, BadRequest};
 pub use crate::simulation::RunningSimulator;
 use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
+use hub_web::{parse_json, BadRequest};
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -93,16 +94,38 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
     let shutdown = CancellationToken::new();
     let (to_push, pending) = mpsc::unbounded_channel();
     let gate = SignedGate::new(&config.app_id, &config.app_secret, config.faults.clone());
-    let pusher = SignedPusher::to(config.push_url.as_deref(), &config.app_id, &config.app_secret, gate.faults.clone(), shutdown.clone())?;
-    let simulator = Arc::new(Simulator { gate, store: Default::default(), counters: Default::default(), to_push, pusher: pusher.clone() });
+    let pusher = SignedPusher::to(
+        config.push_url.as_deref(),
+        &config.app_id,
+        &config.app_secret,
+        gate.faults.clone(),
+        shutdown.clone(),
+    )?;
+    let simulator = Arc::new(Simulator {
+        gate,
+        store: Default::default(),
+        counters: Default::default(),
+        to_push,
+        pusher: pusher.clone(),
+    });
     if let Some(pusher) = pusher {
         let sim = simulator.clone();
         tokio::spawn(async move {
             let body = |batch: &[String]| {
                 let store = sim.store.lock().expect("store lock");
-                ApplicationPush { applications: batch.iter().filter_map(|no| store.applications.get(no)).map(|filed| filed.application.clone()).collect() }
+                ApplicationPush {
+                    applications: batch
+                        .iter()
+                        .filter_map(|no| store.applications.get(no))
+                        .map(|filed| filed.application.clone())
+                        .collect(),
+                }
             };
-            pusher.run(pending, MAX_APPLICATIONS_PER_PUSH, body, |batch, status, answer| record_answer(&sim, batch, status, answer)).await;
+            pusher
+                .run(pending, MAX_APPLICATIONS_PER_PUSH, body, |batch, status, answer| {
+                    record_answer(&sim, batch, status, answer)
+                })
+                .await;
         });
     }
     let app = Router::new()
@@ -131,16 +154,26 @@ impl Simulator {
 }
 
 fn check_status(report: &CaseStatus) -> Result<(), BadRequest> {
-    for (field, value) in [("case_number", &report.case_number), ("implementation_code", &report.implementation_code), ("handler_code", &report.handler_code)] {
+    for (field, value) in [
+        ("case_number", &report.case_number),
+        ("implementation_code", &report.implementation_code),
+        ("handler_code", &report.handler_code),
+    ] {
         if value.trim().is_empty() {
             return Err(BadRequest::field(field, format!("{field} must not be empty")));
         }
     }
     if ![1, 3, 4, 6, 8, 9, 10, 11].contains(&report.event_code) {
-        return Err(BadRequest::field("event_code", format!("{} is not a status code (1, 3, 4, 6, 8, 9, 10, 11)", report.event_code)));
+        return Err(BadRequest::field(
+            "event_code",
+            format!("{} is not a status code (1, 3, 4, 6, 8, 9, 10, 11)", report.event_code),
+        ));
     }
     if (report.event_code == COMPLETED) != report.result_type.is_some() {
-        return Err(BadRequest::field("result_type", "a completion (11) carries its result type, and only a completion does"));
+        return Err(BadRequest::field(
+            "result_type",
+            "a completion (11) carries its result type, and only a completion does",
+        ));
     }
     if report.event_code == RECEIVED && report.case_version == 1 && report.applicant.is_none() {
         return Err(BadRequest::field("applicant", "a new case's receipt (1) names the applicant"));
@@ -151,7 +184,13 @@ fn check_status(report: &CaseStatus) -> Result<(), BadRequest> {
     Ok(())
 }
 
-async fn take_status(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn take_status(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -169,7 +208,8 @@ async fn take_status(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri
         let mut store = sim.store.lock().expect("store lock");
         let case = store.cases.entry(report.case_number.clone()).or_default();
         // Reports may come in any order; the case's status is that of its newest event.
-        let at = case.reports.partition_point(|r| (r.event_time, r.event_code) <= (report.event_time, report.event_code));
+        let at =
+            case.reports.partition_point(|r| (r.event_time, r.event_code) <= (report.event_time, report.event_code));
         case.reports.insert(at, report);
         let newest = case.reports.last().expect("just inserted");
         (case.status, case.result_type) = (newest.event_code, newest.result_type.clone());
@@ -181,14 +221,22 @@ async fn take_status(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri
     sim.gate.answer(&faults, status, Received { duplicate: !fresh })
 }
 
-async fn take_review(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn take_review(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
         Ok(faults) => faults,
         Err(answer) => return answer,
     };
     let review = match parse_json::<ReviewReport>(&body) {
         Ok(review) if (1..=5).contains(&review.grade) => review,
-        Ok(_) => return sim.gate.reject(BadRequest::field("grade", "grade is 1 (very dissatisfied) to 5 (very satisfied)")),
+        Ok(_) => {
+            return sim.gate.reject(BadRequest::field("grade", "grade is 1 (very dissatisfied) to 5 (very satisfied)"))
+        }
         Err(bad) => return sim.gate.reject(bad),
     };
     let fresh = match sim.first_time(&headers) {
@@ -210,7 +258,13 @@ struct CatalogueQuery {
     region: String,
 }
 
-async fn serve_catalogue(State(sim): State<Arc<Simulator>>, method: Method, uri: Uri, headers: HeaderMap, query: Result<Query<CatalogueQuery>, QueryRejection>) -> Response {
+async fn serve_catalogue(
+    State(sim): State<Arc<Simulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<CatalogueQuery>, QueryRejection>,
+) -> Response {
     let faults = match sim.gate.admit(&method, &uri, &headers, b"").await {
         Ok(faults) => faults,
         Err(answer) => return answer,
@@ -234,12 +288,20 @@ async fn file_application(State(sim): State<Arc<Simulator>>, body: Bytes) -> Res
         let mut store = sim.store.lock().expect("store lock");
         if application.project_no.is_empty() {
             store.serial += 1;
-            application.project_no = format!("SX610429{}{:08}", crate::framework::date_text(contracts::day_of(now_ms())).replace('-', ""), store.serial);
+            application.project_no = format!(
+                "SX610429{}{:08}",
+                crate::framework::date_text(contracts::day_of(now_ms())).replace('-', ""),
+                store.serial
+            );
         }
         if store.applications.contains_key(&application.project_no) {
-            return BadRequest::field("project_no", format!("{} is filed already", application.project_no)).into_response();
+            return BadRequest::field("project_no", format!("{} is filed already", application.project_no))
+                .into_response();
         }
-        store.applications.insert(application.project_no.clone(), FiledApplication { application: application.clone(), case_number: None, refused: None, pushes_sent: 0 });
+        store.applications.insert(
+            application.project_no.clone(),
+            FiledApplication { application: application.clone(), case_number: None, refused: None, pushes_sent: 0 },
+        );
     }
     let _ = sim.to_push.send(application.project_no.clone());
     (StatusCode::ACCEPTED, Json(serde_json::json!({"project_no": application.project_no}))).into_response()
@@ -297,7 +359,8 @@ async fn replace_matters(State(sim): State<Arc<Simulator>>, body: Bytes) -> Resp
     match parse_json::<Vec<MatterGuide>>(&body) {
         Ok(matters) => {
             let count = matters.len();
-            sim.store.lock().expect("store lock").matters = matters.into_iter().map(|m| (m.implementation_code.clone(), m)).collect();
+            sim.store.lock().expect("store lock").matters =
+                matters.into_iter().map(|m| (m.implementation_code.clone(), m)).collect();
             Json(serde_json::json!({"matters": count})).into_response()
         }
         Err(bad) => bad.into_response(),

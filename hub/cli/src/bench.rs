@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::demo::{DemoOptions, DemoRun, Summary};
 use hub::app::audit::{signing_key, Ledger};
+use hub::config::Config;
 use hub_core::anomaly::{AnomalyRules, Detector};
 use hub_core::calendar::Calendar;
 use hub_core::ledger::{EntryKind, Record};
-use hub::config::Config;
-use crate::demo::{DemoOptions, DemoRun, Summary};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
@@ -59,13 +59,25 @@ pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Resu
     let started = Instant::now();
     let verification = ledger.verify().await?;
     let verify_entries_per_second = verification.entries as f64 / started.elapsed().as_secs_f64();
-    anyhow::ensure!(verification.holds() && verification.entries == entries as i64, "the benchmark ledger did not verify: {verification:?}");
+    anyhow::ensure!(
+        verification.holds() && verification.entries == entries as i64,
+        "the benchmark ledger did not verify: {verification:?}"
+    );
     let started = Instant::now();
     ledger.archive(hub::store::now_ms() + 1).await?;
     let archive_entries_per_second = entries as f64 / started.elapsed().as_secs_f64();
     let archived = ledger.verify().await?;
-    anyhow::ensure!(archived.holds() && archived.archives == 1, "the archived benchmark ledger did not verify: {archived:?}");
-    Ok(LedgerBench { entries, append_entries_per_second, checkpoint_seconds, verify_entries_per_second, archive_entries_per_second })
+    anyhow::ensure!(
+        archived.holds() && archived.archives == 1,
+        "the archived benchmark ledger did not verify: {archived:?}"
+    );
+    Ok(LedgerBench {
+        entries,
+        append_entries_per_second,
+        checkpoint_seconds,
+        verify_entries_per_second,
+        archive_entries_per_second,
+    })
 }
 
 /// A certificate fetch of the kind the counters make all day, numbered `n` (the ledger
@@ -93,7 +105,12 @@ pub fn synthetic_exchange(n: usize) -> Record {
 
 /// Runs `cases` through the demo pipeline (with or without the ledger) and, when
 /// `ledger_entries` > 0, the ledger on its own.
-pub async fn run(mut config: Config, cases: usize, keep_ledger: bool, ledger_entries: usize) -> anyhow::Result<BenchReport> {
+pub async fn run(
+    mut config: Config,
+    cases: usize,
+    keep_ledger: bool,
+    ledger_entries: usize,
+) -> anyhow::Result<BenchReport> {
     let data_dir = std::env::temp_dir().join(format!("hub-bench-{}", std::process::id()));
     config.api.listen = "127.0.0.1:0".into();
     config.audit.keep_ledger = keep_ledger;
@@ -135,7 +152,9 @@ pub async fn run(mut config: Config, cases: usize, keep_ledger: bool, ledger_ent
     .await;
     demo.stop().await;
     let outcome = match outcome {
-        Ok(report) if ledger_entries > 0 => Ok(BenchReport { ledger: Some(ledger_bench(&data_dir, ledger_entries).await?), ..report }),
+        Ok(report) if ledger_entries > 0 => {
+            Ok(BenchReport { ledger: Some(ledger_bench(&data_dir, ledger_entries).await?), ..report })
+        }
         other => other,
     };
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -148,7 +167,10 @@ pub fn print_report(report: &BenchReport) {
     println!("bench: {} cases on {} cores", report.cases, report.cores);
     println!("  completed cases/s        {:>10.1}", report.cases_per_second);
     println!("  hub messages/s           {:>10.1}", report.hub_messages_per_second);
-    println!("  raw broker messages/s    {:>10.1}  ({} messages of {} bytes)", report.raw_messages_per_second, report.messages, report.mean_message_bytes);
+    println!(
+        "  raw broker messages/s    {:>10.1}  ({} messages of {} bytes)",
+        report.raw_messages_per_second, report.messages, report.mean_message_bytes
+    );
     println!("  hub / raw                {:>10.3}", report.hub_to_raw_ratio);
     println!("  audit ledger kept        {:>10}", report.ledger_kept);
     if let Some(ledger) = &report.ledger {

@@ -30,8 +30,16 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 8] =
-        [Role::VillageClerk, Role::TownshipClerk, Role::BankOutlet, Role::CountyApprover, Role::Supervisor, Role::Postal, Role::DataBureau, Role::Integrator];
+    pub const ALL: [Role; 8] = [
+        Role::VillageClerk,
+        Role::TownshipClerk,
+        Role::BankOutlet,
+        Role::CountyApprover,
+        Role::Supervisor,
+        Role::Postal,
+        Role::DataBureau,
+        Role::Integrator,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -80,7 +88,11 @@ impl Role {
     pub fn check_unit(self, unit: Option<&str>, reference: &Reference) -> Result<(), String> {
         let point_tier = |tiers: &[&str]| match unit.and_then(|code| reference.service_point(code)) {
             Some(point) if tiers.contains(&point.tier.as_str()) => Ok(()),
-            _ => Err(format!("a {} token names its service point (unit), one of tier {}", self.code(), tiers.join(" or "))),
+            _ => Err(format!(
+                "a {} token names its service point (unit), one of tier {}",
+                self.code(),
+                tiers.join(" or ")
+            )),
         };
         match self {
             Role::VillageClerk => point_tier(&["village"]),
@@ -111,7 +123,11 @@ pub fn counter_of(point: &ServicePointInfo, county_code: &str) -> (Role, String)
 
 /// Who decides for an authority: a county department's approver, or a township centre's clerk.
 pub fn decider_of(authority: &str, reference: &Reference) -> Role {
-    if reference.department(authority).is_some() { Role::CountyApprover } else { Role::TownshipClerk }
+    if reference.department(authority).is_some() {
+        Role::CountyApprover
+    } else {
+        Role::TownshipClerk
+    }
 }
 
 /// Who is asking: the holder of a valid token.
@@ -151,7 +167,10 @@ pub const CERTIFICATE_USERS: &[Role] = &[VillageClerk, TownshipClerk, BankOutlet
 pub enum CaseScope {
     All,
     /// Cases taken in at these points or decided (or consulted on) by these authorities.
-    Of { service_points: Vec<String>, authorities: Vec<String> },
+    Of {
+        service_points: Vec<String>,
+        authorities: Vec<String>,
+    },
     Nothing,
 }
 
@@ -162,7 +181,11 @@ impl CaseScope {
             VillageClerk | BankOutlet => CaseScope::Of { service_points: vec![unit], authorities: Vec::new() },
             // A township centre sees what its villages and outlets took in, and decides its own.
             TownshipClerk => {
-                let service_points = reference.service_points().filter(|point| point.township_code == unit).map(|point| point.code.clone()).collect();
+                let service_points = reference
+                    .service_points()
+                    .filter(|point| point.township_code == unit)
+                    .map(|point| point.code.clone())
+                    .collect();
                 CaseScope::Of { service_points, authorities: vec![unit] }
             }
             CountyApprover => CaseScope::Of { service_points: Vec::new(), authorities: vec![unit] },
@@ -212,7 +235,9 @@ pub fn mask_id_numbers(value: &mut serde_json::Value) {
         serde_json::Value::Object(fields) => {
             for (name, field) in fields.iter_mut() {
                 match field {
-                    serde_json::Value::String(text) if ID_NUMBER_FIELDS.contains(&name.as_str()) => *text = mask_id_number(text),
+                    serde_json::Value::String(text) if ID_NUMBER_FIELDS.contains(&name.as_str()) => {
+                        *text = mask_id_number(text)
+                    }
                     _ => mask_id_numbers(field),
                 }
             }

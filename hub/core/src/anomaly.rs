@@ -189,10 +189,14 @@ impl Detector {
         let window = self.rules.bulk_window_minutes * MINUTE_MS;
         let reads = self.off_hours_reads.entry(who.clone()).or_default();
         reads.push_back((at, entry.seq));
-        while reads.front().is_some_and(|(first, _)| *first <= at - window) || reads.len() > self.rules.bulk_reads_off_hours {
+        while reads.front().is_some_and(|(first, _)| *first <= at - window)
+            || reads.len() > self.rules.bulk_reads_off_hours
+        {
             reads.pop_front();
         }
-        if reads.len() < self.rules.bulk_reads_off_hours || self.bulk_reported_until.get(&who).is_some_and(|until| at < *until) {
+        if reads.len() < self.rules.bulk_reads_off_hours
+            || self.bulk_reported_until.get(&who).is_some_and(|until| at < *until)
+        {
             return None;
         }
         // One alert per window of bulk reading; the next window's reads raise another.
@@ -236,7 +240,12 @@ impl Detector {
             count: 1,
             norm: None,
             entries: vec![entry.seq],
-            message: format!("{who} 于 {} 无办件依据调取个人数据（{}，目的：{}）", iso_date(day), entry.record.action, entry.record.purpose),
+            message: format!(
+                "{who} 于 {} 无办件依据调取个人数据（{}，目的：{}）",
+                iso_date(day),
+                entry.record.action,
+                entry.record.purpose
+            ),
         })
     }
 
@@ -251,7 +260,10 @@ impl Detector {
         }
         let today = days[&day];
         let history: Vec<i64> = days.range(day - self.rules.norm_days..day).map(|(_, count)| *count).collect();
-        if history.len() < self.rules.norm_min_days || today <= self.rules.volume_floor || self.volume_reported.get(&pair) == Some(&day) {
+        if history.len() < self.rules.norm_min_days
+            || today <= self.rules.volume_floor
+            || self.volume_reported.get(&pair) == Some(&day)
+        {
             return None;
         }
         let norm = history.iter().sum::<i64>() as f64 / history.len() as f64;
@@ -314,7 +326,11 @@ mod tests {
     }
 
     fn detector() -> Detector {
-        Detector::new(AnomalyRules { bulk_reads_off_hours: 5, volume_floor: 10, ..AnomalyRules::default() }, Calendar::builtin()).unwrap()
+        Detector::new(
+            AnomalyRules { bulk_reads_off_hours: 5, volume_floor: 10, ..AnomalyRules::default() },
+            Calendar::builtin(),
+        )
+        .unwrap()
     }
 
     fn observe_all(detector: &mut Detector, entries: &[Entry]) -> Vec<Alert> {
@@ -326,7 +342,8 @@ mod tests {
         let mut detector = detector();
         // Five reads in office hours, five from 22:00 within 40 minutes, five more after that
         // window closes, four by someone else.
-        let mut entries: Vec<Entry> = (0..5).map(|i| entry(i + 1, at(0, 10, i * 5), EntryKind::Read, "王", Some("C1"))).collect();
+        let mut entries: Vec<Entry> =
+            (0..5).map(|i| entry(i + 1, at(0, 10, i * 5), EntryKind::Read, "王", Some("C1"))).collect();
         entries.extend((0..5).map(|i| entry(i + 6, at(0, 22, i * 10), EntryKind::Read, "王", Some("C1"))));
         entries.extend((0..5).map(|i| entry(i + 11, at(0, 23, 45 + i), EntryKind::Read, "王", Some("C1"))));
         entries.extend((0..4).map(|i| entry(i + 16, at(0, 23, 50 + i), EntryKind::Read, "李", Some("C1"))));
@@ -339,11 +356,13 @@ mod tests {
         assert_eq!(bulk[1].entries, vec![11, 12, 13, 14, 15]);
         // A Saturday afternoon is off hours too.
         let mut detector = super::tests::detector();
-        let saturday: Vec<Entry> = (0..5).map(|i| entry(i + 1, at(5, 15, i), EntryKind::Exchange, "赵", Some("C2"))).collect();
+        let saturday: Vec<Entry> =
+            (0..5).map(|i| entry(i + 1, at(5, 15, i), EntryKind::Exchange, "赵", Some("C2"))).collect();
         assert_eq!(observe_all(&mut detector, &saturday).len(), 1);
         // A system's exchanges at night, naming no officer, are no one's bulk reading.
         let mut detector = super::tests::detector();
-        let mut nightly: Vec<Entry> = (0..10).map(|i| entry(i + 1, at(0, 23, i), EntryKind::Exchange, "王", Some("C3"))).collect();
+        let mut nightly: Vec<Entry> =
+            (0..10).map(|i| entry(i + 1, at(0, 23, i), EntryKind::Exchange, "王", Some("C3"))).collect();
         nightly.iter_mut().for_each(|e| e.record.requester_officer = None);
         assert!(observe_all(&mut detector, &nightly).is_empty());
     }
@@ -390,12 +409,16 @@ mod tests {
 
     #[test]
     fn replaying_the_same_entries_raises_the_same_ids() {
-        let entries: Vec<Entry> = (0..12).map(|i| entry(i + 1, at(0, 20, i), EntryKind::Read, "王", if i == 3 { None } else { Some("C") })).collect();
+        let entries: Vec<Entry> = (0..12)
+            .map(|i| entry(i + 1, at(0, 20, i), EntryKind::Read, "王", if i == 3 { None } else { Some("C") }))
+            .collect();
         let ids = |alerts: Vec<Alert>| alerts.into_iter().map(|a| a.id).collect::<Vec<_>>();
         let first = ids(observe_all(&mut detector(), &entries));
         assert_eq!(first, ["anomaly/read_without_case/4", "anomaly/bulk_reads_off_hours/5"]);
         assert_eq!(first, ids(observe_all(&mut detector(), &entries)));
-        assert!(AnomalyRules { office_hours: "18:00-08:00".into(), ..AnomalyRules::default() }.office_minutes().is_err());
+        assert!(AnomalyRules { office_hours: "18:00-08:00".into(), ..AnomalyRules::default() }
+            .office_minutes()
+            .is_err());
         assert!(AnomalyRules { office_hours: "8:30-17:30".into(), ..AnomalyRules::default() }.office_minutes().is_ok());
     }
 }

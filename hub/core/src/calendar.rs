@@ -13,7 +13,9 @@ pub fn validity_end(day: i32, years: u32) -> i32 {
     let date = iso_date(day);
     let (year, month_day) = date.split_at(4);
     let year = year.parse::<i32>().expect("iso_date writes four-digit years") + years as i32;
-    let anniversary = parse_iso_date(&format!("{year:04}{month_day}")).or_else(|| parse_iso_date(&format!("{year:04}-02-28"))).expect("a valid date");
+    let anniversary = parse_iso_date(&format!("{year:04}{month_day}"))
+        .or_else(|| parse_iso_date(&format!("{year:04}-02-28")))
+        .expect("a valid date");
     anniversary - 1
 }
 
@@ -63,7 +65,8 @@ impl Calendar {
         let (mut holidays, mut working_weekends) = (BTreeSet::new(), BTreeSet::new());
         for year in &file.year {
             let in_year = |date: &str| -> Result<i32, String> {
-                let day = parse_iso_date(date).ok_or_else(|| format!("calendar {}: {date} is not a date", year.year))?;
+                let day =
+                    parse_iso_date(date).ok_or_else(|| format!("calendar {}: {date} is not a date", year.year))?;
                 if !date.starts_with(&format!("{}-", year.year)) {
                     return Err(format!("calendar {}: {date} is outside the year", year.year));
                 }
@@ -113,7 +116,11 @@ impl Calendar {
     /// Working days in `(from, to]`; negative when `to` is before `from`.
     pub fn working_days_between(&self, from: i32, to: i32) -> i32 {
         let count = |a: i32, b: i32| (a + 1..=b).filter(|d| self.is_working_day(*d)).count() as i32;
-        if to >= from { count(from, to) } else { -count(to, from) }
+        if to >= from {
+            count(from, to)
+        } else {
+            -count(to, from)
+        }
     }
 }
 
@@ -131,7 +138,8 @@ pub fn local_minute_text(at_ms: i64) -> String {
 /// Day number of an ISO `YYYY-MM-DD` date (days-from-civil, proleptic Gregorian).
 pub fn parse_iso_date(text: &str) -> Option<i32> {
     let mut parts = text.splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    let (y, m, d): (i64, i64, i64) =
+        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
     if text.len() != 10 || !(1..=12).contains(&m) || d < 1 || d > 31 {
         return None;
     }
@@ -230,8 +238,12 @@ mod tests {
         };
         assert!(Calendar::parse(&year(r#"["2026-10-01", "2026-10-07"]"#, r#""2026-10-10""#)).is_ok());
         assert!(Calendar::parse(&year(r#"["2026-10-07", "2026-10-01"]"#, "")).unwrap_err().contains("ends before"));
-        assert!(Calendar::parse(&year(r#"["2027-01-01", "2027-01-01"]"#, "")).unwrap_err().contains("outside the year"));
+        assert!(Calendar::parse(&year(r#"["2027-01-01", "2027-01-01"]"#, ""))
+            .unwrap_err()
+            .contains("outside the year"));
         assert!(Calendar::parse(&year("", r#""2026-10-09""#)).unwrap_err().contains("weekday"));
-        assert!(Calendar::parse(&year(r#"["2026-10-01", "2026-10-03"], ["2026-10-03", "2026-10-04"]"#, "")).unwrap_err().contains("twice"));
+        assert!(Calendar::parse(&year(r#"["2026-10-01", "2026-10-03"], ["2026-10-03", "2026-10-04"]"#, ""))
+            .unwrap_err()
+            .contains("twice"));
     }
 }

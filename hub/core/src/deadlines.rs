@@ -85,7 +85,9 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let mut due = Vec::new();
     let matter = &case.application.matter.name;
     let clock_runs = matches!(case.state, CaseState::Accepted | CaseState::Routed);
-    if let (true, Some(Standing { deadline, working_days_left: left, level })) = (clock_runs, standing(case, today, reference)) {
+    if let (true, Some(Standing { deadline, working_days_left: left, level })) =
+        (clock_runs, standing(case, today, reference))
+    {
         let due_date = iso_date(deadline);
         if let Some(level) = level.filter(|level| raised(case, &prefix("case", deadline, None)) < Some(*level)) {
             let message = match level {
@@ -105,8 +107,19 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     }
     if let (CaseState::Suspended, Some(open)) = (case.state, &case.procedure) {
         if today > open.limit_date && raised(case, &prefix("step", open.limit_date, Some(&open.procedure))).is_none() {
-            let message = format!("办件 {} 的特别程序 {} 已超过时限 {}", case.case_number, open.procedure, iso_date(open.limit_date));
-            due.push(Due { level: Level::Red, scope: "step", step: Some(open.procedure.clone()), due_date: open.limit_date, message });
+            let message = format!(
+                "办件 {} 的特别程序 {} 已超过时限 {}",
+                case.case_number,
+                open.procedure,
+                iso_date(open.limit_date)
+            );
+            due.push(Due {
+                level: Level::Red,
+                scope: "step",
+                step: Some(open.procedure.clone()),
+                due_date: open.limit_date,
+                message,
+            });
         }
     }
     // Owed materials stay owed after the result is out: the commitment is tracked until kept.
@@ -149,7 +162,8 @@ pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
 
 /// The first day, from today on, on which a warning falls due; `None` when none ever will.
 pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32> {
-    let deadlines = [case.promised_date, case.statutory_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
+    let deadlines =
+        [case.promised_date, case.statutory_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
     let last = deadlines.into_iter().flatten().max()?;
     (today..=last.max(today) + 1).find(|day| !due(case, *day, reference).is_empty())
 }
@@ -207,7 +221,11 @@ mod tests {
             case = crate::evolve(case, &event);
         }
         let statutory = case.statutory_date.unwrap();
-        assert_eq!(next_check(&case, case.promised_date.unwrap() + 1, &reference), Some(statutory + 1), "the statutory limit is still ahead");
+        assert_eq!(
+            next_check(&case, case.promised_date.unwrap() + 1, &reference),
+            Some(statutory + 1),
+            "the statutory limit is still ahead"
+        );
         let past = warnings(&case, &context_at(&reference, statutory + 1));
         let Some(Event::DeadlineWarning(w)) = past.first() else { panic!("a statutory warning") };
         assert_eq!((w.scope.as_str(), w.level.as_str(), w.escalate), ("statutory", "red", true));

@@ -71,7 +71,9 @@ fn document(kind: &str, number: &str, event: &Event, pages: u32) -> DocumentRef 
 pub fn issued_by(case: &Case, event: &Event) -> Option<DocumentRef> {
     Some(match event {
         Event::ApplicationSubmitted(e) => document("application", &e.case_number, event, 1 + e.materials.len() as u32),
-        Event::CaseAccepted(e) if e.acceptance == "tolerant" => document("tolerant_acceptance_notice", &e.notice_number, event, 1),
+        Event::CaseAccepted(e) if e.acceptance == "tolerant" => {
+            document("tolerant_acceptance_notice", &e.notice_number, event, 1)
+        }
         Event::CaseAccepted(e) => document("acceptance_notice", &e.notice_number, event, 1),
         Event::AcceptanceRefused(e) => document("refusal", &e.notice_number, event, 1),
         Event::SupplementRequested(e) => document("one_time_notice", &e.notice_number, event, 1),
@@ -154,7 +156,10 @@ fn lines(case: &Case, doc: &DocumentRef, event: &Event, reference: &Reference) -
     let mut lines = vec![
         ("办件编号", case.case_number.clone()),
         ("申请人", app.applicant.name.clone()),
-        ("申请事项", format!("{}（实施编码 {}，第 {} 版）", app.matter.name, app.matter.implementation_code, app.matter.version)),
+        (
+            "申请事项",
+            format!("{}（实施编码 {}，第 {} 版）", app.matter.name, app.matter.implementation_code, app.matter.version),
+        ),
     ];
     let authority = |code: &str| reference.authority(code).map_or_else(|| code.to_string(), |a| a.name);
     match event {
@@ -247,7 +252,13 @@ fn lines(case: &Case, doc: &DocumentRef, event: &Event, reference: &Reference) -
         Event::CaseArchived(e) => {
             lines.push(("办结结果", e.final_outcome.clone()));
             for line in page_index(case) {
-                lines.push(("卷内文件", format!("{}. {} {}（{}）第 {}–{} 页", line.position, line.title, line.number, line.date, line.first_page, line.last_page)));
+                lines.push((
+                    "卷内文件",
+                    format!(
+                        "{}. {} {}（{}）第 {}–{} 页",
+                        line.position, line.title, line.number, line.date, line.first_page, line.last_page
+                    ),
+                ));
             }
         }
         _ => {}
@@ -262,7 +273,9 @@ pub fn render(case: &Case, doc: &DocumentRef, event: &Event, reference: &Referen
         .into_iter()
         .map(|(label, value)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(label), escape(&value)))
         .collect();
-    let seal = reference.department(&reference.county.approval_bureau).map_or_else(|| reference.county.name.clone(), |d| d.name.clone());
+    let seal = reference
+        .department(&reference.county.approval_bureau)
+        .map_or_else(|| reference.county.name.clone(), |d| d.name.clone());
     format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title} {number}</title>\n\
          <style>body{{font-family:serif;max-width:180mm;margin:20mm auto}}h1{{text-align:center;letter-spacing:.3em}}\

@@ -50,7 +50,13 @@ pub struct Reconciliation {
 /// Matches the bank's `statement` for `day` against the hub's `orders` (number → total) and the
 /// payments it `recorded` that day. `paid_before` are orders paid on earlier days: paying one
 /// again is a duplicate too.
-pub fn reconcile(day: &str, orders: &HashMap<String, i64>, recorded: &[PaymentLine], statement: &[PaymentLine], paid_before: &HashSet<String>) -> Reconciliation {
+pub fn reconcile(
+    day: &str,
+    orders: &HashMap<String, i64>,
+    recorded: &[PaymentLine],
+    statement: &[PaymentLine],
+    paid_before: &HashSet<String>,
+) -> Reconciliation {
     let recorded_ids: HashSet<&str> = recorded.iter().map(|p| p.payment_id.as_str()).collect();
     let stated_ids: HashSet<&str> = statement.iter().map(|p| p.payment_id.as_str()).collect();
     let mut paid: HashSet<&str> = paid_before.iter().map(String::as_str).collect();
@@ -58,7 +64,13 @@ pub fn reconcile(day: &str, orders: &HashMap<String, i64>, recorded: &[PaymentLi
     let mut matched = 0;
     for line in statement {
         let expected = orders.get(&line.order_number).copied();
-        let found = |kind| Discrepancy { kind, payment_id: line.payment_id.clone(), order_number: line.order_number.clone(), expected_fen: expected, paid_fen: line.amount_fen };
+        let found = |kind| Discrepancy {
+            kind,
+            payment_id: line.payment_id.clone(),
+            order_number: line.order_number.clone(),
+            expected_fen: expected,
+            paid_fen: line.amount_fen,
+        };
         let mut kinds = Vec::new();
         match expected {
             None => kinds.push(DiscrepancyKind::UnknownOrder),
@@ -85,7 +97,13 @@ pub fn reconcile(day: &str, orders: &HashMap<String, i64>, recorded: &[PaymentLi
             paid_fen: line.amount_fen,
         });
     }
-    Reconciliation { day: day.into(), statement_lines: statement.len(), recorded_payments: recorded.len(), matched, discrepancies }
+    Reconciliation {
+        day: day.into(),
+        statement_lines: statement.len(),
+        recorded_payments: recorded.len(),
+        matched,
+        discrepancies,
+    }
 }
 
 #[cfg(test)]
@@ -98,19 +116,23 @@ mod tests {
 
     #[test]
     fn every_kind_of_discrepancy_is_found_and_the_rest_matches() {
-        let orders: HashMap<String, i64> = [("A-FEE", 8_000), ("B-FEE", 8_000), ("C-FEE", 8_000), ("D-FEE", 8_000), ("E-FEE", 8_000)].map(|(o, f)| (o.to_string(), f)).into();
+        let orders: HashMap<String, i64> =
+            [("A-FEE", 8_000), ("B-FEE", 8_000), ("C-FEE", 8_000), ("D-FEE", 8_000), ("E-FEE", 8_000)]
+                .map(|(o, f)| (o.to_string(), f))
+                .into();
         let recorded = [line("T1", "A-FEE", 8_000), line("T2", "B-FEE", 8_000), line("T5", "E-FEE", 8_000)];
         let statement = [
-            line("T1", "A-FEE", 8_000),  // matched
-            line("T2", "B-FEE", 8_000),  // matched
-            line("T3", "B-FEE", 8_000),  // paid twice, and never confirmed to the hub
-            line("T4", "C-FEE", 7_000),  // short, and never confirmed
-            line("T6", "X-FEE", 1_000),  // no such order
-            line("T7", "D-FEE", 8_000),  // paid on an earlier day already
+            line("T1", "A-FEE", 8_000), // matched
+            line("T2", "B-FEE", 8_000), // matched
+            line("T3", "B-FEE", 8_000), // paid twice, and never confirmed to the hub
+            line("T4", "C-FEE", 7_000), // short, and never confirmed
+            line("T6", "X-FEE", 1_000), // no such order
+            line("T7", "D-FEE", 8_000), // paid on an earlier day already
         ];
         let report = reconcile("2026-11-23", &orders, &recorded, &statement, &["D-FEE".to_string()].into());
         assert_eq!(report.matched, 2);
-        let found: Vec<(DiscrepancyKind, &str)> = report.discrepancies.iter().map(|d| (d.kind, d.payment_id.as_str())).collect();
+        let found: Vec<(DiscrepancyKind, &str)> =
+            report.discrepancies.iter().map(|d| (d.kind, d.payment_id.as_str())).collect();
         use DiscrepancyKind::*;
         assert_eq!(
             found,

@@ -45,7 +45,9 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
                 let to = e.departments.iter().map(|d| name(d)).collect::<Vec<_>>().join("、");
                 hand(at, &format!("特别程序开始：{}", e.procedure), &department, &to, &e.officer);
             }
-            Event::ProcedureCompleted(e) => hand(at, &format!("特别程序结束：{}", e.procedure), &department, &department, &e.officer),
+            Event::ProcedureCompleted(e) => {
+                hand(at, &format!("特别程序结束：{}", e.procedure), &department, &department, &e.officer)
+            }
             Event::OpinionGiven(e) => hand(at, "并联审批意见", &name(&e.department_code), &department, &e.officer),
             Event::CaseDecided(e) => {
                 let decision = match Outcome::of(e) {
@@ -55,7 +57,9 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
                 hand(at, decision, &department, &applicant, &e.officer)
             }
             Event::DeliveryRequested(_) => hand(at, "交邮寄送", &department, "邮政", ""),
-            Event::DeliveryCompleted(e) if DeliveryOutcome::of(e) == DeliveryOutcome::Signed => hand(at, "签收", "邮政", &applicant, e.signed_by.as_deref().unwrap_or("")),
+            Event::DeliveryCompleted(e) if DeliveryOutcome::of(e) == DeliveryOutcome::Signed => {
+                hand(at, "签收", "邮政", &applicant, e.signed_by.as_deref().unwrap_or(""))
+            }
             Event::DeliveryCompleted(_) => hand(at, "投递失败退回", "邮政", &point, ""),
             Event::ResultReadyForPickup(e) => {
                 window = e.place.clone();

@@ -150,7 +150,8 @@ impl Checkpoint {
 
     /// Whether `trusted` signed this checkpoint as it stands.
     pub fn signed_by(&self, trusted: &VerifyingKey) -> bool {
-        self.public_key == trusted.to_bytes() && trusted.verify(&self.signed_bytes(), &Signature::from_bytes(&self.signature)).is_ok()
+        self.public_key == trusted.to_bytes()
+            && trusted.verify(&self.signed_bytes(), &Signature::from_bytes(&self.signature)).is_ok()
     }
 
     /// How many entries it covers.
@@ -180,18 +181,34 @@ pub struct InclusionProof {
 pub fn inclusion_proof(first_seq: i64, hashes: &[Hash], seq: i64) -> Option<InclusionProof> {
     let index = usize::try_from(seq - first_seq).ok().filter(|i| *i < hashes.len())?;
     let proof = MerkleTree::<MerkleSha256>::from_leaves(hashes).proof(&[index]);
-    Some(InclusionProof { seq, entry_hash: hashes[index], first_seq, size: first_seq + hashes.len() as i64 - 1, path: proof.proof_hashes_hex() })
+    Some(InclusionProof {
+        seq,
+        entry_hash: hashes[index],
+        first_seq,
+        size: first_seq + hashes.len() as i64 - 1,
+        path: proof.proof_hashes_hex(),
+    })
 }
 
 impl InclusionProof {
     /// Whether the proof leads from the entry hash to the checkpoint's root.
     pub fn holds_for(&self, checkpoint: &Checkpoint) -> bool {
-        let Ok(path) = self.path.iter().map(|h| hex::decode(h).ok().and_then(|b| Hash::try_from(b).ok()).ok_or(())).collect::<Result<Vec<Hash>, ()>>() else {
+        let Ok(path) = self
+            .path
+            .iter()
+            .map(|h| hex::decode(h).ok().and_then(|b| Hash::try_from(b).ok()).ok_or(()))
+            .collect::<Result<Vec<Hash>, ()>>()
+        else {
             return false;
         };
         (self.first_seq, self.size) == (checkpoint.first_seq, checkpoint.size)
             && (self.first_seq..=self.size).contains(&self.seq)
-            && MerkleProof::<MerkleSha256>::new(path).verify(checkpoint.merkle_root, &[(self.seq - self.first_seq) as usize], &[self.entry_hash], checkpoint.entries() as usize)
+            && MerkleProof::<MerkleSha256>::new(path).verify(
+                checkpoint.merkle_root,
+                &[(self.seq - self.first_seq) as usize],
+                &[self.entry_hash],
+                checkpoint.entries() as usize,
+            )
     }
 }
 
@@ -227,7 +244,13 @@ pub struct ChainCheck {
 
 impl ChainCheck {
     pub fn new(first_seq: i64, previous: Hash) -> ChainCheck {
-        ChainCheck { expected_seq: first_seq, previous, hashes: Vec::new(), first_bad_entry: None, problems: Vec::new() }
+        ChainCheck {
+            expected_seq: first_seq,
+            previous,
+            hashes: Vec::new(),
+            first_bad_entry: None,
+            problems: Vec::new(),
+        }
     }
 
     fn fail(&mut self, seq: i64, problem: String) {
@@ -243,7 +266,14 @@ impl ChainCheck {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = page.len().div_ceil(cores).max(1);
         let intact: Vec<bool> = std::thread::scope(|scope| {
-            let workers: Vec<_> = page.chunks(chunk).map(|rows| scope.spawn(move || rows.iter().map(|r| chain_hash(&r.previous_hash, &r.body) == r.hash).collect::<Vec<_>>())).collect();
+            let workers: Vec<_> = page
+                .chunks(chunk)
+                .map(|rows| {
+                    scope.spawn(move || {
+                        rows.iter().map(|r| chain_hash(&r.previous_hash, &r.body) == r.hash).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
             workers.into_iter().flat_map(|worker| worker.join().expect("hashing never panics")).collect()
         });
         for (stored, intact) in page.iter().zip(intact) {
@@ -259,7 +289,10 @@ impl ChainCheck {
         } else if stored.previous_hash != self.previous {
             self.fail(seq, format!("entry {seq} does not link to the entry before it"));
         } else if !intact {
-            self.fail(seq, format!("entry {seq} was changed after it was written (its hash does not match its content)"));
+            self.fail(
+                seq,
+                format!("entry {seq} was changed after it was written (its hash does not match its content)"),
+            );
         } else if !stored.body.starts_with(format!("{{\"seq\":{seq},").as_bytes()) {
             self.fail(seq, format!("entry {seq} does not state its own position"));
         }
@@ -280,17 +313,30 @@ impl ChainCheck {
             } else if index < 0 {
                 continue;
             } else if index >= self.hashes.len() as i64 {
-                self.problems.push(format!("checkpoint at {} entries covers entries the ledger does not hold", checkpoint.size));
+                self.problems
+                    .push(format!("checkpoint at {} entries covers entries the ledger does not hold", checkpoint.size));
             } else if self.hashes[index as usize] != checkpoint.last_hash {
                 let problem = format!("the ledger no longer matches the checkpoint at {} entries", checkpoint.size);
                 self.problems.push(problem);
                 // The chain was rewritten consistently: the checkpoint points at where.
                 self.first_bad_entry.get_or_insert(checkpoint.size);
-            } else if position + 1 == checkpoints.len() && checkpoint.first_seq == first_seq && merkle_root(&self.hashes[..=index as usize]) != checkpoint.merkle_root {
-                self.problems.push(format!("the Merkle root of the checkpoint at {} entries does not match the entries", checkpoint.size));
+            } else if position + 1 == checkpoints.len()
+                && checkpoint.first_seq == first_seq
+                && merkle_root(&self.hashes[..=index as usize]) != checkpoint.merkle_root
+            {
+                self.problems.push(format!(
+                    "the Merkle root of the checkpoint at {} entries does not match the entries",
+                    checkpoint.size
+                ));
             }
         }
-        Verification { entries: self.hashes.len() as i64, checkpoints: checkpoints.len(), archives: 0, first_bad_entry: self.first_bad_entry, problems: self.problems }
+        Verification {
+            entries: self.hashes.len() as i64,
+            checkpoints: checkpoints.len(),
+            archives: 0,
+            first_bad_entry: self.first_bad_entry,
+            problems: self.problems,
+        }
     }
 }
 
@@ -347,7 +393,8 @@ mod tests {
     #[test]
     fn an_untouched_ledger_holds_with_its_checkpoints() {
         let rows = ledger(10);
-        let checkpoints = [Checkpoint::sign(&key(), 1, &hashes(&rows[..4]), 1), Checkpoint::sign(&key(), 1, &hashes(&rows), 2)];
+        let checkpoints =
+            [Checkpoint::sign(&key(), 1, &hashes(&rows[..4]), 1), Checkpoint::sign(&key(), 1, &hashes(&rows), 2)];
         let verified = verify(&rows, &checkpoints, &key());
         assert!(verified.holds(), "{verified:?}");
         assert_eq!((verified.entries, verified.checkpoints), (10, 2));
@@ -357,7 +404,8 @@ mod tests {
     fn each_kind_of_tampering_names_the_first_bad_entry() {
         let rows = ledger(8);
         let mut edited = rows.clone();
-        edited[4].body = String::from_utf8(edited[4].body.clone()).unwrap().replace("办理食品经营许可", "随便看看").into_bytes();
+        edited[4].body =
+            String::from_utf8(edited[4].body.clone()).unwrap().replace("办理食品经营许可", "随便看看").into_bytes();
         let mut deleted = rows.clone();
         deleted.remove(2);
         let mut reordered = rows.clone();
@@ -365,7 +413,9 @@ mod tests {
         let mut inserted = rows.clone();
         let forged = seal(&Entry { seq: 4, recorded_at: 4, record: record(99) }, &rows[2].hash);
         inserted.insert(3, forged);
-        for (name, tampered, first_bad) in [("edited", edited, 5), ("deleted", deleted, 3), ("reordered", reordered, 6), ("inserted", inserted, 5)] {
+        for (name, tampered, first_bad) in
+            [("edited", edited, 5), ("deleted", deleted, 3), ("reordered", reordered, 6), ("inserted", inserted, 5)]
+        {
             let verified = verify(&tampered, &[], &key());
             assert_eq!(verified.first_bad_entry, Some(first_bad), "{name}: {verified:?}");
             assert!(!verified.holds(), "{name}");

@@ -18,5 +18,8 @@ pub mod routing;
 pub(crate) mod testing;
 pub mod validation;
 
-pub use case::{decide, evolve, handle, handle_event, react, reactions, Case, CaseState, Command, Context, Handled, Outcome, Rejection};
+pub use case::{
+    decide, evolve, handle, handle_event, react, reactions, Case, CaseState, Command, Context, Handled, Outcome,
+    Rejection,
+};
 pub use reference::Reference;

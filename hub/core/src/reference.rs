@@ -175,10 +175,14 @@ impl Reference {
     pub fn parse(county_toml: &str, matters_toml: &str, calendar: Calendar) -> Result<Reference, String> {
         let county: County = toml::from_str(county_toml).map_err(|e| format!("county data: {e}"))?;
         let file: MatterFile = toml::from_str(matters_toml).map_err(|e| format!("matter catalogue: {e}"))?;
-        let departments: HashMap<String, Department> = file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
+        let departments: HashMap<String, Department> =
+            file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
         let mut matters: HashMap<String, Vec<Matter>> = HashMap::new();
         for matter in file.matters {
-            if let Some(unknown) = std::iter::once(&matter.department).chain(&matter.co_departments).find(|d| !departments.contains_key(*d)) {
+            if let Some(unknown) = std::iter::once(&matter.department)
+                .chain(&matter.co_departments)
+                .find(|d| !departments.contains_key(*d))
+            {
                 return Err(format!("matter {} names unknown department {unknown}", matter.implementation_code));
             }
             matters.entry(matter.implementation_code.clone()).or_default().push(matter);
@@ -218,7 +222,8 @@ impl Reference {
                 },
             );
             for village in &township.villages {
-                let station = if village.name.ends_with("社区") { "社区便民服务站" } else { "便民服务站" };
+                let station =
+                    if village.name.ends_with("社区") { "社区便民服务站" } else { "便民服务站" };
                 let point = ServicePointInfo {
                     code: village.code.clone(),
                     name: format!("{}{station}", village.name),
@@ -249,7 +254,15 @@ impl Reference {
                 return Err(format!("service point code {} is used twice", outlet.code));
             }
         }
-        Ok(Reference { county, departments, matters, service_points, calendar, pickup_secret: b"development only".to_vec(), subject_key: b"development only".to_vec() })
+        Ok(Reference {
+            county,
+            departments,
+            matters,
+            service_points,
+            calendar,
+            pickup_secret: b"development only".to_vec(),
+            subject_key: b"development only".to_vec(),
+        })
     }
 
     pub fn department(&self, code: &str) -> Option<&Department> {
@@ -259,11 +272,21 @@ impl Reference {
     /// A deciding authority: a county department, or a township centre by township code.
     pub fn authority(&self, code: &str) -> Option<Authority> {
         if let Some(department) = self.departments.get(code) {
-            return Some(Authority { code: department.code.clone(), name: department.name.clone(), address: department.address.clone(), phone: department.phone.clone() });
+            return Some(Authority {
+                code: department.code.clone(),
+                name: department.name.clone(),
+                address: department.address.clone(),
+                phone: department.phone.clone(),
+            });
         }
         let township = self.county.townships.iter().find(|t| t.code == code)?;
         let name = format!("{}{}便民服务中心", self.county.name, township.name);
-        Some(Authority { code: township.code.clone(), address: name.clone(), name, phone: self.county.enquiry_phone.clone() })
+        Some(Authority {
+            code: township.code.clone(),
+            address: name.clone(),
+            name,
+            phone: self.county.enquiry_phone.clone(),
+        })
     }
 
     /// Mailbox of an authority's handlers.
@@ -307,7 +330,10 @@ impl Reference {
     pub fn restore_versions(&mut self, stored: Vec<Matter>) -> Result<(), String> {
         for matter in stored {
             if self.departments.get(&matter.department).is_none() {
-                return Err(format!("stored matter {} v{} names unknown department {}", matter.implementation_code, matter.version, matter.department));
+                return Err(format!(
+                    "stored matter {} v{} names unknown department {}",
+                    matter.implementation_code, matter.version, matter.department
+                ));
             }
             let versions = self.matters.entry(matter.implementation_code.clone()).or_default();
             if !versions.iter().any(|m| m.version == matter.version) {
@@ -329,7 +355,9 @@ impl Reference {
 
     /// The name of a service point, department or township by its code.
     pub fn unit_name(&self, code: &str) -> Option<String> {
-        self.service_point(code).map(|point| point.name.clone()).or_else(|| self.authority(code).map(|authority| authority.name))
+        self.service_point(code)
+            .map(|point| point.name.clone())
+            .or_else(|| self.authority(code).map(|authority| authority.name))
     }
 
     pub fn service_points(&self) -> impl Iterator<Item = &ServicePointInfo> {
@@ -371,7 +399,11 @@ mod tests {
         for matter in reference.matters() {
             assert!(reference.department(&matter.department).is_some());
             assert!(matter.promised_days <= matter.statutory_days, "{}", matter.name);
-            assert!(!matter.instant || matter.promised_days <= 1, "{}: an instant matter is decided the same day", matter.name);
+            assert!(
+                !matter.instant || matter.promised_days <= 1,
+                "{}: an instant matter is decided the same day",
+                matter.name
+            );
             assert_eq!(matter.basic_code.len(), 12);
             assert!(matter.implementation_code.len() <= 36 && matter.implementation_code.ends_with(&matter.basic_code));
             assert!(matter.materials.iter().any(|m| m.primary), "{}: no primary material", matter.name);

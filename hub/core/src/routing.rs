@@ -38,7 +38,12 @@ fn scope_covers(scope: &str, county: &str, domicile: &str) -> bool {
 
 /// Routes an application for `matter` accepted at `point`. `domicile_township` is the
 /// applicant's township where known: township-decided matters are decided there.
-pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, domicile_township: Option<&str>) -> Result<Routing, String> {
+pub fn route(
+    reference: &Reference,
+    matter: &Matter,
+    point: &ServicePointInfo,
+    domicile_township: Option<&str>,
+) -> Result<Routing, String> {
     if !matter.accept_tiers.contains(&point.tier) {
         return Err(format!(
             "{} ({}) may not accept {}: the catalogue lets {} accept it",
@@ -57,7 +62,9 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
     let from_elsewhere = domicile_township.is_some_and(|d| d.get(..6) != reference.county.code.get(..6));
     match matter.decide_tier.as_str() {
         "county" if from_elsewhere => {
-            let department = reference.authority(&matter.department).ok_or_else(|| format!("no department {}", matter.department))?;
+            let department = reference
+                .authority(&matter.department)
+                .ok_or_else(|| format!("no department {}", matter.department))?;
             let reason = format!(
                 "{} is handled anywhere within its scope ({}), whatever the applicant's domicile (全城通办); {} decides",
                 matter.name, matter.scope, department.name
@@ -65,11 +72,16 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
             Ok(decided_by(department, "county", RULE_ANY_POINT, reason))
         }
         "county" => {
-            let department = reference.authority(&matter.department).ok_or_else(|| format!("no department {}", matter.department))?;
+            let department = reference
+                .authority(&matter.department)
+                .ok_or_else(|| format!("no department {}", matter.department))?;
             let reason = if point.tier == "county" {
                 format!("{} is decided by {}, which the county hall accepts for", matter.name, department.name)
             } else if point.tier == "online" {
-                format!("{} was applied for online (全程网办); the catalogue names {} as the deciding authority", matter.name, department.name)
+                format!(
+                    "{} was applied for online (全程网办); the catalogue names {} as the deciding authority",
+                    matter.name, department.name
+                )
             } else {
                 format!(
                     "{} accepts {} on behalf of the county (代收代办); the catalogue names {} as the deciding authority",
@@ -82,9 +94,13 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
             // The county hall and the online platform are in no township: the domicile decides.
             let here = (!matches!(point.tier.as_str(), "county" | "online")).then_some(point.township_code.as_str());
             let Some(township) = domicile_township.or(here) else {
-                return Err(format!("{} is decided by the applicant's township; the county hall needs the applicant's township", matter.name));
+                return Err(format!(
+                    "{} is decided by the applicant's township; the county hall needs the applicant's township",
+                    matter.name
+                ));
             };
-            let centre = reference.authority(township).ok_or_else(|| format!("no township {township} in the county"))?;
+            let centre =
+                reference.authority(township).ok_or_else(|| format!("no township {township} in the county"))?;
             if let Some(here) = here.filter(|here| *here != township && matter.joint_handling) {
                 let reason = format!(
                     "{} is handled jointly (多地联办): {} receives and verifies on the spot, {} of the applicant's domicile decides after its opinion",
@@ -109,7 +125,14 @@ pub fn route(reference: &Reference, matter: &Matter, point: &ServicePointInfo, d
 }
 
 fn decided_by(authority: Authority, tier: &str, rule: &str, reason: String) -> Routing {
-    Routing { authority_code: authority.code, authority_name: authority.name, tier: tier.into(), rule: rule.into(), reason, consulted: Vec::new() }
+    Routing {
+        authority_code: authority.code,
+        authority_name: authority.name,
+        tier: tier.into(),
+        rule: rule.into(),
+        reason,
+        consulted: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -129,10 +152,16 @@ mod tests {
     fn online_applications_go_to_the_department_or_the_domicile_township() {
         let online = Reference::builtin().online_point().code.clone();
         let routing = explain(SELF_EMPLOYED, &online, None).unwrap();
-        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_COUNTY_DECIDES));
+        assert_eq!(
+            (routing.authority_code.as_str(), routing.rule.as_str()),
+            ("11610429MB2912345A", RULE_COUNTY_DECIDES)
+        );
         assert!(routing.reason.contains("全程网办"), "{}", routing.reason);
         const EMERGENCY_RELIEF: &str = "11610429MB2912348D4000111031000";
-        assert!(explain(EMERGENCY_RELIEF, &online, None).is_err(), "a township matter online needs the applicant's township");
+        assert!(
+            explain(EMERGENCY_RELIEF, &online, None).is_err(),
+            "a township matter online needs the applicant's township"
+        );
         let routing = explain(EMERGENCY_RELIEF, &online, Some("610429104000")).unwrap();
         assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("610429104000", RULE_TOWNSHIP_DECIDES));
         assert!(explain(HOMESTEAD, &online, None).is_err(), "a matter the catalogue does not offer online");
@@ -141,7 +170,10 @@ mod tests {
     #[test]
     fn county_matters_go_to_their_department_from_any_tier() {
         let routing = explain(SELF_EMPLOYED, "610429100201", None).unwrap();
-        assert_eq!((routing.authority_code.as_str(), routing.tier.as_str(), routing.rule.as_str()), ("11610429MB2912345A", "county", RULE_COUNTY_DECIDES));
+        assert_eq!(
+            (routing.authority_code.as_str(), routing.tier.as_str(), routing.rule.as_str()),
+            ("11610429MB2912345A", "county", RULE_COUNTY_DECIDES)
+        );
         assert!(routing.reason.contains("代收代办"), "{}", routing.reason);
         assert_eq!(explain(SELF_EMPLOYED, "610429000000", None).unwrap().authority_code, "11610429MB2912345A");
     }
@@ -151,9 +183,15 @@ mod tests {
         let reference = Reference::builtin();
         let village = reference.service_point("610429100201").unwrap();
         let nearby = explain(HOMESTEAD, &village.code, None).unwrap();
-        assert_eq!((nearby.authority_code.as_str(), nearby.rule.as_str()), (village.township_code.as_str(), RULE_TOWNSHIP_DECIDES));
+        assert_eq!(
+            (nearby.authority_code.as_str(), nearby.rule.as_str()),
+            (village.township_code.as_str(), RULE_TOWNSHIP_DECIDES)
+        );
         let elsewhere = explain(HOMESTEAD, &village.code, Some("610429001000")).unwrap();
-        assert_eq!((elsewhere.authority_code.as_str(), elsewhere.rule.as_str()), ("610429001000", RULE_RECEIVE_HERE_HANDLE_THERE));
+        assert_eq!(
+            (elsewhere.authority_code.as_str(), elsewhere.rule.as_str()),
+            ("610429001000", RULE_RECEIVE_HERE_HANDLE_THERE)
+        );
         // Were the county hall allowed to take it, it would need to know the applicant's township.
         let mut at_the_hall = reference.matter(HOMESTEAD).unwrap().clone();
         at_the_hall.accept_tiers.push("county".into());
@@ -191,8 +229,14 @@ mod tests {
     fn bank_outlets_accept_only_the_matters_listed_for_banks() {
         let outlet = "BANK-PSBC-610429100";
         let routing = explain(SELF_EMPLOYED, outlet, None).unwrap();
-        assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_COUNTY_DECIDES));
-        assert!(explain(HOMESTEAD, outlet, None).unwrap_err().contains("may not accept"), "homestead approval is not a bank matter");
+        assert_eq!(
+            (routing.authority_code.as_str(), routing.rule.as_str()),
+            ("11610429MB2912345A", RULE_COUNTY_DECIDES)
+        );
+        assert!(
+            explain(HOMESTEAD, outlet, None).unwrap_err().contains("may not accept"),
+            "homestead approval is not a bank matter"
+        );
     }
 
     #[test]

@@ -32,7 +32,13 @@ pub fn application_for(reference: &Reference, matter: &str) -> ApplicationSubmit
             name: matter.name.clone(),
             version: matter.version,
         },
-        applicant: Applicant { name: "张三".into(), id_type: "111".into(), id_number: "11010519491231002X".into(), phone: "13912345678".into(), email: None },
+        applicant: Applicant {
+            name: "张三".into(),
+            id_type: "111".into(),
+            id_number: "11010519491231002X".into(),
+            phone: "13912345678".into(),
+            email: None,
+        },
         service_point: ServicePoint {
             code: "610429100201".into(),
             name: "土桥1村便民服务站".into(),

@@ -9,19 +9,22 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use bus::{BatchHandler, Delivery, Rejected};
 use contracts::{AuditAnomalyDetected, DataShared, Event, LedgerCheckpointSigned};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
 use hub_core::access::Seat;
 use hub_core::anomaly::{Alert, Detector};
 use hub_core::calendar::day_of;
+use hub_core::ledger::{
+    chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, Entry, EntryKind, Hash, InclusionProof, Record,
+    StoredEntry, Verification, GENESIS,
+};
 use hub_core::Case;
-use hub_core::ledger::{chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, Entry, EntryKind, Hash, InclusionProof, Record, StoredEntry, Verification, GENESIS};
-use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
 
 /// The consumer group that writes data-sharing events into the ledger.
 pub const CONSUMER: &str = "hub-audit";
@@ -47,7 +50,10 @@ pub fn signing_key(seed_hex: &str) -> anyhow::Result<SigningKey> {
 
 /// Reads a public key given as 64 hex digits.
 pub fn public_key(hex_text: &str) -> anyhow::Result<VerifyingKey> {
-    let bytes: [u8; 32] = hex::decode(hex_text.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| anyhow::anyhow!("a public key is 64 hex digits"))?;
+    let bytes: [u8; 32] = hex::decode(hex_text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("a public key is 64 hex digits"))?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| anyhow::anyhow!("{hex_text} is not an Ed25519 public key"))
 }
 
@@ -70,8 +76,20 @@ struct Watch {
 }
 
 impl Ledger {
-    pub fn new(store: Store, key: SigningKey, subject_key: Vec<u8>, detector: Detector, archive_dir: PathBuf) -> Ledger {
-        Ledger { store, key, subject_key, archive_dir, appending: tokio::sync::Mutex::new(Watch { detector, primed: false }) }
+    pub fn new(
+        store: Store,
+        key: SigningKey,
+        subject_key: Vec<u8>,
+        detector: Detector,
+        archive_dir: PathBuf,
+    ) -> Ledger {
+        Ledger {
+            store,
+            key,
+            subject_key,
+            archive_dir,
+            appending: tokio::sync::Mutex::new(Watch { detector, primed: false }),
+        }
     }
 
     /// The subject an ID number names in the ledger (its keyed hash: the ledger never holds it).
@@ -171,7 +189,9 @@ impl Ledger {
             return Ok(None);
         }
         let size = first_seq + hashes.len() as i64 - 1;
-        if let Some(newest) = self.store.checkpoints().await?.pop().filter(|c| (c.first_seq, c.size) == (first_seq, size)) {
+        if let Some(newest) =
+            self.store.checkpoints().await?.pop().filter(|c| (c.first_seq, c.size) == (first_seq, size))
+        {
             return Ok(Some((newest, hashes)));
         }
         let checkpoint = Checkpoint::sign(&self.key, first_seq, &hashes, now_ms());
@@ -198,7 +218,17 @@ impl Ledger {
     /// Records that the hub started, with a digest of each section of its configuration, so
     /// the bureau sees every configuration change (secrets only as digests).
     pub async fn record_start(&self, section_digests: Vec<String>, whole_digest: String) -> anyhow::Result<()> {
-        let record = Record { data_items: section_digests, document_sha256: Some(whole_digest), ..admin_record(format!("start/{}", uuid::Uuid::now_v7()), "hub.start", None, "configuration in effect (SHA-256 per section)".into(), "started") };
+        let record = Record {
+            data_items: section_digests,
+            document_sha256: Some(whole_digest),
+            ..admin_record(
+                format!("start/{}", uuid::Uuid::now_v7()),
+                "hub.start",
+                None,
+                "configuration in effect (SHA-256 per section)".into(),
+                "started",
+            )
+        };
         self.record(&[record]).await.map(|_| ())
     }
 
@@ -209,21 +239,42 @@ impl Ledger {
     pub async fn archive(&self, before_ms: i64) -> anyhow::Result<Option<ArchiveRecord>> {
         let made = {
             let _turn = self.appending.lock().await;
-            let (Some((first_seq, _)), Some(last_seq)) = (self.store.ledger_bounds().await?, self.store.ledger_last_recorded_before(before_ms).await?) else {
+            let (Some((first_seq, _)), Some(last_seq)) =
+                (self.store.ledger_bounds().await?, self.store.ledger_last_recorded_before(before_ms).await?)
+            else {
                 return Ok(None);
             };
             let mut entries = Vec::new();
             for from in (first_seq..=last_seq).step_by(LEDGER_PAGE as usize) {
-                entries.extend(self.store.ledger_rows(from, LEDGER_PAGE.min(last_seq - from + 1)).await?.into_iter().map(ExportedEntry::from));
+                entries.extend(
+                    self.store
+                        .ledger_rows(from, LEDGER_PAGE.min(last_seq - from + 1))
+                        .await?
+                        .into_iter()
+                        .map(ExportedEntry::from),
+                );
             }
             let hashes: Vec<Hash> = entries.iter().map(|e| e.hash).collect();
             let archive = Archive { checkpoint: Checkpoint::sign(&self.key, first_seq, &hashes, now_ms()), entries };
             let file_name = format!("ledger-{first_seq:012}-{last_seq:012}.json");
             let bytes = serde_json::to_vec(&archive)?;
-            let record = ArchiveRecord { first_seq, last_seq, last_hash: archive.checkpoint.last_hash, file_name, sha256: hex::encode(Sha256::digest(&bytes)), created_at: now_ms() };
+            let record = ArchiveRecord {
+                first_seq,
+                last_seq,
+                last_hash: archive.checkpoint.last_hash,
+                file_name,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                created_at: now_ms(),
+            };
             write_durably(self.archive_dir.join(&record.file_name), bytes).await?;
-            let what = format!("entries {first_seq} to {last_seq}, recorded before {before_ms}, archived to {}", record.file_name);
-            let archived = Record { document_sha256: Some(record.sha256.clone()), ..admin_record(format!("archive/{first_seq}-{last_seq}"), "ledger.archive", None, what, "archived") };
+            let what = format!(
+                "entries {first_seq} to {last_seq}, recorded before {before_ms}, archived to {}",
+                record.file_name
+            );
+            let archived = Record {
+                document_sha256: Some(record.sha256.clone()),
+                ..admin_record(format!("archive/{first_seq}-{last_seq}"), "ledger.archive", None, what, "archived")
+            };
             let mut tx = self.store.begin().await?;
             tx.archive_entries(&record).await?;
             tx.append_ledger(&[archived]).await?;
@@ -244,7 +295,9 @@ impl Ledger {
             let path = self.archive_dir.join(&record.file_name);
             match tokio::fs::read(&path).await {
                 Err(error) => problems.push(format!("archive {} cannot be read: {error}", path.display())),
-                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) != record.sha256 => problems.push(format!("archive {} was changed after it was written", record.file_name)),
+                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) != record.sha256 => {
+                    problems.push(format!("archive {} was changed after it was written", record.file_name))
+                }
                 Ok(bytes) => match serde_json::from_slice::<Archive>(&bytes) {
                     Ok(archive) => archives.push(archive),
                     Err(error) => problems.push(format!("archive {} is not an archive: {error}", record.file_name)),
@@ -268,7 +321,8 @@ impl Ledger {
             tokio::spawn(async move { store.ledger_rows(from, LEDGER_PAGE).await })
         };
         let archives = self.store.ledger_archives().await?;
-        let (first_seq, previous) = archives.last().map_or((1, GENESIS), |archive| (archive.last_seq + 1, archive.last_hash));
+        let (first_seq, previous) =
+            archives.last().map_or((1, GENESIS), |archive| (archive.last_seq + 1, archive.last_hash));
         let mut starts = self.store.ledger_pages().await?;
         let mut reading: std::collections::VecDeque<_> = starts.by_ref().take(READ_AHEAD).map(read_page).collect();
         let mut check = ChainCheck::new(first_seq, previous);
@@ -291,12 +345,15 @@ impl Ledger {
     /// inclusion proof: a bundle that checks offline with the public key alone (the entries
     /// chain to each other, the last one is in the signed checkpoint).
     pub async fn export(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Option<ExportBundle>> {
-        let entries: Vec<ExportedEntry> = self.store.ledger_rows_recorded(from_ms, until_ms).await?.into_iter().map(ExportedEntry::from).collect();
+        let entries: Vec<ExportedEntry> =
+            self.store.ledger_rows_recorded(from_ms, until_ms).await?.into_iter().map(ExportedEntry::from).collect();
         let Some(last) = entries.last() else {
             return Ok(None);
         };
-        let (checkpoint, hashes) = self.checkpoint_with_hashes().await?.context("the ledger emptied while exporting")?;
-        let proof = inclusion_proof(checkpoint.first_seq, &hashes, last.seq).with_context(|| format!("entry {} was archived while exporting", last.seq))?;
+        let (checkpoint, hashes) =
+            self.checkpoint_with_hashes().await?.context("the ledger emptied while exporting")?;
+        let proof = inclusion_proof(checkpoint.first_seq, &hashes, last.seq)
+            .with_context(|| format!("entry {} was archived while exporting", last.seq))?;
         Ok(Some(ExportBundle { from_ms, until_ms, entries, last_entry_proof: proof, checkpoint }))
     }
 
@@ -311,7 +368,9 @@ impl Ledger {
             return Ok(None);
         }
         let covered = &hashes[..(checkpoint.entries() as usize).min(hashes.len())];
-        let (Some(proof), Some(entry)) = (inclusion_proof(first_seq, covered, seq), self.store.ledger_rows(seq, 1).await?.pop()) else {
+        let (Some(proof), Some(entry)) =
+            (inclusion_proof(first_seq, covered, seq), self.store.ledger_rows(seq, 1).await?.pop())
+        else {
             return Ok(None);
         };
         let entry = ProvenEntry { body: String::from_utf8(entry.body)?, previous_hash: entry.previous_hash };
@@ -358,7 +417,12 @@ pub struct ExportedEntry {
 
 impl From<StoredEntry> for ExportedEntry {
     fn from(stored: StoredEntry) -> ExportedEntry {
-        ExportedEntry { seq: stored.seq, body: String::from_utf8_lossy(&stored.body).into_owned(), previous_hash: stored.previous_hash, hash: stored.hash }
+        ExportedEntry {
+            seq: stored.seq,
+            body: String::from_utf8_lossy(&stored.body).into_owned(),
+            previous_hash: stored.previous_hash,
+            hash: stored.hash,
+        }
     }
 }
 
@@ -367,7 +431,9 @@ impl From<StoredEntry> for ExportedEntry {
 fn check_run(entries: &[ExportedEntry]) -> Result<&ExportedEntry, String> {
     let mut previous: Option<&ExportedEntry> = None;
     for entry in entries {
-        if chain_hash(&entry.previous_hash, entry.body.as_bytes()) != entry.hash || !entry.body.starts_with(&format!("{{\"seq\":{},", entry.seq)) {
+        if chain_hash(&entry.previous_hash, entry.body.as_bytes()) != entry.hash
+            || !entry.body.starts_with(&format!("{{\"seq\":{},", entry.seq))
+        {
             return Err(format!("entry {} does not match its hash", entry.seq));
         }
         if previous.is_some_and(|p| p.seq + 1 != entry.seq || p.hash != entry.previous_hash) {
@@ -384,10 +450,19 @@ impl ExportBundle {
             return Err("the bundle's checkpoint is not signed by this key".into());
         }
         let last = check_run(&self.entries).map_err(|problem| format!("in the bundle, {problem}"))?;
-        if self.last_entry_proof.seq != last.seq || self.last_entry_proof.entry_hash != last.hash || !self.last_entry_proof.holds_for(&self.checkpoint) {
+        if self.last_entry_proof.seq != last.seq
+            || self.last_entry_proof.entry_hash != last.hash
+            || !self.last_entry_proof.holds_for(&self.checkpoint)
+        {
             return Err(format!("the bundle's last entry {} is not proven in its checkpoint", last.seq));
         }
-        Ok(format!("{} entries ({} to {}) chain together and are covered by the checkpoint at {} entries signed by this key", self.entries.len(), self.entries[0].seq, last.seq, self.checkpoint.size))
+        Ok(format!(
+            "{} entries ({} to {}) chain together and are covered by the checkpoint at {} entries signed by this key",
+            self.entries.len(),
+            self.entries[0].seq,
+            last.seq,
+            self.checkpoint.size
+        ))
     }
 }
 
@@ -408,10 +483,18 @@ impl Archive {
         }
         let last = check_run(&self.entries).map_err(|problem| format!("in the archive, {problem}"))?;
         let hashes: Vec<Hash> = self.entries.iter().map(|e| e.hash).collect();
-        if (self.entries[0].seq, last.seq, last.hash) != (checkpoint.first_seq, checkpoint.size, checkpoint.last_hash) || merkle_root(&hashes) != checkpoint.merkle_root {
-            return Err(format!("the archive's entries {} to {} are not the ones its checkpoint covers", self.entries[0].seq, last.seq));
+        if (self.entries[0].seq, last.seq, last.hash) != (checkpoint.first_seq, checkpoint.size, checkpoint.last_hash)
+            || merkle_root(&hashes) != checkpoint.merkle_root
+        {
+            return Err(format!(
+                "the archive's entries {} to {} are not the ones its checkpoint covers",
+                self.entries[0].seq, last.seq
+            ));
         }
-        Ok(format!("archive of entries {} to {}: they chain together and match its checkpoint signed by this key", checkpoint.first_seq, checkpoint.size))
+        Ok(format!(
+            "archive of entries {} to {}: they chain together and match its checkpoint signed by this key",
+            checkpoint.first_seq, checkpoint.size
+        ))
     }
 
     /// The hash the archive's first entry links to.
@@ -428,9 +511,16 @@ pub fn check_archive_series(archives: &[Archive], trusted: &VerifyingKey) -> Res
         archive.check(trusted)?;
         let starts = archive.checkpoint.first_seq;
         match previous {
-            None if starts == 1 && archive.links_to() != GENESIS => return Err("the archive from entry 1 does not start the chain".into()),
-            Some(before) if before.checkpoint.size + 1 != starts || before.checkpoint.last_hash != archive.links_to() => {
-                return Err(format!("the archive from entry {starts} does not continue the archive of entries {} to {}", before.checkpoint.first_seq, before.checkpoint.size));
+            None if starts == 1 && archive.links_to() != GENESIS => {
+                return Err("the archive from entry 1 does not start the chain".into())
+            }
+            Some(before)
+                if before.checkpoint.size + 1 != starts || before.checkpoint.last_hash != archive.links_to() =>
+            {
+                return Err(format!(
+                    "the archive from entry {starts} does not continue the archive of entries {} to {}",
+                    before.checkpoint.first_seq, before.checkpoint.size
+                ));
             }
             _ => {}
         }
@@ -474,13 +564,24 @@ pub fn check_offline(exported: &str, trusted: &VerifyingKey) -> Result<String, S
             return Err(format!("entry {}'s content does not match its hash", proven.proof.seq));
         }
         if !proven.proof.holds_for(&proven.checkpoint) {
-            return Err(format!("entry {} is not included in the checkpoint at {} entries", proven.proof.seq, proven.checkpoint.size));
+            return Err(format!(
+                "entry {} is not included in the checkpoint at {} entries",
+                proven.proof.seq, proven.checkpoint.size
+            ));
         }
-        return Ok(format!("entry {} is included, as shown, in the checkpoint at {} entries signed by this key", proven.proof.seq, proven.checkpoint.size));
+        return Ok(format!(
+            "entry {} is included, as shown, in the checkpoint at {} entries signed by this key",
+            proven.proof.seq, proven.checkpoint.size
+        ));
     }
-    let checkpoint: Checkpoint = serde_json::from_str(exported).map_err(|e| format!("neither a checkpoint, an entry proof, a bundle nor an archive: {e}"))?;
+    let checkpoint: Checkpoint = serde_json::from_str(exported)
+        .map_err(|e| format!("neither a checkpoint, an entry proof, a bundle nor an archive: {e}"))?;
     if checkpoint.signed_by(trusted) {
-        Ok(format!("the checkpoint at {} entries (Merkle root {}) is signed by this key", checkpoint.size, hex::encode(checkpoint.merkle_root)))
+        Ok(format!(
+            "the checkpoint at {} entries (Merkle root {}) is signed by this key",
+            checkpoint.size,
+            hex::encode(checkpoint.merkle_root)
+        ))
     } else {
         Err("the checkpoint is not signed by this key".into())
     }
@@ -497,9 +598,14 @@ pub struct PersonalDataShown {
 
 impl PersonalDataShown {
     pub fn of<'a>(what: &'static str, cases: impl IntoIterator<Item = &'a Case>) -> PersonalDataShown {
-        PersonalDataShown { what, cases: cases.into_iter().map(|case| (case.case_number.clone(), case.application.applicant.id_number.clone())).collect() }
+        PersonalDataShown {
+            what,
+            cases: cases
+                .into_iter()
+                .map(|case| (case.case_number.clone(), case.application.applicant.id_number.clone()))
+                .collect(),
+        }
     }
-
 }
 
 /// An administrative action, by an officer who asked or by the hub itself, as a ledger record.
@@ -552,13 +658,18 @@ impl Ledger {
     /// Records an administrative action done outside the API (the command line's tokens).
     pub async fn record_admin(&self, action: &str, officer: &str, purpose: String) -> anyhow::Result<()> {
         let asker = Asker { department: HUB_SYSTEM.into(), officer: Some(officer.to_string()), purpose: String::new() };
-        self.record(&[admin_record(format!("admin/{}", uuid::Uuid::now_v7()), action, Some(asker), purpose, "200")]).await.map(|_| ())
+        self.record(&[admin_record(format!("admin/{}", uuid::Uuid::now_v7()), action, Some(asker), purpose, "200")])
+            .await
+            .map(|_| ())
     }
 
     /// Records a request the API refused: who (if the token was known), what, why.
     pub async fn record_denial(&self, action: &str, seat: Option<&Seat>, reason: &str, status: &str) {
         let asker = seat.map(|seat| Asker::of(Some(seat), String::new()));
-        let record = Record { kind: EntryKind::Denied, ..admin_record(format!("denied/{}", uuid::Uuid::now_v7()), action, asker, reason.to_string(), status) };
+        let record = Record {
+            kind: EntryKind::Denied,
+            ..admin_record(format!("denied/{}", uuid::Uuid::now_v7()), action, asker, reason.to_string(), status)
+        };
         if let Err(error) = self.record(&[record]).await {
             tracing::error!(error = format!("{error:#}"), "a refused request could not be written to the audit ledger");
         }
@@ -570,7 +681,10 @@ impl Ledger {
         let asked: String = String::from_utf8_lossy(asked).chars().take(KEPT_REQUEST_BYTES).collect();
         let record = admin_record(format!("admin/{}", uuid::Uuid::now_v7()), action, Some(asker), asked, status);
         if let Err(error) = self.record(&[record]).await {
-            tracing::error!(error = format!("{error:#}"), "an administrative action could not be written to the audit ledger");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "an administrative action could not be written to the audit ledger"
+            );
         }
     }
 
@@ -579,7 +693,14 @@ impl Ledger {
     /// reopening a file that day adds nothing the bureau would ask about).
     pub async fn record_reads(&self, asker: &Asker, path: &str, shown: PersonalDataShown) {
         let now = now_ms();
-        let reader = hex::encode(&Sha256::digest(format!("{}\u{1f}{}\u{1f}{}", asker.department, asker.officer.as_deref().unwrap_or_default(), asker.purpose))[..8]);
+        let reader = hex::encode(
+            &Sha256::digest(format!(
+                "{}\u{1f}{}\u{1f}{}",
+                asker.department,
+                asker.officer.as_deref().unwrap_or_default(),
+                asker.purpose
+            ))[..8],
+        );
         let records: Vec<Record> = shown
             .cases
             .into_iter()
@@ -603,7 +724,10 @@ impl Ledger {
             })
             .collect();
         if let Err(error) = self.record(&records).await {
-            tracing::error!(error = format!("{error:#}"), "a read of personal data could not be written to the audit ledger");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "a read of personal data could not be written to the audit ledger"
+            );
         }
     }
 }
@@ -692,8 +816,10 @@ pub async fn archive_expired(ledger: Arc<Ledger>, retention_days: u32, shutdown:
             _ = shutdown.cancelled() => return,
         }
         if let Err(error) = ledger.archive(now_ms() - i64::from(retention_days) * 86_400_000).await {
-            tracing::warn!(error = format!("{error:#}"), "archiving old ledger entries failed; trying at the next tick");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "archiving old ledger entries failed; trying at the next tick"
+            );
         }
     }
 }
-

@@ -30,24 +30,43 @@ struct Touched {
 }
 
 /// Loads the cases named by `case_numbers` (repeats allowed) for a batch to change.
-async fn load_touched<'n>(tx: &mut StoreTx<'_>, case_numbers: impl Iterator<Item = &'n str>) -> anyhow::Result<HashMap<String, Touched>> {
+async fn load_touched<'n>(
+    tx: &mut StoreTx<'_>,
+    case_numbers: impl Iterator<Item = &'n str>,
+) -> anyhow::Result<HashMap<String, Touched>> {
     let numbers: Vec<&str> = case_numbers.collect::<HashSet<_>>().into_iter().collect();
     Ok(tx
         .load_cases(&numbers)
         .await?
         .into_iter()
-        .map(|(number, case)| (number, Touched { loaded_seq: case.seq, loaded_timer: case.timer_day, case, history: Vec::new(), publish: Vec::new() }))
+        .map(|(number, case)| {
+            (
+                number,
+                Touched {
+                    loaded_seq: case.seq,
+                    loaded_timer: case.timer_day,
+                    case,
+                    history: Vec::new(),
+                    publish: Vec::new(),
+                },
+            )
+        })
         .collect())
 }
 
 /// Writes what a batch did: new history, new snapshots with their re-armed deadline timers
 /// (failing if another writer got there first), and the events to publish, a few statements
 /// for the whole batch.
-async fn save_touched(tx: &mut StoreTx<'_>, touched: &mut HashMap<String, Touched>, ctx: &Context<'_>) -> anyhow::Result<()> {
+async fn save_touched(
+    tx: &mut StoreTx<'_>,
+    touched: &mut HashMap<String, Touched>,
+    ctx: &Context<'_>,
+) -> anyhow::Result<()> {
     for entry in touched.values_mut() {
         entry.case.timer_day = deadlines::next_check(&entry.case, ctx.today(), ctx.reference);
     }
-    let changed: Vec<&Touched> = touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded_timer).collect();
+    let changed: Vec<&Touched> =
+        touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded_timer).collect();
     let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded_seq + 1..).zip(&t.history)).collect();
     tx.append_history(&history).await?;
     let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded_seq)).collect();
@@ -112,7 +131,12 @@ pub enum CommandError {
 }
 
 /// Runs a command from a person (an approver's decision) against a case.
-pub async fn execute(store: &Store, reference: &Reference, case_number: &str, command: Command) -> Result<Case, CommandError> {
+pub async fn execute(
+    store: &Store,
+    reference: &Reference,
+    case_number: &str,
+    command: Command,
+) -> Result<Case, CommandError> {
     let mut outcomes = execute_all(store, reference, vec![(case_number.to_string(), command)]).await?;
     outcomes.remove(0)
 }
@@ -154,4 +178,3 @@ pub async fn execute_all_at(
     tx.commit().await?;
     Ok(outcomes)
 }
-

@@ -37,7 +37,8 @@ pub struct CatalogueSync {
 impl CatalogueSync {
     pub async fn run(&self) -> anyhow::Result<SyncReport> {
         let _one_at_a_time = self.running.lock().await;
-        let guides = self.source.fetch().await.map_err(|error| anyhow::anyhow!("reading the platform's catalogue: {error}"))?;
+        let guides =
+            self.source.fetch().await.map_err(|error| anyhow::anyhow!("reading the platform's catalogue: {error}"))?;
         let current = self.reference.get();
         let mut report = SyncReport { guides: guides.len(), ..SyncReport::default() };
         let mut candidates = Vec::new();
@@ -82,7 +83,17 @@ fn local_matter(reference: &Reference, guide: MatterGuide) -> Result<Matter, (St
         scope: guide.scope,
         mail_allowed: guide.mail_allowed,
         fee_fen: guide.fee_fen,
-        materials: guide.materials.into_iter().map(|m| Material { name: m.name, primary: m.primary, original: m.original, count: m.count, ecert: m.ecert }).collect(),
+        materials: guide
+            .materials
+            .into_iter()
+            .map(|m| Material {
+                name: m.name,
+                primary: m.primary,
+                original: m.original,
+                count: m.count,
+                ecert: m.ecert,
+            })
+            .collect(),
         ..local.clone()
     })
 }
@@ -105,7 +116,17 @@ pub fn guides_of(reference: &Reference) -> Vec<MatterGuide> {
             scope: m.scope.clone(),
             mail_allowed: m.mail_allowed,
             fee_fen: m.fee_fen,
-            materials: m.materials.iter().map(|x| GuideMaterial { name: x.name.clone(), primary: x.primary, original: x.original, count: x.count, ecert: x.ecert }).collect(),
+            materials: m
+                .materials
+                .iter()
+                .map(|x| GuideMaterial {
+                    name: x.name.clone(),
+                    primary: x.primary,
+                    original: x.original,
+                    count: x.count,
+                    ecert: x.ecert,
+                })
+                .collect(),
             updated_at: 0,
         })
         .collect()
@@ -121,9 +142,13 @@ pub async fn sync_every(sync: Arc<CatalogueSync>, every: Duration, shutdown: Can
             _ = shutdown.cancelled() => return,
         }
         match sync.run().await {
-            Ok(report) if !report.revised.is_empty() => tracing::info!(revised = ?report.revised, "matter catalogue synchronised"),
+            Ok(report) if !report.revised.is_empty() => {
+                tracing::info!(revised = ?report.revised, "matter catalogue synchronised")
+            }
             Ok(_) => {}
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "matter catalogue sync failed; retrying at the next tick"),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "matter catalogue sync failed; retrying at the next tick")
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! their e-certificates verified, opened as cases in groups (one transaction per group).
 use std::collections::HashSet;
 
-use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
+use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
 use hub_core::routing::{self, Routing};
 use hub_core::{Case, Reference};
 use hub_web::BadRequest;
@@ -92,17 +92,31 @@ impl SubmitApplication {
             return fail("matter_code", format!("no matter with implementation code {}", self.matter_code));
         };
         let Some(point) = reference.service_point(&self.service_point) else {
-            return fail("service_point", format!("no service point {} in county {}", self.service_point, reference.county.code));
+            return fail(
+                "service_point",
+                format!("no service point {} in county {}", self.service_point, reference.county.code),
+            );
         };
         if !matter.accept_tiers.contains(&point.tier) {
-            fail("service_point", format!("a {} service point may not accept {}; tiers allowed: {}", point.tier, matter.name, matter.accept_tiers.join(", ")))?;
+            fail(
+                "service_point",
+                format!(
+                    "a {} service point may not accept {}; tiers allowed: {}",
+                    point.tier,
+                    matter.name,
+                    matter.accept_tiers.join(", ")
+                ),
+            )?;
         }
         if !["counter", "online", "bank"].contains(&self.channel.as_str()) {
             fail("channel", "must be counter, online or bank")?;
         }
         // A bank outlet takes applications through the bank's channel, and only it does.
         if (self.channel == "bank") != (point.tier == "bank") {
-            fail("channel", format!("channel bank is for bank outlets; {} is a {} service point", point.name, point.tier))?;
+            fail(
+                "channel",
+                format!("channel bank is for bank outlets; {} is a {} service point", point.name, point.tier),
+            )?;
         }
         field("applicant.name", not_blank(&self.applicant.name))?;
         match self.applicant.id_type.as_str() {
@@ -113,7 +127,13 @@ impl SubmitApplication {
         }
         field("applicant.phone", mobile(&self.applicant.phone))?;
         if let Some(email) = &self.applicant.email {
-            field("applicant.email", email.parse::<lettre::Address>().map(drop).map_err(|e| format!("{email} is not an e-mail address: {e}")))?;
+            field(
+                "applicant.email",
+                email
+                    .parse::<lettre::Address>()
+                    .map(drop)
+                    .map_err(|e| format!("{email} is not an e-mail address: {e}")),
+            )?;
         }
         // What is missing is for acceptance to say (one-time notice); names must be the matter's.
         let known = |name: &String| matter.materials.iter().any(|m| &m.name == name);
@@ -122,14 +142,23 @@ impl SubmitApplication {
         }
         for (i, faulty) in self.faulty_materials.iter().enumerate() {
             if !known(&faulty.material) {
-                fail(&format!("faulty_materials[{i}].material"), format!("{} is not a material of {}", faulty.material, matter.name))?;
+                fail(
+                    &format!("faulty_materials[{i}].material"),
+                    format!("{} is not a material of {}", faulty.material, matter.name),
+                )?;
             }
             field(&format!("faulty_materials[{i}].problem"), not_blank(&faulty.problem))?;
         }
         for (i, presented) in self.certificates.iter().enumerate() {
             match matter.materials.iter().find(|m| m.name == presented.material) {
-                None => fail(&format!("certificates[{i}].material"), format!("{} is not a material of {}", presented.material, matter.name))?,
-                Some(material) if !material.ecert => fail(&format!("certificates[{i}].material"), format!("{} cannot be replaced by an electronic certificate", material.name))?,
+                None => fail(
+                    &format!("certificates[{i}].material"),
+                    format!("{} is not a material of {}", presented.material, matter.name),
+                )?,
+                Some(material) if !material.ecert => fail(
+                    &format!("certificates[{i}].material"),
+                    format!("{} cannot be replaced by an electronic certificate", material.name),
+                )?,
                 Some(_) => field(&format!("certificates[{i}].certificate_id"), not_blank(&presented.certificate_id))?,
             }
         }
@@ -140,7 +169,9 @@ impl SubmitApplication {
         }
         match (self.delivery.method.as_str(), &self.delivery.address) {
             ("mail", None) => fail("delivery.address", "mail delivery needs an address")?,
-            ("mail", Some(_)) if !matter.mail_allowed => fail("delivery.method", format!("{} results may not be mailed", matter.name))?,
+            ("mail", Some(_)) if !matter.mail_allowed => {
+                fail("delivery.method", format!("{} results may not be mailed", matter.name))?
+            }
             ("mail", Some(address)) => {
                 field("delivery.address.name", not_blank(&address.name))?;
                 field("delivery.address.phone", mobile(&address.phone))?;
@@ -158,14 +189,26 @@ impl SubmitApplication {
 }
 
 /// Where a hypothetical application would be decided, and why (the explain call).
-pub fn explain_routing(reference: &Reference, matter_code: &str, service_point: &str, domicile_township: Option<&str>) -> Result<Routing, FieldError> {
+pub fn explain_routing(
+    reference: &Reference,
+    matter_code: &str,
+    service_point: &str,
+    domicile_township: Option<&str>,
+) -> Result<Routing, FieldError> {
     let Some(matter) = reference.matter(matter_code) else {
-        return Err(FieldError { field: "matter_code".into(), message: format!("no matter with implementation code {matter_code}") });
+        return Err(FieldError {
+            field: "matter_code".into(),
+            message: format!("no matter with implementation code {matter_code}"),
+        });
     };
     let Some(point) = reference.service_point(service_point) else {
-        return Err(FieldError { field: "service_point".into(), message: format!("no service point {service_point} in county {}", reference.county.code) });
+        return Err(FieldError {
+            field: "service_point".into(),
+            message: format!("no service point {service_point} in county {}", reference.county.code),
+        });
     };
-    routing::route(reference, matter, point, domicile_township).map_err(|message| FieldError { field: "service_point".into(), message })
+    routing::route(reference, matter, point, domicile_township)
+        .map_err(|message| FieldError { field: "service_point".into(), message })
 }
 
 /// Outcome of a submission: the case, and whether this request opened it.
@@ -176,18 +219,31 @@ pub struct Submitted {
 }
 
 /// Opens a case for a validated application, or returns the case this request already opened.
-pub async fn submit_application(store: &Store, reference: &Reference, request: &SubmitApplication) -> anyhow::Result<Submitted> {
+pub async fn submit_application(
+    store: &Store,
+    reference: &Reference,
+    request: &SubmitApplication,
+) -> anyhow::Result<Submitted> {
     let mut submitted = submit_applications(store, reference, std::slice::from_ref(request)).await?;
     Ok(submitted.remove(0))
 }
 
 /// Opens cases for validated applications in one transaction; a request id seen before (or
 /// earlier in `requests`) gets the case it opened.
-pub async fn submit_applications(store: &Store, reference: &Reference, requests: &[SubmitApplication]) -> anyhow::Result<Vec<Submitted>> {
+pub async fn submit_applications(
+    store: &Store,
+    reference: &Reference,
+    requests: &[SubmitApplication],
+) -> anyhow::Result<Vec<Submitted>> {
     let mut tx = store.begin().await?;
     let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
     let mut known = tx.cases_for_requests(&ids).await?;
-    let new_requests = requests.iter().filter(|r| !known.contains_key(&r.request_id)).map(|r| r.request_id.as_str()).collect::<HashSet<_>>().len();
+    let new_requests = requests
+        .iter()
+        .filter(|r| !known.contains_key(&r.request_id))
+        .map(|r| r.request_id.as_str())
+        .collect::<HashSet<_>>()
+        .len();
     let mut serial = if new_requests > 0 { tx.reserve_case_serials(new_requests).await? } else { 0 };
     let now = now_ms();
     let date = hub_core::calendar::iso_date(hub_core::calendar::day_of(now)).replace('-', "");
@@ -217,7 +273,12 @@ pub async fn submit_applications(store: &Store, reference: &Reference, requests:
     Ok(outcomes)
 }
 
-fn application_submitted(reference: &Reference, request: &SubmitApplication, case_number: String, now: i64) -> ApplicationSubmitted {
+fn application_submitted(
+    reference: &Reference,
+    request: &SubmitApplication,
+    case_number: String,
+    now: i64,
+) -> ApplicationSubmitted {
     let matter = reference.matter(&request.matter_code).expect("validated");
     let point = reference.service_point(&request.service_point).expect("validated");
     ApplicationSubmitted {
@@ -262,7 +323,11 @@ const INTAKE_GROUP: usize = 256;
 
 impl Intake {
     /// The intake and the task that serves it (to be spawned); the task ends with `shutdown`.
-    pub fn new(store: Store, reference: CurrentReference, shutdown: CancellationToken) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
+    pub fn new(
+        store: Store,
+        reference: CurrentReference,
+        shutdown: CancellationToken,
+    ) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
         let (requests, mut pending) = mpsc::channel::<(SubmitApplication, IntakeReply)>(INTAKE_GROUP * 4);
         let task = async move {
             loop {
@@ -280,9 +345,15 @@ impl Intake {
                 }
                 let (applications, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
                 match submit_applications(&store, &reference.get(), &applications).await {
-                    Ok(outcomes) => outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome)))),
+                    Ok(outcomes) => {
+                        outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome))))
+                    }
                     Err(error) => {
-                        tracing::error!(error = format!("{error:#}"), submissions = replies.len(), "opening cases failed");
+                        tracing::error!(
+                            error = format!("{error:#}"),
+                            submissions = replies.len(),
+                            "opening cases failed"
+                        );
                         replies.into_iter().for_each(|reply| drop(reply.send(Err(format!("{error:#}")))));
                     }
                 }
@@ -299,16 +370,25 @@ impl Intake {
     }
 }
 
-
 /// Fetches and verifies each presented certificate: a good one stands in for its material, a
 /// bad one makes the material faulty, for the one-time notice to name. A malformed identifier
 /// is refused (422, naming it); an unreachable repository leaves the application untaken.
-pub async fn verify_presented(reference: &Reference, certificates: &CertificateLookup, request: &mut SubmitApplication) -> Result<(), LookupError> {
+pub async fn verify_presented(
+    reference: &Reference,
+    certificates: &CertificateLookup,
+    request: &mut SubmitApplication,
+) -> Result<(), LookupError> {
     let matter = reference.matter(&request.matter_code).map(|m| m.name.clone()).unwrap_or_default();
     for (i, presented) in std::mem::take(&mut request.certificates).into_iter().enumerate() {
-        let why = LookupPurpose { purpose: format!("办理{matter}：核验{}（免提交，申请{}）", presented.material, request.request_id), officer: None, case_number: None };
+        let why = LookupPurpose {
+            purpose: format!("办理{matter}：核验{}（免提交，申请{}）", presented.material, request.request_id),
+            officer: None,
+            case_number: None,
+        };
         let problem = match certificates.fetch(&presented.certificate_id, &why).await {
-            Ok(found) if found.certificate.holder_code != request.applicant.id_number => Some("电子证照持证主体与申请人不符".to_string()),
+            Ok(found) if found.certificate.holder_code != request.applicant.id_number => {
+                Some("电子证照持证主体与申请人不符".to_string())
+            }
             Ok(found) if !found.valid => Some(format!("电子证照核验未通过：{}", found.problems.join("；"))),
             Ok(_) => None,
             Err(LookupError::NotFound(_)) => Some("电子证照库中无此证照".to_string()),

@@ -16,9 +16,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::{context, Environment, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::store::Store;
 use hub_core::calendar::{day_of, iso_date, local_minute_text};
 use hub_core::{Case, Reference};
-use crate::store::Store;
 
 pub const CONSUMER: &str = "hub-notifier";
 
@@ -84,7 +84,9 @@ impl Templates {
         let mut environment = Environment::new();
         for template in newest.values() {
             for (part, text) in [("subject", &template.subject), ("body", &template.body)] {
-                environment.add_template_owned(format!("{}/{part}", template.name), text.clone()).map_err(|e| format!("template {} {part}: {e}", template.name))?;
+                environment
+                    .add_template_owned(format!("{}/{part}", template.name), text.clone())
+                    .map_err(|e| format!("template {} {part}: {e}", template.name))?;
             }
         }
         Ok(Templates { environment, versions: newest.into_iter().map(|(name, t)| (name, t.version)).collect() })
@@ -95,7 +97,10 @@ impl Templates {
         let version = *self.versions.get(name).ok_or_else(|| format!("no template {name}"))?;
         let values = context! { template => name, version => version, ..values.clone() };
         let render = |part: &str| {
-            self.environment.get_template(&format!("{name}/{part}")).and_then(|t| t.render(&values)).map_err(|e| format!("template {name} {part}: {e}"))
+            self.environment
+                .get_template(&format!("{name}/{part}"))
+                .and_then(|t| t.render(&values))
+                .map_err(|e| format!("template {name} {part}: {e}"))
         };
         Ok((render("subject")?, render("body")?, version))
     }
@@ -124,7 +129,8 @@ impl Notifier {
         } else {
             let url = url::Url::parse(&config.smtp_url)?;
             let host = url.host_str().filter(|_| url.scheme() == "smtp");
-            let host = host.ok_or_else(|| anyhow::anyhow!("mail.smtp_url must be smtp://host[:port], got {}", config.smtp_url))?;
+            let host = host
+                .ok_or_else(|| anyhow::anyhow!("mail.smtp_url must be smtp://host[:port], got {}", config.smtp_url))?;
             Some(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(url.port().unwrap_or(25)).build())
         };
         Ok(Notifier { store, reference, templates: Templates::builtin(), transport, from: config.from.parse()? })
@@ -192,10 +198,21 @@ impl Notifier {
                     commitment_date => e.commitment_date.map(iso_date),
                 },
             ),
-            Event::SupplementRequested(e) => ("one-time-notice", context! { notice_number => e.notice_number, items => e.items }),
-            Event::AcceptanceRefused(e) => ("not-accepted", context! { notice_number => e.notice_number, reason => e.reason, legal_basis => e.legal_basis }),
-            Event::CaseDecided(e) => ("decision", context! { approved => e.outcome == "approved", document => e.result_document, reason => e.reason }),
-            Event::DeliveryCompleted(e) => ("delivery", context! { signed => e.outcome == "signed", waybill => e.waybill_number, signed_by => e.signed_by }),
+            Event::SupplementRequested(e) => {
+                ("one-time-notice", context! { notice_number => e.notice_number, items => e.items })
+            }
+            Event::AcceptanceRefused(e) => (
+                "not-accepted",
+                context! { notice_number => e.notice_number, reason => e.reason, legal_basis => e.legal_basis },
+            ),
+            Event::CaseDecided(e) => (
+                "decision",
+                context! { approved => e.outcome == "approved", document => e.result_document, reason => e.reason },
+            ),
+            Event::DeliveryCompleted(e) => (
+                "delivery",
+                context! { signed => e.outcome == "signed", waybill => e.waybill_number, signed_by => e.signed_by },
+            ),
             Event::ResultReadyForPickup(e) => ("pickup", context! { place => e.place, pickup_code => e.pickup_code }),
             _ => return None,
         };
@@ -203,8 +220,14 @@ impl Notifier {
     }
 
     fn message(&self, mail: &Mail) -> anyhow::Result<(Message, i64)> {
-        let (subject, body, version) = self.templates.render(mail.template, &mail.values).map_err(anyhow::Error::msg)?;
-        let message = Message::builder().from(self.from.clone()).to(mail.to.parse()?).subject(subject).header(ContentType::TEXT_PLAIN).body(body)?;
+        let (subject, body, version) =
+            self.templates.render(mail.template, &mail.values).map_err(anyhow::Error::msg)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(mail.to.parse()?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
         Ok((message, version))
     }
 }
@@ -217,15 +240,26 @@ impl BatchHandler for Notifier {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
         let sent = self.store.notifications_sent(&ids).await?;
-        let about: Vec<&str> = batch.iter().map(|d| d.event.case_number()).filter(|number| !number.is_empty()).collect();
-        let cases: HashMap<String, Case> = self.store.cases_with_requests(&about).await?.into_iter().map(|(_, case)| (case.case_number.clone(), case)).collect();
+        let about: Vec<&str> =
+            batch.iter().map(|d| d.event.case_number()).filter(|number| !number.is_empty()).collect();
+        let cases: HashMap<String, Case> = self
+            .store
+            .cases_with_requests(&about)
+            .await?
+            .into_iter()
+            .map(|(_, case)| (case.case_number.clone(), case))
+            .collect();
         let mut outcomes: Vec<(String, String, &'static str, i64, String)> = Vec::new();
         for delivery in batch {
             let event = &delivery.event;
             let mails = match event {
                 Event::DeadlineWarning(warning) => self.warning_mails(warning),
                 Event::AuditAnomalyDetected(alert) => vec![self.anomaly_mail(alert)],
-                other => cases.get(other.case_number()).and_then(|case| self.applicant_mail(other, case)).into_iter().collect(),
+                other => cases
+                    .get(other.case_number())
+                    .and_then(|case| self.applicant_mail(other, case))
+                    .into_iter()
+                    .collect(),
             };
             for mail in mails {
                 if sent.contains(&(event.event_id().to_string(), mail.to.clone())) {
@@ -244,7 +278,12 @@ impl BatchHandler for Notifier {
             }
         }
         let mut tx = self.store.begin().await?;
-        let rows: Vec<(&str, &str, &str, i64, &str)> = outcomes.iter().map(|(id, to, template, version, outcome)| (id.as_str(), to.as_str(), *template, *version, outcome.as_str())).collect();
+        let rows: Vec<(&str, &str, &str, i64, &str)> = outcomes
+            .iter()
+            .map(|(id, to, template, version, outcome)| {
+                (id.as_str(), to.as_str(), *template, *version, outcome.as_str())
+            })
+            .collect();
         tx.record_notifications(&rows).await?;
         let marks: Vec<(&str, &str)> = ids.iter().map(|id| (*id, "notified")).collect();
         tx.mark_applied(CONSUMER, &marks).await?;
@@ -264,7 +303,10 @@ mod tests {
             .render("one-time-notice", &context! { applicant => "张三", matter => "食品经营许可", case_number => "6104", notice_number => "N1", enquiry_phone => "029", items => vec![context! { material => "营业执照", problem => "未提交" }, context! { material => "平面图", problem => "模糊" }] })
             .unwrap();
         assert!(subject.contains("一次性告知") && subject.contains("6104"), "{subject}");
-        assert!(body.contains("1. 营业执照：未提交") && body.contains("2. 平面图：模糊") && body.contains("第 1 版"), "{body}");
+        assert!(
+            body.contains("1. 营业执照：未提交") && body.contains("2. 平面图：模糊") && body.contains("第 1 版"),
+            "{body}"
+        );
         assert_eq!(version, 1);
         let (subject, body, _) = templates.render("decision", &context! { approved => false, matter => "m", case_number => "c", reason => "不符合条件", document => "D1" }).unwrap();
         assert!(subject.starts_with("不予许可") && body.contains("行政复议"), "{subject} {body}");
@@ -272,7 +314,11 @@ mod tests {
             assert!(templates.render(name, &context! {}).is_ok(), "{name}");
         }
         let newer = format!("{TEMPLATES_TOML}\n[[template]]\nname = \"pickup\"\nversion = 2\nto = \"applicant\"\nsubject = \"v2 {{{{ case_number }}}}\"\nbody = \"b\"\n");
-        assert_eq!(Templates::parse(&newer).unwrap().render("pickup", &context! { case_number => "c" }).unwrap(), ("v2 c".to_string(), "b".to_string(), 2), "the newest version is used");
+        assert_eq!(
+            Templates::parse(&newer).unwrap().render("pickup", &context! { case_number => "c" }).unwrap(),
+            ("v2 c".to_string(), "b".to_string(), 2),
+            "the newest version is used"
+        );
         let doubled = format!("{TEMPLATES_TOML}\n[[template]]\nname = \"pickup\"\nversion = 1\nto = \"applicant\"\nsubject = \"s\"\nbody = \"b\"\n");
         assert!(Templates::parse(&doubled).err().is_some_and(|e| e.contains("version 1 twice")));
     }

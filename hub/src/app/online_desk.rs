@@ -29,7 +29,10 @@ pub struct OnlineDesk {
 impl OnlineDesk {
     fn application(&self, online: &OnlineApplication, reference: &Reference) -> Result<SubmitApplication, BadRequest> {
         let project_no = online.project_no.trim();
-        if project_no.is_empty() || project_no.len() > 48 || !project_no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if project_no.is_empty()
+            || project_no.len() > 48
+            || !project_no.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(BadRequest::field("project_no", "project_no is 1 to 48 letters, digits or hyphens"));
         }
         let application = SubmitApplication {
@@ -40,15 +43,27 @@ impl OnlineDesk {
             applicant: online.applicant.clone(),
             materials: online.materials.clone(),
             faulty_materials: Vec::new(),
-            certificates: online.certificates.iter().map(|c| PresentedCertificate { material: c.material.clone(), certificate_id: c.certificate_id.clone() }).collect(),
+            certificates: online
+                .certificates
+                .iter()
+                .map(|c| PresentedCertificate {
+                    material: c.material.clone(),
+                    certificate_id: c.certificate_id.clone(),
+                })
+                .collect(),
             commits_to_supply: false,
             domicile_township: online.domicile_township.clone(),
-            delivery: DeliveryChoice { method: online.delivery_method.clone(), address: online.delivery_address.clone() },
+            delivery: DeliveryChoice {
+                method: online.delivery_method.clone(),
+                address: online.delivery_address.clone(),
+            },
         };
         let field = |name: &str| match name {
             "matter_code" => "implementation_code".to_string(),
             "delivery.method" => "delivery_method".to_string(),
-            other => other.strip_prefix("delivery.address").map_or_else(|| other.to_string(), |rest| format!("delivery_address{rest}")),
+            other => other
+                .strip_prefix("delivery.address")
+                .map_or_else(|| other.to_string(), |rest| format!("delivery_address{rest}")),
         };
         application.validate(reference).map_err(|bad| {
             let name = field(&bad.field);
@@ -103,11 +118,13 @@ impl CaseDirectory for Store {
                     project_no: request_id.strip_prefix(PROJECT_PREFIX).map(str::to_string),
                     applicant: application.applicant.clone(),
                     handler_code: case.handler_code(),
-                    handler_name: case.department_name.clone().unwrap_or_else(|| application.service_point.name.clone()),
+                    handler_name: case
+                        .department_name
+                        .clone()
+                        .unwrap_or_else(|| application.service_point.name.clone()),
                 };
                 (case.case_number, facts)
             })
             .collect())
     }
 }
-

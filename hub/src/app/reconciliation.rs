@@ -6,8 +6,8 @@ use connectors::bank::inbound::StatementSource;
 use connectors::bank::protocol::Payment;
 use contracts::Event;
 
-use hub_core::fees::{reconcile, PaymentLine, Reconciliation};
 use crate::store::Store;
+use hub_core::fees::{reconcile, PaymentLine, Reconciliation};
 
 pub struct Reconciler {
     pub source: StatementSource,
@@ -27,7 +27,8 @@ pub enum ReconcileError {
 impl Reconciler {
     /// Reconciles `day` (`YYYY-MM-DD`, China Standard Time) and keeps the report.
     pub async fn run(&self, day: &str) -> Result<Reconciliation, ReconcileError> {
-        let date = time::Date::parse(day, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| ReconcileError::BadDay(day.into()))?;
+        let date = time::Date::parse(day, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| ReconcileError::BadDay(day.into()))?;
         // Midnight in Beijing is 16:00 UTC the day before.
         let from = (date.midnight().assume_utc().unix_timestamp() - 8 * 3_600) * 1_000;
         let until = from + 86_400_000;
@@ -37,17 +38,43 @@ impl Reconciler {
             .events_between("FeeOrderRequested", 0, i64::MAX)
             .await?
             .into_iter()
-            .filter_map(|event| if let Event::FeeOrderRequested(order) = event { Some((order.order_number, order.total_fen)) } else { None })
+            .filter_map(|event| {
+                if let Event::FeeOrderRequested(order) = event {
+                    Some((order.order_number, order.total_fen))
+                } else {
+                    None
+                }
+            })
             .collect();
         let payments = |events: Vec<Event>| -> Vec<PaymentLine> {
             events
                 .into_iter()
-                .filter_map(|event| if let Event::PaymentConfirmed(p) = event { Some(PaymentLine { payment_id: p.payment_id, order_number: p.order_number, amount_fen: p.amount_fen }) } else { None })
+                .filter_map(|event| {
+                    if let Event::PaymentConfirmed(p) = event {
+                        Some(PaymentLine {
+                            payment_id: p.payment_id,
+                            order_number: p.order_number,
+                            amount_fen: p.amount_fen,
+                        })
+                    } else {
+                        None
+                    }
+                })
                 .collect()
         };
         let recorded = payments(self.store.events_between("PaymentConfirmed", from, until).await?);
-        let paid_before: HashSet<String> = payments(self.store.events_between("PaymentConfirmed", 0, from).await?).into_iter().map(|p| p.order_number).collect();
-        let stated: Vec<PaymentLine> = statement.into_iter().map(|p: Payment| PaymentLine { payment_id: p.payment_id, order_number: p.order_number, amount_fen: p.amount_fen }).collect();
+        let paid_before: HashSet<String> = payments(self.store.events_between("PaymentConfirmed", 0, from).await?)
+            .into_iter()
+            .map(|p| p.order_number)
+            .collect();
+        let stated: Vec<PaymentLine> = statement
+            .into_iter()
+            .map(|p: Payment| PaymentLine {
+                payment_id: p.payment_id,
+                order_number: p.order_number,
+                amount_fen: p.amount_fen,
+            })
+            .collect();
         let report = reconcile(day, &orders, &recorded, &stated, &paid_before);
         self.store.save_reconciliation(day, &serde_json::to_value(&report).map_err(anyhow::Error::from)?).await?;
         Ok(report)

@@ -22,4 +22,3 @@ impl CurrentReference {
         *self.0.write().expect("reference lock") = Arc::new(reference);
     }
 }
-

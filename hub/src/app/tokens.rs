@@ -1,7 +1,7 @@
 //! Tokens of people and systems: issued with a role bound to a unit, hashed at rest, expiring,
 //! revocable; a presented token gives a seat or the reason it gives none.
-use hub_web::BadRequest;
 use hub_core::access::{Role, Seat};
+use hub_web::BadRequest;
 use rand::RngCore as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -76,13 +76,19 @@ impl Tokens {
         if request.holder.trim().is_empty() {
             return Err(IssueError::Bad(BadRequest::field("holder", "name the person or system the token is for")));
         }
-        request.role.check_unit(request.unit.as_deref(), &self.reference.get()).map_err(|message| IssueError::Bad(BadRequest::field("unit", message)))?;
+        request
+            .role
+            .check_unit(request.unit.as_deref(), &self.reference.get())
+            .map_err(|message| IssueError::Bad(BadRequest::field("unit", message)))?;
         let valid_days = request.valid_days.unwrap_or(match request.kind {
             TokenKind::Person => 180,
             TokenKind::System => 365,
         });
         if !(1..=MAX_VALID_DAYS).contains(&valid_days) {
-            return Err(IssueError::Bad(BadRequest::field("valid_days", format!("a token is valid 1 to {MAX_VALID_DAYS} days"))));
+            return Err(IssueError::Bad(BadRequest::field(
+                "valid_days",
+                format!("a token is valid 1 to {MAX_VALID_DAYS} days"),
+            )));
         }
         let mut bytes = [0u8; 40];
         rand::rng().fill_bytes(&mut bytes);
@@ -134,13 +140,17 @@ impl Tokens {
             return Err(refused("wrong token secret"));
         }
         let role = Role::parse(&record.role).ok_or_else(|| refused("the token's role is no longer known"))?;
-        let seat = Seat { token_id: record.token_id.clone(), holder: record.holder.clone(), role, unit: record.unit.clone() };
+        let seat =
+            Seat { token_id: record.token_id.clone(), holder: record.holder.clone(), role, unit: record.unit.clone() };
         let refused_seat = |reason: String| Unauthenticated::Refused { reason, seat: Some(seat.clone()) };
         if let Some(at) = record.revoked_at {
             return Err(refused_seat(format!("token revoked at {}", hub_core::calendar::local_minute_text(at))));
         }
         if record.expires_at <= now_ms() {
-            return Err(refused_seat(format!("token expired at {}", hub_core::calendar::local_minute_text(record.expires_at))));
+            return Err(refused_seat(format!(
+                "token expired at {}",
+                hub_core::calendar::local_minute_text(record.expires_at)
+            )));
         }
         Ok(seat)
     }
@@ -151,7 +161,6 @@ pub enum IssueError {
     Bad(BadRequest),
     Store(anyhow::Error),
 }
-
 
 /// Why a presented token gives no seat.
 #[derive(Debug)]

@@ -33,17 +33,24 @@ const OPERATORS: Rule = Rule::Roles(&[Integrator]);
 pub fn routes() -> Vec<Route<AuditState>> {
     const TAG: &str = "data bureau";
     vec![
-        Route::get("/api/v1/audit/verify", BUREAU, verify).doc(TAG, "check the whole ledger and every checkpoint; names the first bad entry"),
+        Route::get("/api/v1/audit/verify", BUREAU, verify)
+            .doc(TAG, "check the whole ledger and every checkpoint; names the first bad entry"),
         Route::get("/api/v1/audit/checkpoints", BUREAU, list_checkpoints).doc(TAG, "the signed checkpoints"),
-        Route::post("/api/v1/audit/checkpoints", OPERATORS, make_checkpoint).doc("integrators", "sign a checkpoint now"),
-        Route::get("/api/v1/audit/public-key", Rule::Public, public_key).doc(TAG, "the hub's Ed25519 public key, for checking offline"),
+        Route::post("/api/v1/audit/checkpoints", OPERATORS, make_checkpoint)
+            .doc("integrators", "sign a checkpoint now"),
+        Route::get("/api/v1/audit/public-key", Rule::Public, public_key)
+            .doc(TAG, "the hub's Ed25519 public key, for checking offline"),
         Route::get("/api/v1/audit/entries", BUREAU, search)
             .doc(TAG, "entries about a person, a department's exchanges, exchanges with no case")
             .query::<SearchQuery>(),
         Route::get("/api/v1/audit/entries/{seq}/proof", BUREAU, proof).doc(TAG, "one entry with its inclusion proof"),
         // An export changes nothing: it signs what the ledger holds for the bureau to take away.
-        Route::post("/api/v1/audit/exports", BUREAU, export).doc(TAG, "a period's entries as a bundle that checks offline").body::<ExportRequest>(),
-        Route::get("/api/v1/audit/volume", BUREAU, volume).doc(TAG, "exchanges per day and pair of parties").query::<PeriodQuery>(),
+        Route::post("/api/v1/audit/exports", BUREAU, export)
+            .doc(TAG, "a period's entries as a bundle that checks offline")
+            .body::<ExportRequest>(),
+        Route::get("/api/v1/audit/volume", BUREAU, volume)
+            .doc(TAG, "exchanges per day and pair of parties")
+            .query::<PeriodQuery>(),
         Route::get("/api/v1/audit/alerts", BUREAU, alerts).doc(TAG, "the anomaly rules' alerts").query::<PeriodQuery>(),
         Route::get("/api/v1/audit/archives", BUREAU, list_archives).doc(TAG, "the archive files of old entries"),
         Route::post("/api/v1/audit/archives", OPERATORS, make_archive)
@@ -64,15 +71,22 @@ impl PersonalDataShown {
 /// the hub runs (connectors, offsets, tokens, catalogue, reconciliation, the audit itself).
 fn is_admin_action(method: &Method, path: &str) -> bool {
     method != Method::GET
-        && ["/api/v1/connectors", "/api/v1/tokens", "/api/v1/catalogue/", "/api/v1/bank/reconciliations", "/api/v1/audit/"]
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
+        && [
+            "/api/v1/connectors",
+            "/api/v1/tokens",
+            "/api/v1/catalogue/",
+            "/api/v1/bank/reconciliations",
+            "/api/v1/audit/",
+        ]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
 }
 
 /// Who asks: the seat the gate found (never headers the caller could set), and the purpose the
 /// caller states (`X-Purpose`, UTF-8: Chinese).
 fn asker_of(request: &Request) -> Asker {
-    let purpose = request.headers().get("x-purpose").and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).unwrap_or_default();
+    let purpose =
+        request.headers().get("x-purpose").and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).unwrap_or_default();
     Asker::of(request.extensions().get::<Seat>(), purpose.to_string())
 }
 
@@ -91,8 +105,12 @@ pub async fn record_in_ledger(State(ledger): State<Arc<Ledger>>, request: Reques
     }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
-        return BadRequest { status: StatusCode::PAYLOAD_TOO_LARGE, field: None, message: "an administrative request is at most 1 MiB".into() }
-            .into_response();
+        return BadRequest {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            field: None,
+            message: "an administrative request is at most 1 MiB".into(),
+        }
+        .into_response();
     };
     let action = format!("{} {}", parts.method, parts.uri.path());
     let response = next.run(Request::from_parts(parts, Body::from(bytes.clone()))).await;
@@ -141,8 +159,9 @@ struct SearchQuery {
 fn instant(field: &str, text: Option<&str>, default: i64) -> Result<i64, BadRequest> {
     match text {
         None => Ok(default),
-        Some(text) => bus::offsets::instant_ms(text)
-            .ok_or_else(|| BadRequest::field(field, format!("{field} is an RFC 3339 instant like 2026-11-23T08:00:00+08:00"))),
+        Some(text) => bus::offsets::instant_ms(text).ok_or_else(|| {
+            BadRequest::field(field, format!("{field} is an RFC 3339 instant like 2026-11-23T08:00:00+08:00"))
+        }),
     }
 }
 
@@ -176,7 +195,10 @@ struct PeriodQuery {
 }
 
 /// Daily volume of exchanges per pair of parties, the parties named.
-async fn volume(State(state): State<AuditState>, ValidQuery(query): ValidQuery<PeriodQuery>) -> ApiResult<Json<Vec<Value>>> {
+async fn volume(
+    State(state): State<AuditState>,
+    ValidQuery(query): ValidQuery<PeriodQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
     let (from_ms, until_ms) = period(query.from.as_deref(), query.until.as_deref())?;
     let reference = state.reference.get();
     let rows = state.ledger.volume(from_ms, until_ms).await?;
@@ -197,7 +219,10 @@ async fn volume(State(state): State<AuditState>, ValidQuery(query): ValidQuery<P
 }
 
 /// The anomaly rules' alerts in a period, newest first, the parties named.
-async fn alerts(State(state): State<AuditState>, ValidQuery(query): ValidQuery<PeriodQuery>) -> ApiResult<Json<Vec<Value>>> {
+async fn alerts(
+    State(state): State<AuditState>,
+    ValidQuery(query): ValidQuery<PeriodQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
     let (from_ms, until_ms) = period(query.from.as_deref(), query.until.as_deref())?;
     let reference = state.reference.get();
     let alerts = state.ledger.alerts(from_ms, until_ms).await?;
@@ -246,7 +271,10 @@ struct ArchiveRequest {
 }
 
 /// Archives the entries recorded before an instant now, rather than at the retention's hour.
-async fn make_archive(State(state): State<AuditState>, ValidJson(request): ValidJson<ArchiveRequest>) -> ApiResult<Response> {
+async fn make_archive(
+    State(state): State<AuditState>,
+    ValidJson(request): ValidJson<ArchiveRequest>,
+) -> ApiResult<Response> {
     let before_ms = instant("before", Some(&request.before), 0)?;
     if before_ms > now_ms() {
         return Err(BadRequest::field("before", "before must not be in the future").into());

@@ -44,28 +44,48 @@ const SUPERVISORS: Rule = Rule::Roles(&[Supervisor]);
 pub fn routes() -> Vec<Route<CasesState>> {
     vec![
         Route::post("/api/v1/applications", COUNTERS, submit)
-            .doc("service points", "submit an application (idempotent on request_id); presented e-certificates stand in for paper")
+            .doc(
+                "service points",
+                "submit an application (idempotent on request_id); presented e-certificates stand in for paper",
+            )
             .body::<SubmitApplication>(),
         Route::get("/api/v1/cases", READERS, list_cases)
             .doc("cases", "cases in one state within the caller's scope, longest waiting first")
             .query::<CaseListQuery>(),
         Route::get("/api/v1/cases/{case_number}", READERS, read_case).doc("cases", "the case with its full history"),
         Route::get("/api/v1/cases/{case_number}/flow", READERS, read_flow).doc("cases", "the flow record (流转表)"),
-        Route::get("/api/v1/cases/{case_number}/documents", READERS, read_documents).doc("cases", "the case file's page index"),
+        Route::get("/api/v1/cases/{case_number}/documents", READERS, read_documents)
+            .doc("cases", "the case file's page index"),
         Route::get("/api/v1/cases/{case_number}/documents/{position}", READERS, read_document)
             .doc("cases", "one document, printable")
             .produces("text/html"),
         command::<DecisionRequest>("decision", DECIDING, "approvers", "approve or deny"),
         command::<RefusalRequest>("refusal", DECIDING, "approvers", "not accepted (不予受理)"),
         command::<SupplementRequest>("supplements", COUNTERS, "service points", "materials supplied (补正)"),
-        command::<ProcedureRequest>("procedures", DECIDING, "approvers", "start a special procedure (site inspection, hearing, expert review)"),
+        command::<ProcedureRequest>(
+            "procedures",
+            DECIDING,
+            "approvers",
+            "start a special procedure (site inspection, hearing, expert review)",
+        ),
         command::<ProcedureCompletion>("procedures/complete", DECIDING, "approvers", "the procedure's record"),
         command::<OpinionRequest>("opinions", DECIDING, "approvers", "a consulted department's opinion (并联审批)"),
         command::<PickupRequest>("pickup", COUNTERS, "service points", "hand the result over at the window or locker"),
         command::<ReviewRequest>("reviews", COUNTERS, "service points", "the applicant's review (好差评)"),
-        command::<RectificationClosing>("rectifications/close", SUPERVISORS, "supervisors", "close a rectification item of a bad review"),
-        command::<RevocationRequest>("certificate/revocation", DECIDING, "approvers", "revoke the case's e-certificate"),
-        Route::get("/api/v1/reviews/stats", SUPERVISORS, review_stats).doc("supervisors", "reviews per service point and department"),
+        command::<RectificationClosing>(
+            "rectifications/close",
+            SUPERVISORS,
+            "supervisors",
+            "close a rectification item of a bad review",
+        ),
+        command::<RevocationRequest>(
+            "certificate/revocation",
+            DECIDING,
+            "approvers",
+            "revoke the case's e-certificate",
+        ),
+        Route::get("/api/v1/reviews/stats", SUPERVISORS, review_stats)
+            .doc("supervisors", "reviews per service point and department"),
         Route::get("/api/v1/warnings", SUPERVISORS, warnings)
             .doc("supervisors", "time-limit warnings raised, oldest first")
             .query::<WarningQuery>(),
@@ -79,9 +99,13 @@ pub fn routes() -> Vec<Route<CasesState>> {
             .doc("service points", "where a hypothetical application would be decided, and why")
             .query::<ExplainQuery>(),
         Route::get("/api/v1/matters", READERS, list_matters)
-            .doc("service points", "the matter guides (办事指南) a service point may accept, with their materials checklists")
+            .doc(
+                "service points",
+                "the matter guides (办事指南) a service point may accept, with their materials checklists",
+            )
             .query::<MatterQuery>(),
-        Route::get("/api/v1/stats", Rule::Roles(&[Supervisor, hub_core::access::Role::Integrator]), stats).doc("supervisors", "cases per state"),
+        Route::get("/api/v1/stats", Rule::Roles(&[Supervisor, hub_core::access::Role::Integrator]), stats)
+            .doc("supervisors", "cases per state"),
         Route::get("/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor]), delivery_orders)
             .doc("postal", "the postal board: delivery orders by delivery state")
             .query::<DeliveryQuery>(),
@@ -89,7 +113,12 @@ pub fn routes() -> Vec<Route<CasesState>> {
 }
 
 /// The route of a command on the case its path names: `POST /api/v1/cases/{case_number}/<what>`.
-fn command<B: CaseCommand + JsonSchema + Send + 'static>(what: &'static str, rule: Rule, tag: &'static str, summary: &'static str) -> Route<CasesState> {
+fn command<B: CaseCommand + JsonSchema + Send + 'static>(
+    what: &'static str,
+    rule: Rule,
+    tag: &'static str,
+    summary: &'static str,
+) -> Route<CasesState> {
     let path: &'static str = Box::leak(format!("/api/v1/cases/{{case_number}}/{what}").into_boxed_str());
     Route::post(path, rule, case_command::<B>).doc(tag, summary).body::<B>()
 }
@@ -123,13 +152,18 @@ async fn case_for(state: &CasesState, seat: &Seat, case_number: &str) -> ApiResu
         Some(record) if CaseScope::of(seat, &state.reference.get()).sees(&record.case) => Ok(record),
         Some(_) => {
             let whose = seat.unit.as_deref().unwrap_or(seat.role.code());
-            Err(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s ({whose})", seat.holder)).into())
+            Err(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s ({whose})", seat.holder))
+                .into())
         }
         None => Err(BadRequest::not_found(format!("no case {case_number}")).into()),
     }
 }
 
-async fn read_case(State(state): State<CasesState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> ApiResult<Response> {
+async fn read_case(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path(case_number): Path<String>,
+) -> ApiResult<Response> {
     let record = case_for(&state, &seat, &case_number).await?;
     Ok(PersonalDataShown::of("case file", [&record.case]).attach(Json(&record).into_response()))
 }
@@ -159,7 +193,12 @@ fn required(field: &str, value: &str) -> Result<(), BadRequest> {
 impl CaseCommand for DecisionRequest {
     fn into_command(self) -> Result<Command, BadRequest> {
         required("officer", &self.officer)?;
-        Ok(Command::Decide { outcome: self.outcome, officer: self.officer, department_code: self.department_code, reason: self.reason })
+        Ok(Command::Decide {
+            outcome: self.outcome,
+            officer: self.officer,
+            department_code: self.department_code,
+            reason: self.reason,
+        })
     }
 }
 
@@ -207,7 +246,12 @@ struct ProcedureRequest {
 impl CaseCommand for ProcedureRequest {
     fn into_command(self) -> Result<Command, BadRequest> {
         required("officer", &self.officer)?;
-        Ok(Command::StartProcedure { procedure: self.procedure, officer: self.officer, departments: self.departments, parties: self.parties })
+        Ok(Command::StartProcedure {
+            procedure: self.procedure,
+            officer: self.officer,
+            departments: self.departments,
+            parties: self.parties,
+        })
     }
 }
 
@@ -238,7 +282,12 @@ struct OpinionRequest {
 impl CaseCommand for OpinionRequest {
     fn into_command(self) -> Result<Command, BadRequest> {
         required("officer", &self.officer)?;
-        Ok(Command::GiveOpinion { department_code: self.department_code, officer: self.officer, opinion: self.opinion, remarks: self.remarks })
+        Ok(Command::GiveOpinion {
+            department_code: self.department_code,
+            officer: self.officer,
+            opinion: self.opinion,
+            remarks: self.remarks,
+        })
     }
 }
 
@@ -256,7 +305,12 @@ struct PickupRequest {
 
 impl CaseCommand for PickupRequest {
     fn into_command(self) -> Result<Command, BadRequest> {
-        Ok(Command::Collect { collected_by: self.collected_by, id_number: self.id_number, pickup_code: self.pickup_code, signature: self.signature })
+        Ok(Command::Collect {
+            collected_by: self.collected_by,
+            id_number: self.id_number,
+            pickup_code: self.pickup_code,
+            signature: self.signature,
+        })
     }
 }
 
@@ -286,7 +340,11 @@ struct RectificationClosing {
 impl CaseCommand for RectificationClosing {
     fn into_command(self) -> Result<Command, BadRequest> {
         required("officer", &self.officer)?;
-        Ok(Command::CloseRectification { item_number: self.item_number, officer: self.officer, feedback: self.feedback })
+        Ok(Command::CloseRectification {
+            item_number: self.item_number,
+            officer: self.officer,
+            feedback: self.feedback,
+        })
     }
 }
 
@@ -311,7 +369,10 @@ fn command_failure(case_number: &str, error: CommandError) -> ApiError {
         CommandError::NotFound(_) => BadRequest::not_found(format!("no case {case_number}")),
         CommandError::Rejected(rejection) => {
             let (status, field) = match &rejection {
-                Rejection::WrongState { .. } | Rejection::OpinionsPending(_) | Rejection::AlreadyReviewed | Rejection::FeeUnpaid { .. } => (StatusCode::CONFLICT, None),
+                Rejection::WrongState { .. }
+                | Rejection::OpinionsPending(_)
+                | Rejection::AlreadyReviewed
+                | Rejection::FeeUnpaid { .. } => (StatusCode::CONFLICT, None),
                 Rejection::NotCompetent { .. } => (StatusCode::FORBIDDEN, Some("department_code")),
                 Rejection::IdentityMismatch => (StatusCode::FORBIDDEN, Some("id_number")),
                 Rejection::WrongPickupCode => (StatusCode::FORBIDDEN, Some("pickup_code")),
@@ -344,7 +405,12 @@ fn speaking_for(command: &Command) -> Option<&str> {
 /// Why the seat may not give this command on this case, if it may not: the case outside its
 /// scope, or a decision or opinion in the name of another department. A missing case is left
 /// for the command to answer.
-async fn command_refusal(state: &CasesState, seat: &Seat, case_number: &str, command: &Command) -> anyhow::Result<Option<Refusal>> {
+async fn command_refusal(
+    state: &CasesState,
+    seat: &Seat,
+    case_number: &str,
+    command: &Command,
+) -> anyhow::Result<Option<Refusal>> {
     let scope = CaseScope::of(seat, &state.reference.get());
     if let Some(record) = state.store.case(case_number).await? {
         if !scope.sees(&record.case) {
@@ -366,7 +432,9 @@ async fn case_command<B: CaseCommand>(
     if let Some(refusal) = command_refusal(&state, &seat, &case_number, &command).await? {
         return Err(refusal.into());
     }
-    let case = execute(&state.store, &state.reference.get(), &case_number, command).await.map_err(|error| command_failure(&case_number, error))?;
+    let case = execute(&state.store, &state.reference.get(), &case_number, command)
+        .await
+        .map_err(|error| command_failure(&case_number, error))?;
     Ok(Json(summary(&case)))
 }
 
@@ -384,13 +452,18 @@ fn summary(case: &Case) -> Value {
 /// The case and its history as events.
 async fn load_record(state: &CasesState, seat: &Seat, case_number: &str) -> ApiResult<(CaseRecord, Vec<Event>)> {
     let record = case_for(state, seat, case_number).await?;
-    let events = record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
+    let events =
+        record.history.iter().map(|entry| serde_json::from_value(entry.event.clone())).collect::<Result<Vec<_>, _>>();
     let events = events.map_err(anyhow::Error::from)?;
     Ok((record, events))
 }
 
 /// The flow record (流转表): each hand-over with time, from, to and handler.
-async fn read_flow(State(state): State<CasesState>, Extension(seat): Extension<Seat>, Path(case_number): Path<String>) -> ApiResult<Response> {
+async fn read_flow(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path(case_number): Path<String>,
+) -> ApiResult<Response> {
     let (record, events) = load_record(&state, &seat, &case_number).await?;
     let flow = Json(json!({ "case_number": case_number, "flow": flow_record(&events, &state.reference.get()) }));
     Ok(PersonalDataShown::of("flow record", [&record.case]).attach(flow.into_response()))
@@ -422,7 +495,10 @@ async fn read_document(
 ) -> ApiResult<Response> {
     let (record, events) = load_record(&state, &seat, &case_number).await?;
     let found = position.checked_sub(1).and_then(|i| record.case.documents.get(i)).and_then(|doc| {
-        events.iter().find(|e| e.event_id() == doc.event_id).map(|event| render(&record.case, doc, event, &state.reference.get()))
+        events
+            .iter()
+            .find(|e| e.event_id() == doc.event_id)
+            .map(|event| render(&record.case, doc, event, &state.reference.get()))
     });
     let html = found.ok_or_else(|| BadRequest::not_found(format!("case {case_number} has no document {position}")))?;
     let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
@@ -462,7 +538,12 @@ async fn decide_cases(
     }
     let mut commands = Vec::with_capacity(batch.decisions.len());
     for (index, item) in batch.decisions.into_iter().enumerate() {
-        let decision = DecisionRequest { outcome: item.outcome, officer: item.officer, department_code: item.department_code, reason: item.reason };
+        let decision = DecisionRequest {
+            outcome: item.outcome,
+            officer: item.officer,
+            department_code: item.department_code,
+            reason: item.reason,
+        };
         let command = decision.into_command().map_err(|bad| bad.within(&format!("decisions[{index}]")))?;
         commands.push((item.case_number, command));
     }
@@ -493,7 +574,8 @@ async fn decide_cases(
         });
     }
     let mut taken = taken.into_iter();
-    let results: Vec<Value> = results.into_iter().map(|refused| refused.or_else(|| taken.next()).unwrap_or_default()).collect();
+    let results: Vec<Value> =
+        results.into_iter().map(|refused| refused.or_else(|| taken.next()).unwrap_or_default()).collect();
     Ok(Refusal::attach_all(refusals, Json(json!({ "results": results })).into_response()))
 }
 
@@ -507,8 +589,9 @@ struct ExplainQuery {
 /// Where a hypothetical application would be decided, with the rule and the reason.
 async fn explain(State(state): State<CasesState>, ValidQuery(query): ValidQuery<ExplainQuery>) -> ApiResult<Response> {
     let reference = state.reference.get();
-    let routing = explain_routing(&reference, &query.matter_code, &query.service_point, query.domicile_township.as_deref())
-        .map_err(|bad| BadRequest::invalid(bad.field.clone(), bad.to_string()))?;
+    let routing =
+        explain_routing(&reference, &query.matter_code, &query.service_point, query.domicile_township.as_deref())
+            .map_err(|bad| BadRequest::invalid(bad.field.clone(), bad.to_string()))?;
     Ok(Json(routing).into_response())
 }
 
@@ -537,7 +620,10 @@ async fn list_matters(
             }
         },
     };
-    let mut matters: Vec<_> = reference.matters().filter(|matter| tier.as_ref().is_none_or(|tier| matter.accept_tiers.contains(tier))).collect();
+    let mut matters: Vec<_> = reference
+        .matters()
+        .filter(|matter| tier.as_ref().is_none_or(|tier| matter.accept_tiers.contains(tier)))
+        .collect();
     matters.sort_by(|a, b| (&a.department, &a.name).cmp(&(&b.department, &b.name)));
     let guides: Vec<_> = matters
         .into_iter()
@@ -616,7 +702,9 @@ async fn list_cases(
 ) -> ApiResult<Response> {
     let Some(case_state) = CaseState::parse(&query.state) else {
         let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
-        return Err(BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into());
+        return Err(
+            BadRequest::field("state", format!("unknown state {}; one of {}", query.state, states.join(", "))).into()
+        );
     };
     let scope = CaseScope::of(&seat, &state.reference.get());
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
@@ -669,13 +757,17 @@ struct WarningQuery {
 }
 
 /// Time-limit warnings raised, oldest first (the supervisors' list).
-async fn warnings(State(state): State<CasesState>, ValidQuery(query): ValidQuery<WarningQuery>) -> ApiResult<Json<Value>> {
+async fn warnings(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<WarningQuery>,
+) -> ApiResult<Json<Value>> {
     let warnings = state.store.events_of_kind("DeadlineWarning", query.limit.unwrap_or(1000).clamp(1, 100_000)).await?;
     Ok(Json(json!({ "warnings": warnings })))
 }
 
 /// The delivery states of a case sent by post, as the postal board shows them.
-const DELIVERY_STATES: [CaseState; 4] = [CaseState::DeliveryRequested, CaseState::InTransit, CaseState::Delivered, CaseState::DeliveryFailed];
+const DELIVERY_STATES: [CaseState; 4] =
+    [CaseState::DeliveryRequested, CaseState::InTransit, CaseState::Delivered, CaseState::DeliveryFailed];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct DeliveryQuery {
@@ -685,14 +777,19 @@ struct DeliveryQuery {
 
 /// The postal board: delivery orders by state (all four when none is named), each with what
 /// the carrier needs — order, waybill, receiver and sender — and nothing of the application.
-async fn delivery_orders(State(state): State<CasesState>, ValidQuery(query): ValidQuery<DeliveryQuery>) -> ApiResult<Response> {
+async fn delivery_orders(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<DeliveryQuery>,
+) -> ApiResult<Response> {
     let states: Vec<CaseState> = match query.state.as_deref() {
         None => DELIVERY_STATES.to_vec(),
         Some(name) => match CaseState::parse(name).filter(|s| DELIVERY_STATES.contains(s)) {
             Some(one) => vec![one],
             None => {
                 let names: Vec<&str> = DELIVERY_STATES.iter().map(|s| s.as_str()).collect();
-                return Err(BadRequest::field("state", format!("a delivery state is one of {}", names.join(", "))).into());
+                return Err(
+                    BadRequest::field("state", format!("a delivery state is one of {}", names.join(", "))).into()
+                );
             }
         },
     };

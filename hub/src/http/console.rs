@@ -27,7 +27,9 @@ pub fn routes() -> Vec<Route> {
 
 fn file(name: &str) -> Response {
     match FILES.iter().find(|(file, _, _)| *file == name) {
-        Some((_, content_type, body)) => ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body).into_response(),
+        Some((_, content_type, body)) => {
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
+        }
         None => (StatusCode::NOT_FOUND, format!("the console has no file {name}")).into_response(),
     }
 }

@@ -58,18 +58,30 @@ pub async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Ne
             return BadRequest { status: StatusCode::METHOD_NOT_ALLOWED, field: None, message }.into_response();
         }
         None => {
-            let refusal = Refusal { status: StatusCode::FORBIDDEN, reason: format!("{template} has no access rule"), seat: None, field: None };
+            let refusal = Refusal {
+                status: StatusCode::FORBIDDEN,
+                reason: format!("{template} has no access rule"),
+                seat: None,
+                field: None,
+            };
             return gate.refuse(&action, refusal).await;
         }
     };
-    let presented = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
     let Some(presented) = presented else {
         let reason = "this route needs a token: Authorization: Bearer hubt_…".to_string();
         return gate.refuse(&action, Refusal::unauthenticated(reason, None)).await;
     };
     let seat = match gate.tokens.authenticate(presented).await {
         Ok(seat) => seat,
-        Err(Unauthenticated::Refused { reason, seat }) => return gate.refuse(&action, Refusal::unauthenticated(reason, seat)).await,
+        Err(Unauthenticated::Refused { reason, seat }) => {
+            return gate.refuse(&action, Refusal::unauthenticated(reason, seat)).await
+        }
         Err(Unauthenticated::Unavailable(reason)) => return ApiError::Unavailable(reason).into_response(),
     };
     if !roles.contains(&seat.role) {
@@ -85,7 +97,11 @@ pub async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Ne
             gate.record(&action, refusal).await;
         }
     }
-    if masks { mask_response(response).await } else { response }
+    if masks {
+        mask_response(response).await
+    } else {
+        response
+    }
 }
 
 impl Gate {
@@ -103,13 +119,20 @@ impl Gate {
 
 /// The answer with every ID number field of its JSON masked.
 async fn mask_response(response: Response) -> Response {
-    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
     if !is_json {
         return response;
     }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MASKED_BODY_LIMIT).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "the answer was too large to mask"}))).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({"error": "the answer was too large to mask"})),
+        )
+            .into_response();
     };
     let masked = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(mut document) => {
@@ -121,4 +144,3 @@ async fn mask_response(response: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(masked))
 }
-

@@ -12,17 +12,17 @@ use axum::Json;
 use bus::Bus;
 use connectors::framework::control::{ConnectorStatus, Connectors};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
+use hub_core::access::Rule;
+use hub_web::{ApiResult, Route};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use hub_core::access::Rule;
-use hub_web::{ApiResult, Route};
 use serde_json::json;
 
-use hub_core::CaseState;
 use crate::store::Store;
 use crate::wiring::ConnectorHealth;
+use hub_core::CaseState;
 
 /// How long readiness waits for the database or the broker.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +68,8 @@ async fn ready(State(probe): State<Probe>) -> Response {
         .map(|(name, outcome)| (name, outcome.map_or_else(|error| format!("unreachable: {error}"), |()| "ok".into())))
         .collect();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ready, "database": database, "kafka": kafka, "counterparts": counterparts}))).into_response()
+    (status, Json(json!({"ready": ready, "database": database, "kafka": kafka, "counterparts": counterparts})))
+        .into_response()
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -96,8 +97,12 @@ struct Figures {
 
 async fn exposition(probe: &Probe) -> anyhow::Result<String> {
     let counted = probe.store.count_by_state().await?;
-    let cases = CaseState::ALL.iter().map(|state| (state.as_str().to_string(), counted.get(state.as_str()).copied().unwrap_or(0))).collect();
-    let mut warnings: BTreeMap<String, i64> = ["yellow", "red"].into_iter().map(|level| (level.to_string(), 0)).collect();
+    let cases = CaseState::ALL
+        .iter()
+        .map(|state| (state.as_str().to_string(), counted.get(state.as_str()).copied().unwrap_or(0)))
+        .collect();
+    let mut warnings: BTreeMap<String, i64> =
+        ["yellow", "red"].into_iter().map(|level| (level.to_string(), 0)).collect();
     for warning in probe.store.events_of_kind("DeadlineWarning", i64::MAX).await? {
         *warnings.entry(warning["level"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
     }
@@ -105,7 +110,14 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
     let mut lag = BTreeMap::new();
     let groups: BTreeSet<&String> = probe.bus.catalogue().topics.iter().flat_map(|topic| &topic.consumers).collect();
     for group in groups {
-        let topics: Vec<String> = probe.bus.catalogue().topics.iter().filter(|t| t.consumers.contains(group)).map(|t| t.name.clone()).collect();
+        let topics: Vec<String> = probe
+            .bus
+            .catalogue()
+            .topics
+            .iter()
+            .filter(|t| t.consumers.contains(group))
+            .map(|t| t.name.clone())
+            .collect();
         match probe.bus.group_positions(group, &topics).await {
             Ok(positions) => {
                 lag.insert(group.clone(), positions.iter().map(|p| p.lag).sum());
@@ -120,23 +132,56 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
 /// The figures in the OpenMetrics text format.
 fn encode_figures(figures: Figures) -> anyhow::Result<String> {
     let mut registry = Registry::default();
-    let labelled = |registry: &mut Registry, name: &str, help: &str, label: &'static str, values: BTreeMap<String, i64>| {
-        let gauges = family(registry, name, help);
-        for (value_label, value) in values {
-            gauges.get_or_create(&vec![(label, value_label)]).set(value);
-        }
-    };
+    let labelled =
+        |registry: &mut Registry, name: &str, help: &str, label: &'static str, values: BTreeMap<String, i64>| {
+            let gauges = family(registry, name, help);
+            for (value_label, value) in values {
+                gauges.get_or_create(&vec![(label, value_label)]).set(value);
+            }
+        };
     labelled(&mut registry, "hub_cases", "Cases in each state", "state", figures.cases);
     labelled(&mut registry, "hub_deadline_warnings", "Time-limit warnings raised, by level", "level", figures.warnings);
-    labelled(&mut registry, "hub_consumer_lag", "Messages not yet committed by each consumer group, all partitions", "group", figures.lag);
+    labelled(
+        &mut registry,
+        "hub_consumer_lag",
+        "Messages not yet committed by each consumer group, all partitions",
+        "group",
+        figures.lag,
+    );
     let dead_letters = Gauge::<i64>::default();
     dead_letters.set(figures.dead_letters);
     registry.register("hub_dead_letters", "Messages on the dead-letter topic", dead_letters);
-    let by_connector = |value: &dyn Fn(&ConnectorStatus) -> i64| figures.connectors.iter().map(|status| (status.name.clone(), value(status))).collect::<BTreeMap<_, _>>();
-    labelled(&mut registry, "hub_connector_running", "1 while a connector runs, 0 while paused or restarting", "connector", by_connector(&|s| i64::from(s.state == "running")));
-    labelled(&mut registry, "hub_connector_incidents_open", "A connector's incidents not yet resolved", "connector", by_connector(&|s| s.incidents.iter().filter(|i| i.resolved_at.is_none()).count() as i64));
-    labelled(&mut registry, "hub_connector_incidents", "A connector's incidents (failed calls that stopped it), ever", "connector", by_connector(&|s| s.incidents.len() as i64));
-    labelled(&mut registry, "hub_connector_batches_applied", "Batches a connector applied since the hub started", "connector", by_connector(&|s| s.batches_applied as i64));
+    let by_connector = |value: &dyn Fn(&ConnectorStatus) -> i64| {
+        figures.connectors.iter().map(|status| (status.name.clone(), value(status))).collect::<BTreeMap<_, _>>()
+    };
+    labelled(
+        &mut registry,
+        "hub_connector_running",
+        "1 while a connector runs, 0 while paused or restarting",
+        "connector",
+        by_connector(&|s| i64::from(s.state == "running")),
+    );
+    labelled(
+        &mut registry,
+        "hub_connector_incidents_open",
+        "A connector's incidents not yet resolved",
+        "connector",
+        by_connector(&|s| s.incidents.iter().filter(|i| i.resolved_at.is_none()).count() as i64),
+    );
+    labelled(
+        &mut registry,
+        "hub_connector_incidents",
+        "A connector's incidents (failed calls that stopped it), ever",
+        "connector",
+        by_connector(&|s| s.incidents.len() as i64),
+    );
+    labelled(
+        &mut registry,
+        "hub_connector_batches_applied",
+        "Batches a connector applied since the hub started",
+        "connector",
+        by_connector(&|s| s.batches_applied as i64),
+    );
     let mut text = String::new();
     encode(&mut text, &registry)?;
     Ok(text)

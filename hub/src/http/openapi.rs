@@ -39,12 +39,22 @@ impl Operation<'_> {
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                let schema = if matches!(name, "position" | "seq") { json!({"type": "integer", "minimum": 0}) } else { json!({"type": "string"}) };
+                let schema = if matches!(name, "position" | "seq") {
+                    json!({"type": "integer", "minimum": 0})
+                } else {
+                    json!({"type": "string"})
+                };
                 json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
         if let Some(query) = &self.query {
-            let required: Vec<&str> = query.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+            let required: Vec<&str> = query
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             for (name, schema) in query.get("properties").and_then(Value::as_object).into_iter().flatten() {
                 parameters.push(json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema}));
             }
@@ -70,7 +80,9 @@ impl Operation<'_> {
             }
             Rule::Signed => {
                 operation["security"] = json!([]);
-                operation["description"] = json!("Signed by the counterpart (X-App-Id, X-Timestamp, X-Signature: HMAC-SHA256), not by a token.");
+                operation["description"] = json!(
+                    "Signed by the counterpart (X-App-Id, X-Timestamp, X-Signature: HMAC-SHA256), not by a token."
+                );
             }
             Rule::Public => operation["security"] = json!([]),
         }
@@ -94,7 +106,9 @@ fn build(routes: &[Route]) -> Value {
                 rule: route.rule,
                 doc,
                 query: doc.query.map(|schema| schema(&mut generator)),
-                body: doc.body.map(|schema| schema.map_or_else(|| json!({"type": "object"}), |schema| schema(&mut generator).to_value())),
+                body: doc.body.map(|schema| {
+                    schema.map_or_else(|| json!({"type": "object"}), |schema| schema(&mut generator).to_value())
+                }),
             })
         })
         .collect();
@@ -124,4 +138,3 @@ fn build(routes: &[Route]) -> Value {
         },
     })
 }
-

@@ -32,11 +32,13 @@ const OPERATORS: Rule = Rule::Roles(&[Integrator]);
 pub fn routes() -> Vec<Route<OperationsState>> {
     const TAG: &str = "integrators";
     vec![
-        Route::get("/api/v1/connectors/{name}/offsets", OPERATORS, group_offsets).doc(TAG, "where a consumer group stands on each partition"),
+        Route::get("/api/v1/connectors/{name}/offsets", OPERATORS, group_offsets)
+            .doc(TAG, "where a consumer group stands on each partition"),
         Route::post("/api/v1/connectors/{name}/offsets/reset", OPERATORS, reset_offsets)
             .doc(TAG, "move a consumer group's offsets")
             .body::<OffsetResetRequest>(),
-        Route::post("/api/v1/catalogue/sync", OPERATORS, sync_catalogue).doc(TAG, "synchronise the matter catalogue with the provincial platform now"),
+        Route::post("/api/v1/catalogue/sync", OPERATORS, sync_catalogue)
+            .doc(TAG, "synchronise the matter catalogue with the provincial platform now"),
         Route::post("/api/v1/bank/reconciliations", OPERATORS, run_reconciliation)
             .doc(TAG, "reconcile a day's bank statement")
             .body::<ReconciliationRequest>(),
@@ -83,7 +85,9 @@ async fn group_offsets(State(state): State<OperationsState>, Path(name): Path<St
     let topics: Vec<String> =
         state.bus.catalogue().topics.iter().filter(|t| t.consumers.contains(&name)).map(|t| t.name.clone()).collect();
     if topics.is_empty() {
-        return Err(BadRequest::not_found(format!("topics/catalogue.toml lists no topic for consumer group {name}")).into());
+        return Err(
+            BadRequest::not_found(format!("topics/catalogue.toml lists no topic for consumer group {name}")).into()
+        );
     }
     let positions = state.bus.group_positions(&name, &topics).await?;
     let lag: i64 = positions.iter().map(|p| p.lag).sum();

@@ -30,9 +30,15 @@ pub fn routes() -> Vec<Route> {
         Route::get("/schema-registry/schemas/ids/{id}", Rule::Public, schema_by_id),
         Route::get("/schema-registry/schemas/ids/{id}/versions", Rule::Public, versions_of_id),
         Route::get("/schema-registry/schemas/types", Rule::Public, || async { answer(json!(["AVRO"])) }),
-        Route::get("/schema-registry/config", Rule::Public, || async { answer(json!({ "compatibilityLevel": COMPATIBILITY })) }),
+        Route::get("/schema-registry/config", Rule::Public, || async {
+            answer(json!({ "compatibilityLevel": COMPATIBILITY }))
+        }),
         Route::get("/schema-registry/config/{subject}", Rule::Public, subject_config),
-        Route::post("/schema-registry/compatibility/subjects/{subject}/versions/{version}", Rule::Public, compatibility),
+        Route::post(
+            "/schema-registry/compatibility/subjects/{subject}/versions/{version}",
+            Rule::Public,
+            compatibility,
+        ),
     ]
 }
 
@@ -42,7 +48,12 @@ fn answer(body: Value) -> Response {
 
 /// An error as Confluent's clients expect it: HTTP status, `error_code`, `message`.
 fn refuse(status: StatusCode, error_code: u32, message: String) -> Response {
-    (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], json!({ "error_code": error_code, "message": message }).to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        json!({ "error_code": error_code, "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 fn subjects() -> Vec<String> {
@@ -104,7 +115,10 @@ async fn version_schema(Path((subject, version)): Path<(String, String)>) -> Res
 }
 
 fn entry_by_id(id: &str) -> Result<&'static SchemaEntry, Response> {
-    id.parse().ok().and_then(|id| Registry::global().by_id(id)).ok_or_else(|| refuse(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")))
+    id.parse()
+        .ok()
+        .and_then(|id| Registry::global().by_id(id))
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")))
 }
 
 async fn schema_by_id(Path(id): Path<String>) -> Response {

@@ -14,10 +14,14 @@ const OPERATORS: Rule = Rule::Roles(&[Role::Integrator]);
 pub fn routes() -> Vec<Route<Tokens>> {
     const TAG: &str = "integrators";
     vec![
-        Route::get("/api/v1/tokens", OPERATORS, list).doc(TAG, "every token: holder, role, unit, expiry, revocation (never a secret)"),
-        Route::post("/api/v1/tokens", OPERATORS, issue).doc(TAG, "issue a token; its text is in this answer only").body::<TokenRequest>(),
+        Route::get("/api/v1/tokens", OPERATORS, list)
+            .doc(TAG, "every token: holder, role, unit, expiry, revocation (never a secret)"),
+        Route::post("/api/v1/tokens", OPERATORS, issue)
+            .doc(TAG, "issue a token; its text is in this answer only")
+            .body::<TokenRequest>(),
         Route::post("/api/v1/tokens/{token_id}/revocation", OPERATORS, revoke).doc(TAG, "revoke a token"),
-        Route::get("/api/v1/me", Rule::Roles(&Role::ALL), me).doc("service", "who this token speaks for: holder, role, unit"),
+        Route::get("/api/v1/me", Rule::Roles(&Role::ALL), me)
+            .doc("service", "who this token speaks for: holder, role, unit"),
     ]
 }
 
@@ -39,7 +43,11 @@ async fn list(State(tokens): State<Tokens>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "tokens": tokens.list().await? })))
 }
 
-async fn issue(State(tokens): State<Tokens>, Extension(seat): Extension<Seat>, ValidJson(request): ValidJson<TokenRequest>) -> ApiResult<Response> {
+async fn issue(
+    State(tokens): State<Tokens>,
+    Extension(seat): Extension<Seat>,
+    ValidJson(request): ValidJson<TokenRequest>,
+) -> ApiResult<Response> {
     match tokens.issue(request, &seat.holder).await {
         Ok(issued) => Ok((StatusCode::CREATED, Json(issued)).into_response()),
         Err(IssueError::Bad(bad)) => Err(bad.into()),

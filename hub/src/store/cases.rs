@@ -21,7 +21,11 @@ impl Store {
     pub async fn case(&self, case_number: &str) -> anyhow::Result<Option<CaseRecord>> {
         // One read transaction: the snapshot and the history agree.
         let mut read = self.reads.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1").bind(case_number).fetch_optional(&mut *read).await? else {
+        let Some(row) = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1")
+            .bind(case_number)
+            .fetch_optional(&mut *read)
+            .await?
+        else {
             return Ok(None);
         };
         let case: Case = serde_json::from_str(row.get::<String, _>(0).as_str())?;
@@ -48,7 +52,13 @@ impl Store {
     /// Cases in `state`, longest waiting first, optionally of one handling department.
     /// Cases in a state within a seat's scope (and one department's, if given), longest
     /// waiting first.
-    pub async fn cases_in_state(&self, state: CaseState, department: Option<&str>, scope: &CaseScope, limit: i64) -> anyhow::Result<Vec<Case>> {
+    pub async fn cases_in_state(
+        &self,
+        state: CaseState,
+        department: Option<&str>,
+        scope: &CaseScope,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Case>> {
         let mut params = Params::new(self.backend);
         let mut sql = format!("SELECT snapshot FROM cases WHERE state = {}", params.next());
         let mut values: Vec<String> = vec![state.as_str().to_string()];
@@ -61,7 +71,10 @@ impl Store {
             CaseScope::Nothing => return Ok(Vec::new()),
             CaseScope::Of { service_points, authorities } => {
                 let mut within = Vec::new();
-                for (column, codes) in [("service_point", service_points), ("department", authorities)].into_iter().filter(|(_, codes)| !codes.is_empty()) {
+                for (column, codes) in [("service_point", service_points), ("department", authorities)]
+                    .into_iter()
+                    .filter(|(_, codes)| !codes.is_empty())
+                {
                     within.push(format!("{column} IN ({})", params.list(codes.len())));
                     values.extend(codes.iter().cloned());
                 }
@@ -85,7 +98,10 @@ impl Store {
         let mut cases = Vec::new();
         let unique: Vec<&str> = case_numbers.iter().copied().collect::<HashSet<_>>().into_iter().collect();
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT request_id, snapshot FROM cases WHERE case_number IN ({})", Params::new(self.backend).list(chunk.len()));
+            let sql = format!(
+                "SELECT request_id, snapshot FROM cases WHERE case_number IN ({})",
+                Params::new(self.backend).list(chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for number in chunk {
                 query = query.bind(*number);
@@ -99,11 +115,12 @@ impl Store {
 
     /// Cases whose deadline timer is due on or before `day`, earliest first.
     pub async fn cases_with_timer_due(&self, day: i32, limit: i64) -> anyhow::Result<Vec<String>> {
-        let rows = sqlx::query("SELECT case_number FROM cases WHERE timer_day <= $1 ORDER BY timer_day, case_number LIMIT $2")
-            .bind(i64::from(day))
-            .bind(limit)
-            .fetch_all(&self.reads)
-            .await?;
+        let rows =
+            sqlx::query("SELECT case_number FROM cases WHERE timer_day <= $1 ORDER BY timer_day, case_number LIMIT $2")
+                .bind(i64::from(day))
+                .bind(limit)
+                .fetch_all(&self.reads)
+                .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
@@ -136,7 +153,10 @@ impl StoreTx<'_> {
     async fn select_cases(&mut self, column: &str, keys: &[&str]) -> anyhow::Result<HashMap<String, Case>> {
         let mut cases = HashMap::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT {column}, snapshot FROM cases WHERE {column} IN ({})", Params::new(self.store.backend).list(chunk.len()));
+            let sql = format!(
+                "SELECT {column}, snapshot FROM cases WHERE {column} IN ({})",
+                Params::new(self.store.backend).list(chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for key in chunk {
                 query = query.bind(*key);

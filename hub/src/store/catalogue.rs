@@ -18,7 +18,10 @@ impl Store {
 
     /// The latest reconciliation report of `day`.
     pub async fn latest_reconciliation(&self, day: &str) -> anyhow::Result<Option<serde_json::Value>> {
-        let row = sqlx::query("SELECT report FROM reconciliations WHERE day = $1 ORDER BY run_at DESC LIMIT 1").bind(day).fetch_optional(&self.reads).await?;
+        let row = sqlx::query("SELECT report FROM reconciliations WHERE day = $1 ORDER BY run_at DESC LIMIT 1")
+            .bind(day)
+            .fetch_optional(&self.reads)
+            .await?;
         row.map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).transpose()
     }
 
@@ -26,13 +29,15 @@ impl Store {
     pub async fn save_matter_versions(&self, matters: &[Matter]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         for matter in matters {
-            sqlx::query("INSERT INTO matter_versions (implementation_code, version, body, synced_at) VALUES ($1, $2, $3, $4)")
-                .bind(&matter.implementation_code)
-                .bind(i64::from(matter.version))
-                .bind(serde_json::to_string(matter)?)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO matter_versions (implementation_code, version, body, synced_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&matter.implementation_code)
+            .bind(i64::from(matter.version))
+            .bind(serde_json::to_string(matter)?)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -40,7 +45,9 @@ impl Store {
 
     /// Every matter version taken from the platform, oldest first.
     pub async fn matter_versions(&self) -> anyhow::Result<Vec<Matter>> {
-        let rows = sqlx::query("SELECT body FROM matter_versions ORDER BY implementation_code, version").fetch_all(&self.reads).await?;
+        let rows = sqlx::query("SELECT body FROM matter_versions ORDER BY implementation_code, version")
+            .fetch_all(&self.reads)
+            .await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 }

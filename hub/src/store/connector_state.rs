@@ -34,7 +34,10 @@ impl Store {
                     .await?;
             }
             ControlChange::Pause { connector, reason: None } => {
-                sqlx::query("DELETE FROM connector_pauses WHERE connector = $1").bind(connector).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM connector_pauses WHERE connector = $1")
+                    .bind(connector)
+                    .execute(&self.pool)
+                    .await?;
             }
         }
         Ok(())
@@ -45,7 +48,13 @@ impl Store {
         let mut saved: BTreeMap<String, SavedControl> = BTreeMap::new();
         let incidents = sqlx::query("SELECT connector, id, opened_at, reason, resolved_at, resolved_by FROM connector_incidents ORDER BY connector, id").fetch_all(&self.reads).await?;
         for row in incidents {
-            let incident = Incident { id: row.get::<i64, _>(1) as u64, opened_at: row.get(2), reason: row.get(3), resolved_at: row.get(4), resolved_by: row.get(5) };
+            let incident = Incident {
+                id: row.get::<i64, _>(1) as u64,
+                opened_at: row.get(2),
+                reason: row.get(3),
+                resolved_at: row.get(4),
+                resolved_by: row.get(5),
+            };
             saved.entry(row.get(0)).or_default().incidents.push(incident);
         }
         for row in sqlx::query("SELECT connector, reason FROM connector_pauses").fetch_all(&self.reads).await? {
@@ -57,7 +66,11 @@ impl Store {
 
 /// Writes the connectors' changes as they come, in order, until `shutdown`; a failed write is
 /// tried again, since an operator would otherwise lose sight of an incident after a restart.
-pub async fn keep_control_changes(store: Store, mut changes: mpsc::UnboundedReceiver<ControlChange>, shutdown: CancellationToken) {
+pub async fn keep_control_changes(
+    store: Store,
+    mut changes: mpsc::UnboundedReceiver<ControlChange>,
+    shutdown: CancellationToken,
+) {
     loop {
         let change = tokio::select! {
             Some(change) = changes.recv() => change,

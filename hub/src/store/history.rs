@@ -28,17 +28,20 @@ impl Store {
 
     /// Every event of one kind, oldest first, as stored JSON (reviews, warnings).
     pub async fn events_of_kind(&self, kind: &str, limit: i64) -> anyhow::Result<Vec<serde_json::Value>> {
-        let rows = sqlx::query("SELECT body FROM case_events WHERE kind = $1 ORDER BY recorded_at, case_number, seq LIMIT $2")
-            .bind(kind)
-            .bind(limit)
-            .fetch_all(&self.reads)
-            .await?;
+        let rows =
+            sqlx::query("SELECT body FROM case_events WHERE kind = $1 ORDER BY recorded_at, case_number, seq LIMIT $2")
+                .bind(kind)
+                .bind(limit)
+                .fetch_all(&self.reads)
+                .await?;
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
     /// (case number, event kind, occurred_at) of every case event, for latency figures.
     pub async fn event_times(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT case_number, kind, occurred_at FROM case_events ORDER BY case_number, seq").fetch_all(&self.reads).await?;
+        let rows = sqlx::query("SELECT case_number, kind, occurred_at FROM case_events ORDER BY case_number, seq")
+            .fetch_all(&self.reads)
+            .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 }
@@ -61,6 +64,11 @@ impl StoreTx<'_> {
                 ])
             })
             .collect::<anyhow::Result<_>>()?;
-        self.insert_rows("INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body)", "", rows).await
+        self.insert_rows(
+            "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body)",
+            "",
+            rows,
+        )
+        .await
     }
 }

@@ -20,7 +20,10 @@ fn hash_of(text: &str) -> anyhow::Result<Hash> {
 const KNOWN_CHUNK: usize = 500;
 
 /// Which of `records` the ledger holds, by source id (at most `KNOWN_CHUNK` at a time).
-async fn known_source_ids<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>, records: &[Record]) -> anyhow::Result<Vec<String>> {
+async fn known_source_ids<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    records: &[Record],
+) -> anyhow::Result<Vec<String>> {
     let placeholders: Vec<String> = (1..=records.len()).map(|i| format!("${i}")).collect();
     let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({})", placeholders.join(", "));
     let mut query = sqlx::query(&sql);
@@ -101,20 +104,26 @@ impl StoreTx<'_> {
             .bind(archive.created_at)
             .execute(&mut *self.tx)
             .await?;
-        sqlx::query("DELETE FROM ledger_entries WHERE seq >= $1 AND seq <= $2").bind(archive.first_seq).bind(archive.last_seq).execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM ledger_entries WHERE seq >= $1 AND seq <= $2")
+            .bind(archive.first_seq)
+            .bind(archive.last_seq)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
     /// Keeps the anomaly alerts not kept yet (by id).
     pub async fn save_alerts(&mut self, alerts: &[Alert]) -> anyhow::Result<()> {
         for alert in alerts {
-            sqlx::query("INSERT INTO audit_alerts (id, rule, occurred_at, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                .bind(&alert.id)
-                .bind(alert.rule.code())
-                .bind(alert.occurred_at)
-                .bind(serde_json::to_string(alert)?)
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO audit_alerts (id, rule, occurred_at, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&alert.id)
+            .bind(alert.rule.code())
+            .bind(alert.occurred_at)
+            .bind(serde_json::to_string(alert)?)
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(())
     }
@@ -147,7 +156,8 @@ impl Store {
                  FROM ledger_entries WHERE seq >= $1 AND seq < $2"
             }
         };
-        let joined: Option<String> = sqlx::query(sql).bind(from).bind(from + count).fetch_one(&self.reads).await?.get(0);
+        let joined: Option<String> =
+            sqlx::query(sql).bind(from).bind(from + count).fetch_one(&self.reads).await?.get(0);
         let Some(joined) = joined else { return Ok(Vec::new()) };
         joined
             .split('\u{1e}')
@@ -178,7 +188,11 @@ impl Store {
 
     /// The last entry recorded before `before_ms`, if any is held.
     pub async fn ledger_last_recorded_before(&self, before_ms: i64) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query("SELECT MAX(seq) FROM ledger_entries WHERE recorded_at < $1").bind(before_ms).fetch_one(&self.reads).await?.get(0))
+        Ok(sqlx::query("SELECT MAX(seq) FROM ledger_entries WHERE recorded_at < $1")
+            .bind(before_ms)
+            .fetch_one(&self.reads)
+            .await?
+            .get(0))
     }
 
     /// The archives made so far, oldest first.
@@ -187,18 +201,26 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let last_hash = hash_of(row.get::<String, _>(2).as_str())?;
-                Ok(ArchiveRecord { first_seq: row.get(0), last_seq: row.get(1), last_hash, file_name: row.get(3), sha256: row.get(4), created_at: row.get(5) })
+                Ok(ArchiveRecord {
+                    first_seq: row.get(0),
+                    last_seq: row.get(1),
+                    last_hash,
+                    file_name: row.get(3),
+                    sha256: row.get(4),
+                    created_at: row.get(5),
+                })
             })
             .collect()
     }
 
     /// Stored entries recorded in `[from_ms, until_ms)`, in order.
     pub async fn ledger_rows_recorded(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Vec<StoredEntry>> {
-        let range = sqlx::query("SELECT MIN(seq), MAX(seq) FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2")
-            .bind(from_ms)
-            .bind(until_ms)
-            .fetch_one(&self.reads)
-            .await?;
+        let range =
+            sqlx::query("SELECT MIN(seq), MAX(seq) FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2")
+                .bind(from_ms)
+                .bind(until_ms)
+                .fetch_one(&self.reads)
+                .await?;
         match (range.get::<Option<i64>, _>(0), range.get::<Option<i64>, _>(1)) {
             (Some(first), Some(last)) => self.ledger_rows(first, last - first + 1).await,
             _ => Ok(Vec::new()),
@@ -279,7 +301,11 @@ impl Store {
 
     /// Entries recorded in `[from_ms, until_ms)`, in order, as entries (their content).
     pub async fn ledger_entries_recorded(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Vec<Entry>> {
-        self.ledger_rows_recorded(from_ms, until_ms).await?.iter().map(|row| Ok(serde_json::from_slice(&row.body)?)).collect()
+        self.ledger_rows_recorded(from_ms, until_ms)
+            .await?
+            .iter()
+            .map(|row| Ok(serde_json::from_slice(&row.body)?))
+            .collect()
     }
 }
 

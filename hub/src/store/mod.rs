@@ -25,7 +25,6 @@ pub use history::HistoryEntry;
 pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
 pub use tokens::TokenRecord;
 
-
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -77,7 +76,11 @@ impl Store {
                 (pool, reads)
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new().max_connections(8).connect(url).await.with_context(|| format!("connecting to {url}"))?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {url}"))?;
                 (pool.clone(), pool)
             }
         };
@@ -98,7 +101,6 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.reads).await?;
         Ok(())
     }
-
 }
 
 /// One database transaction of the hub: case changes, outbox rows and applied-event records
@@ -197,7 +199,12 @@ async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Re
         .max_connections(connections)
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                let mut pragmas = vec!["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"];
+                let mut pragmas = vec![
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                    "PRAGMA foreign_keys = ON",
+                    "PRAGMA busy_timeout = 10000",
+                ];
                 if read_only {
                     pragmas = vec!["PRAGMA query_only = ON", "PRAGMA busy_timeout = 10000"];
                 }
@@ -211,4 +218,3 @@ async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Re
         .await
         .with_context(|| format!("opening {url}"))
 }
-

@@ -11,7 +11,10 @@ impl Store {
         let mut sent = HashSet::new();
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
             let mut params = Params::new(self.backend);
-            let sql = format!("SELECT event_id, recipient FROM notifications WHERE outcome = 'sent' AND event_id IN ({})", params.list(chunk.len()));
+            let sql = format!(
+                "SELECT event_id, recipient FROM notifications WHERE outcome = 'sent' AND event_id IN ({})",
+                params.list(chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);
@@ -38,9 +41,24 @@ impl StoreTx<'_> {
         let now = now_ms();
         let rows = sends
             .iter()
-            .map(|(event_id, recipient, template, version, outcome)| vec![text(event_id), text(recipient), text(template), Param::Int(*version), text(outcome), Param::Int(now)])
+            .map(|(event_id, recipient, template, version, outcome)| {
+                vec![
+                    text(event_id),
+                    text(recipient),
+                    text(template),
+                    Param::Int(*version),
+                    text(outcome),
+                    Param::Int(now),
+                ]
+            })
             .collect();
-        let conflict = "ON CONFLICT (event_id, recipient) DO UPDATE SET outcome = excluded.outcome, sent_at = excluded.sent_at";
-        self.insert_rows("INSERT INTO notifications (event_id, recipient, template, template_version, outcome, sent_at)", conflict, rows).await
+        let conflict =
+            "ON CONFLICT (event_id, recipient) DO UPDATE SET outcome = excluded.outcome, sent_at = excluded.sent_at";
+        self.insert_rows(
+            "INSERT INTO notifications (event_id, recipient, template, template_version, outcome, sent_at)",
+            conflict,
+            rows,
+        )
+        .await
     }
 }

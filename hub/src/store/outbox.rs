@@ -19,7 +19,9 @@ impl Store {
 
     /// Number of messages written through the outbox and their mean size in bytes.
     pub async fn outbox_volume(&self) -> anyhow::Result<(i64, usize)> {
-        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetch_one(&self.reads).await?;
+        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox")
+            .fetch_one(&self.reads)
+            .await?;
         let (count, bytes): (i64, i64) = (row.get(0), row.get(1));
         Ok((count, if count == 0 { 0 } else { (bytes / count) as usize }))
     }
@@ -35,18 +37,21 @@ impl Store {
             if topic.consumers.is_empty() {
                 continue;
             }
-            let consumers: Vec<String> = topic.consumers.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
+            let consumers: Vec<String> =
+                topic.consumers.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect();
             let applied_by_all = format!(
                 "(SELECT COUNT(*) FROM processed_events p WHERE p.event_id = outbox.event_id AND p.consumer IN ({})) = {}",
                 consumers.join(","),
                 consumers.len()
             );
-            settled += sqlx::query(&format!("UPDATE outbox SET settled_at = $1 WHERE topic = $2 AND settled_at IS NULL AND {applied_by_all}"))
-                .bind(now)
-                .bind(&topic.name)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            settled += sqlx::query(&format!(
+                "UPDATE outbox SET settled_at = $1 WHERE topic = $2 AND settled_at IS NULL AND {applied_by_all}"
+            ))
+            .bind(now)
+            .bind(&topic.name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
             republished += sqlx::query("UPDATE outbox SET published_at = NULL WHERE topic = $1 AND settled_at IS NULL AND published_at IS NOT NULL")
                 .bind(&topic.name)
                 .execute(&self.pool)
@@ -63,7 +68,11 @@ impl StoreTx<'_> {
         let mut applied = HashSet::new();
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
             let mut params = Params::new(self.store.backend);
-            let sql = format!("SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})", params.next(), params.list(chunk.len()));
+            let sql = format!(
+                "SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})",
+                params.next(),
+                params.list(chunk.len())
+            );
             let mut query = sqlx::query(&sql).bind(consumer);
             for id in chunk {
                 query = query.bind(*id);
@@ -78,8 +87,16 @@ impl StoreTx<'_> {
     /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
     pub async fn mark_applied(&mut self, consumer: &str, applied: &[(&str, &str)]) -> anyhow::Result<()> {
         let now = now_ms();
-        let rows = applied.iter().map(|(event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)]).collect();
-        self.insert_rows("INSERT INTO processed_events (consumer, event_id, applied_at, outcome)", "ON CONFLICT DO NOTHING", rows).await
+        let rows = applied
+            .iter()
+            .map(|(event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)])
+            .collect();
+        self.insert_rows(
+            "INSERT INTO processed_events (consumer, event_id, applied_at, outcome)",
+            "ON CONFLICT DO NOTHING",
+            rows,
+        )
+        .await
     }
 
     /// Writes events to the outbox, in order, each to the topic the catalogue assigns its record.
@@ -89,11 +106,26 @@ impl StoreTx<'_> {
             .iter()
             .map(|event| {
                 let record = event.record_name();
-                let topic = self.store.catalogue.topic_of(&record).with_context(|| format!("no topic in the catalogue carries {record}"))?;
-                Ok(vec![text(event.event_id()), text(&topic.name), text(event.case_number()), Param::Bytes(contracts::encode(event)?), Param::Int(now)])
+                let topic = self
+                    .store
+                    .catalogue
+                    .topic_of(&record)
+                    .with_context(|| format!("no topic in the catalogue carries {record}"))?;
+                Ok(vec![
+                    text(event.event_id()),
+                    text(&topic.name),
+                    text(event.case_number()),
+                    Param::Bytes(contracts::encode(event)?),
+                    Param::Int(now),
+                ])
             })
             .collect::<anyhow::Result<_>>()?;
-        self.insert_rows("INSERT INTO outbox (event_id, topic, message_key, payload, created_at)", "ON CONFLICT DO NOTHING", rows).await?;
+        self.insert_rows(
+            "INSERT INTO outbox (event_id, topic, message_key, payload, created_at)",
+            "ON CONFLICT DO NOTHING",
+            rows,
+        )
+        .await?;
         self.enqueued |= !events.is_empty();
         Ok(())
     }
@@ -113,13 +145,21 @@ impl OutboxStore for Store {
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
         let mut messages = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id", Params::new(self.backend).list(chunk.len()));
+            let sql = format!(
+                "SELECT id, topic, message_key, payload FROM outbox WHERE id IN ({}) ORDER BY id",
+                Params::new(self.backend).list(chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);
             }
             for row in query.fetch_all(&self.reads).await? {
-                messages.push(OutboxMessage { id: row.get(0), topic: row.get(1), key: row.get(2), payload: row.get(3) });
+                messages.push(OutboxMessage {
+                    id: row.get(0),
+                    topic: row.get(1),
+                    key: row.get(2),
+                    payload: row.get(3),
+                });
             }
         }
         Ok(messages)

@@ -57,19 +57,28 @@ impl Store {
     }
 
     pub async fn token(&self, token_id: &str) -> anyhow::Result<Option<TokenRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_id = $1")).bind(token_id).fetch_optional(&self.reads).await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_id = $1"))
+            .bind(token_id)
+            .fetch_optional(&self.reads)
+            .await?;
         Ok(row.as_ref().map(token_of))
     }
 
     /// Every token, newest first.
     pub async fn tokens(&self) -> anyhow::Result<Vec<TokenRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY issued_at DESC, token_id")).fetch_all(&self.reads).await?;
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY issued_at DESC, token_id"))
+            .fetch_all(&self.reads)
+            .await?;
         Ok(rows.iter().map(token_of).collect())
     }
 
     /// Revokes a token; the first revocation stands. False when there is no such token.
     pub async fn revoke_token(&self, token_id: &str, at: i64) -> anyhow::Result<bool> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1").bind(token_id).bind(at).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1")
+            .bind(token_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -151,7 +151,9 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let mut response = error_body(self.status, &self.reason, self.field.as_deref());
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"county-hub\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"county-hub\""));
         }
         Refusal::attach_all(vec![self], response)
     }

@@ -14,9 +14,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ValidJson<T> {
     type Rejection = BadRequest;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, BadRequest> {
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| BadRequest { status: rejection.status(), field: None, message: rejection.body_text() })?;
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| BadRequest {
+            status: rejection.status(),
+            field: None,
+            message: rejection.body_text(),
+        })?;
         parse_json(&body).map(ValidJson)
     }
 }
@@ -30,7 +32,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ValidQuery<T> 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, BadRequest> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(query)) => Ok(ValidQuery(query)),
-            Err(rejection) => Err(BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() }),
+            Err(rejection) => {
+                Err(BadRequest { status: StatusCode::BAD_REQUEST, field: None, message: rejection.body_text() })
+            }
         }
     }
 }

@@ -72,6 +72,12 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
 
     /// The route with its handler's state given.
     pub fn with_state<S2>(self, state: S) -> Route<S2> {
-        Route { method: self.method, path: self.path, rule: self.rule, doc: self.doc, handler: self.handler.with_state(state) }
+        Route {
+            method: self.method,
+            path: self.path,
+            rule: self.rule,
+            doc: self.doc,
+            handler: self.handler.with_state(state),
+        }
     }
 }

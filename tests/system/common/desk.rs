@@ -40,7 +40,8 @@ impl<'a> Desk<'a> {
     }
 
     pub async fn call(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self.demo.staff.send(self.client.post(format!("{}{path}", self.demo.api_url())).json(&body)).await.unwrap();
+        let response =
+            self.demo.staff.send(self.client.post(format!("{}{path}", self.demo.api_url())).json(&body)).await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
     }
 
@@ -95,12 +96,22 @@ impl<'a> Desk<'a> {
 
     pub async fn decide(&self, case: &str, outcome: &str, reason: Option<&str>) -> (u16, Value) {
         let department = self.case(case).await["case"]["department_code"].clone();
-        self.command(case, "decision", json!({"outcome": outcome, "officer": "王审批", "department_code": department, "reason": reason})).await
+        self.command(
+            case,
+            "decision",
+            json!({"outcome": outcome, "officer": "王审批", "department_code": department, "reason": reason}),
+        )
+        .await
     }
 
     pub async fn titles(&self, case: &str) -> Vec<String> {
         let index = self.get(format!("/api/v1/cases/{case}/documents")).await.1;
-        index["documents"].as_array().unwrap().iter().map(|d| d["line"]["title"].as_str().unwrap().to_string()).collect()
+        index["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["line"]["title"].as_str().unwrap().to_string())
+            .collect()
     }
 
     pub async fn document(&self, case: &str, position: usize) -> String {

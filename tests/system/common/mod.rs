@@ -66,7 +66,10 @@ pub async fn admin<T: serde::de::DeserializeOwned>(base: &str, what: &str) -> T 
 
 /// Sets the faults a simulator injects from now on.
 pub async fn set_faults(base: &str, faults: serde_json::Value) {
-    assert_eq!(reqwest::Client::new().put(format!("{base}/admin/faults")).json(&faults).send().await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::Client::new().put(format!("{base}/admin/faults")).json(&faults).send().await.unwrap().status(),
+        200
+    );
 }
 
 /// Posts `body` to the hub's `path` as a counterpart pushes, signed with `secret`.
@@ -96,10 +99,23 @@ pub const PATIENT: bus::RetryPolicy = bus::RetryPolicy { initial_ms: 1, max_ms: 
 /// directory, so `cargo test` needs nothing more.
 pub fn python_packages(module: &str, requirement: &str) -> PathBuf {
     let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps").join(module);
-    let importable = |path: &Path| Command::new("python3").args(["-c", &format!("import {module}")]).env("PYTHONPATH", path).status().is_ok_and(|s| s.success());
+    let importable = |path: &Path| {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .env("PYTHONPATH", path)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !importable(&scratch) {
-        let installed = Command::new("python3").args(["-m", "pip", "install", "-q", "--target"]).arg(&scratch).arg(requirement).status();
-        assert!(installed.is_ok_and(|s| s.success()) && importable(&scratch), "{requirement} could not be installed from PyPI (pip install '{requirement}')");
+        let installed = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--target"])
+            .arg(&scratch)
+            .arg(requirement)
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()) && importable(&scratch),
+            "{requirement} could not be installed from PyPI (pip install '{requirement}')"
+        );
     }
     scratch
 }
@@ -113,6 +129,12 @@ pub fn client_with(token: &str) -> reqwest::Client {
 
 /// A person's token of `role` (bound to `unit`), issued on the hub's own token store.
 pub async fn token(hub: &hub::Hub, holder: &str, role: hub_core::access::Role, unit: Option<&str>) -> String {
-    let request = hub::app::tokens::TokenRequest { holder: holder.into(), kind: hub::app::tokens::TokenKind::Person, role, unit: unit.map(String::from), valid_days: None };
+    let request = hub::app::tokens::TokenRequest {
+        holder: holder.into(),
+        kind: hub::app::tokens::TokenKind::Person,
+        role,
+        unit: unit.map(String::from),
+        valid_days: None,
+    };
     hub.tokens.issue(request, "test").await.unwrap().token
 }

@@ -24,7 +24,10 @@ impl SmtpServer {
         let server = SmtpServer { child, maildir, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start on port {port}; is it installed (pip install aiosmtpd)?");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start on port {port}; is it installed (pip install aiosmtpd)?"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         server
@@ -37,7 +40,13 @@ impl SmtpServer {
             .map(|entry| {
                 let raw = std::fs::read(entry.unwrap().path()).unwrap();
                 let mail = mailparse::parse_mail(&raw).unwrap();
-                let header = |name: &str| mail.headers.iter().find(|h| h.get_key().eq_ignore_ascii_case(name)).map(|h| h.get_value()).unwrap_or_default();
+                let header = |name: &str| {
+                    mail.headers
+                        .iter()
+                        .find(|h| h.get_key().eq_ignore_ascii_case(name))
+                        .map(|h| h.get_value())
+                        .unwrap_or_default()
+                };
                 (header("To"), header("Subject"), mail.get_body().unwrap())
             })
             .collect()
@@ -50,4 +59,3 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
-

@@ -167,7 +167,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub.stop().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { cases, summary_json, resume, data_dir, postal_url, ecert_url, province_url, bank_url, step_delay_ms, no_progress, plain, serve } => {
+        Command::Demo {
+            cases,
+            summary_json,
+            resume,
+            data_dir,
+            postal_url,
+            ecert_url,
+            province_url,
+            bank_url,
+            step_delay_ms,
+            no_progress,
+            plain,
+            serve,
+        } => {
             init_logging(QUIET);
             let mut config = config;
             if std::env::var_os("HUB_API__LISTEN").is_none() && cli.config.is_none() {
@@ -193,7 +206,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let served = match &summary {
                 Ok(summary) => {
                     demo::print_summary(summary);
-                    if serve { run.serve_console().await } else { Ok(()) }
+                    if serve {
+                        run.serve_console().await
+                    } else {
+                        Ok(())
+                    }
                 }
                 Err(_) => Ok(()),
             };

@@ -124,13 +124,15 @@ impl ConnectorAction {
         let base = api.url("/api/v1/connectors");
         let request = match self {
             ConnectorAction::Status => client.get(base),
-            ConnectorAction::Pause { name, reason } => client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason })),
+            ConnectorAction::Pause { name, reason } => {
+                client.post(format!("{base}/{name}/pause")).json(&serde_json::json!({ "reason": reason }))
+            }
             ConnectorAction::Resume { name } => client.post(format!("{base}/{name}/resume")),
             ConnectorAction::Restart { name } => client.post(format!("{base}/{name}/restart")),
             ConnectorAction::Offsets { name } => client.get(format!("{base}/{name}/offsets")),
-            ConnectorAction::ResetOffsets { name, to, topic } => {
-                client.post(format!("{base}/{name}/offsets/reset")).json(&serde_json::json!({ "to": to, "topic": topic }))
-            }
+            ConnectorAction::ResetOffsets { name, to, topic } => client
+                .post(format!("{base}/{name}/offsets/reset"))
+                .json(&serde_json::json!({ "to": to, "topic": topic })),
         };
         print_answer(request).await
     }
@@ -142,18 +144,32 @@ impl AuditAction {
         let base = api.url("/api/v1/audit");
         let request = match self {
             AuditAction::Check { files, public_key } => return check_exported(&files, &public_key),
-            AuditAction::Archive { before } => client.post(format!("{base}/archives")).json(&serde_json::json!({ "before": before })),
+            AuditAction::Archive { before } => {
+                client.post(format!("{base}/archives")).json(&serde_json::json!({ "before": before }))
+            }
             AuditAction::Archives => client.get(format!("{base}/archives")),
             AuditAction::Verify => client.get(format!("{base}/verify")),
             AuditAction::Checkpoint => client.post(format!("{base}/checkpoints")),
             AuditAction::PublicKey => client.get(format!("{base}/public-key")),
             AuditAction::Search { subject_id, department, from, until, without_case } => {
                 let mut query = period_query(from, until);
-                query.extend([("subject_id", subject_id), ("department", department), ("without_case", without_case.then(|| "true".to_string()))].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+                query.extend(
+                    [
+                        ("subject_id", subject_id),
+                        ("department", department),
+                        ("without_case", without_case.then(|| "true".to_string())),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, v))),
+                );
                 client.get(format!("{base}/entries")).query(&query)
             }
-            AuditAction::Volume { from, until } => client.get(format!("{base}/volume")).query(&period_query(from, until)),
-            AuditAction::Alerts { from, until } => client.get(format!("{base}/alerts")).query(&period_query(from, until)),
+            AuditAction::Volume { from, until } => {
+                client.get(format!("{base}/volume")).query(&period_query(from, until))
+            }
+            AuditAction::Alerts { from, until } => {
+                client.get(format!("{base}/alerts")).query(&period_query(from, until))
+            }
             AuditAction::Proof { seq } => client.get(format!("{base}/entries/{seq}/proof")),
         };
         print_answer(request).await
@@ -167,7 +183,8 @@ pub async fn sync_catalogue(api: HubApi) -> anyhow::Result<ExitCode> {
 
 /// `hub bank-reconcile --date`.
 pub async fn reconcile_bank_day(api: HubApi, date: String) -> anyhow::Result<ExitCode> {
-    print_answer(api.client()?.post(api.url("/api/v1/bank/reconciliations")).json(&serde_json::json!({ "date": date }))).await
+    print_answer(api.client()?.post(api.url("/api/v1/bank/reconciliations")).json(&serde_json::json!({ "date": date })))
+        .await
 }
 
 /// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
@@ -202,7 +219,10 @@ fn check_exported(files: &[PathBuf], public_key: &str) -> anyhow::Result<ExitCod
 
 /// The `from` and `until` of a period, as far as given.
 fn period_query(from: Option<String>, until: Option<String>) -> Vec<(&'static str, String)> {
-    [("from", from), ("until", until)].into_iter().filter_map(|(name, value)| value.map(|value| (name, value))).collect()
+    [("from", from), ("until", until)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| (name, value)))
+        .collect()
 }
 
 /// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
@@ -214,4 +234,3 @@ async fn print_answer(request: reqwest::RequestBuilder) -> anyhow::Result<ExitCo
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
-

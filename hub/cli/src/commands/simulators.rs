@@ -92,22 +92,38 @@ struct FaultArgs {
 
 impl FaultArgs {
     fn faults(&self) -> simulation::Faults {
-        simulation::Faults { error_rate: self.error_rate, delay_ms: self.delay_ms, duplicate_rate: self.duplicate_rate, outage: self.outage }
+        simulation::Faults {
+            error_rate: self.error_rate,
+            delay_ms: self.delay_ms,
+            duplicate_rate: self.duplicate_rate,
+            outage: self.outage,
+        }
     }
 }
 
 impl PostalSim {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let FaultArgs { error_rate, delay_ms, duplicate_rate, outage } = self.faults;
-        let faults = postal::simulator::Faults { error_rate, delay_ms, duplicate_rate, outage, failed_delivery_rate: self.failed_delivery_rate };
-        let config = postal::simulator::SimulatorConfig { push_url: self.push_url, step_delay: Duration::from_millis(self.step_delay_ms), faults };
+        let faults = postal::simulator::Faults {
+            error_rate,
+            delay_ms,
+            duplicate_rate,
+            outage,
+            failed_delivery_rate: self.failed_delivery_rate,
+        };
+        let config = postal::simulator::SimulatorConfig {
+            push_url: self.push_url,
+            step_delay: Duration::from_millis(self.step_delay_ms),
+            faults,
+        };
         serve(&self.listen, "postal", |listener| postal::simulator::spawn(listener, config)).await
     }
 }
 
 impl BankSim {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } = self.counterpart;
+        let PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } =
+            self.counterpart;
         let config = bank::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
         serve(&self.listen, "bank network", |listener| bank::simulator::spawn(listener, config)).await
     }
@@ -115,7 +131,8 @@ impl BankSim {
 
 impl ProvinceSim {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } = self.counterpart;
+        let PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } =
+            self.counterpart;
         let config = province::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
         let seed_catalogue = self.seed_catalogue;
         serve(&self.listen, "provincial platform", |listener| {
@@ -124,7 +141,9 @@ impl ProvinceSim {
                 let url = format!("{}/admin/matters", running.base_url);
                 let guides = hub::app::catalogue::guides_of(&hub_core::Reference::builtin());
                 tokio::spawn(async move {
-                    if let Err(error) = reqwest::Client::new().put(url).json(&guides).send().await.and_then(|r| r.error_for_status()) {
+                    if let Err(error) =
+                        reqwest::Client::new().put(url).json(&guides).send().await.and_then(|r| r.error_for_status())
+                    {
                         tracing::error!(%error, "seeding the catalogue failed");
                     }
                 });
@@ -144,11 +163,14 @@ impl EcertSim {
 }
 
 /// Serves a simulator on `listen` until Ctrl-C.
-async fn serve(listen: &str, name: &str, spawn: impl FnOnce(tokio::net::TcpListener) -> anyhow::Result<simulation::RunningSimulator>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    listen: &str,
+    name: &str,
+    spawn: impl FnOnce(tokio::net::TcpListener) -> anyhow::Result<simulation::RunningSimulator>,
+) -> anyhow::Result<ExitCode> {
     init_logging("info");
     let running = spawn(hub::bind(listen).await?)?;
     println!("{name} simulator listening on {}", running.base_url);
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }
-

@@ -40,7 +40,10 @@ pub async fn manage(config: &Config, action: TokenAction) -> anyhow::Result<Exit
     let answer = match action {
         TokenAction::Issue { holder, role, unit, system, valid_days } => {
             let Some(role) = hub_core::access::Role::parse(&role) else {
-                anyhow::bail!("unknown role {role}; one of {}", hub_core::access::Role::ALL.map(|r| r.code()).join(", "));
+                anyhow::bail!(
+                    "unknown role {role}; one of {}",
+                    hub_core::access::Role::ALL.map(|r| r.code()).join(", ")
+                );
             };
             let kind = if system { hub::app::tokens::TokenKind::System } else { hub::app::tokens::TokenKind::Person };
             let request = hub::app::tokens::TokenRequest { holder, kind, role, unit, valid_days };
@@ -49,17 +52,24 @@ pub async fn manage(config: &Config, action: TokenAction) -> anyhow::Result<Exit
                 Err(hub::app::tokens::IssueError::Bad(bad)) => anyhow::bail!("{}", bad.message),
                 Err(hub::app::tokens::IssueError::Store(error)) => return Err(error),
             };
-            ledger.record_admin("POST /api/v1/tokens (cli)", &operator, format!("{} {} {:?} → {}", request.holder, role.code(), request.unit, issued.record.token_id)).await?;
+            ledger
+                .record_admin(
+                    "POST /api/v1/tokens (cli)",
+                    &operator,
+                    format!("{} {} {:?} → {}", request.holder, role.code(), request.unit, issued.record.token_id),
+                )
+                .await?;
             serde_json::to_value(&issued)?
         }
         TokenAction::List => serde_json::json!({ "tokens": tokens.list().await? }),
         TokenAction::Revoke { token_id } => {
             let revoked = tokens.revoke(&token_id).await?.ok_or_else(|| anyhow::anyhow!("no token {token_id}"))?;
-            ledger.record_admin(&format!("POST /api/v1/tokens/{token_id}/revocation (cli)"), &operator, String::new()).await?;
+            ledger
+                .record_admin(&format!("POST /api/v1/tokens/{token_id}/revocation (cli)"), &operator, String::new())
+                .await?;
             serde_json::to_value(&revoked)?
         }
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(ExitCode::SUCCESS)
 }
-

@@ -7,24 +7,24 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use connectors::bank;
 use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
-use connectors::bank;
 use connectors::province::{self, protocol::OnlineApplication};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Applicant, PostalAddress};
 use futures::stream::{self, StreamExt as _};
 use serde::Serialize;
 
-use hub::{bind, Hub};
+use self::staff::Staff;
+use hub::app::catalogue::guides_of;
+use hub::app::intake::{DeliveryChoice, SubmitApplication};
 use hub::config::Config;
+use hub::{bind, Hub};
 use hub_core::access::Role;
 use hub_core::validation::resident_id_check;
 use hub_core::Reference;
-use hub::app::catalogue::guides_of;
-use self::staff::Staff;
-use hub::app::intake::{DeliveryChoice, SubmitApplication};
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -121,7 +121,11 @@ impl DemoRun {
                 let sim_listener = bind("127.0.0.1:0").await?;
                 let sim = simulator::spawn(
                     sim_listener,
-                    SimulatorConfig { push_url: Some(push_url), step_delay: options.step_delay, faults: options.faults.clone() },
+                    SimulatorConfig {
+                        push_url: Some(push_url),
+                        step_delay: options.step_delay,
+                        faults: options.faults.clone(),
+                    },
                 )?;
                 config.postal.base_url = sim.base_url.clone();
                 Some(sim)
@@ -133,7 +137,11 @@ impl DemoRun {
                 None
             }
             None => {
-                let sim_config = ecert::simulator::SimulatorConfig { app_id: config.ecert.app_id.clone(), app_secret: config.ecert.app_secret.clone(), faults: options.counterpart_faults.clone() };
+                let sim_config = ecert::simulator::SimulatorConfig {
+                    app_id: config.ecert.app_id.clone(),
+                    app_secret: config.ecert.app_secret.clone(),
+                    faults: options.counterpart_faults.clone(),
+                };
                 let sim = ecert::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
                 config.ecert.base_url = sim.base_url.clone();
                 Some(sim)
@@ -168,8 +176,12 @@ impl DemoRun {
             }
             None => {
                 let push_url = format!("http://{}{}", listener.local_addr()?, bank::PUSH_PATH);
-                let sim_config =
-                    bank::simulator::SimulatorConfig { app_id: config.bank.app_id.clone(), app_secret: config.bank.app_secret.clone(), push_url: Some(push_url), faults: options.counterpart_faults.clone() };
+                let sim_config = bank::simulator::SimulatorConfig {
+                    app_id: config.bank.app_id.clone(),
+                    app_secret: config.bank.app_secret.clone(),
+                    push_url: Some(push_url),
+                    faults: options.counterpart_faults.clone(),
+                };
                 let sim = bank::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
                 config.bank.base_url = sim.base_url.clone();
                 Some(sim)
@@ -177,7 +189,8 @@ impl DemoRun {
         };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
-        let (postal_url, ecert_url, province_url) = (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
+        let (postal_url, ecert_url, province_url) =
+            (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
         let bank_url = config.bank.base_url.clone();
         let staff = Staff::of(&hub);
         Ok(DemoRun {
@@ -217,7 +230,11 @@ impl DemoRun {
         self.summary(options.cases, elapsed).await
     }
 
-    async fn submit_all(&self, applications: &[(SubmitApplication, Profile)], concurrency: usize) -> anyhow::Result<()> {
+    async fn submit_all(
+        &self,
+        applications: &[(SubmitApplication, Profile)],
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
         let calls = applications.iter().map(|(application, profile)| self.submit(application, *profile));
         let results: Vec<anyhow::Result<()>> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
         results.into_iter().collect()
@@ -250,15 +267,36 @@ impl DemoRun {
         };
         let platform = &self.province_url;
         let filed = self.client.post(format!("{platform}/admin/applications")).json(&online).send().await?;
-        anyhow::ensure!(filed.status().is_success(), "filing {} online failed: {}", online.project_no, filed.text().await?);
+        anyhow::ensure!(
+            filed.status().is_success(),
+            "filing {} online failed: {}",
+            online.project_no,
+            filed.text().await?
+        );
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let record: serde_json::Value = self.client.get(format!("{platform}/admin/applications/{}", online.project_no)).send().await?.error_for_status()?.json().await?;
+            let record: serde_json::Value = self
+                .client
+                .get(format!("{platform}/admin/applications/{}", online.project_no))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
             if let Some(case_number) = record["case_number"].as_str() {
                 return Ok(case_number.to_string());
             }
-            anyhow::ensure!(record["refused"].is_null(), "the hub refused online application {}: {}", online.project_no, record["refused"]);
-            anyhow::ensure!(Instant::now() < deadline, "online application {} was not taken within two minutes", online.project_no);
+            anyhow::ensure!(
+                record["refused"].is_null(),
+                "the hub refused online application {}: {}",
+                online.project_no,
+                record["refused"]
+            );
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "online application {} was not taken within two minutes",
+                online.project_no
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -305,8 +343,11 @@ impl DemoRun {
                     self.approve(&queue).await
                 }
             };
-            let supplementing = stream::iter(supplements.iter().map(|case| self.supplement(case))).buffer_unordered(8).collect::<Vec<_>>();
-            let collecting = stream::iter(pickups.iter().map(|case| self.collect(case))).buffer_unordered(8).collect::<Vec<_>>();
+            let supplementing = stream::iter(supplements.iter().map(|case| self.supplement(case)))
+                .buffer_unordered(8)
+                .collect::<Vec<_>>();
+            let collecting =
+                stream::iter(pickups.iter().map(|case| self.collect(case))).buffer_unordered(8).collect::<Vec<_>>();
             let (approved, supplemented, collected) = tokio::join!(approving, supplementing, collecting);
             approved?;
             supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
@@ -314,7 +355,11 @@ impl DemoRun {
             if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
                 counted = Instant::now();
                 let by_state = self.hub.store.count_by_state().await?;
-                let finished = by_state.iter().filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final())).map(|(_, n)| *n).sum::<i64>();
+                let finished = by_state
+                    .iter()
+                    .filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final()))
+                    .map(|(_, n)| *n)
+                    .sum::<i64>();
                 if let Some(bar) = bar {
                     bar.set_position(finished as u64);
                     bar.set_message(format!("{by_state:?}"));
@@ -333,7 +378,8 @@ impl DemoRun {
     /// supervisor sees cases waiting at.
     async fn approval_queues(&self) -> anyhow::Result<Vec<serde_json::Value>> {
         let routed = self.get("/api/v1/cases?state=routed&limit=200").await?;
-        let authorities: std::collections::BTreeSet<&str> = routed.as_array().into_iter().flatten().filter_map(|case| case["department_code"].as_str()).collect();
+        let authorities: std::collections::BTreeSet<&str> =
+            routed.as_array().into_iter().flatten().filter_map(|case| case["department_code"].as_str()).collect();
         let mut queue = Vec::new();
         for authority in authorities {
             let page = self.get(&format!("/api/v1/approvals?department={authority}&limit=200")).await?;
@@ -364,7 +410,11 @@ impl DemoRun {
                 self.post(&path("procedures"), &inspection).await?;
                 self.complete_inspection(case_number).await?;
             }
-            let (outcome, reason) = if profile == Profile::Denied { ("denied", Some("申请材料反映的经营条件不符合法定要求")) } else { ("approved", None) };
+            let (outcome, reason) = if profile == Profile::Denied {
+                ("denied", Some("申请材料反映的经营条件不符合法定要求"))
+            } else {
+                ("approved", None)
+            };
             decisions.push(serde_json::json!({
                 "case_number": case_number,
                 "outcome": outcome,
@@ -381,7 +431,10 @@ impl DemoRun {
         // Each department's approver decides its own cases, in one batch.
         let mut by_department: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for decision in decisions {
-            by_department.entry(decision["department_code"].as_str().unwrap_or_default().to_string()).or_default().push(decision);
+            by_department
+                .entry(decision["department_code"].as_str().unwrap_or_default().to_string())
+                .or_default()
+                .push(decision);
         }
         for decisions in by_department.into_values() {
             let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
@@ -397,7 +450,9 @@ impl DemoRun {
     /// The applicant pays a placed fee order at a bank outlet, once.
     async fn pay_fee(&self, fee: &serde_json::Value) -> anyhow::Result<()> {
         let order = fee["order_number"].as_str().context("fee without order number")?;
-        if fee["payment_code"].is_null() || !self.paid_orders.lock().expect("paid orders lock").insert(order.to_string()) {
+        if fee["payment_code"].is_null()
+            || !self.paid_orders.lock().expect("paid orders lock").insert(order.to_string())
+        {
             return Ok(());
         }
         // The amount too: a resumed demo's fresh simulator does not know orders placed before.
@@ -416,8 +471,16 @@ impl DemoRun {
     async fn supplement(&self, case: &serde_json::Value) -> anyhow::Result<()> {
         let case_number = case["case_number"].as_str().context("case without number")?;
         let matter = case["application"]["matter"]["implementation_code"].as_str().unwrap_or_default();
-        let materials: Vec<String> = self.hub.reference.get().matter(matter).map(|m| m.materials.iter().map(|m| m.name.clone()).collect()).unwrap_or_default();
-        self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials })).await.map(drop)
+        let materials: Vec<String> = self
+            .hub
+            .reference
+            .get()
+            .matter(matter)
+            .map(|m| m.materials.iter().map(|m| m.name.clone()).collect())
+            .unwrap_or_default();
+        self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials }))
+            .await
+            .map(drop)
     }
 
     /// The applicant collects at the window with an ID card, or at the locker with the code.
@@ -443,7 +506,11 @@ impl DemoRun {
             let profiles = self.profiles.lock().expect("profiles lock");
             let mut all: Vec<(String, Profile)> = profiles.iter().map(|(c, p)| (c.clone(), *p)).collect();
             all.sort_by(|a, b| a.0.cmp(&b.0));
-            all.into_iter().enumerate().filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0).map(|(_, entry)| entry).collect()
+            all.into_iter()
+                .enumerate()
+                .filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0)
+                .map(|(_, entry)| entry)
+                .collect()
         };
         let reviews = reviewers.iter().map(|(case_number, profile)| self.review(case_number, *profile));
         let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
@@ -462,7 +529,8 @@ impl DemoRun {
             self.post(&path("reviews"), &review).await?;
             record = self.get(&case_path).await?;
         }
-        let open = record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
+        let open =
+            record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
         for item in open {
             let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
             self.post(&path("rectifications/close"), &close).await?;
@@ -650,7 +718,8 @@ const FIRST_REGISTRATION: &str = "11610429MB291234CH4000105001000";
 /// does with each.
 pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<(SubmitApplication, Profile)> {
     let villages: Vec<_> = reference.villages().collect();
-    let mut matters: Vec<_> = reference.matters().filter(|m| m.mail_allowed && m.accept_tiers.iter().any(|t| t == "village")).collect();
+    let mut matters: Vec<_> =
+        reference.matters().filter(|m| m.mail_allowed && m.accept_tiers.iter().any(|t| t == "village")).collect();
     matters.sort_by(|a, b| a.implementation_code.cmp(&b.implementation_code));
     (0..count)
         .map(|i| {
@@ -717,7 +786,13 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                     Profile::Online => "online".into(),
                     _ => "counter".into(),
                 },
-                applicant: Applicant { name, id_type: "111".into(), id_number: format!("{first17}{}", resident_id_check(&first17)), phone, email: None },
+                applicant: Applicant {
+                    name,
+                    id_type: "111".into(),
+                    id_number: format!("{first17}{}", resident_id_check(&first17)),
+                    phone,
+                    email: None,
+                },
                 materials,
                 faulty_materials: Vec::new(),
                 certificates: Vec::new(),
@@ -736,7 +811,10 @@ pub fn print_summary(summary: &Summary) {
     println!();
     println!("Cases            {:>8}   completed {:>8}", summary.cases, summary.completed);
     println!("Elapsed          {:>8.2} s", summary.elapsed_seconds);
-    println!("Throughput       {:>8.1} cases/s   {:.1} hub messages/s", summary.cases_per_second, summary.hub_messages_per_second);
+    println!(
+        "Throughput       {:>8.1} cases/s   {:.1} hub messages/s",
+        summary.cases_per_second, summary.hub_messages_per_second
+    );
     println!();
     println!("{:<32} {:>8}", "final state", "cases");
     for (state, count) in &summary.by_state {
@@ -754,4 +832,3 @@ pub fn print_summary(summary: &Summary) {
         println!("{stage:<32} {:>8} {:>8}", p.p50, p.p99);
     }
 }
-

@@ -7,11 +7,11 @@ use anyhow::Context as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde_json::Value;
 
+use hub::app::reference::CurrentReference;
 use hub::app::tokens::{TokenKind, TokenRequest, Tokens};
+use hub::store::Store;
 use hub::Hub;
 use hub_core::access::{counter_of, decider_of, Role};
-use hub::app::reference::CurrentReference;
-use hub::store::Store;
 
 /// A role and the unit it is bound to.
 pub type Acting = (Role, Option<String>);
@@ -24,11 +24,17 @@ pub struct Staff {
 }
 
 /// Case actions taken by whoever decides the case.
-const DECIDERS_ACTIONS: [&str; 5] = ["decision", "refusal", "procedures", "procedures/complete", "certificate/revocation"];
+const DECIDERS_ACTIONS: [&str; 5] =
+    ["decision", "refusal", "procedures", "procedures/complete", "certificate/revocation"];
 
 impl Staff {
     pub fn of(hub: &Hub) -> Staff {
-        Staff { tokens: hub.tokens.clone(), store: hub.store.clone(), reference: hub.reference.clone(), issued: Default::default() }
+        Staff {
+            tokens: hub.tokens.clone(),
+            store: hub.store.clone(),
+            reference: hub.reference.clone(),
+            issued: Default::default(),
+        }
     }
 
     /// The token of a role (bound to `unit`), issued on first use.
@@ -53,7 +59,8 @@ impl Staff {
         let reference = self.reference.get();
         let (route, query) = path.split_once('?').unwrap_or((path, ""));
         let counter = |point_code: &str| -> anyhow::Result<Acting> {
-            let point = reference.service_point(point_code).with_context(|| format!("no service point {point_code}"))?;
+            let point =
+                reference.service_point(point_code).with_context(|| format!("no service point {point_code}"))?;
             let (role, unit) = counter_of(point, &reference.county.code);
             Ok((role, Some(unit)))
         };
@@ -70,19 +77,27 @@ impl Staff {
                 let case = self.store.case(case_number).await?.map(|record| record.case);
                 match (action, case) {
                     ("opinions", _) => decider(&field("department_code").unwrap_or_default()),
-                    (action, Some(case)) if DECIDERS_ACTIONS.contains(&action) => decider(case.department_code.as_deref().unwrap_or_default()),
+                    (action, Some(case)) if DECIDERS_ACTIONS.contains(&action) => {
+                        decider(case.department_code.as_deref().unwrap_or_default())
+                    }
                     (_, Some(case)) => counter(&case.application.service_point.code)?,
                     (_, None) => (Role::Supervisor, None),
                 }
             }
-            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] => (Role::Supervisor, None),
+            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] => {
+                (Role::Supervisor, None)
+            }
             ["decisions"] => {
                 let first = body.and_then(|body| body["decisions"][0]["case_number"].as_str()).unwrap_or_default();
-                let department = self.store.case(first).await?.and_then(|record| record.case.department_code).unwrap_or_default();
+                let department =
+                    self.store.case(first).await?.and_then(|record| record.case.department_code).unwrap_or_default();
                 decider(&department)
             }
             ["approvals"] => {
-                let department = query.split('&').find_map(|pair| pair.strip_prefix("department=")).context("the demo's approvers ask for their department's queue")?;
+                let department = query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("department="))
+                    .context("the demo's approvers ask for their department's queue")?;
                 decider(department)
             }
             ["certificates", ..] => (Role::TownshipClerk, Some(reference.county.code.clone())),
@@ -96,7 +111,8 @@ impl Staff {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
         let (client, request) = request.build_split();
         let mut request = request?;
-        let body: Option<Value> = request.body().and_then(|body| body.as_bytes()).and_then(|bytes| serde_json::from_slice(bytes).ok());
+        let body: Option<Value> =
+            request.body().and_then(|body| body.as_bytes()).and_then(|bytes| serde_json::from_slice(bytes).ok());
         let path = match request.url().query() {
             Some(query) => format!("{}?{query}", request.url().path()),
             None => request.url().path().to_string(),

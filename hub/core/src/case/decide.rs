@@ -1,10 +1,10 @@
 //! `decide(case, command) -> events | rejection`: one small function per command, each checking
 //! the states it may run in and what it is given.
 use contracts::{
-    AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested, CertificateRevocationRequested,
-    DeliveryRequested, Event, FeeItem, FeeOrderRequested, MaterialProblem, MaterialsSupplemented, OpinionGiven, PostalAddress,
-    ProcedureCompleted, ProcedureStarted, RectificationClosed, RectificationOpened, ResultCollected, ResultReadyForPickup,
-    ReviewSubmitted, SupplementRequested,
+    AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
+    CertificateRevocationRequested, DeliveryRequested, Event, FeeItem, FeeOrderRequested, MaterialProblem,
+    MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed,
+    RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted, SupplementRequested,
 };
 
 use super::{pickup_code, Case, CaseCertificate, CaseState, Command, Context, Outcome, Rejection};
@@ -30,7 +30,9 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::GiveOpinion { department_code, officer, opinion, remarks } => {
             d.give_opinion(department_code, officer, opinion, remarks).map(one)
         }
-        Command::Decide { outcome, officer, department_code, reason } => d.decide(*outcome, officer, department_code, reason),
+        Command::Decide { outcome, officer, department_code, reason } => {
+            d.decide(*outcome, officer, department_code, reason)
+        }
         Command::RevokeCertificate { officer, reason } => d.revoke_certificate(officer, reason).map(one),
         Command::Record(fact) => d.record(fact).map(one),
         Command::RequestDelivery => d.request_delivery().map(one),
@@ -42,7 +44,9 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::CheckDeadlines => Ok(deadlines::warnings(case, ctx)),
         Command::Review { grade, channel, comment } => d.review(*grade, channel, comment).map(one),
         Command::OpenRectification { grade } => Ok(vec![d.open_rectification(*grade)]),
-        Command::CloseRectification { item_number, officer, feedback } => d.close_rectification(item_number, officer, feedback).map(one),
+        Command::CloseRectification { item_number, officer, feedback } => {
+            d.close_rectification(item_number, officer, feedback).map(one)
+        }
     }
 }
 
@@ -115,25 +119,27 @@ impl Decider<'_, '_> {
             return Ok(one(refused));
         }
         let today = ctx.today();
-        let (acceptance, outstanding, commitment_date) = match examine(matter, &case.materials, &case.faulty, app.commits_to_supply) {
-            Examination::Incomplete(items) => {
-                let notice = SupplementRequested {
-                    event_id: self.next_id(),
-                    case_number: self.case_number(),
-                    occurred_at: ctx.now,
-                    case_version: case.version,
-                    officer: app.service_point.code.clone(),
-                    notice_number: self.number("one_time_notice"),
-                    items,
-                };
-                return Ok(one(notice));
-            }
-            Examination::Complete => ("standard", Vec::new(), None),
-            Examination::Tolerant(owed) => {
-                let commitment = ctx.reference.calendar.add_working_days(today, ctx.reference.county.policy.commitment_days);
-                ("tolerant", owed, Some(commitment))
-            }
-        };
+        let (acceptance, outstanding, commitment_date) =
+            match examine(matter, &case.materials, &case.faulty, app.commits_to_supply) {
+                Examination::Incomplete(items) => {
+                    let notice = SupplementRequested {
+                        event_id: self.next_id(),
+                        case_number: self.case_number(),
+                        occurred_at: ctx.now,
+                        case_version: case.version,
+                        officer: app.service_point.code.clone(),
+                        notice_number: self.number("one_time_notice"),
+                        items,
+                    };
+                    return Ok(one(notice));
+                }
+                Examination::Complete => ("standard", Vec::new(), None),
+                Examination::Tolerant(owed) => {
+                    let commitment =
+                        ctx.reference.calendar.add_working_days(today, ctx.reference.county.policy.commitment_days);
+                    ("tolerant", owed, Some(commitment))
+                }
+            };
         let accepted = CaseAccepted {
             event_id: self.next_id(),
             case_number: self.case_number(),
@@ -201,8 +207,8 @@ impl Decider<'_, '_> {
             .reference
             .service_point(&app.service_point.code)
             .ok_or_else(|| Rejection::Unroutable(format!("no service point {}", app.service_point.code)))?;
-        let routing =
-            routing::route(ctx.reference, matter, point, app.domicile_township.as_deref()).map_err(Rejection::Unroutable)?;
+        let routing = routing::route(ctx.reference, matter, point, app.domicile_township.as_deref())
+            .map_err(Rejection::Unroutable)?;
         Ok(CaseRouted {
             event_id: self.next_id(),
             case_number: self.case_number(),
@@ -225,9 +231,9 @@ impl Decider<'_, '_> {
         let ctx = self.ctx;
         self.expect(&[CaseState::Routed])?;
         let limits = &ctx.reference.county.policy.procedure_days;
-        let limit = limits
-            .get(procedure)
-            .ok_or_else(|| Rejection::UnknownProcedure(procedure.into(), limits.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+        let limit = limits.get(procedure).ok_or_else(|| {
+            Rejection::UnknownProcedure(procedure.into(), limits.keys().cloned().collect::<Vec<_>>().join(", "))
+        })?;
         not_blank("officer", officer)?;
         let departments = if departments.is_empty() { vec![self.case.handler_code()] } else { departments.to_vec() };
         Ok(ProcedureStarted {
@@ -262,11 +268,19 @@ impl Decider<'_, '_> {
             summary: summary.into(),
             paused_working_days: paused,
             promised_date: ctx.reference.calendar.add_working_days(promised, paused as u32),
-            statutory_date: case.statutory_date.map(|date| ctx.reference.calendar.add_working_days(date, paused as u32)),
+            statutory_date: case
+                .statutory_date
+                .map(|date| ctx.reference.calendar.add_working_days(date, paused as u32)),
         })
     }
 
-    fn give_opinion(&self, department_code: &str, officer: &str, opinion: &str, remarks: &str) -> Result<OpinionGiven, Rejection> {
+    fn give_opinion(
+        &self,
+        department_code: &str,
+        officer: &str,
+        opinion: &str,
+        remarks: &str,
+    ) -> Result<OpinionGiven, Rejection> {
         let case = self.case;
         self.expect(&[CaseState::Routed, CaseState::Suspended])?;
         let pending = case.opinions_required.iter().any(|d| d == department_code)
@@ -293,7 +307,13 @@ impl Decider<'_, '_> {
 
     /// The competent department's decision, once every consulted department has given its
     /// opinion and the fee is paid; an approval also asks for the certificate.
-    fn decide(&self, outcome: Outcome, officer: &str, department_code: &str, reason: &Option<String>) -> Result<Vec<Event>, Rejection> {
+    fn decide(
+        &self,
+        outcome: Outcome,
+        officer: &str,
+        department_code: &str,
+        reason: &Option<String>,
+    ) -> Result<Vec<Event>, Rejection> {
         let (case, ctx) = (self.case, self.ctx);
         self.expect(&[CaseState::Routed])?;
         let competent = case.department_code.clone().unwrap_or_default();
@@ -313,7 +333,11 @@ impl Decider<'_, '_> {
             return Err(Rejection::MissingReason);
         }
         if let Some(fee) = case.fee.as_ref().filter(|fee| outcome == Outcome::Approved && !fee.is_paid()) {
-            return Err(Rejection::FeeUnpaid { order: fee.order_number.clone(), total_fen: fee.total_fen, paid_fen: fee.paid_fen() });
+            return Err(Rejection::FeeUnpaid {
+                order: fee.order_number.clone(),
+                total_fen: fee.total_fen,
+                paid_fen: fee.paid_fen(),
+            });
         }
         let document_kind = match outcome {
             Outcome::Approved => "approval",
@@ -361,11 +385,15 @@ impl Decider<'_, '_> {
     /// delivery order.
     fn record(&self, fact: &Event) -> Result<Event, Rejection> {
         let case = self.case;
-        let foreign_certificate = |given: &str| Rejection::ForeignCertificate { case: self.case_number(), given: given.into() };
+        let foreign_certificate =
+            |given: &str| Rejection::ForeignCertificate { case: self.case_number(), given: given.into() };
         match fact {
-            Event::CertificateIssued(issued) if case.certificate.is_none() => Err(foreign_certificate(&issued.certificate_id)),
+            Event::CertificateIssued(issued) if case.certificate.is_none() => {
+                Err(foreign_certificate(&issued.certificate_id))
+            }
             Event::CertificateRevoked(revoked)
-                if case.certificate.as_ref().and_then(|c| c.certificate_id.as_ref()) != Some(&revoked.certificate_id) =>
+                if case.certificate.as_ref().and_then(|c| c.certificate_id.as_ref())
+                    != Some(&revoked.certificate_id) =>
             {
                 Err(foreign_certificate(&revoked.certificate_id))
             }
@@ -441,10 +469,13 @@ impl Decider<'_, '_> {
         let (case, ctx) = (self.case, self.ctx);
         self.expect(&[CaseState::Approved, CaseState::DeliveryFailed])?;
         let (place, code) = match method {
-            DeliveryMethod::Locker => {
-                (ctx.reference.county.policy.locker_place.clone(), Some(pickup_code(&ctx.reference.pickup_secret, &case.case_number)))
+            DeliveryMethod::Locker => (
+                ctx.reference.county.policy.locker_place.clone(),
+                Some(pickup_code(&ctx.reference.pickup_secret, &case.case_number)),
+            ),
+            DeliveryMethod::Window | DeliveryMethod::Mail => {
+                (format!("{}窗口", case.application.service_point.name), None)
             }
-            DeliveryMethod::Window | DeliveryMethod::Mail => (format!("{}窗口", case.application.service_point.name), None),
         };
         Ok(ResultReadyForPickup {
             event_id: self.next_id(),
@@ -555,7 +586,12 @@ impl Decider<'_, '_> {
         .into()
     }
 
-    fn close_rectification(&self, item_number: &str, officer: &str, feedback: &str) -> Result<RectificationClosed, Rejection> {
+    fn close_rectification(
+        &self,
+        item_number: &str,
+        officer: &str,
+        feedback: &str,
+    ) -> Result<RectificationClosed, Rejection> {
         if !self.case.rectifications.iter().any(|r| r.item_number == item_number && !r.closed) {
             return Err(Rejection::NoSuchRectification(item_number.into()));
         }
@@ -582,9 +618,19 @@ pub enum Examination {
 }
 
 /// Checks the materials in hand against the checklist (DOMAIN.md, acceptance outcomes).
-pub fn examine(matter: &Matter, materials: &[String], faulty: &[MaterialProblem], commits_to_supply: bool) -> Examination {
+pub fn examine(
+    matter: &Matter,
+    materials: &[String],
+    faulty: &[MaterialProblem],
+    commits_to_supply: bool,
+) -> Examination {
     let missing = |primary: bool| -> Vec<String> {
-        matter.materials.iter().filter(|m| m.primary == primary && !materials.contains(&m.name)).map(|m| m.name.clone()).collect()
+        matter
+            .materials
+            .iter()
+            .filter(|m| m.primary == primary && !materials.contains(&m.name))
+            .map(|m| m.name.clone())
+            .collect()
     };
     let (missing_primary, missing_secondary) = (missing(true), missing(false));
     if missing_primary.is_empty() && faulty.is_empty() {
@@ -595,7 +641,10 @@ pub fn examine(matter: &Matter, materials: &[String], faulty: &[MaterialProblem]
             return Examination::Tolerant(missing_secondary);
         }
     }
-    let absent = missing_primary.into_iter().chain(missing_secondary).map(|material| MaterialProblem { material, problem: "未提交".into() });
+    let absent = missing_primary
+        .into_iter()
+        .chain(missing_secondary)
+        .map(|material| MaterialProblem { material, problem: "未提交".into() });
     Examination::Incomplete(absent.chain(faulty.iter().cloned()).collect())
 }
 
@@ -618,7 +667,12 @@ fn fee_order(case: &Case, matter: &Matter, accepted: &CaseAccepted, ctx: &Contex
 }
 
 /// The certificate an approval asks the repository to issue, for the applicant.
-fn certificate_request(case: &Case, spec: &CertificateSpec, decided: &CaseDecided, ctx: &Context<'_>) -> CertificateRequested {
+fn certificate_request(
+    case: &Case,
+    spec: &CertificateSpec,
+    decided: &CaseDecided,
+    ctx: &Context<'_>,
+) -> CertificateRequested {
     let applicant = &case.application.applicant;
     let issuer = case.department_code.as_deref().and_then(|code| ctx.reference.authority(code));
     let issue_date = ctx.today();

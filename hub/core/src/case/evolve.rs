@@ -43,7 +43,11 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         }
         Event::ProcedureStarted(e) => {
             case.state = CaseState::Suspended;
-            case.procedure = Some(OpenProcedure { procedure: e.procedure.clone(), started_day: calendar::day_of(e.occurred_at), limit_date: e.limit_date });
+            case.procedure = Some(OpenProcedure {
+                procedure: e.procedure.clone(),
+                started_day: calendar::day_of(e.occurred_at),
+                limit_date: e.limit_date,
+            });
         }
         Event::ProcedureCompleted(e) => {
             case.state = CaseState::Routed;
@@ -89,7 +93,8 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         }
         Event::ResultReadyForPickup(e) => {
             case.state = CaseState::AwaitingPickup;
-            case.pickup = Some(Pickup { method: e.method.clone(), place: e.place.clone(), code: e.pickup_code.clone() });
+            case.pickup =
+                Some(Pickup { method: e.method.clone(), place: e.place.clone(), code: e.pickup_code.clone() });
         }
         Event::ResultCollected(_) => case.state = CaseState::Collected,
         Event::CaseArchived(_) => case.state = CaseState::Archived,
@@ -98,9 +103,21 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.online_reviewed |= e.channel == "online";
             case.reviews.push(e.grade);
         }
-        Event::RectificationOpened(e) => case.rectifications.push(Rectification { item_number: e.item_number.clone(), deadline: e.deadline, closed: false }),
-        Event::RectificationClosed(e) => case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| r.closed = true),
-        Event::CertificateRequested(e) => case.certificate = Some(CaseCertificate { name: e.certificate_name.clone(), certificate_id: None, status: "requested".into() }),
+        Event::RectificationOpened(e) => case.rectifications.push(Rectification {
+            item_number: e.item_number.clone(),
+            deadline: e.deadline,
+            closed: false,
+        }),
+        Event::RectificationClosed(e) => {
+            case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| r.closed = true)
+        }
+        Event::CertificateRequested(e) => {
+            case.certificate = Some(CaseCertificate {
+                name: e.certificate_name.clone(),
+                certificate_id: None,
+                status: "requested".into(),
+            })
+        }
         Event::CertificateIssued(e) => {
             if let Some(certificate) = &mut case.certificate {
                 certificate.certificate_id = Some(e.certificate_id.clone());
@@ -110,10 +127,23 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 }
             }
         }
-        Event::CertificateRevocationRequested(_) => case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into()),
-        Event::FeeOrderRequested(e) => case.fee = Some(CaseFee { order_number: e.order_number.clone(), total_fen: e.total_fen, payment_code: None, payments: Vec::new() }),
-        Event::FeeOrderCreated(e) => case.fee.iter_mut().for_each(|fee| fee.payment_code = Some(e.payment_code.clone())),
-        Event::PaymentConfirmed(e) => case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen))),
+        Event::CertificateRevocationRequested(_) => {
+            case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into())
+        }
+        Event::FeeOrderRequested(e) => {
+            case.fee = Some(CaseFee {
+                order_number: e.order_number.clone(),
+                total_fen: e.total_fen,
+                payment_code: None,
+                payments: Vec::new(),
+            })
+        }
+        Event::FeeOrderCreated(e) => {
+            case.fee.iter_mut().for_each(|fee| fee.payment_code = Some(e.payment_code.clone()))
+        }
+        Event::PaymentConfirmed(e) => {
+            case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen)))
+        }
         Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
         // Facts about data exchanges and the audit ledger, not about the case.
         Event::DataShared(_) | Event::LedgerCheckpointSigned(_) | Event::AuditAnomalyDetected(_) => {}
@@ -127,4 +157,3 @@ fn advance_to(case: &mut Case, state: CaseState) {
         case.state = state;
     }
 }
-

@@ -242,24 +242,69 @@ pub enum Command {
     /// Examine the materials against the matter's checklist: accept, tolerate, or ask for more.
     Examine,
     /// A clerk refuses to accept (不予受理).
-    Refuse { officer: String, reason: String, legal_basis: String },
-    Supplement { materials: Vec<String> },
+    Refuse {
+        officer: String,
+        reason: String,
+        legal_basis: String,
+    },
+    Supplement {
+        materials: Vec<String>,
+    },
     Route,
-    StartProcedure { procedure: String, officer: String, departments: Vec<String>, parties: Vec<String> },
-    CompleteProcedure { officer: String, summary: String },
-    GiveOpinion { department_code: String, officer: String, opinion: String, remarks: String },
-    Decide { outcome: Outcome, officer: String, department_code: String, reason: Option<String> },
+    StartProcedure {
+        procedure: String,
+        officer: String,
+        departments: Vec<String>,
+        parties: Vec<String>,
+    },
+    CompleteProcedure {
+        officer: String,
+        summary: String,
+    },
+    GiveOpinion {
+        department_code: String,
+        officer: String,
+        opinion: String,
+        remarks: String,
+    },
+    Decide {
+        outcome: Outcome,
+        officer: String,
+        department_code: String,
+        reason: Option<String>,
+    },
     RequestDelivery,
-    HoldForPickup { method: DeliveryMethod, reason: String },
-    Collect { collected_by: String, id_number: Option<String>, pickup_code: Option<String>, signature: String },
+    HoldForPickup {
+        method: DeliveryMethod,
+        reason: String,
+    },
+    Collect {
+        collected_by: String,
+        id_number: Option<String>,
+        pickup_code: Option<String>,
+        signature: String,
+    },
     /// Record a fact a connector reported (order created, tracking, delivery outcome, certificate).
     Record(Event),
-    RevokeCertificate { officer: String, reason: String },
+    RevokeCertificate {
+        officer: String,
+        reason: String,
+    },
     Archive,
     CheckDeadlines,
-    Review { grade: i32, channel: String, comment: String },
-    OpenRectification { grade: i32 },
-    CloseRectification { item_number: String, officer: String, feedback: String },
+    Review {
+        grade: i32,
+        channel: String,
+        comment: String,
+    },
+    OpenRectification {
+        grade: i32,
+    },
+    CloseRectification {
+        item_number: String,
+        officer: String,
+        feedback: String,
+    },
 }
 
 impl Command {
@@ -422,7 +467,9 @@ impl Case {
 
     pub(crate) fn matter<'r>(&self, reference: &'r Reference) -> Result<&'r Matter, Rejection> {
         let matter = &self.application.matter;
-        reference.matter_version(&matter.implementation_code, matter.version).ok_or_else(|| Rejection::UnknownMatter(matter.implementation_code.clone()))
+        reference
+            .matter_version(&matter.implementation_code, matter.version)
+            .ok_or_else(|| Rejection::UnknownMatter(matter.implementation_code.clone()))
     }
 
     /// The authority handling the case, or the accepting point before routing.

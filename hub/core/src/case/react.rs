@@ -20,17 +20,24 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         Event::MaterialsSupplemented(_) if case.state == CaseState::AwaitingSupplement => vec![Command::Examine],
         Event::AcceptanceRefused(_) => vec![Command::Archive],
         Event::CaseAccepted(_) if case.state == CaseState::Accepted => vec![Command::Route],
-        Event::CaseDecided(_) if case.state == CaseState::Approved && delivery == DeliveryMethod::Mail => vec![Command::RequestDelivery],
+        Event::CaseDecided(_) if case.state == CaseState::Approved && delivery == DeliveryMethod::Mail => {
+            vec![Command::RequestDelivery]
+        }
         Event::CaseDecided(_) if case.state == CaseState::Approved => {
             vec![Command::HoldForPickup { method: delivery, reason: "chosen at acceptance".into() }]
         }
         Event::CaseDecided(_) if case.state == CaseState::Denied => vec![Command::Archive],
         Event::DeliveryCompleted(_) if case.state == CaseState::Delivered => vec![Command::Archive],
         Event::DeliveryCompleted(_) if case.state == CaseState::DeliveryFailed => {
-            vec![Command::HoldForPickup { method: DeliveryMethod::Window, reason: "mail delivery failed; returned to the window".into() }]
+            vec![Command::HoldForPickup {
+                method: DeliveryMethod::Window,
+                reason: "mail delivery failed; returned to the window".into(),
+            }]
         }
         Event::ResultCollected(_) => vec![Command::Archive],
-        Event::ReviewSubmitted(e) if BAD_GRADES.contains(&e.grade) => vec![Command::OpenRectification { grade: e.grade }],
+        Event::ReviewSubmitted(e) if BAD_GRADES.contains(&e.grade) => {
+            vec![Command::OpenRectification { grade: e.grade }]
+        }
         _ => vec![],
     }
 }

@@ -1,8 +1,8 @@
 use contracts::{DeliveryCompleted, DeliveryOrderCreated, MaterialProblem, TrackingEvent};
 
 use super::*;
-use crate::{documents, routing};
 use crate::testing::*;
+use crate::{documents, routing};
 
 fn approve(case: &Case) -> Command {
     Command::Decide {
@@ -104,19 +104,40 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
         }
         .into()
     };
-    let (case, _) = run(case.clone(), Command::Record(issued("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")), &reference);
+    let (case, _) = run(
+        case.clone(),
+        Command::Record(issued("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")),
+        &reference,
+    );
     let certificate = case.certificate.clone().unwrap();
-    assert_eq!((certificate.status.as_str(), certificate.certificate_id.as_deref()), ("valid", Some("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")));
+    assert_eq!(
+        (certificate.status.as_str(), certificate.certificate_id.as_deref()),
+        ("valid", Some("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X"))
+    );
 
     let (case, events) = run(case.clone(), revoke.clone(), &reference);
     let Event::CertificateRevocationRequested(revocation) = &events[0] else { panic!("{events:?}") };
-    assert_eq!((revocation.certificate_id.as_str(), revocation.department_code.as_str()), (certificate.certificate_id.as_deref().unwrap(), "11610429MB2912345A"));
+    assert_eq!(
+        (revocation.certificate_id.as_str(), revocation.department_code.as_str()),
+        (certificate.certificate_id.as_deref().unwrap(), "11610429MB2912345A")
+    );
     assert_eq!(decide(&case, &revoke, &ctx), Err(Rejection::NoCertificate), "a revocation is asked once");
     let revoked = |id: &str| -> Event {
-        contracts::CertificateRevoked { event_id: "r1".into(), case_number: case.case_number.clone(), occurred_at: NOW, certificate_id: id.into(), reason: "依法注销".into() }.into()
+        contracts::CertificateRevoked {
+            event_id: "r1".into(),
+            case_number: case.case_number.clone(),
+            occurred_at: NOW,
+            certificate_id: id.into(),
+            reason: "依法注销".into(),
+        }
+        .into()
     };
-    assert!(matches!(decide(&case, &Command::Record(revoked("another")), &ctx), Err(Rejection::ForeignCertificate { .. })));
-    let (case, _) = run(case.clone(), Command::Record(revoked(certificate.certificate_id.as_deref().unwrap())), &reference);
+    assert!(matches!(
+        decide(&case, &Command::Record(revoked("another")), &ctx),
+        Err(Rejection::ForeignCertificate { .. })
+    ));
+    let (case, _) =
+        run(case.clone(), Command::Record(revoked(certificate.certificate_id.as_deref().unwrap())), &reference);
     assert_eq!(case.certificate.unwrap().status, "revoked");
 }
 
@@ -125,14 +146,29 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
     let reference = Reference::builtin();
     let mut app = application_for(&reference, "11610429MB291234CH4000105001000");
     // Villages do not take real-estate registrations; the township centre does.
-    app.service_point = contracts::ServicePoint { code: "610429100000".into(), name: "土桥镇便民服务中心".into(), tier: "township".into(), division_code: "610429100000".into() };
+    app.service_point = contracts::ServicePoint {
+        code: "610429100000".into(),
+        name: "土桥镇便民服务中心".into(),
+        tier: "township".into(),
+        division_code: "610429100000".into(),
+    };
     let (case, events) = run(Case::open(&app), Command::Examine, &reference);
     assert_eq!(kinds(&events), ["CaseAccepted", "FeeOrderRequested", "CaseRouted"]);
     let Event::FeeOrderRequested(order) = &events[1] else { unreachable!() };
-    assert_eq!((order.order_number.as_str(), order.total_fen, order.items[0].amount_fen), ("61042920261120000001-FEE", 8_000, 8_000));
-    assert_eq!(order.data_subject, contracts::data_subject(&reference.subject_key, "11010519491231002X"), "the payer by keyed hash only");
+    assert_eq!(
+        (order.order_number.as_str(), order.total_fen, order.items[0].amount_fen),
+        ("61042920261120000001-FEE", 8_000, 8_000)
+    );
+    assert_eq!(
+        order.data_subject,
+        contracts::data_subject(&reference.subject_key, "11010519491231002X"),
+        "the payer by keyed hash only"
+    );
     let ctx = context(&reference);
-    assert_eq!(decide(&case, &approve(&case), &ctx), Err(Rejection::FeeUnpaid { order: order.order_number.clone(), total_fen: 8_000, paid_fen: 0 }));
+    assert_eq!(
+        decide(&case, &approve(&case), &ctx),
+        Err(Rejection::FeeUnpaid { order: order.order_number.clone(), total_fen: 8_000, paid_fen: 0 })
+    );
 
     let case_number = case.case_number.clone();
     let payment = |id: &str, order_number: &str, fen: i64| -> Event {
@@ -150,11 +186,19 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
     let wrong = decide(&case, &Command::Record(payment("T0", "61042920261120000002-FEE", 8_000)), &ctx);
     assert!(matches!(wrong, Err(Rejection::ForeignFeeOrder { .. })), "{wrong:?}");
     let (case, _) = run(case, Command::Record(payment("T1", &order.order_number, 5_000)), &reference);
-    assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::FeeUnpaid { paid_fen: 5_000, .. })), "a part payment is not the fee");
+    assert!(
+        matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::FeeUnpaid { paid_fen: 5_000, .. })),
+        "a part payment is not the fee"
+    );
     let (case, _) = run(case, Command::Record(payment("T2", &order.order_number, 3_000)), &reference);
     let (case, events) = run(case.clone(), approve(&case), &reference);
     assert_eq!(case.state, CaseState::DeliveryRequested, "{:?}", kinds(&events));
-    let denial = Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: "11610429MB291234CH".into(), reason: Some("权属来源不清".into()) };
+    let denial = Command::Decide {
+        outcome: Outcome::Denied,
+        officer: "王审批".into(),
+        department_code: "11610429MB291234CH".into(),
+        reason: Some("权属来源不清".into()),
+    };
     let unpaid = run(Case::open(&app), Command::Examine, &reference).0;
     assert!(decide(&unpaid, &denial, &ctx).is_ok(), "a denial does not wait for a fee");
 }
@@ -163,7 +207,12 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
 fn a_denial_issues_no_certificate() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let deny = Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: case.department_code.clone().unwrap(), reason: Some("经营场所不符合要求".into()) };
+    let deny = Command::Decide {
+        outcome: Outcome::Denied,
+        officer: "王审批".into(),
+        department_code: case.department_code.clone().unwrap(),
+        reason: Some("经营场所不符合要求".into()),
+    };
     let (case, events) = run(case, deny, &reference);
     assert!(!kinds(&events).contains(&"CertificateRequested"), "{events:?}");
     assert_eq!(case.certificate, None);
@@ -276,7 +325,12 @@ const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 
 fn deny(case: &Case, reason: &str) -> Command {
-    Command::Decide { outcome: Outcome::Denied, officer: "王审批".into(), department_code: case.department_code.clone().unwrap(), reason: Some(reason.into()) }
+    Command::Decide {
+        outcome: Outcome::Denied,
+        officer: "王审批".into(),
+        department_code: case.department_code.clone().unwrap(),
+        reason: Some(reason.into()),
+    }
 }
 
 #[test]
@@ -284,18 +338,27 @@ fn missing_and_faulty_materials_are_all_on_one_notice_and_a_supplement_resumes_t
     let reference = Reference::builtin();
     let mut app = application(&reference);
     app.materials = vec!["个体工商户登记申请书".into()];
-    app.faulty_materials = vec![MaterialProblem { material: "个体工商户登记申请书".into(), problem: "缺少经营者签字".into() }];
+    app.faulty_materials = vec![MaterialProblem {
+        material: "个体工商户登记申请书".into(),
+        problem: "缺少经营者签字".into(),
+    }];
     let (case, events) = run(Case::open(&app), Command::Examine, &reference);
     assert_eq!(kinds(&events), ["SupplementRequested"]);
     assert_eq!(case.state, CaseState::AwaitingSupplement);
     let Event::SupplementRequested(notice) = &events[0] else { unreachable!() };
     let listed: Vec<&str> = notice.items.iter().map(|i| i.material.as_str()).collect();
-    assert_eq!(listed, ["经营者身份证明", "经营场所使用证明", "个体工商户登记申请书"], "every missing and faulty material at once");
+    assert_eq!(
+        listed,
+        ["经营者身份证明", "经营场所使用证明", "个体工商户登记申请书"],
+        "every missing and faulty material at once"
+    );
 
     let ctx = context(&reference);
     let unknown = Command::Supplement { materials: vec!["户口本".into()] };
     assert_eq!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownMaterial("户口本".into())));
-    let supplied = Command::Supplement { materials: vec!["经营者身份证明".into(), "经营场所使用证明".into(), "个体工商户登记申请书".into()] };
+    let supplied = Command::Supplement {
+        materials: vec!["经营者身份证明".into(), "经营场所使用证明".into(), "个体工商户登记申请书".into()],
+    };
     let (case, events) = run(case, supplied, &reference);
     assert_eq!(kinds(&events), ["MaterialsSupplemented", "CaseAccepted", "CaseRouted"]);
     assert_eq!((case.version, case.state), (2, CaseState::Routed));
@@ -324,7 +387,13 @@ fn tolerant_acceptance_needs_complete_primary_materials_and_a_commitment() {
     // A missed commitment warns once; supplying the material ends the tracking.
     let late = context_at(&reference, case.commitment_date.unwrap() + 1);
     let warnings = decide(&case, &Command::CheckDeadlines, &late).unwrap();
-    let scopes: Vec<String> = warnings.iter().map(|w| match w { Event::DeadlineWarning(w) => w.scope.clone(), _ => unreachable!() }).collect();
+    let scopes: Vec<String> = warnings
+        .iter()
+        .map(|w| match w {
+            Event::DeadlineWarning(w) => w.scope.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
     assert!(scopes.contains(&"commitment".to_string()), "{scopes:?}");
     let (case, _) = run(case, Command::Supplement { materials: vec!["经营场所使用证明".into()] }, &reference);
     assert!(case.outstanding_materials.is_empty());
@@ -341,7 +410,10 @@ fn an_application_outside_the_authoritys_competence_is_not_accepted_and_archived
     let Event::AcceptanceRefused(refusal) = &events[0] else { unreachable!() };
     assert_eq!(refusal.legal_basis, NOT_COMPETENT_BASIS);
     assert_eq!(case.state, CaseState::Archived);
-    assert_eq!(case.documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>(), ["申请表及申请材料", "不予受理通知书", "归档目录"]);
+    assert_eq!(
+        case.documents.iter().map(|d| d.title.as_str()).collect::<Vec<_>>(),
+        ["申请表及申请材料", "不予受理通知书", "归档目录"]
+    );
 }
 
 #[test]
@@ -353,7 +425,11 @@ fn a_clerk_may_refuse_an_incomplete_application_with_reason_and_basis() {
     let ctx = context(&reference);
     let blank = Command::Refuse { officer: "李受理".into(), reason: " ".into(), legal_basis: "x".into() };
     assert_eq!(decide(&case, &blank, &ctx), Err(Rejection::Blank("reason")));
-    let refuse = Command::Refuse { officer: "李受理".into(), reason: "申请人不具备个体工商户经营资格".into(), legal_basis: "《促进个体工商户发展条例》第八条".into() };
+    let refuse = Command::Refuse {
+        officer: "李受理".into(),
+        reason: "申请人不具备个体工商户经营资格".into(),
+        legal_basis: "《促进个体工商户发展条例》第八条".into(),
+    };
     let (case, events) = run(case, refuse, &reference);
     assert_eq!(kinds(&events), ["AcceptanceRefused", "CaseArchived"]);
     assert_eq!(case.state, CaseState::Archived);
@@ -365,9 +441,19 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
     let case = to_routed(&reference);
     let promised = case.promised_date.unwrap();
     let ctx = context(&reference);
-    let unknown = Command::StartProcedure { procedure: "lottery".into(), officer: "王".into(), departments: vec![], parties: vec![] };
+    let unknown = Command::StartProcedure {
+        procedure: "lottery".into(),
+        officer: "王".into(),
+        departments: vec![],
+        parties: vec![],
+    };
     assert!(matches!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownProcedure(..))));
-    let hearing = Command::StartProcedure { procedure: "hearing".into(), officer: "王".into(), departments: vec![], parties: vec!["相邻住户李四".into()] };
+    let hearing = Command::StartProcedure {
+        procedure: "hearing".into(),
+        officer: "王".into(),
+        departments: vec![],
+        parties: vec!["相邻住户李四".into()],
+    };
     let (case, _) = run(case, hearing, &reference);
     assert_eq!(case.state, CaseState::Suspended);
     assert_eq!(case.documents.last().unwrap().pages, 2, "a notice to the applicant and one to each party");
@@ -375,12 +461,19 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
     // No case warnings while the clock stands, but the step's own limit still counts.
     let open = case.procedure.clone().unwrap();
     let overrun = decide(&case, &Command::CheckDeadlines, &context_at(&reference, open.limit_date + 1)).unwrap();
-    let overrun: Vec<(String, String)> = overrun.iter().map(|w| match w { Event::DeadlineWarning(w) => (w.scope.clone(), w.level.clone()), _ => unreachable!() }).collect();
+    let overrun: Vec<(String, String)> = overrun
+        .iter()
+        .map(|w| match w {
+            Event::DeadlineWarning(w) => (w.scope.clone(), w.level.clone()),
+            _ => unreachable!(),
+        })
+        .collect();
     assert_eq!(overrun, [("step".to_string(), "red".to_string())]);
 
     // Completed four working days later (Fri -> Thu): the promised date moves four working days.
     let later = context_at(&reference, calendar::day_of(NOW) + 6);
-    let (case, events) = run_with(case, Command::CompleteProcedure { officer: "王".into(), summary: "听证意见：无异议".into() }, &later);
+    let (case, events) =
+        run_with(case, Command::CompleteProcedure { officer: "王".into(), summary: "听证意见：无异议".into() }, &later);
     let Event::ProcedureCompleted(done) = &events[0] else { unreachable!() };
     assert_eq!(done.paused_working_days, 4);
     assert_eq!(case.promised_date, Some(reference.calendar.add_working_days(promised, 4)));
@@ -391,16 +484,33 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
 fn the_lead_department_decides_a_parallel_approval_after_every_opinion() {
     let reference = Reference::builtin();
     let mut app = application_for(&reference, CONSTRUCTION_PERMIT);
-    app.service_point = contracts::ServicePoint { code: "610429000000".into(), name: "旬邑县政务服务中心".into(), tier: "county".into(), division_code: "610429000000".into() };
+    app.service_point = contracts::ServicePoint {
+        code: "610429000000".into(),
+        name: "旬邑县政务服务中心".into(),
+        tier: "county".into(),
+        division_code: "610429000000".into(),
+    };
     let (case, _) = run(Case::open(&app), Command::Examine, &reference);
     assert_eq!(case.opinions_required, ["11610429MB291234AF", "11610429MB291234CH"]);
     let ctx = context(&reference);
     assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::OpinionsPending(_))));
-    let opinion = |department: &str, opinion: &str| Command::GiveOpinion { department_code: department.into(), officer: "赵".into(), opinion: opinion.into(), remarks: String::new() };
-    assert_eq!(decide(&case, &opinion("11610429MB2912348D", "agree"), &ctx), Err(Rejection::NotConsulted("11610429MB2912348D".into())));
+    let opinion = |department: &str, opinion: &str| Command::GiveOpinion {
+        department_code: department.into(),
+        officer: "赵".into(),
+        opinion: opinion.into(),
+        remarks: String::new(),
+    };
+    assert_eq!(
+        decide(&case, &opinion("11610429MB2912348D", "agree"), &ctx),
+        Err(Rejection::NotConsulted("11610429MB2912348D".into()))
+    );
     assert_eq!(decide(&case, &opinion("11610429MB291234AF", "disagree"), &ctx), Err(Rejection::Blank("remarks")));
     let (case, _) = run(case, opinion("11610429MB291234AF", "agree"), &reference);
-    assert_eq!(decide(&case, &opinion("11610429MB291234AF", "agree"), &ctx), Err(Rejection::NotConsulted("11610429MB291234AF".into())), "one opinion each");
+    assert_eq!(
+        decide(&case, &opinion("11610429MB291234AF", "agree"), &ctx),
+        Err(Rejection::NotConsulted("11610429MB291234AF".into())),
+        "one opinion each"
+    );
     let (case, _) = run(case, opinion("11610429MB291234CH", "agree"), &reference);
     let (case, events) = run(case.clone(), approve(&case), &reference);
     assert_eq!(kinds(&events), ["CaseDecided", "DeliveryRequested"]);
@@ -418,7 +528,12 @@ fn window_pickup_checks_the_applicants_id_and_records_the_signature() {
     assert_eq!(kinds(&events), ["CaseDecided", "CertificateRequested", "ResultReadyForPickup"]);
     assert_eq!(case.state, CaseState::AwaitingPickup);
     let ctx = context(&reference);
-    let collect = |id: &str| Command::Collect { collected_by: "张三".into(), id_number: Some(id.into()), pickup_code: None, signature: "签名影像 sha256:ab12".into() };
+    let collect = |id: &str| Command::Collect {
+        collected_by: "张三".into(),
+        id_number: Some(id.into()),
+        pickup_code: None,
+        signature: "签名影像 sha256:ab12".into(),
+    };
     assert_eq!(decide(&case, &collect("110105194912310038"), &ctx), Err(Rejection::IdentityMismatch));
     let (case, events) = run(case, collect("11010519491231002X"), &reference);
     assert_eq!(kinds(&events), ["ResultCollected", "CaseArchived"]);
@@ -435,7 +550,12 @@ fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
     let code = case.pickup.as_ref().and_then(|p| p.code.clone()).unwrap();
     assert_eq!(code, pickup_code(&reference.pickup_secret, &case.case_number));
     assert_ne!(code, pickup_code(b"another county", &case.case_number));
-    let collect = |code: &str| Command::Collect { collected_by: "张三".into(), id_number: None, pickup_code: Some(code.into()), signature: String::new() };
+    let collect = |code: &str| Command::Collect {
+        collected_by: "张三".into(),
+        id_number: None,
+        pickup_code: Some(code.into()),
+        signature: String::new(),
+    };
     let wrong = if code == "000000" { "000001" } else { "000000" };
     assert_eq!(decide(&case, &collect(wrong), &context(&reference)), Err(Rejection::WrongPickupCode));
     let (case, _) = run(case, collect(&code), &reference);
@@ -464,17 +584,26 @@ fn a_bad_review_opens_a_rectification_closed_with_feedback() {
     let case = to_routed(&reference);
     let (case, _) = run(case.clone(), deny(&case, "经营场所不符合规划用途"), &reference);
     let ctx = context(&reference);
-    let review = |grade: i32, channel: &str| Command::Review { grade, channel: channel.into(), comment: "等了太久".into() };
+    let review =
+        |grade: i32, channel: &str| Command::Review { grade, channel: channel.into(), comment: "等了太久".into() };
     assert_eq!(decide(&case, &review(6, "online"), &ctx), Err(Rejection::BadGrade));
     let (case, events) = run(case, review(2, "online"), &reference);
     assert_eq!(kinds(&events), ["ReviewSubmitted", "RectificationOpened"]);
-    assert_eq!(decide(&case, &review(5, "online"), &ctx), Err(Rejection::AlreadyReviewed), "one review per case online");
+    assert_eq!(
+        decide(&case, &review(5, "online"), &ctx),
+        Err(Rejection::AlreadyReviewed),
+        "one review per case online"
+    );
     let (case, events) = run(case, review(5, "counter"), &reference);
     assert_eq!(kinds(&events), ["ReviewSubmitted"], "a good review opens nothing");
     let item = case.rectifications[0].item_number.clone();
     // 10 working days after Friday 2026-11-20.
     assert_eq!(calendar::iso_date(case.rectifications[0].deadline), "2026-12-04");
-    let close = Command::CloseRectification { item_number: item.clone(), officer: "督办科".into(), feedback: "已约谈窗口人员并回访申请人".into() };
+    let close = Command::CloseRectification {
+        item_number: item.clone(),
+        officer: "督办科".into(),
+        feedback: "已约谈窗口人员并回访申请人".into(),
+    };
     let (case, _) = run(case, close.clone(), &reference);
     assert!(case.rectifications[0].closed);
     assert_eq!(decide(&case, &close, &ctx), Err(Rejection::NoSuchRectification(item)));
@@ -493,7 +622,11 @@ fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
     let index = documents::page_index(&case);
     let titles: Vec<&str> = index.iter().map(|l| l.title.as_str()).collect();
     assert_eq!(titles, ["申请表及申请材料", "受理通知书", "不予行政许可决定书", "归档目录"]);
-    assert_eq!((index[0].first_page, index[0].last_page, index[1].first_page), (1, 4, 5), "a form and three materials, then the notice");
+    assert_eq!(
+        (index[0].first_page, index[0].last_page, index[1].first_page),
+        (1, 4, 5),
+        "a form and three materials, then the notice"
+    );
     let Some(Event::CaseArchived(archived)) = history.last() else { unreachable!() };
     assert_eq!(archived.document_count, 4);
 
@@ -522,7 +655,12 @@ fn joint_handling_waits_for_the_receiving_townships_opinion() {
     assert_eq!((routed.rule.as_str(), routed.department_code.as_str()), (routing::RULE_JOINT_HANDLING, "610429101000"));
     let ctx = context(&reference);
     assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::OpinionsPending(_))));
-    let verified = Command::GiveOpinion { department_code: "610429100000".into(), officer: "土桥镇 民政专干".into(), opinion: "agree".into(), remarks: "已入户核实".into() };
+    let verified = Command::GiveOpinion {
+        department_code: "610429100000".into(),
+        officer: "土桥镇 民政专干".into(),
+        opinion: "agree".into(),
+        remarks: "已入户核实".into(),
+    };
     let (case, _) = run(case, verified, &reference);
     let (case, events) = run(case.clone(), approve(&case), &reference);
     assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
@@ -554,10 +692,18 @@ fn the_hubs_own_events_are_reacted_to_not_recorded_again() {
 fn a_rejected_command_changes_nothing() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let wrong = Command::Decide { outcome: Outcome::Approved, officer: "王审批".into(), department_code: "610429100000".into(), reason: None };
+    let wrong = Command::Decide {
+        outcome: Outcome::Approved,
+        officer: "王审批".into(),
+        department_code: "610429100000".into(),
+        reason: None,
+    };
     assert!(matches!(handle(case.clone(), &wrong, &context(&reference)), Err(Rejection::NotCompetent { .. })));
     let archive = handle(case, &Command::Archive, &context(&reference));
-    assert!(matches!(archive, Err(Rejection::WrongState { state: CaseState::Routed, action: "archive", .. })), "{archive:?}");
+    assert!(
+        matches!(archive, Err(Rejection::WrongState { state: CaseState::Routed, action: "archive", .. })),
+        "{archive:?}"
+    );
 }
 
 #[test]
