@@ -121,8 +121,6 @@ struct DueTrace {
 /// Push calls in flight at once.
 const PUSHERS: usize = 2;
 
-/// A running simulator.
-
 /// Serves the simulator on `listener` until the returned handle is dropped.
 pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
     let shutdown = CancellationToken::new();

@@ -140,7 +140,7 @@ pub fn parse_iso_date(text: &str) -> Option<i32> {
     let mut parts = text.splitn(3, '-');
     let (y, m, d): (i64, i64, i64) =
         (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
-    if text.len() != 10 || !(1..=12).contains(&m) || d < 1 || d > 31 {
+    if text.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let y_adj = if m <= 2 { y - 1 } else { y };

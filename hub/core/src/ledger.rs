@@ -439,7 +439,7 @@ mod tests {
             rewritten.push(stored);
         }
         assert!(verify(&rewritten, &[], &key()).holds());
-        let verified = verify(&rewritten, &[checkpoint.clone()], &key());
+        let verified = verify(&rewritten, std::slice::from_ref(&checkpoint), &key());
         assert_eq!(verified.first_bad_entry, Some(6), "{verified:?}");
         // A checkpoint re-signed with another key is refused too.
         let forged = Checkpoint::sign(&SigningKey::from_bytes(&[8; 32]), 1, &hashes(&rewritten), 1);

@@ -329,7 +329,7 @@ impl Reference {
     /// Puts back versions taken from the platform before (kept in the database).
     pub fn restore_versions(&mut self, stored: Vec<Matter>) -> Result<(), String> {
         for matter in stored {
-            if self.departments.get(&matter.department).is_none() {
+            if !self.departments.contains_key(&matter.department) {
                 return Err(format!(
                     "stored matter {} v{} names unknown department {}",
                     matter.implementation_code, matter.version, matter.department

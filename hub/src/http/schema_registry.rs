@@ -47,14 +47,24 @@ fn answer(body: Value) -> Response {
 }
 
 /// An error as Confluent's clients expect it: HTTP status, `error_code`, `message`.
-fn refuse(status: StatusCode, error_code: u32, message: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        json!({ "error_code": error_code, "message": message }).to_string(),
-    )
-        .into_response()
+struct Refused {
+    status: StatusCode,
+    error_code: u32,
+    message: String,
 }
+
+fn refuse(status: StatusCode, error_code: u32, message: String) -> Refused {
+    Refused { status, error_code, message }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let body = json!({ "error_code": self.error_code, "message": self.message }).to_string();
+        (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    }
+}
+
+type Answer = Result<Response, Refused>;
 
 fn subjects() -> Vec<String> {
     let mut subjects: Vec<String> = Registry::global().entries().iter().map(|entry| entry.record.clone()).collect();
@@ -63,7 +73,7 @@ fn subjects() -> Vec<String> {
     subjects
 }
 
-fn subject_versions(subject: &str) -> Result<Vec<&'static SchemaEntry>, Response> {
+fn subject_versions(subject: &str) -> Result<Vec<&'static SchemaEntry>, Refused> {
     let versions = Registry::global().versions(subject);
     if versions.is_empty() {
         return Err(refuse(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found.")));
@@ -72,7 +82,7 @@ fn subject_versions(subject: &str) -> Result<Vec<&'static SchemaEntry>, Response
 }
 
 /// A subject's version by number, `latest` or -1.
-fn subject_version(subject: &str, version: &str) -> Result<&'static SchemaEntry, Response> {
+fn subject_version(subject: &str, version: &str) -> Result<&'static SchemaEntry, Refused> {
     let versions = subject_versions(subject)?;
     let found = match version {
         "latest" | "-1" => versions.last().copied(),
@@ -93,53 +103,39 @@ fn compact(entry: &SchemaEntry) -> String {
     serde_json::from_str::<Value>(entry.text).map(|value| value.to_string()).unwrap_or_else(|_| entry.text.to_string())
 }
 
-async fn versions(Path(subject): Path<String>) -> Response {
-    match subject_versions(&subject) {
-        Ok(versions) => answer(json!(versions.iter().map(|entry| entry.version).collect::<Vec<_>>())),
-        Err(refused) => refused,
-    }
+async fn versions(Path(subject): Path<String>) -> Answer {
+    let versions = subject_versions(&subject)?;
+    Ok(answer(json!(versions.iter().map(|entry| entry.version).collect::<Vec<_>>())))
 }
 
-async fn version(Path((subject, version)): Path<(String, String)>) -> Response {
-    match subject_version(&subject, &version) {
-        Ok(entry) => answer(described(entry)),
-        Err(refused) => refused,
-    }
+async fn version(Path((subject, version)): Path<(String, String)>) -> Answer {
+    Ok(answer(described(subject_version(&subject, &version)?)))
 }
 
-async fn version_schema(Path((subject, version)): Path<(String, String)>) -> Response {
-    match subject_version(&subject, &version) {
-        Ok(entry) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], compact(entry)).into_response(),
-        Err(refused) => refused,
-    }
+async fn version_schema(Path((subject, version)): Path<(String, String)>) -> Answer {
+    let entry = subject_version(&subject, &version)?;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], compact(entry)).into_response())
 }
 
-fn entry_by_id(id: &str) -> Result<&'static SchemaEntry, Response> {
+fn entry_by_id(id: &str) -> Result<&'static SchemaEntry, Refused> {
     id.parse()
         .ok()
         .and_then(|id| Registry::global().by_id(id))
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")))
 }
 
-async fn schema_by_id(Path(id): Path<String>) -> Response {
-    match entry_by_id(&id) {
-        Ok(entry) => answer(json!({ "schema": compact(entry) })),
-        Err(refused) => refused,
-    }
+async fn schema_by_id(Path(id): Path<String>) -> Answer {
+    Ok(answer(json!({ "schema": compact(entry_by_id(&id)?) })))
 }
 
-async fn versions_of_id(Path(id): Path<String>) -> Response {
-    match entry_by_id(&id) {
-        Ok(entry) => answer(json!([{ "subject": entry.record, "version": entry.version }])),
-        Err(refused) => refused,
-    }
+async fn versions_of_id(Path(id): Path<String>) -> Answer {
+    let entry = entry_by_id(&id)?;
+    Ok(answer(json!([{ "subject": entry.record, "version": entry.version }])))
 }
 
-async fn subject_config(Path(subject): Path<String>) -> Response {
-    match subject_versions(&subject) {
-        Ok(_) => answer(json!({ "compatibilityLevel": COMPATIBILITY })),
-        Err(refused) => refused,
-    }
+async fn subject_config(Path(subject): Path<String>) -> Answer {
+    subject_versions(&subject)?;
+    Ok(answer(json!({ "compatibilityLevel": COMPATIBILITY })))
 }
 
 #[derive(Deserialize)]
@@ -151,24 +147,17 @@ struct CandidateSchema {
 
 /// Whether a candidate schema could be a new version: it must read and be read by the version
 /// named (both directions, as the hub's contract requires of every version).
-async fn compatibility(Path((subject, version)): Path<(String, String)>, body: axum::body::Bytes) -> Response {
-    let existing = match subject_version(&subject, &version) {
-        Ok(entry) => entry,
-        Err(refused) => return refused,
-    };
-    let candidate: CandidateSchema = match serde_json::from_slice(&body) {
-        Ok(candidate) => candidate,
-        Err(error) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, 42201, format!("Invalid request: {error}")),
-    };
+async fn compatibility(Path((subject, version)): Path<(String, String)>, body: axum::body::Bytes) -> Answer {
+    let existing = subject_version(&subject, &version)?;
+    let invalid = |message: String| refuse(StatusCode::UNPROCESSABLE_ENTITY, 42201, message);
+    let candidate: CandidateSchema =
+        serde_json::from_slice(&body).map_err(|error| invalid(format!("Invalid request: {error}")))?;
     if candidate.schema_type.as_deref().is_some_and(|kind| kind != "AVRO") {
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, 42201, "Only AVRO schemas are registered here".into());
+        return Err(invalid("Only AVRO schemas are registered here".into()));
     }
-    let parsed = match Schema::parse_str(&candidate.schema) {
-        Ok(parsed) => parsed,
-        Err(error) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, 42201, format!("Invalid schema: {error}")),
-    };
-    match SchemaCompatibility::mutual_read(&existing.schema, &parsed) {
+    let parsed = Schema::parse_str(&candidate.schema).map_err(|error| invalid(format!("Invalid schema: {error}")))?;
+    Ok(match SchemaCompatibility::mutual_read(&existing.schema, &parsed) {
         Ok(()) => answer(json!({ "is_compatible": true })),
         Err(error) => answer(json!({ "is_compatible": false, "messages": [error.to_string()] })),
-    }
+    })
 }
