@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
 use connectors::bank::inbound::StatementSource;
-use connectors::connector::{HealthCheck, Ports};
+use connectors::connector::Ports;
 use connectors::ecert::inbound::CertificateLookup;
 use connectors::framework::control::{ConnectorControl, Connectors};
 use connectors::province::inbound::CatalogueSource;
@@ -248,6 +248,3 @@ pub async fn token_desk(config: &Config) -> anyhow::Result<(Tokens, Ledger)> {
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen).await.with_context(|| format!("binding the HTTP API to {listen}"))
 }
-
-/// Each connector's counterpart check, by connector name.
-pub type ConnectorHealth = Arc<Vec<(&'static str, HealthCheck)>>;

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use axum::Json;
 use bus::Bus;
+use connectors::connector::HealthCheck;
 use connectors::framework::control::{ConnectorStatus, Connectors};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use hub_core::access::Rule;
@@ -21,7 +22,9 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use crate::store::Store;
-use crate::wiring::ConnectorHealth;
+
+/// Each connector's counterpart check, by connector name.
+pub type ConnectorHealth = Arc<Vec<(&'static str, HealthCheck)>>;
 use hub_core::CaseState;
 
 /// How long readiness waits for the database or the broker.
