@@ -14,7 +14,7 @@ use reqwest::Method as CallMethod;
 
 use super::protocol::{Payment, PaymentPush, PushAck, MAX_PAYMENTS_PER_PUSH};
 use super::{BankConfig, BANK, CONSUMER, PUSH_CONSUMER, PUSH_PATH, STATEMENT_CONSUMER};
-use crate::framework::{check_signature, now_ms, with_retry, CallError, Exchange, SignedClient};
+use crate::framework::{check_signature, now_ms, with_retry, CallError, CounterpartClient, Exchange};
 use hub_core::access::Rule;
 use hub_web::{parse_json, BadRequest, Route};
 
@@ -119,13 +119,14 @@ fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
 /// The bank's daily statements, read for reconciliation; each read is recorded as an exchange.
 pub struct StatementSource {
     config: BankConfig,
-    client: SignedClient,
+    client: CounterpartClient,
     outbox: Arc<dyn Outbox>,
 }
 
 impl StatementSource {
     pub fn new(config: BankConfig, outbox: Arc<dyn Outbox>) -> anyhow::Result<StatementSource> {
-        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        let client =
+            CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(StatementSource { config, client, outbox })
     }
 
@@ -152,7 +153,8 @@ impl StatementSource {
         };
         let read_id = format!("statement/{day}/{}", uuid::Uuid::now_v7());
         let outcome = text.as_ref().map_or_else(CallError::audit_outcome, |_| "ok");
-        let recorded = Effect { events: vec![exchange.shared(&read_id, "", outcome)], source_event_id: read_id };
+        let recorded =
+            Effect { events: vec![exchange.shared(&read_id, "", outcome, now_ms())], source_event_id: read_id };
         self.outbox
             .apply_all(STATEMENT_CONSUMER, &[recorded])
             .await

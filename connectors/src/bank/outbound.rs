@@ -10,14 +10,14 @@ use reqwest::Method;
 use super::protocol::{OrderItem, OrderPlaced, PlaceOrder};
 use super::{BankConfig, BANK, CONSUMER};
 use crate::framework::control::ConnectorControl;
-use crate::framework::{apply_outbound, now_ms, with_retry, Exchange, Outcome, SignedClient};
+use crate::framework::{apply_outbound, now_ms, with_retry, CallError, CounterpartClient, Exchange, Outcome};
 
 /// Why the payer's name goes to the bank: the fee is collected at one place (一窗收费).
 const COLLECTION_BASIS: &str = "《行政事业性收费管理条例》：收费由银行代收，实行收缴分离";
 
 pub struct BankOutbound {
     config: BankConfig,
-    client: SignedClient,
+    client: CounterpartClient,
     outbox: Arc<dyn Outbox>,
     control: Arc<ConnectorControl>,
 }
@@ -28,61 +28,75 @@ impl BankOutbound {
         outbox: Arc<dyn Outbox>,
         control: Arc<ConnectorControl>,
     ) -> anyhow::Result<BankOutbound> {
-        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        let client =
+            CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(BankOutbound { config, client, outbox, control })
     }
 
+    /// Places one fee order; the order number is the idempotency key.
     async fn place(&self, order: &FeeOrderRequested) -> Outcome {
-        let body = PlaceOrder {
-            order_number: order.order_number.clone(),
-            case_number: order.case_number.clone(),
-            payer_name: order.payer_name.clone(),
-            payee_department: order.department_code.clone(),
-            items: order
-                .items
-                .iter()
-                .map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen })
-                .collect(),
-            total_fen: order.total_fen,
-        };
-        let exchange = Exchange {
-            name: "fee.order",
-            requester_system: BANK.into(),
-            requester_department: String::new(),
-            requester_officer: None,
-            provider: order.department_code.clone(),
-            data_subject: order.data_subject.clone(),
-            data_items: &["payer_name", "fee_items", "total_fen"],
-            legal_basis: COLLECTION_BASIS.into(),
-            purpose: "代收行政事业性收费".into(),
-            channel: CONSUMER,
-            document_sha256: None,
-        };
+        let body = order_for(order);
         let headers = [("Idempotency-Key", order.order_number.as_str())];
-        let called = with_retry(&self.config.retry, "fee order", || {
+        let answer = with_retry(&self.config.retry, "fee order", || {
             self.client.call::<OrderPlaced>(Method::POST, "/api/v1/fee-orders", &headers, Some(&body))
         })
         .await;
-        match called {
-            Ok(placed) => Outcome::done(vec![
-                FeeOrderCreated {
-                    event_id: hub_core::ids::fee_order_created(&order.event_id),
-                    case_number: order.case_number.clone(),
-                    occurred_at: now_ms(),
-                    order_number: placed.order_number,
-                    payment_code: placed.payment_code,
-                }
-                .into(),
-                exchange.shared(&order.event_id, &order.case_number, "ok"),
-            ]),
-            Err(error) => Outcome::failed(
-                format!("bank did not take fee order {}", order.order_number),
-                &error,
-                &exchange,
-                &order.event_id,
-                &order.case_number,
-            ),
-        }
+        order_outcome(order, answer, now_ms())
+    }
+}
+
+/// The bank's fee order for a requested one.
+pub fn order_for(order: &FeeOrderRequested) -> PlaceOrder {
+    PlaceOrder {
+        order_number: order.order_number.clone(),
+        case_number: order.case_number.clone(),
+        payer_name: order.payer_name.clone(),
+        payee_department: order.department_code.clone(),
+        items: order
+            .items
+            .iter()
+            .map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen })
+            .collect(),
+        total_fen: order.total_fen,
+    }
+}
+
+/// What the bank's answer to a fee order comes to, as of `now`: the order placed with its
+/// payment code, or why the bank refused it.
+pub fn order_outcome(order: &FeeOrderRequested, answer: Result<OrderPlaced, CallError>, now: i64) -> Outcome {
+    let exchange = Exchange {
+        name: "fee.order",
+        requester_system: BANK.into(),
+        requester_department: String::new(),
+        requester_officer: None,
+        provider: order.department_code.clone(),
+        data_subject: order.data_subject.clone(),
+        data_items: &["payer_name", "fee_items", "total_fen"],
+        legal_basis: COLLECTION_BASIS.into(),
+        purpose: "代收行政事业性收费".into(),
+        channel: CONSUMER,
+        document_sha256: None,
+    };
+    match answer {
+        Ok(placed) => Outcome::done(vec![
+            FeeOrderCreated {
+                event_id: hub_core::ids::fee_order_created(&order.event_id),
+                case_number: order.case_number.clone(),
+                occurred_at: now,
+                order_number: placed.order_number,
+                payment_code: placed.payment_code,
+            }
+            .into(),
+            exchange.shared(&order.event_id, &order.case_number, "ok", now),
+        ]),
+        Err(error) => Outcome::failed(
+            format!("bank did not take fee order {}", order.order_number),
+            &error,
+            &exchange,
+            &order.event_id,
+            &order.case_number,
+            now,
+        ),
     }
 }
 
@@ -96,5 +110,48 @@ impl BatchHandler for BankOutbound {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use contracts::FeeItem;
+
+    use super::*;
+
+    const NOW: i64 = 1_795_140_000_000;
+
+    fn requested() -> FeeOrderRequested {
+        FeeOrderRequested {
+            event_id: "61042920261120000001/2/fee".into(),
+            case_number: "61042920261120000001".into(),
+            occurred_at: NOW - 1_000,
+            order_number: "61042920261120000001-F1".into(),
+            payer_name: "张三".into(),
+            data_subject: "subject".into(),
+            department_code: "11610429MB2912345A".into(),
+            items: vec![FeeItem { name: "不动产登记费".into(), amount_fen: 8_000 }],
+            total_fen: 8_000,
+        }
+    }
+
+    #[test]
+    fn a_fee_order_goes_to_the_bank_with_its_items_and_comes_back_with_a_payment_code_as_of_now() {
+        let order = order_for(&requested());
+        assert_eq!(
+            (order.order_number.as_str(), order.total_fen, order.items.len()),
+            ("61042920261120000001-F1", 8_000, 1)
+        );
+        let placed =
+            OrderPlaced { order_number: order.order_number.clone(), payment_code: "PAY1".into(), duplicate: false };
+        let done = order_outcome(&requested(), Ok(placed), NOW);
+        let [Event::FeeOrderCreated(created), Event::DataShared(shared)] = done.events.as_slice() else {
+            panic!("{done:?}")
+        };
+        assert_eq!(
+            (created.event_id.as_str(), created.payment_code.as_str(), created.occurred_at),
+            ("61042920261120000001/2/fee/placed", "PAY1", NOW)
+        );
+        assert_eq!((shared.exchange.as_str(), shared.occurred_at), ("fee.order", NOW));
     }
 }

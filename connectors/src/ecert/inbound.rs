@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList};
 use super::{EcertConfig, CONSUMER, LOOKUP_CONSUMER, REPOSITORY};
-use crate::framework::{date_text, now_ms, with_retry, CallError, Exchange, SignedClient};
+use crate::framework::{date_text, now_ms, with_retry, CallError, CounterpartClient, Exchange};
 use hub_web::{ApiError, ApiResult, BadRequest, Route, ValidQuery};
 
 /// The legal basis of every lookup: the requesting department performs its statutory duties.
@@ -79,7 +79,7 @@ impl From<LookupError> for ApiError {
 
 pub struct CertificateLookup {
     config: EcertConfig,
-    client: SignedClient,
+    client: CounterpartClient,
     outbox: Arc<dyn Outbox>,
     subject_key: Vec<u8>,
 }
@@ -90,7 +90,8 @@ impl CertificateLookup {
         outbox: Arc<dyn Outbox>,
         subject_key: Vec<u8>,
     ) -> anyhow::Result<CertificateLookup> {
-        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        let client =
+            CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(CertificateLookup { config, client, outbox, subject_key })
     }
 
@@ -194,7 +195,7 @@ impl CertificateLookup {
                 .then(|| hex::encode(Sha256::digest(serde_json::to_vec(documents).unwrap_or_default()))),
         };
         let outcome = found.as_ref().map_or_else(CallError::audit_outcome, |_| "ok");
-        let shared = exchange.shared(&lookup_id, why.case_number.as_deref().unwrap_or_default(), outcome);
+        let shared = exchange.shared(&lookup_id, why.case_number.as_deref().unwrap_or_default(), outcome, now_ms());
         self.outbox
             .apply_all(LOOKUP_CONSUMER, &[Effect { source_event_id: lookup_id, events: vec![shared] }])
             .await

@@ -126,23 +126,29 @@ pub fn check_signature(
         .map_err(|_| unauthorized("signature does not match"))
 }
 
-/// An HTTP client for one counterpart that signs every request and classifies every failure.
-pub struct SignedClient {
+/// The HTTP client every connector calls its counterpart with: JSON in and out, every failure
+/// classified, and every request signed where the counterpart's protocol signs.
+pub struct CounterpartClient {
     client: reqwest::Client,
     base_url: String,
-    app_id: String,
-    secret: String,
+    /// The application id and shared secret; none for an unsigned protocol (the postal one).
+    signing: Option<(String, String)>,
 }
 
-impl SignedClient {
-    pub fn new(base_url: &str, app_id: &str, secret: &str, timeout_ms: u64) -> anyhow::Result<SignedClient> {
+impl CounterpartClient {
+    /// A counterpart that checks the signature of every request.
+    pub fn signed(base_url: &str, app_id: &str, secret: &str, timeout_ms: u64) -> anyhow::Result<CounterpartClient> {
+        CounterpartClient::with(base_url, Some((app_id.into(), secret.into())), timeout_ms)
+    }
+
+    /// A counterpart whose protocol signs nothing.
+    pub fn unsigned(base_url: &str, timeout_ms: u64) -> anyhow::Result<CounterpartClient> {
+        CounterpartClient::with(base_url, None, timeout_ms)
+    }
+
+    fn with(base_url: &str, signing: Option<(String, String)>, timeout_ms: u64) -> anyhow::Result<CounterpartClient> {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(timeout_ms)).build()?;
-        Ok(SignedClient {
-            client,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            app_id: app_id.into(),
-            secret: secret.into(),
-        })
+        Ok(CounterpartClient { client, base_url: base_url.trim_end_matches('/').to_string(), signing })
     }
 
     /// One call: `path_and_query` below the base URL, extra headers, an optional JSON body;
@@ -174,13 +180,14 @@ impl SignedClient {
             .transpose()
             .map_err(|e| CallError::Permanent(format!("request not serialisable: {e}")))?
             .unwrap_or_default();
-        let timestamp = now_ms();
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path_and_query}", self.base_url))
-            .header(APP_ID_HEADER, &self.app_id)
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, signature(&self.secret, method.as_str(), path_and_query, timestamp, &body));
+        let mut request = self.client.request(method.clone(), format!("{}{path_and_query}", self.base_url));
+        if let Some((app_id, secret)) = &self.signing {
+            let timestamp = now_ms();
+            request = request
+                .header(APP_ID_HEADER, app_id)
+                .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(SIGNATURE_HEADER, signature(secret, method.as_str(), path_and_query, timestamp, &body));
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -6,7 +6,7 @@ pub mod control;
 pub mod outbound;
 
 pub use calls::{
-    check_signature, now_ms, signature, with_retry, CallError, SignedClient, APP_ID_HEADER, SIGNATURE_HEADER,
+    check_signature, now_ms, signature, with_retry, CallError, CounterpartClient, APP_ID_HEADER, SIGNATURE_HEADER,
     SIGNATURE_WINDOW_MS, TIMESTAMP_HEADER,
 };
 pub use outbound::{apply_outbound, date_text, Exchange, Outcome};

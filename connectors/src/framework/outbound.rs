@@ -6,7 +6,7 @@ use bus::{Delivery, Effect, Outbox, Rejected};
 use contracts::{DataShared, Event};
 use futures::stream::{self, StreamExt as _};
 
-use super::calls::{now_ms, CallError};
+use super::calls::CallError;
 use super::control::ConnectorControl;
 
 /// What one outbound request came to: the events to record, the reason when the counterpart
@@ -28,19 +28,20 @@ impl Outcome {
         Outcome { events, refused: Some(reason), unreachable: None }
     }
 
-    /// A call that failed: refused for good (the exchange is recorded, the data went out), or
-    /// unreachable past the retry policy.
+    /// A call that failed, as of `now`: refused for good (the exchange is recorded, the data
+    /// went out), or unreachable past the retry policy.
     pub fn failed(
         what: String,
         error: &CallError,
         exchange: &Exchange,
         source_event_id: &str,
         case_number: &str,
+        now: i64,
     ) -> Outcome {
         match error {
             CallError::Permanent(_) => Outcome::refused(
                 format!("{what}: {error}"),
-                vec![exchange.shared(source_event_id, case_number, error.audit_outcome())],
+                vec![exchange.shared(source_event_id, case_number, error.audit_outcome(), now)],
             ),
             CallError::Transient(_) => {
                 Outcome { events: Vec::new(), refused: None, unreachable: Some(format!("{what}: {error}")) }
@@ -114,13 +115,13 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// The data-sharing event for this exchange made on behalf of `source_event_id`; its id is
-    /// derived from the source, so a repeated exchange is recorded once.
-    pub fn shared(&self, source_event_id: &str, case_number: &str, outcome: &str) -> Event {
+    /// The data-sharing event for this exchange made on behalf of `source_event_id` at `now`;
+    /// its id is derived from the source, so a repeated exchange is recorded once.
+    pub fn shared(&self, source_event_id: &str, case_number: &str, outcome: &str, now: i64) -> Event {
         DataShared {
             event_id: hub_core::ids::data_shared(source_event_id, self.name),
             case_number: case_number.into(),
-            occurred_at: now_ms(),
+            occurred_at: now,
             exchange: self.name.into(),
             requester_system: self.requester_system.clone(),
             requester_department: self.requester_department.clone(),

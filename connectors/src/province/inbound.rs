@@ -17,7 +17,7 @@ use super::protocol::{
     MAX_APPLICATIONS_PER_PUSH,
 };
 use super::{ProvinceConfig, PLATFORM, PUSH_CONSUMER, PUSH_PATH};
-use crate::framework::{check_signature, now_ms, with_retry, CallError, Exchange, SignedClient};
+use crate::framework::{check_signature, now_ms, with_retry, CallError, CounterpartClient, Exchange};
 use hub_core::access::Rule;
 use hub_web::{parse_json, BadRequest, Route};
 
@@ -99,7 +99,7 @@ async fn receive_push(
             let case_number = &taken.as_ref().ok()?.case_number;
             let source = hub_core::ids::online_application(&application.project_no);
             Some(Effect {
-                events: vec![push.exchange(application).shared(&source, case_number, "ok")],
+                events: vec![push.exchange(application).shared(&source, case_number, "ok", now_ms())],
                 source_event_id: source,
             })
         })
@@ -167,12 +167,13 @@ impl Push {
 /// The platform's matter guides, read for the catalogue sync.
 pub struct CatalogueSource {
     config: ProvinceConfig,
-    client: SignedClient,
+    client: CounterpartClient,
 }
 
 impl CatalogueSource {
     pub fn new(config: ProvinceConfig) -> anyhow::Result<CatalogueSource> {
-        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        let client =
+            CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(CatalogueSource { config, client })
     }
 

@@ -12,7 +12,7 @@ use reqwest::Method;
 use super::protocol::{status_of, CaseStatus, Received, ReviewReport, StatusStep, RECEIVED};
 use super::{ProvinceConfig, CONSUMER, PLATFORM};
 use crate::framework::control::ConnectorControl;
-use crate::framework::{apply_outbound, with_retry, Exchange, Outcome, SignedClient};
+use crate::framework::{apply_outbound, now_ms, with_retry, CallError, CounterpartClient, Exchange, Outcome};
 
 /// Why case data goes to the platform: it aggregates every case of the province.
 const REPORT_BASIS: &str =
@@ -43,7 +43,7 @@ pub trait CaseDirectory: Send + Sync {
 
 pub struct ProvinceOutbound {
     config: ProvinceConfig,
-    client: SignedClient,
+    client: CounterpartClient,
     outbox: Arc<dyn Outbox>,
     control: Arc<ConnectorControl>,
     cases: Arc<dyn CaseDirectory>,
@@ -58,107 +58,122 @@ impl ProvinceOutbound {
         cases: Arc<dyn CaseDirectory>,
         subject_key: Vec<u8>,
     ) -> anyhow::Result<ProvinceOutbound> {
-        let client = SignedClient::new(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
+        let client =
+            CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
         Ok(ProvinceOutbound { config, client, outbox, control, cases, subject_key })
     }
 
-    fn exchange(
-        &self,
-        name: &'static str,
-        facts: &CaseFacts,
-        data_items: &'static [&'static str],
-        purpose: &str,
-    ) -> Exchange {
-        Exchange {
-            name,
-            requester_system: PLATFORM.into(),
-            requester_department: String::new(),
-            requester_officer: None,
-            provider: facts.handler_code.clone(),
-            data_subject: contracts::data_subject(&self.subject_key, &facts.applicant.id_number),
-            data_items,
-            legal_basis: REPORT_BASIS.into(),
-            purpose: purpose.into(),
-            channel: CONSUMER,
-            document_sha256: None,
-        }
-    }
-
     async fn report(&self, event: &Event, step: StatusStep, facts: &CaseFacts) -> Outcome {
-        let received = step.code == RECEIVED;
-        let case_version = match event {
-            Event::ApplicationSubmitted(e) => e.case_version,
-            Event::MaterialsSupplemented(e) => e.case_version,
-            _ => facts.case_version,
-        };
-        let body = CaseStatus {
-            case_number: event.case_number().into(),
-            project_no: facts.project_no.clone(),
-            implementation_code: facts.implementation_code.clone(),
-            matter_name: facts.matter_name.clone(),
-            matter_version: facts.matter_version,
-            case_version,
-            channel: facts.channel.clone(),
-            event_code: step.code,
-            event_name: step.name.into(),
-            event_time: event.occurred_at(),
-            handler_code: facts.handler_code.clone(),
-            handler_name: facts.handler_name.clone(),
-            result_type: step.result_type,
-            applicant: received.then(|| facts.applicant.clone()),
-        };
-        let data_items: &'static [&'static str] = if received {
-            &["case_number", "matter", "status", "applicant_name", "applicant_id_number", "applicant_phone"]
-        } else {
-            &["case_number", "matter", "status"]
-        };
-        let exchange = self.exchange("case.status", facts, data_items, &format!("办件状态汇聚：{}", step.name));
+        let body = status_for(event, &step, facts);
         let headers = [("Idempotency-Key", event.event_id())];
-        let called = with_retry(&self.config.retry, "case status report", || {
+        let answer = with_retry(&self.config.retry, "case status report", || {
             self.client.call::<Received>(Method::POST, "/api/v1/case-status", &headers, Some(&body))
         })
         .await;
-        match called {
-            Ok(_) => Outcome::done(vec![exchange.shared(event.event_id(), event.case_number(), "ok")]),
-            Err(error) => Outcome::failed(
-                format!("platform did not take status {} of case {}", step.code, event.case_number()),
-                &error,
-                &exchange,
-                event.event_id(),
-                event.case_number(),
-            ),
-        }
+        let exchange = status_exchange(&step, facts, &self.subject_key);
+        let what = format!("platform did not take status {} of case {}", step.code, event.case_number());
+        reported(what, &exchange, event.event_id(), event.case_number(), answer.map(drop), now_ms())
     }
 
     async fn review(&self, review: &ReviewSubmitted, facts: &CaseFacts) -> Outcome {
-        let body = ReviewReport {
-            review_id: review.event_id.clone(),
-            case_number: review.case_number.clone(),
-            project_no: facts.project_no.clone(),
-            implementation_code: facts.implementation_code.clone(),
-            grade: review.grade,
-            channel: review.channel.clone(),
-            comment: review.comment.clone(),
-            service_point: review.service_point.clone(),
-            department_code: review.department_code.clone(),
-            reviewed_at: review.occurred_at,
-        };
-        let exchange = self.exchange("review.report", facts, &["case_number", "grade", "comment"], "好差评数据汇聚");
+        let body = review_for(review, facts);
         let headers = [("Idempotency-Key", review.event_id.as_str())];
-        let called = with_retry(&self.config.retry, "review report", || {
+        let answer = with_retry(&self.config.retry, "review report", || {
             self.client.call::<Received>(Method::POST, "/api/v1/reviews", &headers, Some(&body))
         })
         .await;
-        match called {
-            Ok(_) => Outcome::done(vec![exchange.shared(&review.event_id, &review.case_number, "ok")]),
-            Err(error) => Outcome::failed(
-                format!("platform did not take review {}", review.event_id),
-                &error,
-                &exchange,
-                &review.event_id,
-                &review.case_number,
-            ),
-        }
+        let exchange =
+            exchange("review.report", facts, &self.subject_key, &["case_number", "grade", "comment"], "好差评数据汇聚");
+        let what = format!("platform did not take review {}", review.event_id);
+        reported(what, &exchange, &review.event_id, &review.case_number, answer.map(drop), now_ms())
+    }
+}
+
+/// An exchange with the platform about a case.
+fn exchange(
+    name: &'static str,
+    facts: &CaseFacts,
+    subject_key: &[u8],
+    data_items: &'static [&'static str],
+    purpose: &str,
+) -> Exchange {
+    Exchange {
+        name,
+        requester_system: PLATFORM.into(),
+        requester_department: String::new(),
+        requester_officer: None,
+        provider: facts.handler_code.clone(),
+        data_subject: contracts::data_subject(subject_key, &facts.applicant.id_number),
+        data_items,
+        legal_basis: REPORT_BASIS.into(),
+        purpose: purpose.into(),
+        channel: CONSUMER,
+        document_sha256: None,
+    }
+}
+
+/// The status report of one step of a case; the applicant's data goes up with the first only.
+pub fn status_for(event: &Event, step: &StatusStep, facts: &CaseFacts) -> CaseStatus {
+    let case_version = match event {
+        Event::ApplicationSubmitted(e) => e.case_version,
+        Event::MaterialsSupplemented(e) => e.case_version,
+        _ => facts.case_version,
+    };
+    CaseStatus {
+        case_number: event.case_number().into(),
+        project_no: facts.project_no.clone(),
+        implementation_code: facts.implementation_code.clone(),
+        matter_name: facts.matter_name.clone(),
+        matter_version: facts.matter_version,
+        case_version,
+        channel: facts.channel.clone(),
+        event_code: step.code,
+        event_name: step.name.into(),
+        event_time: event.occurred_at(),
+        handler_code: facts.handler_code.clone(),
+        handler_name: facts.handler_name.clone(),
+        result_type: step.result_type.clone(),
+        applicant: (step.code == RECEIVED).then(|| facts.applicant.clone()),
+    }
+}
+
+fn status_exchange(step: &StatusStep, facts: &CaseFacts, subject_key: &[u8]) -> Exchange {
+    let data_items: &'static [&'static str] = if step.code == RECEIVED {
+        &["case_number", "matter", "status", "applicant_name", "applicant_id_number", "applicant_phone"]
+    } else {
+        &["case_number", "matter", "status"]
+    };
+    exchange("case.status", facts, subject_key, data_items, &format!("办件状态汇聚：{}", step.name))
+}
+
+/// The review as the platform aggregates it (好差评数据汇聚).
+pub fn review_for(review: &ReviewSubmitted, facts: &CaseFacts) -> ReviewReport {
+    ReviewReport {
+        review_id: review.event_id.clone(),
+        case_number: review.case_number.clone(),
+        project_no: facts.project_no.clone(),
+        implementation_code: facts.implementation_code.clone(),
+        grade: review.grade,
+        channel: review.channel.clone(),
+        comment: review.comment.clone(),
+        service_point: review.service_point.clone(),
+        department_code: review.department_code.clone(),
+        reviewed_at: review.occurred_at,
+    }
+}
+
+/// What the platform's answer to a report comes to, as of `now`.
+fn reported(
+    what: String,
+    exchange: &Exchange,
+    source_event_id: &str,
+    case_number: &str,
+    answer: Result<(), CallError>,
+    now: i64,
+) -> Outcome {
+    match answer {
+        Ok(()) => Outcome::done(vec![exchange.shared(source_event_id, case_number, "ok", now)]),
+        Err(error) => Outcome::failed(what, &error, exchange, source_event_id, case_number, now),
     }
 }
 
