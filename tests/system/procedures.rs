@@ -8,6 +8,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::desk::{demo_options, Desk, APPLICANT_ID};
+use common::smtp::SmtpServer;
 use connectors::postal::simulator::Faults;
 use hub::config::Config;
 use hub_cli::demo::DemoRun;
@@ -28,7 +29,7 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         .with_test_writer()
         .try_init();
     let dir = tempfile::tempdir().unwrap();
-    let smtp = common::smtp::SmtpServer::start(dir.path());
+    let smtp = SmtpServer::start(dir.path());
     for (backend, url) in common::databases(&dir).await {
         let mut config = Config::default();
         config.database.url = url;
@@ -37,11 +38,48 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         config.workflow.deadline_scan_seconds = 3600;
         config.workflow.pickup_secret = "county secret".into();
         let demo = DemoRun::start(config, &demo_options(dir.path())).await.unwrap();
-        let desk = Desk::new(&demo);
-        let id = |name: &str| format!("{backend}-{name}");
+        let day = Day { backend, desk: Desk::new(&demo), demo: &demo };
+        let mailed = day.mailed_then_reviewed_badly().await;
+        day.bank_outlet_takes_only_bank_matters().await;
+        day.incomplete_then_supplemented_and_collected().await;
+        let (tolerated, commitment) = day.tolerated_with_a_missed_commitment_into_the_locker().await;
+        day.not_accepted_outside_the_county().await;
+        day.decided_by_the_township().await;
+        day.site_inspection_stops_the_clock().await;
+        let heard = day.hearing_then_denial_with_reasons().await;
+        let parallel = day.parallel_approval_returned_to_the_window().await;
+        day.overdue_warnings_are_mailed_once(&smtp, &Earlier { mailed, tolerated, commitment, heard }).await;
+        day.reviews_are_counted_per_service_point().await;
+        day.the_flow_record_names_every_hand_over(&parallel).await;
+        demo.stop().await;
+    }
+}
 
-        // A: complete materials, mailed, signed for; then a very dissatisfied online review.
-        let mailed = desk.submit(&id("mailed"), SELF_EMPLOYED, VILLAGE, json!({})).await;
+/// One county day on one database: the counter's desk, and the hub behind it.
+struct Day<'a> {
+    backend: &'static str,
+    desk: Desk<'a>,
+    demo: &'a DemoRun,
+}
+
+/// Cases of the earlier steps that the warnings step looks at again.
+struct Earlier {
+    mailed: String,
+    tolerated: String,
+    commitment: i32,
+    heard: String,
+}
+
+impl Day<'_> {
+    /// A request id of this database's run.
+    fn id(&self, name: &str) -> String {
+        format!("{}-{name}", self.backend)
+    }
+
+    /// Complete materials, mailed, signed for; then a very dissatisfied online review.
+    async fn mailed_then_reviewed_badly(&self) -> String {
+        let Day { backend, desk, .. } = self;
+        let mailed = desk.submit(&self.id("mailed"), SELF_EMPLOYED, VILLAGE, json!({})).await;
         desk.wait_for(&mailed, "routed").await;
         assert_eq!(desk.decide(&mailed, "approved", None).await.0, 200);
         desk.wait_for(&mailed, "archived").await;
@@ -68,12 +106,16 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let close = json!({"item_number": item, "officer": "县政务服务监督科", "feedback": "已整改：窗口一次性告知到位，已回访"});
         assert_eq!(desk.command(&mailed, "rectifications/close", close).await.0, 200);
         assert_eq!(desk.case(&mailed).await["case"]["rectifications"][0]["closed"], true);
+        mailed
+    }
 
-        // A2: a bank outlet takes in a bank matter (channel bank), and refuses one not listed for banks.
-        let banked = desk.submit(&id("banked"), SELF_EMPLOYED, BANK_OUTLET, json!({"channel": "bank"})).await;
+    /// A bank outlet takes in a bank matter (channel bank), and refuses one not listed for banks.
+    async fn bank_outlet_takes_only_bank_matters(&self) {
+        let Day { backend, desk, .. } = self;
+        let banked = desk.submit(&self.id("banked"), SELF_EMPLOYED, BANK_OUTLET, json!({"channel": "bank"})).await;
         let record = desk.wait_for(&banked, "routed").await;
         assert_eq!(record["case"]["application"]["service_point"]["tier"], "bank");
-        let mut not_for_banks = json!({"request_id": id("bank-homestead"), "matter_code": HOMESTEAD, "service_point": BANK_OUTLET, "channel": "bank"});
+        let mut not_for_banks = json!({"request_id": self.id("bank-homestead"), "matter_code": HOMESTEAD, "service_point": BANK_OUTLET, "channel": "bank"});
         not_for_banks["applicant"] =
             json!({"name": "张三", "id_type": "111", "id_number": APPLICANT_ID, "phone": "13912345678"});
         not_for_banks["materials"] = json!([]);
@@ -81,14 +123,17 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let (status, answer) = desk.call("/api/v1/applications", not_for_banks).await;
         assert_eq!((status, answer["field"].as_str()), (422, Some("service_point")), "{backend}: {answer}");
         assert_eq!(desk.decide(&banked, "approved", None).await.0, 200);
+    }
 
-        // B: incomplete (a missing and a faulty material on one notice), supplemented, picked up at the window.
+    /// Incomplete (a missing and a faulty material on one notice), supplemented, picked up at the window.
+    async fn incomplete_then_supplemented_and_collected(&self) {
+        let Day { backend, desk, .. } = self;
         let incomplete = json!({
             "materials": ["个体工商户登记申请书"],
             "faulty_materials": [{"material": "个体工商户登记申请书", "problem": "缺少经营者签字"}],
             "delivery": {"method": "window"},
         });
-        let supplemented = desk.submit(&id("supplemented"), SELF_EMPLOYED, VILLAGE, incomplete).await;
+        let supplemented = desk.submit(&self.id("supplemented"), SELF_EMPLOYED, VILLAGE, incomplete).await;
         let waiting = desk.wait_for(&supplemented, "awaiting_supplement").await;
         let notice =
             waiting["history"].as_array().unwrap().iter().find(|h| h["kind"] == "SupplementRequested").unwrap()
@@ -115,14 +160,17 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
             titles.contains(&"一次性告知单".to_string()) && titles.contains(&"办件结果领取签收记录".to_string()),
             "{backend}: {titles:?}"
         );
+    }
 
-        // C: tolerant acceptance whose commitment is missed; result in the locker.
+    /// Tolerant acceptance whose commitment is missed; result in the locker.
+    async fn tolerated_with_a_missed_commitment_into_the_locker(&self) -> (String, i32) {
+        let desk = &self.desk;
         let tolerant = json!({
             "materials": ["个体工商户登记申请书", "经营者身份证明"],
             "commits_to_supply": true,
             "delivery": {"method": "locker"},
         });
-        let tolerated = desk.submit(&id("tolerated"), SELF_EMPLOYED, VILLAGE, tolerant).await;
+        let tolerated = desk.submit(&self.id("tolerated"), SELF_EMPLOYED, VILLAGE, tolerant).await;
         let record = desk.wait_for(&tolerated, "routed").await;
         assert_eq!(record["case"]["acceptance"], "tolerant");
         let commitment = record["case"]["commitment_date"].as_i64().unwrap() as i32;
@@ -138,22 +186,32 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
             200
         );
         desk.wait_for(&tolerated, "archived").await;
+        (tolerated, commitment)
+    }
 
-        // D: not accepted: a township matter for an applicant from outside the county.
+    /// Not accepted: a township matter for an applicant from outside the county.
+    async fn not_accepted_outside_the_county(&self) {
+        let desk = &self.desk;
         let refused =
-            desk.submit(&id("refused"), HOMESTEAD, VILLAGE, json!({"domicile_township": "610430100000"})).await;
+            desk.submit(&self.id("refused"), HOMESTEAD, VILLAGE, json!({"domicile_township": "610430100000"})).await;
         let record = desk.wait_for(&refused, "archived").await;
         assert_eq!(desk.titles(&refused).await[1], "不予受理通知书");
         assert_eq!(record["case"]["decision"], Value::Null);
+    }
 
-        // E: township-decided matter, decided by the township centre.
-        let homestead = desk.submit(&id("homestead"), HOMESTEAD, VILLAGE, json!({})).await;
+    /// Township-decided matter, decided by the township centre.
+    async fn decided_by_the_township(&self) {
+        let Day { backend, desk, .. } = self;
+        let homestead = desk.submit(&self.id("homestead"), HOMESTEAD, VILLAGE, json!({})).await;
         let record = desk.wait_for(&homestead, "routed").await;
         assert_eq!(record["case"]["department_code"], "610429100000", "{backend}: the village's township decides");
         assert_eq!(desk.decide(&homestead, "approved", None).await.0, 200);
+    }
 
-        // F: a joint site inspection stops the clock; then approved.
-        let inspected = desk.submit(&id("inspected"), FOOD, VILLAGE, json!({})).await;
+    /// A joint site inspection stops the clock; then approved.
+    async fn site_inspection_stops_the_clock(&self) {
+        let Day { backend, desk, .. } = self;
+        let inspected = desk.submit(&self.id("inspected"), FOOD, VILLAGE, json!({})).await;
         let before = desk.wait_for(&inspected, "routed").await["case"]["promised_date"].as_i64().unwrap();
         let inspection = json!({"procedure": "site_inspection", "officer": "赵踏勘", "departments": ["11610429MB2912345A", "11610429MB2912346B"]});
         assert_eq!(desk.command(&inspected, "procedures", inspection).await.0, 200);
@@ -169,9 +227,12 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         assert_eq!(desk.decide(&inspected, "approved", None).await.0, 200);
         desk.wait_for(&inspected, "archived").await;
         assert!(desk.titles(&inspected).await.contains(&"现场踏勘记录".to_string()));
+    }
 
-        // G: a hearing for a neighbour's interests, then a denial with reasons and remedies.
-        let heard = desk.submit(&id("heard"), FOOD, VILLAGE, json!({})).await;
+    /// A hearing for a neighbour's interests, then a denial with reasons and remedies.
+    async fn hearing_then_denial_with_reasons(&self) -> String {
+        let Day { backend, desk, .. } = self;
+        let heard = desk.submit(&self.id("heard"), FOOD, VILLAGE, json!({})).await;
         desk.wait_for(&heard, "routed").await;
         let hearing = json!({"procedure": "hearing", "officer": "钱听证", "parties": ["相邻住户李四"]});
         assert_eq!(desk.command(&heard, "procedures", hearing).await.0, 200);
@@ -189,16 +250,20 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         let html = desk.document(&heard, denial).await;
         assert!(html.contains("行政复议") && html.contains("油烟排放不符合要求"), "{backend}");
         assert!(titles.contains(&"听证通知书".to_string()) && titles.contains(&"听证笔录".to_string()));
+        heard
+    }
 
-        // H: a parallel approval at the county hall; the mail fails and the result comes back to the window.
-        let parallel = desk.submit(&id("parallel"), CONSTRUCTION, COUNTY_HALL, json!({})).await;
+    /// A parallel approval at the county hall; the mail fails and the result comes back to the window.
+    async fn parallel_approval_returned_to_the_window(&self) -> String {
+        let Day { backend, desk, .. } = self;
+        let parallel = desk.submit(&self.id("parallel"), CONSTRUCTION, COUNTY_HALL, json!({})).await;
         desk.wait_for(&parallel, "routed").await;
         assert_eq!(desk.decide(&parallel, "approved", None).await.0, 409, "{backend}: opinions first");
         for department in ["11610429MB291234AF", "11610429MB291234CH"] {
             let opinion = json!({"department_code": department, "officer": "孙", "opinion": "agree"});
             assert_eq!(desk.command(&parallel, "opinions", opinion).await.0, 200);
         }
-        let faults_url = format!("{}/admin/faults", demo.postal_url());
+        let faults_url = format!("{}/admin/faults", self.demo.postal_url());
         let fail_all = Faults { failed_delivery_rate: 1.0, ..Faults::default() };
         assert!(desk.client.put(&faults_url).json(&fail_all).send().await.unwrap().status().is_success());
         assert_eq!(desk.decide(&parallel, "approved", None).await.0, 200);
@@ -212,13 +277,18 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         )
         .await;
         desk.wait_for(&parallel, "archived").await;
+        parallel
+    }
 
-        // I: an overdue case: red warning, to the handler and the supervisor, once.
-        let overdue = desk.submit(&id("overdue"), SELF_EMPLOYED, VILLAGE, json!({})).await;
+    /// An overdue case: red warning, to the handler and the supervisor, once.
+    async fn overdue_warnings_are_mailed_once(&self, smtp: &SmtpServer, earlier: &Earlier) {
+        let Day { backend, desk, demo } = self;
+        let Earlier { mailed, tolerated, commitment, heard, .. } = earlier;
+        let overdue = desk.submit(&self.id("overdue"), SELF_EMPLOYED, VILLAGE, json!({})).await;
         let record = desk.wait_for(&overdue, "routed").await;
         let promised = record["case"]["promised_date"].as_i64().unwrap() as i32;
         let the_day_after = |day: i32| (i64::from(day) + 1) * 86_400_000 + 2 * 3_600_000;
-        let late = the_day_after(promised.max(commitment));
+        let late = the_day_after(promised.max(*commitment));
         hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
         hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
         let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
@@ -232,11 +302,11 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         };
         assert_eq!(about(&overdue), [("case".to_string(), "red".to_string())], "{backend}");
         assert_eq!(
-            about(&tolerated),
+            about(tolerated),
             [("commitment".to_string(), "yellow".to_string())],
             "{backend}: the missed commitment"
         );
-        assert!(about(&mailed).is_empty() && about(&heard).is_empty(), "{backend}: finished cases do not warn");
+        assert!(about(mailed).is_empty() && about(heard).is_empty(), "{backend}: finished cases do not warn");
 
         // The warnings reach the mailboxes through SMTP: handler and supervisor for red.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -260,12 +330,18 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
             sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1),
             "{backend}: {sent:?}"
         );
+    }
 
-        // Review statistics per service point and department.
+    /// The bad review counts against the village station.
+    async fn reviews_are_counted_per_service_point(&self) {
+        let Day { backend, desk, .. } = self;
         let stats: Value = desk.get("/api/v1/reviews/stats".into()).await.1;
         assert_eq!(stats["by_service_point"][VILLAGE]["bad"], 1, "{backend}: {stats}");
+    }
 
-        // The flow record names every hand-over of the returned mail.
+    /// The flow record names every hand-over of the returned mail.
+    async fn the_flow_record_names_every_hand_over(&self, parallel: &str) {
+        let Day { backend, desk, .. } = self;
         let flow: Value = desk.get(format!("/api/v1/cases/{parallel}/flow")).await.1;
         let actions: Vec<&str> =
             flow["flow"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
@@ -283,6 +359,5 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         ] {
             assert!(actions.contains(&action), "{backend}: {action} missing from {actions:?}");
         }
-        demo.stop().await;
     }
 }
