@@ -1,6 +1,6 @@
 //! Who may do what through the HTTP API: the roles, each route's rule, which cases a seat
 //! sees, and how ID numbers are masked for the roles that do not need them. Pure: the gate
-//! (`crate::access`) applies it to requests.
+//! (`hub::http::gate`) applies it to requests, each route's rule taken from the route table.
 use serde::{Deserialize, Serialize};
 
 use super::reference::ServicePointInfo;
