@@ -101,6 +101,9 @@ pub struct DatabaseConfig {
 pub struct ApiConfig {
     /// Address of the HTTP API (service points, approvers, carrier pushes).
     pub listen: String,
+    /// On SIGTERM or Ctrl-C, how long readiness answers 503 while requests are still served,
+    /// so that a load balancer stops sending before the hub stops taking them.
+    pub drain_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,7 +154,7 @@ impl Default for DatabaseConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: "127.0.0.1:8080".into() }
+        ApiConfig { listen: "127.0.0.1:8080".into(), drain_seconds: 5 }
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Hub {
     /// The API's tokens: the demo and the tests issue theirs here.
     pub tokens: Tokens,
     shutdown: CancellationToken,
+    /// Cancelled when the hub starts draining (readiness turns 503), before `shutdown`.
+    draining: CancellationToken,
     tasks: JoinSet<()>,
 }
 
@@ -62,6 +64,7 @@ impl Hub {
             tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
         }
         let shutdown = CancellationToken::new();
+        let draining = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
         let subject_key = reference.get().subject_key.clone();
@@ -177,6 +180,7 @@ impl Hub {
                 bus: bus.clone(),
                 connectors,
                 health: Arc::new(health),
+                draining: draining.clone(),
             },
         };
         let routes = http::table(services, connector_routes);
@@ -189,11 +193,21 @@ impl Hub {
             }
         });
         tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
-        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, tasks })
+        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, draining, tasks })
+    }
+
+    /// A clean stop, as on SIGTERM: readiness answers 503 at once while requests are still
+    /// served for `grace`, then everything stops (`stop`).
+    pub async fn drain(self, grace: Duration) {
+        self.draining.cancel();
+        tracing::info!(grace_seconds = grace.as_secs(), "draining: readiness answers 503");
+        tokio::time::sleep(grace).await;
+        self.stop().await;
     }
 
     /// Stops the consumers, the relay and the API, waiting a little for them to finish.
     pub async fn stop(mut self) {
+        self.draining.cancel();
         self.shutdown.cancel();
         let drained = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {

@@ -21,5 +21,6 @@ mod procedures;
 mod province;
 mod schema_registry;
 mod schemathesis;
+mod stop;
 mod store;
 mod topics;

@@ -20,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
 
@@ -37,13 +38,18 @@ pub struct Probe {
     pub connectors: Connectors,
     /// Each connector's counterpart check.
     pub health: ConnectorHealth,
+    /// Cancelled when the hub starts draining: readiness answers 503 from then on.
+    pub draining: CancellationToken,
 }
 
 pub fn routes() -> Vec<Route<Probe>> {
     vec![
         Route::get("/health", Rule::Public, || async { Json(json!({"status": "ok"})) }).doc("service", "liveness"),
         Route::get("/ready", Rule::Public, ready)
-            .doc("service", "readiness: the database and the broker answer (503 naming what does not); each connector's counterpart, reported"),
+            .doc(
+                "service",
+                "readiness: the database and the broker answer (503 naming what does not, or draining); each connector's counterpart, reported",
+            ),
         Route::get("/metrics", Rule::Public, metrics).doc("service", "Prometheus metrics (OpenMetrics text)").produces("application/openmetrics-text"),
     ]
 }
@@ -51,6 +57,9 @@ pub fn routes() -> Vec<Route<Probe>> {
 /// Ready when the database answers and the broker gives a topic's offsets; 503 naming what
 /// does not answer otherwise.
 async fn ready(State(probe): State<Probe>) -> Response {
+    if probe.draining.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "draining": true}))).into_response();
+    }
     let database = match tokio::time::timeout(PROBE_TIMEOUT, probe.store.ping()).await {
         Ok(Ok(())) => "ok".to_string(),
         Ok(Err(error)) => format!("{error:#}"),

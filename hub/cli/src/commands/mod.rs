@@ -151,6 +151,20 @@ enum Command {
 /// nothing of the embedded broker's shutdown chatter.
 const QUIET: &str = "warn,librdkafka=error,rdkafka=error,tansu_broker=off,tansu_service=off,tansu_storage=off";
 
+/// Default log filter of `hub run`: what the hub does, without a line for every request its
+/// clients make to the embedded broker (they poll it thousands of times a second).
+const RUNNING: &str = "info,librdkafka=warn,rdkafka=warn,tansu_broker=warn,tansu_service=warn,tansu_storage=warn";
+
+/// Ctrl-C, or SIGTERM (what a container stop sends).
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
 fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -160,11 +174,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => {
-            init_logging("info");
+            init_logging(RUNNING);
             let listener = hub::bind(&config.api.listen).await?;
             let hub = hub::Hub::start(&config, listener).await?;
-            tokio::signal::ctrl_c().await?;
-            hub.stop().await;
+            // Where a carrier's or a bureau's developer points a standard Kafka client.
+            println!("hub API:          http://{}", hub.api_address);
+            println!("Kafka bootstrap:  {}", hub.bus.bootstrap());
+            println!("schema registry:  http://{}/schema-registry", hub.api_address);
+            stop_signal().await?;
+            hub.drain(Duration::from_secs(config.api.drain_seconds)).await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

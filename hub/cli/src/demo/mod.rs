@@ -605,6 +605,7 @@ impl DemoRun {
             (Role::Integrator, None),
         ];
         println!("\nweb console: {}/console/  (sign in with one of these tokens; Ctrl-C stops the hub)", self.base);
+        println!("Kafka bootstrap: {}   schema registry: {}/schema-registry", self.hub.bus.bootstrap(), self.base);
         for (role, unit) in seats {
             println!("  {:<10} {}", role.title(), self.staff.token(role, unit.as_deref()).await?);
         }
