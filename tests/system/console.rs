@@ -77,14 +77,31 @@ impl Console {
         self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
     }
 
+    /// The element once the page shows it and it takes input: a view may still be switching
+    /// when the element is already in the page.
+    async fn interactable(&self, css: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let element = self.wait(css).await;
+            if element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false) {
+                return element;
+            }
+            if Instant::now() > deadline {
+                self.shot("failure").await;
+                panic!("{css} never became interactable; page text: {}", self.text("body").await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn fill(&self, css: &str, text: &str) {
-        let field = self.wait(css).await;
+        let field = self.interactable(css).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
-        self.wait(css).await.click().await.unwrap();
+        self.interactable(css).await.click().await.unwrap();
     }
 
     async fn count(&self, css: &str) -> usize {

@@ -118,3 +118,64 @@ async fn applicants_get_their_notices_by_mail_from_versioned_templates() {
         demo.stop().await;
     }
 }
+
+/// The same warning twice in one batch (a redelivery), then again in a later batch (after a
+/// crash): mailed once to each recipient, recorded once, on either database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warning_delivered_twice_in_one_batch_is_mailed_once() {
+    use bus::{BatchHandler as _, Delivery};
+    use contracts::{Catalogue, DeadlineWarning};
+    use hub::app::notifier::{MailConfig, Notifier};
+    use hub::store::Store;
+    use hub_core::Reference;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(dir.path());
+    for (backend, url) in common::databases(&dir).await {
+        let store = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
+        let mail = MailConfig { smtp_url: format!("smtp://127.0.0.1:{}", smtp.port), ..MailConfig::default() };
+        let notifier = Notifier::new(&mail, store.clone(), Arc::new(Reference::builtin())).unwrap();
+        let case_number = format!("61042920261120{}", if backend == "sqlite" { "900001" } else { "900002" });
+        let warning = DeadlineWarning {
+            event_id: format!("{case_number}/7"),
+            case_number: case_number.clone(),
+            occurred_at: 1_795_140_000_000,
+            level: "red".into(),
+            scope: "case".into(),
+            step: None,
+            due_date: 20_777,
+            department_code: "11610429MB2912345A".into(),
+            escalate: true,
+            message: "已超过承诺办结日期".into(),
+        };
+        let delivery = |offset| Delivery {
+            topic: "hub.cases.lifecycle".into(),
+            partition: 0,
+            offset,
+            event: warning.clone().into(),
+        };
+        assert!(notifier.handle(&[delivery(1), delivery(2)]).await.unwrap().is_empty(), "{backend}");
+        assert!(notifier.handle(&[delivery(1)]).await.unwrap().is_empty(), "{backend}: again after a crash");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mailed = loop {
+            let mailed: Vec<String> = smtp
+                .messages()
+                .into_iter()
+                .filter(|(_, subject, _)| subject.contains(&case_number))
+                .map(|(to, _, _)| to)
+                .collect();
+            if mailed.len() >= 2 || Instant::now() > deadline {
+                break mailed;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Give a second copy the time to arrive, if one were on its way.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = smtp.messages().into_iter().filter(|(_, subject, _)| subject.contains(&case_number)).count();
+        assert_eq!((mailed.len(), again), (2, 2), "{backend}: handler and supervisor, once each: {mailed:?}");
+        let recorded: Vec<_> =
+            store.notifications().await.unwrap().into_iter().filter(|n| n.0 == warning.event_id).collect();
+        assert_eq!(recorded.len(), 2, "{backend}: {recorded:?}");
+    }
+}

@@ -239,7 +239,7 @@ impl BatchHandler for Notifier {
     /// which the consumer retries; a recipient it refuses for good is recorded and skipped.
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
-        let sent = self.store.notifications_sent(&ids).await?;
+        let mut sent = self.store.notifications_sent(&ids).await?;
         let about: Vec<&str> =
             batch.iter().map(|d| d.event.case_number()).filter(|number| !number.is_empty()).collect();
         let cases: HashMap<String, Case> = self
@@ -262,7 +262,8 @@ impl BatchHandler for Notifier {
                     .collect(),
             };
             for mail in mails {
-                if sent.contains(&(event.event_id().to_string(), mail.to.clone())) {
+                // Sent before, or earlier in this batch (a redelivered event): once is enough.
+                if !sent.insert((event.event_id().to_string(), mail.to.clone())) {
                     continue;
                 }
                 let (outcome, version) = match (&self.transport, self.message(&mail)) {
