@@ -59,27 +59,57 @@ pub fn routes() -> Vec<Route<CasesState>> {
         Route::get("/api/v1/cases/{case_number}/documents/{position}", READERS, read_document)
             .doc("cases", "one document, printable")
             .produces("text/html"),
-        command::<DecisionRequest>("decision", DECIDING, "approvers", "approve or deny"),
-        command::<RefusalRequest>("refusal", DECIDING, "approvers", "not accepted (不予受理)"),
-        command::<SupplementRequest>("supplements", COUNTERS, "service points", "materials supplied (补正)"),
+        command::<DecisionRequest>("/api/v1/cases/{case_number}/decision", DECIDING, "approvers", "approve or deny"),
+        command::<RefusalRequest>(
+            "/api/v1/cases/{case_number}/refusal",
+            DECIDING,
+            "approvers",
+            "not accepted (不予受理)",
+        ),
+        command::<SupplementRequest>(
+            "/api/v1/cases/{case_number}/supplements",
+            COUNTERS,
+            "service points",
+            "materials supplied (补正)",
+        ),
         command::<ProcedureRequest>(
-            "procedures",
+            "/api/v1/cases/{case_number}/procedures",
             DECIDING,
             "approvers",
             "start a special procedure (site inspection, hearing, expert review)",
         ),
-        command::<ProcedureCompletion>("procedures/complete", DECIDING, "approvers", "the procedure's record"),
-        command::<OpinionRequest>("opinions", DECIDING, "approvers", "a consulted department's opinion (并联审批)"),
-        command::<PickupRequest>("pickup", COUNTERS, "service points", "hand the result over at the window or locker"),
-        command::<ReviewRequest>("reviews", COUNTERS, "service points", "the applicant's review (好差评)"),
+        command::<ProcedureCompletion>(
+            "/api/v1/cases/{case_number}/procedures/complete",
+            DECIDING,
+            "approvers",
+            "the procedure's record",
+        ),
+        command::<OpinionRequest>(
+            "/api/v1/cases/{case_number}/opinions",
+            DECIDING,
+            "approvers",
+            "a consulted department's opinion (并联审批)",
+        ),
+        command::<PickupRequest>(
+            "/api/v1/cases/{case_number}/pickup",
+            COUNTERS,
+            "service points",
+            "hand the result over at the window or locker",
+        ),
+        command::<ReviewRequest>(
+            "/api/v1/cases/{case_number}/reviews",
+            COUNTERS,
+            "service points",
+            "the applicant's review (好差评)",
+        ),
         command::<RectificationClosing>(
-            "rectifications/close",
+            "/api/v1/cases/{case_number}/rectifications/close",
             SUPERVISORS,
             "supervisors",
             "close a rectification item of a bad review",
         ),
         command::<RevocationRequest>(
-            "certificate/revocation",
+            "/api/v1/cases/{case_number}/certificate/revocation",
             DECIDING,
             "approvers",
             "revoke the case's e-certificate",
@@ -112,14 +142,13 @@ pub fn routes() -> Vec<Route<CasesState>> {
     ]
 }
 
-/// The route of a command on the case its path names: `POST /api/v1/cases/{case_number}/<what>`.
+/// The route of a command on the case its path names (`POST /api/v1/cases/{case_number}/…`).
 fn command<B: CaseCommand + JsonSchema + Send + 'static>(
-    what: &'static str,
+    path: &'static str,
     rule: Rule,
     tag: &'static str,
     summary: &'static str,
 ) -> Route<CasesState> {
-    let path: &'static str = Box::leak(format!("/api/v1/cases/{{case_number}}/{what}").into_boxed_str());
     Route::post(path, rule, case_command::<B>).doc(tag, summary).body::<B>()
 }
 
