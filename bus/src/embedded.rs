@@ -21,7 +21,13 @@ impl EmbeddedBroker {
     /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub async fn start() -> anyhow::Result<EmbeddedBroker> {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
-        let listener = Url::parse(&format!("tcp://127.0.0.1:{port}"))?;
+        EmbeddedBroker::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
+    }
+
+    /// Starts a broker listening on `address` (`hub broker --listen`: one broker several hub
+    /// processes share here) and waits until it accepts connections.
+    pub async fn start_on(address: SocketAddr) -> anyhow::Result<EmbeddedBroker> {
+        let listener = Url::parse(&format!("tcp://{address}"))?;
         let mut broker = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
             .node_id(1)
             .cluster_id("county-hub-embedded")
@@ -39,7 +45,6 @@ impl EmbeddedBroker {
                 tracing::error!(%error, "embedded broker stopped");
             }
         });
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + Duration::from_secs(10);
         while tokio::net::TcpStream::connect(address).await.is_err() {
             if Instant::now() > deadline || task.is_finished() {
@@ -48,11 +53,16 @@ impl EmbeddedBroker {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!(%address, "embedded Kafka-compatible broker started");
-        Ok(EmbeddedBroker { bootstrap: format!("127.0.0.1:{port}"), task })
+        Ok(EmbeddedBroker { bootstrap: address.to_string(), task })
     }
 
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// Until the broker stops by itself (it only does on an error).
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.task).await;
     }
 }
 

@@ -73,7 +73,7 @@ pub async fn run_relay(
     shutdown: CancellationToken,
 ) {
     let producer = OffRuntimeDrop::new(producer);
-    let in_flight = Mutex::new(HashSet::new());
+    let in_flight = Mutex::new(InFlight::default());
     let (sent, acknowledgements) = mpsc::channel(MAX_IN_FLIGHT);
     let sending = send_loop(store.as_ref(), &producer, &in_flight, sent, &wake, &shutdown);
     let acknowledging = acknowledge_loop(store.as_ref(), &in_flight, acknowledgements);
@@ -83,10 +83,47 @@ pub async fn run_relay(
 
 type Sent = (i64, DeliveryFuture);
 
+/// Messages handed to the producer and not yet settled, and those marked published lately: a
+/// read of the outbox that began before a message was marked still lists it as unpublished, so
+/// the relay remembers it until no read that began before its marking is left to filter.
+#[derive(Default)]
+struct InFlight {
+    sending: HashSet<i64>,
+    /// (reads begun when it was marked published, id)
+    published: Vec<(u64, i64)>,
+    reads_begun: u64,
+}
+
+impl InFlight {
+    fn begin_read(&mut self) -> u64 {
+        self.reads_begun += 1;
+        self.reads_begun
+    }
+
+    /// Of the ids a read (numbered `read`) found unpublished, those to send now.
+    fn to_send(&mut self, read: u64, ids: Vec<i64>) -> Vec<i64> {
+        let published: HashSet<i64> = self.published.iter().map(|&(_, id)| id).collect();
+        let fresh = ids.into_iter().filter(|id| !self.sending.contains(id) && !published.contains(id)).collect();
+        // Marked before this read began: this and every later read saw them published.
+        self.published.retain(|&(marked, _)| marked >= read);
+        fresh
+    }
+
+    fn settle(&mut self, published: &[i64], failed: &[i64]) {
+        for id in published {
+            self.sending.remove(id);
+            self.published.push((self.reads_begun, *id));
+        }
+        for id in failed {
+            self.sending.remove(id);
+        }
+    }
+}
+
 async fn send_loop(
     store: &dyn OutboxStore,
     producer: &FutureProducer,
-    in_flight: &Mutex<HashSet<i64>>,
+    in_flight: &Mutex<InFlight>,
     sent: mpsc::Sender<Sent>,
     wake: &Notify,
     shutdown: &CancellationToken,
@@ -130,11 +167,14 @@ struct Cursor {
 async fn send_once(
     store: &dyn OutboxStore,
     producer: &FutureProducer,
-    in_flight: &Mutex<HashSet<i64>>,
+    in_flight: &Mutex<InFlight>,
     sent: &mpsc::Sender<Sent>,
     cursor: &mut Cursor,
 ) -> anyhow::Result<usize> {
-    let busy = in_flight.lock().expect("in-flight lock").len();
+    let (busy, read) = {
+        let mut in_flight = in_flight.lock().expect("in-flight lock");
+        (in_flight.sending.len(), in_flight.begin_read())
+    };
     if busy >= MAX_IN_FLIGHT {
         tokio::time::sleep(Duration::from_millis(5)).await;
         return Ok(0);
@@ -145,10 +185,8 @@ async fn send_once(
     } else {
         store.unpublished_ids(cursor.sent_up_to, RELAY_BATCH as i64).await?
     };
-    let fresh: Vec<i64> = {
-        let in_flight = in_flight.lock().expect("in-flight lock");
-        ids.into_iter().filter(|id| !in_flight.contains(id)).take(RELAY_BATCH).collect()
-    };
+    let mut fresh = in_flight.lock().expect("in-flight lock").to_send(read, ids);
+    fresh.truncate(RELAY_BATCH);
     if fresh.is_empty() {
         return Ok(0);
     }
@@ -159,7 +197,7 @@ async fn send_once(
         let delivery = producer
             .send_result(record)
             .map_err(|(error, _)| anyhow::anyhow!("queueing outbox message {}: {error}", message.id))?;
-        in_flight.lock().expect("in-flight lock").insert(message.id);
+        in_flight.lock().expect("in-flight lock").sending.insert(message.id);
         cursor.sent_up_to = cursor.sent_up_to.max(message.id);
         if sent.send((message.id, delivery)).await.is_err() {
             break; // stopping
@@ -171,7 +209,7 @@ async fn send_once(
 /// Marks messages published as the broker acknowledges them, a batch at a time.
 async fn acknowledge_loop(
     store: &dyn OutboxStore,
-    in_flight: &Mutex<HashSet<i64>>,
+    in_flight: &Mutex<InFlight>,
     mut acknowledgements: mpsc::Receiver<Sent>,
 ) {
     let retry = RetryPolicy::default();
@@ -183,17 +221,20 @@ async fn acknowledge_loop(
                 Err(_) => break,
             }
         }
-        let mut settled = Vec::with_capacity(batch.len());
+        let mut failed = Vec::new();
         let mut delivered = Vec::with_capacity(batch.len());
         for (id, delivery) in batch {
             match delivery.await {
                 Ok(Ok(_)) => delivered.push(id),
                 Ok(Err((error, _))) => {
-                    tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again")
+                    tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again");
+                    failed.push(id);
                 }
-                Err(_) => tracing::debug!(id, "producer gone before acknowledging"),
+                Err(_) => {
+                    tracing::debug!(id, "producer gone before acknowledging");
+                    failed.push(id);
+                }
             }
-            settled.push(id);
         }
         let mut failures = 0;
         while let Err(error) = store.mark_published(&delivered).await {
@@ -201,9 +242,27 @@ async fn acknowledge_loop(
             tracing::warn!(%error, failures, "marking outbox messages published failed; retrying");
             tokio::time::sleep(retry.delay(failures)).await;
         }
-        let mut in_flight = in_flight.lock().expect("in-flight lock");
-        for id in settled {
-            in_flight.remove(&id);
-        }
+        in_flight.lock().expect("in-flight lock").settle(&delivered, &failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InFlight;
+
+    #[test]
+    fn a_read_begun_before_a_message_was_marked_published_does_not_send_it_again() {
+        let mut in_flight = InFlight::default();
+        let first = in_flight.begin_read();
+        assert_eq!(in_flight.to_send(first, vec![1, 2]), vec![1, 2]);
+        in_flight.sending.extend([1, 2]);
+        // A read begins, the broker acknowledges 1 and 2 (marked published), then the read
+        // answers with what it saw before the marking.
+        let stale = in_flight.begin_read();
+        in_flight.settle(&[1], &[2]);
+        assert_eq!(in_flight.to_send(stale, vec![1, 2, 3]), vec![2, 3], "1 was published; 2 failed and goes again");
+        let later = in_flight.begin_read();
+        assert_eq!(in_flight.to_send(later, vec![2, 3]), vec![2, 3]);
+        assert!(in_flight.published.is_empty(), "forgotten once no earlier read is left");
     }
 }

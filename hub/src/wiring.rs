@@ -22,6 +22,7 @@ use crate::app::audit::{self, AuditRecorder, Ledger};
 use crate::app::cases::CaseProcessor;
 use crate::app::catalogue::{self, CatalogueSync};
 use crate::app::deadlines;
+use crate::app::housekeeping::{self, Retention};
 use crate::app::intake::Intake;
 use crate::app::notifier::{self, Notifier};
 use crate::app::online_desk::OnlineDesk;
@@ -30,7 +31,7 @@ use crate::app::reference::CurrentReference;
 use crate::app::tokens::Tokens;
 use crate::config::Config;
 use crate::http;
-use crate::store::{keep_control_changes, Store};
+use crate::store::{follow_pauses, keep_control_changes, Duty, Elections, Sharing, Store};
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
 /// hub's reactions to its own events run in the transaction that produced them, so no group
@@ -49,6 +50,7 @@ pub struct Hub {
     /// Cancelled when the hub starts draining (readiness turns 503), before `shutdown`.
     draining: CancellationToken,
     tasks: JoinSet<()>,
+    elections: Elections,
 }
 
 impl Hub {
@@ -57,11 +59,20 @@ impl Hub {
         let catalogue = Arc::new(Catalogue::builtin());
         let mut reference = reference_of(config);
         let store = Store::connect(&config.database.url, catalogue.clone()).await?;
+        let sharing = match config.bus.bootstrap_servers.as_deref() {
+            Some(servers) if !servers.trim().is_empty() => Sharing::Clustered,
+            _ => Sharing::Alone,
+        };
+        let elections = store.elections(&config.database.url, sharing).await?;
         reference.restore_versions(store.matter_versions().await?).map_err(anyhow::Error::msg)?;
         let reference = CurrentReference::new(reference);
-        let (republished, settled) = store.resettle_outbox().await?;
-        if republished > 0 {
-            tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
+        if sharing == Sharing::Alone {
+            // The embedded broker starts empty: what was in flight when the last run stopped is
+            // sent again. A shared cluster keeps its log, and other instances are running.
+            let (republished, settled) = store.resettle_outbox().await?;
+            if republished > 0 {
+                tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
+            }
         }
         let shutdown = CancellationToken::new();
         let draining = CancellationToken::new();
@@ -110,35 +121,64 @@ impl Hub {
             controls.push(control);
         }
         let connectors: Connectors = Arc::new(controls);
+        tasks.spawn(follow_pauses(store.clone(), connectors.clone(), shutdown.clone()));
         connector_routes.extend(connectors::framework::control::routes(connectors.clone()));
 
         let bus = Arc::new(Bus::connect(&config.bus, catalogue.clone()).await?);
         let relay_store: Arc<dyn OutboxStore> = Arc::new(store.clone());
-        tasks.spawn(run_relay(relay_store, bus.producer()?, store.outbox_written.clone(), shutdown.clone()));
+        let (relay_bus, wake) = (bus.clone(), store.outbox_written.clone());
+        tasks.spawn(elections.run_elected(Duty::Relay, shutdown.clone(), move |stop| {
+            let (store, producer, wake) = (relay_store.clone(), relay_bus.producer(), wake.clone());
+            async move {
+                match producer {
+                    Ok(producer) => run_relay(store, producer, wake, stop).await,
+                    Err(error) => tracing::error!(%error, "the outbox relay has no producer"),
+                }
+            }
+        }));
 
         consumers.push((notifier::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
         let ledger = Arc::new(ledger_of(config, store.clone(), &reference.get())?);
         if config.audit.keep_ledger {
             consumers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
             let every = Duration::from_secs(config.audit.checkpoint_seconds.max(1));
-            tasks.spawn(audit::sign_checkpoints(ledger.clone(), every, shutdown.clone()));
-            if config.audit.retention_days > 0 {
-                tasks.spawn(audit::archive_expired(ledger.clone(), config.audit.retention_days, shutdown.clone()));
-            }
+            let (keeper, retention_days) = (ledger.clone(), config.audit.retention_days);
+            tasks.spawn(elections.run_elected(Duty::LedgerKeeping, shutdown.clone(), move |stop| {
+                audit::keep(keeper.clone(), every, retention_days, stop)
+            }));
             let (sections, whole) = config.digests();
             ledger.record_start(sections, whole).await?;
         }
         let every = Duration::from_secs(config.workflow.deadline_scan_seconds.max(1));
-        tasks.spawn(deadlines::scan_every(store.clone(), reference.clone(), every, shutdown.clone()));
+        let (scan_store, scan_reference) = (store.clone(), reference.clone());
+        tasks.spawn(elections.run_elected(Duty::Deadlines, shutdown.clone(), move |stop| {
+            deadlines::scan_every(scan_store.clone(), scan_reference.clone(), every, stop)
+        }));
         let catalogue_sync = Arc::new(CatalogueSync {
             source: CatalogueSource::new(config.province.clone())?,
             store: store.clone(),
             reference: reference.clone(),
             running: Default::default(),
         });
+        let longest_consumed =
+            catalogue.topics.iter().filter(|t| !t.consumers.is_empty()).map(|t| t.retention_ms).max().unwrap_or(0);
+        let retention = Retention::new(
+            config.database.outbox_retention_days,
+            config.database.applied_retention_days,
+            longest_consumed,
+        );
+        let prune_store = store.clone();
+        tasks.spawn(elections.run_elected(Duty::Pruning, shutdown.clone(), move |stop| {
+            housekeeping::prune_every(prune_store.clone(), retention, Duration::from_secs(3_600), stop)
+        }));
+        let every = Duration::from_secs(1);
+        tasks.spawn(catalogue::follow_stored(store.clone(), reference.clone(), every, shutdown.clone()));
         if config.province.catalogue_sync_seconds > 0 {
             let every = Duration::from_secs(config.province.catalogue_sync_seconds);
-            tasks.spawn(catalogue::sync_every(catalogue_sync.clone(), every, shutdown.clone()));
+            let sync = catalogue_sync.clone();
+            tasks.spawn(elections.run_elected(Duty::CatalogueSync, shutdown.clone(), move |stop| {
+                catalogue::sync_every(sync.clone(), every, stop)
+            }));
         }
         for (group, handler) in consumers {
             let topics: Vec<String> = catalogue
@@ -193,7 +233,7 @@ impl Hub {
             }
         });
         tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
-        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, draining, tasks })
+        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, draining, tasks, elections })
     }
 
     /// A clean stop, as on SIGTERM: readiness answers 503 at once while requests are still
@@ -213,6 +253,7 @@ impl Hub {
         if tokio::time::timeout(Duration::from_secs(5), drained).await.is_err() {
             self.tasks.abort_all();
         }
+        self.elections.release().await;
     }
 }
 

@@ -142,6 +142,23 @@ impl ConnectorControl {
         self.keep_pause(Some(reason.into()));
     }
 
+    /// Takes on an operator's pause (Some) or resume (None) made through another instance, as
+    /// the shared database tells: the same switch, nothing kept again.
+    pub fn follow_pause(&self, reason: Option<&str>) {
+        self.run.send_if_modified(|run| match (reason, &*run) {
+            (Some(reason), Run::Paused(current)) if current == reason => false,
+            (Some(reason), _) => {
+                *run = Run::Paused(reason.into());
+                true
+            }
+            (None, Run::Paused(_)) => {
+                *run = Run::Running;
+                true
+            }
+            (None, _) => false,
+        });
+    }
+
     /// Runs again; open incidents are resolved by the operator.
     pub fn resume(&self) {
         self.resolve_open("operator");
@@ -176,7 +193,8 @@ impl ConnectorControl {
         let delay = {
             let mut figures = self.figures.lock().expect("figures lock");
             if !figures.incidents.iter().any(|i| i.resolved_at.is_none()) {
-                let id = figures.incidents.last().map_or(1, |last| last.id + 1);
+                // Numbered by when it opened, so instances sharing a database never reuse a number.
+                let id = figures.incidents.last().map_or(0, |last| last.id + 1).max(now_ms() as u64);
                 let incident =
                     Incident { id, opened_at: now_ms(), reason: reason.into(), resolved_at: None, resolved_by: None };
                 self.keep(ControlChange::Incident { connector: self.name.clone(), incident: incident.clone() });

@@ -86,20 +86,74 @@ pub fn chain_hash(previous: &Hash, canonical: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
-/// An entry as stored: its canonical bytes and the hashes linking it.
+/// An entry as stored: its canonical bytes, the hashes linking it, and the columns kept beside
+/// it for searching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
     pub seq: i64,
     pub body: Vec<u8>,
     pub previous_hash: Hash,
     pub hash: Hash,
+    pub columns: SearchColumns,
 }
 
 /// Seals `entry` after `previous`.
 pub fn seal(entry: &Entry, previous: &Hash) -> StoredEntry {
     let body = entry.canonical_bytes();
     let hash = chain_hash(previous, &body);
-    StoredEntry { seq: entry.seq, body, previous_hash: *previous, hash }
+    StoredEntry { seq: entry.seq, body, previous_hash: *previous, hash, columns: SearchColumns::of(entry) }
+}
+
+/// What the ledger's table repeats of each entry beside its body, so the bureau's searches use
+/// indexes. Outside the hash, so `verify` checks them against the body: an edited column would
+/// hide an entry from a search while the chain still holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchColumns {
+    pub source_id: String,
+    pub recorded_at: i64,
+    pub kind: String,
+    pub data_subject: Option<String>,
+    pub case_number: Option<String>,
+    pub requester_department: String,
+    pub provider: String,
+}
+
+impl SearchColumns {
+    pub fn of(entry: &Entry) -> SearchColumns {
+        let record = &entry.record;
+        SearchColumns {
+            source_id: record.source_id.clone(),
+            recorded_at: entry.recorded_at,
+            kind: serde_json::to_value(record.kind)
+                .ok()
+                .and_then(|kind| kind.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            data_subject: record.data_subject.clone(),
+            case_number: record.case_number.clone(),
+            requester_department: record.requester_department.clone(),
+            provider: record.provider.clone(),
+        }
+    }
+
+    /// The first column that does not say what `body` says, if any.
+    pub fn disagreement(&self, body: &[u8]) -> Option<&'static str> {
+        let Ok(entry) = serde_json::from_slice::<Entry>(body) else {
+            return Some("body");
+        };
+        let held = SearchColumns::of(&entry);
+        [
+            ("source_id", self.source_id == held.source_id),
+            ("recorded_at", self.recorded_at == held.recorded_at),
+            ("kind", self.kind == held.kind),
+            ("data_subject", self.data_subject == held.data_subject),
+            ("case_number", self.case_number == held.case_number),
+            ("requester_department", self.requester_department == held.requester_department),
+            ("provider", self.provider == held.provider),
+        ]
+        .into_iter()
+        .find(|(_, agrees)| !agrees)
+        .map(|(column, _)| column)
+    }
 }
 
 /// A signed statement of the ledger's state: entries `first_seq` to `size`, the last one's
@@ -265,23 +319,25 @@ impl ChainCheck {
     pub fn push_page(&mut self, page: &[StoredEntry]) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = page.len().div_ceil(cores).max(1);
-        let intact: Vec<bool> = std::thread::scope(|scope| {
+        let checked: Vec<(bool, Option<&'static str>)> = std::thread::scope(|scope| {
             let workers: Vec<_> = page
                 .chunks(chunk)
                 .map(|rows| {
                     scope.spawn(move || {
-                        rows.iter().map(|r| chain_hash(&r.previous_hash, &r.body) == r.hash).collect::<Vec<_>>()
+                        rows.iter()
+                            .map(|r| (chain_hash(&r.previous_hash, &r.body) == r.hash, r.columns.disagreement(&r.body)))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
             workers.into_iter().flat_map(|worker| worker.join().expect("hashing never panics")).collect()
         });
-        for (stored, intact) in page.iter().zip(intact) {
-            self.push_checked(stored, intact);
+        for (stored, (intact, disagreement)) in page.iter().zip(checked) {
+            self.push_checked(stored, intact, disagreement);
         }
     }
 
-    fn push_checked(&mut self, stored: &StoredEntry, intact: bool) {
+    fn push_checked(&mut self, stored: &StoredEntry, intact: bool, disagreement: Option<&'static str>) {
         let seq = self.expected_seq;
         self.expected_seq += 1;
         if stored.seq != seq {
@@ -295,6 +351,8 @@ impl ChainCheck {
             );
         } else if !stored.body.starts_with(format!("{{\"seq\":{seq},").as_bytes()) {
             self.fail(seq, format!("entry {seq} does not state its own position"));
+        } else if let Some(column) = disagreement {
+            self.fail(seq, format!("entry {seq}'s searchable column {column} does not match its content"));
         }
         self.previous = stored.hash;
         self.hashes.push(stored.hash);
@@ -398,6 +456,26 @@ mod tests {
         let verified = verify(&rows, &checkpoints, &key());
         assert!(verified.holds(), "{verified:?}");
         assert_eq!((verified.entries, verified.checkpoints), (10, 2));
+    }
+
+    #[test]
+    fn an_edited_search_column_is_named_though_the_chain_holds() {
+        let edits: [(&str, fn(&mut SearchColumns)); 7] = [
+            ("source_id", |c| c.source_id.push('x')),
+            ("recorded_at", |c| c.recorded_at += 1),
+            ("kind", |c| c.kind = "read".into()),
+            ("data_subject", |c| c.data_subject = Some("someone-else".into())),
+            ("case_number", |c| c.case_number = None),
+            ("requester_department", |c| c.requester_department = "elsewhere".into()),
+            ("provider", |c| c.provider.clear()),
+        ];
+        for (column, edit) in edits {
+            let mut rows = ledger(5);
+            edit(&mut rows[3].columns);
+            let verified = verify(&rows, &[], &key());
+            assert_eq!(verified.first_bad_entry, Some(4), "{column}: {verified:?}");
+            assert!(verified.problems[0].contains(&format!("searchable column {column} ")), "{verified:?}");
+        }
     }
 
     #[test]

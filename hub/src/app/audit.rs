@@ -69,10 +69,14 @@ pub struct Ledger {
     appending: tokio::sync::Mutex<Watch>,
 }
 
-/// The anomaly detector, primed from the recent ledger before its first append.
+/// The anomaly detector, primed from the recent ledger before its first append, and the last
+/// entry it has seen: before each append it sees what other instances appended since, so every
+/// instance's rules count the whole ledger and an alert is raised once, by whichever appends
+/// the entry that trips it.
 struct Watch {
     detector: Detector,
     primed: bool,
+    seen_up_to: i64,
 }
 
 impl Ledger {
@@ -88,7 +92,7 @@ impl Ledger {
             key,
             subject_key,
             archive_dir,
-            appending: tokio::sync::Mutex::new(Watch { detector, primed: false }),
+            appending: tokio::sync::Mutex::new(Watch { detector, primed: false, seen_up_to: 0 }),
         }
     }
 
@@ -141,17 +145,27 @@ impl Ledger {
         if !watch.primed {
             // The rules look back days (a pair's norm): replay what they would have seen. Alerts
             // it raised were kept with their entries; raising them again would change nothing.
+            let last_held = self.store.ledger_bounds().await?.map_or(0, |(_, last)| last);
             let now = now_ms();
             for entry in self.store.ledger_entries_recorded(now - watch.detector.memory_ms(), now + 1).await? {
+                watch.seen_up_to = watch.seen_up_to.max(entry.seq);
                 watch.detector.observe(&entry);
             }
+            watch.seen_up_to = watch.seen_up_to.max(last_held);
             watch.primed = true;
         }
         // The memory moves on only if the transaction commits.
         let mut detector = watch.detector.clone();
         let mut tx = self.store.begin().await?;
+        tx.lock_ledger().await?;
+        let mut seen_up_to = watch.seen_up_to;
+        for entry in tx.ledger_entries_after(seen_up_to).await? {
+            seen_up_to = entry.seq;
+            detector.observe(&entry); // its alerts were raised by the instance that appended it
+        }
         let appended = tx.append_ledger(records).await?;
         let alerts: Vec<Alert> = appended.iter().flat_map(|entry| detector.observe(entry)).collect();
+        seen_up_to = appended.last().map_or(seen_up_to, |entry| entry.seq);
         tx.save_alerts(&alerts).await?;
         tx.enqueue(&alerts.iter().map(alert_event).collect::<Vec<_>>()).await?;
         if let Some((consumer, event_ids)) = applied {
@@ -160,6 +174,7 @@ impl Ledger {
         }
         tx.commit().await?;
         watch.detector = detector;
+        watch.seen_up_to = seen_up_to;
         for alert in &alerts {
             tracing::warn!(id = alert.id, requester = alert.requester, "{}", alert.message);
         }
@@ -184,6 +199,9 @@ impl Ledger {
     /// the entries it covers.
     async fn checkpoint_with_hashes(&self) -> anyhow::Result<Option<(Checkpoint, Vec<Hash>)>> {
         let _turn = self.appending.lock().await;
+        // Under the ledger's lock: no instance appends or archives between reading and signing.
+        let mut tx = self.store.begin().await?;
+        tx.lock_ledger().await?;
         let (first_seq, hashes) = self.hashes().await?;
         if hashes.is_empty() {
             return Ok(None);
@@ -207,7 +225,6 @@ impl Ledger {
             public_key: hex::encode(checkpoint.public_key),
             signature: hex::encode(checkpoint.signature),
         };
-        let mut tx = self.store.begin().await?;
         tx.save_checkpoint(&checkpoint).await?;
         tx.enqueue(&[published.into()]).await?;
         tx.commit().await?;
@@ -239,6 +256,8 @@ impl Ledger {
     pub async fn archive(&self, before_ms: i64) -> anyhow::Result<Option<ArchiveRecord>> {
         let made = {
             let _turn = self.appending.lock().await;
+            let mut tx = self.store.begin().await?;
+            tx.lock_ledger().await?;
             let (Some((first_seq, _)), Some(last_seq)) =
                 (self.store.ledger_bounds().await?, self.store.ledger_last_recorded_before(before_ms).await?)
             else {
@@ -275,7 +294,6 @@ impl Ledger {
                 document_sha256: Some(record.sha256.clone()),
                 ..admin_record(format!("archive/{first_seq}-{last_seq}"), "ledger.archive", None, what, "archived")
             };
-            let mut tx = self.store.begin().await?;
             tx.archive_entries(&record).await?;
             tx.append_ledger(&[archived]).await?;
             tx.commit().await?;
@@ -529,17 +547,27 @@ pub fn check_archive_series(archives: &[Archive], trusted: &VerifyingKey) -> Res
     Ok(format!("{} archives, each holding on its own and linked to the next", archives.len()))
 }
 
-/// Writes a file whole or not at all, and on disk before answering.
+/// Writes an archive file whole or not at all, and on disk before answering, never over another
+/// file: the archive directory is shared by every instance. A file already there can only be
+/// the leftover of an archiving whose transaction did not commit (the ledger's lock lets one
+/// archiving run at a time, and a committed one removed its entries); it is kept aside.
 async fn write_durably(path: PathBuf, bytes: Vec<u8>) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         use std::io::Write as _;
         let dir = path.parent().context("an archive path has a directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let partial = path.with_extension("partial");
+        let partial = path.with_extension(format!("partial-{}", uuid::Uuid::now_v7().simple()));
         let mut file = std::fs::File::create(&partial).with_context(|| format!("writing {}", partial.display()))?;
         file.write_all(&bytes)?;
         file.sync_all()?;
-        std::fs::rename(&partial, &path)?;
+        if path.exists() {
+            let aside = path.with_extension(format!("uncommitted-{}", now_ms()));
+            tracing::warn!(file = %path.display(), aside = %aside.display(), "an archive file of an uncommitted archiving was in the way; kept aside");
+            std::fs::rename(&path, &aside)?;
+        }
+        // A link, unlike a rename, fails rather than replace a file another writer put there.
+        std::fs::hard_link(&partial, &path).with_context(|| format!("archive {} already exists", path.display()))?;
+        std::fs::remove_file(&partial)?;
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
     })
@@ -792,34 +820,26 @@ impl BatchHandler for AuditRecorder {
     }
 }
 
-/// Signs a checkpoint every `every` until `shutdown`.
-pub async fn sign_checkpoints(ledger: Arc<Ledger>, every: Duration, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
+/// Keeps the ledger until `shutdown`: signs a checkpoint every `every` and, when a retention
+/// is set (`retention_days` > 0), archives the entries past it at start and every hour. One
+/// instance does it (elected), so there is one checkpoint per interval.
+pub async fn keep(ledger: Arc<Ledger>, every: Duration, retention_days: u32, shutdown: CancellationToken) {
+    let mut checkpoints = tokio::time::interval(every);
+    checkpoints.tick().await;
+    let mut archivings = tokio::time::interval(Duration::from_secs(3_600));
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            _ = checkpoints.tick() => {
+                if let Err(error) = ledger.checkpoint().await {
+                    tracing::warn!(error = format!("{error:#}"), "signing a ledger checkpoint failed; trying at the next tick");
+                }
+            }
+            _ = archivings.tick(), if retention_days > 0 => {
+                if let Err(error) = ledger.archive(now_ms() - i64::from(retention_days) * 86_400_000).await {
+                    tracing::warn!(error = format!("{error:#}"), "archiving old ledger entries failed; trying at the next tick");
+                }
+            }
             _ = shutdown.cancelled() => return,
-        }
-        if let Err(error) = ledger.checkpoint().await {
-            tracing::warn!(error = format!("{error:#}"), "signing a ledger checkpoint failed; trying at the next tick");
-        }
-    }
-}
-
-/// Archives the entries past `retention_days`, at start and every hour, until `shutdown`.
-pub async fn archive_expired(ledger: Arc<Ledger>, retention_days: u32, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(3_600));
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        if let Err(error) = ledger.archive(now_ms() - i64::from(retention_days) * 86_400_000).await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "archiving old ledger entries failed; trying at the next tick"
-            );
         }
     }
 }

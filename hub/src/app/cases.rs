@@ -84,7 +84,17 @@ impl BatchHandler for CaseProcessor {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
         let mut skip = tx.applied_among(&self.consumer, &ids).await?;
         let mut touched = load_touched(&mut tx, batch.iter().map(|d| d.event.case_number())).await?;
-        let reference = self.reference.get();
+        let mut reference = self.reference.get();
+        let unknown_version = |reference: &Reference| {
+            touched.values().any(|t| {
+                let matter = &t.case.application.matter;
+                reference.matter_version(&matter.implementation_code, matter.version).is_none()
+            })
+        };
+        if unknown_version(&reference) && super::catalogue::adopt_stored(&self.store, &self.reference).await? {
+            // Accepted under a version another instance put in force a moment ago.
+            reference = self.reference.get();
+        }
         let ctx = Context { now: now_ms(), reference: &reference };
         let mut outcomes: Vec<(&str, String)> = Vec::new();
         let mut rejected = Vec::new();

@@ -39,6 +39,8 @@ impl CatalogueSync {
         let _one_at_a_time = self.running.lock().await;
         let guides =
             self.source.fetch().await.map_err(|error| anyhow::anyhow!("reading the platform's catalogue: {error}"))?;
+        // From the newest versions any instance kept, so the next version numbers agree.
+        adopt_stored(&self.store, &self.reference).await?;
         let current = self.reference.get();
         let mut report = SyncReport { guides: guides.len(), ..SyncReport::default() };
         let mut candidates = Vec::new();
@@ -53,11 +55,60 @@ impl CatalogueSync {
         report.unchanged = candidates.len() - revised.len();
         report.revised = revised.iter().map(|m| (m.implementation_code.clone(), m.name.clone(), m.version)).collect();
         if !revised.is_empty() {
+            // A version another instance kept first under the same number stays as kept.
             self.store.save_matter_versions(&revised).await?;
             self.reference.replace(next);
+            adopt_stored(&self.store, &self.reference).await?;
             tracing::info!(revised = revised.len(), "matter catalogue revised from the provincial platform");
         }
         Ok(report)
+    }
+}
+
+/// Puts in force the matter versions kept in the database that this instance does not hold
+/// yet (another instance took them from the platform); answers whether any were new.
+pub async fn adopt_stored(store: &Store, reference: &CurrentReference) -> anyhow::Result<bool> {
+    let stored = store.matter_versions().await?;
+    let current = reference.get();
+    let new: Vec<_> =
+        stored.into_iter().filter(|m| current.matter_version(&m.implementation_code, m.version).is_none()).collect();
+    if new.is_empty() {
+        return Ok(false);
+    }
+    let mut next = (*current).clone();
+    next.restore_versions(new).map_err(anyhow::Error::msg)?;
+    reference.replace(next);
+    Ok(true)
+}
+
+/// Keeps this instance's catalogue in step with the versions kept in the database, looking
+/// every `every` until `shutdown` (a count first, so an idle look costs one small query).
+pub async fn follow_stored(store: Store, reference: CurrentReference, every: Duration, shutdown: CancellationToken) {
+    let mut seen = None;
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let count = match store.matter_version_count().await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::debug!(error = format!("{error:#}"), "counting the kept matter versions failed");
+                continue;
+            }
+        };
+        if seen != Some(count) {
+            match adopt_stored(&store, &reference).await {
+                Ok(true) => tracing::info!("matter versions kept by another instance put in force"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "reading the kept matter versions failed");
+                    continue;
+                }
+            }
+            seen = Some(count);
+        }
     }
 }
 

@@ -235,6 +235,19 @@ pub async fn submit_applications(
     reference: &Reference,
     requests: &[SubmitApplication],
 ) -> anyhow::Result<Vec<Submitted>> {
+    match open_cases(store, reference, requests).await {
+        // Another instance opened a case for one of these request ids meanwhile: read again,
+        // and that request gets its case.
+        Err(error) if crate::store::is_unique_violation(&error) => open_cases(store, reference, requests).await,
+        done => done,
+    }
+}
+
+async fn open_cases(
+    store: &Store,
+    reference: &Reference,
+    requests: &[SubmitApplication],
+) -> anyhow::Result<Vec<Submitted>> {
     let mut tx = store.begin().await?;
     let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
     let mut known = tx.cases_for_requests(&ids).await?;

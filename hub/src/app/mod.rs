@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cases;
 pub mod catalogue;
 pub mod deadlines;
+pub mod housekeeping;
 pub mod intake;
 pub mod notifier;
 pub mod online_desk;

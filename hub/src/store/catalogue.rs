@@ -30,7 +30,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for matter in matters {
             sqlx::query(
-                "INSERT INTO matter_versions (implementation_code, version, body, synced_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO matter_versions (implementation_code, version, body, synced_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(&matter.implementation_code)
             .bind(i64::from(matter.version))
@@ -41,6 +41,11 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How many matter versions are kept: a cheap sign that another instance kept one.
+    pub async fn matter_version_count(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM matter_versions").fetch_one(&self.reads).await?.get(0))
     }
 
     /// Every matter version taken from the platform, oldest first.

@@ -1,7 +1,7 @@
 //! Connector incidents and operators' pauses, kept so that a restarted hub shows them again.
 use std::collections::BTreeMap;
 
-use connectors::framework::control::{ControlChange, Incident, SavedControl};
+use connectors::framework::control::{Connectors, ControlChange, Incident, SavedControl};
 use sqlx::Row as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +41,12 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Every operator's pause in force: connector name and reason.
+    pub async fn pauses(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let rows = sqlx::query("SELECT connector, reason FROM connector_pauses").fetch_all(&self.reads).await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     /// Every connector's kept pause and incidents, by connector name.
@@ -87,6 +93,38 @@ pub async fn keep_control_changes(
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// How soon an operator's pause or resume through one instance reaches the others.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Applies, until `shutdown`, the pauses and resumes that operators make through other
+/// instances: each change in the shared table since the last look is followed here. Only
+/// changes are followed, so a pause made here and not yet written is not undone.
+pub async fn follow_pauses(store: Store, connectors: Connectors, shutdown: CancellationToken) {
+    let mut seen = None;
+    let mut ticks = tokio::time::interval(FOLLOW_EVERY);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let pauses = match store.pauses().await {
+            Ok(pauses) => pauses,
+            Err(error) => {
+                tracing::debug!(error = format!("{error:#}"), "reading the connectors' pauses failed");
+                continue;
+            }
+        };
+        if let Some(before) = seen.replace(pauses.clone()) {
+            for control in connectors.iter() {
+                let now = pauses.get(control.name());
+                if now != before.get(control.name()) {
+                    control.follow_pause(now.map(String::as_str));
+                }
             }
         }
     }

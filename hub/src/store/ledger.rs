@@ -6,7 +6,7 @@ use sqlx::Row as _;
 
 use super::{now_ms, Backend, Store, StoreTx};
 use hub_core::anomaly::Alert;
-use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, StoredEntry, GENESIS};
+use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, SearchColumns, StoredEntry, GENESIS};
 
 /// Rows read per round trip when walking the whole ledger.
 pub const LEDGER_PAGE: i64 = 5_000;
@@ -33,15 +33,32 @@ async fn known_source_ids<'e>(
     Ok(query.fetch_all(executor).await?.iter().map(|row| row.get::<String, _>(0)).collect())
 }
 
-fn kind_text(record: &Record) -> String {
-    serde_json::to_value(record.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 impl StoreTx<'_> {
+    /// Takes the ledger for the rest of this transaction: each entry chains to the one before,
+    /// so appends (and checkpoints, archives) go one at a time across every instance. SQLite's
+    /// single writer already serialises them.
+    pub async fn lock_ledger(&mut self) -> anyhow::Result<()> {
+        if self.store.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('hub.ledger'))) AS locked")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Entries after `seq`, in order: what other instances appended since this one last looked.
+    pub async fn ledger_entries_after(&mut self, seq: i64) -> anyhow::Result<Vec<Entry>> {
+        let rows = sqlx::query("SELECT body FROM ledger_entries WHERE seq > $1 ORDER BY seq")
+            .bind(seq)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
+    }
+
     /// Appends the records not yet in the ledger (by source id), in order; answers the entries
-    /// they became. Callers serialise their appends (one `Ledger` per hub); a second process
-    /// appending at the same time fails on the entry number and retries.
+    /// they became.
     pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<Vec<Entry>> {
+        self.lock_ledger().await?;
         let tx = &mut *self.tx;
         let mut known = HashSet::new();
         for chunk in records.chunks(KNOWN_CHUNK) {
@@ -69,18 +86,19 @@ impl StoreTx<'_> {
             seq += 1;
             let entry = Entry { seq, recorded_at, record: record.clone() };
             let stored = seal(&entry, &previous);
+            let columns = &stored.columns;
             sqlx::query(
                 "INSERT INTO ledger_entries (seq, source_id, recorded_at, kind, data_subject, case_number, requester_department, provider, body, previous_hash, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(seq)
-            .bind(&record.source_id)
-            .bind(recorded_at)
-            .bind(kind_text(record))
-            .bind(&record.data_subject)
-            .bind(&record.case_number)
-            .bind(&record.requester_department)
-            .bind(&record.provider)
+            .bind(&columns.source_id)
+            .bind(columns.recorded_at)
+            .bind(&columns.kind)
+            .bind(&columns.data_subject)
+            .bind(&columns.case_number)
+            .bind(&columns.requester_department)
+            .bind(&columns.provider)
             .bind(String::from_utf8(stored.body)?)
             .bind(hex::encode(stored.previous_hash))
             .bind(hex::encode(stored.hash))
@@ -142,17 +160,22 @@ impl StoreTx<'_> {
 }
 
 impl Store {
-    /// Stored entries numbered `from` to `from + count - 1`, in order. The rows come as one
-    /// joined value: the driver's cost per row, not hashing, bounded how fast the ledger
-    /// verified. Neither hex nor JSON (which escapes control characters) holds the separators.
+    /// Stored entries numbered `from` to `from + count - 1`, in order, with their search
+    /// columns. The rows come as one joined value: the driver's cost per row, not hashing,
+    /// bounded how fast the ledger verified. Neither hex nor JSON (which escapes control
+    /// characters) holds the separators, nor the mark of an absent value.
     pub async fn ledger_rows(&self, from: i64, count: i64) -> anyhow::Result<Vec<StoredEntry>> {
         let sql = match self.backend {
             Backend::Sqlite => {
-                "SELECT group_concat(seq || char(31) || previous_hash || char(31) || hash || char(31) || body, char(30)) \
-                 FROM (SELECT seq, previous_hash, hash, body FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
+                "SELECT group_concat(seq || char(31) || previous_hash || char(31) || hash || char(31) || source_id || char(31) \
+                 || recorded_at || char(31) || kind || char(31) || COALESCE(data_subject, char(21)) || char(31) \
+                 || COALESCE(case_number, char(21)) || char(31) || requester_department || char(31) || provider || char(31) || body, char(30)) \
+                 FROM (SELECT * FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
             }
             Backend::Postgres => {
-                "SELECT string_agg(seq::text || chr(31) || previous_hash || chr(31) || hash || chr(31) || body, chr(30) ORDER BY seq) \
+                "SELECT string_agg(seq::text || chr(31) || previous_hash || chr(31) || hash || chr(31) || source_id || chr(31) \
+                 || recorded_at::text || chr(31) || kind || chr(31) || COALESCE(data_subject, chr(21)) || chr(31) \
+                 || COALESCE(case_number, chr(21)) || chr(31) || requester_department || chr(31) || provider || chr(31) || body, chr(30) ORDER BY seq) \
                  FROM ledger_entries WHERE seq >= $1 AND seq < $2"
             }
         };
@@ -162,11 +185,21 @@ impl Store {
         joined
             .split('\u{1e}')
             .map(|row| {
-                let mut fields = row.splitn(4, '\u{1f}');
+                let mut fields = row.splitn(11, '\u{1f}');
                 let mut field = || fields.next().context("a ledger row lacks a field");
                 let seq = field()?.parse()?;
                 let (previous_hash, hash) = (hash_of(field()?)?, hash_of(field()?)?);
-                Ok(StoredEntry { seq, previous_hash, hash, body: field()?.as_bytes().to_vec() })
+                let maybe = |text: &str| (text != "\u{15}").then(|| text.to_string());
+                let columns = SearchColumns {
+                    source_id: field()?.to_string(),
+                    recorded_at: field()?.parse()?,
+                    kind: field()?.to_string(),
+                    data_subject: maybe(field()?),
+                    case_number: maybe(field()?),
+                    requester_department: field()?.to_string(),
+                    provider: field()?.to_string(),
+                };
+                Ok(StoredEntry { seq, previous_hash, hash, columns, body: field()?.as_bytes().to_vec() })
             })
             .collect()
     }

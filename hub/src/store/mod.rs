@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 mod cases;
 mod catalogue;
 mod connector_state;
+mod election;
 mod history;
 mod ledger;
 mod notifications;
@@ -20,7 +21,8 @@ mod outbox;
 mod tokens;
 
 pub use cases::CaseRecord;
-pub use connector_state::keep_control_changes;
+pub use connector_state::{follow_pauses, keep_control_changes};
+pub use election::{Duty, Elections, Sharing};
 pub use history::HistoryEntry;
 pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
 pub use tokens::TokenRecord;
@@ -96,6 +98,23 @@ impl Store {
         Ok(StoreTx { tx: self.pool.begin().await?, store: self, enqueued: false })
     }
 
+    /// Joins the instances on this database (`url`, as connected) as `sharing` says, and
+    /// stands for the background duties: on SQLite this instance must be the only one.
+    pub async fn elections(&self, url: &str, sharing: Sharing) -> anyhow::Result<Elections> {
+        match self.backend {
+            Backend::Postgres => Elections::postgres(url, sharing).await,
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename();
+                if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+                    Ok(Elections::private())
+                } else {
+                    Elections::sqlite(file)
+                }
+            }
+        }
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1").execute(&self.reads).await?;
@@ -145,6 +164,13 @@ impl StoreTx<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `error` is a row that broke a unique key (another instance inserted it first).
+pub fn is_unique_violation(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(db)) if db.is_unique_violation())
+    })
 }
 
 /// A value for a statement parameter, owned so that rows can be built before their statement.

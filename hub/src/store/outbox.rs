@@ -26,6 +26,44 @@ impl Store {
         Ok((count, if count == 0 { 0 } else { (bytes / count) as usize }))
     }
 
+    /// Removes outbox messages published before `published_before` and applied-event records
+    /// older than `applied_before` (epoch ms), a slice at a time so writers are never held up
+    /// long; answers how many of each went.
+    pub async fn prune(&self, published_before: i64, applied_before: i64) -> anyhow::Result<(u64, u64)> {
+        const SLICE: i64 = 10_000;
+        let mut removed = (0, 0);
+        loop {
+            let gone = sqlx::query(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at IS NOT NULL AND published_at < $1 LIMIT $2)",
+            )
+            .bind(published_before)
+            .bind(SLICE)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            removed.0 += gone;
+            if gone < SLICE as u64 {
+                break;
+            }
+        }
+        loop {
+            let gone = sqlx::query(
+                "DELETE FROM processed_events WHERE (consumer, event_id) IN \
+                 (SELECT consumer, event_id FROM processed_events WHERE applied_at < $1 LIMIT $2)",
+            )
+            .bind(applied_before)
+            .bind(SLICE)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            removed.1 += gone;
+            if gone < SLICE as u64 {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Makes the outbox publish again every event that some consumer named in the catalogue
     /// has not applied yet, and marks the rest settled. Run at start, before the consumers:
     /// an embedded broker starts empty, so whatever was in flight when the process stopped is

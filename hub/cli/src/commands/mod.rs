@@ -33,6 +33,14 @@ pub struct Cli {
 enum Command {
     /// Run the hub: API, consumers, outbox relay and connectors, as configured.
     Run,
+    /// Run the Kafka-compatible broker the hub embeds, as its own process, so that several hub
+    /// processes here can share it (`bus.bootstrap_servers`). Its log lives in memory: for
+    /// trying and testing; production runs Apache Kafka.
+    Broker {
+        /// Address to listen on; clients are told this same address.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        listen: std::net::SocketAddr,
+    },
     /// Drive demo applications for the reference county through the whole hub.
     Demo {
         /// Number of applications.
@@ -183,6 +191,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("schema registry:  http://{}/schema-registry", hub.api_address);
             stop_signal().await?;
             hub.drain(Duration::from_secs(config.api.drain_seconds)).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Broker { listen } => {
+            init_logging(RUNNING);
+            let mut broker = bus::embedded::EmbeddedBroker::start_on(listen).await?;
+            println!("Kafka bootstrap:  {}", broker.bootstrap());
+            tokio::select! {
+                stopped = stop_signal() => stopped?,
+                _ = broker.stopped() => anyhow::bail!("the broker stopped"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
