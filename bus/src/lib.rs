@@ -36,11 +36,17 @@ pub struct BusConfig {
     pub replication_factor: Option<i32>,
     /// Extra librdkafka properties for every client (security.protocol, sasl.mechanism, ...).
     pub client_properties: BTreeMap<String, String>,
+    /// Longest a consumer's fetch waits for messages (ms); empty: 100. Apache Kafka answers as
+    /// soon as messages come, so a long wait only saves idle polling; the embedded broker
+    /// (tansu 0.6.0) sleeps out a wait under 250 ms, so there it is also the least latency of
+    /// every hop.
+    pub fetch_wait_ms: Option<u32>,
 }
 
 /// A connection to Kafka: the brokers' address, client settings and the topic catalogue.
 pub struct Bus {
     bootstrap: String,
+    fetch_wait_ms: u32,
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
     resets: GroupResets,
@@ -60,6 +66,7 @@ impl Bus {
         };
         let bus = Bus {
             bootstrap,
+            fetch_wait_ms: config.fetch_wait_ms.unwrap_or(100),
             properties: config.client_properties.clone(),
             catalogue,
             resets: GroupResets::default(),
@@ -118,7 +125,7 @@ impl Bus {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .set("fetch.wait.max.ms", "20")
+            .set("fetch.wait.max.ms", self.fetch_wait_ms.to_string())
             .create()
             .context("creating a Kafka consumer")?;
         consumer.subscribe(topics).with_context(|| format!("subscribing {group} to {topics:?}"))?;

@@ -97,8 +97,8 @@ pub struct DatabaseConfig {
     /// Days a published outbox message is kept before it is pruned.
     pub outbox_retention_days: u32,
     /// Days a consumer's record of an applied event is kept before it is pruned; never less
-    /// than the longest retention of the topics consumed, so that an offset reset cannot
-    /// apply an event twice.
+    /// than the longest retention of the topics consumed (0: exactly that), so that an offset
+    /// reset cannot apply an event twice.
     pub applied_retention_days: u32,
 }
 
@@ -154,7 +154,7 @@ impl Default for AuditConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: "sqlite://data/hub.db".into(), outbox_retention_days: 7, applied_retention_days: 35 }
+        DatabaseConfig { url: "sqlite://data/hub.db".into(), outbox_retention_days: 7, applied_retention_days: 0 }
     }
 }
 

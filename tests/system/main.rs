@@ -12,6 +12,7 @@ mod console;
 mod crash;
 mod dead_letter;
 mod ecert;
+mod instances;
 mod notices;
 mod observability;
 mod offsets;

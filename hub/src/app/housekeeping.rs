@@ -17,10 +17,11 @@ pub struct Retention {
 
 impl Retention {
     /// As configured, with applied-event records kept at least `longest_topic_ms` (the longest
-    /// retention of a topic consumed): an offset reset can reach back that far.
+    /// retention of a topic consumed): an offset reset can reach back that far. `applied_days`
+    /// 0: exactly that long.
     pub fn new(outbox_days: u32, applied_days: u32, longest_topic_ms: i64) -> Retention {
         let applied_ms = i64::from(applied_days) * DAY_MS;
-        if applied_ms < longest_topic_ms {
+        if applied_days > 0 && applied_ms < longest_topic_ms {
             tracing::warn!(
                 applied_retention_days = applied_days,
                 longest_topic_days = longest_topic_ms / DAY_MS,

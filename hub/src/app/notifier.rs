@@ -219,10 +219,17 @@ impl Notifier {
         Some(Mail { to, template, values: context! { ..common, ..values } })
     }
 
-    fn message(&self, mail: &Mail) -> anyhow::Result<(Message, i64)> {
+    /// The message for `mail` about `event_id`. Its Message-ID is made from the two, so a send
+    /// repeated after a crash (mailed, not yet recorded) carries the same one and the county's
+    /// mail relay can drop it.
+    fn message(&self, event_id: &str, mail: &Mail) -> anyhow::Result<(Message, i64)> {
+        use sha2::{Digest as _, Sha256};
         let (subject, body, version) =
             self.templates.render(mail.template, &mail.values).map_err(anyhow::Error::msg)?;
+        let digest = hex::encode(&Sha256::digest(format!("{event_id}\n{}", mail.to))[..16]);
+        let domain = self.from.email.domain().to_string();
         let message = Message::builder()
+            .message_id(Some(format!("<{digest}.{}@{domain}>", mail.template)))
             .from(self.from.clone())
             .to(mail.to.parse()?)
             .subject(subject)
@@ -266,7 +273,7 @@ impl BatchHandler for Notifier {
                 if !sent.insert((event.event_id().to_string(), mail.to.clone())) {
                     continue;
                 }
-                let (outcome, version) = match (&self.transport, self.message(&mail)) {
+                let (outcome, version) = match (&self.transport, self.message(event.event_id(), &mail)) {
                     (_, Err(error)) => (format!("not sent: {error}"), 0),
                     (None, Ok((_, version))) => ("not sent: no SMTP server configured".to_string(), version),
                     (Some(transport), Ok((message, version))) => match transport.send(message).await {

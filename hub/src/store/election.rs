@@ -60,6 +60,8 @@ const INSTANCES_LOCK: &str = "hub.instances";
 /// This instance's duties, as elected.
 pub struct Elections {
     held: HashMap<Duty, watch::Receiver<bool>>,
+    /// Where nothing is elected (one instance), the switches that stay on for its life.
+    _holding: Vec<watch::Sender<bool>>,
     release: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
     /// The SQLite lock file, held open (and locked) for the process's life.
@@ -94,8 +96,14 @@ impl Elections {
     }
 
     fn holding_all() -> Elections {
-        let held = Duty::ALL.iter().map(|&duty| (duty, watch::channel(true).1)).collect();
-        Elections { held, release: CancellationToken::new(), task: None, _sqlite_lock: None }
+        let (senders, held) = Duty::ALL
+            .iter()
+            .map(|&duty| {
+                let (sender, receiver) = watch::channel(true);
+                (sender, (duty, receiver))
+            })
+            .unzip();
+        Elections { held, _holding: senders, release: CancellationToken::new(), task: None, _sqlite_lock: None }
     }
 
     /// PostgreSQL: joins the instances on `url` as `sharing` says (refusing where that breaks
@@ -113,7 +121,7 @@ impl Elections {
             held.insert(duty, receiver);
         }
         let task = tokio::spawn(stand(url.to_string(), connection, sharing, senders, release.clone()));
-        Ok(Elections { held, release, task: Some(task), _sqlite_lock: None })
+        Ok(Elections { held, _holding: Vec::new(), release, task: Some(task), _sqlite_lock: None })
     }
 
     /// Runs `job` whenever this instance holds `duty`, until `shutdown`; a job whose duty moves
@@ -138,7 +146,11 @@ impl Elections {
                 tokio::pin!(run);
                 tokio::select! {
                     _ = &mut run => return,
-                    _ = async { held.wait_for(|holds| !*holds).await.is_ok() } => {
+                    lost = async { held.wait_for(|holds| !*holds).await.is_ok() } => {
+                        if !lost {
+                            run.await; // the elections stopped: the job stops with the hub
+                            return;
+                        }
                         tracing::warn!(?duty, "this instance lost a duty; stopping it");
                         term.cancel();
                         run.await;

@@ -53,6 +53,24 @@ impl SmtpServer {
     }
 }
 
+impl SmtpServer {
+    /// The Message-ID of every message received (a resend carries its original's).
+    pub fn message_ids(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
+        entries
+            .map(|entry| {
+                let raw = std::fs::read(entry.unwrap().path()).unwrap();
+                let mail = mailparse::parse_mail(&raw).unwrap();
+                mail.headers
+                    .iter()
+                    .find(|h| h.get_key().eq_ignore_ascii_case("Message-ID"))
+                    .map(|h| h.get_value())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -86,6 +86,9 @@ pub struct DemoRun {
     /// The county's people, each calling the API with their own token.
     pub staff: Staff,
     base: String,
+    /// Other instances' APIs the demo also calls (`spread_over`).
+    peers: Vec<String>,
+    turn: std::sync::atomic::AtomicUsize,
     postal_url: String,
     ecert_url: String,
     province_url: String,
@@ -202,6 +205,8 @@ impl DemoRun {
             _bank_simulator: bank_simulator,
             client,
             base,
+            peers: Vec::new(),
+            turn: Default::default(),
             postal_url,
             ecert_url,
             province_url,
@@ -305,15 +310,57 @@ impl DemoRun {
         self.profiles.lock().expect("profiles lock").get(case_number).copied().unwrap_or(Profile::Mailed)
     }
 
+    /// Spreads the demo's calls over these other instances' APIs too (instances sharing the
+    /// hub's database and broker), as a load balancer would, going on to the next one while an
+    /// instance is down or draining.
+    pub fn spread_over(&mut self, peers: Vec<String>) {
+        self.peers = peers;
+    }
+
+    /// Calls the API, on the next instance in turn; a call whose instance did not answer is
+    /// made again on another. A repeated command refused as already done (409) had been done
+    /// before its answer was lost: answered Null.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let instances = 1 + self.peers.len();
+        let mut unanswered = 0;
+        loop {
+            let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % instances;
+            let base = if turn == 0 { &self.base } else { &self.peers[turn - 1] };
+            let mut request = self.client.request(method.clone(), format!("{base}{path}"));
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let failed_over = unanswered > 0;
+            let response = match self.staff.send(request).await {
+                Ok(response) if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE => response,
+                Ok(_) | Err(_) if instances > 1 && unanswered < 100 => {
+                    unanswered += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Ok(response) => response,
+                Err(error) => return Err(error),
+            };
+            let status = response.status();
+            if failed_over && status == reqwest::StatusCode::CONFLICT {
+                return Ok(serde_json::Value::Null);
+            }
+            anyhow::ensure!(status.is_success(), "{method} {path} failed: {status} {}", response.text().await?);
+            return Ok(response.json().await?);
+        }
+    }
+
     async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let response = self.staff.send(self.client.post(format!("{}{path}", self.base)).json(body)).await?;
-        let status = response.status();
-        anyhow::ensure!(status.is_success(), "POST {path} failed: {status} {}", response.text().await?);
-        Ok(response.json().await?)
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        Ok(self.staff.send(self.client.get(format!("{}{path}", self.base))).await?.error_for_status()?.json().await?)
+        self.call(reqwest::Method::GET, path, None).await
     }
 
     /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
@@ -438,6 +485,9 @@ impl DemoRun {
         }
         for decisions in by_department.into_values() {
             let answer = self.post("/api/v1/decisions", &serde_json::json!({ "decisions": decisions })).await?;
+            if answer.is_null() {
+                continue; // decided before the instance answering went down
+            }
             for result in answer["results"].as_array().context("batch decision answer without results")? {
                 // 409: decided meanwhile (an earlier run or a retry); anything else is a failure.
                 let code = result["status"].as_u64().unwrap_or(0);
@@ -792,7 +842,8 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                     id_type: "111".into(),
                     id_number: format!("{first17}{}", resident_id_check(&first17)),
                     phone,
-                    email: None,
+                    // Every fifth applicant wants notices by e-mail.
+                    email: (i % 5 == 0).then(|| format!("applicant{i}@example.cn")),
                 },
                 materials,
                 faulty_materials: Vec::new(),
