@@ -10,6 +10,8 @@
 CREATE ROLE hub_app LOGIN;
 GRANT USAGE ON SCHEMA public TO hub_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO hub_app;
+-- The outbox, case serials and other identities draw from sequences.
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO hub_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON ledger_entries, ledger_checkpoints, ledger_archives FROM hub_app;
 GRANT SELECT, INSERT ON ledger_entries, ledger_checkpoints, ledger_archives TO hub_app;
 GRANT DELETE ON ledger_entries TO hub_app;

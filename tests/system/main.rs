@@ -11,6 +11,7 @@ mod bank;
 mod console;
 mod crash;
 mod dead_letter;
+mod deploy;
 mod ecert;
 mod instances;
 mod notices;
