@@ -101,7 +101,7 @@ impl InFlight {
     }
 
     /// Of the ids a read (numbered `read`) found unpublished, those to send now.
-    fn to_send(&mut self, read: u64, ids: Vec<i64>) -> Vec<i64> {
+    fn unsent(&mut self, read: u64, ids: Vec<i64>) -> Vec<i64> {
         let published: HashSet<i64> = self.published.iter().map(|&(_, id)| id).collect();
         let fresh = ids.into_iter().filter(|id| !self.sending.contains(id) && !published.contains(id)).collect();
         // Marked before this read began: this and every later read saw them published.
@@ -185,7 +185,7 @@ async fn send_once(
     } else {
         store.unpublished_ids(cursor.sent_up_to, RELAY_BATCH as i64).await?
     };
-    let mut fresh = in_flight.lock().expect("in-flight lock").to_send(read, ids);
+    let mut fresh = in_flight.lock().expect("in-flight lock").unsent(read, ids);
     fresh.truncate(RELAY_BATCH);
     if fresh.is_empty() {
         return Ok(0);
@@ -254,15 +254,15 @@ mod tests {
     fn a_read_begun_before_a_message_was_marked_published_does_not_send_it_again() {
         let mut in_flight = InFlight::default();
         let first = in_flight.begin_read();
-        assert_eq!(in_flight.to_send(first, vec![1, 2]), vec![1, 2]);
+        assert_eq!(in_flight.unsent(first, vec![1, 2]), vec![1, 2]);
         in_flight.sending.extend([1, 2]);
         // A read begins, the broker acknowledges 1 and 2 (marked published), then the read
         // answers with what it saw before the marking.
         let stale = in_flight.begin_read();
         in_flight.settle(&[1], &[2]);
-        assert_eq!(in_flight.to_send(stale, vec![1, 2, 3]), vec![2, 3], "1 was published; 2 failed and goes again");
+        assert_eq!(in_flight.unsent(stale, vec![1, 2, 3]), vec![2, 3], "1 was published; 2 failed and goes again");
         let later = in_flight.begin_read();
-        assert_eq!(in_flight.to_send(later, vec![2, 3]), vec![2, 3]);
+        assert_eq!(in_flight.unsent(later, vec![2, 3]), vec![2, 3]);
         assert!(in_flight.published.is_empty(), "forgotten once no earlier read is left");
     }
 }

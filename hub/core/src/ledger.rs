@@ -460,7 +460,8 @@ mod tests {
 
     #[test]
     fn an_edited_search_column_is_named_though_the_chain_holds() {
-        let edits: [(&str, fn(&mut SearchColumns)); 7] = [
+        type Edit = fn(&mut SearchColumns);
+        let edits: [(&str, Edit); 7] = [
             ("source_id", |c| c.source_id.push('x')),
             ("recorded_at", |c| c.recorded_at += 1),
             ("kind", |c| c.kind = "read".into()),
