@@ -108,15 +108,7 @@ async fn the_deployment_files_pass_only_real_settings_and_probe_real_paths() {
     assert!(unknown.is_empty(), "settings the configuration does not have: {unknown:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.path().join("hub.db").display());
-    config.province.catalogue_sync_seconds = 0;
-    config.audit.archive_dir = dir.path().join("archives").display().to_string();
-    let nowhere = format!("http://127.0.0.1:{}", common::free_port());
-    config.postal.base_url = nowhere.clone();
-    config.ecert.base_url = nowhere.clone();
-    config.province.base_url = nowhere.clone();
-    config.bank.base_url = nowhere;
+    let config = common::quiet_sqlite_config(dir.path());
     let hub = hub::Hub::start(&config, hub::bind("127.0.0.1:0").await.unwrap()).await.unwrap();
     assert_eq!(paths, BTreeSet::from(["/ready".to_string(), "/health".into(), "/metrics".into()]));
     for path in &paths {

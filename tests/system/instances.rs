@@ -309,16 +309,7 @@ fn tail(log: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_on_one_sqlite_database_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.path().join("hub.db").display());
-    config.province.catalogue_sync_seconds = 0;
-    config.audit.archive_dir = dir.path().join("archives").display().to_string();
-    // Counterparts nobody answers at: the instances only start and stop.
-    let nowhere = format!("http://127.0.0.1:{}", common::free_port());
-    config.postal.base_url = nowhere.clone();
-    config.ecert.base_url = nowhere.clone();
-    config.province.base_url = nowhere.clone();
-    config.bank.base_url = nowhere;
+    let config = common::quiet_sqlite_config(dir.path());
     let first = hub::Hub::start(&config, hub::bind("127.0.0.1:0").await.unwrap()).await.unwrap();
     let second = hub::Hub::start(&config, hub::bind("127.0.0.1:0").await.unwrap()).await;
     let error = format!("{:#}", second.err().expect("a second instance on the same SQLite file refuses"));

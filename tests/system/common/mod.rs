@@ -42,6 +42,21 @@ pub async fn fresh_postgres_schema() -> anyhow::Result<String> {
     Ok(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
 }
 
+/// A hub on a fresh SQLite file in `dir` whose counterparts nobody answers at: for tests in
+/// which it only starts, serves its probes and stops.
+pub fn quiet_sqlite_config(dir: &Path) -> hub::config::Config {
+    let mut config = hub::config::Config::default();
+    config.database.url = format!("sqlite://{}", dir.join("hub.db").display());
+    config.province.catalogue_sync_seconds = 0;
+    config.audit.archive_dir = dir.join("archives").display().to_string();
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    config.postal.base_url = nowhere.clone();
+    config.ecert.base_url = nowhere.clone();
+    config.province.base_url = nowhere.clone();
+    config.bank.base_url = nowhere;
+    config
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
