@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use consumer::{run_consumer, BatchHandler, Delivery, Rejected};
 pub use offsets::{GroupResets, PartitionOffset, ResetError, ResetTo};
-pub use outbox::{run_relay, Effect, Outbox, OutboxMessage, OutboxStore};
+pub use outbox::{run_relay, Effect, Outbox, OutboxMessage, OutboxStore, RelayEnd};
 pub use retry::RetryPolicy;
 
 /// How to reach Kafka.
@@ -46,6 +46,8 @@ pub struct BusConfig {
 /// A connection to Kafka: the brokers' address, client settings and the topic catalogue.
 pub struct Bus {
     bootstrap: String,
+    /// Replication factor of the topics this bus creates.
+    replication: i32,
     fetch_wait_ms: u32,
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
@@ -66,14 +68,20 @@ impl Bus {
         };
         let bus = Bus {
             bootstrap,
+            replication,
             fetch_wait_ms: config.fetch_wait_ms.unwrap_or(100),
             properties: config.client_properties.clone(),
             catalogue,
             resets: GroupResets::default(),
             _embedded: embedded,
         };
-        admin::ensure_topics(&bus, replication).await?;
+        bus.ensure_topics().await?;
         Ok(bus)
+    }
+
+    /// Creates the catalogue's missing topics and refuses live ones that contradict it.
+    pub async fn ensure_topics(&self) -> anyhow::Result<()> {
+        admin::ensure_topics(self, self.replication).await
     }
 
     pub fn bootstrap(&self) -> &str {
@@ -207,6 +215,33 @@ impl Bus {
                 .collect())
         })
         .await?
+    }
+}
+
+/// Asks the brokers which cluster they are, over a client kept for the purpose.
+pub struct ClusterIdentity {
+    client: Arc<OffRuntimeDrop<rdkafka::consumer::BaseConsumer>>,
+}
+
+impl ClusterIdentity {
+    pub fn new(bus: &Bus) -> anyhow::Result<ClusterIdentity> {
+        let client = bus.client_config().create().context("creating a Kafka client for the cluster id")?;
+        Ok(ClusterIdentity { client: Arc::new(OffRuntimeDrop::new(client)) })
+    }
+
+    pub async fn cluster_id(&self) -> anyhow::Result<String> {
+        use rdkafka::consumer::Consumer as _;
+        let client = self.client.clone();
+        // librdkafka's metadata calls block; keep them off the async workers.
+        tokio::task::spawn_blocking(move || client.client().fetch_cluster_id(std::time::Duration::from_secs(5)))
+            .await?
+            .context("the brokers did not tell their cluster id")
+    }
+
+    pub async fn close(self) {
+        if let Ok(client) = Arc::try_unwrap(self.client) {
+            client.close().await;
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::{OffRuntimeDrop, RetryPolicy};
+use crate::{Bus, ClusterIdentity, OffRuntimeDrop, RetryPolicy};
 
 /// An event waiting in the outbox, already encoded in the wire format.
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub trait OutboxStore: Send + Sync {
     /// The messages with these ids, in id order.
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>>;
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()>;
+    /// The cluster id of the broker the outbox was last published to.
+    async fn broker_cluster(&self) -> anyhow::Result<Option<String>>;
+    async fn keep_broker_cluster(&self, cluster: &str) -> anyhow::Result<()>;
     /// Whether ids are handed out in commit order (one writer), so that reading past the highest
     /// id sent misses nothing. PostgreSQL sequences are not: a lower id can commit later.
     fn ids_follow_commit_order(&self) -> bool;
@@ -61,24 +64,74 @@ const MAX_IN_FLIGHT: usize = 5_000;
 /// a message committed late must not wait, or a case's next event could overtake it.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
 
-/// Publishes outbox messages in order until `shutdown`; wakes on `wake` or every 100 ms.
+/// Why the relay returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEnd {
+    Stopped,
+    /// The broker answers with another cluster id than the one last published to: a new
+    /// cluster, or a broker restarted on a memory engine, without the log the outbox counted on.
+    /// Whatever consumers have not applied must be sent again, and the new id kept.
+    BrokerLostLog {
+        was: String,
+        now: String,
+    },
+}
+
+/// How often the relay checks that it still publishes to the same cluster.
+const CLUSTER_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Publishes outbox messages in order until `shutdown` or until the broker turns out to be
+/// another cluster than the outbox last published to; wakes on `wake` or every 100 ms.
 ///
 /// Sending and acknowledging overlap: one half hands messages to the producer as soon as they
 /// are committed, the other marks them published as the broker acknowledges them. A message
 /// that fails is left unpublished and sent again; consumers are idempotent.
 pub async fn run_relay(
     store: Arc<dyn OutboxStore>,
-    producer: FutureProducer,
+    bus: &Bus,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
-) {
-    let producer = OffRuntimeDrop::new(producer);
+) -> anyhow::Result<RelayEnd> {
+    let identity = ClusterIdentity::new(bus)?;
+    let cluster = identity.cluster_id().await?;
+    match store.broker_cluster().await? {
+        Some(was) if was != cluster => return Ok(RelayEnd::BrokerLostLog { was, now: cluster }),
+        Some(_) => {}
+        None => store.keep_broker_cluster(&cluster).await?,
+    }
+    let producer = OffRuntimeDrop::new(bus.producer()?);
     let in_flight = Mutex::new(InFlight::default());
     let (sent, acknowledgements) = mpsc::channel(MAX_IN_FLIGHT);
-    let sending = send_loop(store.as_ref(), &producer, &in_flight, sent, &wake, &shutdown);
+    let stop = shutdown.child_token();
+    let sending = send_loop(store.as_ref(), &producer, &in_flight, sent, &wake, &stop);
     let acknowledging = acknowledge_loop(store.as_ref(), &in_flight, acknowledgements);
-    tokio::join!(sending, acknowledging);
+    let watching = async {
+        let changed = watch_cluster(&identity, &cluster, &stop).await;
+        stop.cancel();
+        changed
+    };
+    let (_, _, changed) = tokio::join!(sending, acknowledging, watching);
     producer.close().await;
+    identity.close().await;
+    Ok(match changed {
+        Some(now) => RelayEnd::BrokerLostLog { was: cluster, now },
+        None => RelayEnd::Stopped,
+    })
+}
+
+/// Every `CLUSTER_CHECK_EVERY`, asks the broker its cluster id; answers a new one, or None at `stop`.
+async fn watch_cluster(identity: &ClusterIdentity, cluster: &str, stop: &CancellationToken) -> Option<String> {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CLUSTER_CHECK_EVERY) => {}
+            _ = stop.cancelled() => return None,
+        }
+        match identity.cluster_id().await {
+            Ok(now) if now != cluster => return Some(now),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cluster id not read; asking again later"),
+        }
+    }
 }
 
 type Sent = (i64, DeliveryFuture);

@@ -7,4 +7,4 @@ pub mod http;
 pub mod store;
 mod wiring;
 
-pub use wiring::{bind, token_desk, Hub, HUB_CONSUMERS};
+pub use wiring::{bind, relay, token_desk, Hub, HUB_CONSUMERS};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore};
+use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore, RelayEnd};
 use connectors::bank::inbound::StatementSource;
 use connectors::connector::Ports;
 use connectors::ecert::inbound::CertificateLookup;
@@ -66,14 +66,6 @@ impl Hub {
         let elections = store.elections(&config.database.url, sharing).await?;
         reference.restore_versions(store.matter_versions().await?).map_err(anyhow::Error::msg)?;
         let reference = CurrentReference::new(reference);
-        if sharing == Sharing::Alone {
-            // The embedded broker starts empty: what was in flight when the last run stopped is
-            // sent again. A shared cluster keeps its log, and other instances are running.
-            let (republished, settled) = store.resettle_outbox().await?;
-            if republished > 0 {
-                tracing::info!(republished, settled, "re-publishing events not yet applied by every consumer");
-            }
-        }
         let shutdown = CancellationToken::new();
         let draining = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -125,16 +117,9 @@ impl Hub {
         connector_routes.extend(connectors::framework::control::routes(connectors.clone()));
 
         let bus = Arc::new(Bus::connect(&config.bus, catalogue.clone()).await?);
-        let relay_store: Arc<dyn OutboxStore> = Arc::new(store.clone());
-        let (relay_bus, wake) = (bus.clone(), store.outbox_written.clone());
+        let (relay_store, relay_bus, wake) = (store.clone(), bus.clone(), store.outbox_written.clone());
         tasks.spawn(elections.run_elected(Duty::Relay, shutdown.clone(), move |stop| {
-            let (store, producer, wake) = (relay_store.clone(), relay_bus.producer(), wake.clone());
-            async move {
-                match producer {
-                    Ok(producer) => run_relay(store, producer, wake, stop).await,
-                    Err(error) => tracing::error!(%error, "the outbox relay has no producer"),
-                }
-            }
+            relay(relay_store.clone(), relay_bus.clone(), wake.clone(), stop)
         }));
 
         consumers.push((notifier::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
@@ -302,4 +287,42 @@ pub async fn token_desk(config: &Config) -> anyhow::Result<(Tokens, Ledger)> {
 /// Binds the API address from the configuration.
 pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen).await.with_context(|| format!("binding the HTTP API to {listen}"))
+}
+
+/// Runs the outbox relay until `stop`. When the broker turns out to be another cluster than
+/// the outbox last published to (its log is not the one counted on), the topics are made again and every event some consumer has not applied is sent again (the
+/// consumers are idempotent), then relaying goes on.
+pub async fn relay(store: Store, bus: Arc<Bus>, wake: Arc<tokio::sync::Notify>, stop: CancellationToken) {
+    let retry = bus::RetryPolicy::default();
+    let mut failures = 0;
+    while !stop.is_cancelled() {
+        let outbox: Arc<dyn OutboxStore> = Arc::new(store.clone());
+        let recovered = match run_relay(outbox, &bus, wake.clone(), stop.clone()).await {
+            Ok(RelayEnd::Stopped) => return,
+            Ok(RelayEnd::BrokerLostLog { was, now }) => {
+                tracing::warn!(was, now, "the broker is another cluster: sending again what is unsettled");
+                recover_lost_log(&store, &bus, &now).await
+            }
+            Err(error) => Err(error),
+        };
+        match recovered {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures += 1;
+                tracing::error!(%error, failures, "the outbox relay cannot go on; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(retry.delay(failures)) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
+/// The new cluster is kept last: a relay stopped half-way finds the change again.
+async fn recover_lost_log(store: &Store, bus: &Bus, cluster: &str) -> anyhow::Result<()> {
+    bus.ensure_topics().await?;
+    let (republished, settled) = store.resettle_outbox().await?;
+    tracing::warn!(republished, settled, "events not applied by every consumer queued again");
+    store.keep_broker_cluster(cluster).await
 }

@@ -14,6 +14,7 @@ mod dead_letter;
 mod deploy;
 mod ecert;
 mod instances;
+mod lost_log;
 mod notices;
 mod observability;
 mod offsets;

@@ -13,7 +13,7 @@ use hub::app::reference::CurrentReference;
 use hub::store::Store;
 use hub_core::{CaseState, Reference};
 
-fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
+pub fn application(reference: &Reference, request_id: &str) -> SubmitApplication {
     let matter = reference.matter("11610429MB2912345A4000104010000").unwrap();
     SubmitApplication {
         certificates: Vec::new(),
@@ -146,6 +146,11 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let ids = store.unpublished_ids(0, 100).await.unwrap();
         store.mark_published(&ids).await.unwrap();
         assert!(store.unpublished_ids(0, 100).await.unwrap().is_empty(), "{backend}");
+        // The broker published to is remembered, one at a time.
+        assert_eq!(store.broker_cluster().await.unwrap(), None, "{backend}");
+        store.keep_broker_cluster("first").await.unwrap();
+        store.keep_broker_cluster("second").await.unwrap();
+        assert_eq!(store.broker_cluster().await.unwrap().as_deref(), Some("second"), "{backend}");
         // The province connector reported all of it, the case r-5 opened included.
         let reported: Vec<Effect> = store
             .messages(&ids)

@@ -54,6 +54,16 @@ pub struct Store {
     pub outbox_written: Arc<Notify>,
 }
 
+/// Whether every migration of `migrator` has been applied to the database.
+async fn migrations_applied(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> bool {
+    use sqlx::Row as _;
+    let Ok(rows) = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await else {
+        return false;
+    };
+    let applied: std::collections::HashSet<i64> = rows.iter().map(|row| row.get(0)).collect();
+    migrator.iter().all(|migration| applied.contains(&migration.version))
+}
+
 impl Store {
     /// Opens the database at `url` (`sqlite://path` or `postgres://...`) and migrates it.
     pub async fn connect(url: &str, catalogue: Arc<Catalogue>) -> anyhow::Result<Store> {
@@ -86,11 +96,17 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await,
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        // A production role (deploy/postgres-roles.sql) may not create tables, not even the
+        // migrator's own when it exists: a schema already up to date is left alone.
+        if !migrations_applied(&pool, migrator).await {
+            migrator.run(&pool).await.context(
+                "migrating the database (a role without CREATE on the schema needs the schema's owner to run the hub once first)",
+            )?;
         }
-        .context("migrating the database")?;
         Ok(Store { pool, reads, backend, catalogue, outbox_written: Arc::new(Notify::new()) })
     }
 

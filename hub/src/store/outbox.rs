@@ -218,6 +218,21 @@ impl OutboxStore for Store {
         }
         Ok(())
     }
+
+    async fn broker_cluster(&self) -> anyhow::Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT cluster_id FROM relay_broker").fetch_optional(&self.pool).await?)
+    }
+
+    async fn keep_broker_cluster(&self, cluster: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO relay_broker (singleton, cluster_id) VALUES (1, $1) \
+             ON CONFLICT (singleton) DO UPDATE SET cluster_id = excluded.cluster_id",
+        )
+        .bind(cluster)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

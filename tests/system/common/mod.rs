@@ -1,6 +1,7 @@
 //! Helpers shared by the system tests: the databases to run against and free ports.
 #![allow(dead_code)] // each area uses its own part of the helpers
 
+pub mod cluster;
 pub mod desk;
 pub mod smtp;
 

@@ -195,7 +195,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Broker { listen } => {
             init_logging(RUNNING);
-            let mut broker = bus::embedded::EmbeddedBroker::start_on(listen).await?;
+            let catalogue = contracts::Catalogue::builtin();
+            let mut broker = bus::embedded::EmbeddedBroker::start_with_topics(listen, &catalogue).await?;
             println!("Kafka bootstrap:  {}", broker.bootstrap());
             tokio::select! {
                 stopped = stop_signal() => stopped?,
