@@ -290,8 +290,9 @@ pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs the outbox relay until `stop`. When the broker turns out to be another cluster than
-/// the outbox last published to (its log is not the one counted on), the topics are made again and every event some consumer has not applied is sent again (the
-/// consumers are idempotent), then relaying goes on.
+/// the outbox last published to (its log is not the one counted on), the topics are made again
+/// and every event some consumer has not applied is sent again (the consumers are idempotent),
+/// then relaying goes on.
 pub async fn relay(store: Store, bus: Arc<Bus>, wake: Arc<tokio::sync::Notify>, stop: CancellationToken) {
     let retry = bus::RetryPolicy::default();
     let mut failures = 0;

@@ -4,6 +4,7 @@
 //! carrier and the bank (separate simulator processes that survive the kills) received each
 //! order once.
 use crate::common;
+use common::KillOnDrop;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -16,15 +17,6 @@ use sqlx::{AnyPool, Row};
 const CASES: usize = 5_000;
 const KILLS: usize = 6;
 const HUB: &str = env!("CARGO_BIN_EXE_hub");
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn demo(data_dir: &Path, api_port: u16, postal_url: &str, bank_url: &str) -> Child {
     Command::new(HUB)

@@ -11,10 +11,11 @@
 //! instance connects as `hub_app`, the role `deploy/postgres-roles.sql` makes. `HUB_TEST_INSTANCE_CASES` and
 //! `HUB_TEST_DRIVE_SECONDS` size the run.
 use crate::common;
+use common::KillOnDrop;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,15 +31,6 @@ const HUB: &str = env!("CARGO_BIN_EXE_hub");
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-pub struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One `hub run` of the cluster: its settings, so it can be started again after a kill.

@@ -65,9 +65,9 @@ impl Store {
     }
 
     /// Makes the outbox publish again every event that some consumer named in the catalogue
-    /// has not applied yet, and marks the rest settled. Run at start, before the consumers:
-    /// an embedded broker starts empty, so whatever was in flight when the process stopped is
-    /// sent again; idempotent consumers drop what they had already applied.
+    /// has not applied yet, and marks the rest settled. The relay runs it when the broker turns
+    /// out to be another cluster (an embedded broker after a restart starts empty), so whatever
+    /// was in flight is sent again; idempotent consumers drop what they had already applied.
     pub async fn resettle_outbox(&self) -> anyhow::Result<(u64, u64)> {
         let now = now_ms();
         let (mut republished, mut settled) = (0, 0);

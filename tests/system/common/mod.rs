@@ -58,6 +58,16 @@ pub fn quiet_sqlite_config(dir: &Path) -> hub::config::Config {
     config
 }
 
+/// A child process (a simulator, a broker, a hub) killed and reaped when the test lets go of it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
