@@ -1,7 +1,8 @@
 //! The consumer loop shared by every hub service and connector: decode, hand batches to a
 //! handler, dead-letter what cannot be taken, then store offsets. Processing never stops on a
 //! bad message.
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OnceCell};
 
 use crate::offsets::{self, ResetRequest};
 use crate::{Bus, OffRuntimeDrop, RetryPolicy};
@@ -53,11 +54,13 @@ pub async fn run_consumer(
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let consumer = OffRuntimeDrop::new(bus.consumer(&group, &topic_refs)?);
     let resets = bus.resets().register(&group);
-    let dead_letters = DeadLetters { producer: OffRuntimeDrop::new(bus.producer()?), group };
+    let dead_letters = DeadLetters { bus: bus.clone(), producer: OnceCell::new(), group };
     let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), max_batch, resets, &shutdown).await;
     // Leave the group and flush while the broker is still there.
     consumer.close().await;
-    dead_letters.producer.close().await;
+    if let Some(producer) = dead_letters.producer.into_inner() {
+        producer.close().await;
+    }
     outcome
 }
 
@@ -140,6 +143,7 @@ async fn consume(
                 dead_letters.send(original, &reason).await?;
             }
         }
+        bus.handled.add(group, positions.len() as u64);
         for (topic, partition, offset) in positions {
             // The message's own offset: librdkafka's offset store commits the one after it.
             // Failing to store an offset (e.g. the partition moved in a rebalance) only means the
@@ -162,8 +166,29 @@ fn decode_for_topic(bus: &Bus, topic: &str, payload: &[u8]) -> Result<Event, Str
     Ok(event)
 }
 
+/// Messages handled per consumer group, in this process.
+#[derive(Default)]
+pub(crate) struct HandledCounts(Mutex<BTreeMap<String, u64>>);
+
+impl HandledCounts {
+    fn add(&self, group: &str, messages: u64) {
+        let mut counts = self.0.lock().expect("handled counts lock");
+        match counts.get_mut(group) {
+            Some(count) => *count += messages,
+            None => drop(counts.insert(group.to_string(), messages)),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("handled counts lock").clone()
+    }
+}
+
 struct DeadLetters {
-    producer: OffRuntimeDrop<FutureProducer>,
+    bus: Arc<Bus>,
+    /// Made at the first dead letter: most consumers never send one, and every idle producer
+    /// costs a polling thread.
+    producer: OnceCell<OffRuntimeDrop<FutureProducer>>,
     group: String,
 }
 
@@ -191,7 +216,8 @@ impl DeadLetters {
             reason,
             "dead-lettered"
         );
-        self.producer
+        let producer = self.producer.get_or_try_init(|| async { self.bus.producer().map(OffRuntimeDrop::new) }).await?;
+        producer
             .send(record, Duration::from_secs(30))
             .await
             .map_err(|(error, _)| anyhow::anyhow!("sending to {DEAD_LETTER_TOPIC}: {error}"))?;

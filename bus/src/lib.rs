@@ -52,6 +52,7 @@ pub struct Bus {
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
     resets: GroupResets,
+    handled: consumer::HandledCounts,
     _embedded: Option<embedded::EmbeddedBroker>,
 }
 
@@ -73,6 +74,7 @@ impl Bus {
             properties: config.client_properties.clone(),
             catalogue,
             resets: GroupResets::default(),
+            handled: Default::default(),
             _embedded: embedded,
         };
         bus.ensure_topics().await?;
@@ -95,6 +97,12 @@ impl Bus {
     /// The consumer groups this process runs, for moving their offsets.
     pub fn resets(&self) -> &GroupResets {
         &self.resets
+    }
+
+    /// Messages this process's consumers handled since it started, by consumer group: where
+    /// several instances share the groups, each one's share of the work.
+    pub fn handled_counts(&self) -> BTreeMap<String, u64> {
+        self.handled.snapshot()
     }
 
     pub fn is_embedded(&self) -> bool {

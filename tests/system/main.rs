@@ -8,6 +8,7 @@ mod anomalies;
 mod api;
 mod audit;
 mod bank;
+mod bench;
 mod console;
 mod crash;
 mod dead_letter;

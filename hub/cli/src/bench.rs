@@ -2,6 +2,7 @@
 //! rate measured in the same run for comparison.
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
 use serde::Serialize;
 
 use crate::demo::{DemoOptions, DemoRun, Summary};
@@ -25,7 +26,18 @@ pub struct BenchReport {
     /// Whether the audit ledger was kept during the run.
     pub ledger_kept: bool,
     pub ledger: Option<LedgerBench>,
+    /// Hub instances sharing the work: the bench's own and `hub run` processes.
+    pub instances: usize,
+    pub shares: Vec<InstanceShare>,
     pub summary: Summary,
+}
+
+/// One instance's part of the work: the messages its consumers handled.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceShare {
+    pub api: String,
+    pub messages_handled: u64,
+    pub share: f64,
 }
 
 /// The audit ledger on its own, on a SQLite file: appending synthetic exchanges in batches,
@@ -110,10 +122,28 @@ pub async fn run(
     cases: usize,
     keep_ledger: bool,
     ledger_entries: usize,
+    instances: usize,
 ) -> anyhow::Result<BenchReport> {
     let data_dir = std::env::temp_dir().join(format!("hub-bench-{}", std::process::id()));
     config.api.listen = "127.0.0.1:0".into();
     config.audit.keep_ledger = keep_ledger;
+    // Several instances share a scratch schema of the PostgreSQL database and a broker process.
+    let mut shared = None;
+    if instances > 1 {
+        anyhow::ensure!(
+            config.database.url.starts_with("postgres"),
+            "bench --instances {instances} needs database.url on PostgreSQL (HUB_DATABASE__URL): instances share one database"
+        );
+        let scratch = Scratch::create(&config.database.url).await?;
+        let bootstrap = format!("127.0.0.1:{}", free_port()?);
+        let broker = Child::spawn(&["broker", "--listen", &bootstrap], &[])?;
+        let address = bootstrap.clone();
+        wait_until(move || tokio::net::TcpStream::connect(address.clone()).map(|c| c.is_ok()), "the broker to listen")
+            .await?;
+        config.database.url = scratch.url.clone();
+        config.bus.bootstrap_servers = Some(bootstrap);
+        shared = Some((scratch, broker));
+    }
     let options = DemoOptions {
         cases,
         resume: false,
@@ -129,9 +159,20 @@ pub async fn run(
         counterpart_faults: Default::default(),
         mix: true,
     };
-    let demo = DemoRun::start(config, &options).await?;
+    let mut demo = DemoRun::start(config.clone(), &options).await?;
+    let peers = match start_peers(&config, &demo, instances - 1).await {
+        Ok(peers) => peers,
+        Err(error) => {
+            demo.stop().await;
+            return Err(error);
+        }
+    };
+    demo.spread_over(peers.iter().map(|(url, _)| url.clone()).collect());
     let outcome = async {
         let summary = demo.drive(&options).await?;
+        let mut apis = vec![demo.api_url().to_string()];
+        apis.extend(peers.iter().map(|(url, _)| url.clone()));
+        let shares = shares(&apis).await?;
         let (messages, mean_size) = demo.hub.store.outbox_volume().await?;
         let raw = bus::raw::round_trip_rate(&demo.hub.bus, messages as usize, mean_size).await?;
         anyhow::Ok(BenchReport {
@@ -146,11 +187,18 @@ pub async fn run(
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ledger_kept: keep_ledger,
             ledger: None,
+            instances,
+            shares,
             summary,
         })
     }
     .await;
+    drop(peers);
     demo.stop().await;
+    if let Some((scratch, broker)) = shared {
+        drop(broker);
+        scratch.remove().await;
+    }
     let outcome = match outcome {
         Ok(report) if ledger_entries > 0 => {
             Ok(BenchReport { ledger: Some(ledger_bench(&data_dir, ledger_entries).await?), ..report })
@@ -173,6 +221,17 @@ pub fn print_report(report: &BenchReport) {
     );
     println!("  hub / raw                {:>10.3}", report.hub_to_raw_ratio);
     println!("  audit ledger kept        {:>10}", report.ledger_kept);
+    if report.instances > 1 {
+        println!("instances: {} on one PostgreSQL database and one broker process", report.instances);
+        for share in &report.shares {
+            println!(
+                "  {:<24} {:>9.1}%  ({} messages handled)",
+                share.api,
+                share.share * 100.0,
+                share.messages_handled
+            );
+        }
+    }
     if let Some(ledger) = &report.ledger {
         println!("ledger: {} synthetic exchanges on SQLite", ledger.entries);
         println!("  appended entries/s       {:>10.1}", ledger.append_entries_per_second);
@@ -180,4 +239,229 @@ pub fn print_report(report: &BenchReport) {
         println!("  verified entries/s       {:>10.1}", ledger.verify_entries_per_second);
         println!("  archived entries/s       {:>10.1}", ledger.archive_entries_per_second);
     }
+}
+
+/// The outbox relay on its own: a backlog of `rows` messages written at once, then drained to a
+/// broker of its own (embedded, so nobody's topics receive the filler).
+#[derive(Debug, Clone, Serialize)]
+pub struct DrainBench {
+    pub rows: usize,
+    pub database: String,
+    pub fill_seconds: f64,
+    pub drain_seconds: f64,
+    pub rows_per_second: f64,
+    /// Over the first and the last tenth of the backlog: alike when a poll costs what it sends,
+    /// rising towards the end if it cost what is left.
+    pub first_tenth_rows_per_second: f64,
+    pub last_tenth_rows_per_second: f64,
+}
+
+/// Measures the relay draining `rows` messages, in a scratch schema of the PostgreSQL database
+/// at `database_url` (dropped afterwards) or, for a SQLite URL, a scratch file.
+pub async fn drain_bench(database_url: &str, rows: usize) -> anyhow::Result<DrainBench> {
+    let scratch = Scratch::create(database_url).await?;
+    let outcome = drain(&scratch, rows).await;
+    scratch.remove().await;
+    outcome
+}
+
+async fn drain(scratch: &Scratch, rows: usize) -> anyhow::Result<DrainBench> {
+    use anyhow::Context as _;
+    let url = scratch.url.as_str();
+    let catalogue = std::sync::Arc::new(contracts::Catalogue::builtin());
+    let store = hub::store::Store::connect(url, catalogue.clone()).await?;
+    let pool = sqlx::AnyPool::connect(url).await?;
+    let topic = catalogue.topics.iter().max_by_key(|t| t.partitions).context("the catalogue has no topics")?;
+    let started = Instant::now();
+    // A case's worth of keys, and the size of a typical event.
+    sqlx::query(
+        "INSERT INTO outbox (event_id, topic, message_key, payload, created_at) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+         SELECT 'drain-bench-' || i, $2, 'case-' || (i % 10000), $3, 0 FROM n",
+    )
+    .bind(rows as i64)
+    .bind(&topic.name)
+    .bind(vec![0u8; 400])
+    .execute(&pool)
+    .await
+    .context("filling the outbox")?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let first_id: i64 = sqlx::query_scalar("SELECT MIN(id) FROM outbox").fetch_one(&pool).await?;
+
+    let bus = std::sync::Arc::new(bus::Bus::connect(&bus::BusConfig::default(), catalogue).await?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let relay = tokio::spawn(hub::relay(store.clone(), bus.clone(), store.outbox_written.clone(), stop.clone()));
+    let started = Instant::now();
+    let (mut first_tenth, mut nine_tenths) = (None, None);
+    let drained = loop {
+        // The oldest unsent row: one index lookup, so watching costs the relay nothing.
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(id) FROM outbox WHERE published_at IS NULL").fetch_one(&pool).await?;
+        let Some(oldest) = oldest else { break started.elapsed() };
+        let sent = (oldest - first_id) as usize;
+        if first_tenth.is_none() && sent * 10 >= rows {
+            first_tenth = Some(started.elapsed());
+        }
+        if nine_tenths.is_none() && sent * 10 >= rows * 9 {
+            nine_tenths = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.cancel();
+    relay.await?;
+    pool.close().await;
+    let tenth = rows as f64 / 10.0;
+    let first_tenth = first_tenth.unwrap_or(drained);
+    let last_tenth = drained - nine_tenths.unwrap_or_default();
+    Ok(DrainBench {
+        rows,
+        database: scratch.backend.into(),
+        fill_seconds,
+        drain_seconds: drained.as_secs_f64(),
+        rows_per_second: rows as f64 / drained.as_secs_f64(),
+        first_tenth_rows_per_second: tenth / first_tenth.as_secs_f64(),
+        last_tenth_rows_per_second: tenth / last_tenth.as_secs_f64(),
+    })
+}
+
+/// A database of the bench's own: a schema of the PostgreSQL database, or a SQLite file.
+struct Scratch {
+    url: String,
+    backend: &'static str,
+    /// The PostgreSQL database and the schema made in it.
+    schema: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Scratch {
+    async fn create(database_url: &str) -> anyhow::Result<Scratch> {
+        sqlx::any::install_default_drivers();
+        if database_url.starts_with("postgres") {
+            let schema = format!("hub_bench_{}", std::process::id());
+            let pool = sqlx::AnyPool::connect(database_url).await?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
+            pool.close().await;
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            let url = format!("{database_url}{separator}options=-c%20search_path%3D{schema}");
+            return Ok(Scratch {
+                url,
+                backend: "PostgreSQL",
+                schema: Some((database_url.to_string(), schema)),
+                dir: None,
+            });
+        }
+        let dir = std::env::temp_dir().join(format!("hub-bench-drain-{}", std::process::id()));
+        let url = format!("sqlite://{}", dir.join("drain.db").display());
+        Ok(Scratch { url, backend: "SQLite", schema: None, dir: Some(dir) })
+    }
+
+    async fn remove(&self) {
+        if let Some((database, schema)) = &self.schema {
+            if let Ok(pool) = sqlx::AnyPool::connect(database).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await;
+                pool.close().await;
+            }
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn print_drain(drain: &DrainBench) {
+    println!("relay: {} outbox rows on {}", drain.rows, drain.database);
+    println!("  written in               {:>10.1} s", drain.fill_seconds);
+    println!("  drained in               {:>10.1} s", drain.drain_seconds);
+    println!("  rows/s                   {:>10.1}", drain.rows_per_second);
+    println!("  rows/s, first tenth      {:>10.1}", drain.first_tenth_rows_per_second);
+    println!("  rows/s, last tenth       {:>10.1}", drain.last_tenth_rows_per_second);
+}
+
+/// A child process of this binary, killed when dropped.
+struct Child(std::process::Child);
+
+impl Child {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Child> {
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Child(child))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    mut done: impl FnMut() -> F,
+    what: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        anyhow::ensure!(Instant::now() < deadline, "waited a minute for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// `count` `hub run` processes on the demo's database, broker and counterparts, each with its
+/// API URL, once all are ready.
+async fn start_peers(config: &Config, demo: &DemoRun, count: usize) -> anyhow::Result<Vec<(String, Child)>> {
+    let mut peers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let env = [
+            ("HUB_API__LISTEN", listen.as_str()),
+            ("HUB_DATABASE__URL", config.database.url.as_str()),
+            ("HUB_BUS__BOOTSTRAP_SERVERS", config.bus.bootstrap_servers.as_deref().unwrap_or_default()),
+            ("HUB_AUDIT__KEEP_LEDGER", if config.audit.keep_ledger { "true" } else { "false" }),
+            ("HUB_POSTAL__BASE_URL", demo.postal_url()),
+            ("HUB_ECERT__BASE_URL", demo.ecert_url()),
+            ("HUB_PROVINCE__BASE_URL", demo.province_url()),
+            ("HUB_BANK__BASE_URL", demo.bank_url()),
+        ];
+        peers.push((format!("http://{listen}"), Child::spawn(&["run"], &env)?));
+    }
+    let client = reqwest::Client::new();
+    for (url, _) in &peers {
+        let ready = format!("{url}/ready");
+        let answered = || client.get(&ready).send().map(|r| r.is_ok_and(|r| r.status().is_success()));
+        wait_until(answered, &format!("{url} to be ready")).await?;
+    }
+    Ok(peers)
+}
+
+/// Each instance's share of the messages handled, read from its `/metrics`.
+async fn shares(apis: &[String]) -> anyhow::Result<Vec<InstanceShare>> {
+    let mut handled = Vec::with_capacity(apis.len());
+    for api in apis {
+        let text = reqwest::get(format!("{api}/metrics")).await?.error_for_status()?.text().await?;
+        let sum: u64 = text
+            .lines()
+            .filter(|line| line.starts_with("hub_messages_handled{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        handled.push(sum);
+    }
+    let total = handled.iter().sum::<u64>().max(1) as f64;
+    Ok(apis
+        .iter()
+        .zip(handled)
+        .map(|(api, messages_handled)| InstanceShare {
+            api: api.clone(),
+            messages_handled,
+            share: messages_handled as f64 / total,
+        })
+        .collect())
 }

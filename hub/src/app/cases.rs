@@ -162,8 +162,31 @@ pub async fn execute_all(
     execute_all_at(store, reference, commands, now_ms()).await
 }
 
-/// `execute_all` as of the instant `now`.
+/// How often commands are decided again on a case another instance changed meanwhile.
+const CONCURRENT_CHANGE_ATTEMPTS: usize = 5;
+
+/// `execute_all` as of the instant `now`. Where another instance changed one of the cases
+/// between reading and writing (its consumers applying an event, say), the commands are decided
+/// again on what is there now.
 pub async fn execute_all_at(
+    store: &Store,
+    reference: &Reference,
+    commands: Vec<(String, Command)>,
+    now: i64,
+) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+    let mut attempt = 1;
+    loop {
+        match execute_once(store, reference, commands.clone(), now).await {
+            Err(error) if attempt < CONCURRENT_CHANGE_ATTEMPTS && crate::store::is_concurrent_change(&error) => {
+                tracing::debug!(%error, attempt, "a case changed meanwhile; deciding again");
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn execute_once(
     store: &Store,
     reference: &Reference,
     commands: Vec<(String, Command)>,

@@ -104,6 +104,7 @@ struct Figures {
     warnings: BTreeMap<String, i64>,
     dead_letters: i64,
     lag: BTreeMap<String, i64>,
+    handled: BTreeMap<String, i64>,
     connectors: Vec<ConnectorStatus>,
 }
 
@@ -138,7 +139,8 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
         }
     }
     let connectors = probe.connectors.iter().map(|connector| connector.status()).collect();
-    encode_figures(Figures { cases, warnings, dead_letters, lag, connectors })
+    let handled = probe.bus.handled_counts().into_iter().map(|(group, count)| (group, count as i64)).collect();
+    encode_figures(Figures { cases, warnings, dead_letters, lag, handled, connectors })
 }
 
 /// The figures in the OpenMetrics text format.
@@ -159,6 +161,13 @@ fn encode_figures(figures: Figures) -> anyhow::Result<String> {
         "Messages not yet committed by each consumer group, all partitions",
         "group",
         figures.lag,
+    );
+    labelled(
+        &mut registry,
+        "hub_messages_handled",
+        "Messages this instance's consumers handled since it started, by consumer group (its share of the work)",
+        "group",
+        figures.handled,
     );
     let dead_letters = Gauge::<i64>::default();
     dead_letters.set(figures.dead_letters);

@@ -2,8 +2,6 @@
 //! or due deadline timer; case numbers reserved in serial order.
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use anyhow::bail;
-
 use hub_core::access::CaseScope;
 use hub_core::{Case, CaseState};
 use sqlx::Row;
@@ -227,7 +225,11 @@ impl StoreTx<'_> {
             let updated = query.execute(&mut *self.tx).await?.rows_affected();
             if updated != chunk.len() as u64 {
                 let numbers: Vec<&str> = chunk.iter().map(|(case, _)| case.case_number.as_str()).collect();
-                bail!("{} of the cases {numbers:?} changed concurrently", chunk.len() as u64 - updated);
+                let changed = chunk.len() as u64 - updated;
+                return Err(super::ConcurrentChange(format!(
+                    "{changed} of the cases {numbers:?} changed concurrently"
+                ))
+                .into());
             }
         }
         Ok(())

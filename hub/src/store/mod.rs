@@ -182,6 +182,19 @@ impl StoreTx<'_> {
     }
 }
 
+/// Another writer changed a case between this transaction's read and its write (its snapshot
+/// moved on, or it wrote the same history entry first): the transaction, run again on what is
+/// there now, may well succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConcurrentChange(pub String);
+
+/// Whether `error` is a concurrent change of a case: a moved snapshot or a history entry
+/// another instance wrote first.
+pub fn is_concurrent_change(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<ConcurrentChange>()) || is_unique_violation(error)
+}
+
 /// Whether `error` is a row that broke a unique key (another instance inserted it first).
 pub fn is_unique_violation(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

@@ -37,8 +37,31 @@ impl From<Refusal> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> ApiError {
+        if database_unavailable(&error) {
+            tracing::warn!(error = format!("{error:#}"), "the database is unavailable");
+            return ApiError::Unavailable("the database is unavailable now; try again".into());
+        }
         ApiError::Internal(error)
     }
+}
+
+/// The database cannot be reached now (restarting, failing over, its pool exhausted, the
+/// transaction chosen to yield): the request may be made again, which a client retrying with the
+/// same request id does safely, rather than being told the hub failed.
+fn database_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().filter_map(|cause| cause.downcast_ref::<sqlx::Error>()).any(|error| match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08), operator intervention such as a shutdown (57P),
+        // serialization failures and deadlocks (40001, 40P01).
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "40001" || code == "40P01"
+        }),
+        _ => false,
+    })
 }
 
 impl IntoResponse for ApiError {
@@ -47,7 +70,11 @@ impl IntoResponse for ApiError {
             ApiError::Bad(bad) => bad.into_response(),
             ApiError::Refused(refusal) => refusal.into_response(),
             ApiError::Upstream(message) => error_body(StatusCode::BAD_GATEWAY, &message, None),
-            ApiError::Unavailable(message) => error_body(StatusCode::SERVICE_UNAVAILABLE, &message, None),
+            ApiError::Unavailable(message) => {
+                let mut response = error_body(StatusCode::SERVICE_UNAVAILABLE, &message, None);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "request failed");
                 error_body(StatusCode::INTERNAL_SERVER_ERROR, "internal error; the request was not applied", None)
@@ -156,5 +183,26 @@ impl IntoResponse for Refusal {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"county-hub\""));
         }
         Refusal::attach_all(vec![self], response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(error: anyhow::Error) -> StatusCode {
+        ApiError::from(error).into_response().status()
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_unavailable_not_a_failure() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let unavailable = ApiError::from(anyhow::Error::from(sqlx::Error::Io(reset)).context("opening cases"));
+        let response = unavailable.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(status_of(sqlx::Error::PoolTimedOut.into()), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status_of(sqlx::Error::RowNotFound.into()), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status_of(anyhow::anyhow!("a bug")), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

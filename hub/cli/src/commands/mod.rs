@@ -97,6 +97,14 @@ enum Command {
         /// Then measure the ledger on its own with this many synthetic entries (0: skip).
         #[arg(long, default_value_t = 200_000)]
         ledger_entries: usize,
+        /// Hub instances sharing the work: the bench's own and `hub run` processes, on a scratch
+        /// schema of `database.url` (PostgreSQL) and a `hub broker` process.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        instances: u16,
+        /// Instead, measure the outbox relay draining a backlog of this many rows, in a scratch
+        /// schema of `database.url` (PostgreSQL) or a scratch SQLite file.
+        #[arg(long)]
+        drain_rows: Option<usize>,
     },
     /// Show where an application would be decided, by which rule and why.
     Explain {
@@ -264,9 +272,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::Bench { cases, json, without_ledger, ledger_entries } => {
+        Command::Bench { drain_rows: Some(rows), json, .. } => {
             init_logging(QUIET);
-            let report = bench::run(config, cases, !without_ledger, ledger_entries).await?;
+            let drain = bench::drain_bench(&config.database.url, rows).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&drain)?);
+            } else {
+                bench::print_drain(&drain);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { cases, json, without_ledger, ledger_entries, instances, drain_rows: None } => {
+            init_logging(QUIET);
+            let report = bench::run(config, cases, !without_ledger, ledger_entries, instances.into()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -317,8 +317,9 @@ impl DemoRun {
         self.peers = peers;
     }
 
-    /// Calls the API, on the next instance in turn; a call whose instance did not answer is
-    /// made again on another. A repeated command refused as already done (409) had been done
+    /// Calls the API, on the next instance in turn; a call answered "unavailable" (503), or
+    /// whose instance did not answer, is made again, on another instance if there is one, for
+    /// up to ten seconds. A repeated command refused as already done (409) had been done
     /// before its answer was lost: answered Null.
     async fn call(
         &self,
@@ -338,7 +339,8 @@ impl DemoRun {
             let failed_over = unanswered > 0;
             let response = match self.staff.send(request).await {
                 Ok(response) if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE => response,
-                Ok(_) | Err(_) if instances > 1 && unanswered < 100 => {
+                // Unavailable for now (its database restarting, say), or down with others to ask.
+                outcome if unanswered < 200 && (outcome.is_ok() || instances > 1) => {
                     unanswered += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
