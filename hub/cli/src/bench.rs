@@ -305,7 +305,7 @@ async fn drain(scratch: &Scratch, rows: usize) -> anyhow::Result<DrainBench> {
         if nine_tenths.is_none() && sent * 10 >= rows * 9 {
             nine_tenths = Some(started.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     stop.cancel();
     relay.await?;

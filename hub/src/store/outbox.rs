@@ -172,11 +172,22 @@ impl StoreTx<'_> {
 #[async_trait]
 impl OutboxStore for Store {
     async fn unpublished_ids(&self, after: i64, limit: i64) -> anyhow::Result<Vec<i64>> {
-        let rows = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
+        let query = sqlx::query("SELECT id FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2")
             .bind(after)
-            .bind(limit)
-            .fetch_all(&self.reads)
-            .await?;
+            .bind(limit);
+        let rows = match self.backend {
+            Backend::Sqlite => query.fetch_all(&self.reads).await?,
+            Backend::Postgres => {
+                // Statistics taken before a backlog built up count few unpublished rows, and the
+                // planner then collects them all to sort (measured: 0.4 s a read at 300,000
+                // left). Without sorting, the read is an ordered scan of the partial index.
+                let mut tx = self.reads.begin().await?;
+                sqlx::query("SET LOCAL enable_sort = off").execute(&mut *tx).await?;
+                let rows = query.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
