@@ -127,9 +127,8 @@ async fn consume(
                 Err(error) => {
                     attempt += 1;
                     tracing::warn!(%group, %error, attempt, "handler failed; retrying the batch");
-                    tokio::select! {
-                        _ = tokio::time::sleep(retry.delay(attempt)) => {}
-                        _ = shutdown.cancelled() => return Ok(()),
+                    if retry.wait(attempt, shutdown).await {
+                        return Ok(());
                     }
                 }
             }

@@ -200,10 +200,7 @@ async fn send_loop(
             Err(error) => {
                 failures += 1;
                 tracing::warn!(%error, failures, "outbox relay failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(retry.delay(failures)) => {}
-                    _ = shutdown.cancelled() => {}
-                }
+                retry.wait(failures, shutdown).await;
             }
         }
     }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,6 +29,15 @@ impl RetryPolicy {
             (self.initial_ms as f64 * self.multiplier.powi(attempt.saturating_sub(1) as i32)).min(self.max_ms as f64);
         let floor = cap / 2.0;
         Duration::from_millis(rand::rng().random_range(floor..=cap.max(floor + 1.0)) as u64)
+    }
+
+    /// Waits out the delay before retry number `attempt`, or until `stop`; answers whether it
+    /// was stopped.
+    pub async fn wait(&self, attempt: u32, stop: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.delay(attempt)) => false,
+            _ = stop.cancelled() => true,
+        }
     }
 
     pub fn exhausted(&self, attempt: u32) -> bool {

@@ -186,9 +186,8 @@ pub async fn push_until_answered(
             }
         }
         tried(false);
-        tokio::select! {
-            _ = tokio::time::sleep(retry.delay(attempt)) => {}
-            _ = shutdown.cancelled() => return None,
+        if retry.wait(attempt, shutdown).await {
+            return None;
         }
     }
 }

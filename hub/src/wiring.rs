@@ -311,10 +311,7 @@ pub async fn relay(store: Store, bus: Arc<Bus>, wake: Arc<tokio::sync::Notify>, 
             Err(error) => {
                 failures += 1;
                 tracing::error!(%error, failures, "the outbox relay cannot go on; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(retry.delay(failures)) => {}
-                    _ = stop.cancelled() => {}
-                }
+                retry.wait(failures, &stop).await;
             }
         }
     }

@@ -341,10 +341,8 @@ impl Scratch {
             let pool = sqlx::AnyPool::connect(database_url).await?;
             sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
             pool.close().await;
-            let separator = if database_url.contains('?') { '&' } else { '?' };
-            let url = format!("{database_url}{separator}options=-c%20search_path%3D{schema}");
             return Ok(Scratch {
-                url,
+                url: hub::store::url_in_schema(database_url, &schema),
                 backend: "PostgreSQL",
                 schema: Some((database_url.to_string(), schema)),
                 dir: None,

@@ -54,6 +54,13 @@ pub struct Store {
     pub outbox_written: Arc<Notify>,
 }
 
+/// The PostgreSQL `url` with its connections working in `schema` (their search path): a schema
+/// of one's own in a shared database.
+pub fn url_in_schema(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
 /// Whether every migration of `migrator` has been applied to the database.
 async fn migrations_applied(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> bool {
     use sqlx::Row as _;

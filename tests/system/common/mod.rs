@@ -39,8 +39,7 @@ pub async fn fresh_postgres_schema() -> anyhow::Result<String> {
     let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await?;
     pool.close().await;
-    let separator = if base.contains('?') { '&' } else { '?' };
-    Ok(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+    Ok(hub::store::url_in_schema(&base, &schema))
 }
 
 /// A hub on a fresh SQLite file in `dir` whose counterparts nobody answers at: for tests in
