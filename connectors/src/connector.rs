@@ -44,6 +44,12 @@ pub trait ConnectorConfig {
     /// incidents) can be restored.
     fn name(&self) -> &'static str;
 
+    /// Whether the county uses this counterpart at all; an optional connector (the seal
+    /// service) is not built, and its topics not consumed, without its URL.
+    fn configured(&self) -> bool {
+        true
+    }
+
     /// Builds the connector; fails when a required setting (its counterpart's URL) is missing.
     fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector>;
 }

@@ -13,6 +13,7 @@ pub mod ecert;
 pub mod framework;
 pub mod postal;
 pub mod province;
+pub mod seal;
 pub mod simulation;
 
 /// Every connector, written once: its section of the hub's configuration (also its name in the
@@ -27,6 +28,7 @@ macro_rules! every_connector {
             ecert: $crate::ecert::EcertConfig,
             province: $crate::province::ProvinceConfig,
             bank: $crate::bank::BankConfig,
+            seal: $crate::seal::SealConfig,
         }
     };
 }

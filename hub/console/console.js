@@ -263,7 +263,7 @@ async function caseFile(caseNumber) {
     h("h1", {}, `办件 ${caseNumber}`),
     h("div", { class: "grid2" }, facts.map(([k, v]) => h("div", {}, h("span", { class: "muted" }, `${k}：`), v))),
     h("h2", {}, "流转记录（流转表）"),
-    h("div", { id: "flow" }, table(["时间", "环节", "移交方", "接收方", "经办人"], flow.map((step) => [minute(step.at), step.action, step.from, step.to, step.handler]))));
+    h("div", { id: "flow" }, table(["时间", "环节", "移交单位", "给件人", "接收单位", "接件人"], flow.map((step) => [minute(step.at), step.action, step.from, step.giver, step.to, step.receiver]))));
   if (me.role === "village_clerk" || me.role === "township_clerk" || me.role === "bank_outlet") {
     if (c.state === "awaiting_supplement") panel.append(await supplementForm(c));
     if (c.state === "awaiting_pickup") panel.append(pickupForm(c));

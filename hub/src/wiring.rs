@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore, RelayEnd};
 use connectors::bank::inbound::StatementSource;
-use connectors::connector::Ports;
+use connectors::connector::{ConnectorConfig as _, Ports};
 use connectors::ecert::inbound::CertificateLookup;
 use connectors::framework::control::{ConnectorControl, Connectors};
 use connectors::province::inbound::CatalogueSource;
+use connectors::seal::inbound::SealKeys;
 use contracts::Catalogue;
 use hub_core::anomaly::Detector;
 use hub_core::Reference;
@@ -82,6 +83,7 @@ impl Hub {
 
         // The connectors, each built from its section of the configuration.
         let certificates = Arc::new(CertificateLookup::new(config.ecert.clone(), outbox.clone(), subject_key.clone())?);
+        let seals = config.seal.configured().then(|| SealKeys::new(&config.seal)).transpose()?.map(Arc::new);
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
         let desk = Arc::new(OnlineDesk {
@@ -102,7 +104,7 @@ impl Hub {
         let mut controls = Vec::new();
         let mut health = Vec::new();
         let mut connector_routes = Vec::new();
-        for section in config.connectors() {
+        for section in config.connectors().into_iter().filter(|section| section.configured()) {
             let name = section.name();
             let control =
                 ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone()));
@@ -191,7 +193,13 @@ impl Hub {
             store: store.clone(),
         });
         let services = http::Services {
-            cases: http::cases::CasesState { store: store.clone(), reference: reference.clone(), intake, certificates },
+            cases: http::cases::CasesState {
+                store: store.clone(),
+                reference: reference.clone(),
+                intake,
+                certificates,
+                seals: seals.clone(),
+            },
             operations: http::operations::OperationsState {
                 store: store.clone(),
                 bus: bus.clone(),
@@ -255,6 +263,7 @@ fn reference_of(config: &Config) -> Reference {
     } else {
         reference.subject_key = config.audit.subject_key.clone().into_bytes();
     }
+    reference.electronic_seals = config.seal.configured();
     reference
 }
 

@@ -61,6 +61,9 @@ pub struct ApplicationSubmitted {
     pub commits_to_supply: bool,
     #[serde(default)]
     pub domicile_township: Option<String>,
+    /// The clerk who took it in (v4); empty when the applicant filed online.
+    #[serde(default)]
+    pub received_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -175,6 +178,15 @@ pub struct CaseArchived {
     pub occurred_at: i64,
     pub final_outcome: String,
     pub document_count: i32,
+    // Added in v2: the archive's own record of the file (归档人, 档号, 保管期限, its unit).
+    #[serde(default)]
+    pub archivist: String,
+    #[serde(default)]
+    pub file_number: String,
+    #[serde(default)]
+    pub retention: String,
+    #[serde(default)]
+    pub unit_code: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +219,9 @@ pub struct MaterialsSupplemented {
     pub occurred_at: i64,
     pub case_version: i32,
     pub materials: Vec<String>,
+    /// The clerk who took the supplement in (v2).
+    #[serde(default)]
+    pub received_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +282,9 @@ pub struct ResultCollected {
     pub collected_by: String,
     pub id_checked: bool,
     pub signature: String,
+    /// The clerk who handed the result out (v2); empty for a locker.
+    #[serde(default)]
+    pub handed_out_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -454,6 +472,32 @@ pub struct PaymentConfirmed {
     pub outlet_code: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentSealRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub document_event_id: String,
+    pub document_kind: String,
+    pub document_number: String,
+    pub unit: String,
+    pub seal_name: String,
+    pub document_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentSealed {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub document_event_id: String,
+    pub document_sha256: String,
+    pub seal_name: String,
+    pub key_id: String,
+    pub signature: String,
+    pub signed_at: i64,
+}
+
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
@@ -527,6 +571,8 @@ events!(
     PaymentConfirmed,
     LedgerCheckpointSigned,
     AuditAnomalyDetected,
+    DocumentSealRequested,
+    DocumentSealed,
 );
 
 impl Event {

@@ -148,6 +148,7 @@ fn samples() -> Vec<Event> {
             }],
             commits_to_supply: true,
             domicile_township: Some("610429100".into()),
+            received_by: "刘代办".into(),
         }
         .into(),
         CaseAccepted {
@@ -237,6 +238,10 @@ fn samples() -> Vec<Event> {
             occurred_at: at,
             final_outcome: "signed".into(),
             document_count: 4,
+            archivist: "马晓燕".into(),
+            file_number: "J045-WS·2026-D30-SPJ-1120000001".into(),
+            retention: "D30".into(),
+            unit_code: "11610429MB2912345A".into(),
         }
         .into(),
         AcceptanceRefused {
@@ -266,6 +271,7 @@ fn samples() -> Vec<Event> {
             occurred_at: at,
             case_version: 2,
             materials: vec!["m".into()],
+            received_by: "刘代办".into(),
         }
         .into(),
         ProcedureStarted {
@@ -321,6 +327,7 @@ fn samples() -> Vec<Event> {
             collected_by: "张三".into(),
             id_checked: true,
             signature: "s".into(),
+            handed_out_by: "王出件".into(),
         }
         .into(),
         DeadlineWarning {

@@ -159,30 +159,23 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let decide = format!("{base}/api/v1/cases/{case_number}/decision");
-    let (status, answer) = post(
-        &client,
-        decide.clone(),
-        &json!({"outcome": "approved", "officer": "李", "department_code": "11610429MB2912348D"}),
-    )
-    .await;
+    let (status, answer) =
+        post(&client, decide.clone(), &json!({"outcome": "approved", "department_code": "11610429MB2912348D"})).await;
     assert_eq!((status, answer["field"].clone()), (403, json!("department_code")), "{answer}");
     let (status, answer) =
-        post(&client, decide.clone(), &json!({"outcome": "denied", "officer": "李", "department_code": department}))
-            .await;
+        post(&client, decide.clone(), &json!({"outcome": "denied", "department_code": department})).await;
     assert_eq!((status, answer["field"].clone()), (422, json!("reason")), "{answer}");
     let (status, answer) =
-        post(&client, decide.clone(), &json!({"outcome": "maybe", "officer": "李", "department_code": department}))
-            .await;
+        post(&client, decide.clone(), &json!({"outcome": "maybe", "department_code": department})).await;
     assert_eq!((status, answer["field"].clone()), (400, json!("outcome")), "{answer}");
     let (status, _) = post(
         &client,
         decide.clone(),
-        &json!({"outcome": "denied", "officer": "李", "department_code": department, "reason": "不符合法定条件"}),
+        &json!({"outcome": "denied", "department_code": department, "reason": "不符合法定条件"}),
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) =
-        post(&client, decide, &json!({"outcome": "approved", "officer": "李", "department_code": department})).await;
+    let (status, _) = post(&client, decide, &json!({"outcome": "approved", "department_code": department})).await;
     assert_eq!(status, 409, "a case is decided once");
 
     // Batch approval: each decision answered on its own, in one transaction.
@@ -206,7 +199,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let decisions = format!("{base}/api/v1/decisions");
-    let approve = |number: &str, department: &Value| json!({"case_number": number, "outcome": "approved", "officer": "李", "department_code": department});
+    let approve = |number: &str, department: &Value| json!({"case_number": number, "outcome": "approved", "department_code": department});
     let (status, answer) = post(&client, decisions.clone(), &json!({"decisions": [approve(&second_number, &json!("11610429MB2912348D")), {"case_number": second_number, "outcome": "approved", "officer": " ", "department_code": department}]})).await;
     assert_eq!((status, answer["field"].clone()), (400, json!("decisions[1].officer")), "{answer}");
     let (status, answer) = post(&client, decisions.clone(), &json!({"decisions": []})).await;

@@ -36,6 +36,10 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
         occurred_at: 1,
         final_outcome: "signed".into(),
         document_count: 1,
+        archivist: "马晓燕".into(),
+        file_number: String::new(),
+        retention: "D30".into(),
+        unit_code: String::new(),
     }))
     .unwrap();
     let mut ghost = application.clone();

@@ -249,7 +249,7 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         );
 
         // Revoked by the deciding department; a lookup then says why it no longer stands.
-        let revoke = json!({"officer": "王审批", "reason": "经营场所灭失，依法注销"});
+        let revoke = json!({"reason": "经营场所灭失，依法注销"});
         assert_eq!(desk.command(&case, "certificate/revocation", revoke.clone()).await.0, 200);
         desk.wait_until(&case, "a revoked certificate", |c| c["certificate"]["status"] == "revoked").await;
         assert_eq!(

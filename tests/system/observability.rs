@@ -41,7 +41,7 @@ async fn check_document(api: &str) {
         assert!(schemas.contains_key(name), "{name} is referenced but not defined");
     }
     assert_eq!(schemas["DecisionRequest"]["additionalProperties"], false);
-    assert_eq!(schemas["DecisionRequest"]["required"], json!(["outcome", "officer", "department_code"]));
+    assert_eq!(schemas["DecisionRequest"]["required"], json!(["outcome", "department_code"]));
     let submit = &document["paths"]["/api/v1/applications"]["post"];
     assert_eq!(submit["x-roles"], json!(["village_clerk", "township_clerk", "bank_outlet"]));
     let listing = &document["paths"]["/api/v1/cases"]["get"]["parameters"];

@@ -72,6 +72,10 @@ async fn publish(bus: &Bus, cases: std::ops::Range<usize>) {
             occurred_at: 1,
             final_outcome: "signed".into(),
             document_count: 1,
+            archivist: "马晓燕".into(),
+            file_number: String::new(),
+            retention: "D30".into(),
+            unit_code: String::new(),
         });
         let payload = contracts::encode(&event).unwrap();
         producer.send(FutureRecord::to(TOPIC).key(&case(n)).payload(&payload), Duration::from_secs(10)).await.unwrap();

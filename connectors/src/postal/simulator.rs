@@ -273,7 +273,13 @@ async fn track(sim: Arc<Simulator>, order: OrderAccepted, receiver: String) {
             } else {
                 "旬邑县邮政分公司".into()
             },
-            operator_name: "投递员".into(),
+            // Named as a carrier's scans name them: whoever took the item in, sorted or carried it.
+            operator_name: match code {
+                c if c == OP_POSTED.0 => "李揽投",
+                c if c == OP_IN_TRANSIT.0 => "咸阳中心局分拣组",
+                _ => "王投递",
+            }
+            .into(),
             signer_name: (code == OP_SIGNED.0).then(|| receiver.clone()),
         };
         let duplicate = { strikes(sim.faults.current().duplicate_rate) };

@@ -1,74 +1,174 @@
-//! The flow record (流转表) of a case: each hand-over, with time, from, to and handler, read
-//! off the case's history.
+//! The flow record (流转表) of a case: each hand-over, with its time, the unit and the person
+//! who gave (给件人) and the unit and the person who received (接件人), read off the case's
+//! history. Units and people are named as they are printed, never by a code or a rule id.
 use contracts::Event;
 use serde::Serialize;
 
 use super::case::Outcome;
+use super::documents::procedure_title;
 use super::facts::DeliveryOutcome;
 use super::reference::Reference;
+use super::routing;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Handover {
     pub at: i64,
     pub action: String,
+    /// The unit (or the applicant, or the carrier) that hands over.
     pub from: String,
+    pub giver: String,
     pub to: String,
-    pub handler: String,
+    pub receiver: String,
 }
+
+const CARRIER: &str = "中国邮政";
+
+/// Shown where the receiving unit has not taken the case up yet.
+const NOT_YET_TAKEN_UP: &str = "待接件";
 
 /// The hand-overs in a case's history, in order. Events that hand nothing over (tracking
 /// scans, warnings, reviews) are not in the flow record.
 pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
     let Some(Event::ApplicationSubmitted(app)) = history.first() else { return Vec::new() };
     let name = |code: &str| reference.authority(code).map_or_else(|| code.to_string(), |a| a.name);
-    let applicant = format!("申请人 {}", app.applicant.name);
+    let applicant_unit = "申请人".to_string();
+    let applicant = app.applicant.name.clone();
     let point = app.service_point.name.clone();
+    let online_clerk = "网上申请系统核验".to_string();
+    let clerk_of = |received_by: &str| if received_by.is_empty() { online_clerk.clone() } else { received_by.into() };
+    let mut clerk = clerk_of(&app.received_by);
     let mut department = point.clone();
+    let mut decider = String::new();
     let mut window = point.clone();
-    let mut record = Vec::new();
-    let mut hand = |at: i64, action: &str, from: &str, to: &str, handler: &str| {
-        record.push(Handover { at, action: action.into(), from: from.into(), to: to.into(), handler: handler.into() });
-    };
+    let mut courier = NOT_YET_TAKEN_UP.to_string();
+    let mut awaiting_carrier: Option<usize> = None;
+    let archive = reference.authority(&reference.county.approval_bureau);
+    let mut record: Vec<Handover> = Vec::new();
+    // Hand-overs to the deciding unit wait for the first of its officers who acts on the case.
+    let mut awaiting_receiver: Vec<usize> = Vec::new();
     for event in history {
         let at = event.occurred_at();
-        match event {
-            Event::ApplicationSubmitted(e) => hand(at, "提交申请", &applicant, &point, &e.service_point.code),
-            Event::SupplementRequested(e) => hand(at, "一次性告知补正", &point, &applicant, &e.officer),
-            Event::MaterialsSupplemented(_) => hand(at, "补正材料", &applicant, &point, &app.service_point.code),
-            Event::AcceptanceRefused(e) => hand(at, "不予受理", &point, &applicant, &e.officer),
-            Event::CaseAccepted(e) => hand(at, "受理", &point, &point, &e.accepted_by),
+        let mut hand = |action: String, from: &str, giver: &str, to: &str, receiver: &str| {
+            record.push(Handover {
+                at,
+                action,
+                from: from.into(),
+                giver: giver.into(),
+                to: to.into(),
+                receiver: receiver.into(),
+            });
+            record.len() - 1
+        };
+        let acting = match event {
+            Event::ApplicationSubmitted(e) => {
+                hand("提交申请".into(), &applicant_unit, &applicant, &point, &clerk_of(&e.received_by));
+                None
+            }
+            Event::SupplementRequested(e) => {
+                hand("一次性告知补正".into(), &point, &e.officer, &applicant_unit, &applicant);
+                None
+            }
+            Event::MaterialsSupplemented(e) => {
+                clerk = clerk_of(&e.received_by);
+                hand("补正材料".into(), &applicant_unit, &applicant, &point, &clerk);
+                None
+            }
+            Event::AcceptanceRefused(e) => {
+                hand("不予受理".into(), &point, &e.officer, &applicant_unit, &applicant);
+                None
+            }
+            Event::CaseAccepted(_) => {
+                hand("受理".into(), &point, &clerk, &point, &clerk);
+                None
+            }
             Event::CaseRouted(e) => {
                 department = e.department_name.clone();
-                hand(at, "材料流转", &point, &department, &e.rule);
+                let action = format!("材料流转（{}）", routing::rule_title(&e.rule));
+                let index = hand(action, &point, &clerk, &department, NOT_YET_TAKEN_UP);
+                awaiting_receiver.push(index);
+                None
             }
             Event::ProcedureStarted(e) => {
                 let to = e.departments.iter().map(|d| name(d)).collect::<Vec<_>>().join("、");
-                hand(at, &format!("特别程序开始：{}", e.procedure), &department, &to, &e.officer);
+                let action = format!("{}开始", procedure_title(&e.procedure));
+                hand(action, &department, &e.officer, &to, &e.officer);
+                Some(e.officer.clone())
             }
             Event::ProcedureCompleted(e) => {
-                hand(at, &format!("特别程序结束：{}", e.procedure), &department, &department, &e.officer)
+                let action = format!("{}结束", procedure_title(&e.procedure));
+                hand(action, &department, &e.officer, &department, &e.officer);
+                Some(e.officer.clone())
             }
-            Event::OpinionGiven(e) => hand(at, "并联审批意见", &name(&e.department_code), &department, &e.officer),
+            Event::OpinionGiven(e) => {
+                let index =
+                    hand("并联审批意见".into(), &name(&e.department_code), &e.officer, &department, NOT_YET_TAKEN_UP);
+                awaiting_receiver.push(index);
+                None
+            }
             Event::CaseDecided(e) => {
                 let decision = match Outcome::of(e) {
                     Outcome::Approved => "准予许可",
                     Outcome::Denied => "不予许可",
                 };
-                hand(at, decision, &department, &applicant, &e.officer)
+                decider = e.officer.clone();
+                hand(decision.into(), &department, &e.officer, &department, &e.officer);
+                Some(e.officer.clone())
             }
-            Event::DeliveryRequested(_) => hand(at, "交邮寄送", &department, "邮政", ""),
+            Event::DeliveryOrderCreated(_) => {
+                // The carrier's receiver is named by its first scan.
+                awaiting_carrier = Some(hand("交邮寄送".into(), &department, &decider, CARRIER, NOT_YET_TAKEN_UP));
+                None
+            }
+            Event::TrackingEvent(e) => {
+                courier = format!("{} {}", e.office, e.operator);
+                if let Some(index) = awaiting_carrier.take() {
+                    record[index].receiver = courier.clone();
+                }
+                None
+            }
             Event::DeliveryCompleted(e) if DeliveryOutcome::of(e) == DeliveryOutcome::Signed => {
-                hand(at, "签收", "邮政", &applicant, e.signed_by.as_deref().unwrap_or(""))
+                hand("签收".into(), CARRIER, &courier, &applicant_unit, e.signed_by.as_deref().unwrap_or(&applicant));
+                None
             }
-            Event::DeliveryCompleted(_) => hand(at, "投递失败退回", "邮政", &point, ""),
+            Event::DeliveryCompleted(_) => {
+                hand("投递失败退回".into(), CARRIER, &courier, &window, &clerk);
+                None
+            }
             Event::ResultReadyForPickup(e) => {
                 window = e.place.clone();
-                hand(at, "待领取", &department, &window, "");
+                hand("待领取".into(), &department, &decider, &window, &window_keeper(&e.method));
+                None
             }
-            Event::ResultCollected(e) => hand(at, "领取", &window, &applicant, &e.collected_by),
-            Event::CaseArchived(_) => hand(at, "归档", &department, "档案室", ""),
-            _ => {}
+            Event::ResultCollected(e) => {
+                let giver =
+                    if e.handed_out_by.is_empty() { "自助取件柜".to_string() } else { e.handed_out_by.clone() };
+                hand("领取".into(), &window, &giver, &applicant_unit, &e.collected_by);
+                None
+            }
+            Event::CaseArchived(e) => {
+                let (to, receiver) = archive
+                    .as_ref()
+                    .map(|a| (format!("{}档案室", a.name), a.records.archivist.clone()))
+                    .unwrap_or_default();
+                hand("归档".into(), &department, &e.archivist, &to, &receiver);
+                None
+            }
+            _ => None,
+        };
+        if let Some(officer) = acting {
+            for index in awaiting_receiver.drain(..) {
+                record[index].receiver = officer.clone();
+            }
         }
     }
     record
+}
+
+/// Who holds a result waiting to be collected: the window's clerk, or the locker.
+fn window_keeper(method: &str) -> String {
+    if method == "locker" {
+        "自助取件柜".into()
+    } else {
+        "出件窗口".into()
+    }
 }

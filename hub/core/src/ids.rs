@@ -42,6 +42,11 @@ pub fn certificate_issued(requested_event_id: &str) -> String {
     format!("{requested_event_id}/issued")
 }
 
+/// The seal service's signature of a document whose seal was requested.
+pub fn document_sealed(requested_event_id: &str) -> String {
+    format!("{requested_event_id}/sealed")
+}
+
 /// The repository's revocation of a certificate.
 pub fn certificate_revoked(requested_event_id: &str) -> String {
     format!("{requested_event_id}/revoked")

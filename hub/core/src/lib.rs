@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod anomaly;
+pub mod archive;
 pub mod calendar;
 pub mod case;
 pub mod deadlines;

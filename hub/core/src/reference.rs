@@ -18,6 +18,10 @@ pub struct County {
     pub post_code: String,
     pub enquiry_phone: String,
     pub approval_bureau: String,
+    /// The unified approval seal (行政审批专用章) where the county centralises approval (seed
+    /// 003, 统一印章): results of the departments marked `unified_seal` go out under it.
+    #[serde(default)]
+    pub unified_seal: Option<String>,
     #[serde(rename = "township")]
     pub townships: Vec<Township>,
     /// Bank outlets acting as service points (银行网点代办): they accept the matters whose
@@ -47,6 +51,27 @@ pub struct Policy {
     pub locker_place: String,
     /// Limit of each special procedure in working days, by procedure name.
     pub procedure_days: std::collections::BTreeMap<String, u32>,
+    pub archive: ArchivePolicy,
+}
+
+/// How closed case files are numbered and kept (county archive policy, after DA/T 22).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivePolicy {
+    /// 全宗号 of the archive the files go to.
+    pub fonds: String,
+    /// 保管期限 code by kind of matter (Y permanent, D30, D10 years).
+    pub retention: std::collections::BTreeMap<String, String>,
+    /// 保管期限 of a case that was never accepted or was denied.
+    pub retention_not_granted: String,
+}
+
+/// What every unit that issues documents declares: the legend of its own seal, its code in
+/// archive numbers, and who hands its files to the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRecords {
+    pub seal: String,
+    pub archive_code: String,
+    pub archivist: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +79,8 @@ pub struct Township {
     pub code: String,
     pub name: String,
     pub kind: String,
+    #[serde(flatten)]
+    pub records: UnitRecords,
     pub villages: Vec<Village>,
 }
 
@@ -69,6 +96,11 @@ pub struct Department {
     pub name: String,
     pub address: String,
     pub phone: String,
+    #[serde(flatten)]
+    pub records: UnitRecords,
+    /// Its results go out under the county's unified approval seal, not its own.
+    #[serde(default)]
+    pub unified_seal: bool,
 }
 
 /// Who decides a case and where results are sent from.
@@ -78,6 +110,10 @@ pub struct Authority {
     pub name: String,
     pub address: String,
     pub phone: String,
+    /// The seal its decisions and results go out under: the unified approval seal where the
+    /// county centralises its approvals, otherwise its own.
+    pub seal: String,
+    pub records: UnitRecords,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +200,8 @@ pub struct Reference {
     /// Key of the data subjects' keyed hashes in the audit (HMAC-SHA256): the data bureau can
     /// search by ID number, the audit never holds one.
     pub subject_key: Vec<u8>,
+    /// An electronic seal service is configured: every sealed document is sent to be signed.
+    pub electronic_seals: bool,
 }
 
 impl Reference {
@@ -236,6 +274,14 @@ impl Reference {
                 }
             }
         }
+        if let Some(matter) =
+            matters.values().flatten().find(|m| !county.policy.archive.retention.contains_key(&m.kind))
+        {
+            return Err(format!(
+                "policy.archive.retention gives no retention for {} ({}), a {}",
+                matter.name, matter.implementation_code, matter.kind
+            ));
+        }
         if !(0.0..=1.0).contains(&county.policy.yellow_share) {
             return Err(format!("policy.yellow_share must be between 0 and 1, got {}", county.policy.yellow_share));
         }
@@ -262,6 +308,7 @@ impl Reference {
             calendar,
             pickup_secret: b"development only".to_vec(),
             subject_key: b"development only".to_vec(),
+            electronic_seals: false,
         })
     }
 
@@ -272,11 +319,14 @@ impl Reference {
     /// A deciding authority: a county department, or a township centre by township code.
     pub fn authority(&self, code: &str) -> Option<Authority> {
         if let Some(department) = self.departments.get(code) {
+            let unified = self.county.unified_seal.as_ref().filter(|_| department.unified_seal);
             return Some(Authority {
                 code: department.code.clone(),
                 name: department.name.clone(),
                 address: department.address.clone(),
                 phone: department.phone.clone(),
+                seal: unified.unwrap_or(&department.records.seal).clone(),
+                records: department.records.clone(),
             });
         }
         let township = self.county.townships.iter().find(|t| t.code == code)?;
@@ -286,7 +336,20 @@ impl Reference {
             address: name.clone(),
             name,
             phone: self.county.enquiry_phone.clone(),
+            seal: township.records.seal.clone(),
+            records: township.records.clone(),
         })
+    }
+
+    /// The unit in whose name a service point takes applications in: the approval bureau at
+    /// the county hall and online; a township centre for itself and for the village stations
+    /// and bank outlets in it, which take in on its behalf (委托受理).
+    pub fn accepting_unit(&self, point_code: &str) -> Option<Authority> {
+        let point = self.service_point(point_code)?;
+        match point.tier.as_str() {
+            "county" | "online" => self.authority(&self.county.approval_bureau),
+            _ => self.authority(&point.township_code),
+        }
     }
 
     /// Mailbox of an authority's handlers.

@@ -45,18 +45,14 @@ pub fn route(
     domicile_township: Option<&str>,
 ) -> Result<Routing, String> {
     if !matter.accept_tiers.contains(&point.tier) {
-        return Err(format!(
-            "{} ({}) may not accept {}: the catalogue lets {} accept it",
-            point.name,
-            point.tier,
-            matter.name,
-            matter.accept_tiers.join(", ")
-        ));
+        let tiers: Vec<&str> = matter.accept_tiers.iter().map(|tier| tier_title(tier)).collect();
+        return Err(format!("{}不受理{}：事项目录规定由{}受理", point.name, matter.name, tiers.join("、")));
     }
     if let Some(domicile) = domicile_township.filter(|d| !scope_covers(&matter.scope, &reference.county.code, d)) {
         return Err(format!(
-            "{} may be handled anywhere only within its scope ({}); the applicant's domicile {domicile} is outside it: apply at the domicile",
-            matter.name, matter.scope
+            "{}的通办范围为{}，申请人户籍地（{domicile}）不在范围内，请到户籍所在地申请",
+            matter.name,
+            scope_title(&matter.scope)
         ));
     }
     let from_elsewhere = domicile_township.is_some_and(|d| d.get(..6) != reference.county.code.get(..6));
@@ -64,27 +60,26 @@ pub fn route(
         "county" if from_elsewhere => {
             let department = reference
                 .authority(&matter.department)
-                .ok_or_else(|| format!("no department {}", matter.department))?;
+                .ok_or_else(|| format!("事项目录中无部门 {}", matter.department))?;
             let reason = format!(
-                "{} is handled anywhere within its scope ({}), whatever the applicant's domicile (全城通办); {} decides",
-                matter.name, matter.scope, department.name
+                "{}在{}范围内通办，不限申请人户籍地（全城通办）；由{}审批",
+                matter.name,
+                scope_title(&matter.scope),
+                department.name
             );
             Ok(decided_by(department, "county", RULE_ANY_POINT, reason))
         }
         "county" => {
             let department = reference
                 .authority(&matter.department)
-                .ok_or_else(|| format!("no department {}", matter.department))?;
+                .ok_or_else(|| format!("事项目录中无部门 {}", matter.department))?;
             let reason = if point.tier == "county" {
-                format!("{} is decided by {}, which the county hall accepts for", matter.name, department.name)
+                format!("{}由{}审批，县政务服务中心统一受理", matter.name, department.name)
             } else if point.tier == "online" {
-                format!(
-                    "{} was applied for online (全程网办); the catalogue names {} as the deciding authority",
-                    matter.name, department.name
-                )
+                format!("{}为网上申请（全程网办）；事项目录规定由{}审批", matter.name, department.name)
             } else {
                 format!(
-                    "{} accepts {} on behalf of the county (代收代办); the catalogue names {} as the deciding authority",
+                    "{}代县级部门收件（代收代办）{}；事项目录规定由{}审批",
                     point.name, matter.name, department.name
                 )
             };
@@ -95,15 +90,14 @@ pub fn route(
             let here = (!matches!(point.tier.as_str(), "county" | "online")).then_some(point.township_code.as_str());
             let Some(township) = domicile_township.or(here) else {
                 return Err(format!(
-                    "{} is decided by the applicant's township; the county hall needs the applicant's township",
+                    "{}由申请人户籍所在镇（街道）审批，县级受理须注明申请人所在镇（街道）",
                     matter.name
                 ));
             };
-            let centre =
-                reference.authority(township).ok_or_else(|| format!("no township {township} in the county"))?;
+            let centre = reference.authority(township).ok_or_else(|| format!("本县无镇（街道）{township}"))?;
             if let Some(here) = here.filter(|here| *here != township && matter.joint_handling) {
                 let reason = format!(
-                    "{} is handled jointly (多地联办): {} receives and verifies on the spot, {} of the applicant's domicile decides after its opinion",
+                    "{}多地联办：{}收件并现场核验，申请人户籍地{}征求其意见后审批",
                     matter.name, point.name, centre.name
                 );
                 let mut routing = decided_by(centre, "township", RULE_JOINT_HANDLING, reason);
@@ -111,16 +105,48 @@ pub fn route(
                 Ok(routing)
             } else if here.is_some_and(|here| here != township) {
                 let reason = format!(
-                    "{} accepts {} for an applicant of another township (异地受理、属地办理): it checks the form and identity and forwards the materials; {} examines, decides and returns the result",
+                    "{}为外镇（街道）申请人收件{}（异地受理、属地办理）：核验形式和身份后转送材料，由{}审查、决定并送达结果",
                     point.name, matter.name, centre.name
                 );
                 Ok(decided_by(centre, "township", RULE_RECEIVE_HERE_HANDLE_THERE, reason))
             } else {
-                let reason = format!("{} is delegated to the townships; {} decides it", matter.name, centre.name);
+                let reason = format!("{}已下放镇（街道）办理，由{}审批", matter.name, centre.name);
                 Ok(decided_by(centre, "township", RULE_TOWNSHIP_DECIDES, reason))
             }
         }
-        other => Err(format!("{} names an unknown deciding tier {other}", matter.name)),
+        other => Err(format!("{}的审批层级{other}无法识别", matter.name)),
+    }
+}
+
+/// How a rule is named to people (the flow record, the explain call).
+pub fn rule_title(rule: &str) -> &'static str {
+    match rule {
+        RULE_COUNTY_DECIDES => "就近办：县级部门审批",
+        RULE_TOWNSHIP_DECIDES => "就近办：镇（街道）审批",
+        RULE_RECEIVE_HERE_HANDLE_THERE => "全城通办：异地受理、属地办理",
+        RULE_JOINT_HANDLING => "全城通办：多地联办",
+        RULE_ANY_POINT => "全城通办：任一窗口受理",
+        _ => "其他规则",
+    }
+}
+
+fn tier_title(tier: &str) -> &'static str {
+    match tier {
+        "county" => "县政务服务中心",
+        "township" => "镇（街道）便民服务中心",
+        "village" => "村（社区）便民服务站",
+        "bank" => "银行网点",
+        "online" => "网上申请",
+        _ => "其他受理点",
+    }
+}
+
+fn scope_title(scope: &str) -> &'static str {
+    match scope {
+        "county" => "全县",
+        "city" => "全市",
+        "province" => "全省",
+        _ => "跨省",
     }
 }
 
@@ -196,9 +222,9 @@ mod tests {
         let mut at_the_hall = reference.matter(HOMESTEAD).unwrap().clone();
         at_the_hall.accept_tiers.push("county".into());
         let hall = reference.service_point("610429000000").unwrap();
-        assert!(route(&reference, &at_the_hall, hall, None).unwrap_err().contains("applicant's township"));
+        assert!(route(&reference, &at_the_hall, hall, None).unwrap_err().contains("申请人所在镇"));
         assert_eq!(route(&reference, &at_the_hall, hall, Some("610429100000")).unwrap().rule, RULE_TOWNSHIP_DECIDES);
-        assert!(explain(HOMESTEAD, "610429000000", None).unwrap_err().contains("may not accept"));
+        assert!(explain(HOMESTEAD, "610429000000", None).unwrap_err().contains("不受理"));
     }
 
     #[test]
@@ -209,9 +235,9 @@ mod tests {
         let routing = explain(FOOD, village, Some("610428100000")).unwrap();
         assert_eq!((routing.authority_code.as_str(), routing.rule.as_str()), ("11610429MB2912345A", RULE_ANY_POINT));
         // Another city's resident must apply at home for a city-scope matter…
-        assert!(explain(FOOD, village, Some("610102001000")).unwrap_err().contains("outside"));
+        assert!(explain(FOOD, village, Some("610102001000")).unwrap_err().contains("不在范围内"));
         // …and a county-scope matter is for this county's residents only.
-        assert!(explain(HOMESTEAD, village, Some("610428100000")).unwrap_err().contains("outside"));
+        assert!(explain(HOMESTEAD, village, Some("610428100000")).unwrap_err().contains("不在范围内"));
         assert_eq!(explain(FOOD, village, Some("610429101000")).unwrap().rule, RULE_COUNTY_DECIDES);
     }
 
@@ -234,7 +260,7 @@ mod tests {
             ("11610429MB2912345A", RULE_COUNTY_DECIDES)
         );
         assert!(
-            explain(HOMESTEAD, outlet, None).unwrap_err().contains("may not accept"),
+            explain(HOMESTEAD, outlet, None).unwrap_err().contains("不受理"),
             "homestead approval is not a bank matter"
         );
     }
@@ -242,6 +268,6 @@ mod tests {
     #[test]
     fn a_point_may_accept_only_what_the_catalogue_lets_its_tier_accept() {
         let error = explain(MARRIAGE, "610429100201", None).unwrap_err();
-        assert!(error.contains("may not accept"), "{error}");
+        assert_eq!(error, "土桥1村便民服务站不受理内地居民婚姻登记：事项目录规定由县政务服务中心受理");
     }
 }

@@ -59,6 +59,7 @@ pub fn application_for(reference: &Reference, matter: &str) -> ApplicationSubmit
         faulty_materials: Vec::new(),
         commits_to_supply: false,
         domicile_township: None,
+        received_by: "刘代办".into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Intake: applications from the counter and online, validated against the reference data,
 //! their e-certificates verified, opened as cases in groups (one transaction per group).
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
 use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
@@ -42,6 +43,9 @@ pub struct SubmitApplication {
     #[serde(default)]
     pub domicile_township: Option<String>,
     pub delivery: DeliveryChoice,
+    /// The clerk taking it in: the token's holder, never the body's say.
+    #[serde(skip)]
+    pub received_by: String,
 }
 
 /// A certificate shown at the counter (e.g. its QR code scanned) for one material.
@@ -319,10 +323,28 @@ fn application_submitted(
         faulty_materials: request.faulty_materials.clone(),
         commits_to_supply: request.commits_to_supply,
         domicile_township: request.domicile_township.clone(),
+        received_by: request.received_by.clone(),
     }
 }
 
-type IntakeReply = oneshot::Sender<Result<Submitted, String>>;
+type IntakeReply = oneshot::Sender<Result<Submitted, Arc<anyhow::Error>>>;
+
+/// A group's failure as each of its submissions sees it: its causes stay readable, so a
+/// database that went away is still told apart from a fault (503 and a retry, not 500).
+#[derive(Debug)]
+struct GroupFailed(Arc<anyhow::Error>);
+
+impl std::fmt::Display for GroupFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("opening the cases of a group of submissions failed")
+    }
+}
+
+impl std::error::Error for GroupFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref().as_ref())
+    }
+}
 
 /// Gathers concurrent submissions and opens their cases together, one transaction per group
 /// (group commit): with one SQLite writer, a transaction per request is what limits intake.
@@ -367,7 +389,8 @@ impl Intake {
                             submissions = replies.len(),
                             "opening cases failed"
                         );
-                        replies.into_iter().for_each(|reply| drop(reply.send(Err(format!("{error:#}")))));
+                        let error = Arc::new(error);
+                        replies.into_iter().for_each(|reply| drop(reply.send(Err(error.clone()))));
                     }
                 }
             }
@@ -379,7 +402,10 @@ impl Intake {
     pub async fn submit(&self, application: SubmitApplication) -> anyhow::Result<Submitted> {
         let (reply, answer) = oneshot::channel();
         self.requests.send((application, reply)).await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?.map_err(anyhow::Error::msg)
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the hub is stopping"))?
+            .map_err(|failed| anyhow::Error::new(GroupFailed(failed)))
     }
 }
 
@@ -418,4 +444,21 @@ pub async fn verify_presented(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_failure_keeps_its_causes_for_every_submission() {
+        let failure = Arc::new(anyhow::Error::from(sqlx::Error::PoolTimedOut).context("opening cases"));
+        let seen = anyhow::Error::new(GroupFailed(failure.clone()));
+        let causes: Vec<String> = seen.chain().map(ToString::to_string).collect();
+        assert_eq!(causes.len(), 3, "{causes:?}");
+        assert!(seen
+            .chain()
+            .any(|cause| matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut))));
+        assert_eq!(Arc::strong_count(&failure), 2);
+    }
 }

@@ -1,5 +1,6 @@
 //! The hub's services: they load what they need from the store, ask the core what happens, and
 //! store the outcome with the messages it causes in one transaction. No HTTP here.
+pub mod archive;
 pub mod audit;
 pub mod cases;
 pub mod catalogue;

@@ -57,6 +57,8 @@ impl OnlineDesk {
                 method: online.delivery_method.clone(),
                 address: online.delivery_address.clone(),
             },
+            // Filed by the applicant: no clerk took it in.
+            received_by: String::new(),
         };
         let field = |name: &str| match name {
             "matter_code" => "implementation_code".to_string(),

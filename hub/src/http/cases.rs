@@ -8,11 +8,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use connectors::ecert::inbound::CertificateLookup;
+use connectors::seal::inbound::{SealKeys, SealProblem};
 use contracts::Event;
-use hub_core::access::Role::{Postal, Supervisor};
+use hub_core::access::Role::{CountyApprover, Postal, Supervisor, TownshipClerk};
 use hub_core::access::{CaseScope, Rule, Seat, CASE_READERS, DECIDERS, POINTS};
 use hub_core::deadlines::standing;
-use hub_core::documents::{page_index, render};
+use hub_core::documents::{page_index, render, sealed_digest, DocumentRef, ElectronicSeal};
 use hub_core::flow::flow_record;
 use hub_core::{Case, CaseState, Command, Outcome, Rejection};
 use hub_web::{ApiError, ApiResult, BadRequest, Refusal, Route, ValidJson, ValidQuery};
@@ -34,6 +35,8 @@ pub struct CasesState {
     pub intake: Intake,
     /// Verifies the e-certificates presented instead of paper.
     pub certificates: Arc<CertificateLookup>,
+    /// The seal service's keys, which verify sealed documents; none without a seal service.
+    pub seals: Option<Arc<SealKeys>>,
 }
 
 const READERS: Rule = Rule::Roles(CASE_READERS);
@@ -136,6 +139,13 @@ pub fn routes() -> Vec<Route<CasesState>> {
             .query::<MatterQuery>(),
         Route::get("/api/v1/stats", Rule::Roles(&[Supervisor, hub_core::access::Role::Integrator]), stats)
             .doc("supervisors", "cases per state"),
+        Route::get(
+            "/api/v1/archive/hand-in",
+            Rule::Roles(&[Supervisor, CountyApprover, TownshipClerk]),
+            archive_hand_in,
+        )
+        .doc("archive", "a month's archive hand-in list (归档移交清单) per unit: archive numbers, pages, retention")
+        .query::<HandInQuery>(),
         Route::get("/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor]), delivery_orders)
             .doc("postal", "the postal board: delivery orders by delivery state")
             .query::<DeliveryQuery>(),
@@ -165,6 +175,7 @@ async fn submit(
         return Err(Refusal::not_yours(&seat, reason).on_field("service_point").into());
     }
     verify_presented(&reference, &state.certificates, &mut request).await?;
+    request.received_by = seat.holder.clone();
     let submitted = state.intake.submit(request).await?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
@@ -201,7 +212,9 @@ async fn read_case(
 #[serde(deny_unknown_fields)]
 struct DecisionRequest {
     outcome: Outcome,
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     department_code: String,
     #[serde(default)]
     reason: Option<String>,
@@ -209,7 +222,8 @@ struct DecisionRequest {
 
 /// A request body that becomes a command on the case its path names.
 trait CaseCommand: serde::de::DeserializeOwned {
-    fn into_command(self) -> Result<Command, BadRequest>;
+    /// The command, given by the holder of `seat`'s token.
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest>;
 }
 
 fn required(field: &str, value: &str) -> Result<(), BadRequest> {
@@ -219,12 +233,26 @@ fn required(field: &str, value: &str) -> Result<(), BadRequest> {
     Ok(())
 }
 
+/// The officer a command is recorded under: the holder of the token used, so that every
+/// document and hand-over names who acted. A body that still names an officer must name them.
+fn officer(seat: &Seat, named: Option<String>) -> Result<String, BadRequest> {
+    match named {
+        Some(named) if named.trim() != seat.holder => Err(BadRequest::field(
+            "officer",
+            format!(
+                "officer: this token is held by {}, and commands are recorded under the holder of the token used, not {named:?}",
+                seat.holder
+            ),
+        )),
+        _ => Ok(seat.holder.clone()),
+    }
+}
+
 impl CaseCommand for DecisionRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::Decide {
             outcome: self.outcome,
-            officer: self.officer,
+            officer: officer(seat, self.officer)?,
             department_code: self.department_code,
             reason: self.reason,
         })
@@ -234,15 +262,20 @@ impl CaseCommand for DecisionRequest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RefusalRequest {
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     reason: String,
     legal_basis: String,
 }
 
 impl CaseCommand for RefusalRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
-        Ok(Command::Refuse { officer: self.officer, reason: self.reason, legal_basis: self.legal_basis })
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::Refuse {
+            officer: officer(seat, self.officer)?,
+            reason: self.reason,
+            legal_basis: self.legal_basis,
+        })
     }
 }
 
@@ -253,11 +286,11 @@ struct SupplementRequest {
 }
 
 impl CaseCommand for SupplementRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         if self.materials.is_empty() {
             return Err(BadRequest::field("materials", "name at least one material supplied"));
         }
-        Ok(Command::Supplement { materials: self.materials })
+        Ok(Command::Supplement { materials: self.materials, received_by: seat.holder.clone() })
     }
 }
 
@@ -265,7 +298,9 @@ impl CaseCommand for SupplementRequest {
 #[serde(deny_unknown_fields)]
 struct ProcedureRequest {
     procedure: String,
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     #[serde(default)]
     departments: Vec<String>,
     #[serde(default)]
@@ -273,11 +308,10 @@ struct ProcedureRequest {
 }
 
 impl CaseCommand for ProcedureRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::StartProcedure {
             procedure: self.procedure,
-            officer: self.officer,
+            officer: officer(seat, self.officer)?,
             departments: self.departments,
             parties: self.parties,
         })
@@ -287,14 +321,15 @@ impl CaseCommand for ProcedureRequest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ProcedureCompletion {
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     summary: String,
 }
 
 impl CaseCommand for ProcedureCompletion {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
-        Ok(Command::CompleteProcedure { officer: self.officer, summary: self.summary })
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::CompleteProcedure { officer: officer(seat, self.officer)?, summary: self.summary })
     }
 }
 
@@ -302,18 +337,19 @@ impl CaseCommand for ProcedureCompletion {
 #[serde(deny_unknown_fields)]
 struct OpinionRequest {
     department_code: String,
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     opinion: String,
     #[serde(default)]
     remarks: String,
 }
 
 impl CaseCommand for OpinionRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::GiveOpinion {
             department_code: self.department_code,
-            officer: self.officer,
+            officer: officer(seat, self.officer)?,
             opinion: self.opinion,
             remarks: self.remarks,
         })
@@ -333,8 +369,9 @@ struct PickupRequest {
 }
 
 impl CaseCommand for PickupRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::Collect {
+            handed_out_by: seat.holder.clone(),
             collected_by: self.collected_by,
             id_number: self.id_number,
             pickup_code: self.pickup_code,
@@ -353,7 +390,7 @@ struct ReviewRequest {
 }
 
 impl CaseCommand for ReviewRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
+    fn into_command(self, _: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::Review { grade: self.grade, channel: self.channel, comment: self.comment })
     }
 }
@@ -362,16 +399,17 @@ impl CaseCommand for ReviewRequest {
 #[serde(deny_unknown_fields)]
 struct RectificationClosing {
     item_number: String,
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     feedback: String,
 }
 
 impl CaseCommand for RectificationClosing {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         Ok(Command::CloseRectification {
             item_number: self.item_number,
-            officer: self.officer,
+            officer: officer(seat, self.officer)?,
             feedback: self.feedback,
         })
     }
@@ -380,15 +418,16 @@ impl CaseCommand for RectificationClosing {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RevocationRequest {
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     reason: String,
 }
 
 impl CaseCommand for RevocationRequest {
-    fn into_command(self) -> Result<Command, BadRequest> {
-        required("officer", &self.officer)?;
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
         required("reason", &self.reason)?;
-        Ok(Command::RevokeCertificate { officer: self.officer, reason: self.reason })
+        Ok(Command::RevokeCertificate { officer: officer(seat, self.officer)?, reason: self.reason })
     }
 }
 
@@ -457,7 +496,7 @@ async fn case_command<B: CaseCommand>(
     Path(case_number): Path<String>,
     ValidJson(body): ValidJson<B>,
 ) -> ApiResult<Json<Value>> {
-    let command = body.into_command()?;
+    let command = body.into_command(&seat)?;
     if let Some(refusal) = command_refusal(&state, &seat, &case_number, &command).await? {
         return Err(refusal.into());
     }
@@ -523,15 +562,81 @@ async fn read_document(
     Path((case_number, position)): Path<(String, usize)>,
 ) -> ApiResult<Response> {
     let (record, events) = load_record(&state, &seat, &case_number).await?;
-    let found = position.checked_sub(1).and_then(|i| record.case.documents.get(i)).and_then(|doc| {
-        events
-            .iter()
-            .find(|e| e.event_id() == doc.event_id)
-            .map(|event| render(&record.case, doc, event, &state.reference.get()))
-    });
-    let html = found.ok_or_else(|| BadRequest::not_found(format!("case {case_number} has no document {position}")))?;
+    let reference = state.reference.get();
+    let found = position
+        .checked_sub(1)
+        .and_then(|i| record.case.documents.get(i))
+        .and_then(|doc| events.iter().find(|e| e.event_id() == doc.event_id).map(|event| (doc, event)));
+    let (doc, event) =
+        found.ok_or_else(|| BadRequest::not_found(format!("case {case_number} has no document {position}")))?;
+    if let Some(signed) = &doc.electronic_seal {
+        verify_seal(&state, &record.case, doc, event, signed).await?;
+    }
+    let html = render(&record.case, doc, event, &reference);
     let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     Ok(PersonalDataShown::of("documents", [&record.case]).attach(page))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HandInQuery {
+    /// The month the files were closed, YYYY-MM (China Standard Time).
+    month: String,
+    /// The unit: a department's credit code or a township's code. A supervisor may leave it
+    /// out for every unit; others get their own unit's.
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+async fn archive_hand_in(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    ValidQuery(query): ValidQuery<HandInQuery>,
+) -> ApiResult<Json<Value>> {
+    let unit = match (seat.role, query.unit) {
+        (Supervisor, unit) => unit,
+        (_, Some(unit)) if seat.unit.as_deref() != Some(unit.as_str()) => {
+            let reason = format!("{} hands in the files of their own unit, not of {unit}", seat.holder);
+            return Err(Refusal::not_yours(&seat, reason).on_field("unit").into());
+        }
+        _ => seat.unit.clone(),
+    };
+    let lists = crate::app::archive::hand_in(&state.store, &state.reference.get(), &query.month, unit.as_deref())
+        .await?
+        .map_err(|problem| BadRequest::field("month", problem))?;
+    Ok(Json(json!({ "month": query.month, "lists": lists })))
+}
+
+/// A sealed document is shown only while its seal holds: the document as rendered now is the
+/// one that was signed, and the signature is the seal's. Otherwise 409 naming what broke (or
+/// 503 while the seal service cannot be asked for its key).
+async fn verify_seal(
+    state: &CasesState,
+    case: &Case,
+    doc: &DocumentRef,
+    event: &Event,
+    signed: &ElectronicSeal,
+) -> ApiResult<()> {
+    let broken = |why: String| {
+        let message =
+            format!("document {} of case {} does not hold its electronic seal: {why}", doc.number, case.case_number);
+        ApiError::Bad(BadRequest { status: StatusCode::CONFLICT, field: None, message })
+    };
+    let digest = sealed_digest(case, doc, event, &state.reference.get());
+    if digest != signed.document_sha256 {
+        return Err(broken(format!(
+            "its content now hashes to {digest}, not to the {} that was sealed",
+            signed.document_sha256
+        )));
+    }
+    let Some(seals) = &state.seals else {
+        return Err(ApiError::Unavailable("no seal service is configured to verify the document's seal".into()));
+    };
+    match seals.verify(&signed.seal_name, &signed.key_id, &signed.signature, &signed.document_sha256).await {
+        Ok(()) => Ok(()),
+        Err(SealProblem::Broken(why)) => Err(broken(why)),
+        Err(SealProblem::Unavailable(why)) => Err(ApiError::Unavailable(why)),
+    }
 }
 
 /// Largest number of decisions one batch call may carry.
@@ -548,7 +653,9 @@ struct DecisionBatch {
 struct BatchDecision {
     case_number: String,
     outcome: Outcome,
-    officer: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
     department_code: String,
     #[serde(default)]
     reason: Option<String>,
@@ -573,7 +680,7 @@ async fn decide_cases(
             department_code: item.department_code,
             reason: item.reason,
         };
-        let command = decision.into_command().map_err(|bad| bad.within(&format!("decisions[{index}]")))?;
+        let command = decision.into_command(&seat).map_err(|bad| bad.within(&format!("decisions[{index}]")))?;
         commands.push((item.case_number, command));
     }
     // Decisions on cases not the seat's are refused in their place; the rest are taken.

@@ -96,12 +96,8 @@ impl<'a> Desk<'a> {
 
     pub async fn decide(&self, case: &str, outcome: &str, reason: Option<&str>) -> (u16, Value) {
         let department = self.case(case).await["case"]["department_code"].clone();
-        self.command(
-            case,
-            "decision",
-            json!({"outcome": outcome, "officer": "王审批", "department_code": department, "reason": reason}),
-        )
-        .await
+        self.command(case, "decision", json!({"outcome": outcome, "department_code": department, "reason": reason}))
+            .await
     }
 
     pub async fn titles(&self, case: &str) -> Vec<String> {

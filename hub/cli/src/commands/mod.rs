@@ -145,6 +145,18 @@ enum Command {
         #[command(flatten)]
         api: HubApi,
     },
+    /// A month's archive hand-in lists (归档移交清单) of a running hub: per unit, the closed
+    /// case files by archive number, with their pages and retention.
+    ArchiveHandIn {
+        #[command(flatten)]
+        api: HubApi,
+        /// The month, YYYY-MM (China Standard Time).
+        #[arg(long)]
+        month: String,
+        /// One unit's code (a department's credit code, a township's code); all by default.
+        #[arg(long)]
+        unit: Option<String>,
+    },
     /// Reconcile a day's bank statement against the fee orders and payments of a running hub.
     BankReconcile {
         #[command(flatten)]
@@ -310,6 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connectors { api, action } => action.run(api).await,
         Command::CatalogueSync { api } => operate::sync_catalogue(api).await,
         Command::BankReconcile { api, date } => operate::reconcile_bank_day(api, date).await,
+        Command::ArchiveHandIn { api, month, unit } => operate::archive_hand_in(api, month, unit).await,
         Command::PostalSim(sim) => sim.run().await,
         Command::BankSim(sim) => sim.run().await,
         Command::ProvinceSim(sim) => sim.run().await,

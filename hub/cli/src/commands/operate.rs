@@ -187,8 +187,12 @@ pub async fn reconcile_bank_day(api: HubApi, date: String) -> anyhow::Result<Exi
         .await
 }
 
-/// Sends an operator's request to a running hub and prints its JSON answer; exit code 2 when
-/// the hub refused it.
+/// `hub archive-hand-in --month [--unit]`.
+pub async fn archive_hand_in(api: HubApi, month: String, unit: Option<String>) -> anyhow::Result<ExitCode> {
+    let query: Vec<(&str, String)> = std::iter::once(("month", month)).chain(unit.map(|unit| ("unit", unit))).collect();
+    print_answer(api.client()?.get(api.url("/api/v1/archive/hand-in")).query(&query)).await
+}
+
 /// Checks an exported checkpoint or entry proof with the public key alone.
 fn check_exported(files: &[PathBuf], public_key: &str) -> anyhow::Result<ExitCode> {
     let trusted = hub::app::audit::public_key(public_key)?;

@@ -450,12 +450,13 @@ impl DemoRun {
             }
             let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
             for department in item["opinions_pending"].as_array().into_iter().flatten() {
-                let opinion = serde_json::json!({"department_code": department, "officer": "会签部门 孙会签", "opinion": "agree"});
+                let opinion = serde_json::json!({"department_code": department, "opinion": "agree"});
                 self.post(&path("opinions"), &opinion).await?;
             }
             let profile = self.profile(case_number);
             if profile == Profile::Inspected && item["procedures_completed"] == 0 {
-                let inspection = serde_json::json!({"procedure": "site_inspection", "officer": "县审批局 赵踏勘", "departments": [item["department_code"]]});
+                let inspection =
+                    serde_json::json!({"procedure": "site_inspection", "departments": [item["department_code"]]});
                 self.post(&path("procedures"), &inspection).await?;
                 self.complete_inspection(case_number).await?;
             }
@@ -468,7 +469,6 @@ impl DemoRun {
                 "case_number": case_number,
                 "outcome": outcome,
                 "reason": reason,
-                "officer": "县审批局 王审批",
                 "department_code": item["department_code"],
             }));
         }
@@ -515,7 +515,7 @@ impl DemoRun {
     }
 
     async fn complete_inspection(&self, case_number: &str) -> anyhow::Result<()> {
-        let record = serde_json::json!({"officer": "县审批局 赵踏勘", "summary": "现场与申请材料一致"});
+        let record = serde_json::json!({"summary": "现场与申请材料一致"});
         self.post(&format!("/api/v1/cases/{case_number}/procedures/complete"), &record).await.map(drop)
     }
 
@@ -584,7 +584,7 @@ impl DemoRun {
         let open =
             record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
         for item in open {
-            let close = serde_json::json!({"item_number": item["item_number"], "officer": "县政务服务监督科", "feedback": "已增开窗口并回访申请人"});
+            let close = serde_json::json!({"item_number": item["item_number"], "feedback": "已增开窗口并回访申请人"});
             self.post(&path("rectifications/close"), &close).await?;
         }
         Ok(())
@@ -854,6 +854,8 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
                 domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
                 delivery,
+                // The token's holder is recorded by the hub, whatever is sent.
+                received_by: String::new(),
             };
             (application, profile)
         })

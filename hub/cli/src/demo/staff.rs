@@ -44,7 +44,7 @@ impl Staff {
         if let Some(token) = issued.get(&key) {
             return Ok(token.clone());
         }
-        let holder = format!("{}（{}）", role.title(), unit.unwrap_or("全县"));
+        let holder = person_name(role.code(), unit.unwrap_or("county"));
         let request = TokenRequest { holder, kind: TokenKind::Person, role, unit: key.1.clone(), valid_days: Some(30) };
         let token = match self.tokens.issue(request, "demo").await {
             Ok(issued) => issued.token,
@@ -84,7 +84,7 @@ impl Staff {
                     (_, None) => (Role::Supervisor, None),
                 }
             }
-            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] => {
+            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] | ["archive", ..] => {
                 (Role::Supervisor, None)
             }
             ["decisions"] => {
@@ -122,4 +122,21 @@ impl Staff {
         request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);
         Ok(client.execute(request).await?)
     }
+}
+
+/// A made-up but plausible name for the demo's holder of a role at a unit: documents and flow
+/// records name people, and the same seat always gets the same name.
+fn person_name(role: &str, unit: &str) -> String {
+    const SURNAMES: &[char] = &[
+        '王', '李', '张', '刘', '陈', '杨', '赵', '黄', '周', '吴', '徐', '孙', '马', '朱', '胡', '郭', '何', '高',
+        '林', '罗',
+    ];
+    const GIVEN: &[&str] = &[
+        "建国", "秀英", "志强", "桂兰", "海燕", "文博", "晓东", "丽娟", "永红", "春梅", "德明", "玉兰", "国华", "雪梅",
+        "俊杰", "红霞",
+    ];
+    let hash =
+        role.bytes().chain(unit.bytes()).fold(2_166_136_261_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619));
+    let surname = SURNAMES[hash as usize % SURNAMES.len()];
+    format!("{surname}{}", GIVEN[(hash as usize / SURNAMES.len()) % GIVEN.len()])
 }

@@ -2,9 +2,10 @@
 //! the states it may run in and what it is given.
 use contracts::{
     AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
-    CertificateRevocationRequested, DeliveryRequested, Event, FeeItem, FeeOrderRequested, MaterialProblem,
-    MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed,
-    RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted, SupplementRequested,
+    CertificateRevocationRequested, DeliveryRequested, DocumentSealRequested, Event, FeeItem, FeeOrderRequested,
+    MaterialProblem, MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted,
+    RectificationClosed, RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted,
+    SupplementRequested,
 };
 
 use super::{pickup_code, Case, CaseCertificate, CaseState, Command, Context, Outcome, Rejection};
@@ -21,7 +22,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
     match command {
         Command::Examine => d.examine(),
         Command::Refuse { officer, reason, legal_basis } => d.refuse(officer, reason, legal_basis).map(one),
-        Command::Supplement { materials } => d.supplement(materials).map(one),
+        Command::Supplement { materials, received_by } => d.supplement(materials, received_by).map(one),
         Command::Route => d.route().map(one),
         Command::StartProcedure { procedure, officer, departments, parties } => {
             d.start_procedure(procedure, officer, departments, parties).map(one)
@@ -37,10 +38,13 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::Record(fact) => d.record(fact).map(one),
         Command::RequestDelivery => d.request_delivery().map(one),
         Command::HoldForPickup { method, reason } => d.hold_for_pickup(*method, reason).map(one),
-        Command::Collect { collected_by, id_number, pickup_code, signature } => {
-            d.collect(collected_by, id_number.as_deref(), pickup_code.as_deref(), signature).map(one)
+        Command::Collect { handed_out_by, collected_by, id_number, pickup_code, signature } => {
+            let presented =
+                Presented { id_number: id_number.as_deref(), pickup_code: pickup_code.as_deref(), signature };
+            d.collect(handed_out_by, collected_by, presented).map(one)
         }
         Command::Archive => d.archive().map(one),
+        Command::SealDocument { issued_by } => Ok(d.seal_document(issued_by).into_iter().map(Event::from).collect()),
         Command::CheckDeadlines => Ok(deadlines::warnings(case, ctx)),
         Command::Review { grade, channel, comment } => d.review(*grade, channel, comment).map(one),
         Command::OpenRectification { grade } => Ok(vec![d.open_rectification(*grade)]),
@@ -111,7 +115,7 @@ impl Decider<'_, '_> {
                 case_number: self.case_number(),
                 occurred_at: ctx.now,
                 case_version: case.version,
-                officer: app.service_point.code.clone(),
+                officer: case.clerk(),
                 reason,
                 legal_basis: NOT_COMPETENT_BASIS.into(),
                 notice_number: self.number("refusal"),
@@ -127,7 +131,7 @@ impl Decider<'_, '_> {
                         case_number: self.case_number(),
                         occurred_at: ctx.now,
                         case_version: case.version,
-                        officer: app.service_point.code.clone(),
+                        officer: case.clerk(),
                         notice_number: self.number("one_time_notice"),
                         items,
                     };
@@ -177,7 +181,7 @@ impl Decider<'_, '_> {
     }
 
     /// Materials supplied: awaited after a one-time notice, or owed under a tolerant acceptance.
-    fn supplement(&self, materials: &[String]) -> Result<MaterialsSupplemented, Rejection> {
+    fn supplement(&self, materials: &[String], received_by: &str) -> Result<MaterialsSupplemented, Rejection> {
         let case = self.case;
         if case.state.is_final() || case.state == CaseState::NotAccepted {
             return Err(case.wrong_state(self.command));
@@ -195,6 +199,7 @@ impl Decider<'_, '_> {
             occurred_at: self.ctx.now,
             case_version: case.version + 1,
             materials: materials.to_vec(),
+            received_by: received_by.into(),
         })
     }
 
@@ -398,6 +403,10 @@ impl Decider<'_, '_> {
                 Err(foreign_certificate(&revoked.certificate_id))
             }
             Event::CertificateIssued(_) | Event::CertificateRevoked(_) => Ok(fact.clone()),
+            Event::DocumentSealed(sealed) if case.documents.iter().any(|d| d.event_id == sealed.document_event_id) => {
+                Ok(fact.clone())
+            }
+            Event::DocumentSealed(sealed) => Err(Rejection::NoSuchDocument(sealed.document_event_id.clone())),
             Event::FeeOrderCreated(_) | Event::PaymentConfirmed(_) => {
                 let order = match fact {
                     Event::FeeOrderCreated(e) => &e.order_number,
@@ -491,11 +500,11 @@ impl Decider<'_, '_> {
     /// The hand-over: with the locker's code, or at the window to the applicant, by ID number.
     fn collect(
         &self,
+        handed_out_by: &str,
         collected_by: &str,
-        id_number: Option<&str>,
-        given_code: Option<&str>,
-        signature: &str,
+        presented: Presented,
     ) -> Result<ResultCollected, Rejection> {
+        let Presented { id_number, pickup_code: given_code, signature } = presented;
         let case = self.case;
         self.expect(&[CaseState::AwaitingPickup])?;
         let pickup = case.pickup.as_ref().ok_or_else(|| case.wrong_state(self.command))?;
@@ -523,16 +532,32 @@ impl Decider<'_, '_> {
             collected_by: collected_by.into(),
             id_checked,
             signature: signature.into(),
+            handed_out_by: handed_out_by.into(),
         })
     }
 
+    /// Closes the file: numbered (档号) and kept (保管期限) as the county's archive policy says,
+    /// handed to the archive by its unit's archivist.
     fn archive(&self) -> Result<CaseArchived, Rejection> {
-        let case = self.case;
+        let (case, ctx) = (self.case, self.ctx);
         self.expect(&[CaseState::NotAccepted, CaseState::Denied, CaseState::Delivered, CaseState::Collected])?;
+        let policy = &ctx.reference.county.policy.archive;
+        let granted = !matches!(case.state, CaseState::NotAccepted | CaseState::Denied);
+        // A kind of matter the policy does not list yet is kept for good rather than too briefly.
+        let retention = match case.matter(ctx.reference) {
+            Ok(matter) if granted => policy.retention.get(&matter.kind).map_or("Y", String::as_str),
+            _ => &policy.retention_not_granted,
+        };
+        let unit = case.file_unit(ctx.reference);
+        let (unit_code, archive_code, archivist) =
+            unit.map(|unit| (unit.code, unit.records.archive_code, unit.records.archivist)).unwrap_or_default();
+        let year = &calendar::iso_date(ctx.today())[..4];
+        // The item number is the case's acceptance date (month, day) and serial: unique in the year.
+        let item = &case.case_number[case.case_number.len().saturating_sub(10)..];
         Ok(CaseArchived {
             event_id: self.next_id(),
             case_number: self.case_number(),
-            occurred_at: self.ctx.now,
+            occurred_at: ctx.now,
             final_outcome: match case.state {
                 CaseState::NotAccepted => "not_accepted".into(),
                 CaseState::Denied => "denied".into(),
@@ -541,6 +566,29 @@ impl Decider<'_, '_> {
             },
             // The archive index itself is the last document of the file.
             document_count: case.documents.len() as i32 + 1,
+            file_number: format!("{}-WS·{year}-{retention}-{archive_code}-{item}", policy.fonds),
+            retention: retention.into(),
+            archivist,
+            unit_code,
+        })
+    }
+
+    /// The request to seal the document `issued_by` added, with the digest the seal service
+    /// signs; none for a document that is not sealed (the applicant's own papers).
+    fn seal_document(&self, issued_by: &Event) -> Option<DocumentSealRequested> {
+        let (case, ctx) = (self.case, self.ctx);
+        let doc = case.documents.iter().find(|d| d.event_id == issued_by.event_id())?;
+        let (unit, seal_name) = documents::issuer(case, &doc.kind, issued_by, ctx.reference);
+        Some(DocumentSealRequested {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            document_event_id: doc.event_id.clone(),
+            document_kind: doc.kind.clone(),
+            document_number: doc.number.clone(),
+            unit,
+            seal_name: seal_name?,
+            document_sha256: documents::sealed_digest(case, doc, issued_by, ctx.reference),
         })
     }
 
@@ -605,6 +653,14 @@ impl Decider<'_, '_> {
             feedback: feedback.into(),
         })
     }
+}
+
+/// What the person collecting a result shows: the applicant's ID number and signature at a
+/// window, or the pickup code at a locker.
+struct Presented<'a> {
+    id_number: Option<&'a str>,
+    pickup_code: Option<&'a str>,
+    signature: &'a str,
 }
 
 /// The outcome of examining the materials at acceptance.

@@ -3,6 +3,7 @@
 use contracts::Event;
 
 use super::{Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification};
+use crate::documents::ElectronicSeal;
 use crate::facts::DeliveryOutcome;
 use crate::{calendar, deadlines, documents};
 
@@ -17,6 +18,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         Event::SupplementRequested(_) => case.state = CaseState::AwaitingSupplement,
         Event::MaterialsSupplemented(e) => {
             case.version = e.case_version;
+            case.received_by = e.received_by.clone();
             case.faulty.retain(|f| !e.materials.contains(&f.material));
             case.outstanding_materials.retain(|m| !e.materials.contains(m));
             for material in &e.materials {
@@ -68,6 +70,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 Outcome::Denied => CaseState::Denied,
             };
             case.decision = Some(e.outcome.clone());
+            case.decided_by = Some(e.officer.clone());
             case.result_document = e.result_document.clone();
         }
         Event::DeliveryRequested(e) => {
@@ -127,6 +130,18 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 }
             }
         }
+        Event::DocumentSealed(e) => {
+            let signed = ElectronicSeal {
+                seal_name: e.seal_name.clone(),
+                key_id: e.key_id.clone(),
+                signature: e.signature.clone(),
+                document_sha256: e.document_sha256.clone(),
+                signed_at: e.signed_at,
+            };
+            case.documents.iter_mut().filter(|d| d.event_id == e.document_event_id).for_each(|d| {
+                d.electronic_seal.get_or_insert_with(|| signed.clone());
+            })
+        }
         Event::CertificateRevocationRequested(_) => {
             case.certificate.iter_mut().for_each(|c| c.status = "revocation_requested".into())
         }
@@ -145,6 +160,8 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen)))
         }
         Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
+        // The document is signed when the seal service answers.
+        Event::DocumentSealRequested(_) => {}
         // Facts about data exchanges and the audit ledger, not about the case.
         Event::DataShared(_) | Event::LedgerCheckpointSigned(_) | Event::AuditAnomalyDetected(_) => {}
     }

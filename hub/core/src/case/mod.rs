@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::calendar;
 use crate::documents::DocumentRef;
 pub use crate::facts::DeliveryMethod;
-use crate::reference::{Matter, Reference};
+use crate::reference::{Authority, Matter, Reference};
 
 mod decide;
 mod evolve;
@@ -181,6 +181,12 @@ pub struct Case {
     /// The fee order, for matters with fees (一窗收费): ordered at acceptance, paid at the bank.
     #[serde(default)]
     pub fee: Option<CaseFee>,
+    /// The clerk who last took materials in (接件人): the application's, then a supplement's.
+    #[serde(default)]
+    pub received_by: String,
+    /// The officer who decided.
+    #[serde(default)]
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +258,7 @@ pub enum Command {
     },
     Supplement {
         materials: Vec<String>,
+        received_by: String,
     },
     Route,
     StartProcedure {
@@ -282,6 +289,8 @@ pub enum Command {
         reason: String,
     },
     Collect {
+        /// The clerk handing the result out (出件人); empty at a locker.
+        handed_out_by: String,
         collected_by: String,
         id_number: Option<String>,
         pickup_code: Option<String>,
@@ -294,6 +303,10 @@ pub enum Command {
         reason: String,
     },
     Archive,
+    /// Ask the seal service to sign the document `issued_by` added to the case file.
+    SealDocument {
+        issued_by: Event,
+    },
     CheckDeadlines,
     Review {
         grade: i32,
@@ -327,6 +340,7 @@ impl Command {
             Command::Record(_) => "record a connector's fact",
             Command::RevokeCertificate { .. } => "revoke the certificate",
             Command::Archive => "archive",
+            Command::SealDocument { .. } => "seal a document",
             Command::CheckDeadlines => "check deadlines",
             Command::Review { .. } => "review",
             Command::OpenRectification { .. } => "open a rectification",
@@ -377,6 +391,8 @@ pub enum Rejection {
     BadChannel,
     #[error("the case was already reviewed online (one review per case online)")]
     AlreadyReviewed,
+    #[error("the case file has no document issued by {0}")]
+    NoSuchDocument(String),
     #[error("no open rectification item {0} on this case")]
     NoSuchRectification(String),
     #[error("the case has no valid certificate to revoke")]
@@ -441,6 +457,8 @@ impl Case {
             timer_day: None,
             certificate: None,
             fee: None,
+            received_by: application.received_by.clone(),
+            decided_by: None,
         };
         evolve(case, &submitted)
     }
@@ -452,6 +470,25 @@ impl Case {
     /// Number of the case's fee order; the case number is what comes before the suffix.
     pub fn fee_order_number(&self) -> String {
         format!("{}{}", self.case_number, contracts::FEE_ORDER_SUFFIX)
+    }
+
+    /// The clerk who took the materials in, for the documents they issue; an application filed
+    /// online is examined by the hub itself.
+    pub fn clerk(&self) -> String {
+        if self.received_by.is_empty() {
+            "网上申请系统核验".into()
+        } else {
+            self.received_by.clone()
+        }
+    }
+
+    /// The unit whose file the case is: the deciding authority, or, for a case never routed,
+    /// the unit that took it in.
+    pub fn file_unit(&self, reference: &Reference) -> Option<Authority> {
+        match &self.department_code {
+            Some(code) => reference.authority(code),
+            None => reference.accepting_unit(&self.application.service_point.code),
+        }
     }
 
     /// Serial part of the case number, which numbers the case's documents.

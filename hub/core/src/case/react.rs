@@ -24,14 +24,14 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
             vec![Command::RequestDelivery]
         }
         Event::CaseDecided(_) if case.state == CaseState::Approved => {
-            vec![Command::HoldForPickup { method: delivery, reason: "chosen at acceptance".into() }]
+            vec![Command::HoldForPickup { method: delivery, reason: "申请人受理时选择的领取方式".into() }]
         }
         Event::CaseDecided(_) if case.state == CaseState::Denied => vec![Command::Archive],
         Event::DeliveryCompleted(_) if case.state == CaseState::Delivered => vec![Command::Archive],
         Event::DeliveryCompleted(_) if case.state == CaseState::DeliveryFailed => {
             vec![Command::HoldForPickup {
                 method: DeliveryMethod::Window,
-                reason: "mail delivery failed; returned to the window".into(),
+                reason: "邮寄投递未成功，退回窗口领取".into(),
             }]
         }
         Event::ResultCollected(_) => vec![Command::Archive],
@@ -49,7 +49,10 @@ pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(C
     let mut pending: VecDeque<Event> = causes.into();
     let mut produced = Vec::new();
     while let Some(cause) = pending.pop_front() {
-        for command in reactions(&case, &cause) {
+        // A document the cause added to the case file goes to the seal service, if there is one.
+        let issued = ctx.reference.electronic_seals && case.documents.iter().any(|d| d.event_id == cause.event_id());
+        let seal = issued.then(|| Command::SealDocument { issued_by: cause.clone() });
+        for command in reactions(&case, &cause).into_iter().chain(seal) {
             let (next, decided) = decide_and_evolve(case, &command, ctx)?;
             case = next;
             produced.extend(decided.iter().cloned());
@@ -70,6 +73,7 @@ pub fn is_external_fact(event: &Event) -> bool {
             | Event::CertificateRevoked(_)
             | Event::FeeOrderCreated(_)
             | Event::PaymentConfirmed(_)
+            | Event::DocumentSealed(_)
     )
 }
 

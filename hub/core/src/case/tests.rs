@@ -323,6 +323,8 @@ fn facts_about_another_order_are_refused() {
 
 const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
+const FOOD_WORKSHOP: &str = "11610429MB2912346B4000104120000";
+const SUBSISTENCE_ALLOWANCE: &str = "11610429MB2912348D2000114012000";
 
 fn deny(case: &Case, reason: &str) -> Command {
     Command::Decide {
@@ -354,9 +356,10 @@ fn missing_and_faulty_materials_are_all_on_one_notice_and_a_supplement_resumes_t
     );
 
     let ctx = context(&reference);
-    let unknown = Command::Supplement { materials: vec!["户口本".into()] };
+    let unknown = Command::Supplement { materials: vec!["户口本".into()], received_by: "李受理".into() };
     assert_eq!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownMaterial("户口本".into())));
     let supplied = Command::Supplement {
+        received_by: "李受理".into(),
         materials: vec!["经营者身份证明".into(), "经营场所使用证明".into(), "个体工商户登记申请书".into()],
     };
     let (case, events) = run(case, supplied, &reference);
@@ -395,7 +398,11 @@ fn tolerant_acceptance_needs_complete_primary_materials_and_a_commitment() {
         })
         .collect();
     assert!(scopes.contains(&"commitment".to_string()), "{scopes:?}");
-    let (case, _) = run(case, Command::Supplement { materials: vec!["经营场所使用证明".into()] }, &reference);
+    let (case, _) = run(
+        case,
+        Command::Supplement { materials: vec!["经营场所使用证明".into()], received_by: "李受理".into() },
+        &reference,
+    );
     assert!(case.outstanding_materials.is_empty());
     assert_eq!(case.state, CaseState::Routed, "a supplement under tolerance does not re-open acceptance");
 }
@@ -529,6 +536,7 @@ fn window_pickup_checks_the_applicants_id_and_records_the_signature() {
     assert_eq!(case.state, CaseState::AwaitingPickup);
     let ctx = context(&reference);
     let collect = |id: &str| Command::Collect {
+        handed_out_by: "王出件".into(),
         collected_by: "张三".into(),
         id_number: Some(id.into()),
         pickup_code: None,
@@ -551,6 +559,7 @@ fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
     assert_eq!(code, pickup_code(&reference.pickup_secret, &case.case_number));
     assert_ne!(code, pickup_code(b"another county", &case.case_number));
     let collect = |code: &str| Command::Collect {
+        handed_out_by: String::new(),
         collected_by: "张三".into(),
         id_number: None,
         pickup_code: Some(code.into()),
@@ -574,7 +583,7 @@ fn a_failed_mail_delivery_returns_the_result_to_the_window() {
     assert_eq!(kinds(&events), ["DeliveryCompleted", "ResultReadyForPickup"]);
     let Event::ResultReadyForPickup(pickup) = &events[1] else { unreachable!() };
     assert_eq!(pickup.place, "土桥1村便民服务站窗口");
-    assert!(pickup.reason.contains("failed"));
+    assert!(pickup.reason.contains("邮寄投递未成功"));
     assert_eq!(case.state, CaseState::AwaitingPickup);
 }
 
@@ -635,12 +644,50 @@ fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
     let html = documents::render(&case, denial, event, &reference);
     assert!(html.contains("行政复议") && html.contains("行政诉讼"), "the right to reconsideration or litigation");
     assert!(html.contains("经营范围&lt;涉及&gt;前置许可"), "escaped");
-    assert!(html.contains("旬邑县行政审批服务局（印章）"));
+    assert!(html.contains("（此处加盖旬邑县行政审批服务局行政审批专用章）"), "{html}");
+    for doc in &case.documents {
+        let event = history.iter().find(|e| e.event_id() == doc.event_id).unwrap();
+        let html = documents::render(&case, doc, event, &reference);
+        assert_eq!(documents::missing_parts(&doc.kind, &html), Vec::<String>::new(), "{html}");
+    }
+    // Filed by the deciding unit's archivist, numbered and kept as the county's policy says.
+    assert_eq!(archived.archivist, "马晓燕");
+    assert_eq!(archived.retention, "D10", "a denied licence is kept ten years");
+    assert_eq!(archived.file_number, "J045-WS·2026-D10-SPJ-1120000001");
 
     let flow = crate::flow::flow_record(&history, &reference);
-    let actions: Vec<&str> = flow.iter().map(|h| h.action.as_str()).collect();
-    assert_eq!(actions, ["提交申请", "受理", "材料流转", "不予许可", "归档"]);
-    assert_eq!(flow[2].to, "旬邑县行政审批服务局");
+    let steps: Vec<[&str; 5]> =
+        flow.iter().map(|h| [h.action.as_str(), &h.from, &h.giver, &h.to, &h.receiver]).collect();
+    assert_eq!(
+        steps,
+        [
+            ["提交申请", "申请人", "张三", "土桥1村便民服务站", "刘代办"],
+            ["受理", "土桥1村便民服务站", "刘代办", "土桥1村便民服务站", "刘代办"],
+            ["材料流转（就近办：县级部门审批）", "土桥1村便民服务站", "刘代办", "旬邑县行政审批服务局", "王审批"],
+            ["不予许可", "旬邑县行政审批服务局", "王审批", "旬邑县行政审批服务局", "王审批"],
+            ["归档", "旬邑县行政审批服务局", "马晓燕", "旬邑县行政审批服务局档案室", "马晓燕"],
+        ]
+    );
+}
+
+#[test]
+fn each_result_goes_out_under_the_seal_its_unit_declares() {
+    let reference = Reference::builtin();
+    let seal_of_decision = |matter: &str, domicile: Option<&str>| {
+        let mut app = application_for(&reference, matter);
+        app.domicile_township = domicile.map(String::from);
+        let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+        let (case, events) = run(case.clone(), deny(&case, "不符合法定条件"), &reference);
+        let doc = case.documents.iter().find(|d| d.kind == "denial").unwrap();
+        let event = events.iter().find(|e| e.event_id() == doc.event_id).unwrap();
+        documents::issuer(&case, &doc.kind, event, &reference)
+    };
+    let unified = Some("旬邑县行政审批服务局行政审批专用章".to_string());
+    // 市场监管 is among the departments whose results the county seals centrally (seed 003).
+    assert_eq!(seal_of_decision(FOOD_WORKSHOP, None), ("旬邑县市场监督管理局".into(), unified));
+    // 民政 keeps its own seal; a township decides under its government's.
+    assert_eq!(seal_of_decision(SUBSISTENCE_ALLOWANCE, None).1.as_deref(), Some("旬邑县民政局"));
+    assert_eq!(seal_of_decision(HOMESTEAD, Some("610429100000")).1.as_deref(), Some("旬邑县土桥镇人民政府"));
 }
 
 #[test]
@@ -722,4 +769,53 @@ fn event_ids_are_those_already_stored_as_deduplication_keys() {
     assert_eq!(ids::data_shared("c/5", "certificate.issue"), "c/5/shared/certificate.issue");
     assert_eq!(ids::ledger_checkpoint(42), "ledger-checkpoint/42");
     assert_eq!(ids::anomaly_alert("read_without_case", 4), "anomaly/read_without_case/4");
+}
+
+#[test]
+fn with_a_seal_service_each_sealed_document_is_sent_to_be_signed_and_keeps_the_signature() {
+    let mut reference = Reference::builtin();
+    reference.electronic_seals = true;
+    let app = application(&reference);
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    let requests: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DocumentSealRequested(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    let kinds: Vec<&str> = requests.iter().map(|r| r.document_kind.as_str()).collect();
+    assert_eq!(kinds, ["acceptance_notice"], "the applicant's own form is signed, not sealed");
+    let request = &requests[0];
+    assert_eq!(request.seal_name, "旬邑县土桥镇人民政府", "a village station takes in for its township");
+    let notice = case.documents.iter().find(|d| d.event_id == request.document_event_id).unwrap().clone();
+    let issuing = events.iter().find(|e| e.event_id() == notice.event_id).unwrap();
+    assert_eq!(documents::sealed_digest(&case, &notice, issuing, &reference), request.document_sha256);
+
+    let sealed = contracts::DocumentSealed {
+        event_id: crate::ids::document_sealed(&request.event_id),
+        case_number: case.case_number.clone(),
+        occurred_at: NOW,
+        document_event_id: request.document_event_id.clone(),
+        document_sha256: request.document_sha256.clone(),
+        seal_name: request.seal_name.clone(),
+        key_id: "k1".into(),
+        signature: "ab".repeat(64),
+        signed_at: NOW,
+    };
+    let (case, _) = run(case, Command::Record(sealed.clone().into()), &reference);
+    let notice = case.documents.iter().find(|d| d.event_id == request.document_event_id).unwrap();
+    assert_eq!(notice.electronic_seal.as_ref().map(|s| s.key_id.as_str()), Some("k1"));
+    let html = documents::render(&case, notice, issuing, &reference);
+    assert!(html.contains("电子印章：旬邑县土桥镇人民政府") && !html.contains("此处加盖"), "{html}");
+    assert_eq!(
+        documents::sealed_digest(&case, notice, issuing, &reference),
+        request.document_sha256,
+        "the mark is not signed"
+    );
+    let stray = contracts::DocumentSealed { document_event_id: "nothing/9".into(), ..sealed };
+    assert_eq!(
+        decide(&case, &Command::Record(stray.into()), &context(&reference)),
+        Err(Rejection::NoSuchDocument("nothing/9".into()))
+    );
 }
