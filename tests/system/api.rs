@@ -34,6 +34,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
         faults: Default::default(),
         counterpart_faults: Default::default(),
         mix: false,
+        electronic_seals: false,
     };
     let demo = DemoRun::start(config, &options).await.unwrap();
     let base = demo.api_url().to_string();

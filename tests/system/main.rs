@@ -25,6 +25,7 @@ mod procedures;
 mod province;
 mod schema_registry;
 mod schemathesis;
+mod seal;
 mod stop;
 mod store;
 mod topics;

@@ -8,7 +8,8 @@ use reqwest::Method;
 
 use super::protocol::SealKey;
 use super::SealConfig;
-use crate::framework::{CallError, CounterpartClient};
+use crate::framework::{with_retry, CallError, CounterpartClient};
+use bus::RetryPolicy;
 
 /// Why a signature does not verify now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +24,7 @@ pub enum SealProblem {
 
 pub struct SealKeys {
     client: CounterpartClient,
+    retry: RetryPolicy,
     known: Mutex<HashMap<String, SealKey>>,
 }
 
@@ -30,7 +32,7 @@ impl SealKeys {
     pub fn new(config: &SealConfig) -> anyhow::Result<SealKeys> {
         let client =
             CounterpartClient::signed(&config.base_url, &config.app_id, &config.app_secret, config.timeout_ms)?;
-        Ok(SealKeys { client, known: Mutex::default() })
+        Ok(SealKeys { client, retry: config.retry, known: Mutex::default() })
     }
 
     async fn key(&self, key_id: &str) -> Result<SealKey, SealProblem> {
@@ -38,7 +40,9 @@ impl SealKeys {
             return Ok(key.clone());
         }
         let path = format!("/api/v1/keys/{key_id}");
-        let key: SealKey = match self.client.call(Method::GET, &path, &[], None::<&()>).await {
+        let fetched =
+            with_retry(&self.retry, "seal key", || self.client.call(Method::GET, &path, &[], None::<&()>)).await;
+        let key: SealKey = match fetched {
             Ok(key) => key,
             Err(error) if error.is_not_found() => {
                 return Err(SealProblem::Broken(format!("the seal service knows no key {key_id}")))

@@ -158,6 +158,7 @@ pub async fn run(
         faults: Default::default(),
         counterpart_faults: Default::default(),
         mix: true,
+        electronic_seals: false,
     };
     let mut demo = DemoRun::start(config.clone(), &options).await?;
     let peers = match start_peers(&config, &demo, instances - 1).await {

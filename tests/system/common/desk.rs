@@ -26,6 +26,7 @@ pub fn demo_options(dir: &Path) -> DemoOptions {
         faults: Faults::default(),
         counterpart_faults: Default::default(),
         mix: false,
+        electronic_seals: false,
     }
 }
 
@@ -113,7 +114,9 @@ impl<'a> Desk<'a> {
     pub async fn document(&self, case: &str, position: usize) -> String {
         let url = format!("{}/api/v1/cases/{case}/documents/{position}", self.demo.api_url());
         let response = self.demo.staff.send(self.client.get(url)).await.unwrap();
-        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-        response.text().await.unwrap()
+        let html = response.headers()["content-type"] == "text/html; charset=utf-8";
+        let text = response.text().await.unwrap();
+        assert!(html, "document {position} of {case} is not a page: {text}");
+        text
     }
 }

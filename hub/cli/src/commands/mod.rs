@@ -76,6 +76,10 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Seal the documents electronically: at `seal.base_url` if set, else with the
+        /// built-in seal service simulator.
+        #[arg(long)]
+        electronic_seals: bool,
         /// Only plain mailed approvals, without the county-day mix of procedures.
         #[arg(long)]
         plain: bool,
@@ -173,6 +177,9 @@ enum Command {
     ProvinceSim(simulators::ProvinceSim),
     /// Run the e-certificate repository simulator as its own server.
     EcertSim(simulators::EcertSim),
+    /// Run the electronic seal service simulator as its own server (signs documents with one
+    /// Ed25519 key per seal).
+    SealSim(simulators::SealSim),
 }
 
 /// Default log filter of the interactive commands: warnings of our own, errors of Kafka, and
@@ -236,6 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             step_delay_ms,
             no_progress,
             plain,
+            electronic_seals,
             serve,
         } => {
             init_logging(QUIET);
@@ -257,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 faults: Faults::default(),
                 counterpart_faults: Default::default(),
                 mix: !plain,
+                electronic_seals,
             };
             let run = demo::DemoRun::start(config, &options).await?;
             let summary = run.drive(&options).await;
@@ -327,5 +336,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BankSim(sim) => sim.run().await,
         Command::ProvinceSim(sim) => sim.run().await,
         Command::EcertSim(sim) => sim.run().await,
+        Command::SealSim(sim) => sim.run().await,
     }
 }

@@ -1,10 +1,10 @@
-//! `hub postal-sim`, `ecert-sim`, `province-sim`, `bank-sim`: each counterpart's simulator as
+//! `hub postal-sim`, `ecert-sim`, `province-sim`, `bank-sim`, `seal-sim`: each counterpart's simulator as
 //! its own server, with the faults it injects from the start.
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use connectors::{bank, ecert, postal, province, simulation};
+use connectors::{bank, ecert, postal, province, seal, simulation};
 
 use super::init_logging;
 
@@ -47,6 +47,17 @@ pub struct ProvinceSim {
 pub struct EcertSim {
     #[arg(long, default_value = "127.0.0.1:8091")]
     listen: String,
+    #[command(flatten)]
+    counterpart: SignedCounterpart,
+}
+
+#[derive(Debug, Args)]
+pub struct SealSim {
+    #[arg(long, default_value = "127.0.0.1:8094")]
+    listen: String,
+    /// Whence the seals' Ed25519 keys derive: keep it to keep the keys across restarts.
+    #[arg(long, default_value = "development seal keys")]
+    key_secret: String,
     #[command(flatten)]
     counterpart: SignedCounterpart,
 }
@@ -159,6 +170,19 @@ impl EcertSim {
         let SignedCounterpart { app_id, app_secret, faults } = self.counterpart;
         let config = ecert::simulator::SimulatorConfig { app_id, app_secret, faults: faults.faults() };
         serve(&self.listen, "e-certificate", |listener| ecert::simulator::spawn(listener, config)).await
+    }
+}
+
+impl SealSim {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let SignedCounterpart { app_id, app_secret, faults } = self.counterpart;
+        let config = seal::simulator::SimulatorConfig {
+            app_id,
+            app_secret,
+            key_secret: self.key_secret,
+            faults: faults.faults(),
+        };
+        serve(&self.listen, "seal service", |listener| seal::simulator::spawn(listener, config)).await
     }
 }
 

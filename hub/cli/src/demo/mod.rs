@@ -12,6 +12,7 @@ use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
 use connectors::province::{self, protocol::OnlineApplication};
+use connectors::seal;
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{Applicant, PostalAddress};
 use futures::stream::{self, StreamExt as _};
@@ -53,6 +54,9 @@ pub struct DemoOptions {
     pub counterpart_faults: connectors::simulation::Faults,
     /// The county-day mix of procedures; off: every case is a plain mailed approval.
     pub mix: bool,
+    /// Seal documents electronically: with the configured seal service (`seal.base_url`), or
+    /// else the built-in simulator.
+    pub electronic_seals: bool,
 }
 
 /// What a run achieved; printed as a table and written as JSON.
@@ -82,6 +86,7 @@ pub struct DemoRun {
     _ecert_simulator: Option<ecert::simulator::RunningSimulator>,
     _province_simulator: Option<province::simulator::RunningSimulator>,
     _bank_simulator: Option<bank::simulator::RunningSimulator>,
+    _seal_simulator: Option<seal::simulator::RunningSimulator>,
     client: reqwest::Client,
     /// The county's people, each calling the API with their own token.
     pub staff: Staff,
@@ -190,6 +195,19 @@ impl DemoRun {
                 Some(sim)
             }
         };
+        let seal_simulator = if options.electronic_seals && config.seal.base_url.is_empty() {
+            let sim_config = seal::simulator::SimulatorConfig {
+                app_id: config.seal.app_id.clone(),
+                app_secret: config.seal.app_secret.clone(),
+                key_secret: "demo seal keys".into(),
+                faults: options.counterpart_faults.clone(),
+            };
+            let sim = seal::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+            config.seal.base_url = sim.base_url.clone();
+            Some(sim)
+        } else {
+            None
+        };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let (postal_url, ecert_url, province_url) =
@@ -203,6 +221,7 @@ impl DemoRun {
             _ecert_simulator: ecert_simulator,
             _province_simulator: province_simulator,
             _bank_simulator: bank_simulator,
+            _seal_simulator: seal_simulator,
             client,
             base,
             peers: Vec::new(),
