@@ -377,7 +377,7 @@ fn samples() -> Vec<Event> {
             event_id: id.clone(),
             case_number: case.clone(),
             occurred_at: at,
-            type_code: "11100611".into(),
+            type_code: "11100000MB0308302E001".into(),
             certificate_name: "营业执照".into(),
             number: "旬审批许〔2026〕1号".into(),
             holder_name: "张三".into(),

@@ -31,7 +31,7 @@ fn request(serial: usize, holder_code_kind: &str) -> Delivery {
         event_id: format!("{case_number}/6"),
         case_number: case_number.clone(),
         occurred_at: 1_763_604_000_000,
-        type_code: "11100621".into(),
+        type_code: "11100000MB0308302E021".into(),
         certificate_name: "食品经营许可证".into(),
         number: format!("旬审批食〔2026〕{serial}号"),
         holder_name: "张三".into(),
@@ -106,7 +106,7 @@ async fn certificates_are_issued_once_through_errors_lost_answers_and_an_outage(
     for record in &held {
         let id: CertificateId =
             record.certificate.certificate_id.parse().expect("a well-formed identifier with its check character");
-        assert_eq!((id.type_code.as_str(), id.issuer_code.as_str()), ("11100621", "11610429MB2912345A"));
+        assert_eq!((id.type_code.as_str(), id.issuer_code.as_str()), ("11100000MB0308302E021", "11610429MB2912345A"));
     }
 
     let events = recorded(&store).await;
@@ -240,8 +240,11 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
             (400, Some("certificate_id")),
             "{backend}: a wrong check character is caught: {answer}"
         );
-        let (status, found) =
-            desk.get(format!("/api/v1/certificates?holder_code={APPLICANT_ID}&type_code=11100621&purpose=核验")).await;
+        let (status, found) = desk
+            .get(format!(
+                "/api/v1/certificates?holder_code={APPLICANT_ID}&type_code=11100000MB0308302E021&purpose=核验"
+            ))
+            .await;
         assert_eq!(status, 200);
         assert!(
             found.as_array().unwrap().iter().any(|v| v["certificate"]["certificate_id"] == certificate_id.as_str()),
@@ -395,7 +398,7 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
 /// Puts a business licence held by `holder` into the repository, as another authority would.
 async fn seed(demo: &DemoRun, holder: &str) -> String {
     let licence = json!({
-        "type_code": "11100611", "certificate_name": "营业执照", "number": format!("91610429MA{holder}"),
+        "type_code": "11100000MB0308302E001", "certificate_name": "营业执照", "number": format!("91610429MA{holder}"),
         "holder_name": "张三", "holder_code": holder, "holder_code_kind": "111",
         "issuer": "旬邑县市场监督管理局", "issuer_code": "11610429MB2912346B", "issue_date": "2025-03-01",
         "valid_until": null, "area_code": "610429", "case_number": "61042920250301000001",

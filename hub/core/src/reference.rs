@@ -156,6 +156,34 @@ pub struct Matter {
     pub certificate: Option<CertificateSpec>,
 }
 
+/// 行使层级 of a county department in an implementation code.
+pub const COUNTY_LEVEL: char = '4';
+
+impl Matter {
+    /// What is wrong with the matter's codes, if anything: the basic code is 12 digits; the
+    /// implementation code is the department's credit code, the county level and the basic
+    /// code (31 characters, as published implementation codes are built); a certificate type
+    /// code is a credit code and three digits (GB/T 36904).
+    pub fn code_problem(&self) -> Option<String> {
+        if self.basic_code.len() != 12 || !self.basic_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(format!("basic code {} is not 12 digits", self.basic_code));
+        }
+        let expected = format!("{}{COUNTY_LEVEL}{}", self.department, self.basic_code);
+        if self.implementation_code != expected {
+            return Some(format!(
+                "implementation code {} is not the department's credit code, level {COUNTY_LEVEL} and the basic code ({expected})",
+                self.implementation_code
+            ));
+        }
+        let certificate = self.certificate.as_ref()?;
+        let code = &certificate.type_code;
+        let well_formed = code.len() == 21
+            && code[..18].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            && code[18..].bytes().all(|b| b.is_ascii_digit());
+        (!well_formed).then(|| format!("certificate type code {code} is not a credit code and three digits"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateSpec {
@@ -217,6 +245,9 @@ impl Reference {
             file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
         let mut matters: HashMap<String, Vec<Matter>> = HashMap::new();
         for matter in file.matters {
+            if let Some(problem) = matter.code_problem() {
+                return Err(format!("matter {} ({}): {problem}", matter.name, matter.implementation_code));
+            }
             if let Some(unknown) = std::iter::once(&matter.department)
                 .chain(&matter.co_departments)
                 .find(|d| !departments.contains_key(*d))
@@ -453,6 +484,26 @@ mod tests {
             assert!(village.code.starts_with(&township.code[..9]), "{} is not in {}", village.code, township.code);
             assert_eq!(reference.service_point(&village.code).unwrap().tier, "village");
         }
+    }
+
+    /// Implementation codes as published (e.g. 12441500196720244T3442199806003: a city-level
+    /// body's credit code, its level 3 and a 12-character basic code) and certificate type codes
+    /// as published identifiers carry them (11100000000013338W011): 31 and 21 characters.
+    #[test]
+    fn matter_codes_are_built_as_the_national_catalogue_builds_them() {
+        let reference = Reference::builtin();
+        let matter = reference.matter("11610429MB2912345A4000104010000").unwrap().clone();
+        assert_eq!(matter.code_problem(), None);
+        let mut level_one = matter.clone();
+        level_one.implementation_code = "11610429MB2912345A1000104010000".into();
+        assert!(level_one.code_problem().unwrap().contains("level 4"), "a county department's level is 4");
+        let mut eight_digit_type = matter.clone();
+        eight_digit_type.certificate.as_mut().unwrap().type_code = "11100611".into();
+        assert!(eight_digit_type.code_problem().unwrap().contains("type code"));
+        let mut short_basic = matter;
+        short_basic.basic_code = "0001040100".into();
+        assert!(short_basic.code_problem().unwrap().contains("12 digits"));
+        assert!(reference.matters().all(|m| m.code_problem().is_none() && m.statutory_days >= m.promised_days));
     }
 
     #[test]

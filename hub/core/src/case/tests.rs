@@ -82,7 +82,7 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
 
     let (case, events) = run(case.clone(), approve(&case), &reference);
     let Event::CertificateRequested(request) = &events[1] else { panic!("{events:?}") };
-    assert_eq!((request.type_code.as_str(), request.certificate_name.as_str()), ("11100611", "营业执照"));
+    assert_eq!((request.type_code.as_str(), request.certificate_name.as_str()), ("11100000MB0308302E001", "营业执照"));
     assert_eq!((request.holder_name.as_str(), request.holder_code_kind.as_str()), ("张三", "111"));
     assert_eq!(Some(&request.number), case.result_document.as_ref(), "the licence number is the decision's");
     assert_eq!((request.issuer_code.as_str(), request.area_code.as_str()), ("11610429MB2912345A", "610429"));
@@ -98,7 +98,7 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
             case_number: case.case_number.clone(),
             occurred_at: NOW,
             certificate_id: id.into(),
-            type_code: "11100611".into(),
+            type_code: "11100000MB0308302E001".into(),
             number: request.number.clone(),
             status: "valid".into(),
         }
@@ -106,13 +106,13 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
     };
     let (case, _) = run(
         case.clone(),
-        Command::Record(issued("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X")),
+        Command::Record(issued("1.2.156.3005.2.11100000MB0308302E001.11610429MB2912345A.202600000001.001.P")),
         &reference,
     );
     let certificate = case.certificate.clone().unwrap();
     assert_eq!(
         (certificate.status.as_str(), certificate.certificate_id.as_deref()),
-        ("valid", Some("1.2.156.3005.2.11100611.11610429MB2912345A.202600000001.001.X"))
+        ("valid", Some("1.2.156.3005.2.11100000MB0308302E001.11610429MB2912345A.202600000001.001.P"))
     );
 
     let (case, events) = run(case.clone(), revoke.clone(), &reference);
@@ -324,7 +324,7 @@ fn facts_about_another_order_are_refused() {
 const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const FOOD_WORKSHOP: &str = "11610429MB2912346B4000104120000";
-const SUBSISTENCE_ALLOWANCE: &str = "11610429MB2912348D2000114012000";
+const SUBSISTENCE_ALLOWANCE: &str = "11610429MB2912348D4000114012000";
 
 fn deny(case: &Case, reason: &str) -> Command {
     Command::Decide {
