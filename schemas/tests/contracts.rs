@@ -492,6 +492,30 @@ fn samples() -> Vec<Event> {
             message: "无办件依据调取个人数据".into(),
         }
         .into(),
+        DocumentSealRequested {
+            event_id: "61042920261120000001/9".into(),
+            case_number: "61042920261120000001".into(),
+            occurred_at: at,
+            document_event_id: "61042920261120000001/8".into(),
+            document_kind: "approval".into(),
+            document_number: "旬审许〔2026〕000001号".into(),
+            unit: "旬邑县市场监督管理局".into(),
+            seal_name: "旬邑县行政审批服务局行政审批专用章".into(),
+            document_sha256: "ab".repeat(32),
+        }
+        .into(),
+        DocumentSealed {
+            event_id: "61042920261120000001/9/sealed".into(),
+            case_number: "61042920261120000001".into(),
+            occurred_at: at,
+            document_event_id: "61042920261120000001/8".into(),
+            document_sha256: "ab".repeat(32),
+            seal_name: "旬邑县行政审批服务局行政审批专用章".into(),
+            key_id: "0123456789abcdef".into(),
+            signature: "cd".repeat(64),
+            signed_at: at,
+        }
+        .into(),
     ]
 }
 

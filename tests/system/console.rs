@@ -204,6 +204,9 @@ async fn each_role_does_its_main_task_in_the_console() {
         notice.contains("受理通知书") && notice.contains(&accepted),
         "the printed notice is the acceptance notice of {accepted}"
     );
+    let missing = hub_core::documents::missing_parts("acceptance_notice", &notice);
+    assert!(missing.is_empty(), "the clerk prints a complete notice, lacking nothing of {missing:?}: {notice}");
+    assert!(notice.contains("<th>受理人</th><td>王芳</td>"), "the notice names the clerk holding the token: {notice}");
     assert!(console.wait("#print-notice").await.attr("disabled").await.unwrap().is_none(), "the notice can be printed");
     let record = hub.store.case(&accepted).await.unwrap().expect("the console's application is a case");
     assert_eq!(record.case.application.service_point.code, VILLAGE);
@@ -224,6 +227,7 @@ async fn each_role_does_its_main_task_in_the_console() {
         notice.contains("一次性告知") && notice.contains(first_material.as_str()),
         "the one-time notice names {first_material}"
     );
+    assert_eq!(hub_core::documents::missing_parts("one_time_notice", &notice), Vec::<String>::new(), "{notice}");
     assert_eq!(state_of(&incomplete).await, "awaiting_supplement");
     console.shot("3-village-clerk-one-time-notice").await;
 
@@ -302,6 +306,14 @@ async fn each_role_does_its_main_task_in_the_console() {
     assert!(
         file.contains("110105********002X") && !file.contains(APPLICANT_ID),
         "a supervisor sees the ID number masked: {file}"
+    );
+    let flow = console.text("#flow").await;
+    assert!(
+        flow.contains("给件人")
+            && flow.contains("接件人")
+            && flow.contains("王芳")
+            && !flow.contains("nearby-handling"),
+        "the flow record names who gave and who received, not rule ids: {flow}"
     );
     console.shot("6-supervisor-flow-record").await;
     console.fits_the_screen("the flow record").await;

@@ -451,6 +451,18 @@ impl Day<'_> {
             }
         }
         assert_eq!(listed, numbers.len(), "{backend}: each closed file is handed in once");
+        // The same list from the command line, as an archivist would print it.
+        let month = months.iter().next().unwrap();
+        let token = self.demo.staff.token(hub_core::access::Role::Supervisor, None).await.unwrap();
+        let printed = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(["archive-hand-in", "--api", self.demo.api_url(), "--month", month.as_str()])
+            .env("HUB_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "{backend}: {}", String::from_utf8_lossy(&printed.stderr));
+        let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+        let (_, answered) = desk.get(format!("/api/v1/archive/hand-in?month={month}")).await;
+        assert_eq!(printed, answered, "{backend}");
         let (status, answer) = desk.get("/api/v1/archive/hand-in?month=2026-13".into()).await;
         assert_eq!((status, answer["field"].as_str()), (400, Some("month")), "{answer}");
     }
