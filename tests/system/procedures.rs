@@ -282,7 +282,9 @@ impl Day<'_> {
     async fn overdue_warnings_are_mailed_once(&self, smtp: &SmtpServer, earlier: &Earlier) {
         let Day { backend, desk, demo } = self;
         let Earlier { mailed, tolerated, commitment, heard, .. } = earlier;
-        let overdue = desk.submit(&self.id("overdue"), SELF_EMPLOYED, VILLAGE, json!({})).await;
+        // A matter whose statutory limit (20 days) lies well past its promise (10) and the
+        // tolerated case's commitment (5): only the promise is broken.
+        let overdue = desk.submit(&self.id("overdue"), FOOD, VILLAGE, json!({})).await;
         let record = desk.wait_for(&overdue, "routed").await;
         let promised = record["case"]["promised_date"].as_i64().unwrap() as i32;
         let the_day_after = |day: i32| (i64::from(day) + 1) * 86_400_000 + 2 * 3_600_000;

@@ -81,12 +81,26 @@ pub fn standing(case: &Case, today: i32, reference: &Reference) -> Option<Standi
     Some(Standing { deadline, working_days_left: left, level })
 }
 
+/// Procedures whose time the licensing law leaves out of its limits (第四十五条: 听证、招标、
+/// 拍卖、检验、检测、检疫、鉴定、专家评审), as the hub names the ones it runs. Site inspection
+/// and supplement after acceptance are not among them.
+pub const STATUTORY_CLOCK_PAUSES: &[&str] = &["hearing", "expert_review"];
+
+/// Whether the statutory clock stands still while `procedure` runs.
+pub fn stops_statutory_clock(procedure: &str) -> bool {
+    STATUTORY_CLOCK_PAUSES.contains(&procedure)
+}
+
 fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let mut due = Vec::new();
     let matter = &case.application.matter.name;
-    let clock_runs = matches!(case.state, CaseState::Accepted | CaseState::Routed);
+    let deciding = matches!(case.state, CaseState::Accepted | CaseState::Routed);
+    let running = case.procedure.as_ref().filter(|_| case.state == CaseState::Suspended);
+    let policy = &reference.county.policy;
+    let promised_runs = deciding || running.is_some_and(|open| !policy.promised_clock_pauses.contains(&open.procedure));
+    let statutory_runs = deciding || running.is_some_and(|open| !stops_statutory_clock(&open.procedure));
     if let (true, Some(Standing { deadline, working_days_left: left, level })) =
-        (clock_runs, standing(case, today, reference))
+        (promised_runs, standing(case, today, reference))
     {
         let due_date = iso_date(deadline);
         if let Some(level) = level.filter(|level| raised(case, &prefix("case", deadline, None)) < Some(*level)) {
@@ -99,7 +113,7 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     }
     // Past the statutory limit the promised one was long missed: escalated on its own, as the
     // law's limit, not the county's promise, is what was broken.
-    if let (true, Some(statutory)) = (clock_runs, case.statutory_date) {
+    if let (true, Some(statutory)) = (statutory_runs, case.statutory_date) {
         if today > statutory && raised(case, &prefix("statutory", statutory, None)).is_none() {
             let message = format!("办件 {}（{matter}）已超过法定办结时限 {}", case.case_number, iso_date(statutory));
             due.push(Due { level: Level::Red, scope: "statutory", step: None, due_date: statutory, message });

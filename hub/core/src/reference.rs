@@ -51,6 +51,9 @@ pub struct Policy {
     pub locker_place: String,
     /// Limit of each special procedure in working days, by procedure name.
     pub procedure_days: std::collections::BTreeMap<String, u32>,
+    /// The special procedures during which the county's promised clock (承诺时限) stands still;
+    /// the statutory clock stops only for the law's list, whatever this says.
+    pub promised_clock_pauses: Vec<String>,
     pub archive: ArchivePolicy,
 }
 

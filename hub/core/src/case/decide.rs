@@ -261,7 +261,11 @@ impl Decider<'_, '_> {
         not_blank("summary", summary)?;
         let open = case.procedure.as_ref().ok_or_else(|| case.wrong_state(self.command))?;
         let today = ctx.today();
-        let paused = ctx.reference.calendar.working_days_between(open.started_day, today).max(0);
+        let took = ctx.reference.calendar.working_days_between(open.started_day, today).max(0);
+        // Each clock stands still only for what its rule leaves out: the county's policy for
+        // the promised one, the licensing law's list for the statutory one.
+        let paused = if ctx.reference.county.policy.promised_clock_pauses.contains(&open.procedure) { took } else { 0 };
+        let statutory_paused = if deadlines::stops_statutory_clock(&open.procedure) { took } else { 0 };
         let promised = case.promised_date.unwrap_or(today);
         Ok(ProcedureCompleted {
             event_id: self.next_id(),
@@ -275,7 +279,7 @@ impl Decider<'_, '_> {
             promised_date: ctx.reference.calendar.add_working_days(promised, paused as u32),
             statutory_date: case
                 .statutory_date
-                .map(|date| ctx.reference.calendar.add_working_days(date, paused as u32)),
+                .map(|date| ctx.reference.calendar.add_working_days(date, statutory_paused as u32)),
         })
     }
 

@@ -232,8 +232,9 @@ fn the_promised_date_counts_working_days() {
     let reference = Reference::builtin();
     let case = Case::open(&application(&reference));
     let (case, _) = run(case, Command::Examine, &reference);
-    // Friday + 3 working days = Wednesday.
-    assert_eq!(calendar::iso_date(case.promised_date.unwrap()), "2026-11-25");
+    // Friday + 1 working day = Monday (promised); + 3 = Wednesday (the registration regulation's limit).
+    assert_eq!(calendar::iso_date(case.promised_date.unwrap()), "2026-11-23");
+    assert_eq!(calendar::iso_date(case.statutory_date.unwrap()), "2026-11-25");
 }
 
 #[test]
@@ -446,7 +447,7 @@ fn a_clerk_may_refuse_an_incomplete_application_with_reason_and_basis() {
 fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let promised = case.promised_date.unwrap();
+    let (promised, statutory) = (case.promised_date.unwrap(), case.statutory_date.unwrap());
     let ctx = context(&reference);
     let unknown = Command::StartProcedure {
         procedure: "lottery".into(),
@@ -484,7 +485,50 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
     let Event::ProcedureCompleted(done) = &events[0] else { unreachable!() };
     assert_eq!(done.paused_working_days, 4);
     assert_eq!(case.promised_date, Some(reference.calendar.add_working_days(promised, 4)));
+    assert_eq!(
+        case.statutory_date,
+        Some(reference.calendar.add_working_days(statutory, 4)),
+        "a hearing is on the law's list"
+    );
     assert_eq!(case.state, CaseState::Routed);
+}
+
+/// 行政许可法 第四十五条: only 听证、招标、拍卖、检验、检测、检疫、鉴定、专家评审 are left out of
+/// the statutory limits. A site inspection pauses the county's promise (its policy) but the
+/// statutory clock runs on, and warns while the inspection is still open.
+#[test]
+fn a_site_inspection_pauses_the_promise_but_not_the_statutory_clock() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let (promised, statutory) = (case.promised_date.unwrap(), case.statutory_date.unwrap());
+    let inspection = Command::StartProcedure {
+        procedure: "site_inspection".into(),
+        officer: "赵踏勘".into(),
+        departments: vec![],
+        parties: vec![],
+    };
+    let (case, events) = run(case, inspection, &reference);
+    let notice = case.documents.last().unwrap();
+    let html = documents::render(&case, notice, &events[0], &reference);
+    assert!(html.contains("所需时间计算在法定办理期限内"), "{html}");
+    let past_statutory = context_at(&reference, statutory + 1);
+    let warned: Vec<String> = decide(&case, &Command::CheckDeadlines, &past_statutory)
+        .unwrap()
+        .iter()
+        .filter_map(|w| match w {
+            Event::DeadlineWarning(w) => Some(w.scope.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(warned.contains(&"statutory".to_string()), "the statutory clock runs during a site inspection: {warned:?}");
+    let later = context_at(&reference, calendar::day_of(NOW) + 6);
+    let (case, _) = run_with(
+        case,
+        Command::CompleteProcedure { officer: "赵踏勘".into(), summary: "现场与材料一致".into() },
+        &later,
+    );
+    assert_eq!(case.promised_date, Some(reference.calendar.add_working_days(promised, 4)), "county policy pauses it");
+    assert_eq!(case.statutory_date, Some(statutory), "the law does not");
 }
 
 #[test]

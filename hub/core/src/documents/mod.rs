@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::calendar::{self, iso_date, local_minute_text};
 use super::case::{Case, Outcome, NOT_COMPETENT_BASIS};
+use super::deadlines;
 use super::facts::{DeliveryMethod, DeliveryOutcome};
 use super::reference::{Authority, Reference};
 
@@ -255,6 +256,9 @@ pub fn retention_title(code: &str) -> String {
     }
 }
 
+/// Why an application complete in form is accepted (行政许可法 §32(1)(5)).
+const ACCEPTANCE_BASIS: &str = "《中华人民共和国行政许可法》第三十二条第一款第（五）项";
+
 /// Where to turn against a decision (行政复议 or 行政诉讼), told on every refusal and denial.
 fn remedy(reference: &Reference) -> String {
     format!(
@@ -295,6 +299,7 @@ fn lines(
             lines.push(("受理机关", issuing_unit));
             lines.push(("受理人", doc.officer.clone()));
             lines.push(("受理时间", local_minute_text(e.occurred_at)));
+            lines.push(("法律依据", ACCEPTANCE_BASIS.into()));
             lines.push(("承诺办结日期", iso_date(e.promised_date)));
             lines.push(("法定办结期限", e.statutory_date.map(iso_date).unwrap_or_default()));
             lines.push(("取件方式", delivery_title(case.delivery_method()).into()));
@@ -336,6 +341,12 @@ fn lines(
                 lines.push(("利害关系人", e.parties.join("、")));
             }
             lines.push(("时限", iso_date(e.limit_date)));
+            let counted = if deadlines::stops_statutory_clock(&e.procedure) {
+                "依《中华人民共和国行政许可法》第四十五条，所需时间不计算在法定办理期限内"
+            } else {
+                "所需时间计算在法定办理期限内"
+            };
+            lines.push(("期限计算", counted.into()));
             lines.push(("法律依据", legal_basis.clone()));
             lines.push(("承办机关", issuing_unit));
             lines.push(("经办人", doc.officer.clone()));
