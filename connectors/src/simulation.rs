@@ -192,6 +192,16 @@ pub async fn push_until_answered(
     }
 }
 
+/// A call's `Idempotency-Key`, which the counterparts require of every creating call.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, BadRequest> {
+    headers
+        .get("Idempotency-Key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"))
+}
+
 /// The door of a counterpart API whose calls are signed: the faults in force strike first, then
 /// the signature is checked. It counts the calls it turned away and the answers it lost.
 pub struct SignedGate {
@@ -244,6 +254,21 @@ impl SignedGate {
         check_signature(headers, method.as_str(), path, body, &self.app_id, &self.app_secret, now_ms())
             .map_err(|bad| self.reject(bad))?;
         Ok(faults)
+    }
+
+    /// Faults, the signature, then the JSON body and `check` on it: the faults in force and the
+    /// request, or the answer to give instead (bad data refused naming the field).
+    pub async fn admit_json<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        check: impl FnOnce(&T) -> Result<(), BadRequest>,
+    ) -> Result<(Faults, T), Response> {
+        let faults = self.admit(method, uri, headers, body).await?;
+        let request = parse_json::<T>(body).and_then(|request| check(&request).map(|_| request));
+        request.map(|request| (faults, request)).map_err(|bad| self.reject(bad))
     }
 
     /// Refuses a call for bad data, naming the field.

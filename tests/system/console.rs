@@ -184,7 +184,7 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.fill("#matter-filter", "个体工商户设立").await;
     console.click(&format!("li[data-code='{SELF_EMPLOYED}']")).await;
     let guide = console.text(".guide").await;
-    assert!(guide.contains("旬邑县行政审批服务局") && guide.contains("承诺 3 个工作日"), "{guide}");
+    assert!(guide.contains("旬邑县行政审批服务局") && guide.contains("法定 3 个工作日，承诺 1 个工作日"), "{guide}");
     let checklist = console.count("select[data-material]").await;
     let matter = hub.reference.get().matter(SELF_EMPLOYED).unwrap().clone();
     assert_eq!(checklist, matter.materials.len());

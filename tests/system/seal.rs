@@ -101,42 +101,33 @@ async fn documents_are_sealed_once_through_faults_and_verified_on_every_read() {
 
     // Behind the hub's back: a signature that is not the seal's, and a document whose content changed.
     let pool = sqlx::AnyPool::connect(&config.database.url).await.unwrap();
-    let snapshot = |case: &str| {
+    let edit_snapshot = |case: String, from: String, to: String| {
         let pool = pool.clone();
-        let case = case.to_string();
         async move {
-            let row: (String,) = sqlx::query_as("SELECT snapshot FROM cases WHERE case_number = $1")
+            let (snapshot,): (String,) = sqlx::query_as("SELECT snapshot FROM cases WHERE case_number = $1")
                 .bind(&case)
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            row.0
+            assert!(snapshot.contains(&from), "{case}: {from}");
+            sqlx::query("UPDATE cases SET snapshot = $1 WHERE case_number = $2")
+                .bind(snapshot.replace(&from, &to))
+                .bind(&case)
+                .execute(&pool)
+                .await
+                .unwrap();
         }
     };
-    let acceptance =
-        |record: &Value| record["documents"][1]["electronic_seal"]["signature"].as_str().unwrap().to_string();
     let forged = sealed(&desk, &cases[0]).await;
-    let signature = acceptance(&forged);
+    let signature = forged["documents"][1]["electronic_seal"]["signature"].as_str().unwrap().to_string();
     let flipped = format!("{}{}", if signature.starts_with('0') { '1' } else { '0' }, &signature[1..]);
-    let edited = snapshot(&cases[0]).await.replace(&signature, &flipped);
-    sqlx::query("UPDATE cases SET snapshot = $1 WHERE case_number = $2")
-        .bind(&edited)
-        .bind(&cases[0])
-        .execute(&pool)
-        .await
-        .unwrap();
+    edit_snapshot(cases[0].clone(), signature, flipped).await;
     let (status, answer) = desk.get(format!("/api/v1/cases/{}/documents/2", cases[0])).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap_or_default().contains("does not hold its electronic seal"), "{answer}");
     assert!(desk.document(&cases[1], 2).await.contains("电子印章："), "the other cases' documents still hold");
 
-    let renamed = snapshot(&cases[1]).await.replace("\"name\":\"张三\"", "\"name\":\"张四\"");
-    sqlx::query("UPDATE cases SET snapshot = $1 WHERE case_number = $2")
-        .bind(&renamed)
-        .bind(&cases[1])
-        .execute(&pool)
-        .await
-        .unwrap();
+    edit_snapshot(cases[1].clone(), "\"name\":\"张三\"".into(), "\"name\":\"张四\"".into()).await;
     let (status, answer) = desk.get(format!("/api/v1/cases/{}/documents/2", cases[1])).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer.to_string().contains("not to the"), "the content no longer hashes to what was sealed: {answer}");

@@ -164,14 +164,11 @@ async fn place_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
-        Ok(faults) => faults,
-        Err(answer) => return answer,
-    };
     let key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok());
-    let order = match parse_json::<PlaceOrder>(&body).and_then(|order| check_order(&order, key).map(|_| order)) {
-        Ok(order) => order,
-        Err(bad) => return sim.gate.reject(bad),
+    let check = |order: &PlaceOrder| check_order(order, key);
+    let (faults, order) = match sim.gate.admit_json(&method, &uri, &headers, &body, check).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
     };
     let placed = {
         let mut ledger = sim.ledger.lock().expect("ledger lock");

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::identifier::CertificateId;
 use super::protocol::{Certificate, CertificateList, IssueCertificate, Issued, LookupQuery, Revoke, Revoked};
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{error, serve, Faults, GateCounts, SignedGate};
+use crate::simulation::{error, idempotency_key, serve, Faults, GateCounts, SignedGate};
 use hub_web::{parse_json, BadRequest};
 
 #[derive(Debug, Clone)]
@@ -154,18 +154,14 @@ async fn issue(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
-        Ok(faults) => faults,
-        Err(answer) => return answer,
-    };
-    let request: IssueCertificate = match parse_json(&body).and_then(|r: IssueCertificate| check_issue(&r).map(|_| r)) {
-        Ok(request) => request,
+    let (faults, request) =
+        match sim.gate.admit_json::<IssueCertificate>(&method, &uri, &headers, &body, check_issue).await {
+            Ok(admitted) => admitted,
+            Err(answer) => return answer,
+        };
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
         Err(bad) => return sim.gate.reject(bad),
-    };
-    let Some(key) =
-        headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).map(str::to_string)
-    else {
-        return sim.gate.reject(BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"));
     };
     let (status, issued) = {
         let mut holdings = sim.holdings.lock().expect("holdings lock");

@@ -24,7 +24,7 @@ use super::protocol::{
 };
 use crate::framework::now_ms;
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{error, serve, Faults, GateCounts, SignedGate, SignedPusher};
+use crate::simulation::{error, idempotency_key, serve, Faults, GateCounts, SignedGate, SignedPusher};
 use hub_web::{parse_json, BadRequest};
 
 #[derive(Debug, Clone)]
@@ -147,9 +147,8 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
 impl Simulator {
     /// Takes a keyed report once: `Ok(true)` when new.
     fn first_time(&self, headers: &HeaderMap) -> Result<bool, BadRequest> {
-        let key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
-        let key = key.ok_or_else(|| BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"))?;
-        Ok(self.store.lock().expect("store lock").keys.insert(key.to_string()))
+        let key = idempotency_key(headers)?;
+        Ok(self.store.lock().expect("store lock").keys.insert(key))
     }
 }
 
@@ -191,13 +190,9 @@ async fn take_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
-        Ok(faults) => faults,
+    let (faults, report) = match sim.gate.admit_json::<CaseStatus>(&method, &uri, &headers, &body, check_status).await {
+        Ok(admitted) => admitted,
         Err(answer) => return answer,
-    };
-    let report = match parse_json::<CaseStatus>(&body).and_then(|r| check_status(&r).map(|_| r)) {
-        Ok(report) => report,
-        Err(bad) => return sim.gate.reject(bad),
     };
     sim.counters.lock().expect("stats lock").status_calls += 1;
     let fresh = match sim.first_time(&headers) {

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{SealKey, SignRequest, Signed};
 use crate::framework::now_ms;
 pub use crate::simulation::RunningSimulator;
-use crate::simulation::{error, serve, Faults, GateCounts, SignedGate};
-use hub_web::{parse_json, BadRequest};
+use crate::simulation::{error, idempotency_key, serve, Faults, GateCounts, SignedGate};
+use hub_web::BadRequest;
 
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -114,18 +114,13 @@ async fn sign(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let faults = match sim.gate.admit(&method, &uri, &headers, &body).await {
-        Ok(faults) => faults,
+    let (faults, request) = match sim.gate.admit_json::<SignRequest>(&method, &uri, &headers, &body, check_sign).await {
+        Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
-    let request: SignRequest = match parse_json(&body).and_then(|r: SignRequest| check_sign(&r).map(|_| r)) {
-        Ok(request) => request,
+    let idempotency_key = match idempotency_key(&headers) {
+        Ok(key) => key,
         Err(bad) => return sim.gate.reject(bad),
-    };
-    let Some(idempotency_key) =
-        headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).map(str::to_string)
-    else {
-        return sim.gate.reject(BadRequest::field("Idempotency-Key", "header Idempotency-Key is required"));
     };
     let signed = {
         let mut register = sim.register.lock().expect("register lock");

@@ -157,6 +157,32 @@ pub struct Matter {
     /// The electronic certificate an approval issues (电子证照), if any.
     #[serde(default)]
     pub certificate: Option<CertificateSpec>,
+    /// What 容缺受理 allows for this matter; absent: any secondary material, for the county's
+    /// default period (`policy.commitment_days`).
+    #[serde(default)]
+    pub tolerance: Option<Tolerance>,
+}
+
+/// A matter's own 容缺受理 list: the secondary materials that may be owed under a commitment,
+/// and the working days the applicant has to supply them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    pub materials: Vec<String>,
+    pub days: u32,
+}
+
+impl Matter {
+    /// Whether `material` may be owed under a commitment (容缺), and for how many working days.
+    pub fn tolerated(&self, material: &str, default_days: u32) -> Option<u32> {
+        let secondary = self.materials.iter().any(|m| m.name == material && !m.primary);
+        match &self.tolerance {
+            None => secondary.then_some(default_days),
+            Some(tolerance) => {
+                (secondary && tolerance.materials.iter().any(|m| m == material)).then_some(tolerance.days)
+            }
+        }
+    }
 }
 
 /// 行使层级 of a county department in an implementation code.
@@ -248,6 +274,17 @@ impl Reference {
             file.departments.into_iter().map(|d| (d.code.clone(), d)).collect();
         let mut matters: HashMap<String, Vec<Matter>> = HashMap::new();
         for matter in file.matters {
+            if let Some(stray) = matter
+                .tolerance
+                .iter()
+                .flat_map(|t| &t.materials)
+                .find(|name| !matter.materials.iter().any(|m| &m.name == *name && !m.primary))
+            {
+                return Err(format!(
+                    "matter {} tolerates {stray}, which is not one of its secondary materials",
+                    matter.name
+                ));
+            }
             if let Some(problem) = matter.code_problem() {
                 return Err(format!("matter {} ({}): {problem}", matter.name, matter.implementation_code));
             }

@@ -123,27 +123,30 @@ impl Decider<'_, '_> {
             return Ok(one(refused));
         }
         let today = ctx.today();
-        let (acceptance, outstanding, commitment_date) =
-            match examine(matter, &case.materials, &case.faulty, app.commits_to_supply) {
-                Examination::Incomplete(items) => {
-                    let notice = SupplementRequested {
-                        event_id: self.next_id(),
-                        case_number: self.case_number(),
-                        occurred_at: ctx.now,
-                        case_version: case.version,
-                        officer: case.clerk(),
-                        notice_number: self.number("one_time_notice"),
-                        items,
-                    };
-                    return Ok(one(notice));
-                }
-                Examination::Complete => ("standard", Vec::new(), None),
-                Examination::Tolerant(owed) => {
-                    let commitment =
-                        ctx.reference.calendar.add_working_days(today, ctx.reference.county.policy.commitment_days);
-                    ("tolerant", owed, Some(commitment))
-                }
-            };
+        let (acceptance, outstanding, commitment_date) = match examine(
+            matter,
+            &case.materials,
+            &case.faulty,
+            app.commits_to_supply,
+            ctx.reference.county.policy.commitment_days,
+        ) {
+            Examination::Incomplete(items) => {
+                let notice = SupplementRequested {
+                    event_id: self.next_id(),
+                    case_number: self.case_number(),
+                    occurred_at: ctx.now,
+                    case_version: case.version,
+                    officer: case.clerk(),
+                    notice_number: self.number("one_time_notice"),
+                    items,
+                };
+                return Ok(one(notice));
+            }
+            Examination::Complete => ("standard", Vec::new(), None),
+            Examination::Tolerant(owed, days) => {
+                ("tolerant", owed, Some(ctx.reference.calendar.add_working_days(today, days)))
+            }
+        };
         let accepted = CaseAccepted {
             event_id: self.next_id(),
             case_number: self.case_number(),
@@ -671,8 +674,9 @@ struct Presented<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Examination {
     Complete,
-    /// Primary materials complete; these secondary ones owed under the applicant's commitment.
-    Tolerant(Vec<String>),
+    /// Primary materials complete; these secondary ones owed under the applicant's commitment,
+    /// for so many working days.
+    Tolerant(Vec<String>, u32),
     /// Every missing or faulty material, for the one-time notice.
     Incomplete(Vec<MaterialProblem>),
 }
@@ -683,6 +687,7 @@ pub fn examine(
     materials: &[String],
     faulty: &[MaterialProblem],
     commits_to_supply: bool,
+    default_days: u32,
 ) -> Examination {
     let missing = |primary: bool| -> Vec<String> {
         matter
@@ -697,8 +702,11 @@ pub fn examine(
         if missing_secondary.is_empty() {
             return Examination::Complete;
         }
-        if commits_to_supply {
-            return Examination::Tolerant(missing_secondary);
+        // Tolerated only when the matter lets every missing one be owed; the shortest period wins.
+        let periods: Option<Vec<u32>> =
+            missing_secondary.iter().map(|material| matter.tolerated(material, default_days)).collect();
+        if let (true, Some(days)) = (commits_to_supply, periods.and_then(|p| p.into_iter().min())) {
+            return Examination::Tolerant(missing_secondary, days);
         }
     }
     let absent = missing_primary

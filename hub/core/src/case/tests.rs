@@ -325,6 +325,9 @@ fn facts_about_another_order_are_refused() {
 const CONSTRUCTION_PERMIT: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
 const FOOD_WORKSHOP: &str = "11610429MB2912346B4000104120000";
+const FOOD: &str = "11610429MB2912345A4000104119000";
+const ENTERPRISE: &str = "11610429MB2912345A4000104001000";
+const SELF_EMPLOYED_MATTER: &str = "11610429MB2912345A4000104010000";
 const SUBSISTENCE_ALLOWANCE: &str = "11610429MB2912348D4000114012000";
 
 fn deny(case: &Case, reason: &str) -> Command {
@@ -861,5 +864,30 @@ fn with_a_seal_service_each_sealed_document_is_sent_to_be_signed_and_keeps_the_s
     assert_eq!(
         decide(&case, &Command::Record(stray.into()), &context(&reference)),
         Err(Rejection::NoSuchDocument("nothing/9".into()))
+    );
+}
+
+/// 容缺受理 per matter: the catalogue lists what each matter lets be owed and for how long; a
+/// matter that lists nothing takes no commitment, and one without a list keeps the county's.
+#[test]
+fn each_matter_tolerates_its_own_materials_for_its_own_period() {
+    let reference = Reference::builtin();
+    let owing = |matter: &str, owed: &str| {
+        let mut app = application_for(&reference, matter);
+        app.materials.retain(|m| m != owed);
+        app.commits_to_supply = true;
+        run(Case::open(&app), Command::Examine, &reference)
+    };
+    let (case, _) = owing(FOOD, "食品安全管理制度");
+    assert_eq!(case.acceptance.as_deref(), Some("tolerant"));
+    // Friday + 10 working days, the matter's own period.
+    assert_eq!(case.commitment_date.map(calendar::iso_date).as_deref(), Some("2026-12-04"));
+    let (case, events) = owing(ENTERPRISE, "住所使用证明");
+    assert_eq!(kinds(&events), ["SupplementRequested"], "registration takes no commitment: {:?}", case.acceptance);
+    let (case, _) = owing(SELF_EMPLOYED_MATTER, "经营场所使用证明");
+    assert_eq!(
+        case.commitment_date.map(calendar::iso_date).as_deref(),
+        Some("2026-11-27"),
+        "no list of its own: the county's five days"
     );
 }
