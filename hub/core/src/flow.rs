@@ -4,7 +4,7 @@
 use contracts::Event;
 use serde::Serialize;
 
-use super::case::Outcome;
+use super::case::{clerk_named, Outcome};
 use super::documents::procedure_title;
 use super::facts::DeliveryOutcome;
 use super::reference::Reference;
@@ -34,9 +34,7 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
     let applicant_unit = "申请人".to_string();
     let applicant = app.applicant.name.clone();
     let point = app.service_point.name.clone();
-    let online_clerk = "网上申请系统核验".to_string();
-    let clerk_of = |received_by: &str| if received_by.is_empty() { online_clerk.clone() } else { received_by.into() };
-    let mut clerk = clerk_of(&app.received_by);
+    let mut clerk = clerk_named(&app.received_by);
     let mut department = point.clone();
     let mut decider = String::new();
     let mut window = point.clone();
@@ -61,7 +59,7 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
         };
         let acting = match event {
             Event::ApplicationSubmitted(e) => {
-                hand("提交申请".into(), &applicant_unit, &applicant, &point, &clerk_of(&e.received_by));
+                hand("提交申请".into(), &applicant_unit, &applicant, &point, &clerk_named(&e.received_by));
                 None
             }
             Event::SupplementRequested(e) => {
@@ -69,7 +67,7 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
                 None
             }
             Event::MaterialsSupplemented(e) => {
-                clerk = clerk_of(&e.received_by);
+                clerk = clerk_named(&e.received_by);
                 hand("补正材料".into(), &applicant_unit, &applicant, &point, &clerk);
                 None
             }

@@ -183,12 +183,7 @@ impl Matter {
             }
         }
     }
-}
 
-/// 行使层级 of a county department in an implementation code.
-pub const COUNTY_LEVEL: char = '4';
-
-impl Matter {
     /// What is wrong with the matter's codes, if anything: the basic code is 12 digits; the
     /// implementation code is the department's credit code, the county level and the basic
     /// code (31 characters, as published implementation codes are built); a certificate type
@@ -212,6 +207,9 @@ impl Matter {
         (!well_formed).then(|| format!("certificate type code {code} is not a credit code and three digits"))
     }
 }
+
+/// 行使层级 of a county department in an implementation code.
+pub const COUNTY_LEVEL: char = '4';
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,7 @@ use hub_core::access::{CaseScope, Rule, Seat, CASE_READERS, DECIDERS, POINTS};
 use hub_core::deadlines::standing;
 use hub_core::documents::{page_index, render, sealed_digest, DocumentRef, ElectronicSeal};
 use hub_core::flow::flow_record;
-use hub_core::{Case, CaseState, Command, Outcome, Rejection};
+use hub_core::{Case, CaseState, Command, Outcome, Reference, Rejection};
 use hub_web::{ApiError, ApiResult, BadRequest, Refusal, Route, ValidJson, ValidQuery};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -570,7 +570,7 @@ async fn read_document(
     let (doc, event) =
         found.ok_or_else(|| BadRequest::not_found(format!("case {case_number} has no document {position}")))?;
     if let Some(signed) = &doc.electronic_seal {
-        verify_seal(&state, &record.case, doc, event, signed).await?;
+        verify_seal(&state, &reference, &record.case, doc, event, signed).await?;
     }
     let html = render(&record.case, doc, event, &reference);
     let page = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
@@ -612,6 +612,7 @@ async fn archive_hand_in(
 /// 503 while the seal service cannot be asked for its key).
 async fn verify_seal(
     state: &CasesState,
+    reference: &Reference,
     case: &Case,
     doc: &DocumentRef,
     event: &Event,
@@ -622,7 +623,7 @@ async fn verify_seal(
             format!("document {} of case {} does not hold its electronic seal: {why}", doc.number, case.case_number);
         ApiError::Bad(BadRequest { status: StatusCode::CONFLICT, field: None, message })
     };
-    let digest = sealed_digest(case, doc, event, &state.reference.get());
+    let digest = sealed_digest(case, doc, event, reference);
     if digest != signed.document_sha256 {
         return Err(broken(format!(
             "its content now hashes to {digest}, not to the {} that was sealed",

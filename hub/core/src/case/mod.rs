@@ -418,6 +418,16 @@ impl Context<'_> {
     }
 }
 
+/// Who took materials in, as documents and the flow record name them: the clerk recorded, or,
+/// for an application filed online, the hub's own examination.
+pub fn clerk_named(received_by: &str) -> String {
+    if received_by.is_empty() {
+        "网上申请系统核验".into()
+    } else {
+        received_by.into()
+    }
+}
+
 impl Case {
     /// A case as opened by its submission.
     pub fn open(application: &ApplicationSubmitted) -> Case {
@@ -475,11 +485,7 @@ impl Case {
     /// The clerk who took the materials in, for the documents they issue; an application filed
     /// online is examined by the hub itself.
     pub fn clerk(&self) -> String {
-        if self.received_by.is_empty() {
-            "网上申请系统核验".into()
-        } else {
-            self.received_by.clone()
-        }
+        clerk_named(&self.received_by)
     }
 
     /// The unit whose file the case is: the deciding authority, or, for a case never routed,
