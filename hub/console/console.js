@@ -8,10 +8,10 @@ const STATES = {
   delivery_requested: "待揽收", in_transit: "寄递中", delivered: "已妥投", delivery_failed: "投递失败",
   awaiting_pickup: "待领取", collected: "已领取", archived: "已归档",
 };
-const LEVELS = { none: "正常", prompt: "提示", yellow: "黄牌", red: "红牌" };
+const LEVELS = { none: "正常", warning: "预警", yellow: "黄牌", red: "红牌" };
 const SCOPES = { county: "全县通办", city: "全市通办", province: "全省通办", "cross-province": "跨省通办" };
 const DELIVERY = { window: "窗口领取", mail: "邮寄送达", locker: "智能柜自取" };
-const WARNING_SCOPES = { case: "承诺时限", statutory: "法定时限", step: "特别程序时限", commitment: "容缺承诺" };
+const WARNING_SCOPES = { case: "承诺时限", statutory: "法定时限", step: "审查步骤或特别程序时限", delivery: "决定后十日送达", commitment: "容缺承诺", outside_guide: "指南外要求材料", supervision: "督办逾期未反馈" };
 const CONNECTORS = { "postal-connector": "邮政寄递", "ecert-connector": "电子证照库", "province-connector": "省政务服务平台", "bank-connector": "银行缴费网络" };
 const RULES = { bulk_reads_off_hours: "非工作时间批量查询", read_without_case: "无办件调取个人数据", volume_above_norm: "交换量异常" };
 
@@ -290,20 +290,25 @@ async function supplementForm(c) {
 
 function pickupForm(c) {
   const by = h("input", { name: "collected-by", value: c.application.applicant.name });
-  const id = h("input", { name: "pickup-id", placeholder: "领取人证件号码" });
+  const id = h("input", { name: "pickup-id", placeholder: "申请人证件号码" });
+  const notice = h("input", { name: "pickup-notice", placeholder: "受理通知书编号（扫码或录入）" });
+  const agentId = h("input", { name: "pickup-agent-id", placeholder: "代取件人证件号码（本人领取不填）" });
+  const authorization = h("input", { name: "pickup-authorization", placeholder: "委托书编号（企业代理人）" });
   const code = h("input", { name: "pickup-code", placeholder: "取件码（智能柜）" });
   const error = errorLine();
   const send = async (event) => {
     event.preventDefault();
     const body = { collected_by: by.value.trim(), signature: by.value.trim() };
     if (id.value.trim()) body.id_number = id.value.trim();
+    if (notice.value.trim()) body.notice_number = notice.value.trim();
+    if (agentId.value.trim()) body.agent = { id_number: agentId.value.trim(), authorization_number: authorization.value.trim() || null };
     if (code.value.trim()) body.pickup_code = code.value.trim();
     try {
       await api("POST", `/api/v1/cases/${c.case_number}/pickup`, body);
       document.getElementById("tracked").replaceChildren(await caseFile(c.case_number));
     } catch (failure) { show(error, failure); }
   };
-  return h("form", { onsubmit: send }, h("h2", {}, "领取结果"), h("div", { class: "grid2" }, h("label", {}, "领取人", by), h("label", {}, "证件号码", id), h("label", {}, "取件码", code)), h("button", { type: "submit", id: "confirm-pickup" }, "确认领取"), error);
+  return h("form", { onsubmit: send }, h("h2", {}, "领取结果"), h("div", { class: "grid2" }, h("label", {}, "领取人", by), h("label", {}, "申请人证件号码", id), h("label", {}, "受理通知书", notice), h("label", {}, "代取件人证件", agentId), h("label", {}, "委托书", authorization), h("label", {}, "取件码", code)), h("button", { type: "submit", id: "confirm-pickup" }, "确认领取"), error);
 }
 
 // --- approvers' queue (审批队列) -----------------------------------------------------------
@@ -336,7 +341,7 @@ async function approvalView(root) {
     });
     const levelOf = (i) => (queue[i].deadline && queue[i].deadline.level) || "none";
     panel.replaceChildren(h("h1", {}, `审批队列（${queue.length} 件）`),
-      h("p", { class: "legend" }, ["none", "prompt", "yellow", "red"].map((l) => h("span", {}, levelBadge(l === "none" ? null : l), " ", { none: "时限充裕", prompt: "距承诺期限 1 个工作日内", yellow: "临近承诺期限", red: "已超期" }[l]))),
+      h("p", { class: "legend" }, ["none", "warning", "yellow", "red"].map((l) => h("span", {}, levelBadge(l === "none" ? null : l), " ", { none: "时限充裕", warning: "临近承诺期限（预警）", yellow: "已超期（黄牌）", red: "超期超过县定阈值（红牌）" }[l]))),
       error,
       table(["办件编号", "事项", "承诺办结", "剩余工作日", "时限预警", "并联审批", "收费", "审批"], rows, (i) => ({ class: `level-${levelOf(i)}`, "data-case": queue[i].case_number })));
   };

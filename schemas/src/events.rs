@@ -235,6 +235,9 @@ pub struct ProcedureStarted {
     pub parties: Vec<String>,
     pub notice_number: String,
     pub limit_date: i32,
+    /// A hearing's date, announced at least 7 days ahead (v2).
+    #[serde(default)]
+    pub scheduled_date: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +288,15 @@ pub struct ResultCollected {
     /// The clerk who handed the result out (v2); empty for a locker.
     #[serde(default)]
     pub handed_out_by: String,
+    /// Collected by a (代)取件人 or an enterprise's agent (v3).
+    #[serde(default)]
+    pub agent: bool,
+    /// The 委托书 presented, where one is needed (v3).
+    #[serde(default)]
+    pub authorization_number: Option<String>,
+    /// The acceptance notice presented (v3).
+    #[serde(default)]
+    pub notice_number: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -498,6 +510,86 @@ pub struct DocumentSealed {
     pub signed_at: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCompleted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub step: String,
+    pub title: String,
+    pub officer: String,
+    pub remarks: String,
+    pub seal_name: Option<String>,
+    pub due_date: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionGranted {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub officer: String,
+    pub approved_by: String,
+    pub reason: String,
+    pub extra_days: i32,
+    pub statutory_date: i32,
+    pub promised_date: i32,
+    pub notice_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HearingRightsNotified {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub officer: String,
+    pub parties: Vec<String>,
+    pub request_by: i32,
+    pub notice_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionOrdered {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub department_code: String,
+    pub card: String,
+    pub reason: String,
+    pub answer_by: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionAnswered {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub order_number: String,
+    pub officer: String,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentSigned {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub materials: Vec<String>,
+    pub commitment_date: i32,
+    pub notice_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentClosed {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub officer: String,
+    pub materials: Vec<String>,
+    pub outcome: String,
+}
+
 /// Declares the `Event` enum over the record types, with the accessors every record shares.
 macro_rules! events {
     ($($record:ident),+ $(,)?) => {
@@ -573,6 +665,13 @@ events!(
     AuditAnomalyDetected,
     DocumentSealRequested,
     DocumentSealed,
+    StepCompleted,
+    ExtensionGranted,
+    HearingRightsNotified,
+    SupervisionOrdered,
+    SupervisionAnswered,
+    CommitmentSigned,
+    CommitmentClosed,
 );
 
 impl Event {

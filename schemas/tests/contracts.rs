@@ -284,6 +284,7 @@ fn samples() -> Vec<Event> {
             parties: vec!["邻居".into()],
             notice_number: "n".into(),
             limit_date: 20_430,
+            scheduled_date: Some(20_425),
         }
         .into(),
         ProcedureCompleted {
@@ -328,6 +329,82 @@ fn samples() -> Vec<Event> {
             id_checked: true,
             signature: "s".into(),
             handed_out_by: "王出件".into(),
+            agent: true,
+            authorization_number: Some("委托书-001".into()),
+            notice_number: "旬受〔2026〕000001号".into(),
+        }
+        .into(),
+        StepCompleted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            step: "seal".into(),
+            title: "盖章".into(),
+            officer: "王盖章".into(),
+            remarks: String::new(),
+            seal_name: Some("旬邑县行政审批服务局行政审批专用章".into()),
+            due_date: Some(20_430),
+        }
+        .into(),
+        ExtensionGranted {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            officer: "o".into(),
+            approved_by: "局长".into(),
+            reason: "需现场核查".into(),
+            extra_days: 10,
+            statutory_date: 20_440,
+            promised_date: 20_438,
+            notice_number: "n".into(),
+        }
+        .into(),
+        HearingRightsNotified {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            officer: "o".into(),
+            parties: vec!["邻居".into()],
+            request_by: 20_420,
+            notice_number: "n".into(),
+        }
+        .into(),
+        SupervisionOrdered {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "旬督〔2026〕000001-1号".into(),
+            department_code: "d".into(),
+            card: "red".into(),
+            reason: "超期".into(),
+            answer_by: 20_433,
+        }
+        .into(),
+        SupervisionAnswered {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            order_number: "旬督〔2026〕000001-1号".into(),
+            officer: "o".into(),
+            answer: "已办结".into(),
+        }
+        .into(),
+        CommitmentSigned {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            materials: vec!["健康证明".into()],
+            commitment_date: 20_430,
+            notice_number: "n".into(),
+        }
+        .into(),
+        CommitmentClosed {
+            event_id: id.clone(),
+            case_number: case.clone(),
+            occurred_at: at,
+            officer: "o".into(),
+            materials: vec!["健康证明".into()],
+            outcome: "逾期未补齐，已记入信用记录".into(),
         }
         .into(),
         DeadlineWarning {

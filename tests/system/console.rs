@@ -250,6 +250,8 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.fits_the_screen("the approvers' queue").await;
     console.click(&format!("button[data-approve='{accepted}']")).await;
     eventually("the approved case leaving the queue", || async move { console.count(row).await == 0 }).await;
+    // 制证, 盖章, 出件 by the department (their pages come with the console issue).
+    desk.issue_result(&accepted).await;
     let accepted = accepted.as_str();
     eventually("the window pickup", || async move { state_of(accepted).await == "awaiting_pickup" }).await;
     let decided = hub.store.case(accepted).await.unwrap().unwrap();
@@ -261,6 +263,8 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.fill("[name=case-number]", accepted).await;
     console.click("#track").await;
     console.fill("[name=pickup-id]", APPLICANT_ID).await;
+    let notice = decided.case.acceptance_notice.clone().unwrap();
+    console.fill("[name=pickup-notice]", &notice).await;
     console.click("#confirm-pickup").await;
     eventually("the pickup", || async move { state_of(accepted).await != "awaiting_pickup" }).await;
     console
@@ -324,8 +328,7 @@ async fn each_role_does_its_main_task_in_the_console() {
     assert_eq!(status, 200);
     let mailed = desk.submit("console-mailed", SELF_EMPLOYED, VILLAGE, json!({})).await;
     desk.wait_for(&mailed, "routed").await;
-    let (status, answer) =
-        desk.command(&mailed, "decision", json!({"outcome": "approved", "department_code": APPROVAL_BUREAU})).await;
+    let (status, answer) = desk.decide(&mailed, "approved", None).await;
     assert_eq!(status, 200, "{answer}");
     desk.wait_for(&mailed, "delivery_requested").await;
     let postal = common::token(hub, "旬邑县邮政分公司", Role::Postal, None).await;

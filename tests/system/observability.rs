@@ -77,12 +77,11 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         assert_eq!(ready.json::<Value>().await.unwrap(), expected, "{backend}");
         check_document(&api).await;
 
-        // One case left waiting past its promised date: a red warning.
+        // One case left waiting past its statutory limit: a red card.
         let late = desk.submit(&format!("{backend}-late"), SELF_EMPLOYED, VILLAGE, json!({})).await;
         let record = desk.wait_for(&late, "routed").await;
-        let promised = record["case"]["promised_date"].as_i64().unwrap();
-        let commitment = record["case"]["commitment_date"].as_i64().unwrap_or(promised);
-        let the_day_after = (promised.max(commitment) + 1) * 86_400_000 + 2 * 3_600_000;
+        let statutory = record["case"]["statutory_date"].as_i64().unwrap();
+        let the_day_after = (statutory + 1) * 86_400_000 + 2 * 3_600_000;
         hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), the_day_after).await.unwrap();
         // An operator pauses the bank connector; a poison message reaches the dead letters.
         let (status, _) = desk.call("/api/v1/connectors/bank-connector/pause", json!({"reason": "银行系统升级"})).await;

@@ -15,6 +15,7 @@ use hub_cli::demo::DemoRun;
 use serde_json::{json, Value};
 
 const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
+const ENTERPRISE: &str = "11610429MB2912345A4000104001000";
 const FOOD: &str = "11610429MB2912345A4000104119000";
 const CONSTRUCTION: &str = "11610429MB2912345A4000106012000";
 const HOMESTEAD: &str = "11610429MB2912349E4000117050000";
@@ -48,6 +49,9 @@ async fn a_county_day_runs_every_procedure_to_its_end() {
         day.site_inspection_stops_the_clock().await;
         let heard = day.hearing_then_denial_with_reasons().await;
         let parallel = day.parallel_approval_returned_to_the_window().await;
+        day.review_steps_extension_and_village_station_pickup_by_an_agent().await;
+        day.an_enterprises_agent_collects_with_its_authorization().await;
+        day.a_complaint_at_the_counter_sends_a_supervision_order().await;
         day.overdue_warnings_are_mailed_once(&smtp, &Earlier { mailed, tolerated, commitment, heard }).await;
         day.reviews_are_counted_per_service_point().await;
         day.the_flow_record_names_every_hand_over(&parallel).await;
@@ -146,19 +150,20 @@ impl Day<'_> {
         assert_eq!((status, answer["version"].as_i64()), (200, Some(2)), "{answer}");
         desk.wait_for(&supplemented, "routed").await;
         desk.decide(&supplemented, "approved", None).await;
-        desk.wait_for(&supplemented, "awaiting_pickup").await;
-        let stranger = json!({"collected_by": "李四", "id_number": "110105194912310038", "signature": "sig"});
+        let record = desk.wait_for(&supplemented, "awaiting_pickup").await;
+        let notice = record["case"]["acceptance_notice"].clone();
+        let stranger = json!({"collected_by": "李四", "id_number": "110105194912310038", "signature": "sig", "notice_number": notice});
         assert_eq!(
             desk.command(&supplemented, "pickup", stranger).await.0,
             403,
             "{backend}: only the applicant collects"
         );
-        let applicant = json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "签名影像 sha256:9f2c"});
+        let applicant = json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "签名影像 sha256:9f2c", "notice_number": notice});
         assert_eq!(desk.command(&supplemented, "pickup", applicant).await.0, 200);
         desk.wait_for(&supplemented, "archived").await;
         let titles = desk.titles(&supplemented).await;
         assert!(
-            titles.contains(&"一次性告知单".to_string()) && titles.contains(&"办件结果领取签收记录".to_string()),
+            titles.contains(&"一次性告知单".to_string()) && titles.contains(&"送达回证（当面领取）".to_string()),
             "{backend}: {titles:?}"
         );
     }
@@ -186,7 +191,15 @@ impl Day<'_> {
             desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": code})).await.0,
             200
         );
-        desk.wait_for(&tolerated, "archived").await;
+        // Collected, but a material is still owed: the file stays open until it comes, or
+        // until what became of it is recorded (the warnings step does that once it is overdue).
+        desk.wait_for(&tolerated, "collected").await;
+        assert!(
+            desk.titles(&tolerated).await.contains(&"容缺受理承诺书".to_string()),
+            "the applicant's commitment is in the file"
+        );
+        let early = json!({"outcome": "逾期未补齐"});
+        assert_eq!(desk.command(&tolerated, "commitment/close", early).await.0, 409, "not overdue yet");
         (tolerated, commitment)
     }
 
@@ -236,8 +249,26 @@ impl Day<'_> {
         let Day { backend, desk, .. } = self;
         let heard = desk.submit(&self.id("heard"), FOOD, VILLAGE, json!({})).await;
         desk.wait_for(&heard, "routed").await;
-        let hearing = json!({"procedure": "hearing", "parties": ["相邻住户李四"]});
-        assert_eq!(desk.command(&heard, "procedures", hearing).await.0, 200);
+        let today = contracts::day_of(hub::store::now_ms());
+        let reference = self.demo.hub.reference.get();
+        let on =
+            |working_days: u32| hub_core::calendar::iso_date(reference.calendar.add_working_days(today, working_days));
+        let hearing =
+            |date: String| json!({"procedure": "hearing", "parties": ["相邻住户李四"], "scheduled_date": date});
+        assert_eq!(
+            desk.command(&heard, "procedures", hearing(on(7))).await.0,
+            409,
+            "{backend}: the rights are told first"
+        );
+        let rights = json!({"parties": ["相邻住户李四"]});
+        assert_eq!(desk.command(&heard, "hearing-rights", rights).await.0, 200);
+        let (status, answer) = desk.command(&heard, "procedures", hearing(on(6))).await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (422, Some("scheduled_date")),
+            "{backend}: seven days' notice: {answer}"
+        );
+        assert_eq!(desk.command(&heard, "procedures", hearing(on(7))).await.0, 200);
         desk.command(&heard, "procedures/complete", json!({"summary": "相邻住户反映油烟扰民，申请人未能提出防治措施"}))
             .await;
         assert_eq!(desk.decide(&heard, "denied", None).await.0, 422, "{backend}: a denial states its reasons");
@@ -247,7 +278,10 @@ impl Day<'_> {
         let denial = titles.iter().position(|t| t == "不予行政许可决定书").unwrap() + 1;
         let html = desk.document(&heard, denial).await;
         assert!(html.contains("行政复议") && html.contains("油烟排放不符合要求"), "{backend}");
-        assert!(titles.contains(&"听证通知书".to_string()) && titles.contains(&"听证笔录".to_string()));
+        assert!(titles.contains(&"听证权利告知书".to_string()) && titles.contains(&"听证通知书".to_string()));
+        assert!(titles.contains(&"听证笔录".to_string()));
+        let notice = desk.document(&heard, titles.iter().position(|t| t == "听证通知书").unwrap() + 1).await;
+        assert!(notice.contains(&on(7)) && notice.contains("第四十八条"), "{backend}: {notice}");
         heard
     }
 
@@ -268,12 +302,9 @@ impl Day<'_> {
         let record = desk.wait_for(&parallel, "awaiting_pickup").await;
         assert!(desk.client.put(&faults_url).json(&Faults::default()).send().await.unwrap().status().is_success());
         assert_eq!(record["case"]["delivery_outcome"], "returned");
-        desk.command(
-            &parallel,
-            "pickup",
-            json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "签名影像 sha256:4b1a"}),
-        )
-        .await;
+        let notice = record["case"]["acceptance_notice"].clone();
+        let collect = json!({"collected_by": "张三", "id_number": APPLICANT_ID, "signature": "签名影像 sha256:4b1a", "notice_number": notice});
+        assert_eq!(desk.command(&parallel, "pickup", collect).await.0, 200);
         desk.wait_for(&parallel, "archived").await;
         parallel
     }
@@ -286,11 +317,17 @@ impl Day<'_> {
         // tolerated case's commitment (5): only the promise is broken.
         let overdue = desk.submit(&self.id("overdue"), FOOD, VILLAGE, json!({})).await;
         let record = desk.wait_for(&overdue, "routed").await;
+        // Its review steps done in time: only the promise can be missed.
+        for step in ["initial_review", "final_review"] {
+            assert_eq!(desk.command(&overdue, "steps", json!({"step": step})).await.0, 200);
+        }
         let promised = record["case"]["promised_date"].as_i64().unwrap() as i32;
-        let the_day_after = |day: i32| (i64::from(day) + 1) * 86_400_000 + 2 * 3_600_000;
-        let late = the_day_after(promised.max(*commitment));
-        hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
-        hub::app::deadlines::check_deadlines(&demo.hub.store, &demo.hub.reference.get(), late).await.unwrap();
+        let reference = demo.hub.reference.get();
+        let at_ten = |day: i32| i64::from(day) * 86_400_000 + 2 * 3_600_000;
+        // More than three working days past the promise (the county's threshold): a red card.
+        let late = at_ten(reference.calendar.add_working_days(promised.max(*commitment), 4));
+        hub::app::deadlines::check_deadlines(&demo.hub.store, &reference, late).await.unwrap();
+        hub::app::deadlines::check_deadlines(&demo.hub.store, &reference, late).await.unwrap();
         let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
         let warnings = warnings["warnings"].as_array().unwrap().clone();
         let about = |case: &str| {
@@ -307,22 +344,41 @@ impl Day<'_> {
             "{backend}: the missed commitment"
         );
         assert!(about(mailed).is_empty() && about(heard).is_empty(), "{backend}: finished cases do not warn");
+        let record = desk.case(&overdue).await;
+        let order = &record["case"]["supervisions"][0];
+        assert_eq!(order["answered"], false, "{backend}: a red card sends a 督办单: {record}");
+        assert!(desk.titles(&overdue).await.contains(&"督办单".to_string()));
 
-        // The warnings reach the mailboxes through SMTP: handler and supervisor for red.
+        // The owed material never came: the clerk records what became of it, and the file closes.
+        let close = hub_core::Command::CloseCommitment {
+            officer: "李受理".into(),
+            outcome: "申请人逾期未补齐，已记入信用记录".into(),
+        };
+        let closed =
+            hub::app::cases::execute_all_at(&demo.hub.store, &reference, vec![(tolerated.clone(), close)], late)
+                .await
+                .unwrap();
+        assert!(closed[0].is_ok(), "{backend}: {:?}", closed[0]);
+        desk.wait_for(tolerated, "archived").await;
+
+        // The cards reach the mailboxes through SMTP: handler and supervisor for red, and the
+        // 督办单 to the handler.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let messages = smtp.messages();
-            let red: Vec<_> = messages.iter().filter(|(_, subject, _)| subject.contains(&overdue)).collect();
-            if red.len() == 2 {
+            let about: Vec<_> = messages.iter().filter(|(_, subject, _)| subject.contains(&overdue)).collect();
+            let red: Vec<_> = about.iter().filter(|(_, subject, _)| subject.contains("红牌")).collect();
+            let ordered: Vec<_> = about.iter().filter(|(_, subject, _)| subject.contains("督办单")).collect();
+            if red.len() == 2 && ordered.len() == 1 {
                 let recipients: Vec<&str> = red.iter().map(|(to, _, _)| to.as_str()).collect();
                 assert!(recipients.contains(&"duban@xunyi.gov.cn"), "{recipients:?}");
                 assert!(recipients.contains(&"11610429mb2912345a@xunyi.gov.cn"), "{recipients:?}");
-                assert!(red
-                    .iter()
-                    .all(|(_, subject, body)| subject.contains("红色预警") && body.contains("已超过承诺办结日期")));
+                assert!(red.iter().all(|(_, _, body)| body.contains("已超过承诺办结日期")));
+                assert_eq!(ordered[0].0, "11610429mb2912345a@xunyi.gov.cn");
+                assert!(ordered[0].2.contains(order["order_number"].as_str().unwrap()), "{:?}", ordered[0]);
                 break;
             }
-            assert!(Instant::now() < deadline, "{backend}: red warning mails: {red:?}");
+            assert!(Instant::now() < deadline, "{backend}: red card and 督办单 mails: {about:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let sent = demo.hub.store.notifications().await.unwrap();
@@ -330,6 +386,129 @@ impl Day<'_> {
             sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1),
             "{backend}: {sent:?}"
         );
+    }
+
+    /// Seed 000's review steps (审查细则) with their own limits, one extension with its notice,
+    /// 制证 → 盖章 → 出件, and the result back at the village station, whose clerk hands it to a
+    /// (代)取件人 against the acceptance notice and both IDs.
+    async fn review_steps_extension_and_village_station_pickup_by_an_agent(&self) {
+        let Day { backend, desk, demo } = self;
+        let case =
+            desk.submit(&self.id("station"), FOOD, VILLAGE, json!({"delivery": {"method": "village_station"}})).await;
+        desk.wait_for(&case, "routed").await;
+        let department = json!("11610429MB2912345A");
+        let decide = json!({"outcome": "approved", "department_code": department});
+        let (status, answer) = desk.command(&case, "decision", decide.clone()).await;
+        assert_eq!(status, 409, "{backend}: the review steps first: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains("初审"), "{answer}");
+        let (status, answer) = desk.command(&case, "steps", json!({"step": "final_review"})).await;
+        assert_eq!((status, answer["field"].as_str()), (409, Some("step")), "{backend}: in order: {answer}");
+        assert_eq!(desk.command(&case, "steps", json!({"step": "initial_review", "remarks": "材料齐全"})).await.0, 200);
+        let extension = json!({"approved_by": "局长 王伟", "reason": "需核实经营场所权属"});
+        assert_eq!(desk.command(&case, "extension", extension.clone()).await.0, 200);
+        assert_eq!(desk.command(&case, "extension", extension).await.0, 409, "{backend}: one extension only");
+        assert_eq!(desk.command(&case, "steps", json!({"step": "final_review"})).await.0, 200);
+        assert_eq!(desk.command(&case, "decision", decide).await.0, 200);
+        assert_eq!(desk.case(&case).await["case"]["state"], "approved", "{backend}: the result waits for 制证");
+        assert_eq!(desk.command(&case, "steps", json!({"step": "dispatch"})).await.0, 409);
+        desk.issue_result(&case).await;
+        let record = desk.wait_for(&case, "awaiting_pickup").await;
+        assert_eq!(record["case"]["pickup"]["place"], "土桥1村便民服务站", "{backend}");
+        let steps: Vec<&str> =
+            record["case"]["steps"].as_array().unwrap().iter().map(|s| s["title"].as_str().unwrap()).collect();
+        assert_eq!(steps, ["初审（材料审查）", "复审（审核意见）", "制证", "盖章", "出件"], "{backend}");
+        let notice = record["case"]["acceptance_notice"].as_str().unwrap().to_string();
+        let agent = json!({
+            "collected_by": "李四（代取件人）",
+            "id_number": APPLICANT_ID,
+            "notice_number": notice,
+            "agent": {"id_number": "610429198805051236"},
+            "signature": "签名影像 sha256:77ee",
+        });
+        // Another point's clerk may not hand it over: it waits at the station.
+        let reference = demo.hub.reference.get();
+        let other = reference.service_point("610429100202").unwrap();
+        let (role, unit) = hub_core::access::counter_of(other, &reference.county.code);
+        let token = demo.staff.token(role, Some(&unit)).await.unwrap();
+        let elsewhere = desk
+            .client
+            .post(format!("{}/api/v1/cases/{case}/pickup", demo.api_url()))
+            .bearer_auth(token)
+            .json(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.status().as_u16(), 403, "{backend}");
+        let mut wrong = agent.clone();
+        wrong["notice_number"] = json!("旬受〔2026〕999999号");
+        let (status, answer) = desk.command(&case, "pickup", wrong).await;
+        assert_eq!((status, answer["field"].as_str()), (403, Some("notice_number")), "{backend}: {answer}");
+        assert_eq!(desk.command(&case, "pickup", agent).await.0, 200);
+        desk.wait_for(&case, "archived").await;
+        let titles = desk.titles(&case).await;
+        assert!(titles.contains(&"延长审批期限告知书".to_string()), "{backend}: {titles:?}");
+        let receipt = desk.document(&case, titles.iter().position(|t| t == "送达回证（当面领取）").unwrap() + 1).await;
+        assert!(receipt.contains("代取件人") && receipt.contains(&notice), "{backend}: {receipt}");
+    }
+
+    /// An enterprise's result goes to its agent with a 委托书, never without one.
+    async fn an_enterprises_agent_collects_with_its_authorization(&self) {
+        let Day { backend, desk, .. } = self;
+        let firm = json!({
+            "applicant": {"name": "旬邑县丰源农业有限公司", "id_type": "001", "id_number": "91610429MA6XYZ1234", "phone": "13912345678"},
+            "delivery": {"method": "window"},
+        });
+        let case = desk.submit(&self.id("firm"), ENTERPRISE, VILLAGE, firm).await;
+        desk.wait_for(&case, "routed").await;
+        assert_eq!(desk.decide(&case, "approved", None).await.0, 200);
+        let record = desk.wait_for(&case, "awaiting_pickup").await;
+        let mut collect = json!({
+            "collected_by": "王五",
+            "id_number": "91610429MA6XYZ1234",
+            "notice_number": record["case"]["acceptance_notice"],
+            "agent": {"id_number": "610429198805051236"},
+            "signature": "签名影像 sha256:51aa",
+        });
+        let (status, answer) = desk.command(&case, "pickup", collect.clone()).await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (403, Some("agent.authorization_number")),
+            "{backend}: {answer}"
+        );
+        collect["agent"]["authorization_number"] = json!("委托书 FY-2026-018");
+        assert_eq!(desk.command(&case, "pickup", collect).await.0, 200);
+        let record = desk.wait_for(&case, "archived").await;
+        let collected = record["history"].as_array().unwrap().iter().find(|h| h["kind"] == "ResultCollected").unwrap();
+        assert_eq!(collected["event"]["authorization_number"], "委托书 FY-2026-018", "{backend}");
+    }
+
+    /// Seed 001: a material demanded outside the guide, reported at the counter, is a red card
+    /// and a 督办单; the department answers it, once.
+    async fn a_complaint_at_the_counter_sends_a_supervision_order(&self) {
+        let Day { backend, desk, .. } = self;
+        let case = desk.submit(&self.id("complaint"), SELF_EMPLOYED, VILLAGE, json!({})).await;
+        desk.wait_for(&case, "routed").await;
+        let (status, answer) = desk.command(&case, "complaints", json!({"demanded": "经营场所使用证明"})).await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("demanded")), "{backend}: in the guide: {answer}");
+        assert_eq!(desk.command(&case, "complaints", json!({"demanded": "村委会出具的无违法证明"})).await.0, 200);
+        let record = desk.case(&case).await;
+        let order = record["case"]["supervisions"][0]["order_number"].as_str().unwrap().to_string();
+        let answer = json!({"order_number": order, "answer": "已核实并纠正，退回指南外材料要求"});
+        assert_eq!(desk.command(&case, "supervision/answer", answer.clone()).await.0, 200);
+        assert_eq!(desk.command(&case, "supervision/answer", answer).await.0, 404, "{backend}: answered once");
+        let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
+        let card = warnings["warnings"].as_array().unwrap().iter().find(|w| w["case_number"] == case.as_str()).cloned();
+        assert_eq!(
+            card.map(|w| (w["scope"].clone(), w["level"].clone())),
+            Some((json!("outside_guide"), json!("red")))
+        );
+        let titles = desk.titles(&case).await;
+        assert!(
+            titles.contains(&"督办单".to_string()) && titles.contains(&"督办反馈单".to_string()),
+            "{backend}: {titles:?}"
+        );
+        assert_eq!(desk.decide(&case, "approved", None).await.0, 200);
+        desk.wait_for(&case, "archived").await;
     }
 
     /// The bad review counts against the village station.
@@ -351,6 +530,9 @@ impl Day<'_> {
             "材料流转",
             "并联审批意见",
             "准予许可",
+            "制证",
+            "盖章",
+            "出件",
             "交邮寄送",
             "投递失败退回",
             "待领取",
@@ -389,7 +571,8 @@ impl Day<'_> {
                     "{backend}: {number} {kind} is not all Chinese:\n{html}"
                 );
                 assert!(
-                    html.contains("size:A4") && html.contains("此处加盖") || kind == "application",
+                    html.contains("size:A4") && html.contains("此处加盖")
+                        || ["application", "commitment"].contains(&kind),
                     "{backend}: {kind}"
                 );
                 kinds.insert(kind.to_string());
@@ -436,6 +619,11 @@ impl Day<'_> {
             "pickup_notice",
             "pickup_record",
             "archive_index",
+            "commitment",
+            "extension",
+            "hearing_rights",
+            "supervision_order",
+            "supervision_answer",
         ] {
             assert!(kinds.contains(kind), "{backend}: no {kind} among {kinds:?}");
         }

@@ -1,34 +1,54 @@
-//! Time-limit warnings (超时预警): a prompt one working day before the promised date, yellow
-//! once the working days left fall to the county's share of the promised ones, red when
-//! overdue and again past the statutory limit; red also when a special procedure overruns its
-//! own limit, and yellow when a tolerant acceptance's commitment is missed. Each warning is raised once; the day the next
-//! one falls due is the case's durable timer.
+//! Warning cards as seed 001 gives them (item 14): a real-time 预警 to the handling unit while
+//! a limit is near, a 黄牌 once it is missed, a 红牌 once missed by more than the county's
+//! threshold (and a 督办单, see `case::react`); red at once past the statutory limit and for a
+//! material demanded outside the guide. Watched: the promised date, the statutory limit, each
+//! review step's and special procedure's own limit, the ten days from decision to delivery
+//! (第四十四条), a tolerant acceptance's commitment, and each supervision order's answer date.
+//! Each card is raised once; the day the next falls due is the case's durable timer.
 use contracts::{DeadlineWarning, Event};
 
 use super::calendar::{self, iso_date};
 use super::case::{Case, CaseState, Context};
 use super::reference::Reference;
+use super::steps;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// 预警: the limit is near.
+    Warning,
+    /// 黄牌: the limit is missed.
     Yellow,
-    Prompt,
+    /// 红牌: missed past the county's threshold, the statutory limit broken, or a demand
+    /// outside the guide.
     Red,
 }
 
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Warning => "warning",
             Level::Yellow => "yellow",
-            Level::Prompt => "prompt",
             Level::Red => "red",
         }
     }
 
+    pub fn title(self) -> &'static str {
+        match self {
+            Level::Warning => "预警",
+            Level::Yellow => "黄牌",
+            Level::Red => "红牌",
+        }
+    }
+
     fn parse(text: &str) -> Option<Level> {
-        [Level::Yellow, Level::Prompt, Level::Red].into_iter().find(|l| l.as_str() == text)
+        [Level::Warning, Level::Yellow, Level::Red].into_iter().find(|l| l.as_str() == text)
     }
 }
+
+/// Scope of a red card for a material or condition demanded outside the guide.
+pub const OUTSIDE_GUIDE: &str = "outside_guide";
+/// Scope of the warning that a supervision order went unanswered: the next level hears.
+pub const SUPERVISION: &str = "supervision";
 
 /// A warning that is due.
 struct Due {
@@ -54,8 +74,22 @@ fn raised(case: &Case, prefix: &str) -> Option<Level> {
     case.warnings.iter().filter_map(|k| k.strip_prefix(prefix)).filter_map(Level::parse).max()
 }
 
+/// The card a limit has earned on `today`: 预警 within `warn_within` working days of it,
+/// 黄牌 once past, 红牌 once past by more than the county's threshold.
+fn card(today: i32, deadline: i32, warn_within: i32, reference: &Reference) -> Option<Level> {
+    let calendar = &reference.calendar;
+    if today > deadline {
+        let overdue = calendar.working_days_between(deadline, today);
+        Some(if overdue > reference.county.policy.red_card_after_days as i32 { Level::Red } else { Level::Yellow })
+    } else if calendar.working_days_between(today, deadline) <= warn_within {
+        Some(Level::Warning)
+    } else {
+        None
+    }
+}
+
 /// Where a case stands against its promised date on a day: the working days left and the
-/// warning level it has reached, if any.
+/// card it has earned, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub deadline: i32,
@@ -69,16 +103,8 @@ pub fn standing(case: &Case, today: i32, reference: &Reference) -> Option<Standi
     let calendar = &reference.calendar;
     let left = calendar.working_days_between(today, deadline);
     let total = calendar.working_days_between(calendar::day_of(accepted_at), deadline).max(1);
-    let level = if today > deadline {
-        Some(Level::Red)
-    } else if left <= 1 {
-        Some(Level::Prompt)
-    } else if f64::from(left) <= (f64::from(total) * reference.county.policy.yellow_share).ceil() {
-        Some(Level::Yellow)
-    } else {
-        None
-    };
-    Some(Standing { deadline, working_days_left: left, level })
+    let warn_within = ((f64::from(total) * reference.county.policy.warning_share).ceil() as i32).max(1);
+    Some(Standing { deadline, working_days_left: left, level: card(today, deadline, warn_within, reference) })
 }
 
 /// Procedures whose time the licensing law leaves out of its limits (第四十五条: 听证、招标、
@@ -91,64 +117,97 @@ pub fn stops_statutory_clock(procedure: &str) -> bool {
     STATUTORY_CLOCK_PAUSES.contains(&procedure)
 }
 
+/// A card due about one limit, unless one as severe was already raised about it.
+fn laddered(
+    case: &Case,
+    scope: &'static str,
+    step: Option<String>,
+    deadline: i32,
+    level: Option<Level>,
+) -> Option<(Level, &'static str, Option<String>, i32)> {
+    let level = level?;
+    (raised(case, &prefix(scope, deadline, step.as_deref())) < Some(level)).then_some((level, scope, step, deadline))
+}
+
 fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let mut due = Vec::new();
+    let number = &case.case_number;
     let matter = &case.application.matter.name;
     let deciding = matches!(case.state, CaseState::Accepted | CaseState::Routed);
     let running = case.procedure.as_ref().filter(|_| case.state == CaseState::Suspended);
     let policy = &reference.county.policy;
     let promised_runs = deciding || running.is_some_and(|open| !policy.promised_clock_pauses.contains(&open.procedure));
     let statutory_runs = deciding || running.is_some_and(|open| !stops_statutory_clock(&open.procedure));
-    if let (true, Some(Standing { deadline, working_days_left: left, level })) =
-        (promised_runs, standing(case, today, reference))
-    {
-        let due_date = iso_date(deadline);
-        if let Some(level) = level.filter(|level| raised(case, &prefix("case", deadline, None)) < Some(*level)) {
-            let message = match level {
-                Level::Red => format!("办件 {}（{matter}）已超过承诺办结日期 {due_date}", case.case_number),
-                _ => format!("办件 {}（{matter}）距承诺办结日期 {due_date} 还有 {left} 个工作日", case.case_number),
-            };
-            due.push(Due { level, scope: "case", step: None, due_date: deadline, message });
+    let mut push = |found: Option<(Level, &'static str, Option<String>, i32)>, message: &dyn Fn(Level) -> String| {
+        if let Some((level, scope, step, due_date)) = found {
+            due.push(Due { level, scope, step, due_date, message: message(level) });
         }
+    };
+    if let (true, Some(standing)) = (promised_runs, standing(case, today, reference)) {
+        let date = iso_date(standing.deadline);
+        let left = standing.working_days_left;
+        push(laddered(case, "case", None, standing.deadline, standing.level), &|level| match level {
+            Level::Warning => format!("办件 {number}（{matter}）距承诺办结日期 {date} 还有 {left} 个工作日（预警）"),
+            level => format!("办件 {number}（{matter}）已超过承诺办结日期 {date}（{}）", level.title()),
+        });
     }
-    // Past the statutory limit the promised one was long missed: escalated on its own, as the
-    // law's limit, not the county's promise, is what was broken.
+    // Past the statutory limit the law, not only the county's promise, is broken: red at once.
     if let (true, Some(statutory)) = (statutory_runs, case.statutory_date) {
-        if today > statutory && raised(case, &prefix("statutory", statutory, None)).is_none() {
-            let message = format!("办件 {}（{matter}）已超过法定办结时限 {}", case.case_number, iso_date(statutory));
-            due.push(Due { level: Level::Red, scope: "statutory", step: None, due_date: statutory, message });
-        }
+        let level = (today > statutory).then_some(Level::Red);
+        push(laddered(case, "statutory", None, statutory, level), &|_| {
+            format!("办件 {number}（{matter}）已超过法定办结时限 {}（红牌）", iso_date(statutory))
+        });
     }
     if let (CaseState::Suspended, Some(open)) = (case.state, &case.procedure) {
-        if today > open.limit_date && raised(case, &prefix("step", open.limit_date, Some(&open.procedure))).is_none() {
-            let message = format!(
-                "办件 {} 的特别程序 {} 已超过时限 {}",
-                case.case_number,
-                open.procedure,
-                iso_date(open.limit_date)
-            );
-            due.push(Due {
-                level: Level::Red,
-                scope: "step",
-                step: Some(open.procedure.clone()),
-                due_date: open.limit_date,
-                message,
+        let level = card(today, open.limit_date, 1, reference);
+        let title = super::documents::procedure_title(&open.procedure);
+        push(laddered(case, "step", Some(open.procedure.clone()), open.limit_date, level), &|level| {
+            step_message(number, title, open.limit_date, level)
+        });
+    }
+    // A review step of the 审查细则, or 制证/盖章/出件 within the ten days after the decision.
+    if let Some(next) = steps::next_step(case, reference) {
+        if let Some(limit) = next.due_date {
+            let (scope, what) = match case.state {
+                CaseState::Approved => ("delivery", format!("{}（决定之日起十日内送达，第四十四条）", next.title)),
+                _ => ("step", next.title.clone()),
+            };
+            let level = card(today, limit, 1, reference);
+            push(laddered(case, scope, Some(next.step.clone()), limit, level), &|level| {
+                step_message(number, &what, limit, level)
             });
         }
     }
-    // Owed materials stay owed after the result is out: the commitment is tracked until kept.
-    if let (false, Some(promised)) = (case.outstanding_materials.is_empty(), case.commitment_date) {
-        if today > promised && raised(case, &prefix("commitment", promised, None)).is_none() {
-            let message = format!(
-                "办件 {} 容缺受理承诺 {} 前补齐的材料仍未提交：{}",
-                case.case_number,
+    // Owed materials stay owed after the result is out: the commitment is tracked until kept
+    // or its outcome recorded.
+    if let (true, Some(promised)) = (case.owes_materials(), case.commitment_date) {
+        let level = (today > promised).then_some(Level::Yellow);
+        push(laddered(case, "commitment", None, promised, level), &|_| {
+            format!(
+                "办件 {number} 容缺受理承诺 {} 前补齐的材料仍未提交：{}（黄牌）",
                 iso_date(promised),
                 case.outstanding_materials.join("、")
-            );
-            due.push(Due { level: Level::Yellow, scope: "commitment", step: None, due_date: promised, message });
-        }
+            )
+        });
+    }
+    for order in case.supervisions.iter().filter(|s| !s.answered) {
+        let level = (today > order.answer_by).then_some(Level::Red);
+        push(laddered(case, SUPERVISION, Some(order.order_number.clone()), order.answer_by, level), &|_| {
+            format!(
+                "督办单 {} 逾期未反馈（应于 {} 前反馈），办件 {number}，提请上一级督办",
+                order.order_number,
+                iso_date(order.answer_by)
+            )
+        });
     }
     due
+}
+
+fn step_message(number: &str, what: &str, limit: i32, level: Level) -> String {
+    match level {
+        Level::Warning => format!("办件 {number} 的{what}将于 {} 到期（预警）", iso_date(limit)),
+        level => format!("办件 {number} 的{what}已超过时限 {}（{}）", iso_date(limit), level.title()),
+    }
 }
 
 /// The warnings due now and not yet raised, as events of the case.
@@ -176,10 +235,19 @@ pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
 
 /// The first day, from today on, on which a warning falls due; `None` when none ever will.
 pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32> {
-    let deadlines =
-        [case.promised_date, case.statutory_date, case.procedure.as_ref().map(|p| p.limit_date), case.commitment_date];
-    let last = deadlines.into_iter().flatten().max()?;
-    (today..=last.max(today) + 1).find(|day| !due(case, *day, reference).is_empty())
+    let step_due = steps::next_step(case, reference).and_then(|next| next.due_date);
+    let answers = case.supervisions.iter().filter(|s| !s.answered).map(|s| s.answer_by);
+    let deadlines = [
+        case.promised_date,
+        case.statutory_date,
+        case.procedure.as_ref().map(|p| p.limit_date),
+        case.commitment_date,
+        step_due,
+    ];
+    let last = deadlines.into_iter().flatten().chain(answers).max()?;
+    // A red card comes some working days after the limit: look as far as holidays may stretch them.
+    let red_after = reference.county.policy.red_card_after_days as i32;
+    (today..=last.max(today) + 2 * red_after + 15).find(|day| !due(case, *day, reference).is_empty())
 }
 
 #[cfg(test)]
@@ -188,13 +256,13 @@ mod tests {
     use crate::testing::{accepted_case, context_at};
 
     #[test]
-    fn warnings_come_yellow_then_prompt_then_red_each_once() {
+    fn cards_come_warning_then_yellow_then_red_each_once() {
         let reference = Reference::builtin();
         // A 20-working-day matter accepted on Friday 2026-11-20.
         let mut case = accepted_case(&reference, 20);
         let deadline = case.promised_date.unwrap();
         let mut raised = Vec::new();
-        for day in calendar::day_of(case.accepted_at.unwrap())..=deadline + 3 {
+        for day in calendar::day_of(case.accepted_at.unwrap())..=deadline + 6 {
             for event in warnings(&case, &context_at(&reference, day)) {
                 let Event::DeadlineWarning(w) = &event else { unreachable!() };
                 raised.push((iso_date(day), w.level.clone(), w.escalate));
@@ -202,12 +270,13 @@ mod tests {
             }
         }
         let levels: Vec<&str> = raised.iter().map(|(_, level, _)| level.as_str()).collect();
-        assert_eq!(levels, ["yellow", "prompt", "red"], "{raised:?}");
-        // 30% of 20 = 6 working days left: yellow; 1 left: prompt; the day after: red, escalated.
+        assert_eq!(levels, ["warning", "yellow", "red"], "{raised:?}");
+        // 30% of 20 = 6 working days left: 预警; the day after the deadline: 黄牌; more than
+        // three working days past it: 红牌, escalated.
         assert_eq!(calendar::iso_date(deadline), "2026-12-18");
-        assert_eq!(raised[0].0, "2026-12-10");
-        assert_eq!(raised[1].0, "2026-12-17");
-        assert_eq!((raised[2].0.as_str(), raised[2].2), ("2026-12-19", true));
+        assert_eq!((raised[0].0.as_str(), raised[0].2), ("2026-12-10", false));
+        assert_eq!((raised[1].0.as_str(), raised[1].2), ("2026-12-19", false));
+        assert_eq!((raised[2].0.as_str(), raised[2].2), ("2026-12-24", true));
     }
 
     #[test]
@@ -217,9 +286,11 @@ mod tests {
         let deadline = case.promised_date.unwrap();
         let on = |date: &str| standing(&case, calendar::parse_iso_date(date).unwrap(), &reference).unwrap();
         assert_eq!(on("2026-11-20"), Standing { deadline, working_days_left: 20, level: None });
-        assert_eq!((on("2026-12-10").working_days_left, on("2026-12-10").level), (6, Some(Level::Yellow)));
-        assert_eq!(on("2026-12-17").level, Some(Level::Prompt));
-        assert_eq!(on("2026-12-19").level, Some(Level::Red));
+        assert_eq!((on("2026-12-09").working_days_left, on("2026-12-09").level), (7, None));
+        assert_eq!((on("2026-12-10").working_days_left, on("2026-12-10").level), (6, Some(Level::Warning)));
+        assert_eq!(on("2026-12-19").level, Some(Level::Yellow));
+        assert_eq!(on("2026-12-23").level, Some(Level::Yellow), "three working days past: still yellow");
+        assert_eq!(on("2026-12-24").level, Some(Level::Red));
         let mut submitted = case.clone();
         submitted.promised_date = None;
         assert_eq!(standing(&submitted, deadline, &reference), None, "no promise, no standing");
@@ -231,15 +302,14 @@ mod tests {
         let mut case = accepted_case(&reference, 20);
         let accepted = calendar::day_of(case.accepted_at.unwrap());
         assert_eq!(next_check(&case, accepted, &reference).map(iso_date).as_deref(), Some("2026-12-10"));
-        for event in warnings(&case, &context_at(&reference, case.promised_date.unwrap() + 1)) {
-            case = crate::evolve(case, &event);
+        let red_day = calendar::parse_iso_date("2026-12-24").unwrap();
+        for day in [case.promised_date.unwrap() + 1, red_day] {
+            for event in warnings(&case, &context_at(&reference, day)) {
+                case = crate::evolve(case, &event);
+            }
         }
         let statutory = case.statutory_date.unwrap();
-        assert_eq!(
-            next_check(&case, case.promised_date.unwrap() + 1, &reference),
-            Some(statutory + 1),
-            "the statutory limit is still ahead"
-        );
+        assert_eq!(next_check(&case, red_day, &reference), Some(statutory + 1), "the statutory limit is still ahead");
         let past = warnings(&case, &context_at(&reference, statutory + 1));
         let Some(Event::DeadlineWarning(w)) = past.first() else { panic!("a statutory warning") };
         assert_eq!((w.scope.as_str(), w.level.as_str(), w.escalate), ("statutory", "red", true));
@@ -256,8 +326,8 @@ mod tests {
         let today = calendar::day_of(case.accepted_at.unwrap());
         assert_eq!(case.promised_date, Some(today));
         let due = warnings(&case, &context_at(&reference, today));
-        let Some(Event::DeadlineWarning(w)) = due.first() else { panic!("a prompt on the day") };
-        assert_eq!(w.level, "prompt");
+        let Some(Event::DeadlineWarning(w)) = due.first() else { panic!("a warning on the day") };
+        assert_eq!(w.level, "warning");
         assert_eq!(next_check(&case, today, &reference), Some(today), "checked the same day");
     }
 }

@@ -9,18 +9,22 @@ pub enum DeliveryMethod {
     Mail,
     /// At the accepting point's window.
     Window,
-    /// From the county hall's self-service locker, with a code.
+    /// From a self-service locker, with a code: the accepting centre's, or the county hall's.
     Locker,
+    /// Back at the village station that took the application in, from its clerk.
+    Station,
 }
 
 impl DeliveryMethod {
-    pub const ALL: [DeliveryMethod; 3] = [DeliveryMethod::Mail, DeliveryMethod::Window, DeliveryMethod::Locker];
+    pub const ALL: [DeliveryMethod; 4] =
+        [DeliveryMethod::Mail, DeliveryMethod::Window, DeliveryMethod::Locker, DeliveryMethod::Station];
 
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryMethod::Mail => "mail",
             DeliveryMethod::Window => "window",
             DeliveryMethod::Locker => "locker",
+            DeliveryMethod::Station => "village_station",
         }
     }
 
@@ -28,7 +32,7 @@ impl DeliveryMethod {
         DeliveryMethod::ALL.into_iter().find(|method| method.as_str() == text)
     }
 
-    /// The method a case's application names; intake admits only the three, and anything else
+    /// The method a case's application names; intake admits only these, and anything else
     /// is handed over at the window.
     pub fn of(text: &str) -> DeliveryMethod {
         DeliveryMethod::parse(text).unwrap_or(DeliveryMethod::Window)

@@ -5,7 +5,7 @@ use contracts::Event;
 use serde::Serialize;
 
 use super::case::{clerk_named, Outcome};
-use super::documents::procedure_title;
+use super::documents::{procedure_title, SUPERVISION_SYSTEM};
 use super::facts::DeliveryOutcome;
 use super::reference::Reference;
 use super::routing;
@@ -112,6 +112,38 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
                 hand(decision.into(), &department, &e.officer, &department, &e.officer);
                 Some(e.officer.clone())
             }
+            Event::StepCompleted(e) => {
+                // 出件 hands the result on; the other steps keep it in the unit, done by the officer.
+                let to = if e.step == "dispatch" { "出件".to_string() } else { department.clone() };
+                hand(e.title.clone(), &department, &e.officer, &to, &e.officer);
+                Some(e.officer.clone())
+            }
+            Event::ExtensionGranted(e) => {
+                hand("延期告知".into(), &department, &e.officer, &applicant_unit, &applicant);
+                Some(e.officer.clone())
+            }
+            Event::HearingRightsNotified(e) => {
+                hand("听证权利告知".into(), &department, &e.officer, &applicant_unit, &applicant);
+                Some(e.officer.clone())
+            }
+            Event::CommitmentSigned(_) => {
+                hand("签署容缺承诺书".into(), &applicant_unit, &applicant, &point, &clerk);
+                None
+            }
+            Event::CommitmentClosed(e) => {
+                hand("容缺承诺处理".into(), &point, &e.officer, &department, &e.officer);
+                None
+            }
+            Event::SupervisionOrdered(e) => {
+                let supervisor = archive.as_ref().map_or_else(String::new, |a| a.name.clone());
+                hand("督办".into(), &supervisor, SUPERVISION_SYSTEM, &name(&e.department_code), NOT_YET_TAKEN_UP);
+                None
+            }
+            Event::SupervisionAnswered(e) => {
+                let supervisor = archive.as_ref().map_or_else(String::new, |a| a.name.clone());
+                hand("督办反馈".into(), &department, &e.officer, &supervisor, SUPERVISION_SYSTEM);
+                None
+            }
             Event::DeliveryOrderCreated(_) => {
                 // The carrier's receiver is named by its first scan.
                 awaiting_carrier = Some(hand("交邮寄送".into(), &department, &decider, CARRIER, NOT_YET_TAKEN_UP));
@@ -162,11 +194,12 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
     record
 }
 
-/// Who holds a result waiting to be collected: the window's clerk, or the locker.
+/// Who holds a result waiting to be collected: the window's clerk, the village station's, or
+/// the locker.
 fn window_keeper(method: &str) -> String {
-    if method == "locker" {
-        "自助取件柜".into()
-    } else {
-        "出件窗口".into()
+    match method {
+        "locker" => "自助取件柜".into(),
+        "village_station" => "便民服务站代办员".into(),
+        _ => "出件窗口".into(),
     }
 }

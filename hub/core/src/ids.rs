@@ -12,6 +12,11 @@ pub fn fee_order_requested(accepted_event_id: &str) -> String {
     format!("{accepted_event_id}/fee")
 }
 
+/// The applicant's commitment (容缺受理承诺书) signed with a tolerant acceptance.
+pub fn commitment_signed(accepted_event_id: &str) -> String {
+    format!("{accepted_event_id}/commitment")
+}
+
 /// The bank's confirmation that it placed a fee order.
 pub fn fee_order_created(requested_event_id: &str) -> String {
     format!("{requested_event_id}/placed")

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod ledger;
 pub mod reference;
 pub mod routing;
+pub mod steps;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod validation;

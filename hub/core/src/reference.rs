@@ -29,6 +29,36 @@ pub struct County {
     #[serde(rename = "bank_outlet", default)]
     pub bank_outlets: Vec<BankOutlet>,
     pub policy: Policy,
+    /// The county's 审查细则: per matter (by implementation code) the review steps before the
+    /// decision, each with its own limit. The county's overlay, not the provincial catalogue's.
+    #[serde(rename = "review_rule", default)]
+    pub review_rules: Vec<ReviewRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRule {
+    pub implementation_code: String,
+    pub steps: Vec<ReviewStep>,
+}
+
+/// One step of a matter's review (审查细则): its id, its name on paper, its limit in working
+/// days from the day the step before it ended (or the case was routed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewStep {
+    pub step: String,
+    pub title: String,
+    pub days: u32,
+}
+
+/// A self-service pickup locker (智能取件柜) at a centre.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locker {
+    /// The centre it stands at: the county hall's or a township's code.
+    pub centre: String,
+    pub place: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,13 +72,23 @@ pub struct BankOutlet {
 /// The county's configurable time-limit, pickup and review rules.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
-    pub yellow_share: f64,
+    /// Seed 001's cards: 预警 once the working days left fall to this share of the promised
+    /// ones (or to one), 黄牌 when overdue, 红牌 when overdue by more than `red_card_after_days`.
+    pub warning_share: f64,
+    pub red_card_after_days: u32,
+    /// Working days a unit has to answer a supervision order (督办单) before the next level hears.
+    pub supervision_answer_days: u32,
+    /// The next level above the supervisor (the county government's office), told of an
+    /// unanswered supervision order.
+    pub escalation_email: String,
     pub commitment_days: u32,
     pub rectification_days: u32,
     pub mail_domain: String,
     pub supervisor_email: String,
     pub data_bureau_email: String,
-    pub locker_place: String,
+    /// The pickup lockers; the county hall's is the first.
+    #[serde(rename = "locker")]
+    pub lockers: Vec<Locker>,
     /// Limit of each special procedure in working days, by procedure name.
     pub procedure_days: std::collections::BTreeMap<String, u32>,
     /// The special procedures during which the county's promised clock (承诺时限) stands still;
@@ -173,6 +213,11 @@ pub struct Tolerance {
 }
 
 impl Matter {
+    /// Handled jointly by several departments (联合办理, 并联审批) or places (多地联办).
+    pub fn joint(&self) -> bool {
+        !self.co_departments.is_empty() || self.joint_handling
+    }
+
     /// Whether `material` may be owed under a commitment (容缺), and for how many working days.
     pub fn tolerated(&self, material: &str, default_days: u32) -> Option<u32> {
         let secondary = self.materials.iter().any(|m| m.name == material && !m.primary);
@@ -351,8 +396,27 @@ impl Reference {
                 matter.name, matter.implementation_code, matter.kind
             ));
         }
-        if !(0.0..=1.0).contains(&county.policy.yellow_share) {
-            return Err(format!("policy.yellow_share must be between 0 and 1, got {}", county.policy.yellow_share));
+        if !(0.0..=1.0).contains(&county.policy.warning_share) {
+            return Err(format!("policy.warning_share must be between 0 and 1, got {}", county.policy.warning_share));
+        }
+        if let Some(locker) = county.policy.lockers.iter().find(|l| !service_points.contains_key(&l.centre)) {
+            return Err(format!("locker {} stands at unknown centre {}", locker.place, locker.centre));
+        }
+        if county.policy.lockers.first().map(|l| &l.centre) != Some(&county.code) {
+            return Err("policy.locker: the first locker is the county hall's".into());
+        }
+        for rule in &county.review_rules {
+            let Some(matter) = matters.get(&rule.implementation_code) else {
+                return Err(format!("review_rule names unknown matter {}", rule.implementation_code));
+            };
+            let total: u32 = rule.steps.iter().map(|s| s.days).sum();
+            let limit = matter.iter().map(|m| m.statutory_days).min().unwrap_or(0);
+            if rule.steps.is_empty() || total > limit {
+                return Err(format!(
+                    "review_rule for {}: its steps take {total} working days, beyond the statutory {limit}",
+                    rule.implementation_code
+                ));
+            }
         }
         for outlet in &county.bank_outlets {
             if !county.townships.iter().any(|t| t.code == outlet.township) {
@@ -419,6 +483,23 @@ impl Reference {
             "county" | "online" => self.authority(&self.county.approval_bureau),
             _ => self.authority(&point.township_code),
         }
+    }
+
+    /// The review steps of a matter's 审查细则; none where the county set none (one decision).
+    pub fn review_steps(&self, implementation_code: &str) -> &[ReviewStep] {
+        self.county
+            .review_rules
+            .iter()
+            .find(|rule| rule.implementation_code == implementation_code)
+            .map_or(&[], |rule| &rule.steps)
+    }
+
+    /// The locker nearest to a service point: its own centre's if that centre has one,
+    /// otherwise the county hall's.
+    pub fn locker_for(&self, point_code: &str) -> &Locker {
+        let lockers = &self.county.policy.lockers;
+        let centre = self.service_point(point_code).map(|p| p.township_code.as_str());
+        lockers.iter().find(|l| Some(l.centre.as_str()) == centre).unwrap_or(&lockers[0])
     }
 
     /// Mailbox of an authority's handlers.

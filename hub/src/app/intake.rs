@@ -186,7 +186,12 @@ impl SubmitApplication {
                 field("delivery.address.post_code", post_code(&address.post_code))?;
             }
             ("window" | "locker", _) => {}
-            _ => fail("delivery.method", "must be mail, window or locker")?,
+            ("village_station", _) if point.tier == "village" => {}
+            ("village_station", _) => fail(
+                "delivery.method",
+                format!("village_station pickup is back at the village station that takes the application in; {} is a {} service point", point.name, point.tier),
+            )?,
+            _ => fail("delivery.method", "must be mail, window, locker or village_station")?,
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
-use contracts::{AuditAnomalyDetected, DeadlineWarning, Event};
+use contracts::{AuditAnomalyDetected, DeadlineWarning, Event, SupervisionOrdered};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::{context, Environment, Value};
@@ -139,9 +139,9 @@ impl Notifier {
     /// A warning goes to the handlers, and to the supervisor when it escalates.
     fn warning_mails(&self, warning: &DeadlineWarning) -> Vec<Mail> {
         let level = match warning.level.as_str() {
-            "red" => "红色预警",
-            "yellow" => "黄色预警",
-            _ => "到期提醒",
+            "red" => "红牌",
+            "yellow" => "黄牌",
+            _ => "预警",
         };
         let values = context! {
             level,
@@ -151,10 +151,27 @@ impl Notifier {
             handler => self.reference.authority(&warning.department_code).map_or_else(|| warning.department_code.clone(), |a| a.name),
         };
         let mut to = vec![self.reference.handler_email(&warning.department_code)];
+        let policy = &self.reference.county.policy;
         if warning.escalate {
-            to.push(self.reference.county.policy.supervisor_email.clone());
+            to.push(policy.supervisor_email.clone());
+        }
+        // An unanswered supervision order goes up a level.
+        if warning.scope == hub_core::deadlines::SUPERVISION {
+            to.push(policy.escalation_email.clone());
         }
         to.into_iter().map(|to| Mail { to, template: "deadline-warning", values: values.clone() }).collect()
+    }
+
+    /// A supervision order (督办单) goes to the unit that must answer it.
+    fn supervision_mail(&self, order: &SupervisionOrdered) -> Mail {
+        let values = context! {
+            order_number => order.order_number,
+            case_number => order.case_number,
+            reason => order.reason,
+            answer_by => iso_date(order.answer_by),
+            handler => self.reference.authority(&order.department_code).map_or_else(|| order.department_code.clone(), |a| a.name),
+        };
+        Mail { to: self.reference.handler_email(&order.department_code), template: "supervision-order", values }
     }
 
     /// An anomaly of the audit ledger goes to the county data bureau.
@@ -261,6 +278,7 @@ impl BatchHandler for Notifier {
             let event = &delivery.event;
             let mails = match event {
                 Event::DeadlineWarning(warning) => self.warning_mails(warning),
+                Event::SupervisionOrdered(order) => vec![self.supervision_mail(order)],
                 Event::AuditAnomalyDetected(alert) => vec![self.anomaly_mail(alert)],
                 other => cases
                     .get(other.case_number())

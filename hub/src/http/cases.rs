@@ -99,6 +99,42 @@ pub fn routes() -> Vec<Route<CasesState>> {
             "service points",
             "hand the result over at the window or locker",
         ),
+        command::<StepRequest>(
+            "/api/v1/cases/{case_number}/steps",
+            DECIDING,
+            "approvers",
+            "the next step done: a review step of the matter's 审查细则, then 制证, 盖章, 出件 after an approval",
+        ),
+        command::<ExtensionRequest>(
+            "/api/v1/cases/{case_number}/extension",
+            DECIDING,
+            "approvers",
+            "extend the decision limit once with the head's approval (第四十二条); issues the 延期告知书",
+        ),
+        command::<HearingRightsRequest>(
+            "/api/v1/cases/{case_number}/hearing-rights",
+            DECIDING,
+            "approvers",
+            "tell the applicant and interested parties of their right to a hearing (听证权利告知书, five days to ask)",
+        ),
+        command::<SupervisionAnswer>(
+            "/api/v1/cases/{case_number}/supervision/answer",
+            DECIDING,
+            "approvers",
+            "the handling unit's answer to a supervision order (督办单)",
+        ),
+        command::<ComplaintRequest>(
+            "/api/v1/cases/{case_number}/complaints",
+            COUNTERS,
+            "service points",
+            "an applicant's complaint of a material or condition demanded outside the guide (a red card and 督办)",
+        ),
+        command::<CommitmentClosing>(
+            "/api/v1/cases/{case_number}/commitment/close",
+            COUNTERS,
+            "service points",
+            "record what became of materials owed past their 容缺 commitment, so the file can close",
+        ),
         command::<ReviewRequest>(
             "/api/v1/cases/{case_number}/reviews",
             COUNTERS,
@@ -305,16 +341,135 @@ struct ProcedureRequest {
     departments: Vec<String>,
     #[serde(default)]
     parties: Vec<String>,
+    /// A hearing's date (YYYY-MM-DD), at least seven working days ahead.
+    #[serde(default)]
+    scheduled_date: Option<String>,
 }
 
 impl CaseCommand for ProcedureRequest {
     fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        let scheduled_date = self
+            .scheduled_date
+            .map(|date| {
+                hub_core::calendar::parse_iso_date(&date).ok_or_else(|| {
+                    BadRequest::field("scheduled_date", format!("scheduled_date: {date:?} is not a date (YYYY-MM-DD)"))
+                })
+            })
+            .transpose()?;
         Ok(Command::StartProcedure {
             procedure: self.procedure,
             officer: officer(seat, self.officer)?,
             departments: self.departments,
             parties: self.parties,
+            scheduled_date,
         })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct StepRequest {
+    /// The step's id: a review step of the matter's 审查细则, or make (制证), seal (盖章), dispatch (出件).
+    step: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    #[serde(default)]
+    remarks: String,
+}
+
+impl CaseCommand for StepRequest {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        required("step", &self.step)?;
+        Ok(Command::CompleteStep { step: self.step, officer: officer(seat, self.officer)?, remarks: self.remarks })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExtensionRequest {
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    /// The head of the organ who approved the extension.
+    approved_by: String,
+    /// Why, as the applicant is told.
+    reason: String,
+}
+
+impl CaseCommand for ExtensionRequest {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::Extend {
+            officer: officer(seat, self.officer)?,
+            approved_by: self.approved_by,
+            reason: self.reason,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HearingRightsRequest {
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    /// Interested parties told besides the applicant.
+    #[serde(default)]
+    parties: Vec<String>,
+}
+
+impl CaseCommand for HearingRightsRequest {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::NotifyHearingRights { officer: officer(seat, self.officer)?, parties: self.parties })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SupervisionAnswer {
+    order_number: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    answer: String,
+}
+
+impl CaseCommand for SupervisionAnswer {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::AnswerSupervision {
+            order_number: self.order_number,
+            officer: officer(seat, self.officer)?,
+            answer: self.answer,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ComplaintRequest {
+    /// The material or condition the applicant was asked for that the guide does not list.
+    demanded: String,
+}
+
+impl CaseCommand for ComplaintRequest {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::Complain { officer: seat.holder.clone(), demanded: self.demanded })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CommitmentClosing {
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    /// What was done about the materials not supplied (撤销, 记入信用记录 …).
+    outcome: String,
+}
+
+impl CaseCommand for CommitmentClosing {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::CloseCommitment { officer: officer(seat, self.officer)?, outcome: self.outcome })
     }
 }
 
@@ -366,6 +521,22 @@ struct PickupRequest {
     pickup_code: Option<String>,
     #[serde(default)]
     signature: String,
+    /// The acceptance notice presented (受理通知书), at a window or village station.
+    #[serde(default)]
+    notice_number: Option<String>,
+    /// Someone collecting for the applicant: a (代)取件人, or an enterprise's agent.
+    #[serde(default)]
+    agent: Option<AgentBody>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AgentBody {
+    /// The agent's own ID number, checked at the window (not kept in the event).
+    id_number: String,
+    /// The 委托书 an enterprise's agent presents.
+    #[serde(default)]
+    authorization_number: Option<String>,
 }
 
 impl CaseCommand for PickupRequest {
@@ -376,6 +547,11 @@ impl CaseCommand for PickupRequest {
             id_number: self.id_number,
             pickup_code: self.pickup_code,
             signature: self.signature,
+            notice_number: self.notice_number,
+            agent: self.agent.map(|agent| hub_core::case::Agent {
+                id_number: agent.id_number,
+                authorization_number: agent.authorization_number,
+            }),
         })
     }
 }
@@ -454,6 +630,18 @@ fn command_failure(case_number: &str, error: CommandError) -> ApiError {
                 Rejection::BadChannel => (StatusCode::UNPROCESSABLE_ENTITY, Some("channel")),
                 Rejection::NoSuchRectification(_) => (StatusCode::NOT_FOUND, Some("item_number")),
                 Rejection::NoCertificate => (StatusCode::CONFLICT, None),
+                Rejection::StepPending(_)
+                | Rejection::AlreadyExtended
+                | Rejection::HearingRightsNotTold
+                | Rejection::HearingWindowClosed(_)
+                | Rejection::MaterialsOwed(_)
+                | Rejection::NoOverdueCommitment => (StatusCode::CONFLICT, None),
+                Rejection::WrongStep { .. } => (StatusCode::CONFLICT, Some("step")),
+                Rejection::HearingDate { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some("scheduled_date")),
+                Rejection::InGuide(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("demanded")),
+                Rejection::NoSuchSupervision(_) => (StatusCode::NOT_FOUND, Some("order_number")),
+                Rejection::WrongNotice { .. } => (StatusCode::FORBIDDEN, Some("notice_number")),
+                Rejection::AuthorizationMissing => (StatusCode::FORBIDDEN, Some("agent.authorization_number")),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, None),
             };
             BadRequest { status, field: field.map(String::from), message: rejection.to_string() }
@@ -483,6 +671,16 @@ async fn command_refusal(
     if let Some(record) = state.store.case(case_number).await? {
         if !scope.sees(&record.case) {
             return Ok(Some(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s", seat.holder))));
+        }
+        // A result returned to a village station is handed over by that station's clerk.
+        let point = &record.case.application.service_point.code;
+        let at_station = record.case.pickup.as_ref().is_some_and(|p| p.method == "village_station");
+        if matches!(command, Command::Collect { .. }) && at_station && seat.unit.as_ref() != Some(point) {
+            let station = &record.case.application.service_point.name;
+            return Ok(Some(Refusal::not_yours(
+                seat,
+                format!("the result of case {case_number} waits at {station}; its clerk hands it over"),
+            )));
         }
     }
     Ok(speaking_for(command).filter(|authority| !scope.speaks_for(authority)).map(|authority| {
@@ -806,10 +1004,17 @@ async fn approval_queue(
                 "matter_code": c.application.matter.implementation_code,
                 "department_code": c.department_code,
                 "promised_date": c.promised_date.map(hub_core::calendar::iso_date),
-                // How near the promised date is today: prompt, yellow, red or none yet.
+                // How near the promised date is today: warning (预警), yellow, red or none yet.
                 "deadline": standing.map(|s| json!({"working_days_left": s.working_days_left, "level": s.level.map(|level| level.as_str())})),
                 "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
                 "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
+                // The 审查细则 steps still to do before the decision, in order.
+                "review_steps_pending": reference
+                    .review_steps(&c.application.matter.implementation_code)
+                    .iter()
+                    .filter(|s| !c.steps.iter().any(|done| done.step == s.step))
+                    .map(|s| json!({"step": s.step, "title": s.title}))
+                    .collect::<Vec<_>>(),
                 // An approval waits for an unpaid fee.
                 "fee": c.fee.as_ref().map(|fee| json!({
                     "order_number": fee.order_number,

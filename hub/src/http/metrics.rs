@@ -115,7 +115,7 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
         .map(|state| (state.as_str().to_string(), counted.get(state.as_str()).copied().unwrap_or(0)))
         .collect();
     let mut warnings: BTreeMap<String, i64> =
-        ["yellow", "red"].into_iter().map(|level| (level.to_string(), 0)).collect();
+        ["warning", "yellow", "red"].into_iter().map(|level| (level.to_string(), 0)).collect();
     for warning in probe.store.events_of_kind("DeadlineWarning", i64::MAX).await? {
         *warnings.entry(warning["level"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
     }

@@ -95,10 +95,33 @@ impl<'a> Desk<'a> {
         }
     }
 
+    /// The department decides as its rules say: the matter's review steps (审查细则) first, then
+    /// the decision, and after an approval 制证, 盖章 and 出件. Answers the decision's status.
     pub async fn decide(&self, case: &str, outcome: &str, reason: Option<&str>) -> (u16, Value) {
-        let department = self.case(case).await["case"]["department_code"].clone();
-        self.command(case, "decision", json!({"outcome": outcome, "department_code": department, "reason": reason}))
-            .await
+        let record = self.case(case).await;
+        let department = record["case"]["department_code"].clone();
+        let matter =
+            record["case"]["application"]["matter"]["implementation_code"].as_str().unwrap_or_default().to_string();
+        let review: Vec<String> =
+            self.demo.hub.reference.get().review_steps(&matter).iter().map(|s| s.step.clone()).collect();
+        for step in review {
+            self.command(case, "steps", json!({"step": step, "remarks": "符合审查细则"})).await;
+        }
+        let decided = self
+            .command(case, "decision", json!({"outcome": outcome, "department_code": department, "reason": reason}))
+            .await;
+        if decided.0 == 200 && outcome == "approved" {
+            self.issue_result(case).await;
+        }
+        decided
+    }
+
+    /// 制证, 盖章, 出件 of an approved case, each by its department's officer.
+    pub async fn issue_result(&self, case: &str) {
+        for (step, _) in hub_core::steps::RESULT_STEPS {
+            let (status, answer) = self.command(case, "steps", json!({"step": step})).await;
+            assert_eq!(status, 200, "{step} of {case}: {answer}");
+        }
     }
 
     pub async fn titles(&self, case: &str) -> Vec<String> {

@@ -250,6 +250,7 @@ impl DemoRun {
             bar.finish();
         }
         let elapsed = started.elapsed();
+        self.aftercare().await?;
         self.review_all().await?;
         self.summary(options.cases, elapsed).await
     }
@@ -389,19 +390,37 @@ impl DemoRun {
     async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
-            let (queue, supplements, pickups, suspended) = tokio::try_join!(
+            let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
                 self.approval_queues(),
                 self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
                 self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
                 // Inspections an earlier, interrupted run started and did not finish.
                 self.get("/api/v1/cases?state=suspended&limit=200"),
+                self.get("/api/v1/cases?state=approved&limit=200"),
+                // Results out while materials are still owed (容缺): the file stays open.
+                self.get("/api/v1/cases?state=collected&limit=200"),
+                self.get("/api/v1/cases?state=delivered&limit=200"),
             )?;
             let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
-            let (supplements, pickups, suspended) = (list(&supplements), list(&pickups), list(&suspended));
-            let idle = queue.is_empty() && supplements.is_empty() && pickups.is_empty() && suspended.is_empty();
+            let (supplements, pickups, suspended, approved) =
+                (list(&supplements), list(&pickups), list(&suspended), list(&approved));
+            let owing: Vec<serde_json::Value> = list(&collected).into_iter().chain(list(&delivered)).collect();
+            let (overdue, owed): (Vec<_>, Vec<_>) = owing
+                .into_iter()
+                .partition(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) == Profile::Overdue);
+            let idle = queue.is_empty()
+                && supplements.is_empty()
+                && pickups.is_empty()
+                && suspended.is_empty()
+                && approved.is_empty()
+                && owed.is_empty();
             for case in &suspended {
                 let case_number = case["case_number"].as_str().context("case without number")?;
                 self.complete_inspection(case_number).await?;
+            }
+            // The approvers make, seal and send out what they approved (制证, 盖章, 出件).
+            for case in &approved {
+                self.issue_result(case["case_number"].as_str().context("case without number")?).await?;
             }
             // Approvers, clerks and applicants work side by side, as at a county hall.
             let approving = async {
@@ -411,7 +430,7 @@ impl DemoRun {
                     self.approve(&queue).await
                 }
             };
-            let supplementing = stream::iter(supplements.iter().map(|case| self.supplement(case)))
+            let supplementing = stream::iter(supplements.iter().chain(&owed).map(|case| self.supplement(case)))
                 .buffer_unordered(8)
                 .collect::<Vec<_>>();
             let collecting =
@@ -423,11 +442,13 @@ impl DemoRun {
             if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
                 counted = Instant::now();
                 let by_state = self.hub.store.count_by_state().await?;
+                // Commitments not kept rest until they fall due (`aftercare`).
                 let finished = by_state
                     .iter()
                     .filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final()))
                     .map(|(_, n)| *n)
-                    .sum::<i64>();
+                    .sum::<i64>()
+                    + overdue.len() as i64;
                 if let Some(bar) = bar {
                     bar.set_position(finished as u64);
                     bar.set_message(format!("{by_state:?}"));
@@ -478,6 +499,21 @@ impl DemoRun {
                     serde_json::json!({"procedure": "site_inspection", "departments": [item["department_code"]]});
                 self.post(&path("procedures"), &inspection).await?;
                 self.complete_inspection(case_number).await?;
+            }
+            if profile == Profile::Hearing && item["procedures_completed"] == 0 {
+                self.hold_hearing(case_number).await?;
+            }
+            let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+            if profile == Profile::Extended && record["case"]["extended"] == false {
+                let extension = serde_json::json!({"approved_by": "局长 王伟", "reason": "需补充核实经营场所权属，依法延长审批期限"});
+                self.post(&path("extension"), &extension).await?;
+            }
+            if profile == Profile::Complaint {
+                self.answer_complaint(case_number, &record["case"]).await?;
+            }
+            for step in item["review_steps_pending"].as_array().into_iter().flatten() {
+                let done = serde_json::json!({"step": step["step"], "remarks": "符合审查细则"});
+                self.post(&path("steps"), &done).await?;
             }
             let (outcome, reason) = if profile == Profile::Denied {
                 ("denied", Some("申请材料反映的经营条件不符合法定要求"))
@@ -533,22 +569,115 @@ impl DemoRun {
         Ok(())
     }
 
+    /// 制证, 盖章 and 出件 of an approved case, those not yet done, by its department.
+    async fn issue_result(&self, case_number: &str) -> anyhow::Result<()> {
+        let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+        let done: Vec<&str> =
+            record["case"]["steps"].as_array().into_iter().flatten().filter_map(|s| s["step"].as_str()).collect();
+        for (step, _) in hub_core::steps::RESULT_STEPS.iter().filter(|(step, _)| !done.contains(step)) {
+            self.post(&format!("/api/v1/cases/{case_number}/steps"), &serde_json::json!({ "step": step })).await?;
+        }
+        Ok(())
+    }
+
+    /// The hearing rights told to the applicant and the neighbours, one asks for a hearing,
+    /// which is announced seven working days ahead and its record entered.
+    async fn hold_hearing(&self, case_number: &str) -> anyhow::Result<()> {
+        let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+        let parties = serde_json::json!(["相邻住户代表"]);
+        self.post(&path("hearing-rights"), &serde_json::json!({ "parties": parties })).await?;
+        let reference = self.hub.reference.get();
+        let today = hub_core::calendar::day_of(hub::store::now_ms());
+        let date = reference.calendar.add_working_days(today, hub_core::case::HEARING_NOTICE_DAYS);
+        let hearing = serde_json::json!({
+            "procedure": "hearing",
+            "parties": parties,
+            "scheduled_date": hub_core::calendar::iso_date(date),
+        });
+        self.post(&path("procedures"), &hearing).await?;
+        let record = serde_json::json!({"summary": "听证会如期举行，利害关系人无异议"});
+        self.post(&path("procedures/complete"), &record).await.map(drop)
+    }
+
+    /// The applicant's complaint at the counter (a red card and a 督办单), answered by the
+    /// department.
+    async fn answer_complaint(&self, case_number: &str, case: &serde_json::Value) -> anyhow::Result<()> {
+        let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+        let mut orders = case["supervisions"].clone();
+        if orders.as_array().is_none_or(Vec::is_empty) {
+            self.post(&path("complaints"), &serde_json::json!({"demanded": "村委会出具的无违法经营证明"})).await?;
+            orders = self.get(&format!("/api/v1/cases/{case_number}")).await?["case"]["supervisions"].clone();
+        }
+        for order in orders.as_array().into_iter().flatten().filter(|o| o["answered"] == false) {
+            let answer = serde_json::json!({
+                "order_number": order["order_number"],
+                "answer": "已核实：窗口人员要求提交指南外材料，已批评教育并当场纠正，申请人材料齐全继续办理",
+            });
+            self.post(&path("supervision/answer"), &answer).await?;
+        }
+        Ok(())
+    }
+
+    /// The weeks after the county day, simulated: each overdue commitment is found by the
+    /// deadline check on the day after it fell due (a yellow card), and the clerk records what
+    /// became of it, which closes the file.
+    pub async fn aftercare(&self) -> anyhow::Result<usize> {
+        let overdue: Vec<String> = {
+            let profiles = self.profiles.lock().expect("profiles lock");
+            profiles.iter().filter(|(_, p)| **p == Profile::Overdue).map(|(c, _)| c.clone()).collect()
+        };
+        let reference = self.hub.reference.get();
+        let mut closed = 0;
+        for case_number in overdue {
+            let Some(record) = self.hub.store.case(&case_number).await? else { continue };
+            let (case, Some(promised)) = (&record.case, record.case.commitment_date) else { continue };
+            if case.state.is_final() || !case.owes_materials() {
+                continue;
+            }
+            // 10:00 on the day after the commitment fell due.
+            let later = i64::from(promised + 1) * 86_400_000 + 2 * 3_600_000;
+            hub::app::deadlines::check_deadlines(&self.hub.store, &reference, later).await?;
+            let clerk = self.staff.holder_at(&case.application.service_point.code)?;
+            let close = hub_core::Command::CloseCommitment {
+                officer: clerk,
+                outcome: "申请人逾期未补齐容缺材料，已电话催告无果，依承诺书记入信用记录并归档".into(),
+            };
+            let done =
+                hub::app::cases::execute_all_at(&self.hub.store, &reference, vec![(case_number, close)], later).await?;
+            for result in done {
+                result.map_err(|error| anyhow::anyhow!("closing an overdue commitment: {error:?}"))?;
+                closed += 1;
+            }
+        }
+        Ok(closed)
+    }
+
     async fn complete_inspection(&self, case_number: &str) -> anyhow::Result<()> {
         let record = serde_json::json!({"summary": "现场与申请材料一致"});
         self.post(&format!("/api/v1/cases/{case_number}/procedures/complete"), &record).await.map(drop)
     }
 
-    /// The applicant brings everything the one-time notice listed.
+    /// The applicant brings everything the one-time notice listed, or what a tolerant
+    /// acceptance left owed.
     async fn supplement(&self, case: &serde_json::Value) -> anyhow::Result<()> {
         let case_number = case["case_number"].as_str().context("case without number")?;
         let matter = case["application"]["matter"]["implementation_code"].as_str().unwrap_or_default();
-        let materials: Vec<String> = self
-            .hub
-            .reference
-            .get()
-            .matter(matter)
-            .map(|m| m.materials.iter().map(|m| m.name.clone()).collect())
-            .unwrap_or_default();
+        let owed: Vec<String> = case["outstanding_materials"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(String::from))
+            .collect();
+        let materials: Vec<String> = if case["state"] == "awaiting_supplement" {
+            self.hub
+                .reference
+                .get()
+                .matter(matter)
+                .map(|m| m.materials.iter().map(|m| m.name.clone()).collect())
+                .unwrap_or_default()
+        } else {
+            owed
+        };
         self.post(&format!("/api/v1/cases/{case_number}/supplements"), &serde_json::json!({ "materials": materials }))
             .await
             .map(drop)
@@ -561,12 +690,19 @@ impl DemoRun {
         let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
         let case = &record["case"];
         let applicant = &case["application"]["applicant"];
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "collected_by": applicant["name"],
             "id_number": applicant["id_number"],
             "pickup_code": case["pickup"]["code"],
+            "notice_number": case["acceptance_notice"],
             "signature": format!("签名板记录 {case_number}"),
         });
+        if self.profile(case_number) == Profile::Agent {
+            // A relative collects: the acceptance notice, the applicant's ID and their own.
+            body["collected_by"] =
+                serde_json::json!(format!("{}（代取件人 亲属）", applicant["name"].as_str().unwrap_or_default()));
+            body["agent"] = serde_json::json!({"id_number": "610429198805051236"});
+        }
         self.post(&format!("/api/v1/cases/{case_number}/pickup"), &body).await.map(drop)
     }
 
@@ -756,13 +892,33 @@ pub enum Profile {
     Online,
     /// A matter with a fee: ordered at acceptance, paid at a bank outlet before the approval.
     Fee,
+    /// The result goes back to the village station that took the application in.
+    Station,
+    /// Collected at the window by a (代)取件人 with the acceptance notice and both IDs.
+    Agent,
+    /// The decision limit extended once with the head's approval (延期告知书).
+    Extended,
+    /// The hearing rights told, then a hearing announced seven working days ahead.
+    Hearing,
+    /// The applicant complains at the counter of a material demanded outside the guide: a red
+    /// card, a 督办单, and the department's answer.
+    Complaint,
+    /// Tolerant acceptance whose owed material never comes: once the commitment is overdue the
+    /// clerk records its outcome and the file closes.
+    Overdue,
 }
 
 impl Profile {
-    /// The mix: two in three cases plain mailed approvals from village stations, the rest one
+    /// The mix: about half the cases plain mailed approvals from village stations, the rest one
     /// procedure each.
     fn of(i: usize) -> Profile {
         match i % 40 {
+            2 => Profile::Station,
+            4 => Profile::Agent,
+            6 => Profile::Extended,
+            8 => Profile::Hearing,
+            10 => Profile::Complaint,
+            12 => Profile::Overdue,
             3 | 23 => Profile::Incomplete,
             5 | 25 => Profile::Tolerant,
             7 | 27 => Profile::Window,
@@ -818,6 +974,8 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                     point = township.code.clone();
                     matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
                 }
+                // A matter that lets its secondary material be owed.
+                Profile::Overdue => matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter"),
                 _ => {}
             }
             let name = format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / SURNAMES.len()) % GIVEN.len()]);
@@ -829,7 +987,7 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
             let mut commits_to_supply = false;
             match (profile, &secondary) {
                 (Profile::Incomplete, _) => drop(materials.remove(0)),
-                (Profile::Tolerant, Some(secondary)) => {
+                (Profile::Tolerant | Profile::Overdue, Some(secondary)) => {
                     materials.retain(|m| m != secondary);
                     commits_to_supply = true;
                 }
@@ -845,7 +1003,8 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 post_code: reference.county.post_code.clone(),
             };
             let delivery = match profile {
-                Profile::Window => DeliveryChoice { method: "window".into(), address: None },
+                Profile::Window | Profile::Agent => DeliveryChoice { method: "window".into(), address: None },
+                Profile::Station => DeliveryChoice { method: "village_station".into(), address: None },
                 Profile::Locker => DeliveryChoice { method: "locker".into(), address: None },
                 _ => DeliveryChoice { method: "mail".into(), address: Some(address) },
             };

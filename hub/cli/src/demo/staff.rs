@@ -24,8 +24,17 @@ pub struct Staff {
 }
 
 /// Case actions taken by whoever decides the case.
-const DECIDERS_ACTIONS: [&str; 5] =
-    ["decision", "refusal", "procedures", "procedures/complete", "certificate/revocation"];
+const DECIDERS_ACTIONS: [&str; 9] = [
+    "decision",
+    "refusal",
+    "procedures",
+    "procedures/complete",
+    "certificate/revocation",
+    "steps",
+    "extension",
+    "hearing-rights",
+    "supervision/answer",
+];
 
 impl Staff {
     pub fn of(hub: &Hub) -> Staff {
@@ -52,6 +61,14 @@ impl Staff {
         };
         issued.insert(key, token.clone());
         Ok(token)
+    }
+
+    /// The name of the clerk at a service point, as their token names them.
+    pub fn holder_at(&self, point_code: &str) -> anyhow::Result<String> {
+        let reference = self.reference.get();
+        let point = reference.service_point(point_code).with_context(|| format!("no service point {point_code}"))?;
+        let (role, unit) = counter_of(point, &reference.county.code);
+        Ok(person_name(role.code(), &unit))
     }
 
     /// Who would make this call to the hub's API.

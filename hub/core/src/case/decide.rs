@@ -2,16 +2,22 @@
 //! the states it may run in and what it is given.
 use contracts::{
     AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
-    CertificateRevocationRequested, DeliveryRequested, DocumentSealRequested, Event, FeeItem, FeeOrderRequested,
-    MaterialProblem, MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted,
-    RectificationClosed, RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted,
-    SupplementRequested,
+    CertificateRevocationRequested, CommitmentClosed, CommitmentSigned, DeadlineWarning, DeliveryRequested,
+    DocumentSealRequested, Event, ExtensionGranted, FeeItem, FeeOrderRequested, HearingRightsNotified, MaterialProblem,
+    MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed,
+    RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted, StepCompleted, SupervisionAnswered,
+    SupervisionOrdered, SupplementRequested,
 };
 
-use super::{pickup_code, Case, CaseCertificate, CaseState, Command, Context, Outcome, Rejection};
+use super::{pickup_code, Agent, Case, CaseCertificate, CaseState, Command, Context, Outcome, Rejection};
 use crate::facts::DeliveryMethod;
 use crate::reference::{CertificateSpec, Matter};
-use crate::{calendar, deadlines, documents, ids, routing};
+use crate::{calendar, deadlines, documents, ids, routing, steps};
+
+/// Working days between a hearing rights notice and the end of its request window (第四十七条).
+pub const HEARING_REQUEST_DAYS: u32 = 5;
+/// Working days a hearing is announced ahead (第四十八条).
+pub const HEARING_NOTICE_DAYS: u32 = 7;
 
 /// Legal basis of a refusal for want of competence (行政许可法 第三十二条第一款第（二）项).
 pub const NOT_COMPETENT_BASIS: &str = "《中华人民共和国行政许可法》第三十二条第一款第（二）项";
@@ -24,9 +30,18 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::Refuse { officer, reason, legal_basis } => d.refuse(officer, reason, legal_basis).map(one),
         Command::Supplement { materials, received_by } => d.supplement(materials, received_by).map(one),
         Command::Route => d.route().map(one),
-        Command::StartProcedure { procedure, officer, departments, parties } => {
-            d.start_procedure(procedure, officer, departments, parties).map(one)
+        Command::StartProcedure { procedure, officer, departments, parties, scheduled_date } => {
+            d.start_procedure(procedure, officer, departments, parties, *scheduled_date).map(one)
         }
+        Command::NotifyHearingRights { officer, parties } => d.notify_hearing_rights(officer, parties).map(one),
+        Command::Extend { officer, approved_by, reason } => d.extend(officer, approved_by, reason).map(one),
+        Command::CompleteStep { step, officer, remarks } => d.complete_step(step, officer, remarks),
+        Command::Complain { officer, demanded } => d.complain(officer, demanded).map(one),
+        Command::OrderSupervision { reason } => Ok(d.order_supervision(reason).into_iter().map(Event::from).collect()),
+        Command::AnswerSupervision { order_number, officer, answer } => {
+            d.answer_supervision(order_number, officer, answer).map(one)
+        }
+        Command::CloseCommitment { officer, outcome } => d.close_commitment(officer, outcome).map(one),
         Command::CompleteProcedure { officer, summary } => d.complete_procedure(officer, summary).map(one),
         Command::GiveOpinion { department_code, officer, opinion, remarks } => {
             d.give_opinion(department_code, officer, opinion, remarks).map(one)
@@ -38,9 +53,14 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::Record(fact) => d.record(fact).map(one),
         Command::RequestDelivery => d.request_delivery().map(one),
         Command::HoldForPickup { method, reason } => d.hold_for_pickup(*method, reason).map(one),
-        Command::Collect { handed_out_by, collected_by, id_number, pickup_code, signature } => {
-            let presented =
-                Presented { id_number: id_number.as_deref(), pickup_code: pickup_code.as_deref(), signature };
+        Command::Collect { handed_out_by, collected_by, id_number, pickup_code, signature, notice_number, agent } => {
+            let presented = Presented {
+                id_number: id_number.as_deref(),
+                pickup_code: pickup_code.as_deref(),
+                signature,
+                notice_number: notice_number.as_deref(),
+                agent: agent.as_ref(),
+            };
             d.collect(handed_out_by, collected_by, presented).map(one)
         }
         Command::Archive => d.archive().map(one),
@@ -109,19 +129,22 @@ impl Decider<'_, '_> {
         let routed = point
             .ok_or_else(|| format!("no service point {}", app.service_point.code))
             .and_then(|point| routing::route(ctx.reference, matter, point, app.domicile_township.as_deref()));
-        if let Err(reason) = routed {
-            let refused = AcceptanceRefused {
-                event_id: self.next_id(),
-                case_number: self.case_number(),
-                occurred_at: ctx.now,
-                case_version: case.version,
-                officer: case.clerk(),
-                reason,
-                legal_basis: NOT_COMPETENT_BASIS.into(),
-                notice_number: self.number("refusal"),
-            };
-            return Ok(one(refused));
-        }
+        let routing = match routed {
+            Ok(routing) => routing,
+            Err(reason) => {
+                let refused = AcceptanceRefused {
+                    event_id: self.next_id(),
+                    case_number: self.case_number(),
+                    occurred_at: ctx.now,
+                    case_version: case.version,
+                    officer: case.clerk(),
+                    reason,
+                    legal_basis: NOT_COMPETENT_BASIS.into(),
+                    notice_number: self.number("refusal"),
+                };
+                return Ok(one(refused));
+            }
+        };
         let today = ctx.today();
         let (acceptance, outstanding, commitment_date) = match examine(
             matter,
@@ -156,7 +179,7 @@ impl Decider<'_, '_> {
             matter_implementation_code: matter.implementation_code.clone(),
             matter_version: matter.version,
             promised_date: ctx.reference.calendar.add_working_days(today, matter.promised_days),
-            statutory_date: Some(ctx.reference.calendar.add_working_days(today, matter.statutory_days)),
+            statutory_date: Some(ctx.reference.calendar.add_working_days(today, statutory_days(matter, &routing))),
             acceptance: acceptance.into(),
             outstanding_materials: outstanding,
             commitment_date,
@@ -164,7 +187,16 @@ impl Decider<'_, '_> {
         };
         // A case accepted again after a supplement keeps the order it already has.
         let fee = fee_order(case, matter, &accepted, ctx).filter(|_| case.fee.is_none());
-        Ok(std::iter::once(accepted.into()).chain(fee.map(Event::from)).collect())
+        // A tolerant acceptance files the applicant's signed commitment (承诺书).
+        let commitment = accepted.commitment_date.map(|commitment_date| CommitmentSigned {
+            event_id: ids::commitment_signed(&accepted.event_id),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            materials: accepted.outstanding_materials.clone(),
+            commitment_date,
+            notice_number: self.number("commitment"),
+        });
+        Ok(std::iter::once(accepted.into()).chain(fee.map(Event::from)).chain(commitment.map(Event::from)).collect())
     }
 
     fn refuse(&self, officer: &str, reason: &str, legal_basis: &str) -> Result<AcceptanceRefused, Rejection> {
@@ -235,6 +267,7 @@ impl Decider<'_, '_> {
         officer: &str,
         departments: &[String],
         parties: &[String],
+        scheduled_date: Option<i32>,
     ) -> Result<ProcedureStarted, Rejection> {
         let ctx = self.ctx;
         self.expect(&[CaseState::Routed])?;
@@ -243,6 +276,28 @@ impl Decider<'_, '_> {
             Rejection::UnknownProcedure(procedure.into(), limits.keys().cloned().collect::<Vec<_>>().join(", "))
         })?;
         not_blank("officer", officer)?;
+        let today = ctx.today();
+        let limit_date = ctx.reference.calendar.add_working_days(today, *limit);
+        let scheduled_date = if procedure == "hearing" {
+            // Held on a request made within the window the rights notice opened, announced
+            // seven days ahead, within the hearing's own limit (第四十七、四十八条).
+            let request_by = self.case.hearing_request_by.ok_or(Rejection::HearingRightsNotTold)?;
+            if today > request_by {
+                return Err(Rejection::HearingWindowClosed(calendar::iso_date(request_by)));
+            }
+            let earliest = ctx.reference.calendar.add_working_days(today, HEARING_NOTICE_DAYS);
+            match scheduled_date {
+                Some(date) if (earliest..=limit_date).contains(&date) => Some(date),
+                _ => {
+                    return Err(Rejection::HearingDate {
+                        earliest: calendar::iso_date(earliest),
+                        latest: calendar::iso_date(limit_date),
+                    })
+                }
+            }
+        } else {
+            None
+        };
         let departments = if departments.is_empty() { vec![self.case.handler_code()] } else { departments.to_vec() };
         Ok(ProcedureStarted {
             event_id: self.next_id(),
@@ -253,7 +308,194 @@ impl Decider<'_, '_> {
             departments,
             parties: parties.to_vec(),
             notice_number: self.number(procedure),
-            limit_date: ctx.reference.calendar.add_working_days(ctx.today(), *limit),
+            limit_date,
+            scheduled_date,
+        })
+    }
+
+    /// The hearing rights notice to the applicant and the interested parties, opening the
+    /// five-day window to ask for a hearing.
+    fn notify_hearing_rights(&self, officer: &str, parties: &[String]) -> Result<HearingRightsNotified, Rejection> {
+        let ctx = self.ctx;
+        self.expect(&[CaseState::Routed])?;
+        not_blank("officer", officer)?;
+        Ok(HearingRightsNotified {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            officer: officer.into(),
+            parties: parties.to_vec(),
+            request_by: ctx.reference.calendar.add_working_days(ctx.today(), HEARING_REQUEST_DAYS),
+            notice_number: self.number("hearing_rights"),
+        })
+    }
+
+    /// One extension of the decision limit, approved by the head of the organ, with the reason
+    /// the applicant is told in the 延期告知书.
+    fn extend(&self, officer: &str, approved_by: &str, reason: &str) -> Result<ExtensionGranted, Rejection> {
+        let (case, ctx) = (self.case, self.ctx);
+        self.expect(&[CaseState::Routed, CaseState::Suspended])?;
+        if case.extended {
+            return Err(Rejection::AlreadyExtended);
+        }
+        not_blank("approved_by", approved_by)?;
+        not_blank("reason", reason)?;
+        let joint = case.matter(ctx.reference)?.joint() || !case.opinions_required.is_empty();
+        let days = steps::extension_days(joint);
+        let calendar = &ctx.reference.calendar;
+        let today = ctx.today();
+        let statutory = case.statutory_date.unwrap_or(today);
+        Ok(ExtensionGranted {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            officer: officer.into(),
+            approved_by: approved_by.into(),
+            reason: reason.into(),
+            extra_days: days as i32,
+            statutory_date: calendar.add_working_days(statutory, days),
+            promised_date: calendar.add_working_days(case.promised_date.unwrap_or(today), days),
+            notice_number: self.number("extension"),
+        })
+    }
+
+    /// The step the case waits on, done: a review step while routed; 制证 (which asks the
+    /// repository for the electronic certificate), 盖章 (under the result's seal) or 出件 once
+    /// approved. Steps go in order; the limit each had is kept with it.
+    fn complete_step(&self, step: &str, officer: &str, remarks: &str) -> Result<Vec<Event>, Rejection> {
+        let (case, ctx) = (self.case, self.ctx);
+        self.expect(&[CaseState::Routed, CaseState::Approved])?;
+        not_blank("officer", officer)?;
+        let Some(next) = steps::next_step(case, ctx.reference) else {
+            return Err(case.wrong_state(self.command));
+        };
+        if next.step != step {
+            return Err(Rejection::WrongStep { given: step.into(), next: format!("{} ({})", next.step, next.title) });
+        }
+        let seal_name = (step == "seal").then(|| {
+            let decision = Event::CaseDecided(CaseDecided {
+                event_id: String::new(),
+                case_number: self.case_number(),
+                occurred_at: ctx.now,
+                outcome: Outcome::Approved.as_str().into(),
+                department_code: case.handler_code(),
+                officer: officer.into(),
+                result_document: None,
+                reason: None,
+            });
+            documents::issuer(case, "approval", &decision, ctx.reference).1.unwrap_or_default()
+        });
+        let done = StepCompleted {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            step: step.into(),
+            title: next.title,
+            officer: officer.into(),
+            remarks: remarks.into(),
+            seal_name,
+            due_date: next.due_date,
+        };
+        let certificate = match step {
+            "make" => case.matter(ctx.reference)?.certificate.as_ref(),
+            _ => None,
+        };
+        let requested = certificate.map(|spec| certificate_request(case, spec, ctx));
+        Ok(std::iter::once(done.into()).chain(requested.map(Event::from)).collect())
+    }
+
+    /// A complaint that the counter demanded something outside the guide: a red card for the
+    /// unit (seed 001), refused when the guide does ask for it.
+    fn complain(&self, officer: &str, demanded: &str) -> Result<DeadlineWarning, Rejection> {
+        let (case, ctx) = (self.case, self.ctx);
+        if case.state.is_final() {
+            return Err(case.wrong_state(self.command));
+        }
+        not_blank("demanded", demanded)?;
+        let matter = case.matter(ctx.reference)?;
+        if matter.materials.iter().any(|m| m.name == demanded.trim()) {
+            return Err(Rejection::InGuide(demanded.trim().into()));
+        }
+        let today = ctx.today();
+        Ok(DeadlineWarning {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            level: deadlines::Level::Red.as_str().into(),
+            scope: deadlines::OUTSIDE_GUIDE.into(),
+            step: Some(demanded.trim().into()),
+            due_date: today,
+            department_code: case.handler_code(),
+            escalate: true,
+            message: format!(
+                "办件 {}（{}）：申请人反映被要求提交办事指南以外的材料或条件「{}」（{} 记录），红牌",
+                case.case_number,
+                matter.name,
+                demanded.trim(),
+                officer
+            ),
+        })
+    }
+
+    /// A red card's supervision order to the unit handling the case, unless one is still
+    /// open (one order at a time; its answer or its escalation follows).
+    fn order_supervision(&self, reason: &str) -> Option<SupervisionOrdered> {
+        let (case, ctx) = (self.case, self.ctx);
+        if case.supervisions.iter().any(|s| !s.answered) {
+            return None;
+        }
+        let policy = &ctx.reference.county.policy;
+        Some(SupervisionOrdered {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            order_number: format!(
+                "{}-{}",
+                self.number("supervision_order").trim_end_matches('号'),
+                case.supervisions.len() + 1
+            ) + "号",
+            department_code: case.handler_code(),
+            card: deadlines::Level::Red.as_str().into(),
+            reason: reason.into(),
+            answer_by: ctx.reference.calendar.add_working_days(ctx.today(), policy.supervision_answer_days),
+        })
+    }
+
+    fn answer_supervision(
+        &self,
+        order_number: &str,
+        officer: &str,
+        answer: &str,
+    ) -> Result<SupervisionAnswered, Rejection> {
+        if !self.case.supervisions.iter().any(|s| s.order_number == order_number && !s.answered) {
+            return Err(Rejection::NoSuchSupervision(order_number.into()));
+        }
+        not_blank("answer", answer)?;
+        Ok(SupervisionAnswered {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: self.ctx.now,
+            order_number: order_number.into(),
+            officer: officer.into(),
+            answer: answer.into(),
+        })
+    }
+
+    /// What became of materials owed past their commitment date.
+    fn close_commitment(&self, officer: &str, outcome: &str) -> Result<CommitmentClosed, Rejection> {
+        let (case, ctx) = (self.case, self.ctx);
+        let overdue = case.commitment_date.is_some_and(|date| ctx.today() > date);
+        if case.outstanding_materials.is_empty() || !overdue || case.commitment_outcome.is_some() {
+            return Err(Rejection::NoOverdueCommitment);
+        }
+        not_blank("outcome", outcome)?;
+        Ok(CommitmentClosed {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: ctx.now,
+            officer: officer.into(),
+            materials: case.outstanding_materials.clone(),
+            outcome: outcome.into(),
         })
     }
 
@@ -318,7 +560,7 @@ impl Decider<'_, '_> {
     }
 
     /// The competent department's decision, once every consulted department has given its
-    /// opinion and the fee is paid; an approval also asks for the certificate.
+    /// opinion, every review step of the matter's 审查细则 is done and the fee is paid.
     fn decide(
         &self,
         outcome: Outcome,
@@ -341,6 +583,10 @@ impl Decider<'_, '_> {
         if !pending.is_empty() {
             return Err(Rejection::OpinionsPending(pending.join(", ")));
         }
+        let review = steps::review_pending(case, ctx.reference);
+        if !review.is_empty() {
+            return Err(Rejection::StepPending(review.join("、")));
+        }
         if outcome == Outcome::Denied && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
             return Err(Rejection::MissingReason);
         }
@@ -355,7 +601,7 @@ impl Decider<'_, '_> {
             Outcome::Approved => "approval",
             Outcome::Denied => "denial",
         };
-        let decided = CaseDecided {
+        Ok(one(CaseDecided {
             event_id: self.next_id(),
             case_number: self.case_number(),
             occurred_at: ctx.now,
@@ -364,10 +610,7 @@ impl Decider<'_, '_> {
             officer: officer.into(),
             result_document: Some(self.number(document_kind)),
             reason: reason.clone(),
-        };
-        let certificate = case.matter(ctx.reference)?.certificate.as_ref().filter(|_| outcome == Outcome::Approved);
-        let requested = certificate.map(|spec| certificate_request(case, spec, &decided, ctx));
-        Ok(std::iter::once(decided.into()).chain(requested.map(Event::from)).collect())
+        }))
     }
 
     fn revoke_certificate(&self, officer: &str, reason: &str) -> Result<CertificateRevocationRequested, Rejection> {
@@ -484,14 +727,14 @@ impl Decider<'_, '_> {
     fn hold_for_pickup(&self, method: DeliveryMethod, reason: &str) -> Result<ResultReadyForPickup, Rejection> {
         let (case, ctx) = (self.case, self.ctx);
         self.expect(&[CaseState::Approved, CaseState::DeliveryFailed])?;
+        let point = &case.application.service_point;
         let (place, code) = match method {
             DeliveryMethod::Locker => (
-                ctx.reference.county.policy.locker_place.clone(),
+                ctx.reference.locker_for(&point.code).place.clone(),
                 Some(pickup_code(&ctx.reference.pickup_secret, &case.case_number)),
             ),
-            DeliveryMethod::Window | DeliveryMethod::Mail => {
-                (format!("{}窗口", case.application.service_point.name), None)
-            }
+            DeliveryMethod::Station => (point.name.clone(), None),
+            DeliveryMethod::Window | DeliveryMethod::Mail => (format!("{}窗口", point.name), None),
         };
         Ok(ResultReadyForPickup {
             event_id: self.next_id(),
@@ -504,42 +747,60 @@ impl Decider<'_, '_> {
         })
     }
 
-    /// The hand-over: with the locker's code, or at the window to the applicant, by ID number.
+    /// The hand-over: with the locker's code; or at a window or village station against the
+    /// acceptance notice and the applicant's ID, to the applicant, to a (代)取件人 showing their
+    /// own ID too, or to an enterprise's agent with its 委托书.
     fn collect(
         &self,
         handed_out_by: &str,
         collected_by: &str,
         presented: Presented,
     ) -> Result<ResultCollected, Rejection> {
-        let Presented { id_number, pickup_code: given_code, signature } = presented;
+        let Presented { id_number, pickup_code: given_code, signature, notice_number, agent } = presented;
         let case = self.case;
         self.expect(&[CaseState::AwaitingPickup])?;
         let pickup = case.pickup.as_ref().ok_or_else(|| case.wrong_state(self.command))?;
-        let id_checked = match &pickup.code {
-            Some(code) => {
-                if given_code != Some(code.as_str()) {
-                    return Err(Rejection::WrongPickupCode);
-                }
-                false
-            }
-            None => {
-                if id_number != Some(case.application.applicant.id_number.as_str()) {
-                    return Err(Rejection::IdentityMismatch);
-                }
-                not_blank("signature", signature)?;
-                true
-            }
-        };
         not_blank("collected_by", collected_by)?;
+        let at_locker = pickup.code.is_some();
+        if let Some(code) = &pickup.code {
+            if given_code != Some(code.as_str()) {
+                return Err(Rejection::WrongPickupCode);
+            }
+        } else {
+            let expected = case.acceptance_notice.clone().unwrap_or_default();
+            match notice_number {
+                Some(given) if given.trim() == expected => {}
+                given => return Err(Rejection::WrongNotice { given: given.unwrap_or_default().into(), expected }),
+            }
+            if id_number != Some(case.application.applicant.id_number.as_str()) {
+                return Err(Rejection::IdentityMismatch);
+            }
+            not_blank("signature", signature)?;
+            let enterprise = case.application.applicant.id_type == ENTERPRISE_ID_TYPE;
+            match agent {
+                Some(agent) => {
+                    not_blank("agent.id_number", &agent.id_number)?;
+                    if enterprise && agent.authorization_number.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                        return Err(Rejection::AuthorizationMissing);
+                    }
+                }
+                // An enterprise never collects in person: someone collects for it.
+                None if enterprise => return Err(Rejection::AuthorizationMissing),
+                None => {}
+            }
+        }
         Ok(ResultCollected {
             event_id: self.next_id(),
             case_number: self.case_number(),
             occurred_at: self.ctx.now,
             method: pickup.method.clone(),
             collected_by: collected_by.into(),
-            id_checked,
+            id_checked: !at_locker,
             signature: signature.into(),
             handed_out_by: handed_out_by.into(),
+            agent: agent.is_some() && !at_locker,
+            authorization_number: agent.and_then(|a| a.authorization_number.clone()).filter(|_| !at_locker),
+            notice_number: notice_number.filter(|_| !at_locker).unwrap_or_default().trim().into(),
         })
     }
 
@@ -548,6 +809,9 @@ impl Decider<'_, '_> {
     fn archive(&self) -> Result<CaseArchived, Rejection> {
         let (case, ctx) = (self.case, self.ctx);
         self.expect(&[CaseState::NotAccepted, CaseState::Denied, CaseState::Delivered, CaseState::Collected])?;
+        if case.owes_materials() {
+            return Err(Rejection::MaterialsOwed(case.outstanding_materials.join("、")));
+        }
         let policy = &ctx.reference.county.policy.archive;
         let granted = !matches!(case.state, CaseState::NotAccepted | CaseState::Denied);
         // A kind of matter the policy does not list yet is kept for good rather than too briefly.
@@ -668,6 +932,22 @@ struct Presented<'a> {
     id_number: Option<&'a str>,
     pickup_code: Option<&'a str>,
     signature: &'a str,
+    notice_number: Option<&'a str>,
+    agent: Option<&'a Agent>,
+}
+
+/// 证件类型 of a unified social credit code: the applicant is an enterprise or organisation.
+const ENTERPRISE_ID_TYPE: &str = "001";
+
+/// The statutory limit of a case: the matter's, or 45 days where a matter under the general
+/// 20-day limit is handled jointly (第四十二条第二款).
+pub(super) fn statutory_days(matter: &Matter, routing: &routing::Routing) -> u32 {
+    let joint = matter.joint() || !routing.consulted.is_empty();
+    if joint && matter.statutory_days == steps::GENERAL_LIMIT_DAYS {
+        steps::JOINT_LIMIT_DAYS
+    } else {
+        matter.statutory_days
+    }
 }
 
 /// The outcome of examining the materials at acceptance.
@@ -735,29 +1015,24 @@ fn fee_order(case: &Case, matter: &Matter, accepted: &CaseAccepted, ctx: &Contex
 }
 
 /// The certificate an approval asks the repository to issue, for the applicant.
-fn certificate_request(
-    case: &Case,
-    spec: &CertificateSpec,
-    decided: &CaseDecided,
-    ctx: &Context<'_>,
-) -> CertificateRequested {
+fn certificate_request(case: &Case, spec: &CertificateSpec, ctx: &Context<'_>) -> CertificateRequested {
     let applicant = &case.application.applicant;
     let issuer = case.department_code.as_deref().and_then(|code| ctx.reference.authority(code));
     let issue_date = ctx.today();
     CertificateRequested {
-        // The event after the decision.
+        // The event after the step that made it (制证).
         event_id: ids::case_event(&case.case_number, case.seq + 2),
         case_number: case.case_number.clone(),
         occurred_at: ctx.now,
         type_code: spec.type_code.clone(),
         certificate_name: spec.name.clone(),
-        number: decided.result_document.clone().unwrap_or_default(),
+        number: case.result_document.clone().unwrap_or_default(),
         holder_name: applicant.name.clone(),
         holder_code: applicant.id_number.clone(),
         holder_code_kind: applicant.id_type.clone(),
         data_subject: contracts::data_subject(&ctx.reference.subject_key, &applicant.id_number),
         issuer: issuer.as_ref().map_or_else(|| ctx.reference.county.approval_bureau.clone(), |a| a.name.clone()),
-        issuer_code: decided.department_code.clone(),
+        issuer_code: case.handler_code(),
         issue_date,
         valid_until: (spec.valid_years > 0).then(|| calendar::validity_end(issue_date, spec.valid_years)),
         // 行政区划代码: the six-digit county code, without the twelve-digit division's zeros.

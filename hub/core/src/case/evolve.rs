@@ -2,7 +2,10 @@
 //! happened.
 use contracts::Event;
 
-use super::{Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification};
+use super::{
+    Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification, StepDone,
+    Supervision,
+};
 use crate::documents::ElectronicSeal;
 use crate::facts::DeliveryOutcome;
 use crate::{calendar, deadlines, documents};
@@ -36,6 +39,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.statutory_date = e.statutory_date;
             case.outstanding_materials = e.outstanding_materials.clone();
             case.commitment_date = e.commitment_date;
+            case.acceptance_notice = Some(e.notice_number.clone());
         }
         Event::CaseRouted(e) => {
             case.state = CaseState::Routed;
@@ -71,8 +75,33 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             };
             case.decision = Some(e.outcome.clone());
             case.decided_by = Some(e.officer.clone());
+            case.decided_day = Some(calendar::day_of(e.occurred_at));
             case.result_document = e.result_document.clone();
         }
+        Event::StepCompleted(e) => case.steps.push(StepDone {
+            step: e.step.clone(),
+            title: e.title.clone(),
+            officer: e.officer.clone(),
+            day: calendar::day_of(e.occurred_at),
+        }),
+        Event::ExtensionGranted(e) => {
+            case.extended = true;
+            case.statutory_date = Some(e.statutory_date);
+            case.promised_date = Some(e.promised_date);
+        }
+        Event::HearingRightsNotified(e) => case.hearing_request_by = Some(e.request_by),
+        Event::SupervisionOrdered(e) => case.supervisions.push(Supervision {
+            order_number: e.order_number.clone(),
+            department_code: e.department_code.clone(),
+            answer_by: e.answer_by,
+            answered: false,
+        }),
+        Event::SupervisionAnswered(e) => {
+            case.supervisions.iter_mut().filter(|s| s.order_number == e.order_number).for_each(|s| s.answered = true)
+        }
+        Event::CommitmentClosed(e) => case.commitment_outcome = Some(e.outcome.clone()),
+        // The 承诺书 is filed; what it promises the acceptance already recorded.
+        Event::CommitmentSigned(_) => {}
         Event::DeliveryRequested(e) => {
             case.state = CaseState::DeliveryRequested;
             case.order_number = Some(e.order_number.clone());

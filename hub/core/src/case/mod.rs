@@ -15,7 +15,7 @@ mod decide;
 mod evolve;
 mod react;
 
-pub use decide::{decide, examine, Examination, NOT_COMPETENT_BASIS};
+pub use decide::{decide, examine, Examination, HEARING_NOTICE_DAYS, HEARING_REQUEST_DAYS, NOT_COMPETENT_BASIS};
 pub use evolve::evolve;
 pub use react::{handle, handle_event, is_external_fact, react, reactions, Handled, BAD_GRADES};
 
@@ -126,6 +126,24 @@ pub struct Pickup {
     pub code: Option<String>,
 }
 
+/// A step done, as the flow record and the clock need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepDone {
+    pub step: String,
+    pub title: String,
+    pub officer: String,
+    pub day: i32,
+}
+
+/// A supervision order (督办单) and whether it was answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supervision {
+    pub order_number: String,
+    pub department_code: String,
+    pub answer_by: i32,
+    pub answered: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rectification {
     pub item_number: String,
@@ -187,6 +205,26 @@ pub struct Case {
     /// The officer who decided.
     #[serde(default)]
     pub decided_by: Option<String>,
+    /// The day of the decision, from which the result must be out in ten days (第四十四条).
+    #[serde(default)]
+    pub decided_day: Option<i32>,
+    /// The acceptance notice's number, which the person collecting the result presents.
+    #[serde(default)]
+    pub acceptance_notice: Option<String>,
+    /// Review steps (审查细则) and, after an approval, 制证, 盖章, 出件, in the order done.
+    #[serde(default)]
+    pub steps: Vec<StepDone>,
+    /// The decision limit was extended (once only, 第四十二条).
+    #[serde(default)]
+    pub extended: bool,
+    /// Last day to ask for a hearing, once the rights were told (第四十七条).
+    #[serde(default)]
+    pub hearing_request_by: Option<i32>,
+    #[serde(default)]
+    pub supervisions: Vec<Supervision>,
+    /// What became of materials owed past their commitment, once recorded.
+    #[serde(default)]
+    pub commitment_outcome: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +304,45 @@ pub enum Command {
         officer: String,
         departments: Vec<String>,
         parties: Vec<String>,
+        /// A hearing's date (at least seven days after its notice).
+        scheduled_date: Option<i32>,
+    },
+    /// Tell the applicant and interested parties of their right to a hearing (第四十七条).
+    NotifyHearingRights {
+        officer: String,
+        parties: Vec<String>,
+    },
+    /// Extend the decision limit once, with the head's approval (第四十二条).
+    Extend {
+        officer: String,
+        approved_by: String,
+        reason: String,
+    },
+    /// The next step of the case done: a review step of its 审查细则, or 制证, 盖章, 出件.
+    CompleteStep {
+        step: String,
+        officer: String,
+        remarks: String,
+    },
+    /// An applicant's complaint at the counter: a material or condition demanded that the
+    /// guide does not list (seed 001: a red card).
+    Complain {
+        officer: String,
+        demanded: String,
+    },
+    /// A red card's supervision order to the handling unit.
+    OrderSupervision {
+        reason: String,
+    },
+    AnswerSupervision {
+        order_number: String,
+        officer: String,
+        answer: String,
+    },
+    /// Record what became of materials owed past their commitment, so the file can close.
+    CloseCommitment {
+        officer: String,
+        outcome: String,
     },
     CompleteProcedure {
         officer: String,
@@ -292,9 +369,14 @@ pub enum Command {
         /// The clerk handing the result out (出件人); empty at a locker.
         handed_out_by: String,
         collected_by: String,
+        /// The applicant's ID number, as presented.
         id_number: Option<String>,
         pickup_code: Option<String>,
         signature: String,
+        /// The acceptance notice presented (受理通知书), at a window or a village station.
+        notice_number: Option<String>,
+        /// Someone other than the applicant collects: a (代)取件人, or an enterprise's agent.
+        agent: Option<Agent>,
     },
     /// Record a fact a connector reported (order created, tracking, delivery outcome, certificate).
     Record(Event),
@@ -323,6 +405,14 @@ pub enum Command {
     },
 }
 
+/// A person collecting for the applicant: their own ID number (checked, not kept in the
+/// event) and, for an enterprise, the 委托书.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id_number: String,
+    pub authorization_number: Option<String>,
+}
+
 impl Command {
     fn action(&self) -> &'static str {
         match self {
@@ -331,6 +421,13 @@ impl Command {
             Command::Supplement { .. } => "supplement materials",
             Command::Route => "route",
             Command::StartProcedure { .. } => "start a special procedure",
+            Command::NotifyHearingRights { .. } => "tell the hearing rights",
+            Command::Extend { .. } => "extend the time limit",
+            Command::CompleteStep { .. } => "complete a step",
+            Command::Complain { .. } => "record a complaint",
+            Command::OrderSupervision { .. } => "order supervision",
+            Command::AnswerSupervision { .. } => "answer a supervision order",
+            Command::CloseCommitment { .. } => "close the commitment",
             Command::CompleteProcedure { .. } => "complete a special procedure",
             Command::GiveOpinion { .. } => "give an opinion",
             Command::Decide { .. } => "decide",
@@ -401,6 +498,30 @@ pub enum Rejection {
     ForeignCertificate { case: String, given: String },
     #[error("fee order {given} is not the one of case {case}")]
     ForeignFeeOrder { case: String, given: String },
+    #[error("{0} must be done first")]
+    StepPending(String),
+    #[error("unknown step {given}; the next step of this case is {next}")]
+    WrongStep { given: String, next: String },
+    #[error("the time limit was already extended once (第四十二条 allows one extension)")]
+    AlreadyExtended,
+    #[error("a hearing needs the hearing rights told first (听证权利告知书, 第四十七条)")]
+    HearingRightsNotTold,
+    #[error("the hearing request window closed on {0} (第四十七条: five days)")]
+    HearingWindowClosed(String),
+    #[error("a hearing is announced seven days ahead (第四十八条): not before {earliest}, and held by {latest}")]
+    HearingDate { earliest: String, latest: String },
+    #[error("{0} is in the matter's guide; a complaint is about what the guide does not ask")]
+    InGuide(String),
+    #[error("no open supervision order {0} on this case")]
+    NoSuchSupervision(String),
+    #[error("the acceptance notice {given} is not this case's ({expected})")]
+    WrongNotice { given: String, expected: String },
+    #[error("an enterprise's result is collected by its agent with a 委托书 (authorization_number)")]
+    AuthorizationMissing,
+    #[error("materials are still owed under the commitment ({0}); supply them or record the outcome first")]
+    MaterialsOwed(String),
+    #[error("nothing is owed past its commitment date on this case")]
+    NoOverdueCommitment,
     #[error("the fee is not paid: {paid_fen} of {total_fen} fen on order {order}; an approval waits for the payment")]
     FeeUnpaid { order: String, total_fen: i64, paid_fen: i64 },
 }
@@ -469,6 +590,13 @@ impl Case {
             fee: None,
             received_by: application.received_by.clone(),
             decided_by: None,
+            decided_day: None,
+            acceptance_notice: None,
+            steps: Vec::new(),
+            extended: false,
+            hearing_request_by: None,
+            supervisions: Vec::new(),
+            commitment_outcome: None,
         };
         evolve(case, &submitted)
     }
@@ -516,6 +644,11 @@ impl Case {
         reference
             .matter_version(&matter.implementation_code, matter.version)
             .ok_or_else(|| Rejection::UnknownMatter(matter.implementation_code.clone()))
+    }
+
+    /// Materials are owed under a tolerant acceptance and no outcome was recorded for them.
+    pub fn owes_materials(&self) -> bool {
+        !self.outstanding_materials.is_empty() && self.commitment_outcome.is_none()
     }
 
     /// The authority handling the case, or the accepting point before routing.

@@ -20,21 +20,33 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         Event::MaterialsSupplemented(_) if case.state == CaseState::AwaitingSupplement => vec![Command::Examine],
         Event::AcceptanceRefused(_) => vec![Command::Archive],
         Event::CaseAccepted(_) if case.state == CaseState::Accepted => vec![Command::Route],
-        Event::CaseDecided(_) if case.state == CaseState::Approved && delivery == DeliveryMethod::Mail => {
+        // 出件: the result leaves by the way the applicant chose at acceptance.
+        Event::StepCompleted(e) if e.step == "dispatch" && delivery == DeliveryMethod::Mail => {
             vec![Command::RequestDelivery]
         }
-        Event::CaseDecided(_) if case.state == CaseState::Approved => {
+        Event::StepCompleted(e) if e.step == "dispatch" => {
             vec![Command::HoldForPickup { method: delivery, reason: "申请人受理时选择的领取方式".into() }]
         }
         Event::CaseDecided(_) if case.state == CaseState::Denied => vec![Command::Archive],
-        Event::DeliveryCompleted(_) if case.state == CaseState::Delivered => vec![Command::Archive],
+        // A file closes once the result is out and nothing is owed (or what became of it is
+        // recorded): supplying the last owed material, or recording its outcome, closes it too.
+        Event::DeliveryCompleted(_)
+        | Event::ResultCollected(_)
+        | Event::MaterialsSupplemented(_)
+        | Event::CommitmentClosed(_)
+            if matches!(case.state, CaseState::Delivered | CaseState::Collected) && !case.owes_materials() =>
+        {
+            vec![Command::Archive]
+        }
+        Event::DeadlineWarning(e) if e.level == "red" && e.scope != crate::deadlines::SUPERVISION => {
+            vec![Command::OrderSupervision { reason: e.message.clone() }]
+        }
         Event::DeliveryCompleted(_) if case.state == CaseState::DeliveryFailed => {
             vec![Command::HoldForPickup {
                 method: DeliveryMethod::Window,
                 reason: "邮寄投递未成功，退回窗口领取".into(),
             }]
         }
-        Event::ResultCollected(_) => vec![Command::Archive],
         Event::ReviewSubmitted(e) if BAD_GRADES.contains(&e.grade) => {
             vec![Command::OpenRectification { grade: e.grade }]
         }

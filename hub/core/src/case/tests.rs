@@ -2,7 +2,7 @@ use contracts::{DeliveryCompleted, DeliveryOrderCreated, MaterialProblem, Tracki
 
 use super::*;
 use crate::testing::*;
-use crate::{documents, routing};
+use crate::{documents, routing, steps};
 
 fn approve(case: &Case) -> Command {
     Command::Decide {
@@ -11,6 +11,18 @@ fn approve(case: &Case) -> Command {
         department_code: case.department_code.clone().unwrap(),
         reason: None,
     }
+}
+
+/// Approves, then 制证, 盖章 and 出件: the events of all four, in order.
+fn approve_and_issue(case: Case, reference: &Reference) -> (Case, Vec<Event>) {
+    let (mut case, mut events) = run(case.clone(), approve(&case), reference);
+    for (step, _) in crate::steps::RESULT_STEPS {
+        let done = Command::CompleteStep { step: step.into(), officer: "王出件".into(), remarks: String::new() };
+        let (next, more) = run(case, done, reference);
+        case = next;
+        events.extend(more);
+    }
+    (case, events)
 }
 
 fn fact_order(case: &Case) -> Event {
@@ -52,10 +64,13 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
     assert_eq!(case.state, CaseState::Routed);
     assert_eq!(case.department_code.as_deref(), Some("11610429MB2912345A"));
 
-    let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "CertificateRequested", "DeliveryRequested"]);
+    let (case, events) = approve_and_issue(case.clone(), &reference);
+    assert_eq!(
+        kinds(&events),
+        ["CaseDecided", "StepCompleted", "CertificateRequested", "StepCompleted", "StepCompleted", "DeliveryRequested"]
+    );
     assert_eq!(case.state, CaseState::DeliveryRequested);
-    let Event::DeliveryRequested(request) = &events[2] else { unreachable!() };
+    let Event::DeliveryRequested(request) = &events[5] else { unreachable!() };
     assert_eq!(request.data_subject, contracts::data_subject(&reference.subject_key, "11010519491231002X"));
     assert_eq!(request.receiver.address, "土桥镇土桥1村3组12号");
     assert_eq!(request.sender.name, "旬邑县行政审批服务局");
@@ -69,7 +84,7 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
     assert!(case.state.is_final());
     let Event::CaseArchived(archived) = &events[1] else { unreachable!() };
     assert_eq!(archived.final_outcome, "signed");
-    assert_eq!(case.seq, 9);
+    assert_eq!(case.seq, 12);
 }
 
 #[test]
@@ -80,8 +95,8 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
     let revoke = Command::RevokeCertificate { officer: "王审批".into(), reason: "依法注销".into() };
     assert_eq!(decide(&case, &revoke, &ctx), Err(Rejection::NoCertificate), "nothing issued yet");
 
-    let (case, events) = run(case.clone(), approve(&case), &reference);
-    let Event::CertificateRequested(request) = &events[1] else { panic!("{events:?}") };
+    let (case, events) = approve_and_issue(case.clone(), &reference);
+    let Event::CertificateRequested(request) = &events[2] else { panic!("{events:?}") };
     assert_eq!((request.type_code.as_str(), request.certificate_name.as_str()), ("11100000MB0308302E001", "营业执照"));
     assert_eq!((request.holder_name.as_str(), request.holder_code_kind.as_str()), ("张三", "111"));
     assert_eq!(Some(&request.number), case.result_document.as_ref(), "the licence number is the decision's");
@@ -89,7 +104,7 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
     assert_eq!(request.valid_until, None, "a business licence has no end date");
     assert_ne!(request.data_subject, request.holder_code, "the audit names the holder by keyed hash");
     let seq_of = |e: &Event| e.event_id().rsplit('/').next().unwrap().parse::<u32>().unwrap();
-    assert_eq!(seq_of(&events[1]), seq_of(&events[0]) + 1, "its id follows the decision's in the history");
+    assert_eq!(seq_of(&events[2]), seq_of(&events[1]) + 1, "its id follows the 制证 step's in the history");
     assert_eq!(case.certificate.as_ref().map(|c| c.status.as_str()), Some("requested"));
 
     let issued = |id: &str| -> Event {
@@ -191,7 +206,7 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
         "a part payment is not the fee"
     );
     let (case, _) = run(case, Command::Record(payment("T2", &order.order_number, 3_000)), &reference);
-    let (case, events) = run(case.clone(), approve(&case), &reference);
+    let (case, events) = approve_and_issue(case.clone(), &reference);
     assert_eq!(case.state, CaseState::DeliveryRequested, "{:?}", kinds(&events));
     let denial = Command::Decide {
         outcome: Outcome::Denied,
@@ -288,7 +303,7 @@ fn approve_any() -> Command {
 fn late_delivery_facts_are_kept_but_never_move_the_case_back() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let (case, _) = approve_and_issue(case.clone(), &reference);
     let (case, _) = run(case.clone(), Command::Record(fact_signed(&case)), &reference);
     assert_eq!(case.state, CaseState::Archived);
     let tracking: Event = TrackingEvent {
@@ -314,7 +329,7 @@ fn late_delivery_facts_are_kept_but_never_move_the_case_back() {
 fn facts_about_another_order_are_refused() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let (case, _) = approve_and_issue(case.clone(), &reference);
     let Event::DeliveryOrderCreated(mut other) = fact_order(&case) else { unreachable!() };
     other.order_number = "61042920261120000099-P1".into();
     let ctx = context(&reference);
@@ -384,8 +399,9 @@ fn tolerant_acceptance_needs_complete_primary_materials_and_a_commitment() {
 
     app.commits_to_supply = true;
     let (case, events) = run(Case::open(&app), Command::Examine, &reference);
-    assert_eq!(kinds(&events), ["CaseAccepted", "CaseRouted"]);
+    assert_eq!(kinds(&events), ["CaseAccepted", "CommitmentSigned", "CaseRouted"]);
     assert_eq!(case.acceptance.as_deref(), Some("tolerant"));
+    assert_eq!(case.documents[2].title, "容缺受理承诺书", "the applicant's commitment is in the file");
     assert_eq!(case.outstanding_materials, ["经营场所使用证明"]);
     // Friday + 5 working days.
     assert_eq!(case.commitment_date.map(calendar::iso_date).as_deref(), Some("2026-11-27"));
@@ -457,15 +473,25 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
         officer: "王".into(),
         departments: vec![],
         parties: vec![],
+        scheduled_date: None,
     };
     assert!(matches!(decide(&case, &unknown, &ctx), Err(Rejection::UnknownProcedure(..))));
-    let hearing = Command::StartProcedure {
+    let hearing_on = |date: i32| Command::StartProcedure {
         procedure: "hearing".into(),
         officer: "王".into(),
         departments: vec![],
         parties: vec!["相邻住户李四".into()],
+        scheduled_date: Some(date),
     };
-    let (case, _) = run(case, hearing, &reference);
+    let week_ahead = reference.calendar.add_working_days(calendar::day_of(NOW), 7);
+    assert_eq!(decide(&case, &hearing_on(week_ahead), &ctx), Err(Rejection::HearingRightsNotTold));
+    let rights = Command::NotifyHearingRights { officer: "王".into(), parties: vec!["相邻住户李四".into()] };
+    let (case, _) = run(case, rights, &reference);
+    assert!(
+        matches!(decide(&case, &hearing_on(week_ahead - 1), &ctx), Err(Rejection::HearingDate { .. })),
+        "announced seven days ahead"
+    );
+    let (case, _) = run(case, hearing_on(week_ahead), &reference);
     assert_eq!(case.state, CaseState::Suspended);
     assert_eq!(case.documents.last().unwrap().pages, 2, "a notice to the applicant and one to each party");
     assert!(matches!(decide(&case, &approve(&case), &ctx), Err(Rejection::WrongState { .. })));
@@ -479,7 +505,7 @@ fn a_special_procedure_stops_the_clock_and_blocks_the_decision() {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(overrun, [("step".to_string(), "red".to_string())]);
+    assert_eq!(overrun, [("step".to_string(), "yellow".to_string())]);
 
     // Completed four working days later (Fri -> Thu): the promised date moves four working days.
     let later = context_at(&reference, calendar::day_of(NOW) + 6);
@@ -509,6 +535,7 @@ fn a_site_inspection_pauses_the_promise_but_not_the_statutory_clock() {
         officer: "赵踏勘".into(),
         departments: vec![],
         parties: vec![],
+        scheduled_date: None,
     };
     let (case, events) = run(case, inspection, &reference);
     let notice = case.documents.last().unwrap();
@@ -566,8 +593,8 @@ fn the_lead_department_decides_a_parallel_approval_after_every_opinion() {
         "one opinion each"
     );
     let (case, _) = run(case, opinion("11610429MB291234CH", "agree"), &reference);
-    let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "DeliveryRequested"]);
+    let (case, events) = approve_and_issue(case.clone(), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided", "StepCompleted", "StepCompleted", "StepCompleted", "DeliveryRequested"]);
     assert_eq!(case.opinions.len(), 2);
 }
 
@@ -578,16 +605,29 @@ fn window_pickup_checks_the_applicants_id_and_records_the_signature() {
     app.delivery_method = "window".into();
     app.delivery_address = None;
     let (case, _) = run(Case::open(&app), Command::Examine, &reference);
-    let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "CertificateRequested", "ResultReadyForPickup"]);
+    let (case, events) = approve_and_issue(case.clone(), &reference);
+    assert_eq!(
+        kinds(&events),
+        [
+            "CaseDecided",
+            "StepCompleted",
+            "CertificateRequested",
+            "StepCompleted",
+            "StepCompleted",
+            "ResultReadyForPickup"
+        ]
+    );
     assert_eq!(case.state, CaseState::AwaitingPickup);
     let ctx = context(&reference);
+    let notice = case.acceptance_notice.clone();
     let collect = |id: &str| Command::Collect {
         handed_out_by: "王出件".into(),
         collected_by: "张三".into(),
         id_number: Some(id.into()),
         pickup_code: None,
         signature: "签名影像 sha256:ab12".into(),
+        notice_number: notice.clone(),
+        agent: None,
     };
     assert_eq!(decide(&case, &collect("110105194912310038"), &ctx), Err(Rejection::IdentityMismatch));
     let (case, events) = run(case, collect("11010519491231002X"), &reference);
@@ -601,7 +641,7 @@ fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
     let mut app = application(&reference);
     app.delivery_method = "locker".into();
     let (case, _) = run(Case::open(&app), Command::Examine, &reference);
-    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let (case, _) = approve_and_issue(case.clone(), &reference);
     let code = case.pickup.as_ref().and_then(|p| p.code.clone()).unwrap();
     assert_eq!(code, pickup_code(&reference.pickup_secret, &case.case_number));
     assert_ne!(code, pickup_code(b"another county", &case.case_number));
@@ -611,6 +651,8 @@ fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
         id_number: None,
         pickup_code: Some(code.into()),
         signature: String::new(),
+        notice_number: None,
+        agent: None,
     };
     let wrong = if code == "000000" { "000001" } else { "000000" };
     assert_eq!(decide(&case, &collect(wrong), &context(&reference)), Err(Rejection::WrongPickupCode));
@@ -622,7 +664,7 @@ fn locker_pickup_needs_the_code_derived_under_the_county_secret() {
 fn a_failed_mail_delivery_returns_the_result_to_the_window() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
-    let (case, _) = run(case.clone(), approve(&case), &reference);
+    let (case, _) = approve_and_issue(case.clone(), &reference);
     let Event::DeliveryCompleted(mut failed) = fact_signed(&case) else { unreachable!() };
     failed.outcome = "returned".into();
     failed.signed_by = None;
@@ -756,15 +798,18 @@ fn joint_handling_waits_for_the_receiving_townships_opinion() {
         remarks: "已入户核实".into(),
     };
     let (case, _) = run(case, verified, &reference);
-    let (case, events) = run(case.clone(), approve(&case), &reference);
-    assert_eq!(kinds(&events), ["CaseDecided", "ResultReadyForPickup"]);
+    let (case, events) = approve_and_issue(case.clone(), &reference);
+    assert_eq!(
+        kinds(&events),
+        ["CaseDecided", "StepCompleted", "StepCompleted", "StepCompleted", "ResultReadyForPickup"]
+    );
     assert_eq!(case.state, CaseState::AwaitingPickup);
 }
 
 #[test]
 fn a_connectors_fact_is_recorded_then_reacted_to_and_only_the_reactions_are_news() {
     let reference = Reference::builtin();
-    let (case, _) = run(to_routed(&reference), approve(&to_routed(&reference)), &reference);
+    let (case, _) = approve_and_issue(to_routed(&reference), &reference);
     let (case, _) = run(case.clone(), Command::Record(fact_order(&case)), &reference);
     let signed = fact_signed(&case);
     let handled = handle_event(case, &signed, &context(&reference)).unwrap();
@@ -890,4 +935,235 @@ fn each_matter_tolerates_its_own_materials_for_its_own_period() {
         Some("2026-11-27"),
         "no list of its own: the county's five days"
     );
+}
+
+fn collect_at_window(case: &Case, id_number: &str, agent: Option<Agent>) -> Command {
+    Command::Collect {
+        handed_out_by: "王出件".into(),
+        collected_by: "李代取".into(),
+        id_number: Some(id_number.into()),
+        pickup_code: None,
+        signature: "签名影像 sha256:cd34".into(),
+        notice_number: case.acceptance_notice.clone(),
+        agent,
+    }
+}
+
+fn warned(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeadlineWarning(w) => Some((w.scope.clone(), w.level.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Seed 000's 审查细则 (county data, keyed by implementation code) and seed 003's 制证 → 盖章 →
+/// 出件: each step in order with who and when, the decision only after the review steps, the
+/// certificate asked for when it is made, the seal the result's, the result out by 出件.
+#[test]
+fn a_case_steps_through_its_review_rules_then_make_seal_and_dispatch() {
+    let reference = Reference::builtin();
+    let app = application_for(&reference, FOOD);
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let ctx = context(&reference);
+    let step =
+        |step: &str| Command::CompleteStep {
+            step: step.into(), officer: "赵初审".into(), remarks: "材料齐全".into()
+        };
+    assert_eq!(
+        decide(&case, &approve(&case), &ctx),
+        Err(Rejection::StepPending("初审（材料审查）、复审（审核意见）".into()))
+    );
+    assert!(matches!(decide(&case, &step("final_review"), &ctx), Err(Rejection::WrongStep { .. })), "in order");
+    // The first step's own limit: three working days from routing (Fri -> Wed); warned when missed.
+    let late = context_at(&reference, calendar::parse_iso_date("2026-11-26").unwrap());
+    assert_eq!(warned(&decide(&case, &Command::CheckDeadlines, &late).unwrap()), [("step".into(), "yellow".into())]);
+    let (case, events) = run(case, step("initial_review"), &reference);
+    let Event::StepCompleted(done) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(
+        (done.title.as_str(), done.due_date.map(calendar::iso_date).as_deref()),
+        ("初审（材料审查）", Some("2026-11-25"))
+    );
+    let (case, _) = run(case, step("final_review"), &reference);
+    let (case, events) = run(case.clone(), approve(&case), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided"], "the result waits for 制证");
+    assert_eq!(case.state, CaseState::Approved);
+    // 第四十四条: ten working days from the decision to the result going out, watched.
+    let decided = calendar::day_of(NOW);
+    let overdue = context_at(&reference, reference.calendar.add_working_days(decided, 11));
+    assert_eq!(
+        warned(&decide(&case, &Command::CheckDeadlines, &overdue).unwrap()),
+        [("delivery".into(), "yellow".into())]
+    );
+    assert!(matches!(decide(&case, &step("seal"), &ctx), Err(Rejection::WrongStep { .. })));
+    let (case, events) = run(case, step("make"), &reference);
+    assert_eq!(kinds(&events), ["StepCompleted", "CertificateRequested"]);
+    let (case, events) = run(case, step("seal"), &reference);
+    let Event::StepCompleted(sealed) = &events[0] else { unreachable!() };
+    assert_eq!(sealed.seal_name.as_deref(), Some("旬邑县行政审批服务局行政审批专用章"), "the unified approval seal");
+    let (case, events) = run(case, step("dispatch"), &reference);
+    assert_eq!(kinds(&events), ["StepCompleted", "DeliveryRequested"]);
+    let steps: Vec<&str> = case.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(steps, ["初审（材料审查）", "复审（审核意见）", "制证", "盖章", "出件"]);
+    assert!(steps::delivery_due(&case, &reference).is_none(), "out: no longer watched");
+}
+
+/// 第四十二条: one extension with the head's approval, ten working days (fifteen under joint
+/// handling, whose limit is 45 days where the general 20 would apply), with its notice.
+#[test]
+fn an_extension_is_granted_once_with_approval_and_told_to_the_applicant() {
+    let reference = Reference::builtin();
+    let (case, _) = run(Case::open(&application_for(&reference, FOOD)), Command::Examine, &reference);
+    let statutory = case.statutory_date.unwrap();
+    let extend =
+        Command::Extend {
+            officer: "赵初审".into(), approved_by: "局长 王伟".into(), reason: "需补充现场核查".into()
+        };
+    let ctx = context(&reference);
+    let unapproved = Command::Extend { officer: "赵初审".into(), approved_by: " ".into(), reason: "x".into() };
+    assert_eq!(decide(&case, &unapproved, &ctx), Err(Rejection::Blank("approved_by")));
+    let (case, events) = run(case, extend.clone(), &reference);
+    let Event::ExtensionGranted(granted) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(granted.extra_days, 10);
+    assert_eq!(case.statutory_date, Some(reference.calendar.add_working_days(statutory, 10)));
+    assert_eq!(case.documents.last().unwrap().title, "延长审批期限告知书");
+    assert_eq!(decide(&case, &extend, &ctx), Err(Rejection::AlreadyExtended));
+
+    let mut joint = reference.matter(FOOD).unwrap().clone();
+    joint.co_departments = vec!["11610429MB291234CH".into()];
+    let routing = routing::Routing {
+        authority_code: joint.department.clone(),
+        authority_name: String::new(),
+        tier: "county".into(),
+        rule: String::new(),
+        reason: String::new(),
+        consulted: vec![],
+    };
+    assert_eq!(super::decide::statutory_days(&joint, &routing), 45, "joint handling: 45 days");
+    assert_eq!(crate::steps::extension_days(true), 15);
+}
+
+/// Seed 000 and DOMAIN.md: a (代)取件人 collects with the acceptance notice and the applicant's
+/// ID; an enterprise sends an agent with a 委托书; the 送达回证 says who collected and how.
+#[test]
+fn an_agent_collects_with_the_notice_and_ids_and_an_enterprise_needs_its_authorization() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.delivery_method = "window".into();
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let (case, _) = approve_and_issue(case, &reference);
+    let ctx = context(&reference);
+    let agent = Some(Agent { id_number: "610429199001011234".into(), authorization_number: None });
+    let mut wrong_notice = collect_at_window(&case, "11010519491231002X", agent.clone());
+    if let Command::Collect { notice_number, .. } = &mut wrong_notice {
+        *notice_number = Some("旬受〔2026〕999999号".into());
+    }
+    assert!(matches!(decide(&case, &wrong_notice, &ctx), Err(Rejection::WrongNotice { .. })));
+    let (case, events) = run(case.clone(), collect_at_window(&case, "11010519491231002X", agent), &reference);
+    let Event::ResultCollected(collected) = &events[0] else { unreachable!() };
+    assert!(collected.agent && collected.id_checked);
+    let receipt = case.documents.iter().find(|d| d.kind == "pickup_record").unwrap();
+    let html = documents::render(&case, receipt, &events[0], &reference);
+    assert!(html.contains("代取件人") && html.contains(case.acceptance_notice.as_deref().unwrap()), "{html}");
+
+    let mut firm = application_for(&reference, ENTERPRISE);
+    firm.applicant.id_type = "001".into();
+    firm.applicant.id_number = "91610429MA6XYZ1234".into();
+    firm.delivery_method = "window".into();
+    let (case, _) = run(Case::open(&firm), Command::Examine, &reference);
+    let (case, _) = approve_and_issue(case, &reference);
+    let unauthorised = Some(Agent { id_number: "610429199001011234".into(), authorization_number: None });
+    assert_eq!(
+        decide(&case, &collect_at_window(&case, "91610429MA6XYZ1234", None), &ctx),
+        Err(Rejection::AuthorizationMissing)
+    );
+    assert_eq!(
+        decide(&case, &collect_at_window(&case, "91610429MA6XYZ1234", unauthorised), &ctx),
+        Err(Rejection::AuthorizationMissing)
+    );
+    let authorised =
+        Some(Agent { id_number: "610429199001011234".into(), authorization_number: Some("委托书 2026-118".into()) });
+    let (case, _) = run(case.clone(), collect_at_window(&case, "91610429MA6XYZ1234", authorised), &reference);
+    assert_eq!(case.state, CaseState::Archived);
+}
+
+/// Results go back to the village station that took the application in, or to the locker of
+/// the accepting centre (the county hall's where it has none).
+#[test]
+fn results_go_back_to_the_village_station_or_the_nearest_locker() {
+    let reference = Reference::builtin();
+    let at = |method: &str, point: &str| {
+        let mut app = application(&reference);
+        app.delivery_method = method.into();
+        app.service_point.code = point.into();
+        app.service_point.name = reference.service_point(point).unwrap().name.clone();
+        let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+        approve_and_issue(case, &reference).0.pickup.unwrap()
+    };
+    assert_eq!(at("village_station", "610429100201").place, "土桥1村便民服务站");
+    assert_eq!(at("locker", "610429100201").place, "旬邑县土桥镇便民服务中心门厅自助取件柜", "its township's locker");
+    assert_eq!(at("locker", "610429102201").place, "旬邑县政务服务中心一楼24小时自助取件柜", "none there: the hall's");
+}
+
+/// Seed 001: a red card for a material demanded outside the guide, recorded at the counter; a
+/// red card sends a 督办单, which the unit answers by its date or the next level is warned.
+#[test]
+fn a_red_card_orders_supervision_answered_by_a_date_or_escalated() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let ctx = context(&reference);
+    let complain = |demanded: &str| Command::Complain { officer: "综合窗口 刘".into(), demanded: demanded.into() };
+    assert_eq!(decide(&case, &complain("经营场所使用证明"), &ctx), Err(Rejection::InGuide("经营场所使用证明".into())));
+    let (case, events) = run(case, complain("村委会出具的无犯罪证明"), &reference);
+    assert_eq!(kinds(&events), ["DeadlineWarning", "SupervisionOrdered"]);
+    let Event::SupervisionOrdered(order) = &events[1] else { unreachable!() };
+    assert_eq!(
+        (order.department_code.as_str(), calendar::iso_date(order.answer_by).as_str()),
+        ("11610429MB2912345A", "2026-11-25")
+    );
+    assert_eq!(case.documents.last().unwrap().title, "督办单");
+    // Unanswered past its date: the next level hears, and no second order follows.
+    let late = context_at(&reference, order.answer_by + 1);
+    let (unanswered, events) = run_with(case.clone(), Command::CheckDeadlines, &late);
+    assert!(warned(&events).contains(&("supervision".into(), "red".into())), "{events:?}");
+    assert!(!kinds(&events).contains(&"SupervisionOrdered"));
+    assert!(unanswered.supervisions.iter().all(|s| !s.answered));
+    let answer = Command::AnswerSupervision {
+        order_number: order.order_number.clone(),
+        officer: "王审批".into(),
+        answer: "已约谈窗口人员，退回多收材料".into(),
+    };
+    let (case, _) = run(case, answer.clone(), &reference);
+    let after = warned(&decide(&case, &Command::CheckDeadlines, &late).unwrap());
+    assert!(after.iter().all(|(scope, _)| scope != "supervision"), "answered in time: {after:?}");
+    assert!(matches!(decide(&case, &answer, &ctx), Err(Rejection::NoSuchSupervision(_))));
+}
+
+/// 容缺: the file stays open while materials are owed; supplying them, or recording what became
+/// of them once overdue, closes it.
+#[test]
+fn a_case_owing_materials_is_archived_only_once_they_are_supplied_or_their_outcome_recorded() {
+    let reference = Reference::builtin();
+    let mut app = application(&reference);
+    app.materials.retain(|m| m != "经营场所使用证明");
+    app.commits_to_supply = true;
+    app.delivery_method = "window".into();
+    let (case, _) = run(Case::open(&app), Command::Examine, &reference);
+    let (case, _) = approve_and_issue(case, &reference);
+    let (case, events) = run(case.clone(), collect_at_window(&case, "11010519491231002X", None), &reference);
+    assert_eq!(kinds(&events), ["ResultCollected"], "still owed: not archived");
+    assert!(matches!(decide(&case, &Command::Archive, &context(&reference)), Err(Rejection::MaterialsOwed(_))));
+    let close = Command::CloseCommitment {
+        officer: "李受理".into(), outcome: "逾期未补齐，已记入信用记录".into()
+    };
+    assert_eq!(decide(&case, &close, &context(&reference)), Err(Rejection::NoOverdueCommitment), "not due yet");
+    let supplied =
+        Command::Supplement { materials: vec!["经营场所使用证明".into()], received_by: "李受理".into() };
+    let (done, events) = run(case.clone(), supplied, &reference);
+    assert_eq!((kinds(&events), done.state), (vec!["MaterialsSupplemented", "CaseArchived"], CaseState::Archived));
+    let overdue = context_at(&reference, case.commitment_date.unwrap() + 1);
+    let (closed, events) = run_with(case, close, &overdue);
+    assert_eq!((kinds(&events), closed.state), (vec!["CommitmentClosed", "CaseArchived"], CaseState::Archived));
 }

@@ -64,9 +64,14 @@ fn title_and_prefix(kind: &str) -> (&'static str, &'static str) {
         "approval" => ("准予行政许可决定书", "审许"),
         "denial" => ("不予行政许可决定书", "审不许"),
         "pickup_notice" => ("办件结果领取通知", "领"),
-        "pickup_record" => ("办件结果领取签收记录", "领记"),
+        "pickup_record" => ("送达回证（当面领取）", "领记"),
         "delivery_receipt" => ("送达回证", "送"),
         "archive_index" => ("归档目录", "档"),
+        "commitment" => ("容缺受理承诺书", "诺"),
+        "extension" => ("延长审批期限告知书", "延"),
+        "hearing_rights" => ("听证权利告知书", "听告"),
+        "supervision_order" => ("督办单", "督"),
+        "supervision_answer" => ("督办反馈单", "督复"),
         _ => ("文书", "文"),
     }
 }
@@ -93,11 +98,14 @@ enum IssuedBy {
     Result,
     /// Another unit in its own name (a parallel-approval opinion).
     Unit(String),
+    /// The county's supervision of all units (电子监察), in the approval bureau's name.
+    Supervisor,
 }
 
 fn issued_by_whom(kind: &str, event: &Event) -> IssuedBy {
     match (kind, event) {
-        ("application", _) => IssuedBy::Applicant,
+        ("application" | "commitment", _) => IssuedBy::Applicant,
+        ("supervision_order", _) => IssuedBy::Supervisor,
         ("acceptance_notice" | "tolerant_acceptance_notice" | "refusal" | "one_time_notice", _) => {
             IssuedBy::AcceptingUnit
         }
@@ -118,6 +126,7 @@ pub fn issuer(case: &Case, kind: &str, event: &Event, reference: &Reference) -> 
         IssuedBy::AcceptingUnit => own(accepting()),
         IssuedBy::DecidingUnit => own(deciding().or_else(accepting)),
         IssuedBy::Unit(code) => own(reference.authority(&code)),
+        IssuedBy::Supervisor => own(reference.authority(&reference.county.approval_bureau)),
         IssuedBy::Result => deciding().map(|unit| (unit.name, Some(unit.seal))),
     };
     found.unwrap_or_else(|| (reference.county.name.clone(), None))
@@ -135,10 +144,18 @@ fn officer(case: &Case, event: &Event) -> String {
         Event::OpinionGiven(e) => e.officer.clone(),
         Event::CaseDecided(e) => e.officer.clone(),
         Event::ResultCollected(e) if !e.handed_out_by.is_empty() => e.handed_out_by.clone(),
+        Event::CommitmentSigned(_) => case.application.applicant.name.clone(),
+        Event::ExtensionGranted(e) => e.officer.clone(),
+        Event::HearingRightsNotified(e) => e.officer.clone(),
+        Event::SupervisionOrdered(_) => SUPERVISION_SYSTEM.into(),
+        Event::SupervisionAnswered(e) => e.officer.clone(),
         Event::CaseArchived(e) => e.archivist.clone(),
         _ => decider(),
     }
 }
+
+/// Who issues a supervision order: the county's electronic supervision, on a red card.
+pub const SUPERVISION_SYSTEM: &str = "电子监察系统（红牌自动督办）";
 
 fn document(case: &Case, kind: &str, number: &str, event: &Event, pages: u32) -> DocumentRef {
     DocumentRef {
@@ -179,6 +196,12 @@ pub fn issued_by(case: &Case, event: &Event) -> Option<DocumentRef> {
         Event::ResultReadyForPickup(_) => doc("pickup_notice", &case.case_number, 1),
         Event::ResultCollected(_) => doc("pickup_record", &case.case_number, 1),
         Event::CaseArchived(_) => doc("archive_index", &case.case_number, 1),
+        Event::CommitmentSigned(e) => doc("commitment", &e.notice_number, 1),
+        Event::ExtensionGranted(e) => doc("extension", &e.notice_number, 1),
+        // One notice to the applicant and one to each interested party.
+        Event::HearingRightsNotified(e) => doc("hearing_rights", &e.notice_number, 1 + e.parties.len() as u32),
+        Event::SupervisionOrdered(e) => doc("supervision_order", &e.order_number, 1),
+        Event::SupervisionAnswered(e) => doc("supervision_answer", &format!("{}-复", e.order_number), 1),
         _ => return None,
     })
 }
@@ -245,6 +268,7 @@ fn delivery_title(method: DeliveryMethod) -> &'static str {
         DeliveryMethod::Mail => "邮政快递送达",
         DeliveryMethod::Locker => "自助柜取件",
         DeliveryMethod::Window => "窗口领取",
+        DeliveryMethod::Station => "受理的村（社区）便民服务站领取",
     }
 }
 
@@ -340,6 +364,9 @@ fn lines(
             if !e.parties.is_empty() {
                 lines.push(("利害关系人", e.parties.join("、")));
             }
+            if let Some(date) = e.scheduled_date {
+                lines.push(("听证日期", format!("{}（提前七日通知，第四十八条）", iso_date(date))));
+            }
             lines.push(("时限", iso_date(e.limit_date)));
             let counted = if deadlines::stops_statutory_clock(&e.procedure) {
                 "依《中华人民共和国行政许可法》第四十五条，所需时间不计算在法定办理期限内"
@@ -420,7 +447,11 @@ fn lines(
                 (Some(_), None) => {
                     format!("请携带身份证件到窗口或致电{}查询取件码", reference.county.enquiry_phone)
                 }
-                (None, _) => "请携带受理通知书和本人身份证件到窗口领取并签字；代领的，另持申请人身份证件".into(),
+                (None, _) if app.applicant.id_type == "001" => {
+                    "由委托代理人持受理通知书、营业执照（或统一社会信用代码证明）复印件、委托书和本人身份证件领取并签字"
+                        .into()
+                }
+                (None, _) => "请持受理通知书和本人身份证件领取并签字；代取件人另持申请人身份证件和本人身份证件".into(),
             };
             lines.push(("领取要求", told));
             lines.push(("出件机关", issuing_unit));
@@ -428,11 +459,73 @@ fn lines(
         }
         Event::ResultCollected(e) => {
             lines.push(("领取人", e.collected_by.clone()));
+            let who = match (e.agent, e.authorization_number.as_deref()) {
+                (false, _) => "申请人本人",
+                (true, None) => "代取件人（持受理通知书及申请人身份证件）",
+                (true, Some(_)) => "委托代理人（持受理通知书、申请人证照及委托书）",
+            };
+            lines.push(("领取人身份", who.into()));
+            if !e.notice_number.is_empty() {
+                lines.push(("受理通知书", e.notice_number.clone()));
+            }
+            if let Some(authorization) = &e.authorization_number {
+                lines.push(("委托书", authorization.clone()));
+            }
             lines.push(("身份核验", if e.id_checked { "已核验".into() } else { "取件码验证".into() }));
             lines.push(("签名记录", e.signature.clone()));
             let handed = if e.handed_out_by.is_empty() { "自助取件柜".into() } else { e.handed_out_by.clone() };
             lines.push(("出件人", handed));
             lines.push(("出件机关", issuing_unit));
+        }
+        Event::CommitmentSigned(e) => {
+            lines.push(("容缺材料", e.materials.join("、")));
+            lines.push(("承诺补齐日期", iso_date(e.commitment_date)));
+            lines.push((
+                "承诺内容",
+                "本人承诺所提交材料真实有效，并于承诺补齐日期前补齐上述材料；逾期未补齐的，愿意承担相应责任，\
+                 同意有关部门依法撤销或记入信用记录"
+                    .into(),
+            ));
+            lines.push(("申请人签字", format!("{}（签字）", app.applicant.name)));
+        }
+        Event::ExtensionGranted(e) => {
+            lines.push(("延期理由", e.reason.clone()));
+            lines.push(("批准人", format!("{}（本机关负责人）", e.approved_by)));
+            lines.push(("延长期限", format!("{} 个工作日", e.extra_days)));
+            lines.push(("延长后法定办结期限", iso_date(e.statutory_date)));
+            lines.push(("延长后承诺办结日期", iso_date(e.promised_date)));
+            lines.push(("法律依据", "《中华人民共和国行政许可法》第四十二条".into()));
+            lines.push(("决定机关", issuing_unit));
+            lines.push(("经办人", doc.officer.clone()));
+        }
+        Event::HearingRightsNotified(e) => {
+            let told = std::iter::once(app.applicant.name.clone()).chain(e.parties.iter().cloned());
+            lines.push(("告知对象", told.collect::<Vec<_>>().join("、")));
+            lines.push((
+                "告知",
+                "该许可事项直接涉及申请人与他人之间重大利益关系，申请人、利害关系人有权要求听证；\
+                 逾期未提出的，视为放弃听证权利"
+                    .into(),
+            ));
+            lines.push(("申请听证截止日期", iso_date(e.request_by)));
+            lines.push(("法律依据", "《中华人民共和国行政许可法》第四十七条".into()));
+            lines.push(("承办机关", issuing_unit));
+            lines.push(("经办人", doc.officer.clone()));
+        }
+        Event::SupervisionOrdered(e) => {
+            lines.push(("被督办单位", authority(&e.department_code)));
+            lines.push(("督办事由", e.reason.clone()));
+            lines.push((
+                "反馈期限",
+                format!("{} 前书面反馈办理情况；逾期未反馈的，提请上一级督办", iso_date(e.answer_by)),
+            ));
+            lines.push(("督办机关", issuing_unit));
+        }
+        Event::SupervisionAnswered(e) => {
+            lines.push(("督办单号", e.order_number.clone()));
+            lines.push(("反馈内容", e.answer.clone()));
+            lines.push(("反馈单位", issuing_unit));
+            lines.push(("经办人", doc.officer.clone()));
         }
         Event::CaseArchived(e) => {
             lines.push(("办结结果", outcome_title(&e.final_outcome).into()));
