@@ -419,9 +419,9 @@ impl DemoRun {
                 self.complete_inspection(case_number).await?;
             }
             // The approvers make, seal and send out what they approved (制证, 盖章, 出件).
-            for case in &approved {
-                self.issue_result(case["case_number"].as_str().context("case without number")?).await?;
-            }
+            let issued: Vec<anyhow::Result<()>> =
+                stream::iter(approved.iter().map(|case| self.issue_result(case))).buffer_unordered(8).collect().await;
+            issued.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
             // Approvers, clerks and applicants work side by side, as at a county hall.
             let approving = async {
                 if queue.is_empty() {
@@ -503,13 +503,15 @@ impl DemoRun {
             if profile == Profile::Hearing && item["procedures_completed"] == 0 {
                 self.hold_hearing(case_number).await?;
             }
-            let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
-            if profile == Profile::Extended && record["case"]["extended"] == false {
-                let extension = serde_json::json!({"approved_by": "局长 王伟", "reason": "需补充核实经营场所权属，依法延长审批期限"});
-                self.post(&path("extension"), &extension).await?;
-            }
-            if profile == Profile::Complaint {
-                self.answer_complaint(case_number, &record["case"]).await?;
+            if matches!(profile, Profile::Extended | Profile::Complaint) {
+                let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+                if profile == Profile::Extended && record["case"]["extended"] == false {
+                    let extension = serde_json::json!({"approved_by": "局长 王伟", "reason": "需补充核实经营场所权属，依法延长审批期限"});
+                    self.post(&path("extension"), &extension).await?;
+                }
+                if profile == Profile::Complaint {
+                    self.answer_complaint(case_number, &record["case"]).await?;
+                }
             }
             for step in item["review_steps_pending"].as_array().into_iter().flatten() {
                 let done = serde_json::json!({"step": step["step"], "remarks": "符合审查细则"});
@@ -570,10 +572,10 @@ impl DemoRun {
     }
 
     /// 制证, 盖章 and 出件 of an approved case, those not yet done, by its department.
-    async fn issue_result(&self, case_number: &str) -> anyhow::Result<()> {
-        let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+    async fn issue_result(&self, case: &serde_json::Value) -> anyhow::Result<()> {
+        let case_number = case["case_number"].as_str().context("case without number")?;
         let done: Vec<&str> =
-            record["case"]["steps"].as_array().into_iter().flatten().filter_map(|s| s["step"].as_str()).collect();
+            case["steps"].as_array().into_iter().flatten().filter_map(|s| s["step"].as_str()).collect();
         for (step, _) in hub_core::steps::RESULT_STEPS.iter().filter(|(step, _)| !done.contains(step)) {
             self.post(&format!("/api/v1/cases/{case_number}/steps"), &serde_json::json!({ "step": step })).await?;
         }
@@ -762,7 +764,15 @@ impl DemoRun {
             elapsed_seconds: seconds,
             cases_per_second: completed as f64 / seconds,
             hub_messages_per_second: total_messages as f64 / seconds,
-            latency_ms: stage_latencies(&store.event_times().await?),
+            // Events of the simulated later days (`aftercare`) are not the hub's latency.
+            latency_ms: stage_latencies(
+                &store
+                    .event_times()
+                    .await?
+                    .into_iter()
+                    .filter(|(_, _, at)| *at <= hub::store::now_ms())
+                    .collect::<Vec<_>>(),
+            ),
         })
     }
 
