@@ -182,6 +182,10 @@ impl Day<'_> {
         let commitment = record["case"]["commitment_date"].as_i64().unwrap() as i32;
         desk.decide(&tolerated, "approved", None).await;
         let record = desk.wait_for(&tolerated, "awaiting_pickup").await;
+        assert_eq!(
+            record["case"]["pickup"]["place"], "旬邑县土桥镇便民服务中心门厅自助取件柜",
+            "its township's locker"
+        );
         let code = record["case"]["pickup"]["code"].as_str().unwrap().to_string();
         assert_eq!(
             desk.command(&tolerated, "pickup", json!({"collected_by": "张三", "pickup_code": "x"})).await.0,
@@ -315,6 +319,8 @@ impl Day<'_> {
         let Earlier { mailed, tolerated, commitment, heard, .. } = earlier;
         // A matter whose statutory limit (20 days) lies well past its promise (10) and the
         // tolerated case's commitment (5): only the promise is broken.
+        // Case numbers start afresh on each database; the mailbox is shared: read this run's mail.
+        let before = smtp.messages();
         let overdue = desk.submit(&self.id("overdue"), FOOD, VILLAGE, json!({})).await;
         let record = desk.wait_for(&overdue, "routed").await;
         // Its review steps done in time: only the promise can be missed.
@@ -365,7 +371,7 @@ impl Day<'_> {
         // 督办单 to the handler.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let messages = smtp.messages();
+            let messages = received_since(smtp, &before);
             let about: Vec<_> = messages.iter().filter(|(_, subject, _)| subject.contains(&overdue)).collect();
             let red: Vec<_> = about.iter().filter(|(_, subject, _)| subject.contains("红牌")).collect();
             let ordered: Vec<_> = about.iter().filter(|(_, subject, _)| subject.contains("督办单")).collect();
@@ -386,6 +392,43 @@ impl Day<'_> {
             sent.iter().filter(|n| n.0.starts_with(&overdue)).all(|n| n.4 == "sent" && n.3 == 1),
             "{backend}: {sent:?}"
         );
+
+        // Later: the 督办单 went unanswered past its date (the next level hears), and a result
+        // decided but never made is past the ten days of 第四十四条.
+        let undelivered = desk.submit(&self.id("undelivered"), SELF_EMPLOYED, VILLAGE, json!({})).await;
+        desk.wait_for(&undelivered, "routed").await;
+        let decide = json!({"outcome": "approved", "department_code": "11610429MB2912345A"});
+        assert_eq!(desk.command(&undelivered, "decision", decide).await.0, 200);
+        let decided = contracts::day_of(hub::store::now_ms());
+        let answer_by = order["answer_by"].as_i64().unwrap() as i32;
+        let later = at_ten(reference.calendar.add_working_days(decided, 11).max(answer_by + 1));
+        hub::app::deadlines::check_deadlines(&demo.hub.store, &reference, later).await.unwrap();
+        let warnings: Value = desk.get("/api/v1/warnings".into()).await.1;
+        let cards = |case: &str| -> Vec<(String, String)> {
+            warnings["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|w| w["case_number"] == case)
+                .map(|w| (w["scope"].as_str().unwrap().to_string(), w["level"].as_str().unwrap().to_string()))
+                .collect()
+        };
+        assert!(cards(&overdue).contains(&("supervision".into(), "red".into())), "{backend}: {:?}", cards(&overdue));
+        assert!(
+            cards(&undelivered).iter().any(|(scope, _)| scope == "delivery"),
+            "{backend}: the delivery limit is watched: {:?}",
+            cards(&undelivered)
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !received_since(smtp, &before)
+            .iter()
+            .any(|(to, _, body)| to == "xianfuban@xunyi.gov.cn" && body.contains(&overdue))
+        {
+            assert!(Instant::now() < deadline, "{backend}: the next level was never told");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        desk.issue_result(&undelivered).await;
+        desk.wait_for(&undelivered, "archived").await;
     }
 
     /// Seed 000's review steps (审查细则) with their own limits, one extension with its notice,
@@ -661,6 +704,20 @@ impl Day<'_> {
 /// Words of three or more Latin letters in a page's text (its head and tags left out): a
 /// document for the applicant is in Chinese. Codes (archive numbers, credit codes: anything
 /// with a digit in it) may hold letters.
+/// The messages the server received since it held `before` (the same message may come twice).
+fn received_since(smtp: &SmtpServer, before: &[(String, String, String)]) -> Vec<(String, String, String)> {
+    let mut seen = before.to_vec();
+    let mut fresh = smtp.messages();
+    fresh.retain(|message| match seen.iter().position(|m| m == message) {
+        Some(i) => {
+            seen.swap_remove(i);
+            false
+        }
+        None => true,
+    });
+    fresh
+}
+
 fn latin_words(html: &str) -> Vec<String> {
     let body = html.split_once("</head>").map_or(html, |(_, body)| body);
     let mut text = String::new();
