@@ -112,10 +112,9 @@ pub fn flow_record(history: &[Event], reference: &Reference) -> Vec<Handover> {
                 hand(decision.into(), &department, &e.officer, &department, &e.officer);
                 Some(e.officer.clone())
             }
+            // A step is done inside the unit; what 出件 hands on shows in the next hand-over.
             Event::StepCompleted(e) => {
-                // 出件 hands the result on; the other steps keep it in the unit, done by the officer.
-                let to = if e.step == "dispatch" { "出件".to_string() } else { department.clone() };
-                hand(e.title.clone(), &department, &e.officer, &to, &e.officer);
+                hand(e.title.clone(), &department, &e.officer, &department, &e.officer);
                 Some(e.officer.clone())
             }
             Event::ExtensionGranted(e) => {

@@ -919,7 +919,7 @@ pub enum Profile {
 }
 
 impl Profile {
-    /// The mix: about half the cases plain mailed approvals from village stations, the rest one
+    /// The mix: about a third of the cases plain mailed approvals from village stations, the rest one
     /// procedure each.
     fn of(i: usize) -> Profile {
         match i % 40 {

@@ -372,19 +372,7 @@ impl Decider<'_, '_> {
         if next.step != step {
             return Err(Rejection::WrongStep { given: step.into(), next: format!("{} ({})", next.step, next.title) });
         }
-        let seal_name = (step == "seal").then(|| {
-            let decision = Event::CaseDecided(CaseDecided {
-                event_id: String::new(),
-                case_number: self.case_number(),
-                occurred_at: ctx.now,
-                outcome: Outcome::Approved.as_str().into(),
-                department_code: case.handler_code(),
-                officer: officer.into(),
-                result_document: None,
-                reason: None,
-            });
-            documents::issuer(case, "approval", &decision, ctx.reference).1.unwrap_or_default()
-        });
+        let seal_name = (step == "seal").then(|| documents::result_seal(case, ctx.reference)).flatten();
         let done = StepCompleted {
             event_id: self.next_id(),
             case_number: self.case_number(),

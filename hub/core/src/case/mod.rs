@@ -31,6 +31,7 @@ pub enum CaseState {
     Routed,
     /// A special procedure runs; the deadline clock stands still.
     Suspended,
+    /// Approved: 制证, 盖章 and 出件 follow before the result leaves.
     Approved,
     Denied,
     DeliveryRequested,

@@ -132,6 +132,12 @@ pub fn issuer(case: &Case, kind: &str, event: &Event, reference: &Reference) -> 
     found.unwrap_or_else(|| (reference.county.name.clone(), None))
 }
 
+/// The seal a case's result goes out under (盖章): the deciding unit's, or the county's unified
+/// approval seal where that unit's approvals are centralised.
+pub fn result_seal(case: &Case, reference: &Reference) -> Option<String> {
+    case.department_code.as_deref().and_then(|code| reference.authority(code)).map(|unit| unit.seal)
+}
+
 /// The person answerable for the document an event issues.
 fn officer(case: &Case, event: &Event) -> String {
     let decider = || case.decided_by.clone().unwrap_or_default();
