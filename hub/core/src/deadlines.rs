@@ -117,18 +117,6 @@ pub fn stops_statutory_clock(procedure: &str) -> bool {
     STATUTORY_CLOCK_PAUSES.contains(&procedure)
 }
 
-/// A card due about one limit, unless one as severe was already raised about it.
-fn laddered(
-    case: &Case,
-    scope: &'static str,
-    step: Option<String>,
-    deadline: i32,
-    level: Option<Level>,
-) -> Option<(Level, &'static str, Option<String>, i32)> {
-    let level = level?;
-    (raised(case, &prefix(scope, deadline, step.as_deref())) < Some(level)).then_some((level, scope, step, deadline))
-}
-
 fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let mut due = Vec::new();
     let number = &case.case_number;
@@ -138,15 +126,21 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     let policy = &reference.county.policy;
     let promised_runs = deciding || running.is_some_and(|open| !policy.promised_clock_pauses.contains(&open.procedure));
     let statutory_runs = deciding || running.is_some_and(|open| !stops_statutory_clock(&open.procedure));
-    let mut push = |found: Option<(Level, &'static str, Option<String>, i32)>, message: &dyn Fn(Level) -> String| {
-        if let Some((level, scope, step, due_date)) = found {
+    // A card about one limit, unless one as severe was already raised about it.
+    let mut raise = |scope: &'static str,
+                     step: Option<String>,
+                     due_date: i32,
+                     level: Option<Level>,
+                     message: &dyn Fn(Level) -> String| {
+        let Some(level) = level else { return };
+        if raised(case, &prefix(scope, due_date, step.as_deref())) < Some(level) {
             due.push(Due { level, scope, step, due_date, message: message(level) });
         }
     };
     if let (true, Some(standing)) = (promised_runs, standing(case, today, reference)) {
         let date = iso_date(standing.deadline);
         let left = standing.working_days_left;
-        push(laddered(case, "case", None, standing.deadline, standing.level), &|level| match level {
+        raise("case", None, standing.deadline, standing.level, &|level| match level {
             Level::Warning => format!("办件 {number}（{matter}）距承诺办结日期 {date} 还有 {left} 个工作日（预警）"),
             level => format!("办件 {number}（{matter}）已超过承诺办结日期 {date}（{}）", level.title()),
         });
@@ -154,14 +148,14 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     // Past the statutory limit the law, not only the county's promise, is broken: red at once.
     if let (true, Some(statutory)) = (statutory_runs, case.statutory_date) {
         let level = (today > statutory).then_some(Level::Red);
-        push(laddered(case, "statutory", None, statutory, level), &|_| {
+        raise("statutory", None, statutory, level, &|_| {
             format!("办件 {number}（{matter}）已超过法定办结时限 {}（红牌）", iso_date(statutory))
         });
     }
     if let (CaseState::Suspended, Some(open)) = (case.state, &case.procedure) {
         let level = card(today, open.limit_date, 1, reference);
         let title = super::documents::procedure_title(&open.procedure);
-        push(laddered(case, "step", Some(open.procedure.clone()), open.limit_date, level), &|level| {
+        raise("step", Some(open.procedure.clone()), open.limit_date, level, &|level| {
             step_message(number, title, open.limit_date, level)
         });
     }
@@ -173,16 +167,14 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
                 _ => ("step", next.title.clone()),
             };
             let level = card(today, limit, 1, reference);
-            push(laddered(case, scope, Some(next.step.clone()), limit, level), &|level| {
-                step_message(number, &what, limit, level)
-            });
+            raise(scope, Some(next.step.clone()), limit, level, &|level| step_message(number, &what, limit, level));
         }
     }
     // Owed materials stay owed after the result is out: the commitment is tracked until kept
     // or its outcome recorded.
     if let (true, Some(promised)) = (case.owes_materials(), case.commitment_date) {
         let level = (today > promised).then_some(Level::Yellow);
-        push(laddered(case, "commitment", None, promised, level), &|_| {
+        raise("commitment", None, promised, level, &|_| {
             format!(
                 "办件 {number} 容缺受理承诺 {} 前补齐的材料仍未提交：{}（黄牌）",
                 iso_date(promised),
@@ -192,7 +184,7 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
     }
     for order in case.supervisions.iter().filter(|s| !s.answered) {
         let level = (today > order.answer_by).then_some(Level::Red);
-        push(laddered(case, SUPERVISION, Some(order.order_number.clone()), order.answer_by, level), &|_| {
+        raise(SUPERVISION, Some(order.order_number.clone()), order.answer_by, level, &|_| {
             format!(
                 "督办单 {} 逾期未反馈（应于 {} 前反馈），办件 {number}，提请上一级督办",
                 order.order_number,

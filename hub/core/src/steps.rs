@@ -2,7 +2,7 @@
 //! 决定—制作证照—加盖印章—出件): the review steps of the matter's 审查细则 (county data) before the
 //! decision, then 制证, 盖章 and 出件 after an approval; and the licensing law's limits on them.
 use super::case::{Case, CaseState};
-use super::reference::Reference;
+use super::reference::{Reference, ReviewStep};
 
 /// 制证, 盖章, 出件: after an approval, in this order.
 pub const RESULT_STEPS: [(&str, &str); 3] = [("make", "制证"), ("seal", "盖章"), ("dispatch", "出件")];
@@ -38,8 +38,7 @@ pub fn next_step(case: &Case, reference: &Reference) -> Option<NextStep> {
     let started = case.steps.last().map(|s| s.day).or(case.accepted_at.map(super::calendar::day_of))?;
     match case.state {
         CaseState::Routed => {
-            let steps = reference.review_steps(&case.application.matter.implementation_code);
-            let next = steps.iter().find(|s| !done(&s.step))?;
+            let next = review_pending(case, reference).next()?;
             Some(NextStep {
                 step: next.step.clone(),
                 title: next.title.clone(),
@@ -54,14 +53,12 @@ pub fn next_step(case: &Case, reference: &Reference) -> Option<NextStep> {
     }
 }
 
-/// The review steps the case still owes before it may be decided, by title.
-pub fn review_pending(case: &Case, reference: &Reference) -> Vec<String> {
+/// The review steps of the matter's 审查细则 the case has not done yet, in order.
+pub fn review_pending<'a>(case: &'a Case, reference: &'a Reference) -> impl Iterator<Item = &'a ReviewStep> {
     reference
         .review_steps(&case.application.matter.implementation_code)
         .iter()
         .filter(|s| !case.steps.iter().any(|done| done.step == s.step))
-        .map(|s| s.title.clone())
-        .collect()
 }
 
 /// The last day the result of an approved case may leave (第四十四条), while it has not.

@@ -1009,10 +1009,7 @@ async fn approval_queue(
                 "opinions_pending": c.opinions_required.iter().filter(|d| !given.contains(&d.as_str())).collect::<Vec<_>>(),
                 "procedures_completed": c.documents.iter().filter(|d| d.kind.ends_with("_record")).count(),
                 // The 审查细则 steps still to do before the decision, in order.
-                "review_steps_pending": reference
-                    .review_steps(&c.application.matter.implementation_code)
-                    .iter()
-                    .filter(|s| !c.steps.iter().any(|done| done.step == s.step))
+                "review_steps_pending": hub_core::steps::review_pending(c, &reference)
                     .map(|s| json!({"step": s.step, "title": s.title}))
                     .collect::<Vec<_>>(),
                 // An approval waits for an unpaid fee.

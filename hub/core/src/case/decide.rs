@@ -473,7 +473,7 @@ impl Decider<'_, '_> {
     fn close_commitment(&self, officer: &str, outcome: &str) -> Result<CommitmentClosed, Rejection> {
         let (case, ctx) = (self.case, self.ctx);
         let overdue = case.commitment_date.is_some_and(|date| ctx.today() > date);
-        if case.outstanding_materials.is_empty() || !overdue || case.commitment_outcome.is_some() {
+        if !case.owes_materials() || !overdue {
             return Err(Rejection::NoOverdueCommitment);
         }
         not_blank("outcome", outcome)?;
@@ -571,7 +571,7 @@ impl Decider<'_, '_> {
         if !pending.is_empty() {
             return Err(Rejection::OpinionsPending(pending.join(", ")));
         }
-        let review = steps::review_pending(case, ctx.reference);
+        let review: Vec<&str> = steps::review_pending(case, ctx.reference).map(|s| s.title.as_str()).collect();
         if !review.is_empty() {
             return Err(Rejection::StepPending(review.join("、")));
         }

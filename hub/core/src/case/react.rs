@@ -7,6 +7,7 @@ use contracts::Event;
 use super::decide::decide;
 use super::evolve::evolve;
 use super::{Case, CaseState, Command, Context, Rejection};
+use crate::deadlines::{self, Level};
 use crate::facts::DeliveryMethod;
 
 /// Grades of a bad review (dissatisfied, very dissatisfied): they open a rectification item.
@@ -38,7 +39,7 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         {
             vec![Command::Archive]
         }
-        Event::DeadlineWarning(e) if e.level == "red" && e.scope != crate::deadlines::SUPERVISION => {
+        Event::DeadlineWarning(e) if e.level == Level::Red.as_str() && e.scope != deadlines::SUPERVISION => {
             vec![Command::OrderSupervision { reason: e.message.clone() }]
         }
         Event::DeliveryCompleted(_) if case.state == CaseState::DeliveryFailed => {
