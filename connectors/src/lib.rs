@@ -15,6 +15,7 @@ pub mod postal;
 pub mod province;
 pub mod seal;
 pub mod simulation;
+pub mod sms;
 
 /// Every connector, written once: its section of the hub's configuration (also its name in the
 /// file and in `HUB_<SECTION>__*`) and that section's type, which builds it. The hub's
@@ -29,6 +30,7 @@ macro_rules! every_connector {
             province: $crate::province::ProvinceConfig,
             bank: $crate::bank::BankConfig,
             seal: $crate::seal::SealConfig,
+            sms: $crate::sms::SmsConfig,
         }
     };
 }

@@ -85,6 +85,8 @@ pub struct AuditConfig {
 pub struct WorkflowConfig {
     /// Key that derives locker pickup codes; set your own in production.
     pub pickup_secret: String,
+    /// Key that signs the applicants' review links (QR code, SMS); set your own in production.
+    pub review_secret: String,
     /// How often the durable deadline timers are checked.
     pub deadline_scan_seconds: u64,
 }
@@ -107,6 +109,9 @@ pub struct DatabaseConfig {
 pub struct ApiConfig {
     /// Address of the HTTP API (service points, approvers, carrier pushes).
     pub listen: String,
+    /// Where applicants reach the hub's public pages (the review page the QR codes and text
+    /// messages link to), e.g. `https://zwfw.xunyi.gov.cn/hub`. Empty: the listening address.
+    pub public_url: String,
     /// On SIGTERM or Ctrl-C, how long readiness answers 503 while requests are still served,
     /// so that a load balancer stops sending before the hub stops taking them.
     pub drain_seconds: u64,
@@ -160,13 +165,13 @@ impl Default for DatabaseConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: "127.0.0.1:8080".into(), drain_seconds: 5 }
+        ApiConfig { listen: "127.0.0.1:8080".into(), public_url: String::new(), drain_seconds: 5 }
     }
 }
 
 impl Default for WorkflowConfig {
     fn default() -> Self {
-        WorkflowConfig { pickup_secret: String::new(), deadline_scan_seconds: 60 }
+        WorkflowConfig { pickup_secret: String::new(), review_secret: String::new(), deadline_scan_seconds: 60 }
     }
 }
 
@@ -227,6 +232,8 @@ mod tests {
         assert_eq!(config.ecert.base_url, "https://dzzz.shaanxi.gov.cn/gateway");
         assert_eq!(config.ecert.retry.max_attempts, 10);
         assert_eq!(config.province.base_url, "https://zwfw.shaanxi.gov.cn/exchange");
+        assert_eq!(config.sms.base_url, "https://sms.xianyang.gov.cn/api");
+        assert_eq!(config.api.public_url, "https://zwfw.xunyi.gov.cn/hub");
         assert_eq!(config.province.region_code, "610429");
         assert_eq!(config.bank.base_url, "https://pay.sxnxs.com/govfee");
     }

@@ -59,6 +59,10 @@ impl Hub {
     pub async fn start(config: &Config, api_listener: TcpListener) -> anyhow::Result<Hub> {
         let catalogue = Arc::new(Catalogue::builtin());
         let mut reference = reference_of(config);
+        reference.public_url = match config.api.public_url.trim_end_matches('/') {
+            "" => format!("http://{}", api_listener.local_addr()?),
+            url => url.to_string(),
+        };
         let store = Store::connect(&config.database.url, catalogue.clone()).await?;
         let sharing = match config.bus.bootstrap_servers.as_deref() {
             Some(servers) if !servers.trim().is_empty() => Sharing::Clustered,
@@ -262,6 +266,11 @@ fn reference_of(config: &Config) -> Reference {
         tracing::warn!("audit.subject_key is not set: data subjects are hashed with the development key");
     } else {
         reference.subject_key = config.audit.subject_key.clone().into_bytes();
+    }
+    if config.workflow.review_secret.is_empty() {
+        tracing::warn!("workflow.review_secret is not set: review links are signed with the development key");
+    } else {
+        reference.review_key = config.workflow.review_secret.clone().into_bytes();
     }
     reference.electronic_seals = config.seal.configured();
     reference

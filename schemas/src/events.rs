@@ -64,6 +64,18 @@ pub struct ApplicationSubmitted {
     /// The clerk who took it in (v4); empty when the applicant filed online.
     #[serde(default)]
     pub received_by: String,
+    /// A fee waiver or reduction claimed (v5).
+    #[serde(default)]
+    pub fee_relief: Option<FeeReliefClaim>,
+}
+
+/// A fee waiver or reduction claimed at the counter: the county's rule and the proof shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FeeReliefClaim {
+    /// The rule's code in the county's policy (`fee_relief`).
+    pub rule: String,
+    /// The document proving eligibility (e.g. 低保证号).
+    pub proof_number: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -323,6 +335,9 @@ pub struct ReviewSubmitted {
     pub comment: String,
     pub service_point: String,
     pub department_code: Option<String>,
+    /// The counter visit reviewed (v2).
+    #[serde(default)]
+    pub visit_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,6 +464,19 @@ pub struct AuditAnomalyDetected {
 pub struct FeeItem {
     pub name: String,
     pub amount_fen: i64,
+    /// 收费依据: the document and article that set the fee (v2).
+    #[serde(default)]
+    pub basis: String,
+}
+
+/// A waiver or reduction (减免) applied to a fee order by a county rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeRelief {
+    pub rule: String,
+    pub name: String,
+    pub basis: String,
+    pub proof_number: String,
+    pub relieved_fen: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -462,6 +490,8 @@ pub struct FeeOrderRequested {
     pub department_code: String,
     pub items: Vec<FeeItem>,
     pub total_fen: i64,
+    #[serde(default)]
+    pub relief: Option<FeeRelief>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,6 +512,76 @@ pub struct PaymentConfirmed {
     pub payment_id: String,
     pub amount_fen: i64,
     pub outlet_code: String,
+    /// 财政电子票据号 (v2).
+    #[serde(default)]
+    pub receipt_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub refund_number: String,
+    pub order_number: String,
+    pub amount_fen: i64,
+    pub reason: String,
+    pub department_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundConfirmed {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub refund_number: String,
+    pub refund_id: String,
+    pub amount_fen: i64,
+    pub receipt_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsRequested {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub phone: String,
+    pub template: String,
+    pub version: i32,
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsSent {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub message_id: String,
+    pub gateway_id: String,
+    pub template: String,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsReplyReceived {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub message_id: String,
+    pub reply_id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewVerified {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub item_number: String,
+    pub officer: String,
+    pub finding: String,
+    pub substantiated: bool,
+    pub reply: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -596,6 +696,9 @@ macro_rules! events {
         /// Any event the hub knows, tagged by its Avro record.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type")]
+        // The application is the largest record by a few hundred bytes; boxing it would change
+        // every place that builds or matches one, for events that are built once and moved.
+        #[allow(clippy::large_enum_variant)]
         pub enum Event {
             $($record($record),)+
         }
@@ -672,6 +775,12 @@ events!(
     SupervisionAnswered,
     CommitmentSigned,
     CommitmentClosed,
+    RefundRequested,
+    RefundConfirmed,
+    SmsRequested,
+    SmsSent,
+    SmsReplyReceived,
+    ReviewVerified,
 );
 
 impl Event {

@@ -37,3 +37,6 @@ pub fn day_of(millis: i64) -> i32 {
 /// Suffix of a fee order number after its case number: the hub numbers orders so, and the bank
 /// connector finds the case of a payment by it.
 pub const FEE_ORDER_SUFFIX: &str = "-FEE";
+
+/// Suffix of a refund number after its case number, as for fee orders.
+pub const REFUND_SUFFIX: &str = "-REF";

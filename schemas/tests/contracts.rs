@@ -149,6 +149,7 @@ fn samples() -> Vec<Event> {
             commits_to_supply: true,
             domicile_township: Some("610429100".into()),
             received_by: "刘代办".into(),
+            fee_relief: Some(FeeReliefClaim { rule: "dibao".into(), proof_number: "低保证 6104290001".into() }),
         }
         .into(),
         CaseAccepted {
@@ -429,6 +430,7 @@ fn samples() -> Vec<Event> {
             comment: "慢".into(),
             service_point: "p".into(),
             department_code: None,
+            visit_id: Some("v1".into()),
         }
         .into(),
         RectificationOpened {
@@ -523,8 +525,19 @@ fn samples() -> Vec<Event> {
             payer_name: "张三".into(),
             data_subject: "ab12".into(),
             department_code: "d".into(),
-            items: vec![FeeItem { name: "不动产登记费".into(), amount_fen: 8_000 }],
-            total_fen: 8_000,
+            items: vec![FeeItem {
+                name: "不动产登记费".into(),
+                amount_fen: 8_000,
+                basis: "发改价格规〔2016〕2559号 第一条".into(),
+            }],
+            total_fen: 4_000,
+            relief: Some(FeeRelief {
+                rule: "disability".into(),
+                name: "重度残疾人".into(),
+                basis: "b".into(),
+                proof_number: "残1".into(),
+                relieved_fen: 4_000,
+            }),
         }
         .into(),
         FeeOrderCreated {
@@ -537,12 +550,74 @@ fn samples() -> Vec<Event> {
         .into(),
         PaymentConfirmed {
             event_id: "f/3".into(),
-            case_number: case,
+            case_number: case.clone(),
             occurred_at: at,
             order_number: "o-FEE".into(),
             payment_id: "t1".into(),
             amount_fen: 8_000,
             outlet_code: "b".into(),
+            receipt_number: Some("6101260000012345".into()),
+        }
+        .into(),
+        RefundRequested {
+            event_id: "f/4".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            refund_number: "o-REF".into(),
+            order_number: "o-FEE".into(),
+            amount_fen: 8_000,
+            reason: "不予许可".into(),
+            department_code: "d".into(),
+        }
+        .into(),
+        RefundConfirmed {
+            event_id: "f/5".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            refund_number: "o-REF".into(),
+            refund_id: "r1".into(),
+            amount_fen: 8_000,
+            receipt_number: None,
+        }
+        .into(),
+        SmsRequested {
+            event_id: "s/1".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            phone: "13912345678".into(),
+            template: "pickup".into(),
+            version: 1,
+            params: [("code".to_string(), "123456".to_string())].into(),
+        }
+        .into(),
+        SmsSent {
+            event_id: "s/2".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            message_id: "s/1".into(),
+            gateway_id: "g1".into(),
+            template: "pickup".into(),
+            version: 1,
+        }
+        .into(),
+        SmsReplyReceived {
+            event_id: "s/3".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            message_id: "s/1".into(),
+            reply_id: "r1".into(),
+            text: "5".into(),
+        }
+        .into(),
+        ReviewVerified {
+            event_id: "s/4".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            item_number: "i".into(),
+            officer: "o".into(),
+            finding: "属实".into(),
+            substantiated: true,
+            reply: "已整改".into(),
         }
         .into(),
         LedgerCheckpointSigned {

@@ -153,7 +153,8 @@ async fn anomalies_raise_alerts_on_the_topic_and_by_mail_once() {
         // No case moves here: the counterparts are never called.
         let nowhere = "http://127.0.0.1:9".to_string();
         (config.postal.base_url, config.ecert.base_url, config.province.base_url, config.bank.base_url) =
-            (nowhere.clone(), nowhere.clone(), nowhere.clone(), nowhere);
+            (nowhere.clone(), nowhere.clone(), nowhere.clone(), nowhere.clone());
+        config.sms.base_url = nowhere;
         let mailed_before = bureau_mails(&smtp).len();
         let hub = Hub::start(&config, bind(&config.api.listen).await.unwrap()).await.unwrap();
         let week = county_week();

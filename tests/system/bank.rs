@@ -34,8 +34,13 @@ fn fee_order(serial: usize) -> Delivery {
         payer_name: "张三".into(),
         data_subject: "subject".into(),
         department_code: "11610429MB291234CH".into(),
-        items: vec![FeeItem { name: "不动产首次登记费".into(), amount_fen: 8_000 }],
+        items: vec![FeeItem {
+            name: "不动产登记费".into(),
+            amount_fen: 8_000,
+            basis: "发改价格规〔2016〕2559号".into(),
+        }],
         total_fen: if serial == 21 { 7_000 } else { 8_000 },
+        relief: None,
     }
     .into();
     Delivery { topic: "hub.bank.fee-orders".into(), partition: 0, offset: serial as i64, event }
@@ -223,13 +228,90 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         let (status, answer) = desk.call("/api/v1/bank/reconciliations", json!({ "date": "23.11.2026" })).await;
         assert_eq!((status, answer["field"].as_str()), (400, Some("date")), "{backend}");
 
+        // 一窗收费 on paper: the mailed result's 送达回证 shows each item with its basis, what was
+        // paid and the fiscal e-receipt the bank returned.
+        desk.wait_for(&cases[0], "archived").await;
+        let payments: Vec<PaymentRecord> = admin(&bank_url, "payments").await;
+        let receipt_number =
+            &payments.iter().find(|p| p.payment.order_number == orders[0]).unwrap().payment.receipt_number;
+        let file = desk.case(&cases[0]).await;
+        assert_eq!(file["case"]["fee"]["receipts"], json!([receipt_number]), "{backend}: kept in the case file");
+        let titles = desk.titles(&cases[0]).await;
+        let receipt = desk.document(&cases[0], titles.iter().position(|t| t == "送达回证").unwrap() + 1).await;
+        for shown in
+            [receipt_number.as_str(), "不动产登记费（住宅类） 80.00 元", "发改价格规〔2016〕2559号", "实收金额"]
+        {
+            assert!(receipt.contains(shown), "{backend}: {shown} on the 送达回证: {receipt}");
+        }
+
+        // Waivers and reductions by county rule, claimed at the counter with their proof.
+        let relief =
+            |rule: &str| json!({"channel": "bank", "fee_relief": {"rule": rule, "proof_number": "证 610429-0001"}});
+        let (status, answer) = desk
+            .call("/api/v1/applications", json!({
+                "request_id": format!("{backend}-no-such-relief"), "matter_code": FIRST_REGISTRATION, "service_point": BANK_OUTLET, "channel": "bank",
+                "applicant": {"name": "张三", "id_type": "111", "id_number": common::desk::APPLICANT_ID, "phone": "13912345678"},
+                "materials": [], "delivery": {"method": "window"}, "fee_relief": {"rule": "friends", "proof_number": "x"},
+            }))
+            .await;
+        assert_eq!((status, answer["field"].as_str()), (422, Some("fee_relief.rule")), "{backend}: {answer}");
+        let waived = desk.submit(&format!("{backend}-dibao"), FIRST_REGISTRATION, BANK_OUTLET, relief("dibao")).await;
+        let record = desk.wait_for(&waived, "routed").await;
+        let fee = &record["case"]["fee"];
+        assert_eq!(
+            (fee["total_fen"].as_i64(), fee["relief"]["relieved_fen"].as_i64()),
+            (Some(0), Some(8_000)),
+            "{backend}: {fee}"
+        );
+        assert_eq!(
+            desk.decide(&waived, "approved", None).await.0,
+            200,
+            "{backend}: nothing to pay, nothing to wait for"
+        );
+        let reduced =
+            desk.submit(&format!("{backend}-disability"), FIRST_REGISTRATION, BANK_OUTLET, relief("disability")).await;
+        let record = desk.wait_until(&reduced, "a placed fee order", |c| c["fee"]["payment_code"].is_string()).await;
+        let reduced_order = record["case"]["fee"]["order_number"].as_str().unwrap().to_string();
+        let placed: Vec<OrderRecord> = admin(&bank_url, "orders").await;
+        let waived_order = format!("{waived}-FEE");
+        assert!(!placed.iter().any(|o| o.order.order_number == waived_order), "{backend}: a waived fee is not ordered");
+        let order = &placed.iter().find(|o| o.order.order_number == reduced_order).unwrap().order;
+        assert_eq!((order.total_fen, order.relief.as_ref().map(|r| r.amount_fen)), (4_000, Some(4_000)), "{backend}");
+
+        // A denied case gets back what it paid, through the bank; its file closes once paid back.
+        pay(reduced_order.clone(), json!({})).await;
+        desk.wait_until(&reduced, "the payment", |c| c["fee"]["payments"].as_array().is_some_and(|p| !p.is_empty()))
+            .await;
+        assert_eq!(desk.decide(&reduced, "denied", Some("权属来源证明与登记簿记载不一致")).await.0, 200, "{backend}");
+        let record = desk.wait_for(&reduced, "archived").await;
+        let refund = &record["case"]["fee"]["refund"];
+        assert_eq!(
+            (refund["amount_fen"].as_i64(), refund["refund_id"].is_string()),
+            (Some(4_000), true),
+            "{backend}: {refund}"
+        );
+        let refunds: Vec<Value> = admin(&bank_url, "refunds").await;
+        assert_eq!(refunds.len(), 1, "{backend}: refunded once: {refunds:?}");
+        assert_eq!(refunds[0]["refund"]["order_number"], json!(reduced_order));
+        let (status, report) = desk.call("/api/v1/bank/reconciliations", json!({ "date": today })).await;
+        assert_eq!(status, 200, "{backend}: {report}");
+        let refunds_report = &report["refunds"];
+        assert_eq!(
+            (refunds_report["matched"].as_u64(), refunds_report["discrepancies"].as_array().map(Vec::len)),
+            (Some(1), Some(0)),
+            "{backend}: the refund reconciled: {report}"
+        );
+
         // Pushes the bank did not sign, or that make no sense, are refused and change nothing.
-        let payment = json!({"payments": [{"payment_id": "T9", "order_number": orders[1], "amount_fen": 8000, "paid_at": 1_763_604_000_000i64, "outlet_code": BANK_OUTLET}]});
+        let payment = json!({"payments": [{"payment_id": "T9", "order_number": orders[1], "amount_fen": 8000, "paid_at": 1_763_604_000_000i64, "outlet_code": BANK_OUTLET, "receipt_number": "R9"}]});
         assert_eq!(signed_push(demo.api_url(), PUSH_PATH, &payment, "guess").await.0, 401, "{backend}");
         let mut nonsense = payment.clone();
         nonsense["payments"][0]["order_number"] = json!("nonsense");
         let (status, answer) = signed_push(demo.api_url(), PUSH_PATH, &nonsense, "development-secret").await;
         assert_eq!((status, answer["field"].as_str()), (400, Some("payments[0].order_number")), "{backend}: {answer}");
+        let refund = json!({"refunds": [{"refund_id": "RF9", "refund_number": "nonsense", "order_number": orders[1], "amount_fen": 8000, "refunded_at": 1_763_604_000_000i64, "receipt_number": "R9"}]});
+        let (status, answer) = signed_push(demo.api_url(), PUSH_PATH, &refund, "development-secret").await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some("refunds[0].refund_number")), "{backend}: {answer}");
         demo.stop().await;
     }
 }

@@ -152,6 +152,7 @@ async fn four_instances_on_one_database_and_broker_do_everything_once() {
         ("HUB_ECERT__BASE_URL", demo.ecert_url().into()),
         ("HUB_PROVINCE__BASE_URL", demo.province_url().into()),
         ("HUB_BANK__BASE_URL", demo.bank_url().into()),
+        ("HUB_SMS__BASE_URL", demo.sms_url().into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

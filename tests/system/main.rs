@@ -26,6 +26,7 @@ mod province;
 mod schema_registry;
 mod schemathesis;
 mod seal;
+mod sms;
 mod stop;
 mod store;
 mod topics;

@@ -81,7 +81,8 @@ impl Day<'_> {
         format!("{}-{name}", self.backend)
     }
 
-    /// Complete materials, mailed, signed for; then a very dissatisfied online review.
+    /// Complete materials, mailed, signed for; then a very dissatisfied review through the link
+    /// of the SMS invitation, verified by the supervisor, answered by SMS and rectified.
     async fn mailed_then_reviewed_badly(&self) -> String {
         let Day { backend, desk, .. } = self;
         let mailed = desk.submit(&self.id("mailed"), SELF_EMPLOYED, VILLAGE, json!({})).await;
@@ -98,17 +99,23 @@ impl Day<'_> {
             notice.contains(&mailed) && notice.contains("承诺办结日期") && notice.contains("029-34421234"),
             "{backend}: {notice}"
         );
-        let (status, _) =
-            desk.command(&mailed, "reviews", json!({"grade": 1, "channel": "online", "comment": "材料跑了两趟"})).await;
-        assert_eq!(status, 200);
-        assert_eq!(
-            desk.command(&mailed, "reviews", json!({"grade": 5, "channel": "online"})).await.0,
-            409,
-            "{backend}: one online review per case"
-        );
+        assert!(notice.contains("data-part=\"评价二维码\"") && notice.contains("<svg"), "{backend}: the QR code");
+        let link = common::reviews::invitation_link(self.demo.sms_url(), &mailed).await;
+        assert_eq!(common::reviews::review(&link, 1, "材料跑了两趟").await.0, 200, "{backend}");
+        assert_eq!(common::reviews::review(&link, 5, "").await.0, 409, "{backend}: one online review per case");
         let record = desk.case(&mailed).await;
+        assert_eq!(record["case"]["reviews"], json!([1]), "{backend}");
         let item = record["case"]["rectifications"][0]["item_number"].as_str().unwrap().to_string();
         let close = json!({"item_number": item, "feedback": "已整改：窗口一次性告知到位，已回访"});
+        assert_eq!(
+            desk.command(&mailed, "rectifications/close", close.clone()).await.0,
+            409,
+            "{backend}: verified first"
+        );
+        let verification = json!({"item_number": item, "finding": "经调阅受理记录，补正材料未一次性告知，属实", "substantiated": true, "reply": "经核实情况属实，已责令窗口整改。"});
+        assert_eq!(desk.command(&mailed, "rectifications/verify", verification).await.0, 200, "{backend}");
+        let answer = common::reviews::texts_of(self.demo.sms_url(), &mailed, "review-reply").await;
+        assert!(answer[0].contains("经核实情况属实，已责令窗口整改。"), "{backend}: {answer:?}");
         assert_eq!(desk.command(&mailed, "rectifications/close", close).await.0, 200);
         assert_eq!(desk.case(&mailed).await["case"]["rectifications"][0]["closed"], true);
         mailed

@@ -171,13 +171,9 @@ async fn online_applications_status_reviews_and_catalogue_flow_through_the_platf
             assert_eq!(received.project_no.is_some(), channel == "online", "{backend}");
         }
 
-        // Reviews flow up, once each.
-        assert_eq!(
-            desk.command(&taken, "reviews", json!({"grade": 5, "channel": "online", "comment": "网上办很方便"}))
-                .await
-                .0,
-            200
-        );
+        // Reviews flow up, once each: the online applicant reviews through the SMS invitation's link.
+        let link = common::reviews::invitation_link(demo.sms_url(), &taken).await;
+        assert_eq!(common::reviews::review(&link, 5, "网上办很方便").await.0, 200, "{backend}");
         let deadline = Instant::now() + Duration::from_secs(60);
         let reviews = loop {
             let reviews: Vec<Value> = admin(&platform, "reviews").await;

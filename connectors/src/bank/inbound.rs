@@ -1,20 +1,19 @@
-//! Inbound half: payment confirmations pushed by the bank, recorded (outbox) before they are
-//! acknowledged and deduplicated on the bank's transaction number; and the daily statement,
-//! read for reconciliation.
+//! Inbound half: payment and refund confirmations pushed by the bank, recorded (outbox) before
+//! they are acknowledged and deduplicated on the bank's transaction numbers; and the daily
+//! statements of payments and refunds, read for reconciliation.
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bus::{Effect, Outbox};
-use contracts::{Event, PaymentConfirmed};
+use contracts::{Event, PaymentConfirmed, RefundConfirmed};
 use reqwest::Method as CallMethod;
 
-use super::protocol::{Payment, PaymentPush, PushAck, MAX_PAYMENTS_PER_PUSH};
+use super::protocol::{Payment, PaymentPush, RefundPaid, MAX_PAYMENTS_PER_PUSH};
 use super::{BankConfig, BANK, CONSUMER, PUSH_CONSUMER, PUSH_PATH, STATEMENT_CONSUMER};
-use crate::framework::{check_signature, now_ms, with_retry, CallError, CounterpartClient, Exchange};
+use crate::framework::{check_signature, now_ms, record_push, with_retry, CallError, CounterpartClient, Exchange};
 use hub_core::access::Rule;
 use hub_web::{parse_json, BadRequest, Route};
 
@@ -27,7 +26,7 @@ struct Push {
 pub fn routes(config: BankConfig, outbox: Arc<dyn Outbox>) -> Vec<Route> {
     let push = Arc::new(Push { config, outbox });
     vec![Route::post(PUSH_PATH, Rule::Signed, receive_push)
-        .doc("counterparts", "the bank pushes payment confirmations")
+        .doc("counterparts", "the bank pushes payment and refund confirmations")
         .any_body()
         .with_state(push)]
 }
@@ -45,43 +44,57 @@ async fn receive_push(
     {
         return bad.into_response();
     }
-    let effects = match parse_json::<PaymentPush>(&body).and_then(|batch| effects_of(&batch)) {
-        Ok(effects) => effects,
-        Err(bad) => return bad.into_response(),
-    };
-    match push.outbox.apply_all(PUSH_CONSUMER, &effects).await {
-        Ok(fresh) => {
-            let accepted = fresh.iter().filter(|new| **new).count();
-            Json(PushAck { success: true, accepted, duplicates: fresh.len() - accepted }).into_response()
-        }
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "could not record a payment push");
-            // Not acknowledged: the bank pushes again, and the transaction numbers make that harmless.
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})),
-            )
-                .into_response()
-        }
-    }
+    let effects = parse_json::<PaymentPush>(&body).and_then(|batch| effects_of(&batch));
+    record_push(push.outbox.as_ref(), PUSH_CONSUMER, effects).await
 }
 
-/// What a push stands for; a bad payment refuses the whole push, naming it by its index.
+/// What a push stands for; a bad payment or refund refuses the whole push, naming it by its
+/// index.
 fn effects_of(push: &PaymentPush) -> Result<Vec<Effect>, BadRequest> {
-    if push.payments.is_empty() || push.payments.len() > MAX_PAYMENTS_PER_PUSH {
+    let count = push.payments.len() + push.refunds.len();
+    if count == 0 || count > MAX_PAYMENTS_PER_PUSH {
         return Err(BadRequest::field(
             "payments",
-            format!("a push carries 1 to {MAX_PAYMENTS_PER_PUSH} payments, not {}", push.payments.len()),
+            format!("a push carries 1 to {MAX_PAYMENTS_PER_PUSH} payments and refunds, not {count}"),
         ));
     }
-    push.payments
-        .iter()
-        .enumerate()
-        .map(|(index, payment)| {
-            let event = confirmation(payment).map_err(|bad| bad.within(&format!("payments[{index}]")))?;
-            Ok(Effect { source_event_id: hub_core::ids::payment_confirmed(&payment.payment_id), events: vec![event] })
-        })
-        .collect()
+    let payments = push.payments.iter().enumerate().map(|(index, payment)| {
+        let event = confirmation(payment).map_err(|bad| bad.within(&format!("payments[{index}]")))?;
+        Ok(Effect { source_event_id: event.event_id().to_string(), events: vec![event] })
+    });
+    let refunds = push.refunds.iter().enumerate().map(|(index, refund)| {
+        let event = refund_confirmation(refund).map_err(|bad| bad.within(&format!("refunds[{index}]")))?;
+        Ok(Effect { source_event_id: event.event_id().to_string(), events: vec![event] })
+    });
+    payments.chain(refunds).collect()
+}
+
+/// The case a fee order or refund number belongs to: what comes before its suffix.
+fn case_of<'a>(number: &'a str, suffix: &str, field: &str) -> Result<&'a str, BadRequest> {
+    number
+        .strip_suffix(suffix)
+        .filter(|case| !case.is_empty())
+        .ok_or_else(|| BadRequest::field(field, format!("{number} is not one of our numbers")))
+}
+
+fn refund_confirmation(refund: &RefundPaid) -> Result<Event, BadRequest> {
+    if refund.refund_id.trim().is_empty() {
+        return Err(BadRequest::field("refund_id", "refund_id must not be empty"));
+    }
+    if refund.amount_fen <= 0 {
+        return Err(BadRequest::field("amount_fen", "amount_fen is a positive number of fen"));
+    }
+    let case_number = case_of(&refund.refund_number, contracts::REFUND_SUFFIX, "refund_number")?;
+    Ok(RefundConfirmed {
+        event_id: hub_core::ids::refund_confirmed(&refund.refund_id),
+        case_number: case_number.into(),
+        occurred_at: refund.refunded_at,
+        refund_number: refund.refund_number.clone(),
+        refund_id: refund.refund_id.clone(),
+        amount_fen: refund.amount_fen,
+        receipt_number: Some(refund.receipt_number.clone()).filter(|r| !r.is_empty()),
+    }
+    .into())
 }
 
 fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
@@ -96,14 +109,7 @@ fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
     if payment.paid_at <= 0 {
         return Err(BadRequest::field("paid_at", "paid_at must be a positive epoch time in milliseconds"));
     }
-    let Some(case_number) =
-        payment.order_number.strip_suffix(contracts::FEE_ORDER_SUFFIX).filter(|case| !case.is_empty())
-    else {
-        return Err(BadRequest::field(
-            "order_number",
-            format!("{} is not one of our fee orders", payment.order_number),
-        ));
-    };
+    let case_number = case_of(&payment.order_number, contracts::FEE_ORDER_SUFFIX, "order_number")?;
     Ok(PaymentConfirmed {
         event_id: hub_core::ids::payment_confirmed(&payment.payment_id),
         case_number: case_number.into(),
@@ -112,6 +118,7 @@ fn confirmation(payment: &Payment) -> Result<Event, BadRequest> {
         payment_id: payment.payment_id.clone(),
         amount_fen: payment.amount_fen,
         outlet_code: payment.outlet_code.clone(),
+        receipt_number: Some(payment.receipt_number.clone()).filter(|r| !r.is_empty()),
     }
     .into())
 }
@@ -131,10 +138,19 @@ impl StatementSource {
     }
 
     /// Every payment the bank took on `day` (`YYYY-MM-DD`, China Standard Time).
-    pub async fn fetch(&self, day: &str) -> Result<Vec<Payment>, CallError> {
-        let path = format!("/api/v1/statements/{day}");
+    pub async fn payments(&self, day: &str) -> Result<Vec<Payment>, CallError> {
+        parse_statement(&self.fetch(&format!("/api/v1/statements/{day}"), day).await?)
+    }
+
+    /// Every refund the bank paid back on `day`.
+    pub async fn refunds(&self, day: &str) -> Result<Vec<RefundPaid>, CallError> {
+        parse_statement(&self.fetch(&format!("/api/v1/statements/{day}/refunds"), day).await?)
+    }
+
+    /// The statement at `path`, its read recorded as an exchange.
+    async fn fetch(&self, path: &str, day: &str) -> Result<String, CallError> {
         let text =
-            with_retry(&self.config.retry, "bank statement", || self.client.call_text(CallMethod::GET, &path)).await;
+            with_retry(&self.config.retry, "bank statement", || self.client.call_text(CallMethod::GET, path)).await;
         let exchange = Exchange {
             name: "fee.statement",
             requester_system: "hub".into(),
@@ -142,7 +158,7 @@ impl StatementSource {
             requester_officer: None,
             provider: BANK.into(),
             data_subject: String::new(),
-            data_items: &["payment_id", "order_number", "amount_fen", "paid_at", "outlet_code"],
+            data_items: &["payment_id", "order_number", "amount_fen", "paid_at", "outlet_code", "receipt_number"],
             legal_basis: "《行政事业性收费管理条例》：收缴对账".into(),
             purpose: format!("{day}收费对账"),
             channel: CONSUMER,
@@ -159,15 +175,15 @@ impl StatementSource {
             .apply_all(STATEMENT_CONSUMER, &[recorded])
             .await
             .map_err(|error| CallError::Transient(format!("the read could not be recorded for the audit: {error}")))?;
-        parse_statement(&text?)
+        text
     }
 }
 
 /// The statement's lines; a malformed line refuses the statement, naming its line number.
-pub fn parse_statement(text: &str) -> Result<Vec<Payment>, CallError> {
+pub fn parse_statement<Line: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<Line>, CallError> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader
-        .deserialize::<Payment>()
+        .deserialize::<Line>()
         .enumerate()
         .map(|(index, line)| {
             line.map_err(|error| CallError::Permanent(format!("statement line {}: {error}", index + 2)))
@@ -186,6 +202,7 @@ mod tests {
             amount_fen: 8_000,
             paid_at: 1_763_604_000_000,
             outlet_code: "BANK-RCC-610429001".into(),
+            receipt_number: "61012600000001".into(),
         }
     }
 
@@ -195,9 +212,11 @@ mod tests {
             unreachable!()
         };
         assert_eq!((confirmed.case_number.as_str(), confirmed.amount_fen), ("61042920261120000001", 8_000));
-        let error =
-            effects_of(&PaymentPush { payments: vec![payment("61042920261120000001-FEE"), payment("nonsense")] })
-                .unwrap_err();
+        let error = effects_of(&PaymentPush {
+            payments: vec![payment("61042920261120000001-FEE"), payment("nonsense")],
+            refunds: vec![],
+        })
+        .unwrap_err();
         assert_eq!(error.field.as_deref(), Some("payments[1].order_number"));
         let mut free = payment("61042920261120000001-FEE");
         free.amount_fen = 0;
@@ -206,12 +225,14 @@ mod tests {
 
     #[test]
     fn statements_are_read_and_a_bad_line_is_named() {
-        let text = "payment_id,order_number,amount_fen,paid_at,outlet_code\nT1,C1-FEE,8000,1763604000000,B1\nT2,C2-FEE,4000,1763604000001,B1\n";
-        let lines = parse_statement(text).unwrap();
+        let text = "payment_id,order_number,amount_fen,paid_at,outlet_code,receipt_number\nT1,C1-FEE,8000,1763604000000,B1,R1\nT2,C2-FEE,4000,1763604000001,B1,R2\n";
+        let lines: Vec<Payment> = parse_statement(text).unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].amount_fen, 4_000);
-        let error = parse_statement("payment_id,order_number,amount_fen,paid_at,outlet_code\nT1,C1-FEE,eighty,1,B1\n")
-            .unwrap_err();
+        let error = parse_statement::<Payment>(
+            "payment_id,order_number,amount_fen,paid_at,outlet_code,receipt_number\nT1,C1-FEE,eighty,1,B1,R1\n",
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("line 2"), "{error}");
     }
 }

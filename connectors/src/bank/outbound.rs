@@ -1,13 +1,14 @@
-//! Outbound half: fee orders placed with the bank, one per case; the order number is the
-//! idempotency key, so a retried or repeated placement makes no second order.
+//! Outbound half: fee orders placed with the bank, one per case, and refunds of denied cases;
+//! the order and refund numbers are the idempotency keys, so a retried or repeated call makes
+//! no second order or refund. A fee waived in full is not ordered.
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Outbox, Rejected};
-use contracts::{Event, FeeOrderCreated, FeeOrderRequested};
+use contracts::{Event, FeeOrderCreated, FeeOrderRequested, RefundRequested};
 use reqwest::Method;
 
-use super::protocol::{OrderItem, OrderPlaced, PlaceOrder};
+use super::protocol::{OrderItem, OrderPlaced, OrderRelief, PlaceOrder, PlaceRefund, RefundPlaced};
 use super::{BankConfig, BANK, CONSUMER};
 use crate::framework::control::ConnectorControl;
 use crate::framework::{apply_outbound, now_ms, with_retry, CallError, CounterpartClient, Exchange, Outcome};
@@ -43,6 +44,52 @@ impl BankOutbound {
         .await;
         order_outcome(order, answer, now_ms())
     }
+
+    /// Asks the bank to pay back a denied case's fee; the refund number is the idempotency key.
+    async fn refund(&self, refund: &RefundRequested) -> Outcome {
+        let body = PlaceRefund {
+            refund_number: refund.refund_number.clone(),
+            order_number: refund.order_number.clone(),
+            case_number: refund.case_number.clone(),
+            amount_fen: refund.amount_fen,
+            reason: refund.reason.clone(),
+        };
+        let headers = [("Idempotency-Key", refund.refund_number.as_str())];
+        let answer = with_retry(&self.config.retry, "refund", || {
+            self.client.call::<RefundPlaced>(Method::POST, "/api/v1/refunds", &headers, Some(&body))
+        })
+        .await;
+        refund_outcome(refund, answer, now_ms())
+    }
+}
+
+/// What the bank's answer to a refund comes to: the exchange recorded; the refund itself is
+/// confirmed when the bank pushes it, paid.
+pub fn refund_outcome(refund: &RefundRequested, answer: Result<RefundPlaced, CallError>, now: i64) -> Outcome {
+    let exchange = Exchange {
+        name: "fee.refund",
+        requester_system: BANK.into(),
+        requester_department: String::new(),
+        requester_officer: None,
+        provider: refund.department_code.clone(),
+        data_subject: String::new(),
+        data_items: &["order_number", "amount_fen"],
+        legal_basis: COLLECTION_BASIS.into(),
+        purpose: "不予许可办件退费".into(),
+        channel: CONSUMER,
+        document_sha256: None,
+    };
+    match answer {
+        Ok(_) => Outcome::done(vec![exchange.shared(&refund.event_id, &refund.case_number, "ok", now)]),
+        Err(error) => Outcome::failed(
+            format!("bank did not take refund {}", refund.refund_number),
+            &error,
+            &exchange,
+            &refund.event_id,
+            &refund.case_number,
+            now,
+        ),
+    }
 }
 
 /// The bank's fee order for a requested one.
@@ -55,8 +102,13 @@ pub fn order_for(order: &FeeOrderRequested) -> PlaceOrder {
         items: order
             .items
             .iter()
-            .map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen })
+            .map(|item| OrderItem { name: item.name.clone(), amount_fen: item.amount_fen, basis: item.basis.clone() })
             .collect(),
+        relief: order.relief.as_ref().map(|relief| OrderRelief {
+            name: relief.name.clone(),
+            basis: relief.basis.clone(),
+            amount_fen: relief.relieved_fen,
+        }),
         total_fen: order.total_fen,
     }
 }
@@ -105,8 +157,11 @@ impl BatchHandler for BankOutbound {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         apply_outbound(&self.control, self.outbox.as_ref(), batch, self.config.concurrency, |event| async move {
             match event {
+                // Waived in full: nothing to collect.
+                Event::FeeOrderRequested(order) if order.total_fen == 0 => Outcome::done(Vec::new()),
                 Event::FeeOrderRequested(order) => self.place(order).await,
-                other => Outcome::refused(format!("{} is not a fee order", other.kind()), Vec::new()),
+                Event::RefundRequested(refund) => self.refund(refund).await,
+                other => Outcome::refused(format!("{} is not a fee order or refund", other.kind()), Vec::new()),
             }
         })
         .await
@@ -130,8 +185,13 @@ mod tests {
             payer_name: "张三".into(),
             data_subject: "subject".into(),
             department_code: "11610429MB2912345A".into(),
-            items: vec![FeeItem { name: "不动产登记费".into(), amount_fen: 8_000 }],
+            items: vec![FeeItem {
+                name: "不动产登记费".into(),
+                amount_fen: 8_000,
+                basis: "发改价格规〔2016〕2559号".into(),
+            }],
             total_fen: 8_000,
+            relief: None,
         }
     }
 

@@ -4,9 +4,11 @@
 pub mod calls;
 pub mod control;
 pub mod outbound;
+pub mod push;
 
 pub use calls::{
     check_signature, now_ms, signature, with_retry, CallError, CounterpartClient, APP_ID_HEADER, SIGNATURE_HEADER,
     SIGNATURE_WINDOW_MS, TIMESTAMP_HEADER,
 };
 pub use outbound::{apply_outbound, date_text, Exchange, Outcome};
+pub use push::{record_push, PushAck};

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use bus::{Effect, Outbox};
 use contracts::{DeliveryCompleted, Event, TrackingEvent};
 
-use super::protocol::{final_outcome, PushAck, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH};
+use super::protocol::{final_outcome, TrackingBatch, TrackingPush, MAX_TRACES_PER_PUSH};
 use super::{PUSH_CONSUMER, PUSH_PATH};
+use crate::framework::record_push;
 use hub_core::access::Rule;
 use hub_web::{parse_json, BadRequest, Route};
 
@@ -26,25 +25,8 @@ pub fn routes(outbox: Arc<dyn Outbox>) -> Vec<Route> {
 }
 
 async fn receive_push(State(outbox): State<Arc<dyn Outbox>>, body: Bytes) -> Response {
-    let effects = match parse_json::<TrackingBatch>(&body).and_then(|batch| effects_of(&batch)) {
-        Ok(effects) => effects,
-        Err(bad) => return bad.into_response(),
-    };
-    match outbox.apply_all(PUSH_CONSUMER, &effects).await {
-        Ok(fresh) => {
-            let accepted = fresh.iter().filter(|new| **new).count();
-            Json(PushAck { success: true, accepted, duplicates: fresh.len() - accepted }).into_response()
-        }
-        Err(error) => {
-            tracing::error!(%error, traces = effects.len(), "could not record a tracking push");
-            // Not acknowledged: the carrier retries.
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"success": false, "error": "temporarily unable to record the push"})),
-            )
-                .into_response()
-        }
-    }
+    record_push(outbox.as_ref(), PUSH_CONSUMER, parse_json::<TrackingBatch>(&body).and_then(|batch| effects_of(&batch)))
+        .await
 }
 
 /// What a batch stands for; a bad trace refuses the whole batch, naming it by its index.

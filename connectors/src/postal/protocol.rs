@@ -82,14 +82,7 @@ pub struct TrackingBatch {
 pub const MAX_TRACES_PER_PUSH: usize = 500;
 
 /// Our answer to a push: 200 with `success` once every trace is durably recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PushAck {
-    pub success: bool,
-    /// Traces recorded now.
-    pub accepted: usize,
-    /// Traces seen before (retries, duplicates), recorded nothing.
-    pub duplicates: usize,
-}
+pub use crate::framework::PushAck;
 
 /// Operation codes the carrier reports, in the order a normal delivery passes them.
 pub const OP_POSTED: (&str, &str) = ("10", "收寄");

@@ -141,7 +141,8 @@ pub struct MatterGuide {
     /// `county`, `city`, `province` or `nation`.
     pub scope: String,
     pub mail_allowed: bool,
-    pub fee_fen: i64,
+    /// 收费项目 with their amounts (fen) and 收费依据; empty for a free matter.
+    pub fees: Vec<contracts::FeeItem>,
     pub materials: Vec<GuideMaterial>,
     /// When the platform last changed the guide, epoch milliseconds.
     pub updated_at: i64,

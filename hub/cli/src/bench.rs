@@ -429,6 +429,7 @@ async fn start_peers(config: &Config, demo: &DemoRun, count: usize) -> anyhow::R
             ("HUB_ECERT__BASE_URL", demo.ecert_url()),
             ("HUB_PROVINCE__BASE_URL", demo.province_url()),
             ("HUB_BANK__BASE_URL", demo.bank_url()),
+            ("HUB_SMS__BASE_URL", demo.sms_url()),
         ];
         peers.push((format!("http://{listen}"), Child::spawn(&["run"], &env)?));
     }

@@ -3,7 +3,8 @@
 //! threshold (and a 督办单, see `case::react`); red at once past the statutory limit and for a
 //! material demanded outside the guide. Watched: the promised date, the statutory limit, each
 //! review step's and special procedure's own limit, the ten days from decision to delivery
-//! (第四十四条), a tolerant acceptance's commitment, and each supervision order's answer date.
+//! (第四十四条), a tolerant acceptance's commitment, each supervision order's answer date and
+//! each bad review's rectification.
 //! Each card is raised once; the day the next falls due is the case's durable timer.
 use contracts::{DeadlineWarning, Event};
 
@@ -49,6 +50,9 @@ impl Level {
 pub const OUTSIDE_GUIDE: &str = "outside_guide";
 /// Scope of the warning that a supervision order went unanswered: the next level hears.
 pub const SUPERVISION: &str = "supervision";
+
+/// Scope of the cards about a bad review's rectification item.
+pub const RECTIFICATION: &str = "rectification";
 
 /// A warning that is due.
 struct Due {
@@ -182,6 +186,14 @@ fn due(case: &Case, today: i32, reference: &Reference) -> Vec<Due> {
             )
         });
     }
+    // A bad review's rectification (seed 002): warned and carded like any limit until closed.
+    for item in case.rectifications.iter().filter(|r| !r.closed) {
+        let level = card(today, item.deadline, 1, reference);
+        let what = format!("差评整改 {}", item.item_number);
+        raise(RECTIFICATION, Some(item.item_number.clone()), item.deadline, level, &|level| {
+            step_message(number, &what, item.deadline, level)
+        });
+    }
     for order in case.supervisions.iter().filter(|s| !s.answered) {
         let level = (today > order.answer_by).then_some(Level::Red);
         raise(SUPERVISION, Some(order.order_number.clone()), order.answer_by, level, &|_| {
@@ -229,6 +241,7 @@ pub fn warnings(case: &Case, ctx: &Context<'_>) -> Vec<Event> {
 pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32> {
     let step_due = steps::next_step(case, reference).and_then(|next| next.due_date);
     let answers = case.supervisions.iter().filter(|s| !s.answered).map(|s| s.answer_by);
+    let rectifications = case.rectifications.iter().filter(|r| !r.closed).map(|r| r.deadline);
     let deadlines = [
         case.promised_date,
         case.statutory_date,
@@ -236,7 +249,7 @@ pub fn next_check(case: &Case, today: i32, reference: &Reference) -> Option<i32>
         case.commitment_date,
         step_due,
     ];
-    let last = deadlines.into_iter().flatten().chain(answers).max()?;
+    let last = deadlines.into_iter().flatten().chain(answers).chain(rectifications).max()?;
     // A red card comes some working days after the limit: look as far as holidays may stretch them.
     let red_after = reference.county.policy.red_card_after_days as i32;
     (today..=last.max(today) + 2 * red_after + 15).find(|day| !due(case, *day, reference).is_empty())

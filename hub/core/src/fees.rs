@@ -1,5 +1,7 @@
-//! Daily reconciliation (对账) of the bank's statement against the fee orders and payments the
-//! hub recorded: every payment on either side is matched, or named as a discrepancy.
+//! Daily reconciliation (对账) of the bank's statements against the fee orders and payments the
+//! hub recorded, and the refunds it asked for and heard of: every payment or refund on either
+//! side is matched, or named as a discrepancy. Refunds are reconciled as payments are, the
+//! refund number standing for the order and the bank's refund id for the transaction.
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -45,6 +47,9 @@ pub struct Reconciliation {
     /// Statement lines that agree with the hub in every respect.
     pub matched: usize,
     pub discrepancies: Vec<Discrepancy>,
+    /// The same for the refunds of the day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Box<Reconciliation>>,
 }
 
 /// Matches the bank's `statement` for `day` against the hub's `orders` (number → total) and the
@@ -103,6 +108,7 @@ pub fn reconcile(
         recorded_payments: recorded.len(),
         matched,
         discrepancies,
+        refunds: None,
     }
 }
 

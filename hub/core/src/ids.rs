@@ -27,6 +27,26 @@ pub fn payment_confirmed(payment_id: &str) -> String {
     format!("bank/{payment_id}")
 }
 
+/// The text message telling the applicant what `cause_event_id` did: the gateway's message id.
+pub fn sms_requested(cause_event_id: &str) -> String {
+    format!("{cause_event_id}/sms")
+}
+
+/// The gateway's acceptance of a message.
+pub fn sms_sent(message_id: &str) -> String {
+    format!("{message_id}/sent")
+}
+
+/// An applicant's reply to a message, by the gateway's reply id.
+pub fn sms_reply(reply_id: &str) -> String {
+    format!("sms-reply/{reply_id}")
+}
+
+/// A refund the bank confirmed, by its transaction number.
+pub fn refund_confirmed(refund_id: &str) -> String {
+    format!("bank-refund/{refund_id}")
+}
+
 /// The carrier's order for a delivery order number.
 pub fn delivery_order_created(order_number: &str) -> String {
     format!("{order_number}/created")

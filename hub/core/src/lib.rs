@@ -14,7 +14,9 @@ pub mod flow;
 pub mod ids;
 pub mod ledger;
 pub mod reference;
+pub mod reviews;
 pub mod routing;
+pub mod sms;
 pub mod steps;
 #[cfg(test)]
 pub(crate) mod testing;

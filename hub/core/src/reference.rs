@@ -95,6 +95,21 @@ pub struct Policy {
     /// the statutory clock stops only for the law's list, whatever this says.
     pub promised_clock_pauses: Vec<String>,
     pub archive: ArchivePolicy,
+    /// Fee waivers and reductions (收费减免) an applicant may claim with proof.
+    #[serde(default)]
+    pub fee_relief: Vec<FeeReliefRule>,
+}
+
+/// A county rule that waives or reduces fees: who qualifies, on what basis, what share is
+/// still paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeReliefRule {
+    pub rule: String,
+    pub name: String,
+    pub basis: String,
+    /// Percent of every fee item still paid: 0 waives the fee, 50 halves it.
+    pub payable_percent: u8,
 }
 
 /// How closed case files are numbered and kept (county archive policy, after DA/T 22).
@@ -185,7 +200,9 @@ pub struct Matter {
     pub decide_tier: String,
     pub scope: String,
     pub mail_allowed: bool,
-    pub fee_fen: i64,
+    /// 收费项目: each item's amount in fen and its 收费依据; none for a free matter.
+    #[serde(default)]
+    pub fees: Vec<contracts::FeeItem>,
     pub materials: Vec<Material>,
     /// Departments whose opinion the deciding department needs first (并联审批).
     #[serde(default)]
@@ -302,6 +319,12 @@ pub struct Reference {
     pub subject_key: Vec<u8>,
     /// An electronic seal service is configured: every sealed document is sent to be signed.
     pub electronic_seals: bool,
+    /// Key that signs the applicants' review links; set from the configuration at start.
+    pub review_key: Vec<u8>,
+    /// Where applicants reach the hub's public pages (the review page), without a trailing `/`.
+    pub public_url: String,
+    /// The text-message templates registered with the SMS gateway, newest version in use.
+    pub sms: crate::sms::SmsTemplates,
 }
 
 impl Reference {
@@ -418,6 +441,14 @@ impl Reference {
                 ));
             }
         }
+        for relief in &county.policy.fee_relief {
+            if relief.payable_percent > 100 {
+                return Err(format!("fee_relief {}: payable_percent is at most 100", relief.rule));
+            }
+            if county.policy.fee_relief.iter().filter(|r| r.rule == relief.rule).count() > 1 {
+                return Err(format!("fee_relief {} is listed twice", relief.rule));
+            }
+        }
         for outlet in &county.bank_outlets {
             if !county.townships.iter().any(|t| t.code == outlet.township) {
                 return Err(format!("bank outlet {} names unknown township {}", outlet.code, outlet.township));
@@ -442,6 +473,9 @@ impl Reference {
             pickup_secret: b"development only".to_vec(),
             subject_key: b"development only".to_vec(),
             electronic_seals: false,
+            review_key: b"development only".to_vec(),
+            public_url: "http://127.0.0.1:8080".into(),
+            sms: crate::sms::SmsTemplates::builtin(),
         })
     }
 

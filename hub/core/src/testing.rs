@@ -60,6 +60,7 @@ pub fn application_for(reference: &Reference, matter: &str) -> ApplicationSubmit
         commits_to_supply: false,
         domicile_township: None,
         received_by: "刘代办".into(),
+        fee_relief: None,
     }
 }
 
@@ -77,8 +78,25 @@ pub fn run(case: Case, command: Command, reference: &Reference) -> (Case, Vec<Ev
     run_with(case, command, &context(reference))
 }
 
+/// The kinds of `events`, but for the text messages to the applicant, which `texts` lists.
 pub fn kinds(events: &[Event]) -> Vec<&'static str> {
-    events.iter().map(Event::kind).collect()
+    events.iter().filter(|e| !matches!(e, Event::SmsRequested(_))).map(Event::kind).collect()
+}
+
+/// `events` without the text messages to the applicant.
+pub fn without_texts(events: Vec<Event>) -> Vec<Event> {
+    events.into_iter().filter(|e| !matches!(e, Event::SmsRequested(_))).collect()
+}
+
+/// The templates of the text messages among `events`.
+pub fn texts(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SmsRequested(text) => Some(text.template.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A case accepted and routed at `NOW`, promised in `promised_days` working days, with a

@@ -133,7 +133,7 @@ fn local_matter(reference: &Reference, guide: MatterGuide) -> Result<Matter, (St
         instant: guide.instant,
         scope: guide.scope,
         mail_allowed: guide.mail_allowed,
-        fee_fen: guide.fee_fen,
+        fees: guide.fees,
         materials: guide
             .materials
             .into_iter()
@@ -166,7 +166,7 @@ pub fn guides_of(reference: &Reference) -> Vec<MatterGuide> {
             instant: m.instant,
             scope: m.scope.clone(),
             mail_allowed: m.mail_allowed,
-            fee_fen: m.fee_fen,
+            fees: m.fees.clone(),
             materials: m
                 .materials
                 .iter()

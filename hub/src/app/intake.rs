@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
-use contracts::{Applicant, ApplicationSubmitted, Event, MaterialProblem, MatterRef, PostalAddress, ServicePoint};
+use contracts::{
+    Applicant, ApplicationSubmitted, Event, FeeReliefClaim, MaterialProblem, MatterRef, PostalAddress, ServicePoint,
+};
 use hub_core::routing::{self, Routing};
 use hub_core::{Case, Reference};
 use hub_web::BadRequest;
@@ -42,6 +44,10 @@ pub struct SubmitApplication {
     /// Township of the applicant's registered domicile, for matters decided by the township.
     #[serde(default)]
     pub domicile_township: Option<String>,
+    /// A fee waiver or reduction the applicant claims under a county rule, with the proof the
+    /// clerk checked (e.g. the 低保证 number).
+    #[serde(default)]
+    pub fee_relief: Option<FeeReliefClaim>,
     pub delivery: DeliveryChoice,
     /// The clerk taking it in: the token's holder, never the body's say.
     #[serde(skip)]
@@ -170,6 +176,20 @@ impl SubmitApplication {
             if township.len() != 12 || !township.bytes().all(|b| b.is_ascii_digit()) {
                 fail("domicile_township", "a township division code has 12 digits")?;
             }
+        }
+        if let Some(claim) = &self.fee_relief {
+            let rules = &reference.county.policy.fee_relief;
+            if matter.fees.is_empty() {
+                fail("fee_relief", format!("{} charges no fee", matter.name))?;
+            }
+            if !rules.iter().any(|r| r.rule == claim.rule) {
+                let known: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+                fail(
+                    "fee_relief.rule",
+                    format!("no fee relief {}; the county lists {}", claim.rule, known.join(", ")),
+                )?;
+            }
+            field("fee_relief.proof_number", not_blank(&claim.proof_number))?;
         }
         match (self.delivery.method.as_str(), &self.delivery.address) {
             ("mail", None) => fail("delivery.address", "mail delivery needs an address")?,
@@ -329,6 +349,7 @@ fn application_submitted(
         commits_to_supply: request.commits_to_supply,
         domicile_township: request.domicile_township.clone(),
         received_by: request.received_by.clone(),
+        fee_relief: request.fee_relief.clone(),
     }
 }
 

@@ -53,6 +53,8 @@ impl OnlineDesk {
                 .collect(),
             commits_to_supply: false,
             domicile_township: online.domicile_township.clone(),
+            // A relief needs its proof checked at a counter.
+            fee_relief: None,
             delivery: DeliveryChoice {
                 method: online.delivery_method.clone(),
                 address: online.delivery_address.clone(),

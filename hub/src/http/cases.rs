@@ -135,11 +135,15 @@ pub fn routes() -> Vec<Route<CasesState>> {
             "service points",
             "record what became of materials owed past their 容缺 commitment, so the file can close",
         ),
-        command::<ReviewRequest>(
-            "/api/v1/cases/{case_number}/reviews",
-            COUNTERS,
+        Route::post("/api/v1/cases/{case_number}/review-visits", COUNTERS, open_review_visit).doc(
             "service points",
-            "the applicant's review (好差评)",
+            "a counter visit's review link (一次一评), opened on the applicant's own screen; the applicant reviews there",
+        ),
+        command::<ReviewVerification>(
+            "/api/v1/cases/{case_number}/rectifications/verify",
+            SUPERVISORS,
+            "supervisors",
+            "the verification of a bad review (调查核实) and the answer the applicant gets by SMS",
         ),
         command::<RectificationClosing>(
             "/api/v1/cases/{case_number}/rectifications/close",
@@ -556,18 +560,47 @@ impl CaseCommand for PickupRequest {
     }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct ReviewRequest {
-    grade: i32,
-    channel: String,
-    #[serde(default)]
-    comment: String,
+/// A counter visit's review link: the applicant's screen at the counter opens it, and the
+/// applicant, not the clerk, grades the visit.
+async fn open_review_visit(
+    State(state): State<CasesState>,
+    Extension(seat): Extension<Seat>,
+    Path(case_number): Path<String>,
+) -> ApiResult<Response> {
+    let record = case_for(&state, &seat, &case_number).await?;
+    if record.case.state == CaseState::Submitted {
+        return Err(BadRequest::conflict(format!("case {case_number} is not accepted yet; nothing to review")).into());
+    }
+    let visit_id = uuid::Uuid::now_v7().simple().to_string();
+    let link = hub_core::reviews::link(&state.reference.get(), &case_number, Some(&visit_id));
+    Ok((StatusCode::CREATED, Json(json!({"case_number": case_number, "visit_id": visit_id, "link": link})))
+        .into_response())
 }
 
-impl CaseCommand for ReviewRequest {
-    fn into_command(self, _: &Seat) -> Result<Command, BadRequest> {
-        Ok(Command::Review { grade: self.grade, channel: self.channel, comment: self.comment })
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReviewVerification {
+    item_number: String,
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    /// What the verification found (调查核实).
+    finding: String,
+    /// Whether the complaint was borne out: only then does the item wait for its rectification.
+    substantiated: bool,
+    /// The answer the applicant gets by SMS.
+    reply: String,
+}
+
+impl CaseCommand for ReviewVerification {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::VerifyReview {
+            item_number: self.item_number,
+            officer: officer(seat, self.officer)?,
+            finding: self.finding,
+            substantiated: self.substantiated,
+            reply: self.reply,
+        })
     }
 }
 
@@ -635,7 +668,11 @@ fn command_failure(case_number: &str, error: CommandError) -> ApiError {
                 | Rejection::HearingRightsNotTold
                 | Rejection::HearingWindowClosed(_)
                 | Rejection::MaterialsOwed(_)
-                | Rejection::NoOverdueCommitment => (StatusCode::CONFLICT, None),
+                | Rejection::NoOverdueCommitment
+                | Rejection::VisitReviewed
+                | Rejection::AlreadyVerified(_)
+                | Rejection::NothingToRefund => (StatusCode::CONFLICT, None),
+                Rejection::NotVerified(_) => (StatusCode::CONFLICT, Some("item_number")),
                 Rejection::WrongStep { .. } => (StatusCode::CONFLICT, Some("step")),
                 Rejection::HearingDate { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some("scheduled_date")),
                 Rejection::InGuide(_) => (StatusCode::UNPROCESSABLE_ENTITY, Some("demanded")),

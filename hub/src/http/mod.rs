@@ -8,6 +8,7 @@ pub mod gate;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;
+pub mod reviews;
 pub mod schema_registry;
 pub mod tokens;
 
@@ -36,6 +37,7 @@ pub fn table(services: Services, connector_routes: Vec<Route>) -> Vec<Route> {
         routes.into_iter().map(move |route| route.with_state(state.clone()))
     }
     let mut routes: Vec<Route> = given(cases::routes(), &services.cases)
+        .chain(given(reviews::routes(), &services.cases))
         .chain(given(operations::routes(), &services.operations))
         .chain(given(audit::routes(), &services.audit))
         .chain(given(tokens::routes(), &services.tokens))

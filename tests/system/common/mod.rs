@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod desk;
+pub mod reviews;
 pub mod smtp;
 
 use std::net::TcpListener;
@@ -53,7 +54,8 @@ pub fn quiet_sqlite_config(dir: &Path) -> hub::config::Config {
     config.postal.base_url = nowhere.clone();
     config.ecert.base_url = nowhere.clone();
     config.province.base_url = nowhere.clone();
-    config.bank.base_url = nowhere;
+    config.bank.base_url = nowhere.clone();
+    config.sms.base_url = nowhere;
     config
 }
 

@@ -180,6 +180,9 @@ enum Command {
     /// Run the electronic seal service simulator as its own server (signs documents with one
     /// Ed25519 key per seal).
     SealSim(simulators::SealSim),
+    /// Run the SMS gateway simulator as its own server; it pushes the applicants' replies to
+    /// e.g. http://127.0.0.1:8080/connectors/sms/replies.
+    SmsSim(simulators::SmsSim),
 }
 
 /// Default log filter of the interactive commands: warnings of our own, errors of Kafka, and
@@ -337,5 +340,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProvinceSim(sim) => sim.run().await,
         Command::EcertSim(sim) => sim.run().await,
         Command::SealSim(sim) => sim.run().await,
+        Command::SmsSim(sim) => sim.run().await,
     }
 }

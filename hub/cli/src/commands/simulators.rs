@@ -1,10 +1,10 @@
-//! `hub postal-sim`, `ecert-sim`, `province-sim`, `bank-sim`, `seal-sim`: each counterpart's simulator as
+//! `hub postal-sim`, `ecert-sim`, `province-sim`, `bank-sim`, `seal-sim`, `sms-sim`: each counterpart's simulator as
 //! its own server, with the faults it injects from the start.
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use connectors::{bank, ecert, postal, province, seal, simulation};
+use connectors::{bank, ecert, postal, province, seal, simulation, sms};
 
 use super::init_logging;
 
@@ -60,6 +60,14 @@ pub struct SealSim {
     key_secret: String,
     #[command(flatten)]
     counterpart: SignedCounterpart,
+}
+
+#[derive(Debug, Args)]
+pub struct SmsSim {
+    #[arg(long, default_value = "127.0.0.1:8095")]
+    listen: String,
+    #[command(flatten)]
+    counterpart: PushingCounterpart,
 }
 
 /// A simulated counterpart that checks the signature of every call.
@@ -183,6 +191,15 @@ impl SealSim {
             faults: faults.faults(),
         };
         serve(&self.listen, "seal service", |listener| seal::simulator::spawn(listener, config)).await
+    }
+}
+
+impl SmsSim {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let PushingCounterpart { push_url, signed: SignedCounterpart { app_id, app_secret, faults } } =
+            self.counterpart;
+        let config = sms::simulator::SimulatorConfig { app_id, app_secret, push_url, faults: faults.faults() };
+        serve(&self.listen, "SMS gateway", |listener| sms::simulator::spawn(listener, config)).await
     }
 }
 

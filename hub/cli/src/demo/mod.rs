@@ -12,9 +12,9 @@ use connectors::ecert;
 use connectors::postal::simulator::{self, Faults, SimulatorConfig};
 use connectors::postal::PUSH_PATH;
 use connectors::province::{self, protocol::OnlineApplication};
-use connectors::seal;
+use connectors::{seal, sms};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
-use contracts::{Applicant, PostalAddress};
+use contracts::{Applicant, FeeReliefClaim, PostalAddress};
 use futures::stream::{self, StreamExt as _};
 use serde::Serialize;
 
@@ -71,6 +71,8 @@ pub struct Summary {
     pub cases_per_second: f64,
     pub hub_messages_per_second: f64,
     pub latency_ms: BTreeMap<String, Percentiles>,
+    /// The applicants' reviews by channel: counter (their own screen), online (the link), sms.
+    pub reviews_by_channel: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -87,6 +89,7 @@ pub struct DemoRun {
     _province_simulator: Option<province::simulator::RunningSimulator>,
     _bank_simulator: Option<bank::simulator::RunningSimulator>,
     _seal_simulator: Option<seal::simulator::RunningSimulator>,
+    _sms_simulator: Option<sms::simulator::RunningSimulator>,
     client: reqwest::Client,
     /// The county's people, each calling the API with their own token.
     pub staff: Staff,
@@ -98,6 +101,8 @@ pub struct DemoRun {
     ecert_url: String,
     province_url: String,
     bank_url: String,
+    /// The SMS gateway (simulator): the applicants' phones, which read and answer the texts.
+    sms_url: String,
     /// What the demo does with each case, by case number.
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
     /// Fee orders the applicants have paid at the bank.
@@ -208,11 +213,24 @@ impl DemoRun {
         } else {
             None
         };
+        let sms_simulator = if config.sms.base_url.is_empty() {
+            let sim_config = sms::simulator::SimulatorConfig {
+                app_id: config.sms.app_id.clone(),
+                app_secret: config.sms.app_secret.clone(),
+                push_url: Some(format!("http://{}{}", listener.local_addr()?, sms::PUSH_PATH)),
+                faults: options.counterpart_faults.clone(),
+            };
+            let sim = sms::simulator::spawn(bind("127.0.0.1:0").await?, sim_config)?;
+            config.sms.base_url = sim.base_url.clone();
+            Some(sim)
+        } else {
+            None
+        };
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let (postal_url, ecert_url, province_url) =
             (config.postal.base_url.clone(), config.ecert.base_url.clone(), config.province.base_url.clone());
-        let bank_url = config.bank.base_url.clone();
+        let (bank_url, sms_url) = (config.bank.base_url.clone(), config.sms.base_url.clone());
         let staff = Staff::of(&hub);
         Ok(DemoRun {
             hub,
@@ -222,6 +240,7 @@ impl DemoRun {
             _province_simulator: province_simulator,
             _bank_simulator: bank_simulator,
             _seal_simulator: seal_simulator,
+            _sms_simulator: sms_simulator,
             client,
             base,
             peers: Vec::new(),
@@ -230,6 +249,7 @@ impl DemoRun {
             ecert_url,
             province_url,
             bank_url,
+            sms_url,
             profiles: Default::default(),
             paid_orders: Default::default(),
         })
@@ -517,7 +537,7 @@ impl DemoRun {
                 let done = serde_json::json!({"step": step["step"], "remarks": "符合审查细则"});
                 self.post(&path("steps"), &done).await?;
             }
-            let (outcome, reason) = if profile == Profile::Denied {
+            let (outcome, reason) = if matches!(profile, Profile::Denied | Profile::Refunded) {
                 ("denied", Some("申请材料反映的经营条件不符合法定要求"))
             } else {
                 ("approved", None)
@@ -708,42 +728,110 @@ impl DemoRun {
         self.post(&format!("/api/v1/cases/{case_number}/pickup"), &body).await.map(drop)
     }
 
-    /// Every fourth applicant reviews at the counter; the dissatisfied ones online, and the
-    /// supervisor closes each rectification this opens. Safe to repeat after an interruption.
+    /// Every fourth applicant reviews, in turn at the counter on their own screen and by
+    /// answering the SMS invitation; the dissatisfied ones online through the invitation's link.
+    /// The supervisor verifies each bad review and closes its rectification. Safe to repeat
+    /// after an interruption.
     async fn review_all(&self) -> anyhow::Result<()> {
-        let reviewers: Vec<(String, Profile)> = {
+        let reviewers: Vec<(String, Profile, usize)> = {
             let profiles = self.profiles.lock().expect("profiles lock");
             let mut all: Vec<(String, Profile)> = profiles.iter().map(|(c, p)| (c.clone(), *p)).collect();
             all.sort_by(|a, b| a.0.cmp(&b.0));
             all.into_iter()
                 .enumerate()
                 .filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0)
-                .map(|(_, entry)| entry)
+                .map(|(i, (case, profile))| (case, profile, i))
                 .collect()
         };
-        let reviews = reviewers.iter().map(|(case_number, profile)| self.review(case_number, *profile));
+        let texts: Vec<serde_json::Value> = self
+            .client
+            .get(format!("{}/admin/messages", self.sms_url))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let invitation = |case_number: &str| {
+            texts.iter().find(|m| {
+                m["message"]["reference"] == case_number && m["message"]["template"] == hub_core::sms::REVIEW_INVITATION
+            })
+        };
+        let reviews = reviewers.iter().map(|(case_number, profile, i)| {
+            let by_text = match (profile, invitation(case_number)) {
+                (_, None) => Review::Counter,
+                (Profile::BadReview, Some(text)) => {
+                    Review::Link(text["message"]["params"]["link"].as_str().unwrap_or_default())
+                }
+                (_, Some(text)) if i % 8 == 4 => {
+                    Review::Reply(text["message"]["message_id"].as_str().unwrap_or_default())
+                }
+                _ => Review::Counter,
+            };
+            self.review(case_number, by_text)
+        });
         let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
         results.into_iter().collect()
     }
 
-    async fn review(&self, case_number: &str, profile: Profile) -> anyhow::Result<()> {
+    async fn review(&self, case_number: &str, how: Review<'_>) -> anyhow::Result<()> {
         let case_path = format!("/api/v1/cases/{case_number}");
         let path = |action: &str| format!("{case_path}/{action}");
         let mut record = self.get(&case_path).await?;
         if record["case"]["reviews"].as_array().is_none_or(Vec::is_empty) {
-            let review = match profile {
-                Profile::BadReview => serde_json::json!({"grade": 2, "channel": "online", "comment": "等候时间太长"}),
-                _ => serde_json::json!({"grade": 5, "channel": "counter"}),
-            };
-            self.post(&path("reviews"), &review).await?;
-            record = self.get(&case_path).await?;
+            match how {
+                Review::Counter => {
+                    // The clerk opens the visit; the applicant grades it on the counter's screen.
+                    let visit = self.post(&path("review-visits"), &serde_json::json!({})).await?;
+                    self.review_by_link(visit["link"].as_str().context("visit without link")?, 5, "").await?;
+                }
+                Review::Link(link) => self.review_by_link(link, 2, "等候时间太长").await?,
+                Review::Reply(message_id) => {
+                    let reply = serde_json::json!({"message_id": message_id, "text": "5"});
+                    let sent = self.client.post(format!("{}/admin/replies", self.sms_url)).json(&reply).send().await?;
+                    anyhow::ensure!(sent.status().is_success(), "replying to {message_id}: {}", sent.text().await?);
+                }
+            }
+            // A reply reaches the hub through the gateway's push: wait for it.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                record = self.get(&case_path).await?;
+                if !record["case"]["reviews"].as_array().is_none_or(Vec::is_empty) {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "the review of {case_number} never arrived");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         let open =
             record["case"]["rectifications"].as_array().into_iter().flatten().filter(|item| item["closed"] == false);
         for item in open {
+            if item["substantiated"].is_null() {
+                let verification = serde_json::json!({
+                    "item_number": item["item_number"],
+                    "finding": "调取窗口录像核实：高峰时段仅开一个窗口，等候超过四十分钟，情况属实",
+                    "substantiated": true,
+                    "reply": "经核实情况属实，已增开高峰时段窗口，感谢您的监督。",
+                });
+                self.post(&path("rectifications/verify"), &verification).await?;
+            }
             let close = serde_json::json!({"item_number": item["item_number"], "feedback": "已增开窗口并回访申请人"});
             self.post(&path("rectifications/close"), &close).await?;
         }
+        Ok(())
+    }
+
+    /// The applicant opens a review link (the page must load) and sends the form.
+    async fn review_by_link(&self, link: &str, grade: i32, comment: &str) -> anyhow::Result<()> {
+        let page = self.client.get(link).send().await?;
+        anyhow::ensure!(page.status().is_success(), "review page {link}: {}", page.status());
+        let url = url::Url::parse(link)?;
+        let mut form: Vec<(String, String)> =
+            url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        form.push(("grade".into(), grade.to_string()));
+        form.push(("comment".into(), comment.into()));
+        let action = format!("{}://{}{}", url.scheme(), url.authority(), url.path());
+        let sent = self.client.post(action).form(&form).send().await?;
+        anyhow::ensure!(sent.status().is_success(), "reviewing at {link}: {} {}", sent.status(), sent.text().await?);
         Ok(())
     }
 
@@ -765,6 +853,7 @@ impl DemoRun {
             cases_per_second: completed as f64 / seconds,
             hub_messages_per_second: total_messages as f64 / seconds,
             // Events of the simulated later days (`aftercare`) are not the hub's latency.
+            reviews_by_channel: reviews_by_channel(store).await?,
             latency_ms: stage_latencies(
                 &store
                     .event_times()
@@ -799,6 +888,11 @@ impl DemoRun {
     /// The bank network (simulator) the hub talks to.
     pub fn bank_url(&self) -> &str {
         &self.bank_url
+    }
+
+    /// The SMS gateway (simulator) the hub talks to.
+    pub fn sms_url(&self) -> &str {
+        &self.sms_url
     }
 
     pub async fn stop(self) {
@@ -839,6 +933,25 @@ fn progress_bar(cases: usize) -> indicatif::ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// How an applicant reviews in the demo.
+enum Review<'a> {
+    /// At the counter, on the applicant's own screen, for the visit.
+    Counter,
+    /// Online, through the link of the SMS invitation.
+    Link(&'a str),
+    /// By answering the SMS invitation (its message id) with a grade.
+    Reply(&'a str),
+}
+
+/// The reviews recorded, by channel.
+async fn reviews_by_channel(store: &hub::store::Store) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut by_channel = BTreeMap::new();
+    for review in store.events_of_kind("ReviewSubmitted", 1_000_000).await? {
+        *by_channel.entry(review["channel"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    Ok(by_channel)
 }
 
 /// The stages of a case's life whose duration the summary reports, as pairs of event kinds.
@@ -902,6 +1015,10 @@ pub enum Profile {
     Online,
     /// A matter with a fee: ordered at acceptance, paid at a bank outlet before the approval.
     Fee,
+    /// The same matter for a 低保 household: the fee waived in full by county rule.
+    Waived,
+    /// The fee paid, the application denied: refunded through the bank before the file closes.
+    Refunded,
     /// The result goes back to the village station that took the application in.
     Station,
     /// Collected at the window by a (代)取件人 with the acceptance notice and both IDs.
@@ -929,6 +1046,8 @@ impl Profile {
             8 => Profile::Hearing,
             10 => Profile::Complaint,
             12 => Profile::Overdue,
+            14 => Profile::Waived,
+            16 => Profile::Refunded,
             3 | 23 => Profile::Incomplete,
             5 | 25 => Profile::Tolerant,
             7 | 27 => Profile::Window,
@@ -980,7 +1099,7 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                     point = reference.online_point().code.clone();
                     matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
                 }
-                Profile::Fee => {
+                Profile::Fee | Profile::Waived | Profile::Refunded => {
                     point = township.code.clone();
                     matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
                 }
@@ -1039,6 +1158,8 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 faulty_materials: Vec::new(),
                 certificates: Vec::new(),
                 commits_to_supply,
+                fee_relief: (profile == Profile::Waived)
+                    .then(|| FeeReliefClaim { rule: "dibao".into(), proof_number: format!("低保证 610429-{i:05}") }),
                 // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
                 domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
                 delivery,
@@ -1070,6 +1191,11 @@ pub fn print_summary(summary: &Summary) {
         println!("{topic:<32} {count:>8}");
     }
     println!("{:<32} {:>8}", DEAD_LETTER_TOPIC, summary.dead_letters);
+    println!();
+    println!("{:<32} {:>8}", "reviews by channel", "reviews");
+    for (channel, count) in &summary.reviews_by_channel {
+        println!("{channel:<32} {count:>8}");
+    }
     println!();
     println!("{:<32} {:>8} {:>8}", "stage latency (ms)", "p50", "p99");
     for (stage, p) in &summary.latency_ms {

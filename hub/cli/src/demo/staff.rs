@@ -88,7 +88,7 @@ impl Staff {
             ["applications"] => counter(&field("service_point").context("an application names its service point")?)?,
             ["cases", case_number, rest @ ..] => {
                 let action = rest.first().copied().unwrap_or_default();
-                if action == "rectifications/close" {
+                if action.starts_with("rectifications/") {
                     return Ok((Role::Supervisor, None));
                 }
                 let case = self.store.case(case_number).await?.map(|record| record.case);

@@ -3,10 +3,10 @@
 use contracts::{
     AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
     CertificateRevocationRequested, CommitmentClosed, CommitmentSigned, DeadlineWarning, DeliveryRequested,
-    DocumentSealRequested, Event, ExtensionGranted, FeeItem, FeeOrderRequested, HearingRightsNotified, MaterialProblem,
-    MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted, RectificationClosed,
-    RectificationOpened, ResultCollected, ResultReadyForPickup, ReviewSubmitted, StepCompleted, SupervisionAnswered,
-    SupervisionOrdered, SupplementRequested,
+    DocumentSealRequested, Event, ExtensionGranted, FeeOrderRequested, FeeRelief, HearingRightsNotified,
+    MaterialProblem, MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted,
+    RectificationClosed, RectificationOpened, RefundRequested, ResultCollected, ResultReadyForPickup, ReviewSubmitted,
+    ReviewVerified, SmsRequested, StepCompleted, SupervisionAnswered, SupervisionOrdered, SupplementRequested,
 };
 
 use super::{pickup_code, Agent, Case, CaseCertificate, CaseState, Command, Context, Outcome, Rejection};
@@ -66,7 +66,14 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         Command::Archive => d.archive().map(one),
         Command::SealDocument { issued_by } => Ok(d.seal_document(issued_by).into_iter().map(Event::from).collect()),
         Command::CheckDeadlines => Ok(deadlines::warnings(case, ctx)),
-        Command::Review { grade, channel, comment } => d.review(*grade, channel, comment).map(one),
+        Command::Review { grade, channel, comment, visit_id } => {
+            d.review(*grade, channel, comment, visit_id.as_deref()).map(one)
+        }
+        Command::VerifyReview { item_number, officer, finding, substantiated, reply } => {
+            d.verify_review(item_number, officer, finding, *substantiated, reply).map(one)
+        }
+        Command::Text { cause_event_id, text } => Ok(one(d.text(cause_event_id, text))),
+        Command::RequestRefund => d.request_refund().map(one),
         Command::OpenRectification { grade } => Ok(vec![d.open_rectification(*grade)]),
         Command::CloseRectification { item_number, officer, feedback } => {
             d.close_rectification(item_number, officer, feedback).map(one)
@@ -656,6 +663,23 @@ impl Decider<'_, '_> {
                 }
                 Ok(fact.clone())
             }
+            Event::RefundConfirmed(e) => match case.fee.as_ref().and_then(|fee| fee.refund.as_ref()) {
+                Some(refund) if refund.refund_number == e.refund_number => Ok(fact.clone()),
+                _ => Err(Rejection::ForeignFeeOrder { case: self.case_number(), given: e.refund_number.clone() }),
+            },
+            Event::SmsSent(e) if case.texts.iter().any(|t| t.message_id == e.message_id) => Ok(fact.clone()),
+            Event::SmsReplyReceived(e)
+                if case
+                    .texts
+                    .iter()
+                    .any(|t| t.message_id == e.message_id && t.template == crate::sms::REVIEW_INVITATION) =>
+            {
+                Ok(fact.clone())
+            }
+            Event::SmsSent(contracts::SmsSent { message_id, .. })
+            | Event::SmsReplyReceived(contracts::SmsReplyReceived { message_id, .. }) => {
+                Err(Rejection::NotOurText(message_id.clone()))
+            }
             Event::DeliveryOrderCreated(_) | Event::TrackingEvent(_) | Event::DeliveryCompleted(_) => {
                 let order = match fact {
                     Event::DeliveryOrderCreated(e) => &e.order_number,
@@ -851,8 +875,15 @@ impl Decider<'_, '_> {
         })
     }
 
-    /// The applicant's review: one per case online, one per visit at the counter.
-    fn review(&self, grade: i32, channel: &str, comment: &str) -> Result<ReviewSubmitted, Rejection> {
+    /// The applicant's review: one per case online (the signed link, its QR code, or a reply
+    /// to the SMS invitation), one per visit at the counter on the applicant's own screen.
+    fn review(
+        &self,
+        grade: i32,
+        channel: &str,
+        comment: &str,
+        visit_id: Option<&str>,
+    ) -> Result<ReviewSubmitted, Rejection> {
         let case = self.case;
         if case.state == CaseState::Submitted {
             return Err(case.wrong_state(self.command));
@@ -860,9 +891,14 @@ impl Decider<'_, '_> {
         if !(1..=5).contains(&grade) {
             return Err(Rejection::BadGrade);
         }
-        match channel {
-            "online" if case.online_reviewed => return Err(Rejection::AlreadyReviewed),
-            "online" | "counter" => {}
+        match (channel, visit_id) {
+            ("online" | "qr" | "sms", _) if case.online_reviewed => return Err(Rejection::AlreadyReviewed),
+            ("online" | "qr" | "sms", _) => {}
+            ("counter", None) => return Err(Rejection::VisitMissing),
+            ("counter", Some(visit)) if case.reviewed_visits.iter().any(|v| v == visit) => {
+                return Err(Rejection::VisitReviewed)
+            }
+            ("counter", Some(_)) => {}
             _ => return Err(Rejection::BadChannel),
         }
         Ok(ReviewSubmitted {
@@ -874,6 +910,72 @@ impl Decider<'_, '_> {
             comment: comment.into(),
             service_point: case.application.service_point.code.clone(),
             department_code: case.department_code.clone(),
+            visit_id: visit_id.filter(|_| channel == "counter").map(String::from),
+        })
+    }
+
+    /// The supervisor's verification of a bad review: what was found, and the answer the
+    /// applicant gets. An unfounded complaint closes its item; a founded one is rectified.
+    fn verify_review(
+        &self,
+        item_number: &str,
+        officer: &str,
+        finding: &str,
+        substantiated: bool,
+        reply: &str,
+    ) -> Result<ReviewVerified, Rejection> {
+        let item = self
+            .case
+            .rectifications
+            .iter()
+            .find(|r| r.item_number == item_number && !r.closed)
+            .ok_or_else(|| Rejection::NoSuchRectification(item_number.into()))?;
+        if item.substantiated.is_some() {
+            return Err(Rejection::AlreadyVerified(item_number.into()));
+        }
+        not_blank("officer", officer)?;
+        not_blank("finding", finding)?;
+        not_blank("reply", reply)?;
+        Ok(ReviewVerified {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: self.ctx.now,
+            item_number: item_number.into(),
+            officer: officer.into(),
+            finding: finding.into(),
+            substantiated,
+            reply: reply.into(),
+        })
+    }
+
+    /// A text message to the applicant about what `cause_event_id` did; its id comes from
+    /// the cause, so the gateway sees the same message id however often it is retried.
+    fn text(&self, cause_event_id: &str, text: &crate::sms::Text) -> Event {
+        SmsRequested {
+            event_id: ids::sms_requested(cause_event_id),
+            case_number: self.case_number(),
+            occurred_at: self.ctx.now,
+            phone: self.case.application.applicant.phone.clone(),
+            template: text.template.clone(),
+            version: text.version,
+            params: text.params.clone(),
+        }
+        .into()
+    }
+
+    /// A denied case pays back what it paid, through the bank that collected it.
+    fn request_refund(&self) -> Result<RefundRequested, Rejection> {
+        self.expect(&[CaseState::Denied])?;
+        let fee = self.case.fee.as_ref().filter(|fee| fee.refundable_fen() > 0).ok_or(Rejection::NothingToRefund)?;
+        Ok(RefundRequested {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: self.ctx.now,
+            refund_number: format!("{}{}", self.case.case_number, contracts::REFUND_SUFFIX),
+            order_number: fee.order_number.clone(),
+            amount_fen: fee.refundable_fen(),
+            reason: "不予行政许可，已缴费用原路退还".into(),
+            department_code: self.case.handler_code(),
         })
     }
 
@@ -899,8 +1001,11 @@ impl Decider<'_, '_> {
         officer: &str,
         feedback: &str,
     ) -> Result<RectificationClosed, Rejection> {
-        if !self.case.rectifications.iter().any(|r| r.item_number == item_number && !r.closed) {
+        let Some(item) = self.case.rectifications.iter().find(|r| r.item_number == item_number && !r.closed) else {
             return Err(Rejection::NoSuchRectification(item_number.into()));
+        };
+        if item.substantiated.is_none() {
+            return Err(Rejection::NotVerified(item_number.into()));
         }
         not_blank("feedback", feedback)?;
         Ok(RectificationClosed {
@@ -984,10 +1089,25 @@ pub fn examine(
     Examination::Incomplete(absent.chain(faulty.iter().cloned()).collect())
 }
 
-/// The fee order of a case accepted for a matter with fees, to be paid by the applicant.
+/// The fee order of a case accepted for a matter with fees: every item with its basis, less
+/// the waiver or reduction the applicant claimed under a county rule (a claim of a rule the
+/// county does not list was refused at the counter).
 fn fee_order(case: &Case, matter: &Matter, accepted: &CaseAccepted, ctx: &Context<'_>) -> Option<FeeOrderRequested> {
-    (matter.fee_fen > 0).then(|| {
+    (!matter.fees.is_empty()).then(|| {
         let applicant = &case.application.applicant;
+        let due: i64 = matter.fees.iter().map(|item| item.amount_fen).sum();
+        let relief = case.application.fee_relief.as_ref().and_then(|claim| {
+            let rule = ctx.reference.county.policy.fee_relief.iter().find(|r| r.rule == claim.rule)?;
+            let payable: i64 =
+                matter.fees.iter().map(|item| item.amount_fen * i64::from(rule.payable_percent) / 100).sum();
+            Some(FeeRelief {
+                rule: rule.rule.clone(),
+                name: rule.name.clone(),
+                basis: rule.basis.clone(),
+                proof_number: claim.proof_number.clone(),
+                relieved_fen: due - payable,
+            })
+        });
         FeeOrderRequested {
             event_id: ids::fee_order_requested(&accepted.event_id),
             case_number: case.case_number.clone(),
@@ -996,8 +1116,9 @@ fn fee_order(case: &Case, matter: &Matter, accepted: &CaseAccepted, ctx: &Contex
             payer_name: applicant.name.clone(),
             data_subject: contracts::data_subject(&ctx.reference.subject_key, &applicant.id_number),
             department_code: matter.department.clone(),
-            items: vec![FeeItem { name: format!("{}费", matter.name), amount_fen: matter.fee_fen }],
-            total_fen: matter.fee_fen,
+            items: matter.fees.clone(),
+            total_fen: due - relief.as_ref().map_or(0, |r| r.relieved_fen),
+            relief,
         }
     })
 }

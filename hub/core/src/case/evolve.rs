@@ -3,8 +3,8 @@
 use contracts::Event;
 
 use super::{
-    Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification, StepDone,
-    Supervision,
+    Case, CaseCertificate, CaseFee, CaseState, OpenProcedure, Opinion, Outcome, Pickup, Rectification, Refund,
+    SentText, StepDone, Supervision,
 };
 use crate::documents::ElectronicSeal;
 use crate::facts::DeliveryOutcome;
@@ -132,14 +132,31 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         Event::CaseArchived(_) => case.state = CaseState::Archived,
         Event::DeadlineWarning(e) => case.warnings.push(deadlines::key(e)),
         Event::ReviewSubmitted(e) => {
-            case.online_reviewed |= e.channel == "online";
+            case.online_reviewed |= e.channel != "counter";
+            case.reviewed_visits.extend(e.visit_id.clone());
             case.reviews.push(e.grade);
         }
         Event::RectificationOpened(e) => case.rectifications.push(Rectification {
             item_number: e.item_number.clone(),
             deadline: e.deadline,
             closed: false,
+            substantiated: None,
         }),
+        // An unfounded complaint needs no rectification: its item closes with the answer.
+        Event::ReviewVerified(e) => {
+            case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| {
+                r.substantiated = Some(e.substantiated);
+                r.closed |= !e.substantiated;
+            })
+        }
+        Event::SmsRequested(e) => {
+            case.texts.push(SentText { message_id: e.event_id.clone(), template: e.template.clone(), taken: false })
+        }
+        Event::SmsSent(e) => {
+            case.texts.iter_mut().filter(|t| t.message_id == e.message_id).for_each(|t| t.taken = true)
+        }
+        // The reply is recorded; the review it carries is its reaction.
+        Event::SmsReplyReceived(_) => {}
         Event::RectificationClosed(e) => {
             case.rectifications.iter_mut().filter(|r| r.item_number == e.item_number).for_each(|r| r.closed = true)
         }
@@ -180,13 +197,29 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
                 total_fen: e.total_fen,
                 payment_code: None,
                 payments: Vec::new(),
+                relief: e.relief.clone(),
+                items: e.items.clone(),
+                receipts: Vec::new(),
+                refund: None,
             })
         }
         Event::FeeOrderCreated(e) => {
             case.fee.iter_mut().for_each(|fee| fee.payment_code = Some(e.payment_code.clone()))
         }
-        Event::PaymentConfirmed(e) => {
-            case.fee.iter_mut().for_each(|fee| fee.payments.push((e.payment_id.clone(), e.amount_fen)))
+        Event::PaymentConfirmed(e) => case.fee.iter_mut().for_each(|fee| {
+            fee.payments.push((e.payment_id.clone(), e.amount_fen));
+            fee.receipts.extend(e.receipt_number.clone());
+        }),
+        Event::RefundRequested(e) => case.fee.iter_mut().for_each(|fee| {
+            fee.refund =
+                Some(Refund { refund_number: e.refund_number.clone(), amount_fen: e.amount_fen, refund_id: None })
+        }),
+        Event::RefundConfirmed(e) => {
+            case.fee
+                .iter_mut()
+                .filter_map(|fee| fee.refund.as_mut())
+                .for_each(|r| r.refund_id = Some(e.refund_id.clone()));
+            case.fee.iter_mut().for_each(|fee| fee.receipts.extend(e.receipt_number.clone()));
         }
         Event::CertificateRevoked(_) => case.certificate.iter_mut().for_each(|c| c.status = "revoked".into()),
         // The document is signed when the seal service answers.

@@ -150,6 +150,18 @@ pub struct Rectification {
     pub item_number: String,
     pub deadline: i32,
     pub closed: bool,
+    /// What the verification (调查核实) found: whether the complaint was borne out.
+    #[serde(default)]
+    pub substantiated: Option<bool>,
+}
+
+/// A text message sent to the applicant: its id (the SmsRequested event's) and template, and
+/// whether the gateway took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentText {
+    pub message_id: String,
+    pub template: String,
+    pub taken: bool,
 }
 
 /// What the hub knows of a case: the application as handed in, and what happened since.
@@ -190,6 +202,12 @@ pub struct Case {
     pub online_reviewed: bool,
     pub reviews: Vec<i32>,
     pub rectifications: Vec<Rectification>,
+    /// The counter visits reviewed on the applicant's screen: one review per visit.
+    #[serde(default)]
+    pub reviewed_visits: Vec<String>,
+    /// Text messages to the applicant, in the order requested.
+    #[serde(default)]
+    pub texts: Vec<SentText>,
     /// Every document of the case file, in the order issued: the archive's page index.
     pub documents: Vec<DocumentRef>,
     /// Next day a deadline check is due (the durable timer), kept by the application service.
@@ -236,6 +254,26 @@ pub struct CaseFee {
     pub payment_code: Option<String>,
     /// Every payment confirmed, by the bank's transaction number.
     pub payments: Vec<(String, i64)>,
+    /// The waiver or reduction applied, if any.
+    #[serde(default)]
+    pub relief: Option<contracts::FeeRelief>,
+    /// The fee items with their basis.
+    #[serde(default)]
+    pub items: Vec<contracts::FeeItem>,
+    /// 财政电子票据号 of the payments, as the bank network returned them.
+    #[serde(default)]
+    pub receipts: Vec<String>,
+    /// The refund of a denied case, once requested.
+    #[serde(default)]
+    pub refund: Option<Refund>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub refund_number: String,
+    pub amount_fen: i64,
+    /// The bank's transaction number, once paid back.
+    pub refund_id: Option<String>,
 }
 
 impl CaseFee {
@@ -245,6 +283,15 @@ impl CaseFee {
 
     pub fn is_paid(&self) -> bool {
         self.paid_fen() >= self.total_fen
+    }
+
+    /// Paid and not (yet) refunded: what a denial pays back.
+    pub fn refundable_fen(&self) -> i64 {
+        if self.refund.is_some() {
+            0
+        } else {
+            self.paid_fen()
+        }
     }
 }
 
@@ -395,7 +442,24 @@ pub enum Command {
         grade: i32,
         channel: String,
         comment: String,
+        /// The counter visit reviewed on the applicant's screen.
+        visit_id: Option<String>,
     },
+    /// The supervisor's verification of a bad review (调查核实) and the answer to the applicant.
+    VerifyReview {
+        item_number: String,
+        officer: String,
+        finding: String,
+        substantiated: bool,
+        reply: String,
+    },
+    /// Tell the applicant by SMS what `cause_event_id` did.
+    Text {
+        cause_event_id: String,
+        text: crate::sms::Text,
+    },
+    /// Pay back what a denied case paid.
+    RequestRefund,
     OpenRectification {
         grade: i32,
     },
@@ -443,6 +507,9 @@ impl Command {
             Command::Review { .. } => "review",
             Command::OpenRectification { .. } => "open a rectification",
             Command::CloseRectification { .. } => "close a rectification",
+            Command::VerifyReview { .. } => "verify a review",
+            Command::Text { .. } => "send a text message",
+            Command::RequestRefund => "request a refund",
         }
     }
 }
@@ -485,10 +552,22 @@ pub enum Rejection {
     WrongPickupCode,
     #[error("a grade is 1 (very dissatisfied) to 5 (very satisfied)")]
     BadGrade,
-    #[error("a review channel is online or counter")]
+    #[error("a review channel is counter, online, qr or sms")]
     BadChannel,
     #[error("the case was already reviewed online (one review per case online)")]
     AlreadyReviewed,
+    #[error("this counter visit was already reviewed (one review per visit)")]
+    VisitReviewed,
+    #[error("a counter review is made on the applicant's screen for one visit (visit_id)")]
+    VisitMissing,
+    #[error("rectification item {0} is verified first (调查核实)")]
+    NotVerified(String),
+    #[error("rectification item {0} was already verified")]
+    AlreadyVerified(String),
+    #[error("text message {0} is not one this case sent, or not a review invitation")]
+    NotOurText(String),
+    #[error("nothing was paid on this case that is not refunded already")]
+    NothingToRefund,
     #[error("the case file has no document issued by {0}")]
     NoSuchDocument(String),
     #[error("no open rectification item {0} on this case")]
@@ -585,6 +664,8 @@ impl Case {
             online_reviewed: false,
             reviews: Vec::new(),
             rectifications: Vec::new(),
+            reviewed_visits: Vec::new(),
+            texts: Vec::new(),
             documents: Vec::new(),
             timer_day: None,
             certificate: None,

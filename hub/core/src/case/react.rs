@@ -9,6 +9,7 @@ use super::evolve::evolve;
 use super::{Case, CaseState, Command, Context, Rejection};
 use crate::deadlines::{self, Level};
 use crate::facts::DeliveryMethod;
+use crate::sms;
 
 /// Grades of a bad review (dissatisfied, very dissatisfied): they open a rectification item.
 pub const BAD_GRADES: std::ops::RangeInclusive<i32> = 1..=2;
@@ -28,7 +29,13 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         Event::StepCompleted(e) if e.step == "dispatch" => {
             vec![Command::HoldForPickup { method: delivery, reason: "申请人受理时选择的领取方式".into() }]
         }
-        Event::CaseDecided(_) if case.state == CaseState::Denied => vec![Command::Archive],
+        // A denied case pays back what it paid, and its file closes once the bank has.
+        Event::CaseDecided(_)
+            if case.state == CaseState::Denied && case.fee.as_ref().is_some_and(|f| f.refundable_fen() > 0) =>
+        {
+            vec![Command::RequestRefund]
+        }
+        Event::CaseDecided(_) | Event::RefundConfirmed(_) if case.state == CaseState::Denied => vec![Command::Archive],
         // A file closes once the result is out and nothing is owed (or what became of it is
         // recorded): supplying the last owed material, or recording its outcome, closes it too.
         Event::DeliveryCompleted(_)
@@ -51,6 +58,12 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         Event::ReviewSubmitted(e) if BAD_GRADES.contains(&e.grade) => {
             vec![Command::OpenRectification { grade: e.grade }]
         }
+        // 短信评: a reply that holds a grade is the applicant's review of the case.
+        Event::SmsReplyReceived(e) => sms::grade_of_reply(&e.text)
+            .filter(|_| !case.online_reviewed)
+            .map(|grade| Command::Review { grade, channel: "sms".into(), comment: e.text.clone(), visit_id: None })
+            .into_iter()
+            .collect(),
         _ => vec![],
     }
 }
@@ -65,7 +78,10 @@ pub fn react(mut case: Case, causes: Vec<Event>, ctx: &Context<'_>) -> Result<(C
         // A document the cause added to the case file goes to the seal service, if there is one.
         let issued = ctx.reference.electronic_seals && case.documents.iter().any(|d| d.event_id == cause.event_id());
         let seal = issued.then(|| Command::SealDocument { issued_by: cause.clone() });
-        for command in reactions(&case, &cause).into_iter().chain(seal) {
+        // What the applicant is told by SMS.
+        let text = sms::message_for(&case, &cause, ctx.reference)
+            .map(|text| Command::Text { cause_event_id: cause.event_id().to_string(), text });
+        for command in reactions(&case, &cause).into_iter().chain(seal).chain(text) {
             let (next, decided) = decide_and_evolve(case, &command, ctx)?;
             case = next;
             produced.extend(decided.iter().cloned());
@@ -87,6 +103,9 @@ pub fn is_external_fact(event: &Event) -> bool {
             | Event::FeeOrderCreated(_)
             | Event::PaymentConfirmed(_)
             | Event::DocumentSealed(_)
+            | Event::RefundConfirmed(_)
+            | Event::SmsSent(_)
+            | Event::SmsReplyReceived(_)
     )
 }
 

@@ -2,7 +2,7 @@ use contracts::{DeliveryCompleted, DeliveryOrderCreated, MaterialProblem, Tracki
 
 use super::*;
 use crate::testing::*;
-use crate::{documents, routing, steps};
+use crate::{documents, ids, routing, sms, steps};
 
 fn approve(case: &Case) -> Command {
     Command::Decide {
@@ -70,7 +70,7 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
         ["CaseDecided", "StepCompleted", "CertificateRequested", "StepCompleted", "StepCompleted", "DeliveryRequested"]
     );
     assert_eq!(case.state, CaseState::DeliveryRequested);
-    let Event::DeliveryRequested(request) = &events[5] else { unreachable!() };
+    let Event::DeliveryRequested(request) = &without_texts(events)[5] else { unreachable!() };
     assert_eq!(request.data_subject, contracts::data_subject(&reference.subject_key, "11010519491231002X"));
     assert_eq!(request.receiver.address, "土桥镇土桥1村3组12号");
     assert_eq!(request.sender.name, "旬邑县行政审批服务局");
@@ -82,9 +82,11 @@ fn a_mailed_case_goes_from_village_station_to_archive() {
     assert_eq!(kinds(&events), ["DeliveryCompleted", "CaseArchived"]);
     assert_eq!(case.state, CaseState::Archived);
     assert!(case.state.is_final());
+    assert_eq!(texts(&events), ["review-invitation"]);
     let Event::CaseArchived(archived) = &events[1] else { unreachable!() };
     assert_eq!(archived.final_outcome, "signed");
-    assert_eq!(case.seq, 12);
+    // Acceptance, decision and invitation texted besides.
+    assert_eq!(case.seq, 15);
 }
 
 #[test]
@@ -96,6 +98,7 @@ fn an_approval_requests_the_matters_certificate_which_can_then_be_revoked() {
     assert_eq!(decide(&case, &revoke, &ctx), Err(Rejection::NoCertificate), "nothing issued yet");
 
     let (case, events) = approve_and_issue(case.clone(), &reference);
+    let events = without_texts(events);
     let Event::CertificateRequested(request) = &events[2] else { panic!("{events:?}") };
     assert_eq!((request.type_code.as_str(), request.certificate_name.as_str()), ("11100000MB0308302E001", "营业执照"));
     assert_eq!((request.holder_name.as_str(), request.holder_code_kind.as_str()), ("张三", "111"));
@@ -195,6 +198,7 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
             payment_id: id.into(),
             amount_fen: fen,
             outlet_code: "BANK-RCC-610429001".into(),
+            receipt_number: Some(format!("R-{id}")),
         }
         .into()
     };
@@ -218,6 +222,95 @@ fn a_fee_is_ordered_at_acceptance_and_an_approval_waits_for_its_payment() {
     assert!(decide(&unpaid, &denial, &ctx).is_ok(), "a denial does not wait for a fee");
 }
 
+/// An application for the real-estate registration (a matter with a fee) at a township centre.
+fn fee_application(reference: &Reference, relief: Option<(&str, &str)>) -> contracts::ApplicationSubmitted {
+    let mut app = application_for(reference, "11610429MB291234CH4000105001000");
+    app.service_point = contracts::ServicePoint {
+        code: "610429100000".into(),
+        name: "土桥镇便民服务中心".into(),
+        tier: "township".into(),
+        division_code: "610429100000".into(),
+    };
+    app.fee_relief =
+        relief.map(|(rule, proof)| contracts::FeeReliefClaim { rule: rule.into(), proof_number: proof.into() });
+    app
+}
+
+#[test]
+fn fees_carry_their_basis_and_a_county_rule_waives_or_reduces_them() {
+    let reference = Reference::builtin();
+    let order_of = |relief| {
+        let (case, events) = run(Case::open(&fee_application(&reference, relief)), Command::Examine, &reference);
+        let order = events.iter().find_map(|e| match e {
+            Event::FeeOrderRequested(order) => Some(order.clone()),
+            _ => None,
+        });
+        (case, order.unwrap())
+    };
+    let (_, full) = order_of(None);
+    assert_eq!((full.total_fen, full.relief.clone()), (8_000, None));
+    assert!(full.items[0].basis.contains("发改价格规〔2016〕2559号"), "{:?}", full.items);
+    let (_, halved) = order_of(Some(("disability", "残疾人证 61042919700101")));
+    let relief = halved.relief.clone().unwrap();
+    assert_eq!((halved.total_fen, relief.relieved_fen, relief.name.as_str()), (4_000, 4_000, "重度残疾人家庭"));
+    let (waived_case, waived) = order_of(Some(("dibao", "低保证 610429-0001")));
+    assert_eq!((waived.total_fen, waived.relief.unwrap().relieved_fen), (0, 8_000));
+    let fee = waived_case.fee.clone().unwrap();
+    assert!(fee.is_paid(), "nothing to pay: the approval does not wait");
+    let (case, events) = approve_and_issue(waived_case, &reference);
+    assert!(
+        kinds(&events).contains(&"CaseDecided") && case.state.rank() > CaseState::Approved.rank(),
+        "{:?}",
+        kinds(&events)
+    );
+}
+
+#[test]
+fn a_denied_case_is_refunded_through_the_bank_and_archived_once_paid_back() {
+    let reference = Reference::builtin();
+    let (case, _) = run(Case::open(&fee_application(&reference, None)), Command::Examine, &reference);
+    let order = case.fee.clone().unwrap().order_number;
+    let paid = contracts::PaymentConfirmed {
+        event_id: "bank/T1".into(),
+        case_number: case.case_number.clone(),
+        occurred_at: NOW,
+        order_number: order.clone(),
+        payment_id: "T1".into(),
+        amount_fen: 8_000,
+        outlet_code: "BANK-RCC-610429001".into(),
+        receipt_number: Some("6104292600001".into()),
+    };
+    let (case, _) = run(case, Command::Record(paid.into()), &reference);
+    assert_eq!(case.fee.as_ref().unwrap().receipts, ["6104292600001"]);
+    let (case, events) = run(case.clone(), deny(&case, "权属来源不清"), &reference);
+    assert_eq!(kinds(&events), ["CaseDecided", "RefundRequested"], "no archive before the money is back");
+    let Some(Event::RefundRequested(refund)) = events.get(1) else { unreachable!() };
+    assert_eq!(
+        (refund.refund_number.as_str(), refund.order_number.as_str(), refund.amount_fen),
+        ("61042920261120000001-REF", order.as_str(), 8_000)
+    );
+    let ctx = context(&reference);
+    assert_eq!(decide(&case, &Command::RequestRefund, &ctx), Err(Rejection::NothingToRefund), "refunded once");
+    let confirmed = |number: &str| -> Command {
+        Command::Record(
+            contracts::RefundConfirmed {
+                event_id: ids::refund_confirmed("R1"),
+                case_number: case.case_number.clone(),
+                occurred_at: NOW,
+                refund_number: number.into(),
+                refund_id: "R1".into(),
+                amount_fen: 8_000,
+                receipt_number: Some("6104292600002".into()),
+            }
+            .into(),
+        )
+    };
+    assert!(matches!(decide(&case, &confirmed("X-REF"), &ctx), Err(Rejection::ForeignFeeOrder { .. })));
+    let (case, events) = run(case.clone(), confirmed(&refund.refund_number), &reference);
+    assert_eq!(kinds(&events), ["RefundConfirmed", "CaseArchived"]);
+    assert_eq!(case.fee.unwrap().refund.unwrap().refund_id.as_deref(), Some("R1"));
+}
+
 #[test]
 fn a_denial_issues_no_certificate() {
     let reference = Reference::builtin();
@@ -239,7 +332,7 @@ fn event_ids_follow_the_case_history() {
     let case = Case::open(&application(&reference));
     let (_, events) = run(case, Command::Examine, &reference);
     let ids: Vec<&str> = events.iter().map(Event::event_id).collect();
-    assert_eq!(ids, ["61042920261120000001/2", "61042920261120000001/3"]);
+    assert_eq!(ids, ["61042920261120000001/2", "61042920261120000001/3", "61042920261120000001/2/sms"]);
 }
 
 #[test]
@@ -677,34 +770,149 @@ fn a_failed_mail_delivery_returns_the_result_to_the_window() {
 }
 
 #[test]
-fn a_bad_review_opens_a_rectification_closed_with_feedback() {
+fn a_bad_review_is_verified_then_rectified_and_an_unfounded_one_closes_with_its_answer() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);
     let (case, _) = run(case.clone(), deny(&case, "经营场所不符合规划用途"), &reference);
     let ctx = context(&reference);
-    let review =
-        |grade: i32, channel: &str| Command::Review { grade, channel: channel.into(), comment: "等了太久".into() };
-    assert_eq!(decide(&case, &review(6, "online"), &ctx), Err(Rejection::BadGrade));
-    let (case, events) = run(case, review(2, "online"), &reference);
+    let review = |grade: i32, channel: &str, visit: Option<&str>| Command::Review {
+        grade,
+        channel: channel.into(),
+        comment: "等了太久".into(),
+        visit_id: visit.map(String::from),
+    };
+    assert_eq!(decide(&case, &review(6, "online", None), &ctx), Err(Rejection::BadGrade));
+    assert_eq!(decide(&case, &review(3, "fax", None), &ctx), Err(Rejection::BadChannel));
+    let (case, events) = run(case, review(2, "qr", None), &reference);
     assert_eq!(kinds(&events), ["ReviewSubmitted", "RectificationOpened"]);
-    assert_eq!(
-        decide(&case, &review(5, "online"), &ctx),
-        Err(Rejection::AlreadyReviewed),
-        "one review per case online"
-    );
-    let (case, events) = run(case, review(5, "counter"), &reference);
+    for channel in ["online", "qr", "sms"] {
+        assert_eq!(decide(&case, &review(5, channel, None), &ctx), Err(Rejection::AlreadyReviewed), "one online");
+    }
+    assert_eq!(decide(&case, &review(5, "counter", None), &ctx), Err(Rejection::VisitMissing));
+    let (case, events) = run(case, review(5, "counter", Some("V1")), &reference);
     assert_eq!(kinds(&events), ["ReviewSubmitted"], "a good review opens nothing");
-    let item = case.rectifications[0].item_number.clone();
+    assert_eq!(decide(&case, &review(4, "counter", Some("V1")), &ctx), Err(Rejection::VisitReviewed));
+    let (case, _) = run(case, review(1, "counter", Some("V2")), &reference);
+    assert_eq!(case.rectifications.len(), 2, "one per bad review");
+    let (first, second) = (case.rectifications[0].item_number.clone(), case.rectifications[1].item_number.clone());
     // 10 working days after Friday 2026-11-20.
     assert_eq!(calendar::iso_date(case.rectifications[0].deadline), "2026-12-04");
-    let close = Command::CloseRectification {
-        item_number: item.clone(),
+    let close = |item: &str| Command::CloseRectification {
+        item_number: item.into(),
         officer: "督办科".into(),
         feedback: "已约谈窗口人员并回访申请人".into(),
     };
-    let (case, _) = run(case, close.clone(), &reference);
+    assert_eq!(decide(&case, &close(&first), &ctx), Err(Rejection::NotVerified(first.clone())));
+    let verify = |item: &str, substantiated: bool| Command::VerifyReview {
+        item_number: item.into(),
+        officer: "监察室 李核实".into(),
+        finding: if substantiated {
+            "调取录像，窗口确有推诿".into()
+        } else {
+            "按时办结，无拖延".into()
+        },
+        substantiated,
+        reply: "感谢监督，已核实处理。".into(),
+    };
+    let (case, events) = run(case, verify(&first, true), &reference);
+    assert_eq!((kinds(&events), texts(&events)), (vec!["ReviewVerified"], vec!["review-reply"]));
+    assert!(!case.rectifications[0].closed, "a founded complaint is rectified");
+    assert_eq!(decide(&case, &verify(&first, true), &ctx), Err(Rejection::AlreadyVerified(first.clone())));
+    let (case, _) = run(case, close(&first), &reference);
     assert!(case.rectifications[0].closed);
-    assert_eq!(decide(&case, &close, &ctx), Err(Rejection::NoSuchRectification(item)));
+    assert_eq!(decide(&case, &close(&first), &ctx), Err(Rejection::NoSuchRectification(first)));
+    let (case, _) = run(case, verify(&second, false), &reference);
+    assert!(case.rectifications[1].closed, "an unfounded complaint needs no rectification");
+}
+
+#[test]
+fn an_overdue_rectification_is_carded_like_any_limit() {
+    let reference = Reference::builtin();
+    let case = to_routed(&reference);
+    let (case, _) = run(case.clone(), deny(&case, "经营场所不符合规划用途"), &reference);
+    let bad = Command::Review { grade: 1, channel: "online".into(), comment: "".into(), visit_id: None };
+    let (case, _) = run(case, bad, &reference);
+    let deadline = case.rectifications[0].deadline;
+    assert_eq!(crate::deadlines::next_check(&case, calendar::day_of(NOW), &reference), Some(deadline - 1));
+    let cards = |day: i32| -> Vec<(String, String)> {
+        crate::deadlines::warnings(&case, &context_at(&reference, day))
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::DeadlineWarning(w) if w.scope == crate::deadlines::RECTIFICATION => Some((w.level, w.message)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(cards(deadline - 1)[0].0, "warning");
+    assert_eq!(cards(deadline + 3)[0].0, "yellow");
+    let red = cards(deadline + 7);
+    assert_eq!(red[0].0, "red");
+    assert!(red[0].1.contains("差评整改") && red[0].1.contains(&case.rectifications[0].item_number), "{red:?}");
+}
+
+#[test]
+fn the_applicant_is_texted_at_each_turn_and_a_reply_to_the_invitation_is_a_review() {
+    let reference = Reference::builtin();
+    let app = application(&reference);
+    let (case, events) = run(Case::open(&app), Command::Examine, &reference);
+    assert_eq!(texts(&events), ["acceptance"]);
+    let Some(Event::SmsRequested(acceptance)) = events.iter().find(|e| matches!(e, Event::SmsRequested(_))) else {
+        unreachable!()
+    };
+    assert_eq!(acceptance.event_id, ids::sms_requested(events[0].event_id()), "the message id comes from its cause");
+    assert_eq!(
+        reference.sms.render(&acceptance.template, acceptance.version, &acceptance.params).unwrap(),
+        format!(
+            "【旬邑政务】您申请的个体工商户设立登记已受理，办件编号{}，承诺2026-11-23前办结。咨询电话{}。",
+            case.case_number, reference.county.enquiry_phone
+        )
+    );
+    let (_, events) = run(case.clone(), deny(&case, "经营范围涉及前置许可"), &reference);
+    assert_eq!(texts(&events), ["decision"]);
+    // An approved case delivered by post: the invitation follows the signature.
+    let (case, events) = approve_and_issue(to_routed(&reference), &reference);
+    assert!(texts(&events).contains(&"decision"), "{:?}", texts(&events));
+    let order = case.order_number.clone().unwrap();
+    let signed = DeliveryCompleted {
+        event_id: "W1/final".into(),
+        case_number: case.case_number.clone(),
+        occurred_at: NOW,
+        order_number: order,
+        waybill_number: "W1".into(),
+        outcome: "signed".into(),
+        signed_by: Some("张三".into()),
+    };
+    let (case, events) = run(case, Command::Record(signed.into()), &reference);
+    assert_eq!(texts(&events), ["review-invitation"]);
+    let Some(Event::SmsRequested(invite)) = events.iter().find(|e| matches!(e, Event::SmsRequested(_))) else {
+        unreachable!()
+    };
+    assert!(invite.params["link"].contains(&format!("/review/{}?t=", case.case_number)), "{invite:?}");
+    let case_number = case.case_number.clone();
+    let reply = |text: &str, message_id: &str, n: u32| -> Command {
+        Command::Record(
+            contracts::SmsReplyReceived {
+                event_id: ids::sms_reply(&format!("MO{n}")),
+                case_number: case_number.clone(),
+                occurred_at: NOW,
+                message_id: message_id.into(),
+                reply_id: format!("MO{n}"),
+                text: text.into(),
+            }
+            .into(),
+        )
+    };
+    let ctx = context(&reference);
+    let other = case.texts.iter().find(|t| t.template != sms::REVIEW_INVITATION).unwrap().message_id.clone();
+    assert_eq!(decide(&case, &reply("5", &other, 1), &ctx), Err(Rejection::NotOurText(other)));
+    let (case, events) = run(case, reply("好", &invite.event_id, 2), &reference);
+    assert_eq!(kinds(&events), ["SmsReplyReceived"], "words without a grade are kept, not counted");
+    let (case, events) = run(case, reply("2 太慢", &invite.event_id, 3), &reference);
+    assert_eq!(kinds(&events), ["SmsReplyReceived", "ReviewSubmitted", "RectificationOpened"]);
+    let Some(Event::ReviewSubmitted(review)) = events.get(1) else { unreachable!() };
+    assert_eq!((review.grade, review.channel.as_str()), (2, "sms"));
+    let (_, events) = run(case, reply("5", &invite.event_id, 4), &reference);
+    assert_eq!(kinds(&events), ["SmsReplyReceived"], "one review per case online");
 }
 
 #[test]
@@ -725,7 +933,7 @@ fn the_archive_holds_every_document_with_a_page_index_and_a_flow_record() {
         (1, 4, 5),
         "a form and three materials, then the notice"
     );
-    let Some(Event::CaseArchived(archived)) = history.last() else { unreachable!() };
+    let Some(Event::CaseArchived(archived)) = without_texts(history.clone()).pop() else { unreachable!() };
     assert_eq!(archived.document_count, 4);
 
     let denial = &case.documents[2];

@@ -12,6 +12,7 @@ use super::case::{Case, Outcome, NOT_COMPETENT_BASIS};
 use super::deadlines;
 use super::facts::{DeliveryMethod, DeliveryOutcome};
 use super::reference::{Authority, Reference};
+use super::reviews;
 
 /// The parts each kind of document must show, by label (`印章` is the seal block).
 pub const PARTS_TOML: &str = include_str!("parts.toml");
@@ -342,6 +343,13 @@ fn lines(
                 ));
             }
             lines.push(("咨询电话", reference.county.enquiry_phone.clone()));
+            lines.push((
+                "服务评价",
+                format!(
+                    "扫描下方二维码或打开 {} 对本次服务评价（一事一评，无需注册）",
+                    reviews::link(reference, &case.case_number, None)
+                ),
+            ));
         }
         Event::AcceptanceRefused(e) => {
             lines.push(("不予受理理由", e.reason.clone()));
@@ -432,6 +440,9 @@ fn lines(
             lines.push(("理由", e.reason.clone().unwrap_or_default()));
             lines.push(("法律依据", format!("{legal_basis}；《中华人民共和国行政许可法》第三十八条第二款")));
             lines.push(("救济途径", remedy(reference)));
+            if let Some(fee) = case.fee.as_ref().filter(|fee| fee.paid_fen() > 0) {
+                lines.push(("退费", format!("已缴费用 {} 通过原缴费银行原路退还", yuan(fee.paid_fen()))));
+            }
             lines.push(("决定机关", issuing_unit));
             lines.push(("承办人", doc.officer.clone()));
         }
@@ -444,6 +455,7 @@ fn lines(
             lines.push(("受送达人", app.applicant.name.clone()));
             lines.push(("签收人", e.signed_by.clone().unwrap_or_default()));
             lines.push(("签收时间", local_minute_text(e.occurred_at)));
+            lines.extend(fee_lines(case));
         }
         Event::ResultReadyForPickup(e) => {
             lines.push(("领取地点", e.place.clone()));
@@ -479,6 +491,7 @@ fn lines(
             }
             lines.push(("身份核验", if e.id_checked { "已核验".into() } else { "取件码验证".into() }));
             lines.push(("签名记录", e.signature.clone()));
+            lines.extend(fee_lines(case));
             let handed = if e.handed_out_by.is_empty() { "自助取件柜".into() } else { e.handed_out_by.clone() };
             lines.push(("出件人", handed));
             lines.push(("出件机关", issuing_unit));
@@ -555,6 +568,42 @@ fn lines(
     lines
 }
 
+/// An amount in fen as money is written: 80.00 元.
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02} 元", fen / 100, fen % 100)
+}
+
+/// What the applicant was charged (一窗收费), on the 送达回证: each item with its basis, the
+/// waiver or reduction, what was paid and the fiscal e-receipt (财政电子票据) the bank returned.
+fn fee_lines(case: &Case) -> Vec<(&'static str, String)> {
+    let Some(fee) = &case.fee else { return Vec::new() };
+    let mut lines: Vec<(&'static str, String)> = fee
+        .items
+        .iter()
+        .map(|item| ("收费项目", format!("{} {}（收费依据：{}）", item.name, yuan(item.amount_fen), item.basis)))
+        .collect();
+    if let Some(relief) = &fee.relief {
+        lines.push((
+            "收费减免",
+            format!(
+                "{}，减免 {}（依据：{}；证明：{}）",
+                relief.name,
+                yuan(relief.relieved_fen),
+                relief.basis,
+                relief.proof_number
+            ),
+        ));
+    }
+    lines.push(("实收金额", yuan(fee.paid_fen())));
+    let receipts = match (fee.receipts.is_empty(), fee.total_fen) {
+        (false, _) => fee.receipts.join("、"),
+        (true, 0) => "依规免收，不开具票据".into(),
+        (true, _) => "银行尚未返回".into(),
+    };
+    lines.push(("财政电子票据", receipts));
+    lines
+}
+
 fn outcome_title(outcome: &str) -> &'static str {
     match outcome {
         "not_accepted" => "不予受理",
@@ -585,6 +634,14 @@ pub fn sealed_digest(case: &Case, doc: &DocumentRef, event: &Event, reference: &
 /// goes.
 pub fn render(case: &Case, doc: &DocumentRef, event: &Event, reference: &Reference) -> String {
     let (issuing_unit, seal) = issuer(case, &doc.kind, event, reference);
+    // The acceptance notice carries the review link as a QR code (扫码评).
+    let qr = match event {
+        Event::CaseAccepted(_) => format!(
+            "<figure class=\"qr\" data-part=\"评价二维码\">{}<figcaption>扫码评价</figcaption></figure>\n",
+            reviews::qr_svg(&format!("{}&via=qr", reviews::link(reference, &case.case_number, None)))
+        ),
+        _ => String::new(),
+    };
     let rows: String = lines(case, doc, event, reference, issuing_unit.clone())
         .into_iter()
         .map(|(label, value)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(label), escape(&value)))
@@ -608,7 +665,7 @@ pub fn render(case: &Case, doc: &DocumentRef, event: &Event, reference: &Referen
     format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title} {number}</title>\n\
          <style>{PRINT_CSS}</style></head>\n\
-         <body><h1>{title}</h1><p class=\"number\">{number}</p>\n<table>\n{rows}</table>\n{seal}</body></html>\n",
+         <body><h1>{title}</h1><p class=\"number\">{number}</p>\n<table>\n{rows}</table>\n{qr}{seal}</body></html>\n",
         title = escape(&doc.title),
         number = escape(&doc.number),
     )
@@ -632,7 +689,7 @@ pub fn missing_parts(kind: &str, html: &str) -> Vec<String> {
     wanted
         .iter()
         .filter(|part| match part.as_str() {
-            "印章" => !html.contains("data-part=\"印章\""),
+            "印章" | "评价二维码" => !html.contains(&format!("data-part=\"{part}\"")),
             label => !shown.contains(&label),
         })
         .cloned()
