@@ -190,7 +190,7 @@ async fn an_approval_issues_a_certificate_that_can_be_verified_and_revoked() {
         let names: Vec<&str> = connectors.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(
             (status, names),
-            (200, vec!["postal-connector", "ecert-connector", "province-connector", "bank-connector"])
+            (200, vec!["postal-connector", "ecert-connector", "province-connector", "bank-connector", "sms-connector"])
         );
         let (status, paused) =
             desk.call("/api/v1/connectors/ecert-connector/pause", json!({"reason": "证照库维护"})).await;

@@ -291,7 +291,7 @@ async fn four_instances_on_one_database_and_broker_do_everything_once() {
     for order in &orders {
         assert_eq!(order["created"], 1, "carrier order {} created more than once", order["logistics_order_no"]);
     }
-    let fee_orders = count("SELECT COUNT(*) FROM case_events WHERE kind = 'FeeOrderRequested'").await;
+    let fee_orders = crate::crash::fees_to_collect(&pool).await;
     let placed: Vec<serde_json::Value> = common::admin(demo.bank_url(), "orders").await;
     assert!(fee_orders > 0, "the mix has fees");
     assert_eq!(placed.len() as i64, fee_orders, "one fee order per case with a fee");

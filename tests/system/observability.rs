@@ -72,7 +72,7 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         assert_eq!(reqwest::get(format!("{api}/health")).await.unwrap().status(), 200);
         let ready = reqwest::get(format!("{api}/ready")).await.unwrap();
         assert_eq!(ready.status(), 200);
-        let counterparts = json!({"postal-connector": "ok", "ecert-connector": "ok", "province-connector": "ok", "bank-connector": "ok"});
+        let counterparts = json!({"postal-connector": "ok", "ecert-connector": "ok", "province-connector": "ok", "bank-connector": "ok", "sms-connector": "ok"});
         let expected = json!({"ready": true, "database": "ok", "kafka": "ok", "counterparts": counterparts});
         assert_eq!(ready.json::<Value>().await.unwrap(), expected, "{backend}");
         check_document(&api).await;

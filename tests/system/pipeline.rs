@@ -112,9 +112,13 @@ async fn all_connectors_under_faults_lose_nothing_and_dead_letter_only_bad_data(
         let mut config = Config::default();
         config.database.url = url;
         config.api.listen = "127.0.0.1:0".into();
-        for retry in
-            [&mut config.postal.retry, &mut config.ecert.retry, &mut config.province.retry, &mut config.bank.retry]
-        {
+        for retry in [
+            &mut config.postal.retry,
+            &mut config.ecert.retry,
+            &mut config.province.retry,
+            &mut config.bank.retry,
+            &mut config.sms.retry,
+        ] {
             retry.initial_ms = 5;
             retry.max_ms = 50;
         }
@@ -164,9 +168,22 @@ async fn all_connectors_under_faults_lose_nothing_and_dead_letter_only_bad_data(
         // Each counterpart holds each thing once, and felt the faults.
         let orders: Vec<OrderRecord> = common::admin(demo.postal_url(), "orders").await;
         assert!(!orders.is_empty() && orders.iter().all(|o| o.created == 1), "{backend}: {orders:?}");
-        let fee_cases = count_cases(&demo, |c| !c["fee"].is_null()).await;
+        // A fee waived in full is not ordered; a denied case that paid is refunded once.
+        let fee_cases = count_cases(&demo, |c| c["fee"]["total_fen"].as_i64().is_some_and(|fen| fen > 0)).await;
+        let waived = count_cases(&demo, |c| c["fee"]["total_fen"] == 0 && c["fee"]["relief"]["rule"] == "dibao").await;
         let bank_orders: Vec<Value> = common::admin(demo.bank_url(), "orders").await;
-        assert_eq!((bank_orders.len(), fee_cases > 0), (fee_cases, true), "{backend}: one fee order per fee case");
+        assert_eq!(
+            (bank_orders.len(), fee_cases > 0, waived),
+            (fee_cases, true, 1),
+            "{backend}: one fee order per fee case"
+        );
+        let refunded = count_cases(&demo, |c| c["fee"]["refund"]["refund_id"].is_string()).await;
+        let refunds: Vec<Value> = common::admin(demo.bank_url(), "refunds").await;
+        assert_eq!((refunds.len(), refunded), (1, 1), "{backend}: the denied fee case refunded once: {refunds:?}");
+        // Reviews came by every channel: the counter's screen, the signed link, an SMS reply.
+        for channel in ["counter", "online", "sms"] {
+            assert!(summary.reviews_by_channel.get(channel).is_some_and(|n| *n > 0), "{backend}: {summary:?}");
+        }
         // Certificates and status reports follow the cases: waited for.
         let certifying = count_cases(&demo, |c| !c["certificate"].is_null()).await;
         assert!(certifying > 0, "{backend}: the mix approves matters with certificates");

@@ -725,8 +725,10 @@ fn received_since(smtp: &SmtpServer, before: &[(String, String, String)]) -> Vec
     fresh
 }
 
+/// Latin words of a document's text; the review link it prints is an address, not words.
 fn latin_words(html: &str) -> Vec<String> {
     let body = html.split_once("</head>").map_or(html, |(_, body)| body);
+    let body: String = body.split_whitespace().filter(|word| !word.starts_with("http")).collect::<Vec<_>>().join(" ");
     let mut text = String::new();
     let mut in_tag = false;
     for c in body.chars() {

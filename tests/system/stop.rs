@@ -25,7 +25,10 @@ async fn sigterm_drains_and_exits_zero_within_its_bound() {
         .env("HUB_API__DRAIN_SECONDS", DRAIN_SECONDS.to_string())
         .env("HUB_AUDIT__ARCHIVE_DIR", dir.path().join("archives"))
         .env("HUB_PROVINCE__CATALOGUE_SYNC_SECONDS", "0")
-        .envs(["POSTAL", "ECERT", "PROVINCE", "BANK"].map(|name| (format!("HUB_{name}__BASE_URL"), nowhere.clone())))
+        .envs(
+            ["POSTAL", "ECERT", "PROVINCE", "BANK", "SMS"]
+                .map(|name| (format!("HUB_{name}__BASE_URL"), nowhere.clone())),
+        )
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -101,8 +101,12 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let record = store.case(&first.case.case_number).await.unwrap().unwrap();
         assert_eq!(record.case.state, CaseState::Routed, "{backend}: accepted and routed in one transaction");
         let kinds: Vec<&str> = record.history.iter().map(|h| h.kind.as_str()).collect();
-        assert_eq!(kinds, ["ApplicationSubmitted", "CaseAccepted", "CaseRouted"], "{backend}: no duplicates");
-        assert_eq!(outbox_events(&store).await.len(), 6, "{backend}");
+        assert_eq!(
+            kinds,
+            ["ApplicationSubmitted", "CaseAccepted", "CaseRouted", "SmsRequested"],
+            "{backend}: no duplicates"
+        );
+        assert_eq!(outbox_events(&store).await.len(), 8, "{backend}");
 
         // The deadline timer lives in the database: a store opened afresh, as after a restart,
         // finds the case due on its day and not before.
@@ -162,8 +166,9 @@ async fn the_store_keeps_its_promises_on_every_backend() {
             .map(|m| effect(contracts::decode(&m.payload).unwrap().event_id()))
             .collect();
         store.apply_all("province-connector", &reported).await.unwrap();
-        // And the notifier went through them.
+        // And the notifier went through them, and the SMS connector sent the texts.
         store.apply_all("hub-notifier", &reported).await.unwrap();
+        store.apply_all("sms-connector", &reported).await.unwrap();
         let (republished, settled) = store.resettle_outbox().await.unwrap();
         assert_eq!(
             (republished, settled),

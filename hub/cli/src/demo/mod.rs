@@ -733,62 +733,76 @@ impl DemoRun {
     /// The supervisor verifies each bad review and closes its rectification. Safe to repeat
     /// after an interruption.
     async fn review_all(&self) -> anyhow::Result<()> {
-        let reviewers: Vec<(String, Profile, usize)> = {
+        let reviewers: Vec<(String, Review)> = {
             let profiles = self.profiles.lock().expect("profiles lock");
             let mut all: Vec<(String, Profile)> = profiles.iter().map(|(c, p)| (c.clone(), *p)).collect();
             all.sort_by(|a, b| a.0.cmp(&b.0));
             all.into_iter()
                 .enumerate()
                 .filter(|(i, (_, p))| *p == Profile::BadReview || i % 4 == 0)
-                .map(|(i, (case, profile))| (case, profile, i))
+                .map(|(i, (case, profile))| {
+                    let how = match profile {
+                        Profile::BadReview => Review::Link,
+                        _ if i % 8 == 4 => Review::Reply,
+                        _ => Review::Counter,
+                    };
+                    (case, how)
+                })
                 .collect()
         };
-        let texts: Vec<serde_json::Value> = self
-            .client
-            .get(format!("{}/admin/messages", self.sms_url))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let invitation = |case_number: &str| {
-            texts.iter().find(|m| {
-                m["message"]["reference"] == case_number && m["message"]["template"] == hub_core::sms::REVIEW_INVITATION
-            })
-        };
-        let reviews = reviewers.iter().map(|(case_number, profile, i)| {
-            let by_text = match (profile, invitation(case_number)) {
-                (_, None) => Review::Counter,
-                (Profile::BadReview, Some(text)) => {
-                    Review::Link(text["message"]["params"]["link"].as_str().unwrap_or_default())
-                }
-                (_, Some(text)) if i % 8 == 4 => {
-                    Review::Reply(text["message"]["message_id"].as_str().unwrap_or_default())
-                }
-                _ => Review::Counter,
-            };
-            self.review(case_number, by_text)
-        });
+        let reviews = reviewers.iter().map(|(case_number, how)| self.review(case_number, *how));
         let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
         results.into_iter().collect()
     }
 
-    async fn review(&self, case_number: &str, how: Review<'_>) -> anyhow::Result<()> {
+    /// The review invitation the applicant's phone received for `case`, once the gateway
+    /// delivered it; none when the case sent none (its result never reached the applicant).
+    async fn invitation(&self, case: &serde_json::Value) -> anyhow::Result<Option<serde_json::Value>> {
+        let sent =
+            case["texts"].as_array().into_iter().flatten().find(|t| t["template"] == hub_core::sms::REVIEW_INVITATION);
+        let Some(message_id) = sent.and_then(|t| t["message_id"].as_str()) else { return Ok(None) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let messages: Vec<serde_json::Value> = self
+                .client
+                .get(format!("{}/admin/messages", self.sms_url))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            if let Some(message) = messages.into_iter().find(|m| m["message"]["message_id"] == message_id) {
+                return Ok(Some(message["message"].clone()));
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the review invitation {message_id} never reached the phone");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn review(&self, case_number: &str, how: Review) -> anyhow::Result<()> {
         let case_path = format!("/api/v1/cases/{case_number}");
         let path = |action: &str| format!("{case_path}/{action}");
         let mut record = self.get(&case_path).await?;
         if record["case"]["reviews"].as_array().is_none_or(Vec::is_empty) {
-            match how {
-                Review::Counter => {
-                    // The clerk opens the visit; the applicant grades it on the counter's screen.
+            let invitation = match how {
+                Review::Counter => None,
+                Review::Link | Review::Reply => self.invitation(&record["case"]).await?,
+            };
+            match (how, invitation) {
+                (Review::Link, Some(invitation)) => {
+                    let link = invitation["params"]["link"].as_str().context("invitation without link")?;
+                    self.review_by_link(link, 2, "等候时间太长").await?
+                }
+                (Review::Reply, Some(invitation)) => {
+                    let reply = serde_json::json!({"message_id": invitation["message_id"], "text": "5"});
+                    let sent = self.client.post(format!("{}/admin/replies", self.sms_url)).json(&reply).send().await?;
+                    anyhow::ensure!(sent.status().is_success(), "replying to {reply}: {}", sent.text().await?);
+                }
+                // At the counter (or where no invitation came): the clerk opens the visit, the
+                // applicant grades it on the counter's screen.
+                _ => {
                     let visit = self.post(&path("review-visits"), &serde_json::json!({})).await?;
                     self.review_by_link(visit["link"].as_str().context("visit without link")?, 5, "").await?;
-                }
-                Review::Link(link) => self.review_by_link(link, 2, "等候时间太长").await?,
-                Review::Reply(message_id) => {
-                    let reply = serde_json::json!({"message_id": message_id, "text": "5"});
-                    let sent = self.client.post(format!("{}/admin/replies", self.sms_url)).json(&reply).send().await?;
-                    anyhow::ensure!(sent.status().is_success(), "replying to {message_id}: {}", sent.text().await?);
                 }
             }
             // A reply reaches the hub through the gateway's push: wait for it.
@@ -936,13 +950,14 @@ fn progress_bar(cases: usize) -> indicatif::ProgressBar {
 }
 
 /// How an applicant reviews in the demo.
-enum Review<'a> {
+#[derive(Debug, Clone, Copy)]
+enum Review {
     /// At the counter, on the applicant's own screen, for the visit.
     Counter,
     /// Online, through the link of the SMS invitation.
-    Link(&'a str),
-    /// By answering the SMS invitation (its message id) with a grade.
-    Reply(&'a str),
+    Link,
+    /// By answering the SMS invitation with a grade.
+    Reply,
 }
 
 /// The reviews recorded, by channel.

@@ -460,11 +460,14 @@ fn lines(
         Event::ResultReadyForPickup(e) => {
             lines.push(("领取地点", e.place.clone()));
             lines.push(("事由", e.reason.clone()));
+            // The pickup text message carries the code (`sms::message_for`), and so does the
+            // e-mail to an applicant who gave an address.
             let told = match (&e.pickup_code, &app.applicant.email) {
-                (Some(_), Some(_)) => "取件码已通过电子邮件发送至申请人预留邮箱".to_string(),
-                (Some(_), None) => {
-                    format!("请携带身份证件到窗口或致电{}查询取件码", reference.county.enquiry_phone)
-                }
+                (Some(_), Some(_)) => "取件码已通过短信发送至申请人手机，并发送至申请人预留邮箱".to_string(),
+                (Some(_), None) => format!(
+                    "取件码已通过短信发送至申请人手机；未收到的，请携带身份证件到窗口或致电{}查询",
+                    reference.county.enquiry_phone
+                ),
                 (None, _) if app.applicant.id_type == "001" => {
                     "由委托代理人持受理通知书、营业执照（或统一社会信用代码证明）复印件、委托书和本人身份证件领取并签字"
                         .into()
