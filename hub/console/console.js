@@ -4,7 +4,7 @@
 
 const STATES = {
   submitted: "已提交", awaiting_supplement: "待补正", not_accepted: "不予受理", accepted: "已受理",
-  routed: "审查中", suspended: "特别程序中", approved: "准予许可", denied: "不予许可",
+  routed: "审查中", suspended: "特别程序中", approved: "准予许可", denied: "不予许可", withdrawn: "已撤回",
   delivery_requested: "待揽收", in_transit: "寄递中", delivered: "已妥投", delivery_failed: "投递失败",
   awaiting_pickup: "待领取", collected: "已领取", archived: "已归档",
 };

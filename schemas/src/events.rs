@@ -518,6 +518,16 @@ pub struct PaymentConfirmed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationWithdrawn {
+    pub event_id: String,
+    pub case_number: String,
+    pub occurred_at: i64,
+    pub officer: String,
+    pub reason: String,
+    pub notice_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundRequested {
     pub event_id: String,
     pub case_number: String,
@@ -781,6 +791,7 @@ events!(
     SmsSent,
     SmsReplyReceived,
     ReviewVerified,
+    ApplicationWithdrawn,
 );
 
 impl Event {

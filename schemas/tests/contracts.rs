@@ -609,6 +609,15 @@ fn samples() -> Vec<Event> {
             text: "5".into(),
         }
         .into(),
+        ApplicationWithdrawn {
+            event_id: "w/1".into(),
+            case_number: case.clone(),
+            occurred_at: at,
+            officer: "刘代办".into(),
+            reason: "申请人已另行选址，书面申请撤回".into(),
+            notice_number: "旬撤〔2026〕000001号".into(),
+        }
+        .into(),
         ReviewVerified {
             event_id: "s/4".into(),
             case_number: case.clone(),

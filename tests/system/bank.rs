@@ -278,6 +278,15 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
         let order = &placed.iter().find(|o| o.order.order_number == reduced_order).unwrap().order;
         assert_eq!((order.total_fen, order.relief.as_ref().map(|r| r.amount_fen)), (4_000, Some(4_000)), "{backend}");
 
+        // The order paid twice, withdrawn before the decision: both payments go back.
+        let (status, answer) = desk.command(&cases[3], "withdrawal", json!({"reason": "申请人已另行办理"})).await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        let record = desk.wait_for(&cases[3], "archived").await;
+        assert_eq!(record["case"]["fee"]["refund"]["amount_fen"].as_i64(), Some(16_000), "{backend}");
+        let titles = desk.titles(&cases[3]).await;
+        assert!(titles.contains(&"准予撤回申请通知书".to_string()), "{backend}: {titles:?}");
+        assert_eq!(desk.command(&cases[3], "withdrawal", json!({"reason": "again"})).await.0, 409, "{backend}");
+
         // A denied case gets back what it paid, through the bank; its file closes once paid back.
         pay(reduced_order.clone(), json!({})).await;
         desk.wait_until(&reduced, "the payment", |c| c["fee"]["payments"].as_array().is_some_and(|p| !p.is_empty()))
@@ -291,15 +300,15 @@ async fn fees_are_ordered_paid_before_approval_and_reconciled() {
             "{backend}: {refund}"
         );
         let refunds: Vec<Value> = admin(&bank_url, "refunds").await;
-        assert_eq!(refunds.len(), 1, "{backend}: refunded once: {refunds:?}");
-        assert_eq!(refunds[0]["refund"]["order_number"], json!(reduced_order));
+        let refunded: Vec<&str> = refunds.iter().map(|r| r["refund"]["order_number"].as_str().unwrap()).collect();
+        assert_eq!(refunded, [orders[3].as_str(), reduced_order.as_str()], "{backend}: each refunded once");
         let (status, report) = desk.call("/api/v1/bank/reconciliations", json!({ "date": today })).await;
         assert_eq!(status, 200, "{backend}: {report}");
         let refunds_report = &report["refunds"];
         assert_eq!(
             (refunds_report["matched"].as_u64(), refunds_report["discrepancies"].as_array().map(Vec::len)),
-            (Some(1), Some(0)),
-            "{backend}: the refund reconciled: {report}"
+            (Some(2), Some(0)),
+            "{backend}: the refunds reconciled: {report}"
         );
 
         // Pushes the bank did not sign, or that make no sense, are refused and change nothing.

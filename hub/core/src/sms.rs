@@ -137,6 +137,11 @@ pub fn message_for(case: &Case, event: &Event, reference: &Reference) -> Option<
             };
             templates.text("decision", &[number, matter, ("outcome", outcome.into()), ("next", next.into())])
         }
+        Event::ApplicationWithdrawn(_) => {
+            let paid = case.fee.as_ref().is_some_and(|fee| fee.paid_fen() > 0);
+            let next = if paid { "已缴费用将原路退还。" } else { "如需办理可重新申请。" };
+            templates.text("withdrawal", &[number, matter, ("next", next.into())])
+        }
         Event::ResultReadyForPickup(e) => {
             let how = match &e.pickup_code {
                 Some(code) => format!("取件码{code}。"),

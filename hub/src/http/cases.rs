@@ -135,6 +135,12 @@ pub fn routes() -> Vec<Route<CasesState>> {
             "service points",
             "record what became of materials owed past their 容缺 commitment, so the file can close",
         ),
+        command::<WithdrawalRequest>(
+            "/api/v1/cases/{case_number}/withdrawal",
+            COUNTERS,
+            "service points",
+            "the applicant's written withdrawal before the decision (撤回申请): handling ends, what was paid is refunded",
+        ),
         Route::post("/api/v1/cases/{case_number}/review-visits", COUNTERS, open_review_visit).doc(
             "service points",
             "a counter visit's review link (一次一评), opened on the applicant's own screen; the applicant reviews there",
@@ -557,6 +563,22 @@ impl CaseCommand for PickupRequest {
                 authorization_number: agent.authorization_number,
             }),
         })
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WithdrawalRequest {
+    /// Optional: commands are recorded under the token's holder; a name given must be theirs.
+    #[serde(default)]
+    officer: Option<String>,
+    /// The applicant's reason, as the written request gives it.
+    reason: String,
+}
+
+impl CaseCommand for WithdrawalRequest {
+    fn into_command(self, seat: &Seat) -> Result<Command, BadRequest> {
+        Ok(Command::Withdraw { officer: officer(seat, self.officer)?, reason: self.reason })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `decide(case, command) -> events | rejection`: one small function per command, each checking
 //! the states it may run in and what it is given.
 use contracts::{
-    AcceptanceRefused, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
+    AcceptanceRefused, ApplicationWithdrawn, CaseAccepted, CaseArchived, CaseDecided, CaseRouted, CertificateRequested,
     CertificateRevocationRequested, CommitmentClosed, CommitmentSigned, DeadlineWarning, DeliveryRequested,
     DocumentSealRequested, Event, ExtensionGranted, FeeOrderRequested, FeeRelief, HearingRightsNotified,
     MaterialProblem, MaterialsSupplemented, OpinionGiven, PostalAddress, ProcedureCompleted, ProcedureStarted,
@@ -74,6 +74,7 @@ pub fn decide(case: &Case, command: &Command, ctx: &Context<'_>) -> Result<Vec<E
         }
         Command::Text { cause_event_id, text } => Ok(one(d.text(cause_event_id, text))),
         Command::RequestRefund => d.request_refund().map(one),
+        Command::Withdraw { officer, reason } => d.withdraw(officer, reason).map(one),
         Command::OpenRectification { grade } => Ok(vec![d.open_rectification(*grade)]),
         Command::CloseRectification { item_number, officer, feedback } => {
             d.close_rectification(item_number, officer, feedback).map(one)
@@ -820,12 +821,18 @@ impl Decider<'_, '_> {
     /// handed to the archive by its unit's archivist.
     fn archive(&self) -> Result<CaseArchived, Rejection> {
         let (case, ctx) = (self.case, self.ctx);
-        self.expect(&[CaseState::NotAccepted, CaseState::Denied, CaseState::Delivered, CaseState::Collected])?;
+        self.expect(&[
+            CaseState::NotAccepted,
+            CaseState::Denied,
+            CaseState::Withdrawn,
+            CaseState::Delivered,
+            CaseState::Collected,
+        ])?;
         if case.owes_materials() {
             return Err(Rejection::MaterialsOwed(case.outstanding_materials.join("、")));
         }
         let policy = &ctx.reference.county.policy.archive;
-        let granted = !matches!(case.state, CaseState::NotAccepted | CaseState::Denied);
+        let granted = !matches!(case.state, CaseState::NotAccepted | CaseState::Denied | CaseState::Withdrawn);
         // A kind of matter the policy does not list yet is kept for good rather than too briefly.
         let retention = match case.matter(ctx.reference) {
             Ok(matter) if granted => policy.retention.get(&matter.kind).map_or("Y", String::as_str),
@@ -844,6 +851,7 @@ impl Decider<'_, '_> {
             final_outcome: match case.state {
                 CaseState::NotAccepted => "not_accepted".into(),
                 CaseState::Denied => "denied".into(),
+                CaseState::Withdrawn => "withdrawn".into(),
                 CaseState::Collected => "collected".into(),
                 _ => case.delivery_outcome.clone().unwrap_or_default(),
             },
@@ -963,9 +971,28 @@ impl Decider<'_, '_> {
         .into()
     }
 
-    /// A denied case pays back what it paid, through the bank that collected it.
+    /// The applicant withdraws in writing before the decision: handling ends (and what was paid
+    /// is refunded, see `react`).
+    fn withdraw(&self, officer: &str, reason: &str) -> Result<ApplicationWithdrawn, Rejection> {
+        self.expect(&[CaseState::AwaitingSupplement, CaseState::Accepted, CaseState::Routed, CaseState::Suspended])?;
+        not_blank("reason", reason)?;
+        Ok(ApplicationWithdrawn {
+            event_id: self.next_id(),
+            case_number: self.case_number(),
+            occurred_at: self.ctx.now,
+            officer: officer.into(),
+            reason: reason.into(),
+            notice_number: self.number("withdrawal"),
+        })
+    }
+
+    /// A denied or withdrawn case pays back what it paid, through the bank that collected it.
     fn request_refund(&self) -> Result<RefundRequested, Rejection> {
-        self.expect(&[CaseState::Denied])?;
+        self.expect(&[CaseState::Denied, CaseState::Withdrawn])?;
+        let reason = match self.case.state {
+            CaseState::Withdrawn => "申请人撤回申请，已缴费用原路退还",
+            _ => "不予行政许可，已缴费用原路退还",
+        };
         let fee = self.case.fee.as_ref().filter(|fee| fee.refundable_fen() > 0).ok_or(Rejection::NothingToRefund)?;
         Ok(RefundRequested {
             event_id: self.next_id(),
@@ -974,7 +1001,7 @@ impl Decider<'_, '_> {
             refund_number: format!("{}{}", self.case.case_number, contracts::REFUND_SUFFIX),
             order_number: fee.order_number.clone(),
             amount_fen: fee.refundable_fen(),
-            reason: "不予行政许可，已缴费用原路退还".into(),
+            reason: reason.into(),
             department_code: self.case.handler_code(),
         })
     }

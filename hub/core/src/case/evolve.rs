@@ -130,6 +130,7 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         }
         Event::ResultCollected(_) => case.state = CaseState::Collected,
         Event::CaseArchived(_) => case.state = CaseState::Archived,
+        Event::ApplicationWithdrawn(_) => case.state = CaseState::Withdrawn,
         Event::DeadlineWarning(e) => case.warnings.push(deadlines::key(e)),
         Event::ReviewSubmitted(e) => {
             case.online_reviewed |= e.channel != "counter";

@@ -34,6 +34,8 @@ pub enum CaseState {
     /// Approved: 制证, 盖章 and 出件 follow before the result leaves.
     Approved,
     Denied,
+    /// The applicant withdrew before the decision (撤回申请): handling ended.
+    Withdrawn,
     DeliveryRequested,
     InTransit,
     Delivered,
@@ -46,7 +48,7 @@ pub enum CaseState {
 
 impl CaseState {
     /// In the order a case moves through them; delivery facts never move a case backwards.
-    pub const ALL: [CaseState; 15] = [
+    pub const ALL: [CaseState; 16] = [
         CaseState::Submitted,
         CaseState::AwaitingSupplement,
         CaseState::NotAccepted,
@@ -55,6 +57,7 @@ impl CaseState {
         CaseState::Suspended,
         CaseState::Approved,
         CaseState::Denied,
+        CaseState::Withdrawn,
         CaseState::DeliveryRequested,
         CaseState::InTransit,
         CaseState::Delivered,
@@ -74,6 +77,7 @@ impl CaseState {
             CaseState::Suspended => "suspended",
             CaseState::Approved => "approved",
             CaseState::Denied => "denied",
+            CaseState::Withdrawn => "withdrawn",
             CaseState::DeliveryRequested => "delivery_requested",
             CaseState::InTransit => "in_transit",
             CaseState::Delivered => "delivered",
@@ -458,8 +462,13 @@ pub enum Command {
         cause_event_id: String,
         text: crate::sms::Text,
     },
-    /// Pay back what a denied case paid.
+    /// Pay back what a denied or withdrawn case paid.
     RequestRefund,
+    /// The applicant's written withdrawal before the decision, taken at the counter.
+    Withdraw {
+        officer: String,
+        reason: String,
+    },
     OpenRectification {
         grade: i32,
     },
@@ -510,6 +519,7 @@ impl Command {
             Command::VerifyReview { .. } => "verify a review",
             Command::Text { .. } => "send a text message",
             Command::RequestRefund => "request a refund",
+            Command::Withdraw { .. } => "withdraw the application",
         }
     }
 }

@@ -29,13 +29,15 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
         Event::StepCompleted(e) if e.step == "dispatch" => {
             vec![Command::HoldForPickup { method: delivery, reason: "申请人受理时选择的领取方式".into() }]
         }
-        // A denied case pays back what it paid, and its file closes once the bank has.
-        Event::CaseDecided(_)
-            if case.state == CaseState::Denied && case.fee.as_ref().is_some_and(|f| f.refundable_fen() > 0) =>
-        {
+        // A denied or withdrawn case pays back what it paid, and its file closes once the bank has.
+        Event::CaseDecided(_) | Event::ApplicationWithdrawn(_) if ends_unpaid_back(case) => {
             vec![Command::RequestRefund]
         }
-        Event::CaseDecided(_) | Event::RefundConfirmed(_) if case.state == CaseState::Denied => vec![Command::Archive],
+        Event::CaseDecided(_) | Event::ApplicationWithdrawn(_) | Event::RefundConfirmed(_)
+            if matches!(case.state, CaseState::Denied | CaseState::Withdrawn) =>
+        {
+            vec![Command::Archive]
+        }
         // A file closes once the result is out and nothing is owed (or what became of it is
         // recorded): supplying the last owed material, or recording its outcome, closes it too.
         Event::DeliveryCompleted(_)
@@ -66,6 +68,12 @@ pub fn reactions(case: &Case, event: &Event) -> Vec<Command> {
             .collect(),
         _ => vec![],
     }
+}
+
+/// A case that ended without a grant (denied, withdrawn) and holds money not yet paid back.
+fn ends_unpaid_back(case: &Case) -> bool {
+    matches!(case.state, CaseState::Denied | CaseState::Withdrawn)
+        && case.fee.as_ref().is_some_and(|fee| fee.refundable_fen() > 0)
 }
 
 /// Runs every reaction that `causes` call for, and the reactions to what those produce, until

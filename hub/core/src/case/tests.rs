@@ -312,6 +312,48 @@ fn a_denied_case_is_refunded_through_the_bank_and_archived_once_paid_back() {
 }
 
 #[test]
+fn a_withdrawal_before_the_decision_ends_the_case_and_refunds_what_was_paid() {
+    let reference = Reference::builtin();
+    let withdraw = Command::Withdraw { officer: "刘代办".into(), reason: "申请人已另行选址".into() };
+    let ctx = context(&reference);
+    // Unpaid: the file closes at once.
+    let case = to_routed(&reference);
+    let (case, events) = run(case, withdraw.clone(), &reference);
+    assert_eq!(kinds(&events), ["ApplicationWithdrawn", "CaseArchived"]);
+    assert_eq!(texts(&events), ["withdrawal"]);
+    let Some(Event::CaseArchived(archived)) = events.iter().find(|e| matches!(e, Event::CaseArchived(_))) else {
+        unreachable!()
+    };
+    assert_eq!(archived.final_outcome, "withdrawn");
+    assert_eq!(case.documents.iter().map(|d| d.title.as_str()).nth(2), Some("准予撤回申请通知书"));
+    // Paid: refunded first.
+    let (case, _) = run(Case::open(&fee_application(&reference, None)), Command::Examine, &reference);
+    let paid = contracts::PaymentConfirmed {
+        event_id: "bank/T1".into(),
+        case_number: case.case_number.clone(),
+        occurred_at: NOW,
+        order_number: case.fee.clone().unwrap().order_number,
+        payment_id: "T1".into(),
+        amount_fen: 8_000,
+        outlet_code: "BANK-RCC-610429001".into(),
+        receipt_number: None,
+    };
+    let (case, _) = run(case, Command::Record(paid.into()), &reference);
+    assert_eq!(
+        decide(&case, &Command::Withdraw { officer: "刘代办".into(), reason: " ".into() }, &ctx),
+        Err(Rejection::Blank("reason"))
+    );
+    let (case, events) = run(case, withdraw.clone(), &reference);
+    assert_eq!(kinds(&events), ["ApplicationWithdrawn", "RefundRequested"]);
+    assert_eq!(case.state, CaseState::Withdrawn);
+    let Some(Event::RefundRequested(refund)) = events.get(1) else { unreachable!() };
+    assert_eq!((refund.amount_fen, refund.reason.contains("撤回")), (8_000, true));
+    // Decided cases are past withdrawing.
+    let (denied, _) = run(to_routed(&reference), deny(&to_routed(&reference), "不符合条件"), &reference);
+    assert!(matches!(decide(&denied, &withdraw, &ctx), Err(Rejection::WrongState { .. })));
+}
+
+#[test]
 fn a_denial_issues_no_certificate() {
     let reference = Reference::builtin();
     let case = to_routed(&reference);

@@ -73,6 +73,7 @@ fn title_and_prefix(kind: &str) -> (&'static str, &'static str) {
         "hearing_rights" => ("听证权利告知书", "听告"),
         "supervision_order" => ("督办单", "督"),
         "supervision_answer" => ("督办反馈单", "督复"),
+        "withdrawal" => ("准予撤回申请通知书", "撤"),
         _ => ("文书", "文"),
     }
 }
@@ -156,6 +157,7 @@ fn officer(case: &Case, event: &Event) -> String {
         Event::HearingRightsNotified(e) => e.officer.clone(),
         Event::SupervisionOrdered(_) => SUPERVISION_SYSTEM.into(),
         Event::SupervisionAnswered(e) => e.officer.clone(),
+        Event::ApplicationWithdrawn(e) => e.officer.clone(),
         Event::CaseArchived(e) => e.archivist.clone(),
         _ => decider(),
     }
@@ -209,6 +211,7 @@ pub fn issued_by(case: &Case, event: &Event) -> Option<DocumentRef> {
         Event::HearingRightsNotified(e) => doc("hearing_rights", &e.notice_number, 1 + e.parties.len() as u32),
         Event::SupervisionOrdered(e) => doc("supervision_order", &e.order_number, 1),
         Event::SupervisionAnswered(e) => doc("supervision_answer", &format!("{}-复", e.order_number), 1),
+        Event::ApplicationWithdrawn(e) => doc("withdrawal", &e.notice_number, 1),
         _ => return None,
     })
 }
@@ -549,6 +552,19 @@ fn lines(
             lines.push(("反馈单位", issuing_unit));
             lines.push(("经办人", doc.officer.clone()));
         }
+        Event::ApplicationWithdrawn(e) => {
+            lines.push(("撤回理由", e.reason.clone()));
+            let refund = match case.fee.as_ref().filter(|fee| fee.paid_fen() > 0) {
+                Some(fee) => format!("；已缴费用 {} 通过原缴费银行原路退还", yuan(fee.paid_fen())),
+                None => String::new(),
+            };
+            lines.push((
+                "告知",
+                format!("申请人在作出行政许可决定前书面申请撤回，准予撤回，本申请终止办理{refund}；申请人可依法重新提出申请"),
+            ));
+            lines.push(("承办机关", issuing_unit));
+            lines.push(("经办人", doc.officer.clone()));
+        }
         Event::CaseArchived(e) => {
             lines.push(("办结结果", outcome_title(&e.final_outcome).into()));
             lines.push(("档号", e.file_number.clone()));
@@ -611,6 +627,7 @@ fn outcome_title(outcome: &str) -> &'static str {
     match outcome {
         "not_accepted" => "不予受理",
         "denied" => "不予许可",
+        "withdrawn" => "申请人撤回申请，终止办理",
         "collected" => "准予许可，已领取",
         "signed" => "准予许可，已送达",
         _ => "已办结",
