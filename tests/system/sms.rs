@@ -250,9 +250,29 @@ async fn applicants_review_by_link_at_the_counter_and_by_sms() {
             "{backend}: a 督办单 follows the red card"
         );
 
-        // The reviews by channel, counted per service point, flow on to the platform.
+        // The reviews counted per service point, and in the month's report.
         let stats: Value = desk.get("/api/v1/reviews/stats".into()).await.1;
         assert_eq!(stats["by_service_point"][VILLAGE]["reviews"], 4, "{backend}: {stats}");
+        let month = &connectors::framework::date_text(contracts::day_of(connectors::framework::now_ms()))[..7];
+        let (status, answer) = desk.get(format!("/api/v1/reports?period={month}&unit={VILLAGE}")).await;
+        let report = &answer["report"];
+        assert_eq!(status, 200, "{backend}: {answer}");
+        assert_eq!(
+            (report["received"].as_u64(), report["decided"].as_u64(), report["archived"].as_u64()),
+            (Some(3), Some(3), Some(3)),
+            "{backend}: {report}"
+        );
+        assert_eq!(
+            (report["reviews"].as_u64(), report["good_reviews"]["count"].as_u64(), report["bad_reviews"].as_u64()),
+            (Some(4), Some(2), Some(2)),
+            "{backend}: {report}"
+        );
+        assert_eq!(
+            report["rectified_on_time"]["of"], 0,
+            "{backend}: the unfounded one closed unrectified, the other is open"
+        );
+        let (status, answer) = desk.get("/api/v1/reports?period=2026-13".into()).await;
+        assert_eq!((status, answer["field"].as_str()), (400, Some("period")), "{backend}: {answer}");
         demo.stop().await;
     }
 }

@@ -14,6 +14,7 @@ pub mod flow;
 pub mod ids;
 pub mod ledger;
 pub mod reference;
+pub mod reports;
 pub mod reviews;
 pub mod routing;
 pub mod sms;

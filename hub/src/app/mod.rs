@@ -11,4 +11,5 @@ pub mod notifier;
 pub mod online_desk;
 pub mod reconciliation;
 pub mod reference;
+pub mod reports;
 pub mod tokens;

@@ -192,6 +192,9 @@ pub fn routes() -> Vec<Route<CasesState>> {
         )
         .doc("archive", "a month's archive hand-in list (归档移交清单) per unit: archive numbers, pages, retention")
         .query::<HandInQuery>(),
+        Route::get("/api/v1/reports", SUPERVISORS, read_report)
+            .doc("supervisors", "a period's figures (办件通报) for the county, a township, a service point, a department or a staff member")
+            .query::<ReportQuery>(),
         Route::get("/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor]), delivery_orders)
             .doc("postal", "the postal board: delivery orders by delivery state")
             .query::<DeliveryQuery>(),
@@ -862,6 +865,37 @@ async fn archive_hand_in(
         .await?
         .map_err(|problem| BadRequest::field("month", problem))?;
     Ok(Json(json!({ "month": query.month, "lists": lists })))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    /// `2026-12-02`, `2026-12`, `2026-Q4` or `2026` (China Standard Time).
+    period: String,
+    /// The unit's code: the county's (the default), a township's, a service point's or a
+    /// department's credit code.
+    #[serde(default)]
+    unit: Option<String>,
+    /// One staff member, as their token names them, instead of a unit.
+    #[serde(default)]
+    staff: Option<String>,
+}
+
+async fn read_report(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<ReportQuery>,
+) -> ApiResult<Json<Value>> {
+    let reference = state.reference.get();
+    let report = crate::app::reports::report_of(
+        &state.store,
+        &reference,
+        &query.period,
+        query.unit.as_deref(),
+        query.staff.as_deref(),
+    )
+    .await?
+    .map_err(|(field, why)| BadRequest::field(field, why))?;
+    Ok(Json(json!({ "period": query.period, "unit": query.unit, "staff": query.staff, "report": report })))
 }
 
 /// A sealed document is shown only while its seal holds: the document as rendered now is the

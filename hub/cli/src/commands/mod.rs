@@ -161,6 +161,21 @@ enum Command {
         #[arg(long)]
         unit: Option<String>,
     },
+    /// A period's figures (办件通报) of a running hub, as JSON: the county's, or one unit's or
+    /// staff member's.
+    Report {
+        #[command(flatten)]
+        api: HubApi,
+        /// `2026-12-02`, `2026-12`, `2026-Q4` or `2026` (China Standard Time).
+        #[arg(long)]
+        period: String,
+        /// A township's, service point's or department's code; the county by default.
+        #[arg(long)]
+        unit: Option<String>,
+        /// One staff member, as their token names them.
+        #[arg(long)]
+        staff: Option<String>,
+    },
     /// Reconcile a day's bank statement against the fee orders and payments of a running hub.
     BankReconcile {
         #[command(flatten)]
@@ -335,6 +350,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CatalogueSync { api } => operate::sync_catalogue(api).await,
         Command::BankReconcile { api, date } => operate::reconcile_bank_day(api, date).await,
         Command::ArchiveHandIn { api, month, unit } => operate::archive_hand_in(api, month, unit).await,
+        Command::Report { api, period, unit, staff } => operate::report(api, period, unit, staff).await,
         Command::PostalSim(sim) => sim.run().await,
         Command::BankSim(sim) => sim.run().await,
         Command::ProvinceSim(sim) => sim.run().await,

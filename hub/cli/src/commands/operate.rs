@@ -193,6 +193,19 @@ pub async fn archive_hand_in(api: HubApi, month: String, unit: Option<String>) -
     print_answer(api.client()?.get(api.url("/api/v1/archive/hand-in")).query(&query)).await
 }
 
+pub async fn report(
+    api: HubApi,
+    period: String,
+    unit: Option<String>,
+    staff: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let query: Vec<(&str, String)> = std::iter::once(("period", period))
+        .chain(unit.map(|unit| ("unit", unit)))
+        .chain(staff.map(|staff| ("staff", staff)))
+        .collect();
+    print_answer(api.client()?.get(api.url("/api/v1/reports")).query(&query)).await
+}
+
 /// Checks an exported checkpoint or entry proof with the public key alone.
 fn check_exported(files: &[PathBuf], public_key: &str) -> anyhow::Result<ExitCode> {
     let trusted = hub::app::audit::public_key(public_key)?;

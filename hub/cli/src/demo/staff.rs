@@ -101,9 +101,13 @@ impl Staff {
                     (_, None) => (Role::Supervisor, None),
                 }
             }
-            ["cases"] | ["warnings"] | ["reviews", ..] | ["routing", ..] | ["delivery-orders"] | ["archive", ..] => {
-                (Role::Supervisor, None)
-            }
+            ["cases"]
+            | ["warnings"]
+            | ["reports"]
+            | ["reviews", ..]
+            | ["routing", ..]
+            | ["delivery-orders"]
+            | ["archive", ..] => (Role::Supervisor, None),
             ["decisions"] => {
                 let first = body.and_then(|body| body["decisions"][0]["case_number"].as_str()).unwrap_or_default();
                 let department =
