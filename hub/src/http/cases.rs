@@ -708,7 +708,8 @@ fn command_failure(case_number: &str, error: CommandError) -> ApiError {
             };
             BadRequest { status, field: field.map(String::from), message: rejection.to_string() }
         }
-        CommandError::Store(error) => return ApiError::Internal(error),
+        // A database gone for now is 503 (the request may be made again), not a failure.
+        CommandError::Store(error) => return ApiError::from(error),
     })
 }
 
