@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use hub_core::access::Rule;
+use hub_core::documents::escape;
 use hub_core::{reviews, Command, Rejection};
 use hub_web::Route;
 use serde::Deserialize;
@@ -54,10 +55,6 @@ struct ReviewForm {
 }
 
 const GRADES: [(i32, &str); 5] = [(5, "非常满意"), (4, "满意"), (3, "基本满意"), (2, "不满意"), (1, "非常不满意")];
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// A page of the review site with `body` inside.
 fn page_of(status: StatusCode, body: &str) -> Response {

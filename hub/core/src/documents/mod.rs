@@ -248,7 +248,8 @@ pub fn page_index(case: &Case) -> Vec<IndexLine> {
         .collect()
 }
 
-fn escape(text: &str) -> String {
+/// Text made safe to print inside HTML (documents and the review page).
+pub fn escape(text: &str) -> String {
     text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
         match c {
             '<' => out.push_str("&lt;"),
