@@ -37,10 +37,17 @@ function h(tag, attrs, ...children) {
 
 class ApiError extends Error {
   constructor(status, message, field) {
-    super(field ? `${message}（字段 ${field}）` : message);
+    super(`${STATUS_WORDS[status] || `错误 ${status}`}：${field ? `${message}（字段 ${field}）` : message}`);
     this.status = status;
+    this.field = field;
   }
 }
+
+/** What each refusal means to the person at the screen. */
+const STATUS_WORDS = {
+  400: "填写有误", 401: "请重新登录", 403: "无此权限", 404: "未找到", 409: "当前状态不允许此操作",
+  413: "内容过大", 422: "不符合办理规定", 429: "请求过于频繁，请稍候", 502: "外部系统暂不可用", 503: "系统繁忙，请稍后重试",
+};
 
 /** Calls the API with the signed-in token; JSON in, JSON (or HTML text) out. */
 async function api(method, path, body) {
@@ -124,7 +131,9 @@ function guide(matter) {
     ["事项名称", matter.name], ["实施编码", matter.implementation_code], ["事项类型", matter.kind],
     ["实施机关", matter.department_name], ["设定依据", matter.legal_basis], ["办理时限", limit],
     ["通办范围", SCOPES[matter.scope] || matter.scope], ["物流快递", matter.mail_allowed ? "支持邮寄送达" : "不支持，须到窗口领取"],
-    ["收费标准", yuan(matter.fee_fen)], ["办理结果", matter.certificate ? `${matter.certificate.name}（电子证照）` : "纸质文书"],
+    ["收费标准", matter.fees.length ? matter.fees.map((fee) => `${fee.name} ${yuan(fee.amount_fen)}（${fee.basis}）`).join("；") : "不收费"],
+    ["收费减免", matter.fee_relief.length ? matter.fee_relief.map((r) => `${r.name}：${r.payable_percent ? `按 ${r.payable_percent}% 收取` : "免收"}（${r.basis}）`).join("；") : "—"],
+    ["办理结果", matter.certificate ? `${matter.certificate.name}（电子证照）` : "纸质文书"],
   ];
   return h("div", { class: "guide" }, h("h2", {}, "办事指南"), h("table", {}, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))))));
 }
@@ -159,6 +168,9 @@ function acceptanceForm(matter) {
     field("详细地址", "receiver-address", {}));
   method.addEventListener("change", () => { address.hidden = method.value !== "mail"; });
   const tolerant = h("input", { type: "checkbox", name: "commits-to-supply" });
+  // A waiver or reduction claimed, with the proof the clerk checked (低保证, 残疾证 …).
+  const relief = h("select", { name: "fee-relief" }, h("option", { value: "" }, "不申请减免"), matter.fee_relief.map((r) => h("option", { value: r.rule }, r.name)));
+  const proof = h("input", { name: "relief-proof", placeholder: "证明材料编号（如低保证号）" });
   const error = errorLine();
   const outcome = h("div", { id: "outcome" });
   const submit = h("button", { type: "submit", id: "submit-application" }, "提交受理");
@@ -177,6 +189,7 @@ function acceptanceForm(matter) {
       // The hub fetches and verifies each certificate before examining the materials.
       certificates: checks.filter((c) => c.status.value === "ecert").map((c) => ({ material: c.material.name, certificate_id: c.problem.value.trim() })),
       commits_to_supply: tolerant.checked,
+      fee_relief: relief.value ? { rule: relief.value, proof_number: proof.value.trim() } : null,
       delivery: { method: method.value, address: method.value !== "mail" ? null : {
         name: value("receiver-name").value.trim(), phone: value("receiver-phone").value.trim(), province: value("receiver-province").value.trim(),
         city: value("receiver-city").value.trim(), county: value("receiver-county").value.trim(), address: value("receiver-address").value.trim(),
@@ -197,6 +210,7 @@ function acceptanceForm(matter) {
     h("form", { onsubmit: onSubmit },
       h("h2", {}, "材料清单（逐项核对）"), materials,
       h("label", {}, tolerant, " 容缺受理：主要材料齐全，申请人书面承诺限期补齐次要材料"),
+      matter.fee_relief.length ? h("div", { class: "grid2" }, h("label", {}, "收费减免", relief), h("label", {}, "减免证明", proof)) : "",
       h("h2", {}, "申请人"), applicant,
       h("h2", {}, "送达方式"), method, address,
       h("div", { class: "actions" }, submit), error),
@@ -258,6 +272,7 @@ async function caseFile(caseNumber) {
     ["事项", app.matter.name], ["申请人", `${app.applicant.name}（${app.applicant.id_number}）`], ["受理点", app.service_point.name],
     ["状态", stateBadge(c.state)], ["审批部门", c.department_name || "—"], ["承诺办结", dateOfDay(c.promised_date)],
     ["送达方式", DELIVERY[app.delivery_method] || app.delivery_method], ["运单号", c.waybill_number || "—"],
+    ["收费", feeText(c.fee)],
   ];
   const panel = h("div", { class: "panel", "data-case": caseNumber },
     h("h1", {}, `办件 ${caseNumber}`),
@@ -268,8 +283,133 @@ async function caseFile(caseNumber) {
     if (c.state === "awaiting_supplement") panel.append(await supplementForm(c));
     if (c.state === "awaiting_pickup") panel.append(pickupForm(c));
   }
+  panel.append(caseActions(c));
   panel.append(await documentsPanel(caseNumber));
   return panel;
+}
+
+// --- the actions on a case (办理操作) --------------------------------------------------------
+
+const COUNTER_ROLES = ["village_clerk", "township_clerk", "bank_outlet"];
+const DECIDER_ROLES = ["township_clerk", "county_approver"];
+const UNDECIDED = ["accepted", "routed", "suspended"];
+const PROCEDURES = { site_inspection: "现场踏勘", hearing: "听证", expert_review: "专家评审" };
+const STEPS = { make: "制证", seal: "盖章", dispatch: "出件" };
+
+/** Each action a role may take on a case in some state: its form's fields and the body sent. */
+const ACTIONS = [
+  { id: "decision", title: "审批决定", roles: DECIDER_ROLES, when: (c) => c.state === "routed",
+    fields: (c) => [choiceField("outcome", "决定", { approved: "准予许可", denied: "不予许可" }), textField("reason", "不予许可的理由（不予许可时必填）")],
+    body: (v, c) => ({ outcome: v.outcome, department_code: c.department_code, reason: v.reason || null }) },
+  { id: "refusal", title: "不予受理", roles: DECIDER_ROLES, when: (c) => ["submitted", "awaiting_supplement"].includes(c.state),
+    fields: () => [textField("reason", "不予受理的理由", true), textField("legal_basis", "法律依据（法律法规条款）", true)] },
+  { id: "procedures", title: "启动特别程序（踏勘、听证、专家评审）", roles: DECIDER_ROLES, when: (c) => c.state === "routed",
+    fields: () => [choiceField("procedure", "程序", PROCEDURES), textField("departments", "参加部门代码（多个以逗号分隔）"), textField("parties", "当事人、利害关系人（多个以逗号分隔）"), dateField("scheduled_date", "听证日期（听证必填，至少七个工作日后）")],
+    body: (v) => ({ procedure: v.procedure, departments: listOf(v.departments), parties: listOf(v.parties), scheduled_date: v.scheduled_date || null }) },
+  { id: "procedures/complete", title: "特别程序结束，录入记录（踏勘笔录、听证笔录、评审意见）", roles: DECIDER_ROLES, when: (c) => c.state === "suspended",
+    fields: () => [areaField("summary", "记录内容", true)] },
+  // A consulted department gives its own opinion.
+  { id: "opinions", title: "出具并联审批意见", roles: ["county_approver"], when: (c) => c.state === "routed" && opinionOwed(c),
+    fields: () => [choiceField("opinion", "本部门意见", { agree: "同意", disagree: "不同意" }), textField("remarks", "说明")],
+    body: (v) => ({ department_code: me.unit, opinion: v.opinion, remarks: v.remarks }) },
+  { id: "steps", title: "完成办理环节（审查步骤；准予后制证、盖章、出件）", roles: DECIDER_ROLES, when: (c) => c.state === "routed" || (c.state === "approved"),
+    fields: (c) => [c.state === "approved" ? choiceField("step", "环节", Object.fromEntries(Object.entries(STEPS).filter(([id]) => !c.steps.some((s) => s.step === id)))) : textField("step", "审查步骤代码（见审查细则）", true), textField("remarks", "说明")] },
+  { id: "extension", title: "延长审批期限（第四十二条，限一次）", roles: DECIDER_ROLES, when: (c) => UNDECIDED.includes(c.state) && !c.extended,
+    fields: () => [textField("approved_by", "批准延期的负责人", true), textField("reason", "延期理由", true)] },
+  { id: "hearing-rights", title: "告知听证权利（听证权利告知书）", roles: DECIDER_ROLES, when: (c) => c.state === "routed" && c.hearing_request_by === null,
+    fields: () => [textField("parties", "利害关系人（多个以逗号分隔）")], body: (v) => ({ parties: listOf(v.parties) }) },
+  { id: "supervision/answer", title: "反馈督办单", roles: DECIDER_ROLES, when: (c) => c.supervisions.some((s) => !s.answered),
+    fields: (c) => [choiceField("order_number", "督办单", Object.fromEntries(c.supervisions.filter((s) => !s.answered).map((s) => [s.order_number, `${s.order_number}（${dateOfDay(s.answer_by)} 前反馈）`]))), areaField("answer", "办理情况", true)] },
+  { id: "certificate/revocation", title: "撤销电子证照", roles: DECIDER_ROLES, when: (c) => c.certificate && c.certificate.status === "valid",
+    fields: () => [textField("reason", "撤销理由", true)] },
+  { id: "complaints", title: "登记投诉：要求了指南以外的材料或条件", roles: COUNTER_ROLES, when: (c) => c.state !== "archived",
+    fields: () => [textField("demanded", "被要求的材料或条件", true)] },
+  { id: "commitment/close", title: "容缺承诺逾期未补齐的处理", roles: COUNTER_ROLES, when: (c) => c.outstanding_materials.length > 0 && !c.commitment_outcome,
+    fields: () => [textField("outcome", "处理结果（如：撤销许可、记入信用记录）", true)] },
+  { id: "withdrawal", title: "撤回申请（决定前，申请人书面申请）", roles: COUNTER_ROLES, when: (c) => ["submitted", "awaiting_supplement", ...UNDECIDED].includes(c.state),
+    fields: () => [textField("reason", "撤回理由", true)] },
+  { id: "review-visits", title: "请申请人评价本次服务（一次一评）", roles: COUNTER_ROLES, when: (c) => c.state !== "submitted",
+    fields: () => [], done: reviewVisit },
+  { id: "rectifications/verify", title: "差评核实（调查核实并答复申请人）", roles: ["supervisor"], when: (c) => c.rectifications.some((r) => !r.closed && r.substantiated === null),
+    fields: (c) => [choiceField("item_number", "差评整改单", openItems(c, (r) => r.substantiated === null)), areaField("finding", "核实情况", true),
+      choiceField("substantiated", "是否属实", { true: "属实，须整改", false: "不属实" }), areaField("reply", "答复申请人（短信）", true)],
+    body: (v) => ({ item_number: v.item_number, finding: v.finding, substantiated: v.substantiated === "true", reply: v.reply }) },
+  { id: "rectifications/close", title: "整改完成，关闭整改单", roles: ["supervisor"], when: (c) => c.rectifications.some((r) => !r.closed && r.substantiated === true),
+    fields: (c) => [choiceField("item_number", "差评整改单", openItems(c, (r) => r.substantiated === true)), areaField("feedback", "整改情况及回访", true)] },
+];
+
+function opinionOwed(c) {
+  return c.opinions_required.includes(me.unit) && !c.opinions.some((o) => o.department_code === me.unit);
+}
+
+function openItems(c, wanted) {
+  return Object.fromEntries(c.rectifications.filter((r) => !r.closed && wanted(r)).map((r) => [r.item_number, `${r.item_number}（${dateOfDay(r.deadline)} 前）`]));
+}
+const listOf = (value) => value.split(/[,，、\s]+/).map((part) => part.trim()).filter(Boolean);
+const textField = (name, label, required) => ({ name, label, required, make: () => h("input", { name, required, autocomplete: "off" }) });
+const dateField = (name, label) => ({ name, label, make: () => h("input", { name, type: "date" }) });
+const areaField = (name, label, required) => ({ name, label, required, make: () => h("textarea", { name, required, rows: 3 }) });
+const choiceField = (name, label, options) => ({ name, label, make: () => h("select", { name }, Object.entries(options).map(([value, title]) => h("option", { value }, title))) });
+
+/** The actions the signed-in role may take on this case now, each a keyboard-friendly form. */
+function caseActions(c) {
+  const mine = ACTIONS.filter((action) => action.roles.includes(me.role) && action.when(c));
+  if (!mine.length) return h("div");
+  return h("div", { class: "case-actions" }, h("h2", {}, "办理操作"), mine.map((action) => actionForm(action, c)));
+}
+
+function actionForm(action, c) {
+  const fields = action.fields(c).map((field) => ({ ...field, input: field.make() }));
+  const error = errorLine();
+  const result = h("div", { class: "action-result" });
+  const submit = h("button", { type: "submit", "data-submit": action.id }, "提交");
+  const send = async (event) => {
+    event.preventDefault();
+    show(error);
+    fields.forEach((f) => f.input.removeAttribute("aria-invalid"));
+    const values = Object.fromEntries(fields.map((f) => [f.name, f.input.value.trim()]));
+    const body = action.body ? action.body(values, c) : values;
+    submit.disabled = true;
+    try {
+      const answer = await api("POST", `/api/v1/cases/${c.case_number}/${action.id}`, body);
+      if (action.done) result.replaceChildren(action.done(answer));
+      else document.getElementById("tracked").replaceChildren(await caseFile(c.case_number));
+    } catch (failure) {
+      show(error, failure);
+      const wrong = fields.find((f) => failure.field && failure.field.startsWith(f.name));
+      if (wrong) { wrong.input.setAttribute("aria-invalid", "true"); wrong.input.focus(); }
+    }
+    submit.disabled = false;
+  };
+  return h("details", { class: "action", "data-action": action.id },
+    h("summary", {}, action.title),
+    h("form", { onsubmit: send },
+      h("div", { class: "grid2" }, fields.map((f) => h("label", {}, f.label, f.input))),
+      h("div", { class: "actions" }, submit), error),
+    result);
+}
+
+/** A counter visit's review: the applicant grades it on their own screen, by its link or QR code. */
+function reviewVisit(visit) {
+  // The page is the hub's own: shown on this origin, wherever the public link points.
+  const link = new URL(visit.link);
+  const frame = h("iframe", { class: "review-screen", title: "申请人评价页", src: link.pathname + link.search });
+  return h("div", { class: "panel", id: "review-visit" },
+    h("p", {}, "请申请人在自己的手机上扫描二维码，或在副屏上评价本次服务（工作人员不代评）。"),
+    h("p", {}, h("a", { href: visit.link, target: "_blank", id: "review-link" }, visit.link)),
+    frame);
+}
+
+/** A case's fee as the counter tells it: due, relieved, paid with its receipts, refunded. */
+function feeText(fee) {
+  if (!fee) return "不收费";
+  const paid = fee.payments.reduce((sum, [, fen]) => sum + fen, 0);
+  const money = (fen) => `¥${(fen / 100).toFixed(2)}`;
+  const parts = [`应缴 ${money(fee.total_fen)}`];
+  if (fee.relief) parts.push(`减免 ${money(fee.relief.relieved_fen)}（${fee.relief.name}）`);
+  parts.push(paid ? `已缴 ${money(paid)}${fee.receipts.length ? `，票据 ${fee.receipts.join("、")}` : ""}` : "未缴");
+  if (fee.refund) parts.push(`${fee.refund.refund_id ? "已退" : "退费办理中"} ${money(fee.refund.amount_fen)}`);
+  return parts.join("；");
 }
 
 async function supplementForm(c) {
@@ -358,6 +498,194 @@ async function warningsView(root) {
     table(["时间", "办件编号", "预警", "范围", "到期日", "升级督办", "内容"], recent.map((w) => [
       minute(w.occurred_at), w.case_number, levelBadge(w.level), WARNING_SCOPES[w.scope] || w.scope, dateOfDay(w.due_date), w.escalate ? "是" : "否", w.message,
     ]), (i) => ({ class: `level-${recent[i].level}` }))));
+}
+
+// --- supervisors' board (电子监察) ----------------------------------------------------------
+
+const BOARD_KINDS = {
+  deadline: "临近或超过办理时限", stalled: "环节停滞", repeated_supplements: "多次告知补正", refusal_without_basis: "不予受理/不予许可缺依据",
+  fee_outside_guide: "收费与指南不符", bad_review_unanswered: "差评未核实", supervision_overdue: "督办逾期未反馈",
+};
+/** Seconds between two refreshes of the live board. */
+const BOARD_REFRESH_SECONDS = 10;
+
+async function boardView(root) {
+  const unit = h("input", { name: "board-unit", placeholder: "单位代码（乡镇、站点、部门），不填为全县" });
+  const level = h("select", { name: "board-level" }, h("option", { value: "" }, "全部"), ["red", "yellow", "warning"].map((l) => h("option", { value: l }, LEVELS[l])));
+  const error = errorLine();
+  const stamp = h("span", { class: "muted", id: "board-stamp" });
+  const summary = h("div", { id: "board-summary" });
+  const items = h("div", { id: "board-items" });
+  const detail = h("div", { id: "tracked" });
+  const draw = async () => {
+    const query = new URLSearchParams();
+    if (unit.value.trim()) query.set("unit", unit.value.trim());
+    if (level.value) query.set("level", level.value);
+    try {
+      const board = await api("GET", `/api/v1/supervision/board?${query}`);
+      show(error);
+      stamp.textContent = `更新于 ${minute(board.generated_at)}，每 ${BOARD_REFRESH_SECONDS} 秒自动刷新`;
+      summary.replaceChildren(h("div", { class: "legend" }, ["red", "yellow", "warning"].map((l) => h("span", { "data-count": l }, levelBadge(l), ` ${board.by_level[l] || 0} 件`))),
+        bars("board-chart", Object.entries(BOARD_KINDS).map(([kind, title]) => [title, board.by_kind[kind] || 0])));
+      items.replaceChildren(table(["监察", "办件编号", "事项", "情况", "受理点", "审批部门", ""], board.items.map((item) => [
+        levelBadge(item.level), h("a", { href: "#", onclick: async (event) => { event.preventDefault(); detail.replaceChildren(await caseFile(item.case_number)); } }, item.case_number),
+        BOARD_KINDS[item.kind] || item.kind, item.detail, item.point_name || item.point, item.department_name || item.department || "—",
+        h("a", { href: "#", onclick: async (event) => { event.preventDefault(); detail.replaceChildren(await caseFile(item.case_number)); detail.querySelector("#flow").scrollIntoView(); } }, "流转记录"),
+      ]), (i) => ({ class: `level-${board.items[i].level}`, "data-kind": board.items[i].kind, "data-case": board.items[i].case_number })));
+    } catch (failure) { show(error, failure); }
+  };
+  const filters = h("form", { class: "actions", onsubmit: (event) => { event.preventDefault(); draw(); } },
+    h("span", {}, "单位"), unit, h("span", {}, "预警级别"), level, h("button", { type: "submit", id: "board-filter" }, "筛选"), stamp);
+  await draw();
+  // Live: the board refreshes itself while it is the open view.
+  const timer = setInterval(() => { if (root.isConnected) draw(); else clearInterval(timer); }, BOARD_REFRESH_SECONDS * 1000);
+  root.append(h("div", { class: "panel" }, h("h1", {}, "电子监察"), filters, error, summary, items), detail);
+}
+
+/** Horizontal bars, one per [label, value]. */
+function bars(id, rows) {
+  const top = Math.max(1, ...rows.map(([, value]) => value));
+  const [label, width, row] = [190, 520, 20];
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${label + width + 60} ${rows.length * row + 4}`);
+  svg.setAttribute("id", id);
+  svg.setAttribute("class", "bars");
+  rows.forEach(([title, value], i) => {
+    const add = (tag, attrs, content) => {
+      const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+      if (content !== undefined) node.textContent = content;
+      svg.append(node);
+    };
+    add("text", { x: label - 6, y: i * row + 14, "text-anchor": "end" }, title);
+    add("rect", { x: label, y: i * row + 3, width: (value / top) * width, height: row - 6, fill: PALETTE[1], "data-label": title, "data-value": value });
+    add("text", { x: label + (value / top) * width + 4, y: i * row + 14 }, String(value));
+  });
+  return svg;
+}
+
+// --- supervisors' reports (办件通报) ---------------------------------------------------------
+
+const percent = (share) => (share.rate === null || share.rate === undefined ? "—" : `${(share.rate * 100).toFixed(1)}%（${share.count}/${share.of}）`);
+
+async function reportsView(root) {
+  const now = new Date(Date.now() + 8 * 3600000).toISOString();
+  const period = h("input", { name: "report-period", value: now.slice(0, 7), placeholder: "2026-12、2026-Q4、2026 或 2026-12-02" });
+  const unit = h("input", { name: "report-unit", placeholder: "单位或窗口代码，不填为全县" });
+  const error = errorLine();
+  const shown = h("div", { id: "report" });
+  const links = h("div", { class: "actions" });
+  const draw = async (event) => {
+    if (event) event.preventDefault();
+    show(error);
+    const query = new URLSearchParams({ period: period.value.trim() });
+    if (unit.value.trim()) query.set("unit", unit.value.trim());
+    try {
+      const { report: r } = await api("GET", `/api/v1/reports?${query}`);
+      const rows = [
+        ["收件", r.received], ["网上申请", percent(r.online)], ["村站收件", percent(r.village_station)], ["银行网点代办", percent(r.bank_outlet)], ["全城通办", percent(r.city_wide)],
+        ["受理", r.accepted], ["容缺受理", percent(r.tolerant)], ["不予受理", r.refused], ["告知补正", r.incomplete], ["多次告知补正", r.repeated_notices],
+        ["容缺承诺按期补齐", percent(r.commitments_kept)], ["办结", r.decided], ["按时办结", percent(r.on_time)], ["即办件当日办结", percent(r.instant_same_day)],
+        ["平均用时（工作日）", r.mean_working_days === null ? "—" : r.mean_working_days.toFixed(1)], ["90% 办件用时不超过（工作日）", r.p90_working_days === null ? "—" : r.p90_working_days],
+        ["归档", r.archived], ["最多跑一次", percent(r.one_trip)], ["评价", r.reviews], ["好评率", percent(r.good_reviews)], ["差评", r.bad_reviews],
+        ["差评按期整改", percent(r.rectified_on_time)], ["督办按期反馈", percent(r.supervision_answered_on_time)],
+        ["收费", yuan(r.fees_collected_fen)], ["退费", yuan(r.fees_refunded_fen)], ["减免", `${yuan(r.fees_relieved_fen)}（${r.reliefs} 笔）`],
+      ];
+      shown.replaceChildren(
+        h("p", { class: "muted" }, `${r.first_day} 至 ${r.last_day}`),
+        h("div", { class: "columns" },
+          table(["指标", "数值"], rows, (i) => ({ "data-figure": rows[i][0] })),
+          h("div", {}, h("h2", {}, "送达方式"), bars("out-chart", Object.entries({ mail: "邮寄", window: "窗口", locker: "智能柜", village_station: "村站" }).map(([k, t]) => [t, r.results_out[k] || 0])),
+            h("h2", {}, "预警与红黄牌"), bars("card-chart", ["warning", "yellow", "red"].map((l) => [LEVELS[l], r.cards[l] || 0])))));
+      // The printable bulletin and the spreadsheet, fetched with the token and handed over as files.
+      const file = async (path, name, type) => {
+        const response = await fetch(`${path}?period=${encodeURIComponent(period.value.trim())}`, { headers: { Authorization: `Bearer ${token}` } });
+        if (!response.ok) { show(error, new ApiError(response.status, (await response.json()).error)); return; }
+        const blob = new Blob([await response.arrayBuffer()], { type });
+        if (type.startsWith("text/html")) window.open(URL.createObjectURL(blob), "_blank");
+        else Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: name }).click();
+      };
+      links.replaceChildren(
+        h("button", { type: "button", class: "plain", id: "bulletin-html", onclick: () => file("/api/v1/reports/bulletin", "", "text/html") }, "打印办件通报（A4）"),
+        h("button", { type: "button", class: "plain", id: "bulletin-xlsx", onclick: () => file("/api/v1/reports/bulletin/xlsx", `办件通报-${period.value.trim()}.xlsx`, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") }, "下载电子表格"));
+    } catch (failure) { show(error, failure); }
+  };
+  await draw();
+  root.append(h("div", { class: "panel" }, h("h1", {}, "办件通报"),
+    h("form", { class: "actions", onsubmit: draw }, h("span", {}, "统计期间"), period, h("span", {}, "单位"), unit, h("button", { type: "submit", id: "show-report" }, "统计")),
+    error, links, shown));
+}
+
+// --- integrators' reconciliation (银行对账) --------------------------------------------------
+
+const DISCREPANCIES = { missing_in_hub: "银行有、平台无（到账未确认）", missing_at_bank: "平台有、银行无", duplicate: "重复缴费", amount_mismatch: "金额不符", unknown_order: "未知缴费单" };
+
+async function reconciliationView(root) {
+  const day = h("input", { name: "reconcile-day", type: "date", value: new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10) });
+  const error = errorLine();
+  const shown = h("div", { id: "reconciliation" });
+  const render = (r, title) => h("div", {},
+    h("h2", {}, title),
+    h("p", { "data-matched": r.matched }, `对账单 ${r.statement_lines} 笔，平台记录 ${r.recorded_payments} 笔，一致 ${r.matched} 笔，差异 ${r.discrepancies.length} 笔。`),
+    r.discrepancies.length ? table(["差异", "交易号", "缴费单号", "应缴", "实缴"], r.discrepancies.map((d) => [DISCREPANCIES[d.kind] || d.kind, d.payment_id, d.order_number, d.expected_fen === null ? "—" : yuan(d.expected_fen), yuan(d.paid_fen)]), (i) => ({ "data-kind": r.discrepancies[i].kind })) : h("p", { class: "ok" }, "无差异。"));
+  const present = (r) => shown.replaceChildren(render(r, `${r.day} 缴费对账`), r.refunds ? render(r.refunds, `${r.day} 退费对账`) : "");
+  const run = async (event) => {
+    event.preventDefault();
+    show(error);
+    try { present(await api("POST", "/api/v1/bank/reconciliations", { date: day.value })); } catch (failure) { show(error, failure); }
+  };
+  const latest = async () => {
+    show(error);
+    try { present(await api("GET", `/api/v1/bank/reconciliations/${day.value}`)); } catch (failure) { show(error, failure); }
+  };
+  root.append(h("div", { class: "panel" }, h("h1", {}, "银行缴费对账"),
+    h("form", { class: "actions", onsubmit: run }, h("span", {}, "对账日期"), day, h("button", { type: "submit", id: "run-reconciliation" }, "立即对账"), h("button", { type: "button", class: "plain", onclick: latest }, "查看最近结果")),
+    error, shown));
+}
+
+// --- integrators' tokens (令牌管理) -----------------------------------------------------------
+
+const ROLES = {
+  village_clerk: "村级代办员", township_clerk: "乡镇便民服务中心窗口人员", bank_outlet: "银行网点代办员", county_approver: "县级审批人员",
+  supervisor: "效能督查人员", postal: "邮政寄递", data_bureau: "县数据局", integrator: "系统集成人员",
+};
+
+async function tokensView(root) {
+  const panel = h("div", { class: "panel" });
+  const issued = h("div", { id: "issued-token" });
+  const error = errorLine();
+  const field = (label, input) => h("label", {}, label, input);
+  const holder = h("input", { name: "token-holder", required: true });
+  const kind = h("select", { name: "token-kind" }, h("option", { value: "person" }, "个人"), h("option", { value: "system" }, "系统"));
+  const role = h("select", { name: "token-role" }, Object.entries(ROLES).map(([code, title]) => h("option", { value: code }, title)));
+  const unit = h("input", { name: "token-unit", placeholder: "服务点或部门代码（县级角色不填）" });
+  const window_ = h("input", { name: "token-window", placeholder: "窗口代码（选填）" });
+  const draw = async () => {
+    const { tokens } = await api("GET", "/api/v1/tokens");
+    const revoke = async (id) => {
+      show(error);
+      try { await api("POST", `/api/v1/tokens/${id}/revocation`); await draw(); } catch (failure) { show(error, failure); }
+    };
+    panel.replaceChildren(h("h1", {}, `访问令牌（${tokens.length} 个）`), error, table(["持有人", "角色", "单位", "窗口", "签发", "到期", "状态", ""], tokens.map((t) => [
+      t.holder, ROLES[t.role] || t.role, t.unit || "—", t.window || "—", minute(t.issued_at), minute(t.expires_at),
+      t.revoked_at ? `已吊销 ${minute(t.revoked_at)}` : "有效",
+      t.revoked_at ? "" : h("button", { type: "button", class: "small plain", "data-revoke": t.token_id, onclick: () => revoke(t.token_id) }, "吊销"),
+    ]), (i) => ({ "data-token": tokens[i].token_id })));
+  };
+  const issue = async (event) => {
+    event.preventDefault();
+    show(error);
+    try {
+      const body = { holder: holder.value.trim(), kind: kind.value, role: role.value, unit: unit.value.trim() || null, window: window_.value.trim() || null };
+      const answer = await api("POST", "/api/v1/tokens", body);
+      issued.replaceChildren(h("p", { class: "ok" }, `已签发，令牌仅显示这一次，请交给 ${answer.holder}：`), h("code", { id: "new-token" }, answer.token));
+      await draw();
+    } catch (failure) { show(error, failure); }
+  };
+  await draw();
+  root.append(h("div", { class: "panel" }, h("h1", {}, "签发令牌"),
+    h("form", { onsubmit: issue }, h("div", { class: "grid2" }, field("持有人", holder), field("类型", kind), field("角色", role), field("单位", unit), field("窗口", window_)),
+      h("div", { class: "actions" }, h("button", { type: "submit", id: "issue-token" }, "签发"))), issued), panel);
 }
 
 // --- postal board (邮政看板) ---------------------------------------------------------------
@@ -497,10 +825,10 @@ const TABS = {
   bank_outlet: [["accept", "受理登记", acceptanceView], TRACK],
   township_clerk: [["accept", "受理登记", acceptanceView], ["approve", "审批队列", approvalView], TRACK],
   county_approver: [["approve", "审批队列", approvalView], TRACK],
-  supervisor: [["warnings", "超时预警", warningsView], TRACK],
+  supervisor: [["board", "电子监察", boardView], ["reports", "办件通报", reportsView], ["warnings", "超时预警", warningsView], TRACK],
   postal: [["postal", "邮政看板", postalView]],
   data_bureau: [["audit", "数据共享审计", auditView]],
-  integrator: [["connectors", "连接器状态", connectorsView]],
+  integrator: [["connectors", "连接器状态", connectorsView], ["reconcile", "银行对账", reconciliationView], ["tokens", "令牌管理", tokensView]],
 };
 
 async function openTab(tab) {
@@ -525,7 +853,7 @@ async function signIn(presented) {
   document.getElementById("who").hidden = false;
   document.getElementById("who-name").textContent = me.holder;
   document.getElementById("who-role").textContent = me.role_title;
-  document.getElementById("who-unit").textContent = me.unit_name || "";
+  document.getElementById("who-unit").textContent = [me.unit_name, me.window_name].filter(Boolean).join(" · ");
   const tabs = TABS[me.role] || [];
   const nav = document.getElementById("tabs");
   nav.replaceChildren(...tabs.map((tab) => h("button", { type: "button", "data-tab": tab[0], onclick: () => openTab(tab) }, tab[1])));

@@ -67,6 +67,9 @@ pub struct ApplicationSubmitted {
     /// A fee waiver or reduction claimed (v5).
     #[serde(default)]
     pub fee_relief: Option<FeeReliefClaim>,
+    /// The counter (窗口) it was taken in at, when the clerk's token is bound to one.
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 /// A fee waiver or reduction claimed at the counter: the county's rule and the proof shown.

@@ -150,6 +150,7 @@ fn samples() -> Vec<Event> {
             domicile_township: Some("610429100".into()),
             received_by: "刘代办".into(),
             fee_relief: Some(FeeReliefClaim { rule: "dibao".into(), proof_number: "低保证 6104290001".into() }),
+            window: Some("610429000000-W01".into()),
         }
         .into(),
         CaseAccepted {

@@ -287,6 +287,7 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
                     kind: TokenKind::Person,
                     role: Role::Supervisor,
                     unit: None,
+                    window: None,
                     valid_days: Some(1),
                 },
                 "test",

@@ -18,6 +18,13 @@ use serde_json::{json, Value};
 const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
 const APPROVAL_BUREAU: &str = "11610429MB2912345A";
 const VILLAGE: &str = "610429100201";
+const TOWNSHIP: &str = "610429100000";
+const COUNTY_HALL: &str = "610429000000";
+const BANK_OUTLET: &str = "BANK-PSBC-610429100";
+const FOOD: &str = "11610429MB2912345A4000104119000";
+const CONSTRUCTION: &str = "11610429MB2912345A4000106012000";
+/// A department the construction matter consults (并联审批).
+const CONSULTED: &str = "11610429MB291234AF";
 const WIDTH: i64 = 1366;
 
 /// One browser session, with chromedriver running beside it.
@@ -156,18 +163,24 @@ async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_role_does_its_main_task_in_the_console() {
-    let dir = tempfile::tempdir().unwrap();
+/// A hub on SQLite that has driven the first `cases` of a county day to the end.
+async fn county_day(dir: &tempfile::TempDir, cases: usize) -> DemoRun {
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.path().join("hub.db").display());
     config.api.listen = "127.0.0.1:0".into();
     config.audit.archive_dir = dir.path().join("archives").display().to_string();
     let mut options = demo_options(dir.path());
-    options.cases = 6;
+    options.cases = cases;
     let demo = DemoRun::start(config, &options).await.unwrap();
+    assert_eq!(demo.drive(&options).await.unwrap().completed, cases);
+    demo
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_does_its_main_task_in_the_console() {
+    let dir = tempfile::tempdir().unwrap();
     // A county day's first cases, mailed and archived: the postal board and the audit have data.
-    assert_eq!(demo.drive(&options).await.unwrap().completed, 6);
+    let demo = county_day(&dir, 6).await;
     let desk = Desk::new(&demo);
     let hub = &demo.hub;
     let state_of = |case: &str| {
@@ -301,7 +314,7 @@ async fn each_role_does_its_main_task_in_the_console() {
 
     // The supervisor follows the case's flow record, with the applicant's ID number masked.
     let supervisor = common::token(hub, "赵督查", Role::Supervisor, None).await;
-    console.sign_in(&supervisor, "warnings").await;
+    console.sign_in(&supervisor, "board").await;
     console.click("button[data-tab=track]").await;
     console.fill("[name=case-number]", accepted).await;
     console.click("#track").await;
@@ -400,6 +413,211 @@ async fn each_role_does_its_main_task_in_the_console() {
     console.fill("#token", "hubt_0000_forged").await;
     console.click("#sign-in-button").await;
     eventually("the refusal", || async move { console.text("#sign-in-error").await.contains("令牌无效") }).await;
+
+    console.client.clone().close().await.unwrap();
+    demo.stop().await;
+}
+
+/// The rest of a county hall's day in the console, each step checked against the hub's records:
+/// a township clerk refuses an application with its legal basis, an approver runs a site
+/// inspection and records it, a consulted department gives its opinion, an applicant reviews a
+/// counter visit on their own screen and the supervisor verifies and closes the rectification,
+/// the integrator reconciles the bank's day, and the supervisor follows the live board and the
+/// month's report — at 1366 px, and the bank outlet's counter at 1024 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_counter_day_in_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = county_day(&dir, 2).await;
+    let desk = Desk::new(&demo);
+    let hub = &demo.hub;
+    let case_of = |case: &str| {
+        let case = case.to_string();
+        async move { hub.store.case(&case).await.unwrap().unwrap() }
+    };
+    let console = &Console::open(demo.api_url()).await;
+    let open_case = |case: String| async move {
+        console.click("button[data-tab=track]").await;
+        console.fill("[name=case-number]", &case).await;
+        console.click("#track").await;
+        console.wait(&format!("[data-case='{case}'] .case-actions, [data-case='{case}'] #flow")).await;
+    };
+    let act = |action: &'static str, fields: Vec<(&'static str, String)>| async move {
+        console.click(&format!("details[data-action='{action}'] summary")).await;
+        for (name, value) in fields {
+            let css = format!("details[data-action='{action}'] [name={name}]");
+            let field = console.interactable(&css).await;
+            if field.tag_name().await.unwrap() == "select" {
+                field.select_by_value(&value).await.unwrap();
+            } else {
+                console.fill(&css, &value).await;
+            }
+        }
+        console.click(&format!("button[data-submit='{action}']")).await;
+    };
+    let matter = |code: &str| hub.reference.get().matter(code).unwrap().clone();
+
+    // A township clerk refuses an application that cannot be accepted, naming the law.
+    let self_employed = matter(SELF_EMPLOYED);
+    let only_first = json!({"materials": [self_employed.materials[0].name.clone()]});
+    let refused = desk.submit("console-refused", SELF_EMPLOYED, TOWNSHIP, only_first).await;
+    desk.wait_for(&refused, "awaiting_supplement").await;
+    let township_clerk = common::token(hub, "孙敏", Role::TownshipClerk, Some(TOWNSHIP)).await;
+    console.sign_in(&township_clerk, "accept").await;
+    open_case(refused.clone()).await;
+    console.click("details[data-action='refusal'] summary").await;
+    console.click("button[data-submit='refusal']").await;
+    eventually("the browser's own check of the required reason", || async move {
+        console
+            .client
+            .execute(
+                "return document.querySelector(\"details[data-action='refusal'] [name=reason]\").validity.valueMissing",
+                vec![],
+            )
+            .await
+            .unwrap()
+            == json!(true)
+    })
+    .await;
+    console.fill("details[data-action='refusal'] [name=reason]", "申请事项依法不属于本机关职权范围").await;
+    console
+        .fill(
+            "details[data-action='refusal'] [name=legal_basis]",
+            "《中华人民共和国行政许可法》第三十二条第一款第（二）项",
+        )
+        .await;
+    console.click("button[data-submit='refusal']").await;
+    console
+        .wait(&format!(
+            "[data-case='{refused}'] [data-state=not_accepted], [data-case='{refused}'] [data-state=archived]"
+        ))
+        .await;
+    let record = case_of(&refused).await;
+    let refusal = record.history.iter().find(|h| h.kind == "AcceptanceRefused").expect("refused");
+    assert!(serde_json::to_string(&refusal.event).unwrap().contains("第三十二条第一款"), "the basis is recorded");
+    assert!(console.text("#tracked").await.contains("不予受理"), "the refusal notice is in the case file");
+    console.shot("10-township-clerk-refusal").await;
+    console.fits_the_screen("the refusal").await;
+
+    // The approver starts a joint site inspection, then records it: the clock stands still meanwhile.
+    let inspected = &desk.submit("console-inspected", FOOD, VILLAGE, json!({})).await;
+    desk.wait_for(inspected, "routed").await;
+    let approver = common::token(hub, "李明", Role::CountyApprover, Some(APPROVAL_BUREAU)).await;
+    console.sign_in(&approver, "approve").await;
+    open_case(inspected.clone()).await;
+    act(
+        "procedures",
+        vec![
+            ("procedure", "site_inspection".into()),
+            ("departments", format!("{APPROVAL_BUREAU}，11610429MB2912346B")),
+        ],
+    )
+    .await;
+    console.wait(&format!("[data-case='{inspected}'] details[data-action='procedures/complete']")).await;
+    assert_eq!(case_of(inspected).await.case.state.as_str(), "suspended");
+    act("procedures/complete", vec![("summary", "经营场所与申请材料一致，设备布局符合要求".into())]).await;
+    console.wait(&format!("[data-case='{inspected}'] details[data-action='decision']")).await;
+    let titles = desk.titles(inspected).await;
+    assert!(titles.contains(&"现场踏勘记录".to_string()), "{titles:?}");
+    console.shot("11-approver-site-inspection").await;
+
+    // A consulted department gives its opinion on a parallel approval (并联审批).
+    let parallel = &desk.submit("console-parallel", CONSTRUCTION, COUNTY_HALL, json!({})).await;
+    desk.wait_for(parallel, "routed").await;
+    let consulted = common::token(hub, "周规划", Role::CountyApprover, Some(CONSULTED)).await;
+    console.sign_in(&consulted, "approve").await;
+    open_case(parallel.clone()).await;
+    act("opinions", vec![("opinion", "agree".into()), ("remarks", "符合规划条件".into())]).await;
+    eventually("the opinion recorded", || async move {
+        case_of(parallel).await.case.opinions.iter().any(|o| o.department_code == CONSULTED)
+    })
+    .await;
+    console.shot("12-consulted-department-opinion").await;
+
+    // At the village counter the applicant grades the visit on their own screen: badly.
+    let clerk = common::token(hub, "王芳", Role::VillageClerk, Some(VILLAGE)).await;
+    console.sign_in(&clerk, "accept").await;
+    open_case(inspected.clone()).await;
+    act("review-visits", vec![]).await;
+    let screen = console.wait("iframe.review-screen").await;
+    screen.enter_frame().await.unwrap();
+    console.click("input[name=grade][value='1']").await;
+    console.fill("textarea[name=comment]", "窗口让我跑了两趟").await;
+    console.click("button[type=submit]").await;
+    console.client.enter_parent_frame().await.unwrap();
+    let item = poll("the bad review's rectification", || async move {
+        case_of(inspected).await.case.rectifications.first().map(|r| r.item_number.clone())
+    })
+    .await;
+    console.shot("13-applicant-review-at-the-counter").await;
+
+    // The supervisor's live board shows it, and a case told twice to supplement appears on it
+    // without reloading; each item opens its case.
+    let supervisor = common::token(hub, "赵督查", Role::Supervisor, None).await;
+    console.sign_in(&supervisor, "board").await;
+    console.wait(&format!("#board-items tr[data-kind=bad_review_unanswered][data-case='{inspected}']")).await;
+    let (_, board) = desk.get("/api/v1/supervision/board".into()).await;
+    assert_eq!(console.count("#board-items tbody tr").await, board["items"].as_array().unwrap().len(), "{board}");
+    let first = json!({"materials": [self_employed.materials[0].name.clone()]});
+    let twice = desk.submit("console-twice", SELF_EMPLOYED, VILLAGE, first).await;
+    desk.wait_for(&twice, "awaiting_supplement").await;
+    let (status, _) =
+        desk.command(&twice, "supplements", json!({"materials": [self_employed.materials[1].name.clone()]})).await;
+    assert_eq!(status, 200);
+    console.wait(&format!("#board-items tr[data-kind=repeated_supplements][data-case='{twice}']")).await;
+    console.shot("14-supervisor-live-board").await;
+    console.fits_the_screen("the supervision board").await;
+
+    // The supervisor verifies the bad review (the reply goes to the applicant) and closes it.
+    console.click(&format!("#board-items tr[data-case='{inspected}'] a")).await;
+    act(
+        "rectifications/verify",
+        vec![
+            ("item_number", item.clone()),
+            ("finding", "经调阅记录，申请人首次来访未获一次性告知".into()),
+            ("substantiated", "true".into()),
+            ("reply", "已核实，窗口已整改，感谢监督".into()),
+        ],
+    )
+    .await;
+    console.wait(&format!("[data-case='{inspected}'] details[data-action='rectifications/close']")).await;
+    act("rectifications/close", vec![("item_number", item.clone()), ("feedback", "已培训窗口人员并回访申请人".into())])
+        .await;
+    eventually("the rectification closed", || async move {
+        case_of(inspected).await.case.rectifications.iter().all(|r| r.closed)
+    })
+    .await;
+    console.shot("15-supervisor-rectification").await;
+
+    // The month's report, as the hub counts it.
+    console.click("button[data-tab=reports]").await;
+    let received = console.wait("#report [data-figure=收件] td:nth-child(2)").await.text().await.unwrap();
+    let month = &connectors::framework::date_text(contracts::day_of(connectors::framework::now_ms()))[..7];
+    let (_, report) = desk.get(format!("/api/v1/reports?period={month}")).await;
+    assert_eq!(received, report["report"]["received"].to_string(), "{report}");
+    assert!(console.count("#out-chart rect").await == 4 && console.count("#bulletin-xlsx").await == 1);
+    console.shot("16-supervisor-monthly-report").await;
+    console.fits_the_screen("the monthly report").await;
+
+    // The integrator reconciles the bank's day; the console shows what the hub recorded.
+    let integrator = common::token(hub, "集成运维", Role::Integrator, None).await;
+    console.sign_in(&integrator, "connectors").await;
+    console.click("button[data-tab=reconcile]").await;
+    console.click("#run-reconciliation").await;
+    let matched = console.wait("#reconciliation [data-matched]").await.attr("data-matched").await.unwrap().unwrap();
+    let today = connectors::framework::date_text(contracts::day_of(connectors::framework::now_ms()));
+    let (_, stored) = desk.get(format!("/api/v1/bank/reconciliations/{today}")).await;
+    assert_eq!(matched, stored["matched"].to_string(), "{stored}");
+    console.shot("17-integrator-reconciliation").await;
+
+    // A bank outlet's small screen: the acceptance form still fits.
+    console.client.set_window_size(1024, 768).await.unwrap();
+    let outlet = common::token(hub, "农商行柜员", Role::BankOutlet, Some(BANK_OUTLET)).await;
+    console.sign_in(&outlet, "accept").await;
+    console.click("#matter-list li").await;
+    console.wait("#submit-application").await;
+    let width = console.client.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+    assert!(width.as_i64().unwrap() <= 1024, "the outlet's form is {width} px wide");
+    console.shot("18-bank-outlet-1024").await;
 
     console.client.clone().close().await.unwrap();
     demo.stop().await;

@@ -23,6 +23,7 @@ mod pipeline;
 mod postal;
 mod procedures;
 mod province;
+mod reports;
 mod schema_registry;
 mod schemathesis;
 mod seal;

@@ -257,6 +257,7 @@ async fn all_connectors_under_faults_lose_nothing_and_dead_letter_only_bad_data(
             expected.len() as i64,
             "{backend}: nothing else was dead-lettered"
         );
+        crate::reports::check_county_day(&demo, backend, CASES).await;
         demo.stop().await;
     }
 }

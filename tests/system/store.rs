@@ -33,6 +33,7 @@ pub fn application(reference: &Reference, request_id: &str) -> SubmitApplication
         commits_to_supply: false,
         domicile_township: None,
         fee_relief: None,
+        window: None,
         delivery: DeliveryChoice { method: "mail".into(), address: Some(common::postal_address("张三", "711300")) },
         received_by: "刘代办".into(),
     }

@@ -53,6 +53,26 @@ pub struct LedgerBench {
     pub archive_entries_per_second: f64,
 }
 
+/// The county-day mix at full speed, with the built-in simulators and no faults.
+fn full_speed(cases: usize, data_dir: &std::path::Path) -> DemoOptions {
+    DemoOptions {
+        cases,
+        resume: false,
+        data_dir: data_dir.to_path_buf(),
+        postal_url: None,
+        ecert_url: None,
+        province_url: None,
+        bank_url: None,
+        step_delay: Duration::ZERO,
+        progress: false,
+        concurrency: 32,
+        faults: Default::default(),
+        counterpart_faults: Default::default(),
+        mix: true,
+        electronic_seals: false,
+    }
+}
+
 /// Measures the ledger with `entries` synthetic exchanges.
 pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Result<LedgerBench> {
     let url = format!("sqlite://{}", dir.join("ledger-bench.db").display());
@@ -144,22 +164,7 @@ pub async fn run(
         config.bus.bootstrap_servers = Some(bootstrap);
         shared = Some((scratch, broker));
     }
-    let options = DemoOptions {
-        cases,
-        resume: false,
-        data_dir: data_dir.clone(),
-        postal_url: None,
-        ecert_url: None,
-        province_url: None,
-        bank_url: None,
-        step_delay: Duration::ZERO,
-        progress: false,
-        concurrency: 32,
-        faults: Default::default(),
-        counterpart_faults: Default::default(),
-        mix: true,
-        electronic_seals: false,
-    };
+    let options = full_speed(cases, &data_dir);
     let mut demo = DemoRun::start(config.clone(), &options).await?;
     let peers = match start_peers(&config, &demo, instances - 1).await {
         Ok(peers) => peers,
@@ -349,8 +354,8 @@ impl Scratch {
                 dir: None,
             });
         }
-        let dir = std::env::temp_dir().join(format!("hub-bench-drain-{}", std::process::id()));
-        let url = format!("sqlite://{}", dir.join("drain.db").display());
+        let dir = std::env::temp_dir().join(format!("hub-bench-scratch-{}", std::process::id()));
+        let url = format!("sqlite://{}", dir.join("scratch.db").display());
         Ok(Scratch { url, backend: "SQLite", schema: None, dir: Some(dir) })
     }
 
@@ -464,4 +469,166 @@ async fn shares(apis: &[String]) -> anyhow::Result<Vec<InstanceShare>> {
             share: messages_handled as f64 / total,
         })
         .collect())
+}
+
+/// The reports over a long history: `cases` cases synthesised into a scratch store from the
+/// histories of a county day the demo drove (renumbered, spread back over a year), each written
+/// with its report lines as the hub writes them; then the month's reports timed and recounted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportBench {
+    pub backend: &'static str,
+    pub cases: usize,
+    pub events: usize,
+    pub lines: i64,
+    pub synthesis_seconds: f64,
+    pub month: String,
+    pub month_received: u64,
+    /// One report of the month for the county, a township, a window and a staff member.
+    pub county_month_seconds: f64,
+    pub township_month_seconds: f64,
+    pub window_month_seconds: f64,
+    pub staff_month_seconds: f64,
+    /// The month's whole bulletin: the county and every township, department and window.
+    pub bulletin_seconds: f64,
+    pub recount_seconds: f64,
+    pub recount_matches: bool,
+}
+
+pub async fn report_bench(database_url: &str, cases: usize) -> anyhow::Result<ReportBench> {
+    let templates = county_day_histories().await?;
+    let scratch = Scratch::create(database_url).await?;
+    let outcome = reports_over(&scratch, &templates, cases).await;
+    scratch.remove().await;
+    outcome
+}
+
+/// Every history of a 200-case county day, as the demo leaves them.
+async fn county_day_histories() -> anyhow::Result<Vec<Vec<contracts::Event>>> {
+    let data_dir = std::env::temp_dir().join(format!("hub-bench-reports-{}", std::process::id()));
+    let mut config = Config::default();
+    config.api.listen = "127.0.0.1:0".into();
+    let options = full_speed(200, &data_dir);
+    let demo = DemoRun::start(config, &options).await?;
+    let driven = demo.drive(&options).await;
+    let mut histories = Vec::new();
+    let read = demo.hub.store.each_history(|history| histories.push(history.to_vec())).await;
+    demo.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    driven?;
+    read?;
+    Ok(histories)
+}
+
+/// A template history as another case: its number replaced, every event `days` earlier.
+fn renumbered(history: &[contracts::Event], number: &str, days: i64) -> anyhow::Result<Vec<contracts::Event>> {
+    let old = history[0].case_number().to_string();
+    history
+        .iter()
+        .map(|event| {
+            let mut value: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(event)?.replace(&old, number))?;
+            if let Some(at) = value.get_mut("occurred_at") {
+                *at = (at.as_i64().unwrap_or(0) - days * 86_400_000).into();
+            }
+            Ok(serde_json::from_value(value)?)
+        })
+        .collect()
+}
+
+async fn reports_over(
+    scratch: &Scratch,
+    templates: &[Vec<contracts::Event>],
+    cases: usize,
+) -> anyhow::Result<ReportBench> {
+    use hub::app::reports::{bulletin_of, keep_lines, recount_of, report_of, Appended};
+    use hub_core::reports::{Period, Unit};
+    let store = hub::store::Store::connect(&scratch.url, std::sync::Arc::new(contracts::Catalogue::builtin())).await?;
+    let reference = hub_core::Reference::builtin();
+    let started = Instant::now();
+    let mut events = 0;
+    const BATCH: usize = 1_000;
+    for first in (0..cases).step_by(BATCH) {
+        let mut batch = Vec::with_capacity(BATCH);
+        for i in first..(first + BATCH).min(cases) {
+            // Spread over the year before the template's day, a different day for each case.
+            let history =
+                renumbered(&templates[i % templates.len()], &format!("6104299{i:013}"), (i * 7_919 % 365) as i64)?;
+            let contracts::Event::ApplicationSubmitted(app) = &history[0] else {
+                anyhow::bail!("a history starts with its application")
+            };
+            let opened = hub_core::Case::open(app);
+            let case = history[1..].iter().fold(opened.clone(), hub_core::case::evolve);
+            batch.push((format!("report-bench-{i}"), opened, case, history));
+        }
+        let mut tx = store.begin().await?;
+        tx.insert_cases(&batch.iter().map(|(request, _, case, _)| (request.as_str(), case)).collect::<Vec<_>>())
+            .await?;
+        let entries: Vec<(u32, &contracts::Event)> =
+            batch.iter().flat_map(|(_, _, _, history)| (1..).zip(history.iter())).collect();
+        events += entries.len();
+        tx.append_history(&entries).await?;
+        let appended: Vec<Appended> = batch
+            .iter()
+            .map(|(_, opened, case, history)| Appended { loaded: opened, first_seq: 1, history, now: case })
+            .collect();
+        keep_lines(&mut tx, &appended, &reference).await?;
+        tx.commit().await?;
+    }
+    let synthesis_seconds = started.elapsed().as_secs_f64();
+    let lines = store.report_line_count().await?;
+
+    let month = "2026-06".to_string();
+    let period = Period::parse(&month).map_err(anyhow::Error::msg)?;
+    let timed = |unit: Unit| {
+        let (store, period) = (&store, &period);
+        async move {
+            let started = Instant::now();
+            let report = report_of(store, period, &unit).await?;
+            anyhow::Ok((report, started.elapsed().as_secs_f64()))
+        }
+    };
+    let (county, county_month_seconds) = timed(Unit::County).await?;
+    let (_, township_month_seconds) = timed(Unit::Township("610429100000".into())).await?;
+    let (_, window_month_seconds) = timed(Unit::Window("610429000000-W01".into())).await?;
+    let (_, staff_month_seconds) = timed(Unit::Staff("王审批".into())).await?;
+    let started = Instant::now();
+    bulletin_of(&store, &reference, &month, &period).await?;
+    let bulletin_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let recounted = recount_of(&store, &reference, &period, &Unit::County).await?;
+    let recount_seconds = started.elapsed().as_secs_f64();
+    Ok(ReportBench {
+        backend: scratch.backend,
+        cases,
+        events,
+        lines,
+        synthesis_seconds,
+        month,
+        month_received: county.received,
+        county_month_seconds,
+        township_month_seconds,
+        window_month_seconds,
+        staff_month_seconds,
+        bulletin_seconds,
+        recount_seconds,
+        recount_matches: recounted == county,
+    })
+}
+
+pub fn print_report_bench(bench: &ReportBench) {
+    println!(
+        "Reports over {} cases on {} ({} events, {} report lines, synthesised in {:.1} s)",
+        bench.cases, bench.backend, bench.events, bench.lines, bench.synthesis_seconds
+    );
+    println!("Month {}: {} applications received", bench.month, bench.month_received);
+    println!("  county report      {:>8.3} s", bench.county_month_seconds);
+    println!("  township report    {:>8.3} s", bench.township_month_seconds);
+    println!("  window report      {:>8.3} s", bench.window_month_seconds);
+    println!("  staff report       {:>8.3} s", bench.staff_month_seconds);
+    println!("  whole bulletin     {:>8.3} s", bench.bulletin_seconds);
+    println!(
+        "  recount from every history {:.1} s: {}",
+        bench.recount_seconds,
+        if bench.recount_matches { "the same figures" } else { "DIFFERENT FIGURES" }
+    );
 }

@@ -110,6 +110,23 @@ impl Role {
     }
 }
 
+/// A token bound to a window (窗口) is a clerk's at the window's own service point.
+pub fn check_window(role: Role, unit: Option<&str>, window: &str, reference: &Reference) -> Result<(), String> {
+    let Some(found) = reference.window(window) else {
+        return Err(format!("no window {window} in the county's reference data"));
+    };
+    if !matches!(role, Role::TownshipClerk | Role::VillageClerk | Role::BankOutlet) {
+        return Err(format!("a {} token works no window", role.code()));
+    }
+    if unit != Some(found.point.as_str()) {
+        return Err(format!(
+            "window {window} ({}) stands at service point {}, not the token's unit",
+            found.name, found.point
+        ));
+    }
+    Ok(())
+}
+
 /// Who works a service point's counter: its own clerk; the county hall's clerks also take the
 /// online point's cases.
 pub fn counter_of(point: &ServicePointInfo, county_code: &str) -> (Role, String) {
@@ -139,6 +156,8 @@ pub struct Seat {
     pub role: Role,
     /// Service point or department code, for the roles bound to one.
     pub unit: Option<String>,
+    /// The counter (窗口) a clerk works, when the token is bound to one.
+    pub window: Option<String>,
 }
 
 /// How a route is let in: each route of the hub's table names its rule.
@@ -252,7 +271,7 @@ mod tests {
     use super::*;
 
     fn seat(role: Role, unit: Option<&str>) -> Seat {
-        Seat { token_id: "t".into(), holder: "张三".into(), role, unit: unit.map(String::from) }
+        Seat { token_id: "t".into(), holder: "张三".into(), role, unit: unit.map(String::from), window: None }
     }
 
     #[test]

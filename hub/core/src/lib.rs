@@ -4,6 +4,7 @@
 pub mod access;
 pub mod anomaly;
 pub mod archive;
+pub mod bulletin;
 pub mod calendar;
 pub mod case;
 pub mod deadlines;
@@ -19,6 +20,7 @@ pub mod reviews;
 pub mod routing;
 pub mod sms;
 pub mod steps;
+pub mod supervision;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod validation;

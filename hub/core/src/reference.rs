@@ -28,6 +28,10 @@ pub struct County {
     /// catalogue entry lists the `bank` tier, and nothing else.
     #[serde(rename = "bank_outlet", default)]
     pub bank_outlets: Vec<BankOutlet>,
+    /// The counters (窗口) of the halls and centres: the tokens of the clerks who work one are
+    /// bound to it, and its cases are counted in its report and assessment.
+    #[serde(rename = "window", default)]
+    pub windows: Vec<Window>,
     pub policy: Policy,
     /// The county's 审查细则: per matter (by implementation code) the review steps before the
     /// decision, each with its own limit. The county's overlay, not the provincial catalogue's.
@@ -50,6 +54,16 @@ pub struct ReviewStep {
     pub step: String,
     pub title: String,
     pub days: u32,
+}
+
+/// A counter (窗口) at a service point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub code: String,
+    pub name: String,
+    /// The service point it stands at.
+    pub point: String,
 }
 
 /// A self-service pickup locker (智能取件柜) at a centre.
@@ -464,6 +478,16 @@ impl Reference {
                 return Err(format!("service point code {} is used twice", outlet.code));
             }
         }
+        for window in &county.windows {
+            if !service_points.contains_key(&window.point) {
+                return Err(format!("window {} stands at unknown service point {}", window.code, window.point));
+            }
+            if service_points.contains_key(&window.code)
+                || county.windows.iter().filter(|w| w.code == window.code).count() > 1
+            {
+                return Err(format!("window code {} is used twice", window.code));
+            }
+        }
         Ok(Reference {
             county,
             departments,
@@ -594,6 +618,10 @@ impl Reference {
     /// Where applications filed on the provincial platform are taken in.
     pub fn online_point(&self) -> &ServicePointInfo {
         &self.service_points[&online_point_code(&self.county.code)]
+    }
+
+    pub fn window(&self, code: &str) -> Option<&Window> {
+        self.county.windows.iter().find(|w| w.code == code)
     }
 
     pub fn service_point(&self, code: &str) -> Option<&ServicePointInfo> {

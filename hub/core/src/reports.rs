@@ -9,6 +9,7 @@ use contracts::Event;
 use serde::Serialize;
 
 use super::calendar::{self, iso_date, parse_iso_date};
+use super::case::{evolve, Case};
 use super::reference::Reference;
 
 /// A reporting period: a day, a month, a quarter or a year (China Standard Time).
@@ -44,20 +45,18 @@ impl Period {
             _ => Err(bad()),
         }
     }
-
-    fn holds(&self, at_ms: i64) -> bool {
-        (self.first_day..=self.last_day).contains(&calendar::day_of(at_ms))
-    }
 }
 
 /// Whose figures: the whole county, a township (its centre, villages and outlets), one service
-/// point (a village station, a bank outlet, a centre), a deciding department, or one staff
-/// member (the token holder who took cases in or decided them).
+/// point (a village station, a bank outlet, a centre), a window (窗口) of a hall or centre, a
+/// deciding department, or one staff member (the token holder who took cases in or decided them).
+/// A case is the unit's, and every figure of it counts there, when the case went through it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unit {
     County,
     Township(String),
     ServicePoint(String),
+    Window(String),
     Department(String),
     Staff(String),
 }
@@ -71,6 +70,8 @@ impl Unit {
             Ok(Unit::Township(code.into()))
         } else if reference.service_point(code).is_some() {
             Ok(Unit::ServicePoint(code.into()))
+        } else if reference.window(code).is_some() {
+            Ok(Unit::Window(code.into()))
         } else if reference.authority(code).is_some() {
             Ok(Unit::Department(code.into()))
         } else {
@@ -78,21 +79,41 @@ impl Unit {
         }
     }
 
-    /// Whether the case of `history` (its first event the application) is this unit's.
-    fn owns(&self, history: &[Event], reference: &Reference) -> bool {
-        let Some(Event::ApplicationSubmitted(app)) = history.first() else { return false };
-        let point = &app.service_point.code;
+    /// Whether a case of these units is this unit's.
+    pub fn holds(&self, units: &CaseUnits) -> bool {
         match self {
             Unit::County => true,
-            Unit::ServicePoint(code) => point == code,
-            Unit::Township(code) => reference.service_point(point).is_some_and(|p| &p.township_code == code),
-            Unit::Department(code) => {
-                history.iter().any(|e| matches!(e, Event::CaseRouted(r) if &r.department_code == code))
-            }
-            Unit::Staff(name) => {
-                &app.received_by == name
-                    || history.iter().any(|e| matches!(e, Event::CaseDecided(d) if &d.officer == name))
-            }
+            Unit::ServicePoint(code) => &units.point == code,
+            Unit::Township(code) => &units.township == code,
+            Unit::Window(code) => units.window.as_ref() == Some(code),
+            Unit::Department(code) => units.department.as_ref() == Some(code),
+            Unit::Staff(name) => &units.receiver == name || units.decider.as_ref() == Some(name),
+        }
+    }
+}
+
+/// The units a case went through: where and by whom it was taken in, who decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseUnits {
+    pub point: String,
+    pub township: String,
+    pub window: Option<String>,
+    pub receiver: String,
+    pub department: Option<String>,
+    pub decider: Option<String>,
+}
+
+impl CaseUnits {
+    pub fn of(case: &Case, reference: &Reference) -> CaseUnits {
+        let app = &case.application;
+        let township = reference.service_point(&app.service_point.code).map(|p| p.township_code.clone());
+        CaseUnits {
+            point: app.service_point.code.clone(),
+            township: township.unwrap_or_else(|| reference.county.code.clone()),
+            window: app.window.clone(),
+            receiver: app.received_by.clone(),
+            department: case.department_code.clone(),
+            decider: case.decided_by.clone(),
         }
     }
 }
@@ -167,215 +188,282 @@ pub struct Report {
     pub reliefs: u64,
 }
 
-/// The report of `period` for `unit` over every case history (each in order, the application
-/// first).
-pub fn report<'h>(
+/// One counted fact of a case: a figure, the day it counts on, and its amount (1 for a count;
+/// working days; fen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub figure: String,
+    pub day: i32,
+    pub amount: i64,
+}
+
+/// The figures' names, as lines carry them.
+pub mod figure {
+    pub const RECEIVED: &str = "received";
+    pub const ONLINE: &str = "online";
+    pub const VILLAGE_STATION: &str = "village_station";
+    pub const BANK_OUTLET: &str = "bank_outlet";
+    pub const CITY_WIDE: &str = "city_wide";
+    pub const ACCEPTED: &str = "accepted";
+    pub const TOLERANT: &str = "tolerant";
+    pub const REFUSED: &str = "refused";
+    pub const INCOMPLETE: &str = "incomplete";
+    pub const REPEATED_NOTICE: &str = "repeated_notice";
+    pub const COMMITMENT_DUE: &str = "commitment_due";
+    pub const COMMITMENT_KEPT: &str = "commitment_kept";
+    pub const DECIDED: &str = "decided";
+    pub const ON_TIME: &str = "on_time";
+    pub const INSTANT: &str = "instant";
+    pub const INSTANT_SAME_DAY: &str = "instant_same_day";
+    pub const WORKING_DAYS: &str = "working_days";
+    pub const ARCHIVED: &str = "archived";
+    pub const ONE_TRIP: &str = "one_trip";
+    /// Followed by the way: `out:mail`, `out:window`, `out:locker`, `out:village_station`.
+    pub const OUT: &str = "out:";
+    pub const REVIEW: &str = "review";
+    pub const GOOD_REVIEW: &str = "good_review";
+    pub const BAD_REVIEW: &str = "bad_review";
+    pub const RECTIFIED: &str = "rectified";
+    pub const RECTIFIED_ON_TIME: &str = "rectified_on_time";
+    /// Followed by the level: `card:warning`, `card:yellow`, `card:red`.
+    pub const CARD: &str = "card:";
+    pub const SUPERVISION_ANSWERED: &str = "supervision_answered";
+    pub const SUPERVISION_ON_TIME: &str = "supervision_on_time";
+    pub const FEE_COLLECTED: &str = "fee_collected";
+    pub const FEE_REFUNDED: &str = "fee_refunded";
+    pub const FEE_RELIEVED: &str = "fee_relieved";
+}
+
+/// What `event` counts for, given the case as it stood before it: the one definition of every
+/// figure. Pass the opened case with its application.
+pub fn lines_of(before: &Case, event: &Event, reference: &Reference) -> Vec<Line> {
+    use figure::*;
+    let day = calendar::day_of(event.occurred_at());
+    let mut lines = Lines { day, lines: Vec::new() };
+    match event {
+        Event::ApplicationSubmitted(app) => {
+            lines.count(RECEIVED, true);
+            let tier = app.service_point.tier.as_str();
+            lines.count(ONLINE, tier == "online");
+            lines.count(VILLAGE_STATION, tier == "village");
+            lines.count(BANK_OUTLET, tier == "bank");
+            // 全城通办: the applicant lives in another township than the point's.
+            let point_township = reference.service_point(&app.service_point.code).map(|p| p.township_code.as_str());
+            lines.count(CITY_WIDE, app.domicile_township.as_deref().is_some_and(|home| Some(home) != point_township));
+        }
+        Event::CaseAccepted(e) if before.accepted_at.is_none() => {
+            lines.count(ACCEPTED, true);
+            lines.count(TOLERANT, e.acceptance == "tolerant");
+        }
+        Event::AcceptanceRefused(_) => lines.count(REFUSED, true),
+        Event::SupplementRequested(_) => {
+            lines.count(INCOMPLETE, before.supplement_notices == 0);
+            lines.count(REPEATED_NOTICE, before.supplement_notices == 1);
+        }
+        // A commitment counts on the day it falls due; it is kept by the supplement that leaves
+        // nothing owed on or before that day.
+        Event::CommitmentSigned(e) => lines.put(COMMITMENT_DUE, e.commitment_date, 1),
+        Event::MaterialsSupplemented(e) => {
+            if let Some(due) = before.commitment_date {
+                let owed = &before.outstanding_materials;
+                if !owed.is_empty() && owed.iter().all(|m| e.materials.contains(m)) && day <= due {
+                    lines.put(COMMITMENT_KEPT, due, 1);
+                }
+            }
+        }
+        Event::CaseDecided(_) => {
+            lines.count(DECIDED, true);
+            lines.count(ON_TIME, before.promised_date.is_some_and(|promised| day <= promised));
+            if let Some(accepted) = before.accepted_at.map(calendar::day_of) {
+                let days = reference.calendar.working_days_between(accepted, day);
+                lines.put(WORKING_DAYS, day, i64::from(days));
+                let instant =
+                    reference.matter(&before.application.matter.implementation_code).is_some_and(|m| m.instant);
+                lines.count(INSTANT, instant);
+                lines.count(INSTANT_SAME_DAY, instant && day == accepted);
+            }
+        }
+        Event::DeliveryRequested(_) => lines.count(&format!("{OUT}mail"), true),
+        Event::ResultReadyForPickup(e) => lines.count(&format!("{OUT}{}", e.method), true),
+        Event::CaseArchived(_) => {
+            lines.count(ARCHIVED, true);
+            lines.count(ONE_TRIP, before.trips <= 1);
+        }
+        Event::ReviewSubmitted(e) => {
+            lines.count(REVIEW, true);
+            lines.count(GOOD_REVIEW, e.grade >= 4);
+            lines.count(BAD_REVIEW, e.grade <= 2);
+        }
+        Event::RectificationClosed(e) => {
+            let deadline = before.rectifications.iter().find(|r| r.item_number == e.item_number).map(|r| r.deadline);
+            lines.count(RECTIFIED, true);
+            lines.count(RECTIFIED_ON_TIME, deadline.is_some_and(|deadline| day <= deadline));
+        }
+        Event::DeadlineWarning(e) => lines.count(&format!("{CARD}{}", e.level), true),
+        Event::SupervisionAnswered(e) => {
+            let by = before.supervisions.iter().find(|s| s.order_number == e.order_number).map(|s| s.answer_by);
+            lines.count(SUPERVISION_ANSWERED, true);
+            lines.count(SUPERVISION_ON_TIME, by.is_some_and(|by| day <= by));
+        }
+        Event::PaymentConfirmed(e) => lines.put(FEE_COLLECTED, day, e.amount_fen),
+        Event::RefundConfirmed(e) => lines.put(FEE_REFUNDED, day, e.amount_fen),
+        Event::FeeOrderRequested(e) => {
+            if let Some(relief) = &e.relief {
+                lines.put(FEE_RELIEVED, day, relief.relieved_fen);
+            }
+        }
+        _ => {}
+    }
+    lines.lines
+}
+
+/// The lines of one event as they are counted.
+struct Lines {
+    day: i32,
+    lines: Vec<Line>,
+}
+
+impl Lines {
+    fn put(&mut self, figure: &str, day: i32, amount: i64) {
+        self.lines.push(Line { figure: figure.into(), day, amount });
+    }
+
+    /// Counts the event's day for `figure` when `counted`.
+    fn count(&mut self, figure: &str, counted: bool) {
+        if counted {
+            self.put(figure, self.day, 1);
+        }
+    }
+}
+
+/// The lines of `events` as they follow on `case`, each with its position among them, and the
+/// case they leave.
+pub fn lines_after(mut case: Case, events: &[Event], reference: &Reference) -> (Case, Vec<(usize, Line)>) {
+    let mut lines = Vec::new();
+    for (position, event) in events.iter().enumerate() {
+        lines.extend(lines_of(&case, event, reference).into_iter().map(|line| (position, line)));
+        case = evolve(case, event);
+    }
+    (case, lines)
+}
+
+/// Lines gathered for a report: per figure, how many lines of each amount — what a grouped
+/// query over the kept lines returns, and what a recount from the histories adds up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(BTreeMap<String, BTreeMap<i64, u64>>);
+
+impl Tally {
+    pub fn add(&mut self, figure: &str, amount: i64, lines: u64) {
+        match self.0.get_mut(figure) {
+            Some(amounts) => *amounts.entry(amount).or_default() += lines,
+            None => drop(self.0.insert(figure.into(), BTreeMap::from([(amount, lines)]))),
+        }
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        for (figure, amounts) in other.0 {
+            for (amount, lines) in amounts {
+                self.add(&figure, amount, lines);
+            }
+        }
+    }
+
+    fn count(&self, figure: &str) -> u64 {
+        self.0.get(figure).map_or(0, |amounts| amounts.values().sum())
+    }
+
+    fn sum(&self, figure: &str) -> i64 {
+        self.0.get(figure).map_or(0, |amounts| amounts.iter().map(|(amount, n)| amount * *n as i64).sum())
+    }
+
+    fn share(&self, figure: &str, of: &str) -> Share {
+        Share::of(self.count(figure), self.count(of))
+    }
+
+    /// The counts of the figures starting with `prefix`, by what follows it.
+    fn counts_after(&self, prefix: &str) -> BTreeMap<String, u64> {
+        self.0
+            .keys()
+            .filter_map(|figure| figure.strip_prefix(prefix).map(|rest| (rest.to_string(), self.count(figure))))
+            .collect()
+    }
+
+    /// The `q` quantile of a figure's amounts (nearest rank).
+    fn quantile(&self, figure: &str, q: f64) -> Option<i64> {
+        let amounts = self.0.get(figure)?;
+        let total: u64 = amounts.values().sum();
+        let rank = ((total.checked_sub(1)?) as f64 * q).round() as u64;
+        let mut seen = 0;
+        amounts.iter().find_map(|(amount, n)| {
+            seen += n;
+            (seen > rank).then_some(*amount)
+        })
+    }
+}
+
+/// A period's lines of the cases of a unit, replayed from the histories (each in order, the
+/// application first): what the kept lines must add up to.
+pub fn recount<'h>(
     period: &Period,
     unit: &Unit,
     histories: impl IntoIterator<Item = &'h [Event]>,
     reference: &Reference,
-) -> Report {
-    let mut report =
-        Report { first_day: iso_date(period.first_day), last_day: iso_date(period.last_day), ..Report::default() };
-    let mut tallies = Tallies::default();
-    for history in histories.into_iter().filter(|h| unit.owns(h, reference)) {
-        tallies.case(period, history, reference);
-    }
-    tallies.fill(&mut report);
-    report
-}
-
-/// Counts gathered case by case, turned into shares at the end.
-#[derive(Default)]
-struct Tallies {
-    received: u64,
-    online: u64,
-    village: u64,
-    bank: u64,
-    city_wide: u64,
-    accepted: u64,
-    tolerant: u64,
-    refused: u64,
-    incomplete: u64,
-    repeated: u64,
-    commitments: (u64, u64),
-    decided: u64,
-    on_time: u64,
-    instant: (u64, u64),
-    working_days: Vec<i32>,
-    archived: (u64, u64),
-    results_out: BTreeMap<String, u64>,
-    reviews: (u64, u64, u64),
-    rectified: (u64, u64),
-    cards: BTreeMap<String, u64>,
-    supervision: (u64, u64),
-    fees: (i64, i64, i64, u64),
-}
-
-impl Tallies {
-    fn case(&mut self, period: &Period, history: &[Event], reference: &Reference) {
-        let Some(Event::ApplicationSubmitted(app)) = history.first() else { return };
-        let within = |e: &Event| period.holds(e.occurred_at());
-        let day = |e: &Event| calendar::day_of(e.occurred_at());
-        if within(&history[0]) {
-            self.received += 1;
-            match app.service_point.tier.as_str() {
-                "online" => self.online += 1,
-                "village" => self.village += 1,
-                "bank" => self.bank += 1,
-                _ => {}
-            }
-            let point_township = reference.service_point(&app.service_point.code).map(|p| p.township_code.as_str());
-            if app.domicile_township.as_deref().is_some_and(|home| Some(home) != point_township) {
-                self.city_wide += 1;
+) -> Tally {
+    let mut tally = Tally::default();
+    for history in histories {
+        let Some(Event::ApplicationSubmitted(app)) = history.first() else { continue };
+        let opened = Case::open(app);
+        let submitted = lines_of(&opened, &history[0], reference);
+        let (case, later) = lines_after(opened, &history[1..], reference);
+        if unit.holds(&CaseUnits::of(&case, reference)) {
+            let lines = submitted.into_iter().chain(later.into_iter().map(|(_, line)| line));
+            for line in lines.filter(|l| (period.first_day..=period.last_day).contains(&l.day)) {
+                tally.add(&line.figure, line.amount, 1);
             }
         }
-        let mut accepted_day = None;
-        let mut promised = None;
-        let mut notices = 0;
-        let mut trips = u64::from(app.channel != "online");
-        let mut commitment: Option<(i32, bool)> = None;
-        let mut rectification_deadlines: BTreeMap<&str, i32> = BTreeMap::new();
-        let mut answer_by: BTreeMap<&str, i32> = BTreeMap::new();
-        for event in history {
-            match event {
-                Event::CaseAccepted(e) => {
-                    if accepted_day.is_none() && within(event) {
-                        self.accepted += 1;
-                        self.tolerant += u64::from(e.acceptance == "tolerant");
-                    }
-                    accepted_day.get_or_insert(day(event));
-                    promised = Some(e.promised_date);
-                }
-                Event::AcceptanceRefused(_) if within(event) => self.refused += 1,
-                Event::SupplementRequested(_) => {
-                    notices += 1;
-                    if within(event) {
-                        match notices {
-                            1 => self.incomplete += 1,
-                            2 => self.repeated += 1,
-                            _ => {}
-                        }
-                    }
-                }
-                Event::MaterialsSupplemented(_) => trips += 1,
-                Event::CommitmentSigned(e) => commitment = Some((e.commitment_date, false)),
-                Event::ProcedureCompleted(e) => promised = Some(e.promised_date),
-                Event::ExtensionGranted(e) => promised = Some(e.promised_date),
-                Event::CaseDecided(_) if within(event) => {
-                    self.decided += 1;
-                    self.on_time += u64::from(promised.is_some_and(|p| day(event) <= p));
-                    if let Some(accepted) = accepted_day {
-                        self.working_days.push(reference.calendar.working_days_between(accepted, day(event)));
-                        if reference.matter(&app.matter.implementation_code).is_some_and(|m| m.instant) {
-                            self.instant.1 += 1;
-                            self.instant.0 += u64::from(day(event) == accepted);
-                        }
-                    }
-                }
-                Event::DeliveryRequested(_) if within(event) => {
-                    *self.results_out.entry("mail".into()).or_default() += 1
-                }
-                Event::ResultReadyForPickup(e) if within(event) => {
-                    *self.results_out.entry(e.method.clone()).or_default() += 1
-                }
-                Event::ResultCollected(e) => trips += u64::from(!e.handed_out_by.is_empty()),
-                Event::CaseArchived(_) if within(event) => {
-                    self.archived.1 += 1;
-                    self.archived.0 += u64::from(trips <= 1);
-                }
-                Event::ReviewSubmitted(e) if within(event) => {
-                    self.reviews.2 += 1;
-                    self.reviews.0 += u64::from(e.grade >= 4);
-                    self.reviews.1 += u64::from(e.grade <= 2);
-                }
-                Event::RectificationOpened(e) => drop(rectification_deadlines.insert(&e.item_number, e.deadline)),
-                Event::RectificationClosed(e) if within(event) => {
-                    self.rectified.1 += 1;
-                    let deadline = rectification_deadlines.get(e.item_number.as_str()).copied().unwrap_or(i32::MAX);
-                    self.rectified.0 += u64::from(day(event) <= deadline);
-                }
-                Event::DeadlineWarning(e) if within(event) => *self.cards.entry(e.level.clone()).or_default() += 1,
-                Event::SupervisionOrdered(e) => drop(answer_by.insert(&e.order_number, e.answer_by)),
-                Event::SupervisionAnswered(e) if within(event) => {
-                    self.supervision.1 += 1;
-                    let by = answer_by.get(e.order_number.as_str()).copied().unwrap_or(i32::MAX);
-                    self.supervision.0 += u64::from(day(event) <= by);
-                }
-                Event::PaymentConfirmed(e) if within(event) => self.fees.0 += e.amount_fen,
-                Event::RefundConfirmed(e) if within(event) => self.fees.1 += e.amount_fen,
-                Event::FeeOrderRequested(e) if within(event) => {
-                    if let Some(relief) = &e.relief {
-                        self.fees.2 += relief.relieved_fen;
-                        self.fees.3 += 1;
-                    }
-                }
-                _ => {}
-            }
-            // A commitment is kept once nothing is owed by its date.
-            if let (Some((due, kept)), Event::MaterialsSupplemented(_)) = (&mut commitment, event) {
-                *kept |= day(event) <= *due && owes_nothing_after(history, event);
-            }
-        }
-        if let Some((_, kept)) = commitment.filter(|(due, _)| (period.first_day..=period.last_day).contains(due)) {
-            self.commitments.1 += 1;
-            self.commitments.0 += u64::from(kept);
-        }
     }
-
-    fn fill(self, report: &mut Report) {
-        report.received = self.received;
-        report.online = Share::of(self.online, self.received);
-        report.village_station = Share::of(self.village, self.received);
-        report.bank_outlet = Share::of(self.bank, self.received);
-        report.city_wide = Share::of(self.city_wide, self.received);
-        report.accepted = self.accepted;
-        report.tolerant = Share::of(self.tolerant, self.accepted);
-        report.refused = self.refused;
-        report.incomplete = self.incomplete;
-        report.repeated_notices = self.repeated;
-        report.commitments_kept = Share::of(self.commitments.0, self.commitments.1);
-        report.decided = self.decided;
-        report.on_time = Share::of(self.on_time, self.decided);
-        report.instant_same_day = Share::of(self.instant.0, self.instant.1);
-        let mut days = self.working_days;
-        days.sort_unstable();
-        report.mean_working_days =
-            (!days.is_empty()).then(|| days.iter().map(|d| f64::from(*d)).sum::<f64>() / days.len() as f64);
-        report.p90_working_days = (!days.is_empty()).then(|| days[((days.len() - 1) as f64 * 0.9).round() as usize]);
-        report.archived = self.archived.1;
-        report.one_trip = Share::of(self.archived.0, self.archived.1);
-        report.results_out = self.results_out;
-        report.reviews = self.reviews.2;
-        report.good_reviews = Share::of(self.reviews.0, self.reviews.2);
-        report.bad_reviews = self.reviews.1;
-        report.rectified_on_time = Share::of(self.rectified.0, self.rectified.1);
-        report.cards = self.cards;
-        report.supervision_answered_on_time = Share::of(self.supervision.0, self.supervision.1);
-        (report.fees_collected_fen, report.fees_refunded_fen, report.fees_relieved_fen, report.reliefs) = self.fees;
-    }
+    tally
 }
 
-/// Whether, after `supplement`, nothing the tolerant acceptance left owed is still missing.
-fn owes_nothing_after(history: &[Event], supplement: &Event) -> bool {
-    let owed: Vec<&String> = history
-        .iter()
-        .filter_map(|e| match e {
-            Event::CaseAccepted(a) => Some(&a.outstanding_materials),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let upto = history.iter().position(|e| e.event_id() == supplement.event_id()).unwrap_or(history.len() - 1);
-    let supplied: Vec<&String> = history[..=upto]
-        .iter()
-        .filter_map(|e| match e {
-            Event::MaterialsSupplemented(s) => Some(&s.materials),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    owed.iter().all(|m| supplied.contains(m))
+impl Report {
+    /// The report of a period from its lines.
+    pub fn of(period: &Period, tally: &Tally) -> Report {
+        use figure::*;
+        let decided = tally.count(WORKING_DAYS);
+        Report {
+            first_day: iso_date(period.first_day),
+            last_day: iso_date(period.last_day),
+            received: tally.count(RECEIVED),
+            online: tally.share(ONLINE, RECEIVED),
+            village_station: tally.share(VILLAGE_STATION, RECEIVED),
+            bank_outlet: tally.share(BANK_OUTLET, RECEIVED),
+            city_wide: tally.share(CITY_WIDE, RECEIVED),
+            accepted: tally.count(ACCEPTED),
+            tolerant: tally.share(TOLERANT, ACCEPTED),
+            refused: tally.count(REFUSED),
+            incomplete: tally.count(INCOMPLETE),
+            repeated_notices: tally.count(REPEATED_NOTICE),
+            commitments_kept: tally.share(COMMITMENT_KEPT, COMMITMENT_DUE),
+            decided: tally.count(DECIDED),
+            on_time: tally.share(ON_TIME, DECIDED),
+            instant_same_day: tally.share(INSTANT_SAME_DAY, INSTANT),
+            mean_working_days: (decided > 0).then(|| tally.sum(WORKING_DAYS) as f64 / decided as f64),
+            p90_working_days: tally.quantile(WORKING_DAYS, 0.9).map(|days| days as i32),
+            archived: tally.count(ARCHIVED),
+            one_trip: tally.share(ONE_TRIP, ARCHIVED),
+            results_out: tally.counts_after(OUT),
+            reviews: tally.count(REVIEW),
+            good_reviews: tally.share(GOOD_REVIEW, REVIEW),
+            bad_reviews: tally.count(BAD_REVIEW),
+            rectified_on_time: tally.share(RECTIFIED_ON_TIME, RECTIFIED),
+            cards: tally.counts_after(CARD),
+            supervision_answered_on_time: tally.share(SUPERVISION_ON_TIME, SUPERVISION_ANSWERED),
+            fees_collected_fen: tally.sum(FEE_COLLECTED),
+            fees_refunded_fen: tally.sum(FEE_REFUNDED),
+            fees_relieved_fen: tally.sum(FEE_RELIEVED),
+            reliefs: tally.count(FEE_RELIEVED),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -477,8 +565,7 @@ mod tests {
         let kinds_of = |i: usize| kinds(&cases[i]);
         assert_eq!(kinds_of(1).iter().filter(|k| **k == "SupplementRequested").count(), 2, "{:?}", kinds_of(1));
         assert!(kinds_of(2).contains(&"AcceptanceRefused"));
-        let month = Period::parse("2026-11").unwrap();
-        let report = report(&month, &Unit::County, cases.iter().map(Vec::as_slice), &reference);
+        let report = report_for("2026-11", &Unit::County, &cases, &reference);
         assert_eq!((report.first_day.as_str(), report.last_day.as_str()), ("2026-11-01", "2026-11-30"));
         assert_eq!(report.received, 4);
         assert_eq!(report.village_station, Share::of(4, 4));
@@ -510,7 +597,38 @@ mod tests {
     }
 
     fn report_for(period: &str, unit: &Unit, cases: &[Vec<Event>], reference: &Reference) -> Report {
-        report(&Period::parse(period).unwrap(), unit, cases.iter().map(Vec::as_slice), reference)
+        let period = Period::parse(period).unwrap();
+        Report::of(&period, &recount(&period, unit, cases.iter().map(Vec::as_slice), reference))
+    }
+
+    #[test]
+    fn a_window_counts_what_was_taken_in_there() {
+        let reference = Reference::builtin();
+        let window = "610429100000-W01";
+        assert_eq!(Unit::of_code(&reference, window), Ok(Unit::Window(window.into())));
+        let mut app = application(&reference);
+        app.window = Some(window.into());
+        let at_window = history(app, vec![Command::Examine], &reference);
+        let elsewhere = history(application(&reference), vec![Command::Examine], &reference);
+        let cases = vec![at_window, elsewhere];
+        let report = report_for("2026-11", &Unit::Window(window.into()), &cases, &reference);
+        assert_eq!((report.received, report.accepted), (1, 1));
+        assert_eq!(report_for("2026-11", &Unit::County, &cases, &reference).received, 2);
+    }
+
+    #[test]
+    fn quantiles_and_means_come_from_the_amounts_counted() {
+        let mut tally = Tally::default();
+        for (days, cases) in [(0, 5), (2, 3), (7, 2)] {
+            tally.add(figure::WORKING_DAYS, days, cases);
+            tally.add(figure::DECIDED, 1, cases);
+        }
+        let period = Period::parse("2026-12").unwrap();
+        let report = Report::of(&period, &tally);
+        assert_eq!(report.decided, 10);
+        assert_eq!(report.mean_working_days, Some(2.0), "(0·5 + 2·3 + 7·2) / 10");
+        assert_eq!(report.p90_working_days, Some(7), "the 9th of 10, nearest rank");
+        assert_eq!(Report::of(&period, &Tally::default()).p90_working_days, None);
     }
 
     #[test]

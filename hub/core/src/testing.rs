@@ -61,6 +61,7 @@ pub fn application_for(reference: &Reference, matter: &str) -> ApplicationSubmit
         domicile_township: None,
         received_by: "刘代办".into(),
         fee_relief: None,
+        window: None,
     }
 }
 

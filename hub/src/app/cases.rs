@@ -10,6 +10,7 @@ use hub_core::deadlines;
 use hub_core::{handle, handle_event, Case, Command, Context, Reference, Rejection};
 
 use super::reference::CurrentReference;
+use super::reports::{keep_lines, Appended};
 use crate::store::{now_ms, Store, StoreTx};
 
 /// A Kafka consumer group of the hub: applies each event it is handed to the case it names.
@@ -23,8 +24,7 @@ pub struct CaseProcessor {
 /// A case a batch touches: as loaded, and what the batch did to it.
 struct Touched {
     case: Case,
-    loaded_seq: u32,
-    loaded_timer: Option<i32>,
+    loaded: Case,
     history: Vec<Event>,
     publish: Vec<Event>,
 }
@@ -40,16 +40,7 @@ async fn load_touched<'n>(
         .await?
         .into_iter()
         .map(|(number, case)| {
-            (
-                number,
-                Touched {
-                    loaded_seq: case.seq,
-                    loaded_timer: case.timer_day,
-                    case,
-                    history: Vec::new(),
-                    publish: Vec::new(),
-                },
-            )
+            (number, Touched { loaded: case.clone(), case, history: Vec::new(), publish: Vec::new() })
         })
         .collect())
 }
@@ -66,10 +57,15 @@ async fn save_touched(
         entry.case.timer_day = deadlines::next_check(&entry.case, ctx.today(), ctx.reference);
     }
     let changed: Vec<&Touched> =
-        touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded_timer).collect();
-    let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded_seq + 1..).zip(&t.history)).collect();
+        touched.values().filter(|t| !t.history.is_empty() || t.case.timer_day != t.loaded.timer_day).collect();
+    let history: Vec<(u32, &Event)> = changed.iter().flat_map(|t| (t.loaded.seq + 1..).zip(&t.history)).collect();
     tx.append_history(&history).await?;
-    let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded_seq)).collect();
+    let appended: Vec<Appended> = changed
+        .iter()
+        .map(|t| Appended { loaded: &t.loaded, first_seq: t.loaded.seq + 1, history: &t.history, now: &t.case })
+        .collect();
+    keep_lines(tx, &appended, ctx.reference).await?;
+    let snapshots: Vec<(&Case, u32)> = changed.iter().map(|t| (&t.case, t.loaded.seq)).collect();
     tx.update_cases(&snapshots).await?;
     let publish: Vec<Event> = changed.iter().flat_map(|t| t.publish.iter().cloned()).collect();
     tx.enqueue(&publish).await

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::reference::CurrentReference;
+use super::reports::{keep_lines, Appended};
 use crate::store::{now_ms, Store};
 
 /// An application as a service point sends it to the API.
@@ -52,6 +53,9 @@ pub struct SubmitApplication {
     /// The clerk taking it in: the token's holder, never the body's say.
     #[serde(skip)]
     pub received_by: String,
+    /// The window (窗口) the clerk's token is bound to, if any.
+    #[serde(skip)]
+    pub window: Option<String>,
 }
 
 /// A certificate shown at the counter (e.g. its QR code scanned) for one material.
@@ -309,6 +313,16 @@ async fn open_cases(
     tx.insert_cases(&rows).await?;
     let history: Vec<(u32, &Event)> = opened.iter().map(|(_, _, event)| (1, event)).collect();
     tx.append_history(&history).await?;
+    let appended: Vec<Appended> = opened
+        .iter()
+        .map(|(_, case, event)| Appended {
+            loaded: case,
+            first_seq: 1,
+            history: std::slice::from_ref(event),
+            now: case,
+        })
+        .collect();
+    keep_lines(&mut tx, &appended, reference).await?;
     let events: Vec<Event> = opened.into_iter().map(|(_, _, event)| event).collect();
     tx.enqueue(&events).await?;
     tx.commit().await?;
@@ -350,6 +364,7 @@ fn application_submitted(
         domicile_township: request.domicile_township.clone(),
         received_by: request.received_by.clone(),
         fee_relief: request.fee_relief.clone(),
+        window: request.window.clone(),
     }
 }
 

@@ -12,4 +12,5 @@ pub mod online_desk;
 pub mod reconciliation;
 pub mod reference;
 pub mod reports;
+pub mod supervision;
 pub mod tokens;

@@ -55,6 +55,7 @@ impl OnlineDesk {
             domicile_township: online.domicile_township.clone(),
             // A relief needs its proof checked at a counter.
             fee_relief: None,
+            window: None,
             delivery: DeliveryChoice {
                 method: online.delivery_method.clone(),
                 address: online.delivery_address.clone(),

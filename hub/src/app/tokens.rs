@@ -42,6 +42,10 @@ pub struct TokenRequest {
     pub role: Role,
     #[serde(default)]
     pub unit: Option<String>,
+    /// The counter (窗口) the clerk works, from the county's reference data: its cases are
+    /// counted in its report.
+    #[serde(default)]
+    pub window: Option<String>,
     /// Days until it expires: 180 for a person, 365 for a system by default.
     #[serde(default)]
     pub valid_days: Option<u32>,
@@ -80,6 +84,10 @@ impl Tokens {
             .role
             .check_unit(request.unit.as_deref(), &self.reference.get())
             .map_err(|message| IssueError::Bad(BadRequest::field("unit", message)))?;
+        if let Some(window) = &request.window {
+            hub_core::access::check_window(request.role, request.unit.as_deref(), window, &self.reference.get())
+                .map_err(|message| IssueError::Bad(BadRequest::field("window", message)))?;
+        }
         let valid_days = request.valid_days.unwrap_or(match request.kind {
             TokenKind::Person => 180,
             TokenKind::System => 365,
@@ -101,6 +109,7 @@ impl Tokens {
             kind: request.kind.code().into(),
             role: request.role.code().into(),
             unit: request.unit,
+            window: request.window,
             issued_at: now,
             expires_at: now + i64::from(valid_days) * 86_400_000,
             revoked_at: None,
@@ -140,8 +149,13 @@ impl Tokens {
             return Err(refused("wrong token secret"));
         }
         let role = Role::parse(&record.role).ok_or_else(|| refused("the token's role is no longer known"))?;
-        let seat =
-            Seat { token_id: record.token_id.clone(), holder: record.holder.clone(), role, unit: record.unit.clone() };
+        let seat = Seat {
+            token_id: record.token_id.clone(),
+            holder: record.holder.clone(),
+            role,
+            unit: record.unit.clone(),
+            window: record.window.clone(),
+        };
         let refused_seat = |reason: String| Unauthenticated::Refused { reason, seat: Some(seat.clone()) };
         if let Some(at) = record.revoked_at {
             return Err(refused_seat(format!("token revoked at {}", hub_core::calendar::local_minute_text(at))));

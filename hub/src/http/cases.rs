@@ -26,6 +26,7 @@ use crate::app::audit::PersonalDataShown;
 use crate::app::cases::{execute, execute_all, CommandError};
 use crate::app::intake::{explain_routing, verify_presented, Intake, SubmitApplication};
 use crate::app::reference::CurrentReference;
+use crate::app::reports;
 use crate::store::{now_ms, CaseRecord, Store};
 
 #[derive(Clone)]
@@ -195,6 +196,17 @@ pub fn routes() -> Vec<Route<CasesState>> {
         Route::get("/api/v1/reports", SUPERVISORS, read_report)
             .doc("supervisors", "a period's figures (办件通报) for the county, a township, a service point, a department or a staff member")
             .query::<ReportQuery>(),
+        Route::get("/api/v1/supervision/board", SUPERVISORS, read_board)
+            .doc("supervisors", "电子监察: limits near or missed, stalled steps, repeated supplements, refusals without basis, fees outside the guide, bad reviews unanswered, 督办 overdue")
+            .query::<BoardQuery>(),
+        Route::get("/api/v1/reports/bulletin", SUPERVISORS, read_bulletin)
+            .doc("supervisors", "the period's 办件通报 as a printable A4 page with its charts")
+            .query::<BulletinQuery>()
+            .produces("text/html"),
+        Route::get("/api/v1/reports/bulletin/xlsx", SUPERVISORS, read_bulletin_xlsx)
+            .doc("supervisors", "the period's 办件通报 as a spreadsheet")
+            .query::<BulletinQuery>()
+            .produces(XLSX),
         Route::get("/api/v1/delivery-orders", Rule::Roles(&[Postal, Supervisor]), delivery_orders)
             .doc("postal", "the postal board: delivery orders by delivery state")
             .query::<DeliveryQuery>(),
@@ -225,6 +237,7 @@ async fn submit(
     }
     verify_presented(&reference, &state.certificates, &mut request).await?;
     request.received_by = seat.holder.clone();
+    request.window = seat.window.clone();
     let submitted = state.intake.submit(request).await?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
@@ -873,13 +886,17 @@ async fn archive_hand_in(
 struct ReportQuery {
     /// `2026-12-02`, `2026-12`, `2026-Q4` or `2026` (China Standard Time).
     period: String,
-    /// The unit's code: the county's (the default), a township's, a service point's or a
-    /// department's credit code.
+    /// The unit's code: the county's (the default), a township's, a service point's, a
+    /// window's or a department's credit code.
     #[serde(default)]
     unit: Option<String>,
     /// One staff member, as their token names them, instead of a unit.
     #[serde(default)]
     staff: Option<String>,
+    /// Also recount the figures from every case's history and say whether they match the kept
+    /// ones (slow: it reads the whole store).
+    #[serde(default)]
+    recount: bool,
 }
 
 async fn read_report(
@@ -887,16 +904,127 @@ async fn read_report(
     ValidQuery(query): ValidQuery<ReportQuery>,
 ) -> ApiResult<Json<Value>> {
     let reference = state.reference.get();
-    let report = crate::app::reports::report_of(
-        &state.store,
-        &reference,
-        &query.period,
-        query.unit.as_deref(),
-        query.staff.as_deref(),
-    )
-    .await?
-    .map_err(|(field, why)| BadRequest::field(field, why))?;
-    Ok(Json(json!({ "period": query.period, "unit": query.unit, "staff": query.staff, "report": report })))
+    let (period, unit) = reports::scope_of(&reference, &query.period, query.unit.as_deref(), query.staff.as_deref())
+        .map_err(|(field, why)| BadRequest::field(field, why))?;
+    let report = reports::report_of(&state.store, &period, &unit).await?;
+    let mut answer = json!({ "period": query.period, "unit": query.unit, "staff": query.staff, "report": report });
+    if query.recount {
+        let recounted = reports::recount_of(&state.store, &reference, &period, &unit).await?;
+        answer["recount_matches"] = json!(recounted == report);
+        answer["recount"] = json!(recounted);
+    }
+    Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BoardQuery {
+    /// A service point's, township's or department's code.
+    #[serde(default)]
+    unit: Option<String>,
+    /// `warning`, `yellow` or `red`.
+    #[serde(default)]
+    level: Option<String>,
+    /// One kind of item (`deadline`, `stalled`, …).
+    #[serde(default)]
+    kind: Option<String>,
+    /// Working days without an event after which a step counts as stalled (3 by default).
+    #[serde(default)]
+    stalled_after: Option<i32>,
+}
+
+const BOARD_KINDS: [&str; 7] = [
+    "deadline",
+    "stalled",
+    "repeated_supplements",
+    "refusal_without_basis",
+    "fee_outside_guide",
+    "bad_review_unanswered",
+    "supervision_overdue",
+];
+
+async fn read_board(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<BoardQuery>,
+) -> ApiResult<Json<Value>> {
+    let reference = state.reference.get();
+    if let Some(unit) = &query.unit {
+        let known = reference.service_point(unit).is_some() || reference.authority(unit).is_some();
+        if !known {
+            return Err(BadRequest::field("unit", format!("no service point, township or department {unit}")).into());
+        }
+    }
+    if let Some(level) = &query.level {
+        if !["warning", "yellow", "red"].contains(&level.as_str()) {
+            return Err(BadRequest::field("level", "a card is warning, yellow or red").into());
+        }
+    }
+    if let Some(kind) = &query.kind {
+        if !BOARD_KINDS.contains(&kind.as_str()) {
+            return Err(BadRequest::field("kind", format!("a kind is one of {}", BOARD_KINDS.join(", "))).into());
+        }
+    }
+    let stalled_after = query.stalled_after.unwrap_or(3);
+    if !(1..=60).contains(&stalled_after) {
+        return Err(BadRequest::field("stalled_after", "1 to 60 working days").into());
+    }
+    let filter = crate::app::supervision::BoardFilter { unit: query.unit, level: query.level, kind: query.kind };
+    let items = crate::app::supervision::board(&state.store, &reference, &filter, stalled_after).await?;
+    let count = |pick: &dyn Fn(&hub_core::supervision::BoardItem) -> &str| {
+        items.iter().fold(std::collections::BTreeMap::<String, usize>::new(), |mut counts, item| {
+            *counts.entry(pick(item).to_string()).or_default() += 1;
+            counts
+        })
+    };
+    let by_level = count(&|item| item.level);
+    let by_kind = count(&|item| item.kind);
+    let items: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let mut value = json!(item);
+            value["point_name"] = json!(reference.unit_name(&item.point));
+            value["department_name"] = json!(item.department.as_deref().and_then(|code| reference.unit_name(code)));
+            value["case_href"] = json!(format!("/api/v1/cases/{}", item.case_number));
+            value["flow_href"] = json!(format!("/api/v1/cases/{}/flow", item.case_number));
+            value
+        })
+        .collect();
+    Ok(Json(
+        json!({ "generated_at": crate::store::now_ms(), "by_level": by_level, "by_kind": by_kind, "items": items }),
+    ))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BulletinQuery {
+    /// `2026-12` (a month: the usual bulletin), `2026-Q4`, `2026` or a day.
+    period: String,
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+async fn bulletin(state: &CasesState, period: &str) -> ApiResult<hub_core::bulletin::Bulletin> {
+    let reference = state.reference.get();
+    let (parsed, _) =
+        reports::scope_of(&reference, period, None, None).map_err(|(field, why)| BadRequest::field(field, why))?;
+    Ok(reports::bulletin_of(&state.store, &reference, period, &parsed).await?)
+}
+
+async fn read_bulletin(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<BulletinQuery>,
+) -> ApiResult<Response> {
+    let page = bulletin(&state, &query.period).await?.html();
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response())
+}
+
+async fn read_bulletin_xlsx(
+    State(state): State<CasesState>,
+    ValidQuery(query): ValidQuery<BulletinQuery>,
+) -> ApiResult<Response> {
+    let sheet = reports::bulletin_xlsx(&bulletin(&state, &query.period).await?)?;
+    let file = format!("attachment; filename=\"bulletin-{}.xlsx\"", query.period);
+    Ok(([(header::CONTENT_TYPE, XLSX.to_string()), (header::CONTENT_DISPOSITION, file)], sheet).into_response())
 }
 
 /// A sealed document is shown only while its seal holds: the document as rendered now is the
@@ -1059,6 +1187,9 @@ async fn list_matters(
         .map(|matter| {
             let mut guide = serde_json::to_value(matter).expect("a matter serialises");
             guide["department_name"] = json!(reference.authority(&matter.department).map(|authority| authority.name));
+            // The county's waivers and reductions, for a matter with fees to relieve.
+            let reliefs = if matter.fees.is_empty() { &[][..] } else { &reference.county.policy.fee_relief[..] };
+            guide["fee_relief"] = json!(reliefs);
             guide
         })
         .collect();

@@ -35,6 +35,8 @@ async fn me(State(tokens): State<Tokens>, Extension(seat): Extension<Seat>) -> J
         "role_title": seat.role.title(),
         "unit": seat.unit,
         "unit_name": unit_name,
+        "window": seat.window,
+        "window_name": seat.window.as_deref().and_then(|code| reference.window(code)).map(|w| w.name.clone()),
         "county": reference.county.name,
     }))
 }

@@ -91,6 +91,23 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
+    /// The cases still open, and those changed since `since` (a review comes in after the file
+    /// is closed), each with the time of its latest event: what supervision looks at.
+    pub async fn cases_under_watch(&self, since: i64) -> anyhow::Result<Vec<(Case, i64)>> {
+        let rows = sqlx::query(
+            "SELECT c.snapshot, (SELECT MAX(e.occurred_at) FROM case_events e WHERE e.case_number = c.case_number) \
+             FROM cases c WHERE c.state <> 'archived' OR c.updated_at >= $1 ORDER BY c.case_number",
+        )
+        .bind(since)
+        .fetch_all(&self.reads)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((serde_json::from_str(row.get::<String, _>(0).as_str())?, row.get::<Option<i64>, _>(1).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     /// The cases among `case_numbers` that exist, each with the request id that opened it.
     pub async fn cases_with_requests(&self, case_numbers: &[&str]) -> anyhow::Result<Vec<(String, Case)>> {
         let mut cases = Vec::new();

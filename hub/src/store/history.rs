@@ -26,23 +26,6 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
-    /// Every case's history, each in order, for the reports (办件通报).
-    pub async fn histories(&self) -> anyhow::Result<Vec<Vec<Event>>> {
-        let rows = sqlx::query("SELECT case_number, body FROM case_events ORDER BY case_number, seq")
-            .fetch_all(&self.reads)
-            .await?;
-        let mut histories: Vec<(String, Vec<Event>)> = Vec::new();
-        for row in &rows {
-            let case: String = row.get(0);
-            let event: Event = serde_json::from_str(row.get::<String, _>(1).as_str())?;
-            match histories.last_mut() {
-                Some((last, events)) if *last == case => events.push(event),
-                _ => histories.push((case, vec![event])),
-            }
-        }
-        Ok(histories.into_iter().map(|(_, events)| events).collect())
-    }
-
     /// Every event of one kind, oldest first, as stored JSON (reviews, warnings).
     pub async fn events_of_kind(&self, kind: &str, limit: i64) -> anyhow::Result<Vec<serde_json::Value>> {
         let rows =

@@ -18,6 +18,7 @@ mod history;
 mod ledger;
 mod notifications;
 mod outbox;
+mod reports;
 mod tokens;
 
 pub use cases::CaseRecord;
@@ -25,6 +26,7 @@ pub use connector_state::{follow_pauses, keep_control_changes};
 pub use election::{Duty, Elections, Sharing};
 pub use history::HistoryEntry;
 pub use ledger::{ArchiveRecord, LedgerSearch, LEDGER_PAGE};
+pub use reports::{KeptLine, UnitKind};
 pub use tokens::TokenRecord;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

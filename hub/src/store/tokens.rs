@@ -15,13 +15,15 @@ pub struct TokenRecord {
     pub kind: String,
     pub role: String,
     pub unit: Option<String>,
+    pub window: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub issued_by: String,
 }
 
-const COLUMNS: &str = "token_id, secret_sha256, holder, kind, role, unit, issued_at, expires_at, revoked_at, issued_by";
+const COLUMNS: &str =
+    "token_id, secret_sha256, holder, kind, role, unit, issued_at, expires_at, revoked_at, issued_by, window_code";
 
 fn token_of(row: &sqlx::any::AnyRow) -> TokenRecord {
     TokenRecord {
@@ -35,24 +37,28 @@ fn token_of(row: &sqlx::any::AnyRow) -> TokenRecord {
         expires_at: row.get(7),
         revoked_at: row.get(8),
         issued_by: row.get(9),
+        window: row.get(10),
     }
 }
 
 impl Store {
     pub async fn insert_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
-        sqlx::query(&format!("INSERT INTO api_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&token.token_id)
-            .bind(&token.secret_sha256)
-            .bind(&token.holder)
-            .bind(&token.kind)
-            .bind(&token.role)
-            .bind(&token.unit)
-            .bind(token.issued_at)
-            .bind(token.expires_at)
-            .bind(token.revoked_at)
-            .bind(&token.issued_by)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO api_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&token.token_id)
+        .bind(&token.secret_sha256)
+        .bind(&token.holder)
+        .bind(&token.kind)
+        .bind(&token.role)
+        .bind(&token.unit)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .bind(token.revoked_at)
+        .bind(&token.issued_by)
+        .bind(&token.window)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -161,6 +161,7 @@ pub async fn token(hub: &hub::Hub, holder: &str, role: hub_core::access::Role, u
         kind: hub::app::tokens::TokenKind::Person,
         role,
         unit: unit.map(String::from),
+        window: None,
         valid_days: None,
     };
     hub.tokens.issue(request, "test").await.unwrap().token

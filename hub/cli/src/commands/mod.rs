@@ -109,6 +109,10 @@ enum Command {
         /// schema of `database.url` (PostgreSQL) or a scratch SQLite file.
         #[arg(long)]
         drain_rows: Option<usize>,
+        /// Instead, time the reports over this many cases synthesised into a scratch schema of
+        /// `database.url` (PostgreSQL) or a scratch SQLite file, and recount them.
+        #[arg(long)]
+        report_cases: Option<usize>,
     },
     /// Show where an application would be decided, by which rule and why.
     Explain {
@@ -166,15 +170,8 @@ enum Command {
     Report {
         #[command(flatten)]
         api: HubApi,
-        /// `2026-12-02`, `2026-12`, `2026-Q4` or `2026` (China Standard Time).
-        #[arg(long)]
-        period: String,
-        /// A township's, service point's or department's code; the county by default.
-        #[arg(long)]
-        unit: Option<String>,
-        /// One staff member, as their token names them.
-        #[arg(long)]
-        staff: Option<String>,
+        #[command(flatten)]
+        asked: operate::ReportAsked,
     },
     /// Reconcile a day's bank statement against the fee orders and payments of a running hub.
     BankReconcile {
@@ -311,6 +308,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
+        Command::Bench { report_cases: Some(cases), json, .. } => {
+            init_logging(QUIET);
+            let bench = bench::report_bench(&config.database.url, cases).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&bench)?);
+            } else {
+                bench::print_report_bench(&bench);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { drain_rows: Some(rows), json, .. } => {
             init_logging(QUIET);
             let drain = bench::drain_bench(&config.database.url, rows).await?;
@@ -321,7 +328,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { cases, json, without_ledger, ledger_entries, instances, drain_rows: None } => {
+        Command::Bench {
+            cases,
+            json,
+            without_ledger,
+            ledger_entries,
+            instances,
+            drain_rows: None,
+            report_cases: None,
+        } => {
             init_logging(QUIET);
             let report = bench::run(config, cases, !without_ledger, ledger_entries, instances.into()).await?;
             if json {
@@ -350,7 +365,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CatalogueSync { api } => operate::sync_catalogue(api).await,
         Command::BankReconcile { api, date } => operate::reconcile_bank_day(api, date).await,
         Command::ArchiveHandIn { api, month, unit } => operate::archive_hand_in(api, month, unit).await,
-        Command::Report { api, period, unit, staff } => operate::report(api, period, unit, staff).await,
+        Command::Report { api, asked } => operate::report(api, asked).await,
         Command::PostalSim(sim) => sim.run().await,
         Command::BankSim(sim) => sim.run().await,
         Command::ProvinceSim(sim) => sim.run().await,

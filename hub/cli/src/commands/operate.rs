@@ -193,17 +193,48 @@ pub async fn archive_hand_in(api: HubApi, month: String, unit: Option<String>) -
     print_answer(api.client()?.get(api.url("/api/v1/archive/hand-in")).query(&query)).await
 }
 
-pub async fn report(
-    api: HubApi,
-    period: String,
-    unit: Option<String>,
-    staff: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let query: Vec<(&str, String)> = std::iter::once(("period", period))
-        .chain(unit.map(|unit| ("unit", unit)))
-        .chain(staff.map(|staff| ("staff", staff)))
+/// `hub report`: the figures as JSON; with `--html` or `--xlsx`, the period's 办件通报 saved too.
+pub async fn report(api: HubApi, asked: ReportAsked) -> anyhow::Result<ExitCode> {
+    let client = api.client()?;
+    for (file, path) in [(&asked.html, "/api/v1/reports/bulletin"), (&asked.xlsx, "/api/v1/reports/bulletin/xlsx")] {
+        let Some(file) = file else { continue };
+        let response = client.get(api.url(path)).query(&[("period", &asked.period)]).send().await?;
+        if !response.status().is_success() {
+            anyhow::bail!("{path}: {} {}", response.status(), response.text().await?);
+        }
+        std::fs::write(file, response.bytes().await?)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", file.display()))?;
+        eprintln!("wrote {}", file.display());
+    }
+    let query: Vec<(&str, String)> = std::iter::once(("period", asked.period))
+        .chain(asked.unit.map(|unit| ("unit", unit)))
+        .chain(asked.staff.map(|staff| ("staff", staff)))
+        .chain(asked.recount.then(|| ("recount", "true".to_string())))
         .collect();
-    print_answer(api.client()?.get(api.url("/api/v1/reports")).query(&query)).await
+    print_answer(client.get(api.url("/api/v1/reports")).query(&query)).await
+}
+
+/// What `hub report` is asked for.
+#[derive(Debug, clap::Args)]
+pub struct ReportAsked {
+    /// `2026-12-02`, `2026-12`, `2026-Q4` or `2026` (China Standard Time).
+    #[arg(long)]
+    pub period: String,
+    /// A township's, service point's, window's or department's code; the county by default.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// One staff member, as their token names them.
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// Also recount from every case's history and say whether the figures match.
+    #[arg(long)]
+    pub recount: bool,
+    /// Save the period's 办件通报 as a printable A4 page.
+    #[arg(long)]
+    pub html: Option<std::path::PathBuf>,
+    /// Save the period's 办件通报 as a spreadsheet.
+    #[arg(long)]
+    pub xlsx: Option<std::path::PathBuf>,
 }
 
 /// Checks an exported checkpoint or entry proof with the public key alone.

@@ -20,6 +20,9 @@ pub enum TokenAction {
         /// The service point (clerks, outlets) or department (approvers) code.
         #[arg(long)]
         unit: Option<String>,
+        /// The window (窗口) a clerk works, by its code in the county's reference data.
+        #[arg(long)]
+        window: Option<String>,
         /// A system's token rather than a person's.
         #[arg(long)]
         system: bool,
@@ -38,7 +41,7 @@ pub async fn manage(config: &Config, action: TokenAction) -> anyhow::Result<Exit
     let (tokens, ledger) = hub::token_desk(config).await?;
     let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let answer = match action {
-        TokenAction::Issue { holder, role, unit, system, valid_days } => {
+        TokenAction::Issue { holder, role, unit, window, system, valid_days } => {
             let Some(role) = hub_core::access::Role::parse(&role) else {
                 anyhow::bail!(
                     "unknown role {role}; one of {}",
@@ -46,7 +49,7 @@ pub async fn manage(config: &Config, action: TokenAction) -> anyhow::Result<Exit
                 );
             };
             let kind = if system { hub::app::tokens::TokenKind::System } else { hub::app::tokens::TokenKind::Person };
-            let request = hub::app::tokens::TokenRequest { holder, kind, role, unit, valid_days };
+            let request = hub::app::tokens::TokenRequest { holder, kind, role, unit, window, valid_days };
             let issued = match tokens.issue(request.clone(), &format!("cli:{operator}")).await {
                 Ok(issued) => issued,
                 Err(hub::app::tokens::IssueError::Bad(bad)) => anyhow::bail!("{}", bad.message),

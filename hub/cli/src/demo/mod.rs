@@ -1178,8 +1178,9 @@ pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<
                 // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
                 domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
                 delivery,
-                // The token's holder is recorded by the hub, whatever is sent.
+                // The token's holder and window are recorded by the hub, whatever is sent.
                 received_by: String::new(),
+                window: None,
             };
             (application, profile)
         })

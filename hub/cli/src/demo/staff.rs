@@ -54,7 +54,20 @@ impl Staff {
             return Ok(token.clone());
         }
         let holder = person_name(role.code(), unit.unwrap_or("county"));
-        let request = TokenRequest { holder, kind: TokenKind::Person, role, unit: key.1.clone(), valid_days: Some(30) };
+        // A clerk at a point with windows works its first one, so the reports count per window.
+        let window = match role {
+            Role::TownshipClerk | Role::VillageClerk | Role::BankOutlet => self
+                .reference
+                .get()
+                .county
+                .windows
+                .iter()
+                .find(|w| Some(w.point.as_str()) == unit)
+                .map(|w| w.code.clone()),
+            _ => None,
+        };
+        let request =
+            TokenRequest { holder, kind: TokenKind::Person, role, unit: key.1.clone(), window, valid_days: Some(30) };
         let token = match self.tokens.issue(request, "demo").await {
             Ok(issued) => issued.token,
             Err(error) => anyhow::bail!("issuing a {} token for {unit:?}: {error:?}", role.code()),
@@ -103,7 +116,8 @@ impl Staff {
             }
             ["cases"]
             | ["warnings"]
-            | ["reports"]
+            | ["reports", ..]
+            | ["supervision", ..]
             | ["reviews", ..]
             | ["routing", ..]
             | ["delivery-orders"]

@@ -17,9 +17,13 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
         case.documents.push(document);
     }
     match event {
-        Event::ApplicationSubmitted(_) => {}
-        Event::SupplementRequested(_) => case.state = CaseState::AwaitingSupplement,
+        Event::ApplicationSubmitted(e) => case.trips = u32::from(e.channel != "online"),
+        Event::SupplementRequested(_) => {
+            case.state = CaseState::AwaitingSupplement;
+            case.supplement_notices += 1;
+        }
         Event::MaterialsSupplemented(e) => {
+            case.trips += 1;
             case.version = e.case_version;
             case.received_by = e.received_by.clone();
             case.faulty.retain(|f| !e.materials.contains(&f.material));
@@ -128,7 +132,11 @@ pub fn evolve(mut case: Case, event: &Event) -> Case {
             case.pickup =
                 Some(Pickup { method: e.method.clone(), place: e.place.clone(), code: e.pickup_code.clone() });
         }
-        Event::ResultCollected(_) => case.state = CaseState::Collected,
+        Event::ResultCollected(e) => {
+            case.state = CaseState::Collected;
+            // Collected from a person at a window or station, not from a locker.
+            case.trips += u32::from(!e.handed_out_by.is_empty());
+        }
         Event::CaseArchived(_) => case.state = CaseState::Archived,
         Event::ApplicationWithdrawn(_) => case.state = CaseState::Withdrawn,
         Event::DeadlineWarning(e) => case.warnings.push(deadlines::key(e)),

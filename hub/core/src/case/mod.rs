@@ -248,6 +248,12 @@ pub struct Case {
     /// What became of materials owed past their commitment, once recorded.
     #[serde(default)]
     pub commitment_outcome: Option<String>,
+    /// Times the applicant came in person: to hand in, to supplement, to collect (最多跑一次).
+    #[serde(default)]
+    pub trips: u32,
+    /// Notices to supplement given (一次性告知: one is the rule).
+    #[serde(default)]
+    pub supplement_notices: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -689,6 +695,8 @@ impl Case {
             hearing_request_by: None,
             supervisions: Vec::new(),
             commitment_outcome: None,
+            trips: 0,
+            supplement_notices: 0,
         };
         evolve(case, &submitted)
     }
