@@ -688,6 +688,34 @@ async function tokensView(root) {
       h("div", { class: "actions" }, h("button", { type: "submit", id: "issue-token" }, "签发"))), issued), panel);
 }
 
+// --- integrators' operations (运维) ---------------------------------------------------------
+
+async function operationsView(root) {
+  const error = errorLine();
+  const outcome = h("div", { id: "operation-outcome" });
+  const run = (title, method, path, body) => async () => {
+    show(error);
+    try {
+      const answer = await api(method, path, body ? body() : undefined);
+      outcome.replaceChildren(h("h2", {}, title), h("pre", { class: "scroll" }, JSON.stringify(answer, null, 2)));
+    } catch (failure) { show(error, failure); }
+  };
+  const before = h("input", { name: "archive-before", type: "date" });
+  const group = h("input", { name: "offsets-group", placeholder: "消费组，如 postal-connector" });
+  const to = h("input", { name: "offsets-to", placeholder: "earliest、latest 或 RFC 3339 时刻" });
+  root.append(h("div", { class: "panel" }, h("h1", {}, "运维操作"),
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "sync-catalogue", onclick: run("事项目录同步", "POST", "/api/v1/catalogue/sync") }, "立即同步省事项目录"),
+      h("button", { type: "button", id: "make-checkpoint", onclick: run("审计账本签名检查点", "POST", "/api/v1/audit/checkpoints") }, "签名审计检查点")),
+    h("h2", {}, "归档审计记录"),
+    h("div", { class: "actions" }, h("span", {}, "归档此日期前的记录"), before,
+      h("button", { type: "button", class: "plain", onclick: run("审计记录归档", "POST", "/api/v1/audit/archives", () => ({ before: `${before.value}T00:00:00+08:00` })) }, "归档")),
+    h("h2", {}, "重置消费位点（重放或跳过）"),
+    h("div", { class: "actions" }, group, to,
+      h("button", { type: "button", class: "plain", onclick: () => run("消费位点", "POST", `/api/v1/connectors/${encodeURIComponent(group.value.trim())}/offsets/reset`, () => ({ to: to.value.trim() }))() }, "重置")),
+    error, outcome));
+}
+
 // --- postal board (邮政看板) ---------------------------------------------------------------
 
 async function postalView(root) {
@@ -828,7 +856,7 @@ const TABS = {
   supervisor: [["board", "电子监察", boardView], ["reports", "办件通报", reportsView], ["warnings", "超时预警", warningsView], TRACK],
   postal: [["postal", "邮政看板", postalView]],
   data_bureau: [["audit", "数据共享审计", auditView]],
-  integrator: [["connectors", "连接器状态", connectorsView], ["reconcile", "银行对账", reconciliationView], ["tokens", "令牌管理", tokensView]],
+  integrator: [["connectors", "连接器状态", connectorsView], ["reconcile", "银行对账", reconciliationView], ["tokens", "令牌管理", tokensView], ["operations", "运维操作", operationsView]],
 };
 
 async function openTab(tab) {

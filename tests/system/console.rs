@@ -609,6 +609,23 @@ async fn the_whole_counter_day_in_the_console() {
     assert_eq!(matched, stored["matched"].to_string(), "{stored}");
     console.shot("17-integrator-reconciliation").await;
 
+    // The integrator issues a clerk's token bound to a window; a window of another point is refused.
+    console.click("button[data-tab=tokens]").await;
+    console.fill("[name=token-holder]", "钱窗口").await;
+    console.wait("[name=token-role]").await.select_by_value("township_clerk").await.unwrap();
+    console.fill("[name=token-unit]", TOWNSHIP).await;
+    console.fill("[name=token-window]", "610429000000-W01").await;
+    console.click("#issue-token").await;
+    eventually("the refusal naming the window", || async move {
+        console.text("[data-view=tokens] .error").await.contains("window")
+    })
+    .await;
+    console.fill("[name=token-window]", "610429100000-W01").await;
+    console.click("#issue-token").await;
+    let issued = console.wait("#new-token").await.text().await.unwrap();
+    let seat = hub.tokens.authenticate(&issued).await.unwrap();
+    assert_eq!((seat.holder.as_str(), seat.window.as_deref()), ("钱窗口", Some("610429100000-W01")));
+
     // A bank outlet's small screen: the acceptance form still fits.
     console.client.set_window_size(1024, 768).await.unwrap();
     let outlet = common::token(hub, "农商行柜员", Role::BankOutlet, Some(BANK_OUTLET)).await;

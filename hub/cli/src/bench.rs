@@ -530,6 +530,10 @@ fn renumbered(history: &[contracts::Event], number: &str, days: i64) -> anyhow::
             if let Some(at) = value.get_mut("occurred_at") {
                 *at = (at.as_i64().unwrap_or(0) - days * 86_400_000).into();
             }
+            // A counterpart's fact keeps the counterpart's id (a bank's payment id): made the copy's own.
+            if let Some(id) = value.get_mut("event_id").filter(|id| !id.as_str().unwrap_or_default().contains(number)) {
+                *id = format!("{number}/{}", id.as_str().unwrap_or_default()).into();
+            }
             Ok(serde_json::from_value(value)?)
         })
         .collect()

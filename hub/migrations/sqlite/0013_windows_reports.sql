@@ -18,4 +18,7 @@ CREATE TABLE report_lines (
     decider     TEXT,
     PRIMARY KEY (case_number, seq, figure)
 );
-CREATE INDEX report_lines_by_day ON report_lines (day, figure, amount);
+-- A period's report reads its days from this index alone: it holds every column a report filters
+-- or groups by, so a township's or a window's month is a range scan, never a row lookup.
+CREATE INDEX report_lines_by_day ON report_lines
+    (day, figure, amount, township, point, window_code, department, receiver, decider);
