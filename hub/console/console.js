@@ -67,6 +67,17 @@ const stateBadge = (state) => h("span", { class: "badge level-none", "data-state
 const levelBadge = (level) => h("span", { class: `badge level-${level || "none"}`, "data-level": level || "none" }, LEVELS[level || "none"]);
 const errorLine = () => h("p", { class: "error", role: "alert" });
 const show = (line, error) => { line.textContent = error ? error.message : ""; };
+/** Marks the input a refusal names (its field, or a part of it) and puts the cursor there. */
+function markWrong(inputs, failure) {
+  Object.values(inputs).forEach((input) => input.removeAttribute("aria-invalid"));
+  const name = failure && failure.field && Object.keys(inputs).find((n) => failure.field.startsWith(n));
+  if (name) { inputs[name].setAttribute("aria-invalid", "true"); inputs[name].focus(); }
+}
+/** A link that saves JSON as a file, to be checked offline. */
+function saveLink(id, name, data) {
+  const href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+  return h("a", { id, href, download: name, class: "button plain" }, `下载 ${name}`);
+}
 
 function table(headings, rows, rowAttrs) {
   return h("div", { class: "scroll" }, h("table", {},
@@ -366,7 +377,8 @@ function actionForm(action, c) {
   const send = async (event) => {
     event.preventDefault();
     show(error);
-    fields.forEach((f) => f.input.removeAttribute("aria-invalid"));
+    const inputs = Object.fromEntries(fields.map((f) => [f.name, f.input]));
+    markWrong(inputs);
     const values = Object.fromEntries(fields.map((f) => [f.name, f.input.value.trim()]));
     const body = action.body ? action.body(values, c) : values;
     submit.disabled = true;
@@ -376,8 +388,7 @@ function actionForm(action, c) {
       else document.getElementById("tracked").replaceChildren(await caseFile(c.case_number));
     } catch (failure) {
       show(error, failure);
-      const wrong = fields.find((f) => failure.field && failure.field.startsWith(f.name));
-      if (wrong) { wrong.input.setAttribute("aria-invalid", "true"); wrong.input.focus(); }
+      markWrong(inputs, failure);
     }
     submit.disabled = false;
   };
@@ -546,17 +557,9 @@ async function boardView(root) {
 function bars(id, rows) {
   const top = Math.max(1, ...rows.map(([, value]) => value));
   const [label, width, row] = [190, 520, 20];
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${label + width + 60} ${rows.length * row + 4}`);
-  svg.setAttribute("id", id);
-  svg.setAttribute("class", "bars");
+  const svg = svgNode(null, "svg", { viewBox: `0 0 ${label + width + 60} ${rows.length * row + 4}`, id, class: "bars" });
+  const add = (tag, attrs, content) => svgNode(svg, tag, attrs, content);
   rows.forEach(([title, value], i) => {
-    const add = (tag, attrs, content) => {
-      const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-      for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-      if (content !== undefined) node.textContent = content;
-      svg.append(node);
-    };
     add("text", { x: label - 6, y: i * row + 14, "text-anchor": "end" }, title);
     add("rect", { x: label, y: i * row + 3, width: (value / top) * width, height: row - 6, fill: PALETTE[1], "data-label": title, "data-value": value });
     add("text", { x: label + (value / top) * width + 4, y: i * row + 14 }, String(value));
@@ -614,6 +617,27 @@ async function reportsView(root) {
   root.append(h("div", { class: "panel" }, h("h1", {}, "办件通报"),
     h("form", { class: "actions", onsubmit: draw }, h("span", {}, "统计期间"), period, h("span", {}, "单位"), unit, h("button", { type: "submit", id: "show-report" }, "统计")),
     error, links, shown));
+}
+
+// --- supervisors' review statistics (好差评) --------------------------------------------------
+
+const GRADES = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"];
+
+async function reviewsView(root) {
+  const stats = await api("GET", "/api/v1/reviews/stats");
+  const section = (title, id, tallies) => {
+    const units = Object.entries(tallies).sort(([, a], [, b]) => b.bad - a.bad || b.reviews - a.reviews);
+    if (!units.length) return h("div", { class: "panel" }, h("h1", {}, title), h("p", { class: "muted" }, "尚无评价。"));
+    return h("div", { class: "panel" }, h("h1", {}, title),
+      bars(`${id}-chart`, units.map(([code, t]) => [t.name || code, t.bad])),
+      h("div", { id }, table(["单位", "评价", ...GRADES, "差评", "差评率", "平均分"], units.map(([code, t]) => [
+        t.name || code, t.reviews, ...t.grades.slice().reverse(), t.bad, `${((t.bad / t.reviews) * 100).toFixed(1)}%`, t.average.toFixed(2),
+      ]), (i) => ({ "data-unit": units[i][0], class: units[i][1].bad ? "level-yellow" : "" }))));
+  };
+  root.append(
+    h("p", { class: "muted" }, "差评数（图）与各等级评价数（表），差评多的单位在前；评价 1 至 5 分，1、2 分为差评。"),
+    section("服务点评价", "reviews-by-point", stats.by_service_point),
+    section("审批部门评价", "reviews-by-department", stats.by_department));
 }
 
 // --- integrators' reconciliation (银行对账) --------------------------------------------------
@@ -738,6 +762,15 @@ async function postalView(root) {
 
 const PALETTE = ["#b71c1c", "#1c4fa1", "#2f855a", "#b7791f", "#6b46c1", "#2c7a7b", "#c05621", "#4a5568", "#d53f8c", "#718096"];
 
+/** An SVG element with attributes and text, appended to `parent` when there is one. */
+function svgNode(parent, tag, attrs, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  if (parent) parent.append(node);
+  return node;
+}
+
 /** A stacked bar per day, one colour per series; `points` are {day, series, value}. */
 function stackedBars(id, points) {
   const days = [...new Set(points.map((p) => p.day))].sort();
@@ -748,17 +781,8 @@ function stackedBars(id, points) {
   const band = (width - left) / Math.max(days.length, 1);
   const barWidth = Math.min(band * 0.7, 48);
   const y = (value) => (height - bottom) * (1 - value / top);
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("id", id);
-  svg.setAttribute("width", "100%");
-  const add = (tag, attrs, text) => {
-    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    svg.append(node);
-    return node;
-  };
+  const svg = svgNode(null, "svg", { viewBox: `0 0 ${width} ${height}`, id, width: "100%" });
+  const add = (tag, attrs, text) => svgNode(svg, tag, attrs, text);
   add("text", { x: 0, y: 10 }, String(top));
   add("line", { x1: left, x2: width, y1: height - bottom, y2: height - bottom, stroke: "#b8c0cc" });
   days.forEach((day, d) => {
@@ -767,7 +791,7 @@ function stackedBars(id, points) {
       const value = points.filter((p) => p.day === day && p.series === name).reduce((sum, p) => sum + p.value, 0);
       if (!value) return;
       const bar = add("rect", { x: left + d * band + (band - barWidth) / 2, width: barWidth, y: y(base + value), height: y(base) - y(base + value), fill: PALETTE[s % PALETTE.length], "data-day": day, "data-series": name });
-      bar.append(Object.assign(document.createElementNS("http://www.w3.org/2000/svg", "title"), { textContent: `${day} ${name}：${value}` }));
+      svgNode(bar, "title", {}, `${day} ${name}：${value}`);
       base += value;
     });
     add("text", { x: left + d * band + band / 2, y: height - 6, "text-anchor": "middle" }, day.slice(5));
@@ -777,8 +801,72 @@ function stackedBars(id, points) {
   return h("div", {}, svg, legend);
 }
 
+/** A Beijing-time `datetime-local` value as the RFC 3339 instant the API takes ("" stays "", for the API to name). */
+const instantOf = (local) => (local ? `${local.length === 16 ? `${local}:00` : local}+08:00` : "");
+/** The command that checks a saved file with the hub's public key alone, away from the hub. */
+const offlineCheck = (name, publicKey) => h("p", { class: "muted" }, "离线校验：", h("code", {}, `hub audit check ${name} --public-key ${publicKey}`));
+
+/** The data bureau takes a period's entries away as a signed bundle that checks offline. */
+function exportPanel(publicKey) {
+  const today = new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10);
+  const inputs = {
+    from: h("input", { type: "datetime-local", name: "export-from", value: `${today}T00:00` }),
+    until: h("input", { type: "datetime-local", name: "export-until", value: `${today}T23:59` }),
+  };
+  const error = errorLine();
+  const result = h("div", { id: "export-result" });
+  const send = async (event) => {
+    event.preventDefault();
+    show(error);
+    markWrong(inputs);
+    result.replaceChildren();
+    try {
+      const bundle = await api("POST", "/api/v1/audit/exports", { from: instantOf(inputs.from.value), until: instantOf(inputs.until.value) });
+      const [first, last] = [bundle.entries[0].seq, bundle.entries[bundle.entries.length - 1].seq];
+      const name = `audit-export-${inputs.from.value.slice(0, 10)}-${inputs.until.value.slice(0, 10)}.json`;
+      result.replaceChildren(
+        h("p", { class: "ok", "data-entries": bundle.entries.length }, `导出 ${bundle.entries.length} 条记录（第 ${first} 至 ${last} 条），附检查点签名（覆盖至第 ${bundle.checkpoint.size} 条，签于 ${minute(bundle.checkpoint.created_at)}）和末条记录的包含证明。`),
+        saveLink("export-file", name, bundle), offlineCheck(name, publicKey));
+    } catch (failure) { show(error, failure); markWrong(inputs, failure); }
+  };
+  return h("div", { class: "panel" }, h("h1", {}, "导出审计记录（签名，可离线校验）"),
+    h("form", { class: "actions", onsubmit: send }, h("span", {}, "自"), inputs.from, h("span", {}, "至"), inputs.until, h("button", { type: "submit", id: "export-ledger" }, "导出")),
+    error, result);
+}
+
+/** One entry's inclusion proof against the newest signed checkpoint, shown and saved. */
+function proofPanel(publicKey) {
+  const inputs = { seq: h("input", { type: "number", min: 1, name: "proof-seq", placeholder: "记录序号" }) };
+  const error = errorLine();
+  const result = h("div", { id: "proof" });
+  const fetchProof = async (seq) => {
+    show(error);
+    markWrong(inputs);
+    inputs.seq.value = seq;
+    result.replaceChildren();
+    try {
+      const { entry, proof, checkpoint } = await api("GET", `/api/v1/audit/entries/${encodeURIComponent(seq)}/proof`);
+      const body = JSON.parse(entry.body);
+      const name = `audit-proof-${proof.seq}.json`;
+      result.replaceChildren(
+        h("dl", { class: "facts", "data-seq": proof.seq },
+          h("dt", {}, "记录"), h("dd", {}, `第 ${proof.seq} 条，${minute(body.recorded_at)} ${body.action}：${body.requester_department || body.requester_system || ""} → ${body.provider}`),
+          h("dt", {}, "记录哈希"), h("dd", {}, h("code", {}, proof.entry_hash)),
+          h("dt", {}, "签名检查点"), h("dd", { "data-size": checkpoint.size }, `覆盖第 ${checkpoint.first_seq} 至 ${checkpoint.size} 条，签于 ${minute(checkpoint.created_at)}`),
+          h("dt", {}, "Merkle 根"), h("dd", {}, h("code", {}, checkpoint.merkle_root)),
+          h("dt", {}, "证明路径"), h("dd", {}, `${proof.path.length} 层`)),
+        saveLink("proof-file", name, { entry, proof, checkpoint }), offlineCheck(name, publicKey));
+    } catch (failure) { show(error, failure); markWrong({ seq: inputs.seq }, failure); }
+  };
+  const panel = h("div", { class: "panel" }, h("h1", {}, "单条记录的存证证明"),
+    h("form", { class: "actions", onsubmit: (event) => { event.preventDefault(); fetchProof(inputs.seq.value.trim()); } }, inputs.seq, h("button", { type: "submit", id: "fetch-proof" }, "取证明")),
+    error, result);
+  return { panel, fetchProof };
+}
+
 async function auditView(root) {
-  const [volume, alerts] = await Promise.all([api("GET", "/api/v1/audit/volume"), api("GET", "/api/v1/audit/alerts")]);
+  const [volume, alerts, { public_key: publicKey }] = await Promise.all([api("GET", "/api/v1/audit/volume"), api("GET", "/api/v1/audit/alerts"), api("GET", "/api/v1/audit/public-key")]);
+  const proofs = proofPanel(publicKey);
   const verdict = h("div", { id: "verdict" });
   const verify = async (event) => {
     const button = event.currentTarget;
@@ -800,8 +888,9 @@ async function auditView(root) {
     show(error);
     try {
       const entries = await api("GET", `/api/v1/audit/entries?subject_id=${encodeURIComponent(subject.value.trim())}&limit=200`);
-      seen.replaceChildren(table(["时间", "查询/交换", "请求部门", "经办人", "提供方", "数据项", "事由", "办件"], entries.map((e) => [
+      seen.replaceChildren(table(["时间", "查询/交换", "请求部门", "经办人", "提供方", "数据项", "事由", "办件", "存证"], entries.map((e) => [
         minute(e.occurred_at), e.action, e.requester_department, e.requester_officer || e.requester_system, e.provider, e.data_items.join("、"), e.purpose, e.case_number || "无办件",
+        h("button", { type: "button", class: "small plain", "data-proof": e.seq, onclick: () => proofs.fetchProof(e.seq) }, `第 ${e.seq} 条证明`),
       ])));
     } catch (failure) { show(error, failure); }
   };
@@ -811,7 +900,8 @@ async function auditView(root) {
     h("div", { class: "panel" }, h("h1", {}, "各方每日数据交换量（近 30 日）"), volume.length ? stackedBars("volume-chart", volume.map((row) => ({ day: row.day, series: `${row.requester_name || row.requester_department || "（系统）"} → ${row.provider_name || row.provider}`, value: row.exchanges }))) : h("p", { class: "muted" }, "近 30 日无数据交换。")),
     h("div", { class: "panel" }, h("h1", {}, `异常预警（${alerts.length} 条）`), alerts.length ? stackedBars("alert-chart", alertDays) : h("p", { class: "muted", id: "no-alerts" }, "近 30 日无异常。"),
       h("div", { id: "alerts" }, table(["时间", "规则", "对象", "提供方", "次数", "说明"], alerts.map((a) => [minute(a.occurred_at), RULES[a.rule] || a.rule, a.requester_name || a.requester, a.provider_name || a.provider, a.count, a.message])))),
-    h("div", { class: "panel" }, h("h1", {}, "谁查看了此人的数据、为什么"), h("form", { class: "actions", onsubmit: search }, subject, h("button", { type: "submit", id: "search-subject" }, "查询")), error, seen));
+    h("div", { class: "panel" }, h("h1", {}, "谁查看了此人的数据、为什么"), h("form", { class: "actions", onsubmit: search }, subject, h("button", { type: "submit", id: "search-subject" }, "查询")), error, seen),
+    proofs.panel, exportPanel(publicKey));
 }
 
 // --- integrators' connector status (连接器状态) --------------------------------------------
@@ -853,7 +943,7 @@ const TABS = {
   bank_outlet: [["accept", "受理登记", acceptanceView], TRACK],
   township_clerk: [["accept", "受理登记", acceptanceView], ["approve", "审批队列", approvalView], TRACK],
   county_approver: [["approve", "审批队列", approvalView], TRACK],
-  supervisor: [["board", "电子监察", boardView], ["reports", "办件通报", reportsView], ["warnings", "超时预警", warningsView], TRACK],
+  supervisor: [["board", "电子监察", boardView], ["reports", "办件通报", reportsView], ["reviews", "好差评", reviewsView], ["warnings", "超时预警", warningsView], TRACK],
   postal: [["postal", "邮政看板", postalView]],
   data_bureau: [["audit", "数据共享审计", auditView]],
   integrator: [["connectors", "连接器状态", connectorsView], ["reconcile", "银行对账", reconciliationView], ["tokens", "令牌管理", tokensView], ["operations", "运维操作", operationsView]],

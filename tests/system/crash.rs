@@ -97,14 +97,16 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
     assert!(kills >= 5, "only {kills} runs could be killed before they finished");
 
     let mut last = demo(dir.path(), api_port, &postal_url, &bank_url);
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // Generous: the run redoes what the kills interrupted and then every review, on a CI
+    // machine that may be busy; finishing at all, with the checks below, is what is tested.
+    let deadline = Instant::now() + Duration::from_secs(300);
     let status = loop {
         if let Some(status) = last.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
             let _ = last.kill();
-            panic!("the final run did not finish in 180 s");
+            panic!("the final run did not finish in 300 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -118,6 +118,7 @@ pub fn spawn(listener: TcpListener, config: SimulatorConfig) -> anyhow::Result<R
     let app = Router::new()
         .route("/api/v1/messages", post(send))
         .route("/admin/messages", get(list_messages))
+        .route("/admin/messages/{message_id}", get(one_message))
         .route("/admin/replies", get(list_replies).post(reply))
         .route("/admin/stats", get(stats))
         .with_state(simulator.clone())
@@ -218,6 +219,14 @@ fn note_acknowledged(sim: &Simulator, batch: &[Reply], status: StatusCode, answe
 
 async fn list_messages(State(sim): State<Arc<Simulator>>) -> Json<Vec<MessageRecord>> {
     Json(sim.register.lock().expect("register lock").messages.values().cloned().collect())
+}
+
+/// What one phone received: a lookup that stays cheap however many messages were sent.
+async fn one_message(State(sim): State<Arc<Simulator>>, Path(message_id): Path<String>) -> Response {
+    match sim.register.lock().expect("register lock").messages.get(&message_id) {
+        Some(record) => Json(record.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "S404", &format!("no message {message_id}")),
+    }
 }
 
 async fn list_replies(State(sim): State<Arc<Simulator>>) -> Json<Vec<Reply>> {

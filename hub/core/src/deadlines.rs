@@ -13,7 +13,8 @@ use super::case::{Case, CaseState, Context};
 use super::reference::Reference;
 use super::steps;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Level {
     /// 预警: the limit is near.
     Warning,
@@ -41,7 +42,7 @@ impl Level {
         }
     }
 
-    fn parse(text: &str) -> Option<Level> {
+    pub fn parse(text: &str) -> Option<Level> {
         [Level::Warning, Level::Yellow, Level::Red].into_iter().find(|l| l.as_str() == text)
     }
 }

@@ -93,7 +93,7 @@ impl Unit {
 }
 
 /// The units a case went through: where and by whom it was taken in, who decided it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaseUnits {
     pub point: String,
     pub township: String,

@@ -8,20 +8,31 @@ use super::calendar;
 use super::case::{Case, CaseState};
 use super::deadlines::{standing, Level};
 use super::reference::Reference;
+use super::reports::CaseUnits;
+
+/// The kinds of item on the board.
+pub const KINDS: [&str; 7] = [
+    "deadline",
+    "stalled",
+    "repeated_supplements",
+    "refusal_without_basis",
+    "fee_outside_guide",
+    "bad_review_unanswered",
+    "supervision_overdue",
+];
 
 /// One thing on the board.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoardItem {
     pub case_number: String,
-    /// `deadline`, `stalled`, `repeated_supplements`, `refusal_without_basis`,
-    /// `fee_outside_guide`, `bad_review_unanswered` or `supervision_overdue`.
+    /// One of `KINDS`.
     pub kind: &'static str,
-    /// The card it earns: `warning`, `yellow` or `red`.
-    pub level: &'static str,
+    /// The card it earns.
+    pub level: Level,
     pub detail: String,
-    pub point: String,
-    pub township: String,
-    pub department: Option<String>,
+    /// The units the case went through, so that the board filters as the reports count.
+    #[serde(flatten)]
+    pub units: CaseUnits,
 }
 
 /// What a case still open (or just closed) puts on the board `today`; `last_event_day` is the
@@ -35,7 +46,7 @@ pub fn items_of(
 ) -> Vec<BoardItem> {
     let mut items = Vec::new();
     let mut put = |kind: &'static str, level: Level, detail: String| {
-        items.push(item(case, kind, level.as_str(), detail, reference));
+        items.push(item(case, kind, level, detail, reference));
     };
     let undecided = case.decision.is_none() && !matches!(case.state, CaseState::NotAccepted | CaseState::Withdrawn);
     if undecided {
@@ -102,22 +113,12 @@ pub fn unfounded_refusal(case: &Case, event: &Event, reference: &Reference) -> O
         }
         _ => return None,
     };
-    Some(item(case, "refusal_without_basis", Level::Red.as_str(), detail.into(), reference))
+    Some(item(case, "refusal_without_basis", Level::Red, detail.into(), reference))
 }
 
-fn item(case: &Case, kind: &'static str, level: &'static str, detail: String, reference: &Reference) -> BoardItem {
-    let point = case.application.service_point.code.clone();
-    let township =
-        reference.service_point(&point).map_or_else(|| reference.county.code.clone(), |p| p.township_code.clone());
-    BoardItem {
-        case_number: case.case_number.clone(),
-        kind,
-        level,
-        detail,
-        point,
-        township,
-        department: case.department_code.clone(),
-    }
+fn item(case: &Case, kind: &'static str, level: Level, detail: String, reference: &Reference) -> BoardItem {
+    debug_assert!(KINDS.contains(&kind), "{kind} is listed in KINDS");
+    BoardItem { case_number: case.case_number.clone(), kind, level, detail, units: CaseUnits::of(case, reference) }
 }
 
 #[cfg(test)]
@@ -139,7 +140,7 @@ mod tests {
         assert_eq!(case.supplement_notices, 2, "told once on examining, again after a partial supplement");
         let day = calendar::day_of(app.occurred_at);
         let kinds = |today: i32| {
-            items_of(&case, day, today, 3, &reference).iter().map(|i| (i.kind, i.level)).collect::<Vec<_>>()
+            items_of(&case, day, today, 3, &reference).iter().map(|i| (i.kind, i.level.as_str())).collect::<Vec<_>>()
         };
         assert_eq!(kinds(day), vec![("repeated_supplements", "yellow")]);
         let later = day + 5; // Friday + 5 days: three working days on

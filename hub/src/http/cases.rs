@@ -919,7 +919,8 @@ async fn read_report(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BoardQuery {
-    /// A service point's, township's or department's code.
+    /// A unit as the reports name it: a township's, service point's, window's or department's
+    /// code (the county's: the whole board).
     #[serde(default)]
     unit: Option<String>,
     /// `warning`, `yellow` or `red`.
@@ -933,62 +934,53 @@ struct BoardQuery {
     stalled_after: Option<i32>,
 }
 
-const BOARD_KINDS: [&str; 7] = [
-    "deadline",
-    "stalled",
-    "repeated_supplements",
-    "refusal_without_basis",
-    "fee_outside_guide",
-    "bad_review_unanswered",
-    "supervision_overdue",
-];
-
 async fn read_board(
     State(state): State<CasesState>,
     ValidQuery(query): ValidQuery<BoardQuery>,
 ) -> ApiResult<Json<Value>> {
+    use hub_core::reports::Unit;
+    use hub_core::supervision::KINDS;
     let reference = state.reference.get();
-    if let Some(unit) = &query.unit {
-        let known = reference.service_point(unit).is_some() || reference.authority(unit).is_some();
-        if !known {
-            return Err(BadRequest::field("unit", format!("no service point, township or department {unit}")).into());
-        }
-    }
-    if let Some(level) = &query.level {
-        if !["warning", "yellow", "red"].contains(&level.as_str()) {
-            return Err(BadRequest::field("level", "a card is warning, yellow or red").into());
-        }
-    }
-    if let Some(kind) = &query.kind {
-        if !BOARD_KINDS.contains(&kind.as_str()) {
-            return Err(BadRequest::field("kind", format!("a kind is one of {}", BOARD_KINDS.join(", "))).into());
-        }
-    }
+    let unit = match &query.unit {
+        None => Unit::County,
+        Some(code) => Unit::of_code(&reference, code).map_err(|why| BadRequest::field("unit", why))?,
+    };
+    let level = match &query.level {
+        None => None,
+        Some(level) => Some(
+            hub_core::deadlines::Level::parse(level)
+                .ok_or_else(|| BadRequest::field("level", "a card is warning, yellow or red"))?,
+        ),
+    };
+    let kind = match &query.kind {
+        None => None,
+        Some(kind) => Some(
+            *KINDS
+                .iter()
+                .find(|known| *known == kind)
+                .ok_or_else(|| BadRequest::field("kind", format!("a kind is one of {}", KINDS.join(", "))))?,
+        ),
+    };
     let stalled_after = query.stalled_after.unwrap_or(3);
     if !(1..=60).contains(&stalled_after) {
         return Err(BadRequest::field("stalled_after", "1 to 60 working days").into());
     }
-    let filter = crate::app::supervision::BoardFilter { unit: query.unit, level: query.level, kind: query.kind };
-    let items = crate::app::supervision::board(&state.store, &reference, &filter, stalled_after).await?;
-    let count = |pick: &dyn Fn(&hub_core::supervision::BoardItem) -> &str| {
-        items.iter().fold(std::collections::BTreeMap::<String, usize>::new(), |mut counts, item| {
-            *counts.entry(pick(item).to_string()).or_default() += 1;
-            counts
-        })
-    };
-    let by_level = count(&|item| item.level);
-    let by_kind = count(&|item| item.kind);
-    let items: Vec<Value> = items
+    let filter = crate::app::supervision::BoardFilter { unit, level, kind };
+    let board = crate::app::supervision::board(&state.store, &reference, &filter, stalled_after).await?;
+    let items: Vec<Value> = board
+        .items
         .iter()
         .map(|item| {
             let mut value = json!(item);
-            value["point_name"] = json!(reference.unit_name(&item.point));
-            value["department_name"] = json!(item.department.as_deref().and_then(|code| reference.unit_name(code)));
+            value["point_name"] = json!(reference.unit_name(&item.units.point));
+            value["department_name"] =
+                json!(item.units.department.as_deref().and_then(|code| reference.unit_name(code)));
             value["case_href"] = json!(format!("/api/v1/cases/{}", item.case_number));
             value["flow_href"] = json!(format!("/api/v1/cases/{}/flow", item.case_number));
             value
         })
         .collect();
+    let (by_level, by_kind) = (board.by_level, board.by_kind);
     Ok(Json(
         json!({ "generated_at": crate::store::now_ms(), "by_level": by_level, "by_kind": by_kind, "items": items }),
     ))
@@ -1292,7 +1284,19 @@ async fn review_stats(State(state): State<CasesState>) -> ApiResult<Json<Value>>
             by_department.entry(department.clone()).or_default().add(review.grade);
         }
     }
-    Ok(Json(json!({ "by_service_point": by_point, "by_department": by_department })))
+    let reference = state.reference.get();
+    // Keyed by code, each tally named, so a page shows the unit without a second lookup.
+    let named = |tallies: BTreeMap<String, ReviewTally>| -> serde_json::Map<String, Value> {
+        tallies
+            .into_iter()
+            .map(|(code, tally)| {
+                let mut shown = json!(tally);
+                shown["name"] = json!(reference.unit_name(&code));
+                (code, shown)
+            })
+            .collect()
+    };
+    Ok(Json(json!({ "by_service_point": named(by_point), "by_department": named(by_department) })))
 }
 
 #[derive(Debug, Default, serde::Serialize)]

@@ -762,17 +762,14 @@ impl DemoRun {
             case["texts"].as_array().into_iter().flatten().find(|t| t["template"] == hub_core::sms::REVIEW_INVITATION);
         let Some(message_id) = sent.and_then(|t| t["message_id"].as_str()) else { return Ok(None) };
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The id holds slashes: one path segment, escaped.
+        let mut lookup = reqwest::Url::parse(&format!("{}/admin/messages", self.sms_url))?;
+        lookup.path_segments_mut().map_err(|()| anyhow::anyhow!("the gateway's address has no path"))?.push(message_id);
         loop {
-            let messages: Vec<serde_json::Value> = self
-                .client
-                .get(format!("{}/admin/messages", self.sms_url))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            if let Some(message) = messages.into_iter().find(|m| m["message"]["message_id"] == message_id) {
-                return Ok(Some(message["message"].clone()));
+            let answer = self.client.get(lookup.clone()).send().await?;
+            if answer.status() != reqwest::StatusCode::NOT_FOUND {
+                let record: serde_json::Value = answer.error_for_status()?.json().await?;
+                return Ok(Some(record["message"].clone()));
             }
             anyhow::ensure!(Instant::now() < deadline, "the review invitation {message_id} never reached the phone");
             tokio::time::sleep(Duration::from_millis(50)).await;
