@@ -62,6 +62,8 @@ async function api(method, path, body) {
 
 const dateOfDay = (day) => (day === null || day === undefined ? "—" : new Date(day * 86400000).toISOString().slice(0, 10));
 const minute = (ms) => new Date(ms + 8 * 3600000).toISOString().slice(0, 16).replace("T", " ");
+/** Now in Beijing time, as `YYYY-MM-DDTHH:MM…`: the dates and months the forms start from. */
+const beijingNow = () => new Date(Date.now() + 8 * 3600000).toISOString();
 const yuan = (fen) => (fen ? `¥${(fen / 100).toFixed(2)}` : "不收费");
 const stateBadge = (state) => h("span", { class: "badge level-none", "data-state": state }, STATES[state] || state);
 const levelBadge = (level) => h("span", { class: `badge level-${level || "none"}`, "data-level": level || "none" }, LEVELS[level || "none"]);
@@ -572,7 +574,7 @@ function bars(id, rows) {
 const percent = (share) => (share.rate === null || share.rate === undefined ? "—" : `${(share.rate * 100).toFixed(1)}%（${share.count}/${share.of}）`);
 
 async function reportsView(root) {
-  const now = new Date(Date.now() + 8 * 3600000).toISOString();
+  const now = beijingNow();
   const period = h("input", { name: "report-period", value: now.slice(0, 7), placeholder: "2026-12、2026-Q4、2026 或 2026-12-02" });
   const unit = h("input", { name: "report-unit", placeholder: "单位或窗口代码，不填为全县" });
   const error = errorLine();
@@ -645,7 +647,7 @@ async function reviewsView(root) {
 const DISCREPANCIES = { missing_in_hub: "银行有、平台无（到账未确认）", missing_at_bank: "平台有、银行无", duplicate: "重复缴费", amount_mismatch: "金额不符", unknown_order: "未知缴费单" };
 
 async function reconciliationView(root) {
-  const day = h("input", { name: "reconcile-day", type: "date", value: new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10) });
+  const day = h("input", { name: "reconcile-day", type: "date", value: beijingNow().slice(0, 10) });
   const error = errorLine();
   const shown = h("div", { id: "reconciliation" });
   const render = (r, title) => h("div", {},
@@ -808,7 +810,7 @@ const offlineCheck = (name, publicKey) => h("p", { class: "muted" }, "离线校�
 
 /** The data bureau takes a period's entries away as a signed bundle that checks offline. */
 function exportPanel(publicKey) {
-  const today = new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10);
+  const today = beijingNow().slice(0, 10);
   const inputs = {
     from: h("input", { type: "datetime-local", name: "export-from", value: `${today}T00:00` }),
     until: h("input", { type: "datetime-local", name: "export-until", value: `${today}T23:59` }),
@@ -856,7 +858,7 @@ function proofPanel(publicKey) {
           h("dt", {}, "Merkle 根"), h("dd", {}, h("code", {}, checkpoint.merkle_root)),
           h("dt", {}, "证明路径"), h("dd", {}, `${proof.path.length} 层`)),
         saveLink("proof-file", name, { entry, proof, checkpoint }), offlineCheck(name, publicKey));
-    } catch (failure) { show(error, failure); markWrong({ seq: inputs.seq }, failure); }
+    } catch (failure) { show(error, failure); markWrong(inputs, failure); }
   };
   const panel = h("div", { class: "panel" }, h("h1", {}, "单条记录的存证证明"),
     h("form", { class: "actions", onsubmit: (event) => { event.preventDefault(); fetchProof(inputs.seq.value.trim()); } }, inputs.seq, h("button", { type: "submit", id: "fetch-proof" }, "取证明")),
