@@ -10,6 +10,7 @@ pub mod offsets;
 pub mod outbox;
 pub mod raw;
 pub mod retry;
+pub mod trim;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,13 +42,23 @@ pub struct BusConfig {
     /// (tansu 0.6.0) sleeps out a wait under 250 ms, so there it is also the least latency of
     /// every hop.
     pub fetch_wait_ms: Option<u32>,
+    /// Consumed messages each partition keeps behind the slowest consumer group listed for its
+    /// topic; older ones are deleted (DeleteRecords). Empty: 1000 with the embedded broker,
+    /// which applies no retention, and no trimming on a cluster, whose retention applies.
+    pub keep_consumed_messages: Option<u32>,
 }
+
+/// Consumed messages a partition of the embedded broker keeps: enough for an operator's offset
+/// reset to replay the last moments; the outbox replays the rest.
+const EMBEDDED_KEEPS_CONSUMED: i64 = 1_000;
 
 /// A connection to Kafka: the brokers' address, client settings and the topic catalogue.
 pub struct Bus {
     bootstrap: String,
     /// Replication factor of the topics this bus creates.
     replication: i32,
+    /// Consumed messages each partition keeps, if the log is trimmed (`trim`).
+    keep_consumed: Option<i64>,
     fetch_wait_ms: u32,
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
@@ -67,9 +78,15 @@ impl Bus {
                 (broker.bootstrap().to_string(), Some(broker), 1)
             }
         };
+        let keep_consumed = match (config.keep_consumed_messages, &embedded) {
+            (Some(keep), _) => Some(i64::from(keep)),
+            (None, Some(_)) => Some(EMBEDDED_KEEPS_CONSUMED),
+            (None, None) => None,
+        };
         let bus = Bus {
             bootstrap,
             replication,
+            keep_consumed,
             fetch_wait_ms: config.fetch_wait_ms.unwrap_or(100),
             properties: config.client_properties.clone(),
             catalogue,
@@ -103,6 +120,11 @@ impl Bus {
     /// several instances share the groups, each one's share of the work.
     pub fn handled_counts(&self) -> BTreeMap<String, u64> {
         self.handled.snapshot()
+    }
+
+    /// Consumed messages each partition keeps, when the log is to be trimmed at all.
+    pub fn keep_consumed(&self) -> Option<i64> {
+        self.keep_consumed
     }
 
     pub fn is_embedded(&self) -> bool {

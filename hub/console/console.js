@@ -87,8 +87,6 @@ function table(headings, rows, rowAttrs) {
     h("tbody", {}, rows.map((cells, i) => h("tr", rowAttrs ? rowAttrs(i) : {}, cells.map((cell) => h("td", {}, cell)))))));
 }
 
-function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
-
 // --- printable documents -------------------------------------------------------------------
 
 /** The case file's documents, each opened in a frame to read and print. */
@@ -211,7 +209,7 @@ function acceptanceForm(matter) {
     submit.disabled = true;
     try {
       const submitted = await api("POST", "/api/v1/applications", request);
-      outcome.replaceChildren(await caseOutcome(submitted.case_number));
+      outcome.replaceChildren(await caseOutcome(submitted));
       outcome.scrollIntoView();
     } catch (failure) {
       show(error, failure);
@@ -231,15 +229,11 @@ function acceptanceForm(matter) {
   ];
 }
 
-/** Waits for the hub to examine a new application, then shows the outcome and its notice. */
-async function caseOutcome(caseNumber) {
-  let record = await api("GET", `/api/v1/cases/${caseNumber}`);
-  for (let i = 0; i < 60 && record.case.state === "submitted"; i += 1) {
-    await sleep(250);
-    record = await api("GET", `/api/v1/cases/${caseNumber}`);
-  }
-  const c = record.case;
-  const outcome = { awaiting_supplement: "材料不全，一次性告知补正", not_accepted: "不予受理", submitted: "待审核材料" }[c.state]
+/** The outcome of a new application (examined as it was submitted) and its notice. */
+async function caseOutcome(submitted) {
+  const caseNumber = submitted.case_number;
+  const c = (await api("GET", `/api/v1/cases/${caseNumber}`)).case;
+  const outcome = { supplement_requested: "材料不全，一次性告知补正", refused: "不予受理" }[submitted.acceptance]
     || (c.acceptance === "tolerant" ? "容缺受理" : "已受理");
   const lines = [h("p", {}, "办件编号 ", h("strong", { id: "case-number" }, caseNumber), `，受理结果：${outcome}，当前状态：`, stateBadge(c.state))];
   if (c.promised_date !== null) lines.push(h("p", {}, `承诺办结日期：${dateOfDay(c.promised_date)}`));

@@ -35,9 +35,10 @@ use crate::http;
 use crate::store::{follow_pauses, keep_control_changes, Duty, Elections, Sharing, Store};
 
 /// The hub's own consumer groups; each reads the topics the catalogue lists it under. The
-/// hub's reactions to its own events run in the transaction that produced them, so no group
-/// reads hub.cases.lifecycle: that topic is for the systems around the hub.
-pub const HUB_CONSUMERS: [&str; 2] = ["hub-acceptance", "hub-delivery"];
+/// hub's reactions to its own events run in the transaction that produced them (an
+/// application is examined in the one that opens its case), so no group reads the hub's own
+/// topics: they are for the systems around the hub. What comes back from outside does.
+pub const HUB_CONSUMERS: [&str; 1] = ["hub-delivery"];
 
 pub struct Hub {
     pub store: Store,
@@ -162,6 +163,12 @@ impl Hub {
         tasks.spawn(elections.run_elected(Duty::Pruning, shutdown.clone(), move |stop| {
             housekeeping::prune_every(prune_store.clone(), retention, Duration::from_secs(3_600), stop)
         }));
+        if let Some(keep) = bus.keep_consumed() {
+            let trim_bus = bus.clone();
+            tasks.spawn(elections.run_elected(Duty::LogTrimming, shutdown.clone(), move |stop| {
+                bus::trim::trim_every(trim_bus.clone(), keep, Duration::from_secs(10), stop)
+            }));
+        }
         let every = Duration::from_secs(1);
         tasks.spawn(catalogue::follow_stored(store.clone(), reference.clone(), every, shutdown.clone()));
         if config.province.catalogue_sync_seconds > 0 {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hub::config::Config;
 use hub_cli::demo::{demo_applications, DemoOptions, DemoRun};
 use hub_core::access::{decider_of, Role};
+use hub_core::calendar::iso_date;
 use hub_core::Reference;
 use serde_json::{json, Value};
 
@@ -105,6 +106,29 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     let record: Value =
         client.get(format!("{base}/api/v1/cases/{case_number}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(record["history"][0]["kind"], "ApplicationSubmitted");
+    // Examined as it was opened: the answer carries the outcome and the notice to print.
+    assert_eq!((created["acceptance"].clone(), created["state"].clone()), (json!("accepted"), json!("routed")));
+    assert_eq!(
+        created["promised_date"],
+        json!(record["case"]["promised_date"].as_i64().map(|day| iso_date(day as i32)))
+    );
+    assert_eq!(again["notice"], created["notice"], "{again}");
+    let notice = &created["notice"];
+    assert_eq!(notice["kind"], "acceptance_notice", "{created}");
+    assert_eq!(notice["number"], record["case"]["acceptance_notice"], "{created}");
+    let printed = client.get(format!("{base}{}", notice["href"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(printed.status(), 200);
+    assert!(printed.text().await.unwrap().contains(notice["number"].as_str().unwrap()), "the notice is the one named");
+    // Materials missing: the one-time notice comes back instead.
+    let mut incomplete = with(&["request_id"], json!("api-incomplete"));
+    incomplete["materials"] = json!([]);
+    let (status, told) = post(&client, format!("{base}/api/v1/applications"), &incomplete).await;
+    assert_eq!(status, 201, "{told}");
+    assert_eq!(told["acceptance"], "supplement_requested", "{told}");
+    assert_eq!(
+        (told["notice"]["kind"].clone(), told["state"].clone()),
+        (json!("one_time_notice"), json!("awaiting_supplement"))
+    );
     assert_eq!(record["case"]["application"]["service_point"]["tier"], "village");
 
     // The explain call: where a hypothetical application would go, and why.

@@ -31,3 +31,4 @@ mod sms;
 mod stop;
 mod store;
 mod topics;
+mod trim;

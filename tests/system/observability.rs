@@ -115,7 +115,7 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         assert_eq!(figure("hub_connector_running{connector=\"postal-connector\"}"), 1.0, "{backend}");
         assert!(figure("hub_connector_batches_applied{connector=\"postal-connector\"}") >= 1.0, "{backend}");
         assert_eq!(figure("hub_connector_incidents_open{connector=\"postal-connector\"}"), 0.0, "{backend}");
-        let lag = figure("hub_consumer_lag{group=\"hub-acceptance\"}");
+        let lag = figure("hub_consumer_lag{group=\"hub-delivery\"}");
         assert!(lag >= 0.0, "{backend}: {lag}");
         assert!(
             figures.keys().any(|name| name.starts_with("hub_consumer_lag{group=\"hub-audit\"}")),

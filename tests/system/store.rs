@@ -87,27 +87,43 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         store.save_matter_versions(&rival).await.unwrap();
         assert_eq!(store.matter_versions().await.unwrap(), new_versions, "{backend}: a version is written once");
 
+        // Each application is examined in the transaction that opens its case: accepted,
+        // routed and its text requested, all in the outbox together.
+        let record = store.case(&first.case.case_number).await.unwrap().unwrap();
+        assert_eq!(record.case.state, CaseState::Routed, "{backend}: accepted and routed as it was opened");
+        assert_eq!(first.case.state, CaseState::Routed, "{backend}: the submitter is told so");
+        let kinds: Vec<&str> = record.history.iter().map(|h| h.kind.as_str()).collect();
+        assert_eq!(kinds, ["ApplicationSubmitted", "CaseAccepted", "CaseRouted", "SmsRequested"], "{backend}");
         let submitted = outbox_events(&store).await;
-        assert_eq!(submitted.len(), 2, "{backend}: one ApplicationSubmitted per case");
+        assert_eq!(submitted.len(), 8, "{backend}: both cases' four events");
 
-        // A consumer applies an event once, however often it is delivered.
-        let acceptance = CaseProcessor {
-            consumer: "hub-acceptance".into(),
+        // A consumer applies an event once, however often it is delivered: the SMS gateway's
+        // word that the acceptance text went out, four times in two batches.
+        let delivery_group = CaseProcessor {
+            consumer: "hub-delivery".into(),
             store: store.clone(),
             reference: CurrentReference::new(Reference::builtin()),
         };
-        let batch: Vec<Delivery> = submitted.iter().cloned().chain(submitted.iter().cloned()).map(delivery).collect();
-        assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
-        assert!(acceptance.handle(&batch).await.unwrap().is_empty(), "{backend}");
+        let sent = Event::SmsSent(contracts::SmsSent {
+            event_id: format!("sms/{}", record.case.texts[0].message_id),
+            case_number: first.case.case_number.clone(),
+            occurred_at: hub::store::now_ms(),
+            message_id: record.case.texts[0].message_id.clone(),
+            gateway_id: "gw-1".into(),
+            template: record.case.texts[0].template.clone(),
+            version: 1,
+        });
+        let batch = vec![delivery(sent.clone()), delivery(sent)];
+        assert!(delivery_group.handle(&batch).await.unwrap().is_empty(), "{backend}");
+        assert!(delivery_group.handle(&batch).await.unwrap().is_empty(), "{backend}");
         let record = store.case(&first.case.case_number).await.unwrap().unwrap();
-        assert_eq!(record.case.state, CaseState::Routed, "{backend}: accepted and routed in one transaction");
         let kinds: Vec<&str> = record.history.iter().map(|h| h.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            ["ApplicationSubmitted", "CaseAccepted", "CaseRouted", "SmsRequested"],
+            ["ApplicationSubmitted", "CaseAccepted", "CaseRouted", "SmsRequested", "SmsSent"],
             "{backend}: no duplicates"
         );
-        assert_eq!(outbox_events(&store).await.len(), 8, "{backend}");
+        assert_eq!(outbox_events(&store).await.len(), 8, "{backend}: a fact recorded is not news");
 
         // The deadline timer lives in the database: a store opened afresh, as after a restart,
         // finds the case due on its day and not before.
@@ -125,7 +141,7 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let Event::ApplicationSubmitted(mut ghost) = submitted[0].clone() else { unreachable!() };
         ghost.case_number = "610429000000000000".into();
         ghost.event_id = "ghost/1".into();
-        let rejected = acceptance.handle(&[delivery(ghost.into())]).await.unwrap();
+        let rejected = delivery_group.handle(&[delivery(ghost.into())]).await.unwrap();
         assert_eq!(rejected.len(), 1, "{backend}");
         assert!(rejected[0].reason.contains("does not exist"), "{backend}: {}", rejected[0].reason);
 
@@ -147,9 +163,9 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         let applied = Outbox::applied_among(&store, "postal-connector", &["x/1", "x/3", "x/4"]).await.unwrap();
         assert_eq!(applied, ["x/1".to_string(), "x/3".to_string()].into_iter().collect(), "{backend}");
 
-        // Publish everything, then restart: what hub-acceptance has not applied is sent again,
+        // Publish everything, then restart: what some consumer has not applied is sent again,
         // what every consumer applied is settled.
-        let unaccepted = submit_application(&store, &reference, &application(&reference, "r-5")).await.unwrap();
+        let unreported = submit_application(&store, &reference, &application(&reference, "r-5")).await.unwrap();
         let ids = store.unpublished_ids(0, 100).await.unwrap();
         store.mark_published(&ids).await.unwrap();
         assert!(store.unpublished_ids(0, 100).await.unwrap().is_empty(), "{backend}");
@@ -158,28 +174,27 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         store.keep_broker_cluster("first").await.unwrap();
         store.keep_broker_cluster("second").await.unwrap();
         assert_eq!(store.broker_cluster().await.unwrap().as_deref(), Some("second"), "{backend}");
-        // The province connector reported all of it, the case r-5 opened included.
-        let reported: Vec<Effect> = store
-            .messages(&ids)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| effect(contracts::decode(&m.payload).unwrap().event_id()))
-            .collect();
+        let published: Vec<Event> =
+            store.messages(&ids).await.unwrap().iter().map(|m| contracts::decode(&m.payload).unwrap()).collect();
+        let all: Vec<Effect> = published.iter().map(|e| effect(e.event_id())).collect();
+        // The notifier went through all of it and the SMS connector sent the texts; the
+        // province connector reported all but the receipt of case r-5.
+        store.apply_all("hub-notifier", &all).await.unwrap();
+        store.apply_all("sms-connector", &all).await.unwrap();
+        let unreported_receipt = hub_core::ids::case_event(&unreported.case.case_number, 1);
+        let reported: Vec<Effect> =
+            published.iter().map(|e| e.event_id()).filter(|id| *id != unreported_receipt).map(effect).collect();
         store.apply_all("province-connector", &reported).await.unwrap();
-        // And the notifier went through them, and the SMS connector sent the texts.
-        store.apply_all("hub-notifier", &reported).await.unwrap();
-        store.apply_all("sms-connector", &reported).await.unwrap();
         let (republished, settled) = store.resettle_outbox().await.unwrap();
         assert_eq!(
             (republished, settled),
             (1, ids.len() as u64 - 1),
-            "{backend}: 1 submission pending for hub-acceptance, the rest settled"
+            "{backend}: 1 receipt pending for the province connector, the rest settled"
         );
         let pending = outbox_events(&store).await;
         assert_eq!(
-            pending.iter().map(|e| e.case_number()).collect::<Vec<_>>(),
-            [unaccepted.case.case_number.as_str()],
+            pending.iter().map(|e| e.event_id()).collect::<Vec<_>>(),
+            [unreported_receipt.as_str()],
             "{backend}"
         );
         assert_eq!(store.resettle_outbox().await.unwrap(), (0, 0), "{backend}: nothing published since");
@@ -190,7 +205,7 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert_eq!(outcomes.iter().map(|o| o.created).collect::<Vec<_>>(), [true, false, true, false], "{backend}");
         assert_eq!(outcomes[1].case.case_number, first.case.case_number, "{backend}");
         assert_eq!(outcomes[3].case.case_number, outcomes[0].case.case_number, "{backend}");
-        let numbers: std::collections::HashSet<_> = [&first, &other, &unaccepted, &outcomes[0], &outcomes[2]]
+        let numbers: std::collections::HashSet<_> = [&first, &other, &unreported, &outcomes[0], &outcomes[2]]
             .iter()
             .map(|s| s.case.case_number.clone())
             .collect();

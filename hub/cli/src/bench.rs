@@ -2,10 +2,12 @@
 //! rate measured in the same run for comparison.
 use std::time::{Duration, Instant};
 
-use futures::FutureExt as _;
+use std::collections::BTreeMap;
+
+use futures::{FutureExt as _, StreamExt as _};
 use serde::Serialize;
 
-use crate::demo::{DemoOptions, DemoRun, Summary};
+use crate::demo::{demo_applications, DemoOptions, DemoRun, Percentiles, Profile, Summary};
 use hub::app::audit::{signing_key, Ledger};
 use hub::config::Config;
 use hub_core::anomaly::{AnomalyRules, Detector};
@@ -244,6 +246,129 @@ pub fn print_report(report: &BenchReport) {
         println!("  checkpoint over all      {:>10.3} s", ledger.checkpoint_seconds);
         println!("  verified entries/s       {:>10.1}", ledger.verify_entries_per_second);
         println!("  archived entries/s       {:>10.1}", ledger.archive_entries_per_second);
+    }
+}
+
+/// The open-loop bench: applications offered at fixed rates, each rate on a fresh hub.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoopBench {
+    pub database: &'static str,
+    pub cores: usize,
+    pub rates: Vec<RateRun>,
+}
+
+/// One offered rate: applications handed in at the counters at fixed intervals, whether or not
+/// the earlier ones were answered, each timed from the moment it was due (so a hub falling
+/// behind shows as waiting, not as fewer requests); the county's staff work the cases meanwhile.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateRun {
+    pub rate: u32,
+    pub offered: usize,
+    /// The rate the applications actually went out at.
+    pub offered_per_second: f64,
+    /// From due to the HTTP answer of `POST /applications`.
+    pub answer_ms: Percentiles,
+    /// From due to the acceptance with its notice ready to print (the answer carries it), over
+    /// the applications accepted.
+    pub accepted_ms: Percentiles,
+    /// Each stage of a case's life, from its events' times.
+    pub stages_ms: BTreeMap<String, Percentiles>,
+    pub completed: usize,
+    /// From the first application due to the last case final.
+    pub seconds_to_done: f64,
+}
+
+/// Offers `seconds` of applications at each of `rates` per second, each rate on a hub of its own
+/// on a scratch database (a schema of `database.url` on PostgreSQL, else a SQLite file).
+pub async fn open_loop(config: Config, rates: &[u32], seconds: u32) -> anyhow::Result<OpenLoopBench> {
+    let mut runs = Vec::with_capacity(rates.len());
+    let mut database = "SQLite";
+    for &rate in rates {
+        anyhow::ensure!(rate > 0, "a rate is a positive number of applications per second");
+        let scratch = Scratch::create(&config.database.url).await?;
+        database = scratch.backend;
+        let mut config = config.clone();
+        config.database.url = scratch.url.clone();
+        config.api.listen = "127.0.0.1:0".into();
+        let count = rate as usize * seconds as usize;
+        let data_dir = std::env::temp_dir().join(format!("hub-bench-rate-{}-{rate}", std::process::id()));
+        let outcome = async {
+            let demo = DemoRun::start(config, &full_speed(count, &data_dir)).await?;
+            let run = offer(&demo, rate, count).await;
+            demo.stop().await;
+            run
+        }
+        .await;
+        scratch.remove().await;
+        let _ = std::fs::remove_dir_all(&data_dir);
+        runs.push(outcome?);
+    }
+    Ok(OpenLoopBench { database, cores: std::thread::available_parallelism().map_or(1, |n| n.get()), rates: runs })
+}
+
+async fn offer(demo: &DemoRun, rate: u32, count: usize) -> anyhow::Result<RateRun> {
+    // The county-day mix as handed in at counters (an online application is the platform's).
+    let applications: Vec<_> = demo_applications(&demo.hub.reference.get(), count + count / 16 + 1, true)
+        .into_iter()
+        .filter(|(_, profile)| *profile != Profile::Online)
+        .take(count)
+        .collect();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let handing_in = async {
+        let answers: Vec<(f64, tokio::time::Instant, anyhow::Result<serde_json::Value>)> =
+            futures::stream::iter(applications.iter().enumerate())
+                .map(|(i, (application, profile))| async move {
+                    let due = start + interval.mul_f64(i as f64);
+                    tokio::time::sleep_until(due).await;
+                    let sent = tokio::time::Instant::now();
+                    let answer = demo.hand_in(application, *profile).await;
+                    (due.elapsed().as_secs_f64() * 1000.0, sent, answer)
+                })
+                .buffer_unordered(count.max(1))
+                .collect()
+                .await;
+        let last_sent = answers.iter().map(|(_, sent, _)| *sent).max().unwrap_or(start);
+        let mut answer_ms = Vec::with_capacity(answers.len());
+        let mut accepted_ms = Vec::new();
+        for (waited, _, answer) in answers {
+            let answer = answer?;
+            answer_ms.push(waited);
+            if answer["acceptance"] == "accepted" {
+                accepted_ms.push(waited);
+            }
+        }
+        anyhow::Ok((answer_ms, accepted_ms, last_sent))
+    };
+    let ((answer_ms, accepted_ms, last_sent), ()) = tokio::try_join!(handing_in, demo.work_until_done(count, None))?;
+    let elapsed = start.elapsed();
+    let summary = demo.summary(count, elapsed).await?;
+    let none = || anyhow::anyhow!("no application was answered at {rate}/s");
+    Ok(RateRun {
+        rate,
+        offered: count,
+        offered_per_second: count as f64 / (last_sent - start).as_secs_f64().max(1e-3),
+        answer_ms: Percentiles::of(answer_ms).ok_or_else(none)?,
+        accepted_ms: Percentiles::of(accepted_ms).ok_or_else(none)?,
+        stages_ms: summary.latency_ms,
+        completed: summary.completed,
+        seconds_to_done: elapsed.as_secs_f64(),
+    })
+}
+
+pub fn print_open_loop(bench: &OpenLoopBench) {
+    println!(
+        "open loop on {} ({} cores): applications offered at a fixed rate, timed from when each was due",
+        bench.database, bench.cores
+    );
+    for run in &bench.rates {
+        println!();
+        println!(
+            "{}/s offered: {} applications at {:.1}/s; {} archived, the last case final after {:.1} s",
+            run.rate, run.offered, run.offered_per_second, run.completed, run.seconds_to_done
+        );
+        let answers = [("answer".to_string(), run.answer_ms), ("submitted->accepted".to_string(), run.accepted_ms)];
+        crate::demo::print_latencies("latency (ms)", answers.iter().map(|(what, p)| (what, p)).chain(&run.stages_ms));
     }
 }
 

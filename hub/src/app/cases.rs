@@ -14,7 +14,7 @@ use super::reports::{keep_lines, Appended};
 use crate::store::{now_ms, Store, StoreTx};
 
 /// A Kafka consumer group of the hub: applies each event it is handed to the case it names.
-/// The three hub groups (acceptance, workflow, delivery) differ only in the topics they read.
+/// The hub's groups (`HUB_CONSUMERS`) differ only in the topics they read.
 pub struct CaseProcessor {
     pub consumer: String,
     pub store: Store,

@@ -1,5 +1,6 @@
 //! Intake: applications from the counter and online, validated against the reference data,
-//! their e-certificates verified, opened as cases in groups (one transaction per group).
+//! their e-certificates verified, opened as cases in groups (one transaction per group) and
+//! examined in it, so that the counter's answer carries the acceptance outcome.
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use contracts::{
     Applicant, ApplicationSubmitted, Event, FeeReliefClaim, MaterialProblem, MatterRef, PostalAddress, ServicePoint,
 };
 use hub_core::routing::{self, Routing};
-use hub_core::{Case, Reference};
+use hub_core::{deadlines, handle_event, Case, Context, Reference};
 use hub_web::BadRequest;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -292,8 +293,9 @@ async fn open_cases(
         .len();
     let mut serial = if new_requests > 0 { tx.reserve_case_serials(new_requests).await? } else { 0 };
     let now = now_ms();
+    let ctx = Context { now, reference };
     let date = hub_core::calendar::iso_date(hub_core::calendar::day_of(now)).replace('-', "");
-    let mut opened: Vec<(&str, Case, Event)> = Vec::new();
+    let mut opened: Vec<Opened> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
     for request in requests {
         if let Some(case) = known.get(&request.request_id) {
@@ -302,31 +304,41 @@ async fn open_cases(
         }
         let case_number = format!("{}{date}{serial:06}", &reference.county.code[..6]);
         serial += 1;
-        let event = Event::from(application_submitted(reference, request, case_number, now));
-        let Event::ApplicationSubmitted(submitted) = &event else { unreachable!("built as ApplicationSubmitted") };
-        let case = Case::open(submitted);
-        known.insert(request.request_id.clone(), case.clone());
-        outcomes.push(Submitted { case: case.clone(), created: true });
-        opened.push((request.request_id.as_str(), case, event));
+        let submitted = application_submitted(reference, request, case_number, now);
+        let case = Case::open(&submitted);
+        // Acceptance (and routing) needs no outside party: examined here, so the counter's
+        // answer carries the outcome and its notice.
+        let submitted = Event::from(submitted);
+        let handled = handle_event(case.clone(), &submitted, &ctx)
+            .map_err(|rejection| anyhow::anyhow!("examining application {}: {rejection}", request.request_id))?;
+        let mut examined = handled.case;
+        examined.timer_day = deadlines::next_check(&examined, ctx.today(), reference);
+        known.insert(request.request_id.clone(), examined.clone());
+        outcomes.push(Submitted { case: examined.clone(), created: true });
+        let history = std::iter::once(submitted).chain(handled.reactions).collect();
+        opened.push(Opened { request_id: &request.request_id, case, examined, history });
     }
-    let rows: Vec<(&str, &Case)> = opened.iter().map(|(request_id, case, _)| (*request_id, case)).collect();
+    let rows: Vec<(&str, &Case)> = opened.iter().map(|o| (o.request_id, &o.examined)).collect();
     tx.insert_cases(&rows).await?;
-    let history: Vec<(u32, &Event)> = opened.iter().map(|(_, _, event)| (1, event)).collect();
+    let history: Vec<(u32, &Event)> = opened.iter().flat_map(|o| (1..).zip(&o.history)).collect();
     tx.append_history(&history).await?;
     let appended: Vec<Appended> = opened
         .iter()
-        .map(|(_, case, event)| Appended {
-            loaded: case,
-            first_seq: 1,
-            history: std::slice::from_ref(event),
-            now: case,
-        })
+        .map(|o| Appended { loaded: &o.case, first_seq: 1, history: &o.history, now: &o.examined })
         .collect();
     keep_lines(&mut tx, &appended, reference).await?;
-    let events: Vec<Event> = opened.into_iter().map(|(_, _, event)| event).collect();
+    let events: Vec<Event> = opened.into_iter().flat_map(|o| o.history).collect();
     tx.enqueue(&events).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// A case a group opens: as opened, as examined, and its history so far.
+struct Opened<'r> {
+    request_id: &'r str,
+    case: Case,
+    examined: Case,
+    history: Vec<Event>,
 }
 
 fn application_submitted(

@@ -26,7 +26,12 @@ pub async fn keep_lines(tx: &mut StoreTx<'_>, appended: &[Appended<'_>], referen
     let mut counted = Vec::with_capacity(appended.len());
     for case in appended {
         let units = CaseUnits::of(case.now, reference);
-        if case.loaded.department_code != case.now.department_code || case.loaded.decided_by != case.now.decided_by {
+        // A case just opened has no lines stored yet to move.
+        let opened = matches!(case.history.first(), Some(Event::ApplicationSubmitted(_)));
+        if !opened
+            && (case.loaded.department_code != case.now.department_code
+                || case.loaded.decided_by != case.now.decided_by)
+        {
             tx.move_report_lines(&case.now.case_number, &units).await?;
         }
         // A case just opened is loaded as opened: its application counts on it, the rest after.

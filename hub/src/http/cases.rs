@@ -13,7 +13,7 @@ use contracts::Event;
 use hub_core::access::Role::{CountyApprover, Postal, Supervisor, TownshipClerk};
 use hub_core::access::{CaseScope, Rule, Seat, CASE_READERS, DECIDERS, POINTS};
 use hub_core::deadlines::standing;
-use hub_core::documents::{page_index, render, sealed_digest, DocumentRef, ElectronicSeal};
+use hub_core::documents::{acceptance_outcome, page_index, render, sealed_digest, DocumentRef, ElectronicSeal};
 use hub_core::flow::flow_record;
 use hub_core::{Case, CaseState, Command, Outcome, Reference, Rejection};
 use hub_web::{ApiError, ApiResult, BadRequest, Refusal, Route, ValidJson, ValidQuery};
@@ -50,7 +50,7 @@ pub fn routes() -> Vec<Route<CasesState>> {
         Route::post("/api/v1/applications", COUNTERS, submit)
             .doc(
                 "service points",
-                "submit an application (idempotent on request_id); presented e-certificates stand in for paper",
+                "submit an application (idempotent on request_id), examined at once: the answer carries the acceptance outcome and the notice to print; presented e-certificates stand in for paper",
             )
             .body::<SubmitApplication>(),
         Route::get("/api/v1/cases", READERS, list_cases)
@@ -240,10 +240,21 @@ async fn submit(
     request.window = seat.window.clone();
     let submitted = state.intake.submit(request).await?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
+    let case = &submitted.case;
+    let (acceptance, notice) = match acceptance_outcome(case) {
+        Some((outcome, position, doc)) => {
+            let href = format!("/api/v1/cases/{}/documents/{position}", case.case_number);
+            (json!(outcome), json!({"kind": doc.kind, "title": doc.title, "number": doc.number, "href": href}))
+        }
+        None => (Value::Null, Value::Null),
+    };
     let body = json!({
-        "case_number": submitted.case.case_number,
-        "state": submitted.case.state,
+        "case_number": case.case_number,
+        "state": case.state,
         "created": submitted.created,
+        "acceptance": acceptance,
+        "promised_date": case.promised_date.map(hub_core::calendar::iso_date),
+        "notice": notice,
     });
     Ok((status, Json(body)).into_response())
 }

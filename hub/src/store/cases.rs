@@ -200,10 +200,11 @@ impl StoreTx<'_> {
                     Param::Text(serde_json::to_string(case)?),
                     Param::Int(now),
                     Param::Int(now),
+                    Param::MaybeInt(case.timer_day.map(i64::from)),
                 ])
             })
             .collect::<anyhow::Result<_>>()?;
-        let head = "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at)";
+        let head = "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at, timer_day)";
         self.insert_rows(head, "", rows).await
     }
 

@@ -26,10 +26,13 @@ pub enum Duty {
     CatalogueSync,
     /// Prunes settled outbox rows and old applied-event records.
     Pruning,
+    /// Deletes from the log what every consumer group has handled (the embedded broker).
+    LogTrimming,
 }
 
 impl Duty {
-    pub const ALL: [Duty; 5] = [Duty::Relay, Duty::LedgerKeeping, Duty::Deadlines, Duty::CatalogueSync, Duty::Pruning];
+    pub const ALL: [Duty; 6] =
+        [Duty::Relay, Duty::LedgerKeeping, Duty::Deadlines, Duty::CatalogueSync, Duty::Pruning, Duty::LogTrimming];
 
     fn lock_name(self) -> &'static str {
         match self {
@@ -38,6 +41,7 @@ impl Duty {
             Duty::Deadlines => "hub.duty.deadlines",
             Duty::CatalogueSync => "hub.duty.catalogue",
             Duty::Pruning => "hub.duty.pruning",
+            Duty::LogTrimming => "hub.duty.log-trimming",
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use anyhow::Context as _;
 use sqlx::Row as _;
 
-use super::{now_ms, Backend, Store, StoreTx};
+use super::{now_ms, Backend, Param, Params, Store, StoreTx};
 use hub_core::anomaly::Alert;
 use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, SearchColumns, StoredEntry, GENESIS};
 
@@ -22,10 +22,11 @@ const KNOWN_CHUNK: usize = 500;
 /// Which of `records` the ledger holds, by source id (at most `KNOWN_CHUNK` at a time).
 async fn known_source_ids<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    backend: Backend,
     records: &[Record],
 ) -> anyhow::Result<Vec<String>> {
-    let placeholders: Vec<String> = (1..=records.len()).map(|i| format!("${i}")).collect();
-    let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({})", placeholders.join(", "));
+    let placeholders = Params::new(backend).list(records.len());
+    let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({placeholders})");
     let mut query = sqlx::query(&sql);
     for record in records {
         query = query.bind(&record.source_id);
@@ -59,10 +60,10 @@ impl StoreTx<'_> {
     /// they became.
     pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<Vec<Entry>> {
         self.lock_ledger().await?;
-        let tx = &mut *self.tx;
+        let backend = self.store.backend;
         let mut known = HashSet::new();
         for chunk in records.chunks(KNOWN_CHUNK) {
-            known.extend(known_source_ids(&mut *tx, chunk).await?);
+            known.extend(known_source_ids(&mut *self.tx, backend, chunk).await?);
         }
         // The chain goes on from the last entry held or, when every entry is archived, from the
         // last one archived.
@@ -71,7 +72,7 @@ impl StoreTx<'_> {
              UNION ALL SELECT last_seq, last_hash FROM (SELECT last_seq, last_hash FROM ledger_archives ORDER BY last_seq DESC LIMIT 1) AS archived \
              ORDER BY 1 DESC LIMIT 1",
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
         let (mut seq, mut previous) = match tail {
             Some(row) => (row.get::<i64, _>(0), hash_of(row.get::<String, _>(1).as_str())?),
@@ -79,6 +80,7 @@ impl StoreTx<'_> {
         };
         let recorded_at = now_ms();
         let mut appended = Vec::new();
+        let mut rows = Vec::new();
         for record in records {
             if !known.insert(record.source_id.clone()) {
                 continue;
@@ -86,27 +88,25 @@ impl StoreTx<'_> {
             seq += 1;
             let entry = Entry { seq, recorded_at, record: record.clone() };
             let stored = seal(&entry, &previous);
-            let columns = &stored.columns;
-            sqlx::query(
-                "INSERT INTO ledger_entries (seq, source_id, recorded_at, kind, data_subject, case_number, requester_department, provider, body, previous_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(seq)
-            .bind(&columns.source_id)
-            .bind(columns.recorded_at)
-            .bind(&columns.kind)
-            .bind(&columns.data_subject)
-            .bind(&columns.case_number)
-            .bind(&columns.requester_department)
-            .bind(&columns.provider)
-            .bind(String::from_utf8(stored.body)?)
-            .bind(hex::encode(stored.previous_hash))
-            .bind(hex::encode(stored.hash))
-            .execute(&mut *tx)
-            .await?;
+            let columns = stored.columns;
+            rows.push(vec![
+                Param::Int(seq),
+                Param::Text(columns.source_id),
+                Param::Int(columns.recorded_at),
+                Param::Text(columns.kind),
+                Param::MaybeText(columns.data_subject),
+                Param::MaybeText(columns.case_number),
+                Param::Text(columns.requester_department),
+                Param::Text(columns.provider),
+                Param::Text(String::from_utf8(stored.body)?),
+                Param::Text(hex::encode(stored.previous_hash)),
+                Param::Text(hex::encode(stored.hash)),
+            ]);
             previous = stored.hash;
             appended.push(entry);
         }
+        let head = "INSERT INTO ledger_entries (seq, source_id, recorded_at, kind, data_subject, case_number, requester_department, provider, body, previous_hash, hash)";
+        self.insert_rows(head, "", rows).await?;
         Ok(appended)
     }
 
@@ -214,7 +214,7 @@ impl Store {
     pub async fn ledger_known(&self, records: &[Record]) -> anyhow::Result<HashSet<String>> {
         let mut known = HashSet::new();
         for chunk in records.chunks(KNOWN_CHUNK) {
-            known.extend(known_source_ids(&self.reads, chunk).await?);
+            known.extend(known_source_ids(&self.reads, self.backend, chunk).await?);
         }
         Ok(known)
     }

@@ -181,6 +181,7 @@ impl StoreTx<'_> {
                 query = match value {
                     Param::Text(v) => query.bind(v),
                     Param::MaybeText(v) => query.bind(v),
+                    Param::MaybeInt(v) => query.bind(v),
                     Param::Int(v) => query.bind(v),
                     Param::Bytes(v) => query.bind(v),
                 };
@@ -216,6 +217,7 @@ enum Param {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
+    MaybeInt(Option<i64>),
     Bytes(Vec<u8>),
 }
 

@@ -113,6 +113,16 @@ enum Command {
         /// `database.url` (PostgreSQL) or a scratch SQLite file, and recount them.
         #[arg(long)]
         report_cases: Option<usize>,
+        /// Instead, offer applications at this fixed rate per second (open loop, on a fresh
+        /// hub) and report the latency of the answer, of acceptance and of each later stage.
+        #[arg(long, conflicts_with = "rates")]
+        rate: Option<u32>,
+        /// The same at each of these rates in turn, to find the knee: 50,100,200,400,800.
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<u32>,
+        /// How long each rate is offered.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
     },
     /// Show where an application would be decided, by which rule and why.
     Explain {
@@ -328,6 +338,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { rate, rates, seconds, json, .. } if rate.is_some() || !rates.is_empty() => {
+            init_logging(QUIET);
+            let rates: Vec<u32> = rate.into_iter().chain(rates).collect();
+            let bench = bench::open_loop(config, &rates, seconds).await?;
+            if json {
+                // One line: the last line of the output is the whole result.
+                println!("{}", serde_json::to_string(&bench)?);
+            } else {
+                bench::print_open_loop(&bench);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             cases,
             json,
@@ -336,6 +358,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             instances,
             drain_rows: None,
             report_cases: None,
+            ..
         } => {
             init_logging(QUIET);
             let report = bench::run(config, cases, !without_ledger, ledger_entries, instances.into()).await?;

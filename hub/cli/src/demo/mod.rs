@@ -75,10 +75,24 @@ pub struct Summary {
     pub reviews_by_channel: BTreeMap<String, usize>,
 }
 
+/// The median, 99th and 99.9th percentile of a set of durations, in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Percentiles {
-    pub p50: i64,
-    pub p99: i64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles; none of an empty set.
+    pub fn of(mut values: Vec<f64>) -> Option<Percentiles> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1];
+        Some(Percentiles { p50: at(0.5), p99: at(0.99), p999: at(0.999) })
+    }
 }
 
 /// A running demo environment: the hub and, unless an external one is given, the simulator.
@@ -286,14 +300,26 @@ impl DemoRun {
     }
 
     async fn submit(&self, application: &SubmitApplication, profile: Profile) -> anyhow::Result<()> {
-        let case_number = if profile == Profile::Online {
-            self.file_online(application).await?
+        if profile == Profile::Online {
+            let case_number = self.file_online(application).await?;
+            self.profiles.lock().expect("profiles lock").insert(case_number, profile);
         } else {
-            let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
-            answer["case_number"].as_str().context("submission answer without case number")?.to_string()
-        };
-        self.profiles.lock().expect("profiles lock").insert(case_number, profile);
+            self.hand_in(application, profile).await?;
+        }
         Ok(())
+    }
+
+    /// Hands an application in at its service point's counter and returns the hub's answer;
+    /// the demo's people then treat the case as `profile` says.
+    pub async fn hand_in(
+        &self,
+        application: &SubmitApplication,
+        profile: Profile,
+    ) -> anyhow::Result<serde_json::Value> {
+        let answer = self.post("/api/v1/applications", &serde_json::to_value(application)?).await?;
+        let case_number = answer["case_number"].as_str().context("submission answer without case number")?;
+        self.profiles.lock().expect("profiles lock").insert(case_number.to_string(), profile);
+        Ok(answer)
     }
 
     /// Files the application on the provincial platform, as the applicant would online, and
@@ -407,7 +433,7 @@ impl DemoRun {
 
     /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
     /// the batch call), clerks take supplements, applicants collect their results.
-    async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
+    pub async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
             let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
@@ -978,7 +1004,7 @@ pub const STAGES: [(&str, &str, &str); 8] = [
     ("total submitted->archived", "ApplicationSubmitted", "CaseArchived"),
 ];
 
-/// p50 and p99 of each stage over all cases that passed it.
+/// The percentiles of each stage over all cases that passed it.
 pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Percentiles> {
     let mut times: HashMap<&str, HashMap<&str, i64>> = HashMap::new();
     for (case, kind, at) in events {
@@ -987,13 +1013,8 @@ pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Per
     STAGES
         .iter()
         .filter_map(|(name, from, to)| {
-            let mut durations: Vec<i64> = times.values().filter_map(|t| Some(t.get(to)? - t.get(from)?)).collect();
-            if durations.is_empty() {
-                return None;
-            }
-            durations.sort_unstable();
-            let at = |q: f64| durations[((durations.len() - 1) as f64 * q).round() as usize];
-            Some((name.to_string(), Percentiles { p50: at(0.5), p99: at(0.99) }))
+            let durations = times.values().filter_map(|t| Some((t.get(to)? - t.get(from)?) as f64)).collect();
+            Some((name.to_string(), Percentiles::of(durations)?))
         })
         .collect()
 }
@@ -1210,8 +1231,13 @@ pub fn print_summary(summary: &Summary) {
         println!("{channel:<32} {count:>8}");
     }
     println!();
-    println!("{:<32} {:>8} {:>8}", "stage latency (ms)", "p50", "p99");
-    for (stage, p) in &summary.latency_ms {
-        println!("{stage:<32} {:>8} {:>8}", p.p50, p.p99);
+    print_latencies("stage latency (ms)", &summary.latency_ms);
+}
+
+/// A table of percentiles by what they measure.
+pub fn print_latencies<'a>(heading: &str, rows: impl IntoIterator<Item = (&'a String, &'a Percentiles)>) {
+    println!("{heading:<32} {:>9} {:>9} {:>9}", "p50", "p99", "p99.9");
+    for (what, p) in rows {
+        println!("{what:<32} {:>9.1} {:>9.1} {:>9.1}", p.p50, p.p99, p.p999);
     }
 }

@@ -216,6 +216,21 @@ pub fn issued_by(case: &Case, event: &Event) -> Option<DocumentRef> {
     })
 }
 
+/// How the examination of an application came out, as the notice handed over at the counter
+/// says: accepted (受理通知书, or 容缺受理通知书), materials to supply (一次性告知书), or
+/// refused (不予受理通知书). The latest such notice, with its position (from 1) in the case file.
+pub fn acceptance_outcome(case: &Case) -> Option<(&'static str, usize, &DocumentRef)> {
+    case.documents.iter().enumerate().rev().find_map(|(i, doc)| {
+        let outcome = match doc.kind.as_str() {
+            "acceptance_notice" | "tolerant_acceptance_notice" => "accepted",
+            "one_time_notice" => "supplement_requested",
+            "refusal" => "refused",
+            _ => return None,
+        };
+        Some((outcome, i + 1, doc))
+    })
+}
+
 /// One line of the archive's page index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexLine {
