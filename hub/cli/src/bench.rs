@@ -306,6 +306,10 @@ pub async fn open_loop(config: Config, rates: &[u32], seconds: u32) -> anyhow::R
     Ok(OpenLoopBench { database, cores: std::thread::available_parallelism().map_or(1, |n| n.get()), rates: runs })
 }
 
+/// How often the county's staff look at their queues during the open-loop bench: people at
+/// their screens, not a loop as fast as the hub answers (that is the throughput bench).
+const STAFF_PACE: Duration = Duration::from_millis(250);
+
 async fn offer(demo: &DemoRun, rate: u32, count: usize) -> anyhow::Result<RateRun> {
     // The county-day mix as handed in at counters (an online application is the platform's).
     let applications: Vec<_> = demo_applications(&demo.hub.reference.get(), count + count / 16 + 1, true)
@@ -340,7 +344,8 @@ async fn offer(demo: &DemoRun, rate: u32, count: usize) -> anyhow::Result<RateRu
         }
         anyhow::Ok((answer_ms, accepted_ms, last_sent))
     };
-    let ((answer_ms, accepted_ms, last_sent), ()) = tokio::try_join!(handing_in, demo.work_until_done(count, None))?;
+    let working = demo.work_until_done(count, STAFF_PACE, None);
+    let ((answer_ms, accepted_ms, last_sent), ()) = tokio::try_join!(handing_in, working)?;
     let elapsed = start.elapsed();
     let summary = demo.summary(count, elapsed).await?;
     let none = || anyhow::anyhow!("no application was answered at {rate}/s");

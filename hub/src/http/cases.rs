@@ -755,15 +755,15 @@ async fn command_refusal(
     command: &Command,
 ) -> anyhow::Result<Option<Refusal>> {
     let scope = CaseScope::of(seat, &state.reference.get());
-    if let Some(record) = state.store.case(case_number).await? {
-        if !scope.sees(&record.case) {
+    if let Some(case) = state.store.snapshot(case_number).await? {
+        if !scope.sees(&case) {
             return Ok(Some(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s", seat.holder))));
         }
         // A result returned to a village station is handed over by that station's clerk.
-        let point = &record.case.application.service_point.code;
-        let at_station = record.case.pickup.as_ref().is_some_and(|p| p.method == "village_station");
+        let point = &case.application.service_point.code;
+        let at_station = case.pickup.as_ref().is_some_and(|p| p.method == "village_station");
         if matches!(command, Command::Collect { .. }) && at_station && seat.unit.as_ref() != Some(point) {
-            let station = &record.case.application.service_point.name;
+            let station = &case.application.service_point.name;
             return Ok(Some(Refusal::not_yours(
                 seat,
                 format!("the result of case {case_number} waits at {station}; its clerk hands it over"),

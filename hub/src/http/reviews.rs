@@ -99,8 +99,8 @@ async fn page(
     if !signed(&state, &case_number, visit, &link.t) {
         return forged();
     }
-    let case = match state.store.case(&case_number).await {
-        Ok(Some(record)) => record.case,
+    let case = match state.store.snapshot(&case_number).await {
+        Ok(Some(case)) => case,
         Ok(None) => return notice(StatusCode::NOT_FOUND, "没有这个办件。"),
         Err(error) => {
             tracing::error!(%error, "review page");

@@ -16,6 +16,15 @@ pub struct CaseRecord {
 }
 
 impl Store {
+    /// The case as it stands, without its history: what a check before a command needs.
+    pub async fn snapshot(&self, case_number: &str) -> anyhow::Result<Option<Case>> {
+        let row = sqlx::query("SELECT snapshot FROM cases WHERE case_number = $1")
+            .bind(case_number)
+            .fetch_optional(&self.reads)
+            .await?;
+        row.map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).transpose()
+    }
+
     pub async fn case(&self, case_number: &str) -> anyhow::Result<Option<CaseRecord>> {
         // One read transaction: the snapshot and the history agree.
         let mut read = self.reads.begin().await?;

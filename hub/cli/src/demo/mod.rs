@@ -276,7 +276,7 @@ impl DemoRun {
         let applications = demo_applications(&self.hub.reference.get(), options.cases, options.mix);
         let bar = options.progress.then(|| progress_bar(options.cases));
         let submitting = self.submit_all(&applications, options.concurrency);
-        let working = self.work_until_done(options.cases, bar.as_ref());
+        let working = self.work_until_done(options.cases, Duration::ZERO, bar.as_ref());
         let (submitted, worked) = tokio::join!(submitting, working);
         submitted?;
         worked?;
@@ -432,10 +432,17 @@ impl DemoRun {
     }
 
     /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
-    /// the batch call), clerks take supplements, applicants collect their results.
-    pub async fn work_until_done(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
+    /// the batch call), clerks take supplements, applicants collect their results; they look
+    /// at their queues again at once when there was work, or after `pace` at the least.
+    pub async fn work_until_done(
+        &self,
+        cases: usize,
+        pace: Duration,
+        bar: Option<&indicatif::ProgressBar>,
+    ) -> anyhow::Result<()> {
         let mut counted = Instant::now();
         loop {
+            let round = tokio::time::sleep(pace);
             let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
                 self.approval_queues(),
                 self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
@@ -506,6 +513,7 @@ impl DemoRun {
             if idle {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            round.await;
         }
     }
 
