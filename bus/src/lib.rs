@@ -43,14 +43,15 @@ pub struct BusConfig {
     /// every hop.
     pub fetch_wait_ms: Option<u32>,
     /// Consumed messages each partition keeps behind the slowest consumer group listed for its
-    /// topic; older ones are deleted (DeleteRecords). Empty: 1000 with the embedded broker,
+    /// topic; older ones are deleted (DeleteRecords). Empty: 100 with the embedded broker,
     /// which applies no retention, and no trimming on a cluster, whose retention applies.
     pub keep_consumed_messages: Option<u32>,
 }
 
 /// Consumed messages a partition of the embedded broker keeps: enough for an operator's offset
-/// reset to replay the last moments; the outbox replays the rest.
-const EMBEDDED_KEEPS_CONSUMED: i64 = 1_000;
+/// reset to replay the last moments; the outbox replays the rest. Few, because tansu 0.6.0
+/// lists every batch a partition holds on each fetch.
+const EMBEDDED_KEEPS_CONSUMED: i64 = 100;
 
 /// A connection to Kafka: the brokers' address, client settings and the topic catalogue.
 pub struct Bus {

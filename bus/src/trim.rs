@@ -17,31 +17,38 @@ use crate::{Bus, OffRuntimeDrop};
 /// A topic's partition.
 type Partition = (String, i32);
 
-/// The offset the slowest consumer group listed for each partition's topic has committed, for
-/// the partitions where every one of them has committed something.
-pub async fn slowest_committed(bus: &Bus) -> anyhow::Result<BTreeMap<Partition, i64>> {
-    let mut topics_of: BTreeMap<String, Vec<(String, i32)>> = BTreeMap::new();
-    for topic in &bus.catalogue().topics {
-        for group in &topic.consumers {
-            topics_of.entry(group.clone()).or_default().push((topic.name.clone(), topic.partitions));
-        }
-    }
-    let config = bus.client_config();
-    // librdkafka's offset calls block; keep them off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let timeout = Duration::from_secs(5);
-        let mut slowest: BTreeMap<Partition, Option<i64>> = BTreeMap::new();
-        for (group, topics) in topics_of {
-            let consumer: BaseConsumer =
-                config.clone().set("group.id", &group).set("enable.auto.commit", "false").create()?;
-            let mut wanted = TopicPartitionList::new();
-            for (topic, partitions) in &topics {
-                for partition in 0..*partitions {
-                    wanted.add_partition(topic, partition);
+/// A consumer in each consumer group the catalogue lists, kept to read the group's committed
+/// offsets on the topics it is listed for.
+pub struct Watchers(Vec<(String, BaseConsumer, TopicPartitionList)>);
+
+impl Watchers {
+    pub fn new(bus: &Bus) -> anyhow::Result<Watchers> {
+        let mut topics_of: BTreeMap<&str, TopicPartitionList> = BTreeMap::new();
+        for topic in &bus.catalogue().topics {
+            for group in &topic.consumers {
+                let wanted = topics_of.entry(group).or_default();
+                for partition in 0..topic.partitions {
+                    wanted.add_partition(&topic.name, partition);
                 }
             }
+        }
+        let mut watchers = Vec::with_capacity(topics_of.len());
+        for (group, wanted) in topics_of {
+            let mut config = bus.client_config();
+            config.set("group.id", group).set("enable.auto.commit", "false");
+            watchers.push((group.to_string(), config.create()?, wanted));
+        }
+        Ok(Watchers(watchers))
+    }
+
+    /// The offset the slowest group listed for each partition's topic has committed, for the
+    /// partitions where every one of them has committed something. Blocks on the broker.
+    pub fn slowest_committed(&self) -> anyhow::Result<BTreeMap<Partition, i64>> {
+        let timeout = Duration::from_secs(5);
+        let mut slowest: BTreeMap<Partition, Option<i64>> = BTreeMap::new();
+        for (group, consumer, wanted) in &self.0 {
             let committed = consumer
-                .committed_offsets(wanted, timeout)
+                .committed_offsets(wanted.clone(), timeout)
                 .with_context(|| format!("reading the committed offsets of {group}"))?;
             for element in committed.elements() {
                 let offset = match element.offset() {
@@ -54,8 +61,13 @@ pub async fn slowest_committed(bus: &Bus) -> anyhow::Result<BTreeMap<Partition, 
             }
         }
         Ok(slowest.into_iter().filter_map(|(partition, offset)| Some((partition, offset?))).collect())
-    })
-    .await?
+    }
+}
+
+/// `Watchers::slowest_committed` off the async workers.
+pub async fn slowest_committed(watchers: &Arc<OffRuntimeDrop<Watchers>>) -> anyhow::Result<BTreeMap<Partition, i64>> {
+    let watchers = watchers.clone();
+    tokio::task::spawn_blocking(move || watchers.slowest_committed()).await?
 }
 
 /// Deletes each partition's messages before its offset (Kafka's DeleteRecords).
@@ -79,6 +91,10 @@ pub async fn delete_before(bus: &Bus, points: &BTreeMap<Partition, i64>) -> anyh
 /// Every `every` until `stop`: deletes what every group listed for a topic has handled, keeping
 /// `keep` messages behind the slowest on each partition.
 pub async fn trim_every(bus: Arc<Bus>, keep: i64, every: Duration, stop: CancellationToken) {
+    let watchers = match Watchers::new(&bus) {
+        Ok(watchers) => Arc::new(OffRuntimeDrop::new(watchers)),
+        Err(error) => return tracing::error!(error = format!("{error:#}"), "the log cannot be trimmed"),
+    };
     let mut trimmed: BTreeMap<Partition, i64> = BTreeMap::new();
     let mut ticks = tokio::time::interval(every);
     loop {
@@ -87,7 +103,7 @@ pub async fn trim_every(bus: Arc<Bus>, keep: i64, every: Duration, stop: Cancell
             _ = stop.cancelled() => return,
         }
         let trimming = async {
-            let due: BTreeMap<Partition, i64> = slowest_committed(&bus)
+            let due: BTreeMap<Partition, i64> = slowest_committed(&watchers)
                 .await?
                 .into_iter()
                 .map(|(partition, offset)| (partition, offset - keep))

@@ -166,7 +166,7 @@ impl Hub {
         if let Some(keep) = bus.keep_consumed() {
             let trim_bus = bus.clone();
             tasks.spawn(elections.run_elected(Duty::LogTrimming, shutdown.clone(), move |stop| {
-                bus::trim::trim_every(trim_bus.clone(), keep, Duration::from_secs(10), stop)
+                bus::trim::trim_every(trim_bus.clone(), keep, Duration::from_secs(5), stop)
             }));
         }
         let every = Duration::from_secs(1);

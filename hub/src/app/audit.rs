@@ -184,8 +184,7 @@ impl Ledger {
     /// The first entry held and the hashes of all held entries, in order.
     async fn hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
         let first_seq = self.store.ledger_bounds().await?.map_or(1, |(first, _)| first);
-        let mut hashes = Vec::new();
-        self.store.walk_ledger(|row| hashes.push(row.hash)).await?;
+        let hashes = self.store.ledger_hashes().await?;
         Ok((first_seq, hashes))
     }
 

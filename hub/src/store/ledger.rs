@@ -274,6 +274,26 @@ impl Store {
         Ok(())
     }
 
+    /// The hash of every held entry, in order, read a page at a time without the bodies: what a
+    /// checkpoint's Merkle tree is built from.
+    pub async fn ledger_hashes(&self) -> anyhow::Result<Vec<Hash>> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT group_concat(hash, '') FROM (SELECT hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
+            }
+            Backend::Postgres => "SELECT string_agg(hash, '' ORDER BY seq) FROM ledger_entries WHERE seq >= $1 AND seq < $2",
+        };
+        let mut hashes = Vec::new();
+        for from in self.ledger_pages().await? {
+            let joined: Option<String> =
+                sqlx::query(sql).bind(from).bind(from + LEDGER_PAGE).fetch_one(&self.reads).await?.get(0);
+            let bytes = hex::decode(joined.unwrap_or_default()).context("a ledger hash is not hex")?;
+            anyhow::ensure!(bytes.len() % 32 == 0, "a ledger hash is not 32 bytes");
+            hashes.extend(bytes.chunks_exact(32).map(|hash| Hash::try_from(hash).expect("chunks of 32")));
+        }
+        Ok(hashes)
+    }
+
     /// Every checkpoint, oldest first.
     pub async fn checkpoints(&self) -> anyhow::Result<Vec<Checkpoint>> {
         let rows = sqlx::query("SELECT body FROM ledger_checkpoints ORDER BY size").fetch_all(&self.reads).await?;

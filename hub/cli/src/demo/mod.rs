@@ -683,24 +683,27 @@ impl DemoRun {
             profiles.iter().filter(|(_, p)| **p == Profile::Overdue).map(|(c, _)| c.clone()).collect()
         };
         let reference = self.hub.reference.get();
-        let mut closed = 0;
+        // By the day each falls due, so the county's time limits are checked once per day.
+        let mut due: BTreeMap<i64, Vec<(String, hub_core::Command)>> = BTreeMap::new();
         for case_number in overdue {
-            let Some(record) = self.hub.store.case(&case_number).await? else { continue };
-            let (case, Some(promised)) = (&record.case, record.case.commitment_date) else { continue };
+            let Some(case) = self.hub.store.snapshot(&case_number).await? else { continue };
+            let Some(promised) = case.commitment_date else { continue };
             if case.state.is_final() || !case.owes_materials() {
                 continue;
             }
             // 10:00 on the day after the commitment fell due.
             let later = i64::from(promised + 1) * 86_400_000 + 2 * 3_600_000;
-            hub::app::deadlines::check_deadlines(&self.hub.store, &reference, later).await?;
             let clerk = self.staff.holder_at(&case.application.service_point.code)?;
             let close = hub_core::Command::CloseCommitment {
                 officer: clerk,
                 outcome: "申请人逾期未补齐容缺材料，已电话催告无果，依承诺书记入信用记录并归档".into(),
             };
-            let done =
-                hub::app::cases::execute_all_at(&self.hub.store, &reference, vec![(case_number, close)], later).await?;
-            for result in done {
+            due.entry(later).or_default().push((case_number, close));
+        }
+        let mut closed = 0;
+        for (later, closes) in due {
+            hub::app::deadlines::check_deadlines(&self.hub.store, &reference, later).await?;
+            for result in hub::app::cases::execute_all_at(&self.hub.store, &reference, closes, later).await? {
                 result.map_err(|error| anyhow::anyhow!("closing an overdue commitment: {error:?}"))?;
                 closed += 1;
             }
