@@ -441,6 +441,8 @@ impl DemoRun {
         bar: Option<&indicatif::ProgressBar>,
     ) -> anyhow::Result<()> {
         let mut counted = Instant::now();
+        let owing_pages =
+            ["collected", "delivered"].map(|state| format!("/api/v1/cases?state={state}&limit={OWING_PAGE}"));
         loop {
             let round = tokio::time::sleep(pace);
             let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
@@ -450,9 +452,10 @@ impl DemoRun {
                 // Inspections an earlier, interrupted run started and did not finish.
                 self.get("/api/v1/cases?state=suspended&limit=200"),
                 self.get("/api/v1/cases?state=approved&limit=200"),
-                // Results out while materials are still owed (容缺): the file stays open.
-                self.get("/api/v1/cases?state=collected&limit=200"),
-                self.get("/api/v1/cases?state=delivered&limit=200"),
+                // Results out while materials are still owed (容缺): the file stays open. The
+                // commitments let go overdue wait longest, so these pages are the largest.
+                self.get(&owing_pages[0]),
+                self.get(&owing_pages[1]),
             )?;
             let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
             let (supplements, pickups, suspended, approved) =
@@ -461,6 +464,12 @@ impl DemoRun {
             let (overdue, owed): (Vec<_>, Vec<_>) = owing
                 .into_iter()
                 .partition(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) == Profile::Overdue);
+            anyhow::ensure!(
+                overdue.len() < OWING_PAGE,
+                "{} overdue commitments fill the staff's page of owed materials; the demo runs at most {} cases",
+                overdue.len(),
+                OWING_PAGE * 40
+            );
             let idle = queue.is_empty()
                 && supplements.is_empty()
                 && pickups.is_empty()
@@ -1032,6 +1041,10 @@ pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Per
 
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"];
 const GIVEN: [&str; 12] = ["建国", "秀英", "志强", "桂兰", "海燕", "伟", "芳", "军", "丽", "磊", "红梅", "永庆"];
+
+/// The most cases a list page holds (the API's limit): the staff's page of results out with
+/// materials owed must hold every commitment the demo lets go overdue (one case in 40).
+const OWING_PAGE: usize = 1_000;
 
 /// What the demo does with a case: the county-day mix of DEMO.md's procedures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
