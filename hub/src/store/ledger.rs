@@ -283,7 +283,9 @@ impl Store {
             }
             Backend::Postgres => "SELECT string_agg(hash, '' ORDER BY seq) FROM ledger_entries WHERE seq >= $1 AND seq < $2",
         };
-        let mut hashes = Vec::new();
+        let held = self.ledger_bounds().await?.map_or(0, |(first, last)| last - first + 1);
+        // Sized once: a million hashes grown by doubling would fault in fresh pages each time.
+        let mut hashes = Vec::with_capacity(usize::try_from(held).unwrap_or_default());
         for from in self.ledger_pages().await? {
             let joined: Option<String> =
                 sqlx::query(sql).bind(from).bind(from + LEDGER_PAGE).fetch_one(&self.reads).await?.get(0);
