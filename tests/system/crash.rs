@@ -35,7 +35,8 @@ fn demo(data_dir: &Path, api_port: u16, postal_url: &str, bank_url: &str) -> Chi
         .arg(data_dir)
         .env("HUB_API__LISTEN", format!("127.0.0.1:{api_port}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Each run's complaints, for a failing final run to show.
+        .stderr(std::fs::File::create(data_dir.join("demo.err")).expect("the demo's error file"))
         .spawn()
         .expect("start the demo")
 }
@@ -110,7 +111,12 @@ async fn killed_and_restarted_the_hub_loses_and_duplicates_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(status.success(), "the final run must report every case final: {status}");
+    let complaints = std::fs::read_to_string(dir.path().join("demo.err")).unwrap_or_default();
+    let last_lines: Vec<&str> = complaints.lines().rev().take(20).collect();
+    assert!(
+        status.success(),
+        "the final run must report every case final: {status}; it said, last first: {last_lines:#?}"
+    );
 
     sqlx::any::install_default_drivers();
     let pool = AnyPool::connect(&format!("sqlite://{}", dir.path().join("hub.db").display())).await.unwrap();
