@@ -120,7 +120,9 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerConfig {
-    /// Most messages one consumer applies in one database transaction.
+    /// Most messages one consumer applies in one database transaction. Small enough that a
+    /// counter's submission waiting for SQLite's writer waits milliseconds (measured: 256 made
+    /// its p99 40 ms at 200 applications/s, 32 made it 24 ms, for the same throughput).
     pub max_batch: usize,
 }
 
@@ -177,7 +179,7 @@ impl Default for WorkflowConfig {
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        ConsumerConfig { max_batch: 256 }
+        ConsumerConfig { max_batch: 32 }
     }
 }
 

@@ -131,12 +131,17 @@ impl Console {
     }
 
     /// Signs in afresh with `token` and waits for the role's first view.
-    async fn sign_in(&self, token: &str, first_view: &str) {
+    /// The console's sign-in page, with no token kept from an earlier role.
+    async fn signed_out(&self) {
         // Cleared from a page of the same origin that runs no script: on the console itself, a
         // sign-in still in flight with the stored token would store it again after the clear.
         self.client.goto(&format!("{}/health", self.base)).await.unwrap();
         self.client.execute("sessionStorage.clear()", vec![]).await.unwrap();
         self.client.goto(&format!("{}/console/", self.base)).await.unwrap();
+    }
+
+    async fn sign_in(&self, token: &str, first_view: &str) {
+        self.signed_out().await;
         self.fill("#token", token).await;
         self.click("#sign-in-button").await;
         self.wait(&format!("[data-view={first_view}]")).await;
@@ -451,9 +456,7 @@ async fn each_role_does_its_main_task_in_the_console() {
     assert_eq!(status["state"], Value::from("running"));
 
     // Every screen's refusals would be in the ledger: a bad token gets the sign-in error.
-    console.client.goto(&format!("{}/console/", demo.api_url())).await.unwrap();
-    console.client.execute("sessionStorage.clear()", vec![]).await.unwrap();
-    console.client.goto(&format!("{}/console/", demo.api_url())).await.unwrap();
+    console.signed_out().await;
     console.fill("#token", "hubt_0000_forged").await;
     console.click("#sign-in-button").await;
     eventually("the refusal", || async move { console.text("#sign-in-error").await.contains("令牌无效") }).await;

@@ -11,6 +11,7 @@ use common::desk::{demo_options, Desk, APPLICANT_ID};
 use common::smtp::SmtpServer;
 use connectors::postal::simulator::Faults;
 use hub::config::Config;
+use hub::store::Waiting;
 use hub_cli::demo::DemoRun;
 use serde_json::{json, Value};
 
@@ -367,10 +368,15 @@ impl Day<'_> {
             officer: "李受理".into(),
             outcome: "申请人逾期未补齐，已记入信用记录".into(),
         };
-        let closed =
-            hub::app::cases::execute_all_at(&demo.hub.store, &reference, vec![(tolerated.clone(), close)], late)
-                .await
-                .unwrap();
+        let closed = hub::app::cases::execute_all_at(
+            &demo.hub.store,
+            &reference,
+            vec![(tolerated.clone(), close)],
+            late,
+            Waiting::Person,
+        )
+        .await
+        .unwrap();
         assert!(closed[0].is_ok(), "{backend}: {:?}", closed[0]);
         desk.wait_for(tolerated, "archived").await;
 

@@ -246,3 +246,36 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         assert!(saved["bank-connector"].incidents.iter().all(|i| i.resolved_at.is_some()), "{backend}");
     }
 }
+
+/// On SQLite the store copies its write-ahead log into the database file itself, beside the
+/// writer (no commit waits for that copy): committed cases reach the file on their own.
+#[tokio::test]
+async fn sqlite_copies_its_log_into_the_database_file_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = Reference::builtin();
+    let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    let store = Store::connect(&url, Arc::new(Catalogue::builtin())).await.unwrap();
+    let requests: Vec<SubmitApplication> =
+        (0..200).map(|n| application(&reference, &format!("checkpoint-{n}"))).collect();
+    let opened = submit_applications(&store, &reference, &requests).await.unwrap();
+    let last = opened.last().unwrap().case.case_number.clone();
+    // The file alone, without its log, as a backup of just the database file would hold it.
+    let copy = dir.path().join("file-alone.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        std::fs::copy(dir.path().join("hub.db"), &copy).unwrap();
+        let found = match Store::connect(&format!("sqlite://{}", copy.display()), Arc::new(Catalogue::builtin())).await
+        {
+            Ok(alone) => alone.snapshot(&last).await.ok().flatten().is_some(),
+            Err(_) => false, // copied halfway through a checkpoint
+        };
+        if found {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "case {last} never reached the database file");
+        for leftover in ["file-alone.db", "file-alone.db-wal", "file-alone.db-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(leftover));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, LEDGER_PAGE};
+use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, Waiting, LEDGER_PAGE};
 use hub_core::access::Seat;
 use hub_core::anomaly::{Alert, Detector};
 use hub_core::calendar::day_of;
@@ -134,13 +134,19 @@ impl Ledger {
         if new.is_empty() {
             return Ok(0);
         }
-        self.append(&new, None).await
+        // Recorded while someone waits: a request is answered once its reads are recorded.
+        self.append(&new, None, Waiting::Person).await
     }
 
     /// Appends records taken from events, marking every event of `applied` as applied by
     /// `consumer`, and keeps and publishes the alerts the new entries raise, all in one
     /// transaction.
-    async fn append(&self, records: &[Record], applied: Option<(&str, Vec<&str>)>) -> anyhow::Result<usize> {
+    async fn append(
+        &self,
+        records: &[Record],
+        applied: Option<(&str, Vec<&str>)>,
+        waiting: Waiting,
+    ) -> anyhow::Result<usize> {
         let mut watch = self.appending.lock().await;
         if !watch.primed {
             // The rules look back days (a pair's norm): replay what they would have seen. Alerts
@@ -156,7 +162,7 @@ impl Ledger {
         }
         // The memory moves on only if the transaction commits.
         let mut detector = watch.detector.clone();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_for(waiting).await?;
         tx.lock_ledger().await?;
         let mut seen_up_to = watch.seen_up_to;
         for entry in tx.ledger_entries_after(seen_up_to).await? {
@@ -814,7 +820,7 @@ impl BatchHandler for AuditRecorder {
             })
             .collect();
         let delivered = batch.iter().map(|delivery| delivery.event.event_id()).collect();
-        self.ledger.append(&records, Some((CONSUMER, delivered))).await?;
+        self.ledger.append(&records, Some((CONSUMER, delivered)), Waiting::NoOne).await?;
         Ok(Vec::new())
     }
 }

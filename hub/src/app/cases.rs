@@ -11,7 +11,7 @@ use hub_core::{handle, handle_event, Case, Command, Context, Reference, Rejectio
 
 use super::reference::CurrentReference;
 use super::reports::{keep_lines, Appended};
-use crate::store::{now_ms, Store, StoreTx};
+use crate::store::{now_ms, Store, StoreTx, Waiting};
 
 /// A Kafka consumer group of the hub: applies each event it is handed to the case it names.
 /// The hub's groups (`HUB_CONSUMERS`) differ only in the topics they read.
@@ -147,19 +147,24 @@ pub async fn execute(
     outcomes.remove(0)
 }
 
-/// Runs commands against cases in one transaction, in order; each succeeds or fails on its own
-/// (a batch approval where one case was decided meanwhile still decides the others).
-/// `Err` only when the database fails, and then nothing is applied.
+/// Runs commands against cases in order, a few cases per transaction; each succeeds or fails on
+/// its own (a batch approval where one case was decided meanwhile still decides the others).
+/// `Err` only when the database fails, and then the transactions before it stand: run again,
+/// their commands are refused as already done and the rest are taken.
 pub async fn execute_all(
     store: &Store,
     reference: &Reference,
     commands: Vec<(String, Command)>,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
-    execute_all_at(store, reference, commands, now_ms()).await
+    execute_all_at(store, reference, commands, now_ms(), Waiting::Person).await
 }
 
 /// How often commands are decided again on a case another instance changed meanwhile.
 const CONCURRENT_CHANGE_ATTEMPTS: usize = 5;
+
+/// Commands run in one transaction, at most: a batch approval of hundreds of cases would hold
+/// SQLite's one writer, and the counters' submissions waiting for it, for as long as it took.
+const COMMANDS_PER_TRANSACTION: usize = 16;
 
 /// `execute_all` as of the instant `now`. Where another instance changed one of the cases
 /// between reading and writing (its consumers applying an event, say), the commands are decided
@@ -169,17 +174,25 @@ pub async fn execute_all_at(
     reference: &Reference,
     commands: Vec<(String, Command)>,
     now: i64,
+    waiting: Waiting,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
-    let mut attempt = 1;
-    loop {
-        match execute_once(store, reference, commands.clone(), now).await {
-            Err(error) if attempt < CONCURRENT_CHANGE_ATTEMPTS && crate::store::is_concurrent_change(&error) => {
-                tracing::debug!(%error, attempt, "a case changed meanwhile; deciding again");
-                attempt += 1;
+    let mut outcomes = Vec::with_capacity(commands.len());
+    for chunk in commands.chunks(COMMANDS_PER_TRANSACTION) {
+        let mut attempt = 1;
+        loop {
+            match execute_once(store, reference, chunk.to_vec(), now, waiting).await {
+                Err(error) if attempt < CONCURRENT_CHANGE_ATTEMPTS && crate::store::is_concurrent_change(&error) => {
+                    tracing::debug!(%error, attempt, "a case changed meanwhile; deciding again");
+                    attempt += 1;
+                }
+                outcome => {
+                    outcomes.extend(outcome?);
+                    break;
+                }
             }
-            outcome => return outcome,
         }
     }
+    Ok(outcomes)
 }
 
 async fn execute_once(
@@ -187,8 +200,9 @@ async fn execute_once(
     reference: &Reference,
     commands: Vec<(String, Command)>,
     now: i64,
+    waiting: Waiting,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_for(waiting).await?;
     let mut touched = load_touched(&mut tx, commands.iter().map(|(number, _)| number.as_str())).await?;
     let ctx = Context { now, reference };
     let outcomes = commands

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cases::execute_all_at;
 use super::reference::CurrentReference;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, Waiting};
 
 /// Cases whose deadline check falls due in one round, at most.
 const DEADLINE_ROUND: i64 = 500;
@@ -21,7 +21,7 @@ pub async fn check_deadlines(store: &Store, reference: &Reference, now: i64) -> 
         let due = store.cases_with_timer_due(today, DEADLINE_ROUND).await?;
         let round = due.len() as i64;
         let commands = due.into_iter().map(|number| (number, Command::CheckDeadlines)).collect();
-        checked += execute_all_at(store, reference, commands, now).await?.len();
+        checked += execute_all_at(store, reference, commands, now, Waiting::NoOne).await?.len();
         if round < DEADLINE_ROUND {
             break;
         }

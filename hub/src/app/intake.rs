@@ -282,7 +282,7 @@ async fn open_cases(
     reference: &Reference,
     requests: &[SubmitApplication],
 ) -> anyhow::Result<Vec<Submitted>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_now().await?;
     let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
     let mut known = tx.cases_for_requests(&ids).await?;
     let new_requests = requests

@@ -100,26 +100,36 @@ impl Store {
     }
 }
 
+/// Which of `event_ids` `consumer` has already applied, as `connection` sees it.
+async fn applied_in(
+    connection: &mut sqlx::AnyConnection,
+    backend: Backend,
+    consumer: &str,
+    event_ids: &[&str],
+) -> anyhow::Result<HashSet<String>> {
+    let mut applied = HashSet::new();
+    for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Params::new(backend);
+        let sql = format!(
+            "SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})",
+            params.next(),
+            params.list(chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(consumer);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            applied.insert(row.get::<String, _>(0));
+        }
+    }
+    Ok(applied)
+}
+
 impl StoreTx<'_> {
     /// Which of `event_ids` `consumer` has already applied.
     pub async fn applied_among(&mut self, consumer: &str, event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
-        let mut applied = HashSet::new();
-        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
-            let mut params = Params::new(self.store.backend);
-            let sql = format!(
-                "SELECT event_id FROM processed_events WHERE consumer = {} AND event_id IN ({})",
-                params.next(),
-                params.list(chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(consumer);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                applied.insert(row.get::<String, _>(0));
-            }
-        }
-        Ok(applied)
+        applied_in(&mut self.tx, self.store.backend, consumer, event_ids).await
     }
 
     /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
@@ -249,10 +259,10 @@ impl OutboxStore for Store {
 #[async_trait]
 impl Outbox for Store {
     async fn applied_among(&self, consumer: &str, source_event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
-        let mut tx = self.begin().await?;
-        let applied = tx.applied_among(consumer, source_event_ids).await?;
-        tx.rollback().await?;
-        Ok(applied)
+        // A look, not a claim: `apply_all` checks again in its transaction, so this needs no
+        // turn at SQLite's one writer.
+        let mut connection = self.reads.acquire().await?;
+        applied_in(&mut connection, self.backend, consumer, source_event_ids).await
     }
 
     async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>> {

@@ -712,7 +712,10 @@ impl DemoRun {
         let mut closed = 0;
         for (later, closes) in due {
             hub::app::deadlines::check_deadlines(&self.hub.store, &reference, later).await?;
-            for result in hub::app::cases::execute_all_at(&self.hub.store, &reference, closes, later).await? {
+            for result in
+                hub::app::cases::execute_all_at(&self.hub.store, &reference, closes, later, hub::store::Waiting::Person)
+                    .await?
+            {
                 result.map_err(|error| anyhow::anyhow!("closing an overdue commitment: {error:?}"))?;
                 closed += 1;
             }

@@ -1,0 +1,140 @@
+//! Turns at SQLite's one writer. Every transaction waits for the writer; a person's (a counter's
+//! submission, an approver's decision) goes before all background work still waiting, which
+//! otherwise queues in arrival order and keeps the person waiting behind it.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+
+/// Who waits for a transaction's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Someone at a screen or a counter: goes ahead of background work.
+    Person,
+    /// Background work (consumers, duties).
+    NoOne,
+}
+
+/// How long background work lets people go first before it joins their line: under a steady
+/// stream of people's transactions it still moves.
+const BACKGROUND_PATIENCE: Duration = Duration::from_millis(50);
+
+#[derive(Default)]
+pub(super) struct WriterTurns {
+    writer: Arc<Mutex<()>>,
+    /// Background work waits here one at a time, so only one of them watches the writer.
+    background: Mutex<()>,
+    people_waiting: AtomicUsize,
+    released: Notify,
+}
+
+/// The writer, for one transaction; the next waiting transaction gets it when this is dropped.
+pub(super) struct Turn {
+    _writer: OwnedMutexGuard<()>,
+    turns: Arc<WriterTurns>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.turns.released.notify_one();
+    }
+}
+
+impl WriterTurns {
+    /// The writer, as soon as the transactions of people ahead are done.
+    pub(super) async fn for_person(self: &Arc<Self>) -> Turn {
+        self.people_waiting.fetch_add(1, Ordering::SeqCst);
+        let writer = self.writer.clone().lock_owned().await;
+        self.people_waiting.fetch_sub(1, Ordering::SeqCst);
+        Turn { _writer: writer, turns: self.clone() }
+    }
+
+    /// The writer, once it is free and no person waits for it, or after `BACKGROUND_PATIENCE`
+    /// behind the people then waiting.
+    pub(super) async fn for_background(self: &Arc<Self>) -> Turn {
+        let _first_in_line = self.background.lock().await;
+        let patience = tokio::time::sleep(BACKGROUND_PATIENCE);
+        tokio::pin!(patience);
+        loop {
+            // Made before looking, so a release in between is not missed.
+            let released = self.released.notified();
+            if self.people_waiting.load(Ordering::SeqCst) == 0 {
+                if let Ok(writer) = self.writer.clone().try_lock_owned() {
+                    return Turn { _writer: writer, turns: self.clone() };
+                }
+            }
+            tokio::select! {
+                _ = released => {}
+                _ = &mut patience => {
+                    return Turn { _writer: self.writer.clone().lock_owned().await, turns: self.clone() };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as Record;
+
+    /// Who got the writer, in order.
+    fn taker(
+        turns: &Arc<WriterTurns>,
+        who: &'static str,
+        order: &Arc<Record<Vec<&'static str>>>,
+        waiting: Waiting,
+    ) -> tokio::task::JoinHandle<()> {
+        let (turns, order) = (turns.clone(), order.clone());
+        tokio::spawn(async move {
+            let _turn = match waiting {
+                Waiting::Person => turns.for_person().await,
+                Waiting::NoOne => turns.for_background().await,
+            };
+            order.lock().unwrap().push(who);
+        })
+    }
+
+    #[tokio::test]
+    async fn a_person_goes_before_background_work_that_waited_longer() {
+        let turns = Arc::new(WriterTurns::default());
+        let order = Arc::new(Record::new(Vec::new()));
+        let held = turns.for_person().await;
+        let background = taker(&turns, "background", &order, Waiting::NoOne);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let person = taker(&turns, "person", &order, Waiting::Person);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(held);
+        person.await.unwrap();
+        background.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["person", "background"]);
+    }
+
+    #[tokio::test]
+    async fn background_work_still_moves_while_people_keep_coming() {
+        let turns = Arc::new(WriterTurns::default());
+        let order = Arc::new(Record::new(Vec::new()));
+        let mut held = turns.for_person().await;
+        let background = taker(&turns, "background", &order, Waiting::NoOne);
+        // A person always waits when the writer is handed on, for ten patiences.
+        let until = tokio::time::Instant::now() + BACKGROUND_PATIENCE * 10;
+        while tokio::time::Instant::now() < until && !background.is_finished() {
+            let next = {
+                let turns = turns.clone();
+                tokio::spawn(async move { turns.for_person().await })
+            };
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            drop(held);
+            held = next.await.unwrap();
+            order.lock().unwrap().push("person");
+        }
+        // Checked while a person holds the writer (one thread: nothing runs in between).
+        let moved_meanwhile = background.is_finished();
+        drop(held);
+        background.await.unwrap();
+        let order = order.lock().unwrap();
+        assert!(moved_meanwhile, "background work waited for every person: {order:?}");
+        assert_ne!(order.first(), Some(&"background"), "background work went before a waiting person");
+    }
+}
