@@ -187,13 +187,6 @@ impl Ledger {
         Ok(appended.len())
     }
 
-    /// The first entry held and the hashes of all held entries, in order.
-    async fn hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
-        let first_seq = self.store.ledger_bounds().await?.map_or(1, |(first, _)| first);
-        let hashes = self.store.ledger_hashes().await?;
-        Ok((first_seq, hashes))
-    }
-
     /// Signs a checkpoint over every entry held, unless the newest one already covers them;
     /// answers the newest checkpoint either way (None for an empty ledger).
     pub async fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
@@ -207,7 +200,7 @@ impl Ledger {
         // Under the ledger's lock: no instance appends or archives between reading and signing.
         let mut tx = self.store.begin().await?;
         tx.lock_ledger().await?;
-        let (first_seq, hashes) = self.hashes().await?;
+        let (first_seq, hashes) = self.store.ledger_hashes().await?;
         if hashes.is_empty() {
             return Ok(None);
         }
@@ -386,7 +379,7 @@ impl Ledger {
         let Some(checkpoint) = self.store.checkpoints().await?.pop() else {
             return Ok(None);
         };
-        let (first_seq, hashes) = self.hashes().await?;
+        let (first_seq, hashes) = self.store.ledger_hashes().await?;
         if first_seq != checkpoint.first_seq {
             return Ok(None);
         }

@@ -274,26 +274,26 @@ impl Store {
         Ok(())
     }
 
-    /// The hash of every held entry, in order, read a page at a time without the bodies: what a
-    /// checkpoint's Merkle tree is built from.
-    pub async fn ledger_hashes(&self) -> anyhow::Result<Vec<Hash>> {
+    /// The first entry held and the hash of every held entry, in order, read a page at a time
+    /// without the bodies: what a checkpoint's Merkle tree is built from.
+    pub async fn ledger_hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
         let sql = match self.backend {
             Backend::Sqlite => {
                 "SELECT group_concat(hash, '') FROM (SELECT hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
             }
             Backend::Postgres => "SELECT string_agg(hash, '' ORDER BY seq) FROM ledger_entries WHERE seq >= $1 AND seq < $2",
         };
-        let held = self.ledger_bounds().await?.map_or(0, |(first, last)| last - first + 1);
+        let (first, last) = self.ledger_bounds().await?.unwrap_or((1, 0));
         // Sized once: a million hashes grown by doubling would fault in fresh pages each time.
-        let mut hashes = Vec::with_capacity(usize::try_from(held).unwrap_or_default());
-        for from in self.ledger_pages().await? {
+        let mut hashes = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or_default());
+        for from in (first..=last).step_by(LEDGER_PAGE as usize) {
             let joined: Option<String> =
                 sqlx::query(sql).bind(from).bind(from + LEDGER_PAGE).fetch_one(&self.reads).await?.get(0);
             let bytes = hex::decode(joined.unwrap_or_default()).context("a ledger hash is not hex")?;
             anyhow::ensure!(bytes.len() % 32 == 0, "a ledger hash is not 32 bytes");
             hashes.extend(bytes.chunks_exact(32).map(|hash| Hash::try_from(hash).expect("chunks of 32")));
         }
-        Ok(hashes)
+        Ok((first, hashes))
     }
 
     /// Every checkpoint, oldest first.

@@ -330,6 +330,10 @@ async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Re
                 if read_only {
                     pragmas = vec!["PRAGMA query_only = ON", "PRAGMA busy_timeout = 10000"];
                 }
+                // A statement's undo pages (multi-row inserts under unique keys) in memory rather
+                // than a temporary file, and 16 MiB of pages kept per connection instead of 2 MiB
+                // (the ledger's and outbox's indexes were read back from the OS at every append).
+                pragmas.extend(["PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -16384"]);
                 for pragma in pragmas {
                     sqlx::query(pragma).execute(&mut *conn).await?;
                 }
