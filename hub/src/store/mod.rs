@@ -282,7 +282,6 @@ impl Params {
     }
 }
 
-/// A SQLite pool: the writer, or read-only connections beside it.
 /// The file of a SQLite database `url`; None for one in memory.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
@@ -335,6 +334,7 @@ async fn checkpoint(turns: &Arc<turns::WriterTurns>, connection: &AnyPool, copie
     passive().await
 }
 
+/// A SQLite pool: the writer, or read-only connections beside it.
 async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(connections)
