@@ -44,9 +44,18 @@ impl Drop for Turn {
 impl WriterTurns {
     /// The writer, as soon as the transactions of people ahead are done.
     pub(super) async fn for_person(self: &Arc<Self>) -> Turn {
+        // Counted down on drop too: a request given up while waiting must not keep background
+        // work waiting out its patience on every turn after.
+        struct Counted<'c>(&'c AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.people_waiting.fetch_add(1, Ordering::SeqCst);
+        let waiting = Counted(&self.people_waiting);
         let writer = self.writer.clone().lock_owned().await;
-        self.people_waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(waiting);
         Turn { _writer: writer, turns: self.clone() }
     }
 
