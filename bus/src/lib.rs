@@ -42,6 +42,10 @@ pub struct BusConfig {
     /// (tansu 0.6.0) sleeps out a wait under 250 ms, so there it is also the least latency of
     /// every hop.
     pub fetch_wait_ms: Option<u32>,
+    /// Most a consumer holds fetched ahead of its handler, in KiB; empty: 1024. librdkafka's
+    /// own default (64 MiB) is held by every consumer group apart, so a backlog was held
+    /// once per group reading its topic, while a handler takes at most `consumers.max_batch`.
+    pub prefetch_kbytes: Option<u32>,
     /// Consumed messages each partition keeps behind the slowest consumer group listed for its
     /// topic; older ones are deleted (DeleteRecords). Empty: 100 with the embedded broker,
     /// which applies no retention, and no trimming on a cluster, whose retention applies.
@@ -61,6 +65,7 @@ pub struct Bus {
     /// Consumed messages each partition keeps, if the log is trimmed (`trim`).
     keep_consumed: Option<i64>,
     fetch_wait_ms: u32,
+    prefetch_kbytes: u32,
     properties: BTreeMap<String, String>,
     catalogue: Arc<Catalogue>,
     resets: GroupResets,
@@ -89,6 +94,7 @@ impl Bus {
             replication,
             keep_consumed,
             fetch_wait_ms: config.fetch_wait_ms.unwrap_or(100),
+            prefetch_kbytes: config.prefetch_kbytes.unwrap_or(1024),
             properties: config.client_properties.clone(),
             catalogue,
             resets: GroupResets::default(),
@@ -165,6 +171,7 @@ impl Bus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", self.fetch_wait_ms.to_string())
+            .set("queued.max.messages.kbytes", self.prefetch_kbytes.to_string())
             .create()
             .context("creating a Kafka consumer")?;
         consumer.subscribe(topics).with_context(|| format!("subscribing {group} to {topics:?}"))?;

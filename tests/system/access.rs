@@ -6,7 +6,7 @@ use crate::common;
 use std::collections::BTreeMap;
 
 use common::desk::{demo_options, Desk, APPLICANT_ID};
-use hub::app::tokens::{TokenKind, TokenRequest};
+use hub::app::tokens::{TokenKind, TokenRequest, Tokens, Unauthenticated, TOKEN_RECHECK};
 use hub::config::Config;
 use hub_cli::demo::DemoRun;
 use hub_core::access::{decider_of, Role};
@@ -273,12 +273,20 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
             hex::encode(Sha256::digest(secret.as_bytes())),
             "{backend}: only the digest is kept"
         );
+        // Another instance on the same database, which has read the token before it is revoked.
+        let elsewhere = Tokens::new(hub.store.clone(), hub.tokens.reference.clone());
+        assert!(elsewhere.authenticate(&token).await.is_ok(), "{backend}");
         let revoked = format!("{api}/api/v1/tokens/{}/revocation", issued["token_id"].as_str().unwrap());
         assert_eq!(call(&clients[&Role::Integrator], Method::POST, revoked, None).await.0, StatusCode::OK, "{backend}");
         let (status, answer) = call(&fresh, Method::GET, case_url(&ours), None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend}: a revoked token: {answer}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend}: a revoked token, on the instance revoking: {answer}");
         assert!(answer["error"].as_str().unwrap().contains("revoked"), "{answer}");
         refusals += 1;
+        tokio::time::sleep(TOKEN_RECHECK).await;
+        assert!(
+            matches!(elsewhere.authenticate(&token).await, Err(Unauthenticated::Refused { .. })),
+            "{backend}: a revocation holds on every instance once its record is read again"
+        );
         let expired = hub
             .tokens
             .issue(

@@ -39,7 +39,7 @@ async fn the_api_opens_cases_and_names_bad_fields() {
     };
     let demo = DemoRun::start(config, &options).await.unwrap();
     let base = demo.api_url().to_string();
-    let good = serde_json::to_value(&demo_applications(&Reference::builtin(), 1, false)[0].0).unwrap();
+    let good = serde_json::to_value(demo_applications(&Reference::builtin(), 1, false).next().unwrap().0).unwrap();
     // The village station's clerk takes the application in.
     let point = good["service_point"].as_str().unwrap();
     let client = common::client_with(&demo.staff.token(Role::VillageClerk, Some(point)).await.unwrap());

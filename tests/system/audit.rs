@@ -172,7 +172,7 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         let applicant = demo
             .hub
             .store
-            .cases_in_state(hub_core::CaseState::Archived, None, &CaseScope::All, 1)
+            .cases_in_state(hub_core::CaseState::Archived, None, &CaseScope::All, hub::store::ListOrder::Oldest, 1)
             .await
             .unwrap()
             .pop()
@@ -244,8 +244,12 @@ async fn the_ledger_holds_every_exchange_and_action_and_catches_tampering() {
         assert!(check_offline(&proven, &stranger).is_err(), "{backend}: another key");
 
         // A clerk reads a case file: an entry naming the officer, the purpose and the person.
-        let archived =
-            demo.hub.store.cases_in_state(hub_core::CaseState::Archived, None, &CaseScope::All, 100).await.unwrap();
+        let archived = demo
+            .hub
+            .store
+            .cases_in_state(hub_core::CaseState::Archived, None, &CaseScope::All, hub::store::ListOrder::Oldest, 100)
+            .await
+            .unwrap();
         let case = archived.into_iter().find(|case| case.department_code.is_some()).expect("a decided case");
         let authority = case.department_code.clone().unwrap();
         let approver = common::client_with(

@@ -112,7 +112,7 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
 
 /// Opens a case the normal way and returns its ApplicationSubmitted event.
 async fn common_application(store: &Store, reference: &Reference) -> Event {
-    let (request, _) = hub_cli::demo::demo_applications(reference, 1, false).remove(0);
+    let (request, _) = hub_cli::demo::demo_applications(reference, 1, false).next().unwrap();
     hub::app::intake::submit_application(store, reference, &request).await.unwrap();
     let ids = bus::OutboxStore::unpublished_ids(store, 0, 1).await.unwrap();
     let message = bus::OutboxStore::messages(store, &ids).await.unwrap().remove(0);

@@ -267,7 +267,13 @@ async fn count_cases(demo: &DemoRun, wanted: impl Fn(&Value) -> bool) -> usize {
     let archived = demo
         .hub
         .store
-        .cases_in_state(hub_core::CaseState::Archived, None, &hub_core::access::CaseScope::All, 10_000)
+        .cases_in_state(
+            hub_core::CaseState::Archived,
+            None,
+            &hub_core::access::CaseScope::All,
+            hub::store::ListOrder::Oldest,
+            10_000,
+        )
         .await
         .unwrap();
     archived.iter().filter(|case| wanted(&serde_json::to_value(case).unwrap())).count()

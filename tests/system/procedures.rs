@@ -604,14 +604,20 @@ impl Day<'_> {
     /// its units and people; the month's hand-in lists hold every closed file.
     async fn every_document_is_complete_in_chinese_under_its_seal(&self) {
         let Day { backend, desk, .. } = self;
-        let archived: Value = desk.get("/api/v1/cases?state=archived&limit=500".into()).await.1;
-        let numbers: Vec<String> = archived
-            .as_array()
-            .unwrap_or_else(|| panic!("{archived}"))
-            .iter()
-            .map(|c| c["case_number"].as_str().unwrap().to_string())
-            .collect();
+        let listed = |list: Value| -> Vec<String> {
+            list.as_array()
+                .unwrap_or_else(|| panic!("{list}"))
+                .iter()
+                .map(|c| c["case_number"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let numbers = listed(desk.get("/api/v1/cases?state=archived&limit=500".into()).await.1);
         assert!(numbers.len() >= 8, "{backend}: {numbers:?}");
+        let mut newest_first = listed(desk.get("/api/v1/cases?state=archived&order=newest&limit=500".into()).await.1);
+        newest_first.reverse();
+        assert_eq!(newest_first, numbers, "{backend}: order=newest lists the same cases the other way round");
+        let (status, refused) = desk.get("/api/v1/cases?state=archived&order=sideways".into()).await;
+        assert_eq!(status, 400, "{backend}: an unknown order: {refused}");
         let mut kinds = std::collections::BTreeSet::new();
         let mut months = std::collections::BTreeSet::new();
         for number in &numbers {

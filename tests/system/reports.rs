@@ -29,7 +29,8 @@ pub async fn check_county_day(demo: &DemoRun, backend: &str, cases: usize) {
     let mut every_case: Vec<Value> = Vec::new();
     for state in hub_core::CaseState::ALL {
         let scope = hub_core::access::CaseScope::All;
-        let found = demo.hub.store.cases_in_state(state, None, &scope, 10_000).await.unwrap();
+        let found =
+            demo.hub.store.cases_in_state(state, None, &scope, hub::store::ListOrder::Oldest, 10_000).await.unwrap();
         every_case.extend(found.iter().map(|case| serde_json::to_value(case).unwrap()));
     }
     assert_eq!(every_case.len(), cases, "{backend}");

@@ -313,7 +313,6 @@ const STAFF_PACE: Duration = Duration::from_millis(250);
 async fn offer(demo: &DemoRun, rate: u32, count: usize) -> anyhow::Result<RateRun> {
     // The county-day mix as handed in at counters (an online application is the platform's).
     let applications: Vec<_> = demo_applications(&demo.hub.reference.get(), count + count / 16 + 1, true)
-        .into_iter()
         .filter(|(_, profile)| *profile != Profile::Online)
         .take(count)
         .collect();

@@ -1,5 +1,7 @@
 //! Tokens of people and systems: issued with a role bound to a unit, hashed at rest, expiring,
 //! revocable; a presented token gives a seat or the reason it gives none.
+use std::time::Duration;
+
 use hub_core::access::{Role, Seat};
 use hub_web::BadRequest;
 use rand::RngCore as _;
@@ -14,6 +16,13 @@ const TOKEN_PREFIX: &str = "hubt";
 
 /// Longest validity a token may be given, in days.
 const MAX_VALID_DAYS: u32 = 3_650;
+
+/// How long a token record read is trusted before it is read again: how late another
+/// instance's revocation takes hold here (this instance's own holds at once).
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(1);
+
+/// Token records kept at most between reads (a county has a few thousand people and systems).
+const RECENT_TOKENS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +73,9 @@ pub struct IssuedToken {
 pub struct Tokens {
     store: Store,
     pub reference: CurrentReference,
+    /// Records read in the last `TOKEN_RECHECK`: every request is checked, and under load a
+    /// check waited for a read connection behind the lists and reports.
+    recent: moka::sync::Cache<String, TokenRecord>,
 }
 
 fn secret_digest(secret: &str) -> String {
@@ -72,7 +84,8 @@ fn secret_digest(secret: &str) -> String {
 
 impl Tokens {
     pub fn new(store: Store, reference: CurrentReference) -> Tokens {
-        Tokens { store, reference }
+        let recent = moka::sync::Cache::builder().max_capacity(RECENT_TOKENS).time_to_live(TOKEN_RECHECK).build();
+        Tokens { store, reference, recent }
     }
 
     /// Issues a token; a bad request names the field at fault.
@@ -129,6 +142,7 @@ impl Tokens {
         if !self.store.revoke_token(token_id, now_ms()).await? {
             return Ok(None);
         }
+        self.recent.invalidate(token_id);
         self.store.token(token_id).await
     }
 
@@ -139,10 +153,18 @@ impl Tokens {
         let (Some(TOKEN_PREFIX), Some(token_id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(refused("not a hub token (hubt_<id>_<secret>)"));
         };
-        let record = match self.store.token(token_id).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Err(refused("unknown token")),
-            Err(error) => return Err(Unauthenticated::Unavailable(format!("tokens cannot be checked now: {error}"))),
+        let record = match self.recent.get(token_id) {
+            Some(record) => record,
+            None => match self.store.token(token_id).await {
+                Ok(Some(record)) => {
+                    self.recent.insert(token_id.to_string(), record.clone());
+                    record
+                }
+                Ok(None) => return Err(refused("unknown token")),
+                Err(error) => {
+                    return Err(Unauthenticated::Unavailable(format!("tokens cannot be checked now: {error}")))
+                }
+            },
         };
         // Digests of random secrets: comparing them leaks nothing about the secret itself.
         if record.secret_sha256 != secret_digest(secret) {

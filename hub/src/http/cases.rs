@@ -27,7 +27,7 @@ use crate::app::cases::{execute, execute_all, CommandError};
 use crate::app::intake::{explain_routing, verify_presented, Intake, SubmitApplication};
 use crate::app::reference::CurrentReference;
 use crate::app::reports;
-use crate::store::{now_ms, CaseRecord, Store};
+use crate::store::{now_ms, CaseRecord, ListOrder, Store};
 
 #[derive(Clone)]
 pub struct CasesState {
@@ -1220,7 +1220,8 @@ async fn approval_queue(
     let department = query.department.or(seat.unit.clone());
     let reference = state.reference.get();
     let today = hub_core::calendar::day_of(now_ms());
-    let cases = state.store.cases_in_state(CaseState::Routed, department.as_deref(), &scope, limit).await?;
+    let cases =
+        state.store.cases_in_state(CaseState::Routed, department.as_deref(), &scope, ListOrder::Oldest, limit).await?;
     let items = cases
         .iter()
         .map(|c| {
@@ -1258,10 +1259,14 @@ async fn approval_queue(
 struct CaseListQuery {
     state: String,
     department: Option<String>,
+    /// `oldest` (longest waiting, the default) or `newest` (just arrived) first.
+    #[serde(default)]
+    order: ListOrder,
     limit: Option<i64>,
 }
 
-/// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first.
+/// Cases in one state (awaiting supplement, awaiting pickup, …), longest waiting first or,
+/// with `order=newest`, latest changed first.
 async fn list_cases(
     State(state): State<CasesState>,
     Extension(seat): Extension<Seat>,
@@ -1275,7 +1280,7 @@ async fn list_cases(
     };
     let scope = CaseScope::of(&seat, &state.reference.get());
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let cases = state.store.cases_in_state(case_state, query.department.as_deref(), &scope, limit).await?;
+    let cases = state.store.cases_in_state(case_state, query.department.as_deref(), &scope, query.order, limit).await?;
     Ok(PersonalDataShown::of("case list", &cases).attach(Json(&cases).into_response()))
 }
 
@@ -1375,7 +1380,8 @@ async fn delivery_orders(
     let limit = query.limit.unwrap_or(200).clamp(1, 1000);
     let mut cases = Vec::new();
     for delivery_state in states {
-        cases.extend(state.store.cases_in_state(delivery_state, None, &CaseScope::All, limit).await?);
+        cases
+            .extend(state.store.cases_in_state(delivery_state, None, &CaseScope::All, ListOrder::Oldest, limit).await?);
     }
     let orders: Vec<_> = cases
         .iter()

@@ -15,6 +15,17 @@ pub struct CaseRecord {
     pub history: Vec<HistoryEntry>,
 }
 
+/// Which cases of a list come first, by their last change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// Longest waiting first: the work queue.
+    #[default]
+    Oldest,
+    /// Latest changed first: what has just arrived.
+    Newest,
+}
+
 impl Store {
     /// The case as it stands, without its history: what a check before a command needs.
     pub async fn snapshot(&self, case_number: &str) -> anyhow::Result<Option<Case>> {
@@ -64,6 +75,7 @@ impl Store {
         state: CaseState,
         department: Option<&str>,
         scope: &CaseScope,
+        order: ListOrder,
         limit: i64,
     ) -> anyhow::Result<Vec<Case>> {
         let mut params = Params::new(self.backend);
@@ -91,7 +103,11 @@ impl Store {
                 sql.push_str(&format!(" AND ({})", within.join(" OR ")));
             }
         }
-        sql.push_str(&format!(" ORDER BY updated_at, case_number LIMIT {}", params.next()));
+        let direction = match order {
+            ListOrder::Oldest => "ASC",
+            ListOrder::Newest => "DESC",
+        };
+        sql.push_str(&format!(" ORDER BY updated_at {direction}, case_number {direction} LIMIT {}", params.next()));
         let mut query = sqlx::query(&sql);
         for value in &values {
             query = query.bind(value);
@@ -145,6 +161,15 @@ impl Store {
                 .bind(limit)
                 .fetch_all(&self.reads)
                 .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The numbers of every case in `state`: counting, where a page of snapshots would not do.
+    pub async fn case_numbers_in_state(&self, state: CaseState) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT case_number FROM cases WHERE state = $1")
+            .bind(state.as_str())
+            .fetch_all(&self.reads)
+            .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 

@@ -37,12 +37,25 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
-    /// (case number, event kind, occurred_at) of every case event, for latency figures.
-    pub async fn event_times(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT case_number, kind, occurred_at FROM case_events ORDER BY case_number, seq")
-            .fetch_all(&self.reads)
-            .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    /// For each case with events of both kinds up to `until`, the time from its first `from`
+    /// event to its first `to` event (ms): one stage's latencies, counted in the database so
+    /// a long run's events are not all held at once.
+    pub async fn stage_durations(&self, from: &str, to: &str, until: i64) -> anyhow::Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT t.at - f.at FROM \
+             (SELECT case_number, MIN(occurred_at) AS at FROM case_events \
+              WHERE kind = $1 AND occurred_at <= $2 GROUP BY case_number) f \
+             JOIN (SELECT case_number, MIN(occurred_at) AS at FROM case_events \
+              WHERE kind = $3 AND occurred_at <= $4 GROUP BY case_number) t \
+             ON t.case_number = f.case_number",
+        )
+        .bind(from)
+        .bind(until)
+        .bind(to)
+        .bind(until)
+        .fetch_all(&self.reads)
+        .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 }
 

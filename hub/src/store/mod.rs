@@ -22,7 +22,7 @@ mod reports;
 mod tokens;
 mod turns;
 
-pub use cases::CaseRecord;
+pub use cases::{CaseRecord, ListOrder};
 pub use connector_state::{follow_pauses, keep_control_changes};
 pub use election::{Duty, Elections, Sharing};
 pub use history::HistoryEntry;

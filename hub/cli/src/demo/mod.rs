@@ -121,6 +121,9 @@ pub struct DemoRun {
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
     /// Fee orders the applicants have paid at the bank.
     paid_orders: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Cases final (or resting overdue) when the staff last counted: the submissions wait
+    /// for them (`OPEN_CASES`).
+    finished: std::sync::atomic::AtomicUsize,
 }
 
 impl DemoRun {
@@ -266,6 +269,7 @@ impl DemoRun {
             sms_url,
             profiles: Default::default(),
             paid_orders: Default::default(),
+            finished: Default::default(),
         })
     }
 
@@ -273,9 +277,10 @@ impl DemoRun {
     /// every case is final; then the applicants review.
     pub async fn drive(&self, options: &DemoOptions) -> anyhow::Result<Summary> {
         let started = Instant::now();
-        let applications = demo_applications(&self.hub.reference.get(), options.cases, options.mix);
+        let reference = self.hub.reference.get();
+        let applications = demo_applications(&reference, options.cases, options.mix);
         let bar = options.progress.then(|| progress_bar(options.cases));
-        let submitting = self.submit_all(&applications, options.concurrency);
+        let submitting = self.submit_all(applications, options.concurrency);
         let working = self.work_until_done(options.cases, Duration::ZERO, bar.as_ref());
         let (submitted, worked) = tokio::join!(submitting, working);
         submitted?;
@@ -291,10 +296,15 @@ impl DemoRun {
 
     async fn submit_all(
         &self,
-        applications: &[(SubmitApplication, Profile)],
+        applications: impl Iterator<Item = (SubmitApplication, Profile)>,
         concurrency: usize,
     ) -> anyhow::Result<()> {
-        let calls = applications.iter().map(|(application, profile)| self.submit(application, *profile));
+        let calls = applications.enumerate().map(|(position, (application, profile))| async move {
+            while position >= self.finished.load(std::sync::atomic::Ordering::Relaxed) + OPEN_CASES {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            self.submit(&application, profile).await
+        });
         let results: Vec<anyhow::Result<()>> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
         results.into_iter().collect()
     }
@@ -441,8 +451,9 @@ impl DemoRun {
         bar: Option<&indicatif::ProgressBar>,
     ) -> anyhow::Result<()> {
         let mut counted = Instant::now();
-        let owing_pages =
-            ["collected", "delivered"].map(|state| format!("/api/v1/cases?state={state}&limit={OWING_PAGE}"));
+        // Newest first: the commitments let go overdue rest there, oldest, until they fall due.
+        let owing_pages = ["collected", "delivered"]
+            .map(|state| format!("/api/v1/cases?state={state}&order=newest&limit={OWING_PAGE}"));
         loop {
             let round = tokio::time::sleep(pace);
             let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
@@ -461,15 +472,10 @@ impl DemoRun {
             let (supplements, pickups, suspended, approved) =
                 (list(&supplements), list(&pickups), list(&suspended), list(&approved));
             let owing: Vec<serde_json::Value> = list(&collected).into_iter().chain(list(&delivered)).collect();
-            let (overdue, owed): (Vec<_>, Vec<_>) = owing
+            let owed: Vec<serde_json::Value> = owing
                 .into_iter()
-                .partition(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) == Profile::Overdue);
-            anyhow::ensure!(
-                overdue.len() < OWING_PAGE,
-                "{} overdue commitments fill the staff's page of owed materials; the demo runs at most {} cases",
-                overdue.len(),
-                OWING_PAGE * 40
-            );
+                .filter(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) != Profile::Overdue)
+                .collect();
             let idle = queue.is_empty()
                 && supplements.is_empty()
                 && pickups.is_empty()
@@ -500,8 +506,10 @@ impl DemoRun {
             let (approved, supplemented, collected) = tokio::join!(approving, supplementing, collecting);
             approved?;
             supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
-            // Counting scans every case: only when idle, or to move the progress bar along.
-            if idle || (bar.is_some() && counted.elapsed() > Duration::from_millis(200)) {
+            // Counting scans every case: when idle, to move the progress bar along, or once a
+            // second to let waiting submissions in.
+            let since = counted.elapsed();
+            if idle || (bar.is_some() && since > Duration::from_millis(200)) || since > Duration::from_secs(1) {
                 counted = Instant::now();
                 let by_state = self.hub.store.count_by_state().await?;
                 // Commitments not kept rest until they fall due (`aftercare`).
@@ -510,7 +518,8 @@ impl DemoRun {
                     .filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final()))
                     .map(|(_, n)| *n)
                     .sum::<i64>()
-                    + overdue.len() as i64;
+                    + self.overdue_resting().await? as i64;
+                self.finished.store(finished as usize, std::sync::atomic::Ordering::Relaxed);
                 if let Some(bar) = bar {
                     bar.set_position(finished as u64);
                     bar.set_message(format!("{by_state:?}"));
@@ -524,6 +533,16 @@ impl DemoRun {
             }
             round.await;
         }
+    }
+
+    /// Cases whose commitment the demo lets go overdue, resting with their result out.
+    async fn overdue_resting(&self) -> anyhow::Result<usize> {
+        let mut resting = 0;
+        for state in [hub_core::CaseState::Collected, hub_core::CaseState::Delivered] {
+            let numbers = self.hub.store.case_numbers_in_state(state).await?;
+            resting += numbers.iter().filter(|number| self.profile(number) == Profile::Overdue).count();
+        }
+        Ok(resting)
     }
 
     /// Each authority's approval queue, as its approvers see it, for the authorities the
@@ -912,16 +931,9 @@ impl DemoRun {
             elapsed_seconds: seconds,
             cases_per_second: completed as f64 / seconds,
             hub_messages_per_second: total_messages as f64 / seconds,
-            // Events of the simulated later days (`aftercare`) are not the hub's latency.
             reviews_by_channel: reviews_by_channel(store).await?,
-            latency_ms: stage_latencies(
-                &store
-                    .event_times()
-                    .await?
-                    .into_iter()
-                    .filter(|(_, _, at)| *at <= hub::store::now_ms())
-                    .collect::<Vec<_>>(),
-            ),
+            // Events of the simulated later days (`aftercare`) are not the hub's latency.
+            latency_ms: stage_latencies(store, hub::store::now_ms()).await?,
         })
     }
 
@@ -1027,27 +1039,28 @@ pub const STAGES: [(&str, &str, &str); 8] = [
     ("total submitted->archived", "ApplicationSubmitted", "CaseArchived"),
 ];
 
-/// The percentiles of each stage over all cases that passed it.
-pub fn stage_latencies(events: &[(String, String, i64)]) -> BTreeMap<String, Percentiles> {
-    let mut times: HashMap<&str, HashMap<&str, i64>> = HashMap::new();
-    for (case, kind, at) in events {
-        times.entry(case.as_str()).or_default().entry(kind.as_str()).or_insert(*at);
+/// The percentiles of each stage over all cases that passed it by `until`.
+pub async fn stage_latencies(store: &hub::store::Store, until: i64) -> anyhow::Result<BTreeMap<String, Percentiles>> {
+    let mut latencies = BTreeMap::new();
+    for (name, from, to) in STAGES {
+        let durations = store.stage_durations(from, to, until).await?;
+        if let Some(percentiles) = Percentiles::of(durations.into_iter().map(|ms| ms as f64).collect()) {
+            latencies.insert(name.to_string(), percentiles);
+        }
     }
-    STAGES
-        .iter()
-        .filter_map(|(name, from, to)| {
-            let durations = times.values().filter_map(|t| Some((t.get(to)? - t.get(from)?) as f64)).collect();
-            Some((name.to_string(), Percentiles::of(durations)?))
-        })
-        .collect()
+    Ok(latencies)
 }
 
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"];
 const GIVEN: [&str; 12] = ["建国", "秀英", "志强", "桂兰", "海燕", "伟", "芳", "军", "丽", "磊", "红梅", "永庆"];
 
-/// The most cases a list page holds (the API's limit): the staff's page of results out with
-/// materials owed must hold every commitment the demo lets go overdue (one case in 40).
-const OWING_PAGE: usize = 1_000;
+/// Applications submitted at most ahead of the cases finished, as a county's day brings new
+/// ones while earlier ones are decided: a long run holds no more in flight than a short one.
+const OPEN_CASES: usize = 2_000;
+
+/// The staff's page of results out with materials owed, newest first: what came out since
+/// their last round, ahead of the commitments resting overdue (one case in 40).
+const OWING_PAGE: usize = 200;
 
 /// What the demo does with a case: the county-day mix of DEMO.md's procedures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1132,104 +1145,106 @@ const SELF_EMPLOYED: &str = "11610429MB2912345A4000104010000";
 const FIRST_REGISTRATION: &str = "11610429MB291234CH4000105001000";
 
 /// `count` applications handed in across the county, the same every run, with what the demo
-/// does with each.
-pub fn demo_applications(reference: &Reference, count: usize, mix: bool) -> Vec<(SubmitApplication, Profile)> {
+/// does with each; made as they are handed in, so a long run does not hold them all.
+pub fn demo_applications(
+    reference: &Reference,
+    count: usize,
+    mix: bool,
+) -> impl Iterator<Item = (SubmitApplication, Profile)> + '_ {
     let villages: Vec<_> = reference.villages().collect();
     let mut matters: Vec<_> =
         reference.matters().filter(|m| m.mail_allowed && m.accept_tiers.iter().any(|t| t == "village")).collect();
     matters.sort_by(|a, b| a.implementation_code.cmp(&b.implementation_code));
-    (0..count)
-        .map(|i| {
-            let profile = if mix { Profile::of(i) } else { Profile::Mailed };
-            let (township, village) = villages[i % villages.len()];
-            let mut point = village.code.clone();
-            let mut matter = matters[i % matters.len()];
-            match profile {
-                Profile::Refused => matter = reference.matter(HOMESTEAD).expect("homestead matter"),
-                Profile::Parallel => {
-                    matter = reference.matter(CONSTRUCTION_PERMIT).expect("construction permit matter");
-                    point = reference.county.code.clone();
-                }
-                Profile::Bank => {
-                    let outlets = &reference.county.bank_outlets;
-                    point = outlets[i % outlets.len()].code.clone();
-                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
-                }
-                Profile::Online => {
-                    point = reference.online_point().code.clone();
-                    matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
-                }
-                Profile::Fee | Profile::Waived | Profile::Refunded => {
-                    point = township.code.clone();
-                    matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
-                }
-                // A matter that lets its secondary material be owed.
-                Profile::Overdue => matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter"),
-                _ => {}
+    (0..count).map(move |i| {
+        let profile = if mix { Profile::of(i) } else { Profile::Mailed };
+        let (township, village) = villages[i % villages.len()];
+        let mut point = village.code.clone();
+        let mut matter = matters[i % matters.len()];
+        match profile {
+            Profile::Refused => matter = reference.matter(HOMESTEAD).expect("homestead matter"),
+            Profile::Parallel => {
+                matter = reference.matter(CONSTRUCTION_PERMIT).expect("construction permit matter");
+                point = reference.county.code.clone();
             }
-            let name = format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / SURNAMES.len()) % GIVEN.len()]);
-            let birth = format!("{:04}{:02}{:02}", 1950 + i % 50, 1 + i % 12, 1 + i % 28);
-            let first17 = format!("610429{birth}{:03}", i % 1000);
-            let phone = format!("139{:08}", i);
-            let mut materials: Vec<String> = matter.materials.iter().map(|m| m.name.clone()).collect();
-            let secondary = matter.materials.iter().find(|m| !m.primary).map(|m| m.name.clone());
-            let mut commits_to_supply = false;
-            match (profile, &secondary) {
-                (Profile::Incomplete, _) => drop(materials.remove(0)),
-                (Profile::Tolerant | Profile::Overdue, Some(secondary)) => {
-                    materials.retain(|m| m != secondary);
-                    commits_to_supply = true;
-                }
-                _ => {}
+            Profile::Bank => {
+                let outlets = &reference.county.bank_outlets;
+                point = outlets[i % outlets.len()].code.clone();
+                matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
             }
-            let address = PostalAddress {
-                name: name.clone(),
-                phone: phone.clone(),
-                province: reference.county.province.clone(),
-                city: reference.county.city.clone(),
-                county: reference.county.name.clone(),
-                address: format!("{}{}{}组{}号", township.name, village.name, 1 + i % 9, 1 + i % 60),
-                post_code: reference.county.post_code.clone(),
-            };
-            let delivery = match profile {
-                Profile::Window | Profile::Agent => DeliveryChoice { method: "window".into(), address: None },
-                Profile::Station => DeliveryChoice { method: "village_station".into(), address: None },
-                Profile::Locker => DeliveryChoice { method: "locker".into(), address: None },
-                _ => DeliveryChoice { method: "mail".into(), address: Some(address) },
-            };
-            let application = SubmitApplication {
-                request_id: format!("demo-{i}"),
-                matter_code: matter.implementation_code.clone(),
-                service_point: point,
-                channel: match profile {
-                    Profile::Bank => "bank".into(),
-                    Profile::Online => "online".into(),
-                    _ => "counter".into(),
-                },
-                applicant: Applicant {
-                    name,
-                    id_type: "111".into(),
-                    id_number: format!("{first17}{}", resident_id_check(&first17)),
-                    phone,
-                    // Every fifth applicant wants notices by e-mail.
-                    email: (i % 5 == 0).then(|| format!("applicant{i}@example.cn")),
-                },
-                materials,
-                faulty_materials: Vec::new(),
-                certificates: Vec::new(),
-                commits_to_supply,
-                fee_relief: (profile == Profile::Waived)
-                    .then(|| FeeReliefClaim { rule: "dibao".into(), proof_number: format!("低保证 610429-{i:05}") }),
-                // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
-                domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
-                delivery,
-                // The token's holder and window are recorded by the hub, whatever is sent.
-                received_by: String::new(),
-                window: None,
-            };
-            (application, profile)
-        })
-        .collect()
+            Profile::Online => {
+                point = reference.online_point().code.clone();
+                matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter");
+            }
+            Profile::Fee | Profile::Waived | Profile::Refunded => {
+                point = township.code.clone();
+                matter = reference.matter(FIRST_REGISTRATION).expect("first real-estate registration matter");
+            }
+            // A matter that lets its secondary material be owed.
+            Profile::Overdue => matter = reference.matter(SELF_EMPLOYED).expect("self-employed matter"),
+            _ => {}
+        }
+        let name = format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / SURNAMES.len()) % GIVEN.len()]);
+        let birth = format!("{:04}{:02}{:02}", 1950 + i % 50, 1 + i % 12, 1 + i % 28);
+        let first17 = format!("610429{birth}{:03}", i % 1000);
+        let phone = format!("139{:08}", i);
+        let mut materials: Vec<String> = matter.materials.iter().map(|m| m.name.clone()).collect();
+        let secondary = matter.materials.iter().find(|m| !m.primary).map(|m| m.name.clone());
+        let mut commits_to_supply = false;
+        match (profile, &secondary) {
+            (Profile::Incomplete, _) => drop(materials.remove(0)),
+            (Profile::Tolerant | Profile::Overdue, Some(secondary)) => {
+                materials.retain(|m| m != secondary);
+                commits_to_supply = true;
+            }
+            _ => {}
+        }
+        let address = PostalAddress {
+            name: name.clone(),
+            phone: phone.clone(),
+            province: reference.county.province.clone(),
+            city: reference.county.city.clone(),
+            county: reference.county.name.clone(),
+            address: format!("{}{}{}组{}号", township.name, village.name, 1 + i % 9, 1 + i % 60),
+            post_code: reference.county.post_code.clone(),
+        };
+        let delivery = match profile {
+            Profile::Window | Profile::Agent => DeliveryChoice { method: "window".into(), address: None },
+            Profile::Station => DeliveryChoice { method: "village_station".into(), address: None },
+            Profile::Locker => DeliveryChoice { method: "locker".into(), address: None },
+            _ => DeliveryChoice { method: "mail".into(), address: Some(address) },
+        };
+        let application = SubmitApplication {
+            request_id: format!("demo-{i}"),
+            matter_code: matter.implementation_code.clone(),
+            service_point: point,
+            channel: match profile {
+                Profile::Bank => "bank".into(),
+                Profile::Online => "online".into(),
+                _ => "counter".into(),
+            },
+            applicant: Applicant {
+                name,
+                id_type: "111".into(),
+                id_number: format!("{first17}{}", resident_id_check(&first17)),
+                phone,
+                // Every fifth applicant wants notices by e-mail.
+                email: (i % 5 == 0).then(|| format!("applicant{i}@example.cn")),
+            },
+            materials,
+            faulty_materials: Vec::new(),
+            certificates: Vec::new(),
+            commits_to_supply,
+            fee_relief: (profile == Profile::Waived)
+                .then(|| FeeReliefClaim { rule: "dibao".into(), proof_number: format!("低保证 610429-{i:05}") }),
+            // Outside the county (Changwu, 610428): the homestead matter cannot be accepted here.
+            domicile_township: (profile == Profile::Refused).then(|| "610428100000".into()),
+            delivery,
+            // The token's holder and window are recorded by the hub, whatever is sent.
+            received_by: String::new(),
+            window: None,
+        };
+        (application, profile)
+    })
 }
 
 /// Prints the summary as the table an operator reads.
