@@ -2,7 +2,7 @@
 use contracts::Event;
 use sqlx::Row;
 
-use super::{now_ms, text, Param, Store, StoreTx};
+use super::{now_ms, text, Param, Params, Store, StoreTx};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HistoryEntry {
@@ -37,25 +37,23 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
-    /// For each case with events of both kinds up to `until`, the time from its first `from`
-    /// event to its first `to` event (ms): one stage's latencies, counted in the database so
-    /// a long run's events are not all held at once.
-    pub async fn stage_durations(&self, from: &str, to: &str, until: i64) -> anyhow::Result<Vec<i64>> {
-        let rows = sqlx::query(
-            "SELECT t.at - f.at FROM \
-             (SELECT case_number, MIN(occurred_at) AS at FROM case_events \
-              WHERE kind = $1 AND occurred_at <= $2 GROUP BY case_number) f \
-             JOIN (SELECT case_number, MIN(occurred_at) AS at FROM case_events \
-              WHERE kind = $3 AND occurred_at <= $4 GROUP BY case_number) t \
-             ON t.case_number = f.case_number",
-        )
-        .bind(from)
-        .bind(until)
-        .bind(to)
-        .bind(until)
-        .fetch_all(&self.reads)
-        .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+    /// Each case's first time (ms) of each of `kinds` up to `until`, None where it has none:
+    /// every stage's latency from one pass, without holding a long run's events at once.
+    pub async fn first_event_times(&self, kinds: &[&str], until: i64) -> anyhow::Result<Vec<Vec<Option<i64>>>> {
+        let mut params = Params::new(self.backend);
+        let firsts: Vec<String> =
+            kinds.iter().map(|_| format!("MIN(CASE WHEN kind = {} THEN occurred_at END)", params.next())).collect();
+        let sql = format!(
+            "SELECT {} FROM case_events WHERE occurred_at <= {} GROUP BY case_number",
+            firsts.join(", "),
+            params.next()
+        );
+        let mut query = sqlx::query(&sql);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        let rows = query.bind(until).fetch_all(&self.reads).await?;
+        Ok(rows.iter().map(|row| (0..kinds.len()).map(|column| row.get(column)).collect()).collect())
     }
 }
 

@@ -1041,14 +1041,22 @@ pub const STAGES: [(&str, &str, &str); 8] = [
 
 /// The percentiles of each stage over all cases that passed it by `until`.
 pub async fn stage_latencies(store: &hub::store::Store, until: i64) -> anyhow::Result<BTreeMap<String, Percentiles>> {
-    let mut latencies = BTreeMap::new();
-    for (name, from, to) in STAGES {
-        let durations = store.stage_durations(from, to, until).await?;
-        if let Some(percentiles) = Percentiles::of(durations.into_iter().map(|ms| ms as f64).collect()) {
-            latencies.insert(name.to_string(), percentiles);
-        }
-    }
-    Ok(latencies)
+    let kinds: Vec<&str> = STAGES
+        .iter()
+        .flat_map(|(_, from, to)| [*from, *to])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let firsts = store.first_event_times(&kinds, until).await?;
+    let column = |kind: &str| kinds.iter().position(|k| *k == kind).expect("every stage's kinds are asked for");
+    Ok(STAGES
+        .iter()
+        .filter_map(|(name, from, to)| {
+            let (from, to) = (column(from), column(to));
+            let durations = firsts.iter().filter_map(|case| Some((case[to]? - case[from]?) as f64)).collect();
+            Some((name.to_string(), Percentiles::of(durations)?))
+        })
+        .collect())
 }
 
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"];
