@@ -502,3 +502,59 @@ async fn old_entries_are_archived_and_the_chain_goes_on() {
         );
     }
 }
+
+/// The bureau's search by data subject finds a person's entries in every block of 4 096
+/// entries its period spans (the index is led by the block), newest first, within the period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_is_found_in_every_block_of_the_period() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in common::databases(&dir).await {
+        let ledger = ledger(&url, dir.path().join(format!("{backend}-archives"))).await;
+        let person = contracts::data_subject(b"county key", "610429199001010011");
+        // The person's exchanges fall in blocks 0, 1 and 2 (entries 6, 4 101 and 9 001).
+        let about_person = [5, 4_100, 9_000];
+        let records = |numbers: std::ops::Range<usize>| -> Vec<_> {
+            numbers
+                .map(|n| {
+                    let mut record = hub_cli::bench::synthetic_exchange(n);
+                    if about_person.contains(&n) {
+                        record.data_subject = Some(person.clone());
+                    }
+                    record
+                })
+                .collect()
+        };
+        for first in (0..4_100).step_by(1_000) {
+            ledger.record(&records(first..(first + 1_000).min(4_100))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let later = hub::store::now_ms();
+        for first in (4_100..9_500).step_by(1_000) {
+            ledger.record(&records(first..(first + 1_000).min(9_500))).await.unwrap();
+        }
+        let search = |from_ms: i64, limit: i64| {
+            let search = hub::store::LedgerSearch {
+                data_subject: Some(person.clone()),
+                department: None,
+                from_ms,
+                until_ms: hub::store::now_ms() + 1,
+                without_case: false,
+                limit,
+            };
+            let ledger = &ledger;
+            async move { ledger.search(&search).await.unwrap().iter().map(|entry| entry.seq).collect::<Vec<_>>() }
+        };
+        assert_eq!(search(0, 100).await, [9_001, 4_101, 6], "{backend}: every block, newest first");
+        assert_eq!(search(later, 100).await, [9_001, 4_101], "{backend}: only the period");
+        assert_eq!(search(0, 1).await, [9_001], "{backend}: the newest, as many as asked");
+        let stranger = hub::store::LedgerSearch {
+            data_subject: Some(contracts::data_subject(b"county key", "610429199001010022")),
+            department: None,
+            from_ms: 0,
+            until_ms: hub::store::now_ms() + 1,
+            without_case: false,
+            limit: 100,
+        };
+        assert!(ledger.search(&stranger).await.unwrap().is_empty(), "{backend}");
+    }
+}

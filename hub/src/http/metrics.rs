@@ -1,7 +1,7 @@
 //! Health, readiness and Prometheus metrics of one hub process. The figures are read when
 //! scraped — cases per state from the store, lag from the broker's committed offsets,
 //! connectors from their controls — so nothing is counted twice across restarts.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,19 +121,10 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
     }
     let dead_letters = probe.bus.message_count(DEAD_LETTER_TOPIC).await?;
     let mut lag = BTreeMap::new();
-    let groups: BTreeSet<&String> = probe.bus.catalogue().topics.iter().flat_map(|topic| &topic.consumers).collect();
-    for group in groups {
-        let topics: Vec<String> = probe
-            .bus
-            .catalogue()
-            .topics
-            .iter()
-            .filter(|t| t.consumers.contains(group))
-            .map(|t| t.name.clone())
-            .collect();
-        match probe.bus.group_positions(group, &topics).await {
-            Ok(positions) => {
-                lag.insert(group.clone(), positions.iter().map(|p| p.lag).sum());
+    for (group, behind) in probe.bus.lag_by_group().await {
+        match behind {
+            Ok(behind) => {
+                lag.insert(group, behind);
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), group, "consumer lag could not be read"),
         }

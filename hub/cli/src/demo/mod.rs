@@ -124,6 +124,8 @@ pub struct DemoRun {
     /// Cases final (or resting overdue) when the staff last counted: the submissions wait
     /// for them (`OPEN_CASES`).
     finished: std::sync::atomic::AtomicUsize,
+    /// Whether a submission waits for cases to finish: only then is counting them worth a scan.
+    window_full: std::sync::atomic::AtomicBool,
 }
 
 impl DemoRun {
@@ -270,6 +272,7 @@ impl DemoRun {
             profiles: Default::default(),
             paid_orders: Default::default(),
             finished: Default::default(),
+            window_full: Default::default(),
         })
     }
 
@@ -289,6 +292,7 @@ impl DemoRun {
             bar.finish();
         }
         let elapsed = started.elapsed();
+        self.catch_up().await?;
         self.aftercare().await?;
         self.review_all().await?;
         self.summary(options.cases, elapsed).await
@@ -301,6 +305,7 @@ impl DemoRun {
     ) -> anyhow::Result<()> {
         let calls = applications.enumerate().map(|(position, (application, profile))| async move {
             while position >= self.finished.load(std::sync::atomic::Ordering::Relaxed) + OPEN_CASES {
+                self.window_full.store(true, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             self.submit(&application, profile).await
@@ -507,10 +512,15 @@ impl DemoRun {
             approved?;
             supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
             // Counting scans every case: when idle, to move the progress bar along, or once a
-            // second to let waiting submissions in.
+            // second while submissions wait to be let in.
             let since = counted.elapsed();
-            if idle || (bar.is_some() && since > Duration::from_millis(200)) || since > Duration::from_secs(1) {
+            let waiting = self.window_full.load(std::sync::atomic::Ordering::Relaxed);
+            if idle
+                || (bar.is_some() && since > Duration::from_millis(200))
+                || (waiting && since > Duration::from_secs(1))
+            {
                 counted = Instant::now();
+                self.window_full.store(false, std::sync::atomic::Ordering::Relaxed);
                 let by_state = self.hub.store.count_by_state().await?;
                 // Commitments not kept rest until they fall due (`aftercare`).
                 let finished = by_state
@@ -532,6 +542,27 @@ impl DemoRun {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             round.await;
+        }
+    }
+
+    /// Waits until the hub's own consumers have handled what the county day produced. Facts
+    /// that move no case along (a text's delivery report) can queue behind a run at full
+    /// speed, and an applicant's reply in the review phase would queue behind them.
+    async fn catch_up(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + CATCH_UP;
+        loop {
+            let mut behind = BTreeMap::new();
+            for group in hub::HUB_CONSUMERS {
+                let lag = self.hub.bus.group_lag(group).await?;
+                if lag > 0 {
+                    behind.insert(group, lag);
+                }
+            }
+            if behind.is_empty() {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the hub did not catch up within {CATCH_UP:?}: {behind:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -1065,6 +1096,9 @@ const GIVEN: [&str; 12] = ["建国", "秀英", "志强", "桂兰", "海燕", "�
 /// Applications submitted at most ahead of the cases finished, as a county's day brings new
 /// ones while earlier ones are decided: a long run holds no more in flight than a short one.
 const OPEN_CASES: usize = 2_000;
+
+/// How long the demo waits for the hub to handle what the county day left queued.
+const CATCH_UP: Duration = Duration::from_secs(600);
 
 /// The staff's page of results out with materials owed, newest first: what came out since
 /// their last round, ahead of the commitments resting overdue (one case in 40).
