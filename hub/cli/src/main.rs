@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::Parser as _;
 use hub_cli::commands::{run, Cli};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator: the hub runs for months, and mimalloc held freed memory resident (a
+// 20 000-case demo peaked at 591 MB with it, 369 MB without; see issue 23's note).
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
