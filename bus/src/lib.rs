@@ -258,23 +258,15 @@ impl Bus {
     /// Messages consumer group `group` has still to handle, over every partition of the topics
     /// the catalogue lists it for.
     pub async fn group_lag(&self, group: &str) -> anyhow::Result<i64> {
-        let topics: Vec<String> = self
-            .catalogue()
-            .topics
-            .iter()
-            .filter(|topic| topic.consumers.iter().any(|consumer| consumer == group))
-            .map(|topic| topic.name.clone())
-            .collect();
+        let topics: Vec<String> = self.catalogue().topics_read_by(group).map(|topic| topic.name.clone()).collect();
         Ok(self.group_positions(group, &topics).await?.iter().map(|position| position.lag).sum())
     }
 
     /// `group_lag` of every consumer group the catalogue lists.
     pub async fn lag_by_group(&self) -> BTreeMap<String, anyhow::Result<i64>> {
-        let groups: std::collections::BTreeSet<&String> =
-            self.catalogue().topics.iter().flat_map(|topic| &topic.consumers).collect();
         let mut lag = BTreeMap::new();
-        for group in groups {
-            lag.insert(group.clone(), self.group_lag(group).await);
+        for group in self.catalogue().groups() {
+            lag.insert(group.to_string(), self.group_lag(group).await);
         }
         lag
     }

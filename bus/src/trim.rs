@@ -23,17 +23,15 @@ pub struct Watchers(Vec<(String, BaseConsumer, TopicPartitionList)>);
 
 impl Watchers {
     pub fn new(bus: &Bus) -> anyhow::Result<Watchers> {
-        let mut topics_of: BTreeMap<&str, TopicPartitionList> = BTreeMap::new();
-        for topic in &bus.catalogue().topics {
-            for group in &topic.consumers {
-                let wanted = topics_of.entry(group).or_default();
+        let catalogue = bus.catalogue();
+        let mut watchers = Vec::new();
+        for group in catalogue.groups() {
+            let mut wanted = TopicPartitionList::new();
+            for topic in catalogue.topics_read_by(group) {
                 for partition in 0..topic.partitions {
                     wanted.add_partition(&topic.name, partition);
                 }
             }
-        }
-        let mut watchers = Vec::with_capacity(topics_of.len());
-        for (group, wanted) in topics_of {
             let mut config = bus.client_config();
             config.set("group.id", group).set("enable.auto.commit", "false");
             watchers.push((group.to_string(), config.create()?, wanted));

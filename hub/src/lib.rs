@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod memory;
 pub mod store;
 mod wiring;
 

@@ -169,6 +169,7 @@ impl Hub {
                 bus::trim::trim_every(trim_bus.clone(), keep, Duration::from_secs(5), stop)
             }));
         }
+        tasks.spawn(crate::memory::give_back_every(crate::memory::TRIM_EVERY, shutdown.clone()));
         let every = Duration::from_secs(1);
         tasks.spawn(catalogue::follow_stored(store.clone(), reference.clone(), every, shutdown.clone()));
         if config.province.catalogue_sync_seconds > 0 {
@@ -179,12 +180,7 @@ impl Hub {
             }));
         }
         for (group, handler) in consumers {
-            let topics: Vec<String> = catalogue
-                .topics
-                .iter()
-                .filter(|t| t.consumers.iter().any(|c| c == group))
-                .map(|t| t.name.clone())
-                .collect();
+            let topics: Vec<String> = catalogue.topics_read_by(group).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");
             }

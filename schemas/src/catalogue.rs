@@ -43,6 +43,16 @@ impl Catalogue {
         self.topics.iter().find(|t| t.name == name)
     }
 
+    /// The topics consumer group `group` must apply every event of.
+    pub fn topics_read_by<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a TopicSpec> + 'a {
+        self.topics.iter().filter(move |t| t.consumers.iter().any(|c| c == group))
+    }
+
+    /// Every consumer group the catalogue lists, once each, in order.
+    pub fn groups(&self) -> std::collections::BTreeSet<&str> {
+        self.topics.iter().flat_map(|t| t.consumers.iter().map(String::as_str)).collect()
+    }
+
     /// The topic a record is published on.
     pub fn topic_of(&self, record: &str) -> Option<&TopicSpec> {
         self.topics.iter().find(|t| t.values.iter().any(|v| v == record))

@@ -121,6 +121,8 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
             figures.keys().any(|name| name.starts_with("hub_consumer_lag{group=\"hub-audit\"}")),
             "{backend}: every group of the catalogue"
         );
+        let in_use = figure("hub_heap_in_use_bytes");
+        assert!(in_use > 1e6 && in_use < 1e10, "{backend}: the heap in use {in_use}");
         demo.stop().await;
     }
 }

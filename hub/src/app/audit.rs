@@ -206,7 +206,7 @@ impl Ledger {
         }
         let size = first_seq + hashes.len() as i64 - 1;
         if let Some(newest) =
-            self.store.checkpoints().await?.pop().filter(|c| (c.first_seq, c.size) == (first_seq, size))
+            self.store.newest_checkpoint().await?.filter(|c| (c.first_seq, c.size) == (first_seq, size))
         {
             return Ok(Some((newest, hashes)));
         }
@@ -376,7 +376,7 @@ impl Ledger {
     /// Proof that entry `seq` is covered by the newest checkpoint, with the entry and that
     /// checkpoint: all anyone needs, with the hub's public key, to check it offline.
     pub async fn proof(&self, seq: i64) -> anyhow::Result<Option<EntryProof>> {
-        let Some(checkpoint) = self.store.checkpoints().await?.pop() else {
+        let Some(checkpoint) = self.store.newest_checkpoint().await? else {
             return Ok(None);
         };
         let (first_seq, hashes) = self.store.ledger_hashes().await?;

@@ -194,8 +194,9 @@ impl Notifier {
         Mail { to: self.reference.county.policy.data_bureau_email.clone(), template: "audit-anomaly", values }
     }
 
-    /// The notice an applicant gets for `event`, if the applicant gave an e-mail address.
-    fn applicant_mail(&self, event: &Event, case: &Case) -> Option<Mail> {
+    /// The notice an applicant gets for `case`, of the kind `notice` says, if the applicant
+    /// gave an e-mail address.
+    fn applicant_mail(&self, event: &Event, case: &Case, notice: Notice) -> Option<Mail> {
         let application = &case.application;
         let to = application.applicant.email.clone()?;
         let common = context! {
@@ -205,34 +206,7 @@ impl Notifier {
             date => iso_date(day_of(event.occurred_at())),
             enquiry_phone => self.reference.county.enquiry_phone,
         };
-        let (template, values) = match event {
-            Event::CaseAccepted(e) => (
-                "acceptance",
-                context! {
-                    notice_number => e.notice_number,
-                    promised_date => iso_date(e.promised_date),
-                    outstanding => e.outstanding_materials.join("、"),
-                    commitment_date => e.commitment_date.map(iso_date),
-                },
-            ),
-            Event::SupplementRequested(e) => {
-                ("one-time-notice", context! { notice_number => e.notice_number, items => e.items })
-            }
-            Event::AcceptanceRefused(e) => (
-                "not-accepted",
-                context! { notice_number => e.notice_number, reason => e.reason, legal_basis => e.legal_basis },
-            ),
-            Event::CaseDecided(e) => (
-                "decision",
-                context! { approved => e.outcome == "approved", document => e.result_document, reason => e.reason },
-            ),
-            Event::DeliveryCompleted(e) => (
-                "delivery",
-                context! { signed => e.outcome == "signed", waybill => e.waybill_number, signed_by => e.signed_by },
-            ),
-            Event::ResultReadyForPickup(e) => ("pickup", context! { place => e.place, pickup_code => e.pickup_code }),
-            _ => return None,
-        };
+        let (template, values) = notice;
         Some(Mail { to, template, values: context! { ..common, ..values } })
     }
 
@@ -256,6 +230,42 @@ impl Notifier {
     }
 }
 
+/// An applicant's notice: its template and what the event says in it.
+type Notice = (&'static str, Value);
+
+/// The notice `event` gives its applicant, if any: told from the event alone, so the cases
+/// are read only for the events that mail someone (most of what the notifier reads does not).
+fn applicant_notice(event: &Event) -> Option<Notice> {
+    Some(match event {
+        Event::CaseAccepted(e) => (
+            "acceptance",
+            context! {
+                notice_number => e.notice_number,
+                promised_date => iso_date(e.promised_date),
+                outstanding => e.outstanding_materials.join("、"),
+                commitment_date => e.commitment_date.map(iso_date),
+            },
+        ),
+        Event::SupplementRequested(e) => {
+            ("one-time-notice", context! { notice_number => e.notice_number, items => e.items })
+        }
+        Event::AcceptanceRefused(e) => (
+            "not-accepted",
+            context! { notice_number => e.notice_number, reason => e.reason, legal_basis => e.legal_basis },
+        ),
+        Event::CaseDecided(e) => (
+            "decision",
+            context! { approved => e.outcome == "approved", document => e.result_document, reason => e.reason },
+        ),
+        Event::DeliveryCompleted(e) => (
+            "delivery",
+            context! { signed => e.outcome == "signed", waybill => e.waybill_number, signed_by => e.signed_by },
+        ),
+        Event::ResultReadyForPickup(e) => ("pickup", context! { place => e.place, pickup_code => e.pickup_code }),
+        _ => return None,
+    })
+}
+
 #[async_trait]
 impl BatchHandler for Notifier {
     /// Sends outside any transaction (the SQLite writer is not held across SMTP), then records
@@ -264,8 +274,14 @@ impl BatchHandler for Notifier {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
         let mut sent = self.store.notifications_sent(&ids).await?;
-        let about: Vec<&str> =
-            batch.iter().map(|d| d.event.case_number()).filter(|number| !number.is_empty()).collect();
+        let notices: Vec<Option<Notice>> = batch.iter().map(|d| applicant_notice(&d.event)).collect();
+        let about: Vec<&str> = batch
+            .iter()
+            .zip(&notices)
+            .filter(|(_, notice)| notice.is_some())
+            .map(|(d, _)| d.event.case_number())
+            .filter(|number| !number.is_empty())
+            .collect();
         let cases: HashMap<String, Case> = self
             .store
             .cases_with_requests(&about)
@@ -274,15 +290,15 @@ impl BatchHandler for Notifier {
             .map(|(_, case)| (case.case_number.clone(), case))
             .collect();
         let mut outcomes: Vec<(String, String, &'static str, i64, String)> = Vec::new();
-        for delivery in batch {
+        for (delivery, notice) in batch.iter().zip(notices) {
             let event = &delivery.event;
             let mails = match event {
                 Event::DeadlineWarning(warning) => self.warning_mails(warning),
                 Event::SupervisionOrdered(order) => vec![self.supervision_mail(order)],
                 Event::AuditAnomalyDetected(alert) => vec![self.anomaly_mail(alert)],
-                other => cases
-                    .get(other.case_number())
-                    .and_then(|case| self.applicant_mail(other, case))
+                other => notice
+                    .zip(cases.get(other.case_number()))
+                    .and_then(|(notice, case)| self.applicant_mail(other, case, notice))
                     .into_iter()
                     .collect(),
             };

@@ -106,6 +106,7 @@ struct Figures {
     lag: BTreeMap<String, i64>,
     handled: BTreeMap<String, i64>,
     connectors: Vec<ConnectorStatus>,
+    heap_in_use: Option<u64>,
 }
 
 async fn exposition(probe: &Probe) -> anyhow::Result<String> {
@@ -131,7 +132,8 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
     }
     let connectors = probe.connectors.iter().map(|connector| connector.status()).collect();
     let handled = probe.bus.handled_counts().into_iter().map(|(group, count)| (group, count as i64)).collect();
-    encode_figures(Figures { cases, warnings, dead_letters, lag, handled, connectors })
+    let heap_in_use = crate::memory::heap_in_use();
+    encode_figures(Figures { cases, warnings, dead_letters, lag, handled, connectors, heap_in_use })
 }
 
 /// The figures in the OpenMetrics text format.
@@ -160,6 +162,15 @@ fn encode_figures(figures: Figures) -> anyhow::Result<String> {
         "group",
         figures.handled,
     );
+    if let Some(bytes) = figures.heap_in_use {
+        let heap = Gauge::<i64>::default();
+        heap.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        registry.register(
+            "hub_heap_in_use_bytes",
+            "This process's heap allocated and not yet freed (freed memory goes back to the system every 10 s)",
+            heap,
+        );
+    }
     let dead_letters = Gauge::<i64>::default();
     dead_letters.set(figures.dead_letters);
     registry.register("hub_dead_letters", "Messages on the dead-letter topic", dead_letters);

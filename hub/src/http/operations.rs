@@ -82,8 +82,7 @@ async fn read_reconciliation(State(state): State<OperationsState>, Path(day): Pa
 
 /// Where a consumer group (a connector or a hub service) stands on each partition it reads.
 async fn group_offsets(State(state): State<OperationsState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let topics: Vec<String> =
-        state.bus.catalogue().topics.iter().filter(|t| t.consumers.contains(&name)).map(|t| t.name.clone()).collect();
+    let topics: Vec<String> = state.bus.catalogue().topics_read_by(&name).map(|t| t.name.clone()).collect();
     if topics.is_empty() {
         return Err(
             BadRequest::not_found(format!("topics/catalogue.toml lists no topic for consumer group {name}")).into()

@@ -275,11 +275,12 @@ impl Store {
     }
 
     /// The first entry held and the hash of every held entry, in order, read a page at a time
-    /// without the bodies: what a checkpoint's Merkle tree is built from.
+    /// without the bodies (on SQLite from their own index): what a checkpoint's Merkle tree is
+    /// built from.
     pub async fn ledger_hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
         let sql = match self.backend {
             Backend::Sqlite => {
-                "SELECT group_concat(hash, '') FROM (SELECT hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
+                "SELECT group_concat(hash, '') FROM (SELECT hash FROM ledger_entries INDEXED BY ledger_entries_hashes WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
             }
             Backend::Postgres => "SELECT string_agg(hash, '' ORDER BY seq) FROM ledger_entries WHERE seq >= $1 AND seq < $2",
         };
@@ -302,6 +303,14 @@ impl Store {
         rows.iter().map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).collect()
     }
 
+    /// The newest checkpoint, if any (read alone: a year of checkpoints is thousands).
+    pub async fn newest_checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+        let row = sqlx::query("SELECT body FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.reads)
+            .await?;
+        row.map(|row| Ok(serde_json::from_str(row.get::<String, _>(0).as_str())?)).transpose()
+    }
+
     /// Exchanges per China-Standard-Time day (days since 1970-01-01) and pair of parties
     /// (requesting department, provider) recorded in `[from_ms, until_ms)`.
     pub async fn ledger_volume(&self, from_ms: i64, until_ms: i64) -> anyhow::Result<Vec<(i32, String, String, i64)>> {
@@ -319,21 +328,22 @@ impl Store {
     /// Entries matching the data bureau's search, newest first: by data subject, requesting
     /// department, period, and whether a case stands behind them.
     pub async fn ledger_search(&self, search: &LedgerSearch) -> anyhow::Result<Vec<Entry>> {
-        let mut sql = String::from("SELECT body FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2");
         let mut texts: Vec<&str> = Vec::new();
-        if let Some(subject) = &search.data_subject {
+        let mut sql = match &search.data_subject {
+            None => String::from("SELECT body FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2"),
             // The subject's index is led by the block of 4 096 entries (`seq >> 12`, as in the
             // migration that made it): one look-up in each block of the period.
-            texts.push(subject);
-            sql = format!(
-                "WITH RECURSIVE span (low, high) AS \
-                 (SELECT MIN(seq) >> 12, MAX(seq) >> 12 FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2), \
-                 block (n) AS (SELECT low FROM span WHERE low IS NOT NULL UNION ALL SELECT n + 1 FROM block, span WHERE n < high) \
-                 SELECT body FROM block JOIN ledger_entries ON (seq >> 12) = n AND data_subject = ${} \
-                 WHERE recorded_at >= $1 AND recorded_at < $2",
-                texts.len() + 2
-            );
-        }
+            Some(subject) => {
+                texts.push(subject);
+                String::from(
+                    "WITH RECURSIVE span (low, high) AS \
+                     (SELECT MIN(seq) >> 12, MAX(seq) >> 12 FROM ledger_entries WHERE recorded_at >= $1 AND recorded_at < $2), \
+                     block (n) AS (SELECT low FROM span WHERE low IS NOT NULL UNION ALL SELECT n + 1 FROM block, span WHERE n < high) \
+                     SELECT body FROM block JOIN ledger_entries ON (seq >> 12) = n AND data_subject = $3 \
+                     WHERE recorded_at >= $1 AND recorded_at < $2",
+                )
+            }
+        };
         if let Some(department) = &search.department {
             texts.push(department);
             sql.push_str(&format!(" AND (requester_department = ${n} OR provider = ${n})", n = texts.len() + 2));
