@@ -264,10 +264,13 @@ async fn sqlite_copies_its_log_into_the_database_file_beside_the_writer() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         std::fs::copy(dir.path().join("hub.db"), &copy).unwrap();
-        let found = match Store::connect(&format!("sqlite://{}", copy.display()), Arc::new(Catalogue::builtin())).await
-        {
-            Ok(alone) => alone.snapshot(&last).await.ok().flatten().is_some(),
-            Err(_) => false, // copied halfway through a checkpoint
+        // A copy made halfway through a checkpoint is malformed, and opening it retries until
+        // the pool gives up (30 s): a fresh copy is the better try.
+        let copy_url = format!("sqlite://{}", copy.display());
+        let opening = Store::connect(&copy_url, Arc::new(Catalogue::builtin()));
+        let found = match tokio::time::timeout(std::time::Duration::from_secs(2), opening).await {
+            Ok(Ok(alone)) => alone.snapshot(&last).await.ok().flatten().is_some(),
+            _ => false,
         };
         if found {
             break;
