@@ -123,6 +123,12 @@ async fn metrics_show_cases_lag_connectors_dead_letters_and_warnings() {
         );
         let in_use = figure("hub_heap_in_use_bytes");
         assert!(in_use > 1e6 && in_use < 1e10, "{backend}: the heap in use {in_use}");
+        // Only SQLite has one writer; six cases archived held it for some time.
+        let held = figures.get("hub_writer_held_seconds_total");
+        match backend {
+            "sqlite" => assert!(held.is_some_and(|held| *held > 0.0), "{backend}: the writer's time {held:?}"),
+            _ => assert_eq!(held, None, "{backend}: no one writer"),
+        }
         demo.stop().await;
     }
 }

@@ -27,6 +27,8 @@ pub struct BenchReport {
     pub cores: usize,
     /// Whether the audit ledger was kept during the run.
     pub ledger_kept: bool,
+    /// The share of the run SQLite's one writer was held by a transaction (None on PostgreSQL).
+    pub writer_busy_share: Option<f64>,
     pub ledger: Option<LedgerBench>,
     /// Hub instances sharing the work: the bench's own and `hub run` processes.
     pub instances: usize,
@@ -177,7 +179,15 @@ pub async fn run(
     };
     demo.spread_over(peers.iter().map(|(url, _)| url.clone()).collect());
     let outcome = async {
+        let held_before = demo.hub.store.writer_held();
+        let started = Instant::now();
         let summary = demo.drive(&options).await?;
+        let writer_busy_share = demo
+            .hub
+            .store
+            .writer_held()
+            .zip(held_before)
+            .map(|(after, before)| (after - before).as_secs_f64() / started.elapsed().as_secs_f64());
         let mut apis = vec![demo.api_url().to_string()];
         apis.extend(peers.iter().map(|(url, _)| url.clone()));
         let shares = shares(&apis).await?;
@@ -194,6 +204,7 @@ pub async fn run(
             mean_message_bytes: mean_size,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ledger_kept: keep_ledger,
+            writer_busy_share,
             ledger: None,
             instances,
             shares,
@@ -229,6 +240,9 @@ pub fn print_report(report: &BenchReport) {
     );
     println!("  hub / raw                {:>10.3}", report.hub_to_raw_ratio);
     println!("  audit ledger kept        {:>10}", report.ledger_kept);
+    if let Some(share) = report.writer_busy_share {
+        println!("  SQLite writer busy       {:>9.1}%", share * 100.0);
+    }
     if report.instances > 1 {
         println!("instances: {} on one PostgreSQL database and one broker process", report.instances);
         for share in &report.shares {

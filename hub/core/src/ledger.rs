@@ -258,14 +258,24 @@ fn parent_layer(layer: &[Hash]) -> Vec<Hash> {
             })
             .collect()
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores == 1 || layer.len() < 8_192 {
+    if layer.len() < 8_192 {
         return parents(layer);
     }
     // Pieces of even length, so no pair is split between two of them.
-    let piece = layer.len().div_ceil(cores).next_multiple_of(2);
+    on_every_core(layer, 2, parents)
+}
+
+/// `work` applied to `items` in one piece per core, each piece's length a multiple of
+/// `multiple`, the results joined in order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], multiple: usize, work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 {
+        return work(items);
+    }
+    let piece = items.len().div_ceil(cores).next_multiple_of(multiple).max(1);
+    let work = &work;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = layer.chunks(piece).map(|nodes| scope.spawn(move || parents(nodes))).collect();
+        let workers: Vec<_> = items.chunks(piece).map(|piece| scope.spawn(move || work(piece))).collect();
         workers.into_iter().flat_map(|worker| worker.join().expect("hashing never panics")).collect()
     })
 }
@@ -368,20 +378,10 @@ impl ChainCheck {
     /// Checks the next stored rows. Each row's hash is recomputed from the previous hash it
     /// stores, on every core; the links between rows are then followed in order.
     pub fn push_page(&mut self, page: &[StoredEntry]) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = page.len().div_ceil(cores).max(1);
-        let checked: Vec<(bool, Option<&'static str>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = page
-                .chunks(chunk)
-                .map(|rows| {
-                    scope.spawn(move || {
-                        rows.iter()
-                            .map(|r| (chain_hash(&r.previous_hash, &r.body) == r.hash, r.columns.disagreement(&r.body)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().flat_map(|worker| worker.join().expect("hashing never panics")).collect()
+        let checked = on_every_core(page, 1, |rows| {
+            rows.iter()
+                .map(|r| (chain_hash(&r.previous_hash, &r.body) == r.hash, r.columns.disagreement(&r.body)))
+                .collect()
         });
         for (stored, (intact, disagreement)) in page.iter().zip(checked) {
             self.push_checked(stored, intact, disagreement);

@@ -2,6 +2,7 @@
 //! scraped — cases per state from the store, lag from the broker's committed offsets,
 //! connectors from their controls — so nothing is counted twice across restarts.
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use contracts::catalogue::DEAD_LETTER_TOPIC;
 use hub_core::access::Rule;
 use hub_web::{ApiResult, Route};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -107,6 +109,7 @@ struct Figures {
     handled: BTreeMap<String, i64>,
     connectors: Vec<ConnectorStatus>,
     heap_in_use: Option<u64>,
+    writer_held: Option<std::time::Duration>,
 }
 
 async fn exposition(probe: &Probe) -> anyhow::Result<String> {
@@ -133,7 +136,8 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
     let connectors = probe.connectors.iter().map(|connector| connector.status()).collect();
     let handled = probe.bus.handled_counts().into_iter().map(|(group, count)| (group, count as i64)).collect();
     let heap_in_use = crate::memory::heap_in_use();
-    encode_figures(Figures { cases, warnings, dead_letters, lag, handled, connectors, heap_in_use })
+    let writer_held = probe.store.writer_held();
+    encode_figures(Figures { cases, warnings, dead_letters, lag, handled, connectors, heap_in_use, writer_held })
 }
 
 /// The figures in the OpenMetrics text format.
@@ -169,6 +173,15 @@ fn encode_figures(figures: Figures) -> anyhow::Result<String> {
             "hub_heap_in_use_bytes",
             "This process's heap allocated and not yet freed (freed memory goes back to the system every 10 s)",
             heap,
+        );
+    }
+    if let Some(held) = figures.writer_held {
+        let seconds = Counter::<f64, AtomicU64>::default();
+        seconds.inc_by(held.as_secs_f64());
+        registry.register(
+            "hub_writer_held_seconds",
+            "How long transactions have held SQLite's one writer: its rate is the share of time the writer is busy",
+            seconds,
         );
     }
     let dead_letters = Gauge::<i64>::default();

@@ -140,6 +140,12 @@ impl Store {
         self.begin_for(Waiting::Person).await
     }
 
+    /// How long transactions have held SQLite's one writer in all (None on PostgreSQL, which
+    /// has no one writer): against the time elapsed, how busy the writer is.
+    pub fn writer_held(&self) -> Option<std::time::Duration> {
+        (self.backend == Backend::Sqlite).then(|| self.turns.held())
+    }
+
     pub async fn begin_for(&self, waiting: Waiting) -> anyhow::Result<StoreTx<'_>> {
         let turn = match (self.backend, waiting) {
             (Backend::Sqlite, Waiting::Person) => Some(self.turns.for_person().await),

@@ -1,9 +1,9 @@
 //! Turns at SQLite's one writer. Every transaction waits for the writer; a person's (a counter's
 //! submission, an approver's decision) goes before all background work still waiting, which
 //! otherwise queues in arrival order and keeps the person waiting behind it.
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
@@ -27,16 +27,21 @@ pub(super) struct WriterTurns {
     background: Mutex<()>,
     people_waiting: AtomicUsize,
     released: Notify,
+    /// Microseconds the writer has been held, for telling how busy it is.
+    held_micros: AtomicU64,
 }
 
 /// The writer, for one transaction; the next waiting transaction gets it when this is dropped.
 pub(super) struct Turn {
     _writer: OwnedMutexGuard<()>,
     turns: Arc<WriterTurns>,
+    taken: Instant,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let held = u64::try_from(self.taken.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.turns.held_micros.fetch_add(held, Ordering::Relaxed);
         self.turns.released.notify_one();
     }
 }
@@ -56,7 +61,16 @@ impl WriterTurns {
         let waiting = Counted(&self.people_waiting);
         let writer = self.writer.clone().lock_owned().await;
         drop(waiting);
-        Turn { _writer: writer, turns: self.clone() }
+        self.turn(writer)
+    }
+
+    fn turn(self: &Arc<Self>, writer: OwnedMutexGuard<()>) -> Turn {
+        Turn { _writer: writer, turns: self.clone(), taken: Instant::now() }
+    }
+
+    /// How long the writer has been held in all.
+    pub(super) fn held(&self) -> Duration {
+        Duration::from_micros(self.held_micros.load(Ordering::Relaxed))
     }
 
     /// The writer, once it is free and no person waits for it, or after `BACKGROUND_PATIENCE`
@@ -70,13 +84,13 @@ impl WriterTurns {
             let released = self.released.notified();
             if self.people_waiting.load(Ordering::SeqCst) == 0 {
                 if let Ok(writer) = self.writer.clone().try_lock_owned() {
-                    return Turn { _writer: writer, turns: self.clone() };
+                    return self.turn(writer);
                 }
             }
             tokio::select! {
                 _ = released => {}
                 _ = &mut patience => {
-                    return Turn { _writer: self.writer.clone().lock_owned().await, turns: self.clone() };
+                    return self.turn(self.writer.clone().lock_owned().await);
                 }
             }
         }

@@ -124,8 +124,6 @@ pub struct DemoRun {
     /// Cases final (or resting overdue) when the staff last counted: the submissions wait
     /// for them (`OPEN_CASES`).
     finished: std::sync::atomic::AtomicUsize,
-    /// Whether a submission waits for cases to finish: only then is counting them worth a scan.
-    window_full: std::sync::atomic::AtomicBool,
 }
 
 impl DemoRun {
@@ -272,7 +270,6 @@ impl DemoRun {
             profiles: Default::default(),
             paid_orders: Default::default(),
             finished: Default::default(),
-            window_full: Default::default(),
         })
     }
 
@@ -305,13 +302,11 @@ impl DemoRun {
     ) -> anyhow::Result<()> {
         let calls = applications.enumerate().map(|(position, (application, profile))| async move {
             while position >= self.finished.load(std::sync::atomic::Ordering::Relaxed) + OPEN_CASES {
-                self.window_full.store(true, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             self.submit(&application, profile).await
         });
-        let results: Vec<anyhow::Result<()>> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
-        results.into_iter().collect()
+        at_once(calls, concurrency.max(1)).await.map(drop)
     }
 
     async fn submit(&self, application: &SubmitApplication, profile: Profile) -> anyhow::Result<()> {
@@ -446,103 +441,125 @@ impl DemoRun {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    /// Acts as the county: approvers decide the queue (a page at a time, plain approvals through
-    /// the batch call), clerks take supplements, applicants collect their results; they look
-    /// at their queues again at once when there was work, or after `pace` at the least.
+    /// Acts as the county until `cases` are finished: approvers decide their queues (a page at a
+    /// time, plain approvals through the batch call) and issue what they approved, clerks take
+    /// supplements, applicants collect their results. Each works their own queue side by side,
+    /// as at a county hall, looking at it again at once when there was work, or after `pace` at
+    /// the least; nobody waits for another's round.
     pub async fn work_until_done(
         &self,
         cases: usize,
         pace: Duration,
         bar: Option<&indicatif::ProgressBar>,
     ) -> anyhow::Result<()> {
-        let mut counted = Instant::now();
-        // Newest first: the commitments let go overdue rest there, oldest, until they fall due.
-        let owing_pages = ["collected", "delivered"]
-            .map(|state| format!("/api/v1/cases?state={state}&order=newest&limit={OWING_PAGE}"));
-        loop {
-            let round = tokio::time::sleep(pace);
-            let (queue, supplements, pickups, suspended, approved, collected, delivered) = tokio::try_join!(
-                self.approval_queues(),
-                self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
-                self.get("/api/v1/cases?state=awaiting_pickup&limit=200"),
-                // Inspections an earlier, interrupted run started and did not finish.
-                self.get("/api/v1/cases?state=suspended&limit=200"),
-                self.get("/api/v1/cases?state=approved&limit=200"),
-                // Results out while materials are still owed (容缺): the file stays open. The
-                // commitments let go overdue wait longest, so these pages are the largest.
-                self.get(&owing_pages[0]),
-                self.get(&owing_pages[1]),
-            )?;
-            let list = |value: &serde_json::Value| value.as_array().cloned().unwrap_or_default();
-            let (supplements, pickups, suspended, approved) =
-                (list(&supplements), list(&pickups), list(&suspended), list(&approved));
-            let owing: Vec<serde_json::Value> = list(&collected).into_iter().chain(list(&delivered)).collect();
-            let owed: Vec<serde_json::Value> = owing
-                .into_iter()
-                .filter(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) != Profile::Overdue)
-                .collect();
-            let idle = queue.is_empty()
-                && supplements.is_empty()
-                && pickups.is_empty()
-                && suspended.is_empty()
-                && approved.is_empty()
-                && owed.is_empty();
-            for case in &suspended {
-                let case_number = case["case_number"].as_str().context("case without number")?;
-                self.complete_inspection(case_number).await?;
-            }
-            // The approvers make, seal and send out what they approved (制证, 盖章, 出件).
-            let issued: Vec<anyhow::Result<()>> =
-                stream::iter(approved.iter().map(|case| self.issue_result(case))).buffer_unordered(8).collect().await;
-            issued.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-            // Approvers, clerks and applicants work side by side, as at a county hall.
-            let approving = async {
-                if queue.is_empty() {
-                    Ok(())
-                } else {
-                    self.approve(&queue).await
-                }
+        let done = tokio_util::sync::CancellationToken::new();
+        let counting = async {
+            let counted = self.count_until_finished(cases, bar).await;
+            done.cancel();
+            counted
+        };
+        tokio::try_join!(
+            counting,
+            self.keep_working(pace, &done, || self.deciding_round()),
+            self.keep_working(pace, &done, || self.issuing_round()),
+            self.keep_working(pace, &done, || self.supplementing_round()),
+            self.keep_working(pace, &done, || self.collecting_round()),
+        )?;
+        Ok(())
+    }
+
+    /// Repeats `round` (which answers whether it found work) until `done`.
+    async fn keep_working<F: std::future::Future<Output = anyhow::Result<bool>>>(
+        &self,
+        pace: Duration,
+        done: &tokio_util::sync::CancellationToken,
+        round: impl Fn() -> F,
+    ) -> anyhow::Result<()> {
+        while !done.is_cancelled() {
+            let paced = tokio::time::sleep(pace);
+            let worked = tokio::select! {
+                worked = round() => worked?,
+                _ = done.cancelled() => return Ok(()),
             };
-            let supplementing = stream::iter(supplements.iter().chain(&owed).map(|case| self.supplement(case)))
-                .buffer_unordered(8)
-                .collect::<Vec<_>>();
-            let collecting =
-                stream::iter(pickups.iter().map(|case| self.collect(case))).buffer_unordered(8).collect::<Vec<_>>();
-            let (approved, supplemented, collected) = tokio::join!(approving, supplementing, collecting);
-            approved?;
-            supplemented.into_iter().chain(collected).collect::<anyhow::Result<Vec<()>>>()?;
-            // Counting scans every case: when idle, to move the progress bar along, or once a
-            // second while submissions wait to be let in.
-            let since = counted.elapsed();
-            let waiting = self.window_full.load(std::sync::atomic::Ordering::Relaxed);
-            if idle
-                || (bar.is_some() && since > Duration::from_millis(200))
-                || (waiting && since > Duration::from_secs(1))
-            {
-                counted = Instant::now();
-                self.window_full.store(false, std::sync::atomic::Ordering::Relaxed);
-                let by_state = self.hub.store.count_by_state().await?;
-                // Commitments not kept rest until they fall due (`aftercare`).
-                let finished = by_state
-                    .iter()
-                    .filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final()))
-                    .map(|(_, n)| *n)
-                    .sum::<i64>()
-                    + self.overdue_resting().await? as i64;
-                self.finished.store(finished as usize, std::sync::atomic::Ordering::Relaxed);
-                if let Some(bar) = bar {
-                    bar.set_position(finished as u64);
-                    bar.set_message(format!("{by_state:?}"));
-                }
-                if finished as usize >= cases {
-                    return Ok(());
-                }
-            }
-            if idle {
+            if !worked {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            round.await;
+            paced.await;
         }
+        Ok(())
+    }
+
+    /// Counts the finished cases (scanning every case) a few times a second, which lets further
+    /// submissions in and moves the progress bar, until `cases` are.
+    async fn count_until_finished(&self, cases: usize, bar: Option<&indicatif::ProgressBar>) -> anyhow::Result<()> {
+        loop {
+            let by_state = self.hub.store.count_by_state().await?;
+            // Commitments not kept rest until they fall due (`aftercare`).
+            let finished = by_state
+                .iter()
+                .filter(|(state, _)| hub_core::CaseState::parse(state).is_some_and(|s| s.is_final()))
+                .map(|(_, n)| *n)
+                .sum::<i64>()
+                + self.overdue_resting().await? as i64;
+            self.finished.store(finished as usize, std::sync::atomic::Ordering::Relaxed);
+            if let Some(bar) = bar {
+                bar.set_position(finished as u64);
+                bar.set_message(format!("{by_state:?}"));
+            }
+            if finished as usize >= cases {
+                return Ok(());
+            }
+            tokio::time::sleep(COUNT_EVERY).await;
+        }
+    }
+
+    /// Inspections an earlier, interrupted run started and did not finish, then the approvers'
+    /// queues decided, a page of each (in turn: deciding starts and finishes inspections).
+    async fn deciding_round(&self) -> anyhow::Result<bool> {
+        let suspended = self.get("/api/v1/cases?state=suspended&limit=200").await?;
+        for case in cases_in(&suspended) {
+            let case_number = case["case_number"].as_str().context("case without number")?;
+            self.complete_inspection(case_number).await?;
+        }
+        let queue = self.approval_queues().await?;
+        if !queue.is_empty() {
+            self.approve(&queue).await?;
+        }
+        Ok(!cases_in(&suspended).is_empty() || !queue.is_empty())
+    }
+
+    /// What the approvers approved made, sealed and sent out (制证, 盖章, 出件).
+    async fn issuing_round(&self) -> anyhow::Result<bool> {
+        let approved = self.get("/api/v1/cases?state=approved&limit=200").await?;
+        let issued = at_once(cases_in(&approved).iter().map(|case| self.issue_result(case)), ISSUING_AT_ONCE).await?;
+        Ok(!issued.is_empty())
+    }
+
+    /// Clerks take the supplements asked for, and the materials still owed on results out
+    /// (容缺), except the commitments the demo lets go overdue.
+    async fn supplementing_round(&self) -> anyhow::Result<bool> {
+        // Newest first: the commitments let go overdue rest there, oldest, until they fall due.
+        let [collected, delivered] = ["collected", "delivered"]
+            .map(|state| format!("/api/v1/cases?state={state}&order=newest&limit={OWING_PAGE}"));
+        let (supplements, collected, delivered) = tokio::try_join!(
+            self.get("/api/v1/cases?state=awaiting_supplement&limit=200"),
+            self.get(&collected),
+            self.get(&delivered),
+        )?;
+        let owed = cases_in(&collected)
+            .iter()
+            .chain(cases_in(&delivered))
+            .filter(|case| self.profile(case["case_number"].as_str().unwrap_or_default()) != Profile::Overdue);
+        let supplemented =
+            at_once(cases_in(&supplements).iter().chain(owed).map(|case| self.supplement(case)), 8).await?;
+        Ok(!supplemented.is_empty())
+    }
+
+    /// Applicants collect the results waiting for them at the window.
+    async fn collecting_round(&self) -> anyhow::Result<bool> {
+        let pickups = self.get("/api/v1/cases?state=awaiting_pickup&limit=200").await?;
+        let collected = at_once(cases_in(&pickups).iter().map(|case| self.collect(case)), 8).await?;
+        Ok(!collected.is_empty())
     }
 
     /// Waits until the hub's own consumers have handled what the county day produced. Facts
@@ -593,55 +610,8 @@ impl DemoRun {
     /// Decides a page of the queue: opinions first for parallel approvals, a site inspection
     /// where the profile calls for one, then one batch of decisions.
     async fn approve(&self, queue: &[serde_json::Value]) -> anyhow::Result<()> {
-        let mut decisions = Vec::with_capacity(queue.len());
-        for item in queue {
-            let case_number = item["case_number"].as_str().context("queue item without case number")?;
-            if item["fee"].is_object() && item["fee"]["paid"] != true {
-                // The approval waits for the fee: the applicant pays at the bank once the order is placed.
-                self.pay_fee(&item["fee"]).await?;
-                continue;
-            }
-            let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
-            for department in item["opinions_pending"].as_array().into_iter().flatten() {
-                let opinion = serde_json::json!({"department_code": department, "opinion": "agree"});
-                self.post(&path("opinions"), &opinion).await?;
-            }
-            let profile = self.profile(case_number);
-            if profile == Profile::Inspected && item["procedures_completed"] == 0 {
-                let inspection =
-                    serde_json::json!({"procedure": "site_inspection", "departments": [item["department_code"]]});
-                self.post(&path("procedures"), &inspection).await?;
-                self.complete_inspection(case_number).await?;
-            }
-            if profile == Profile::Hearing && item["procedures_completed"] == 0 {
-                self.hold_hearing(case_number).await?;
-            }
-            if matches!(profile, Profile::Extended | Profile::Complaint) {
-                let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
-                if profile == Profile::Extended && record["case"]["extended"] == false {
-                    let extension = serde_json::json!({"approved_by": "局长 王伟", "reason": "需补充核实经营场所权属，依法延长审批期限"});
-                    self.post(&path("extension"), &extension).await?;
-                }
-                if profile == Profile::Complaint {
-                    self.answer_complaint(case_number, &record["case"]).await?;
-                }
-            }
-            for step in item["review_steps_pending"].as_array().into_iter().flatten() {
-                let done = serde_json::json!({"step": step["step"], "remarks": "符合审查细则"});
-                self.post(&path("steps"), &done).await?;
-            }
-            let (outcome, reason) = if matches!(profile, Profile::Denied | Profile::Refunded) {
-                ("denied", Some("申请材料反映的经营条件不符合法定要求"))
-            } else {
-                ("approved", None)
-            };
-            decisions.push(serde_json::json!({
-                "case_number": case_number,
-                "outcome": outcome,
-                "reason": reason,
-                "department_code": item["department_code"],
-            }));
-        }
+        let prepared = at_once(queue.iter().map(|item| self.prepare_decision(item)), 8).await?;
+        let decisions: Vec<serde_json::Value> = prepared.into_iter().flatten().collect();
         if decisions.is_empty() {
             // Only fees outstanding: give the bank a moment.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -667,6 +637,58 @@ impl DemoRun {
             }
         }
         Ok(())
+    }
+
+    /// What an approver does before deciding a case of the queue: opinions, inspection,
+    /// hearing, extension, complaint and the review steps, as its profile calls for; answers
+    /// the decision, or None while the case waits for its fee.
+    async fn prepare_decision(&self, item: &serde_json::Value) -> anyhow::Result<Option<serde_json::Value>> {
+        let case_number = item["case_number"].as_str().context("queue item without case number")?;
+        if item["fee"].is_object() && item["fee"]["paid"] != true {
+            // The approval waits for the fee: the applicant pays at the bank once the order is placed.
+            self.pay_fee(&item["fee"]).await?;
+            return Ok(None);
+        }
+        let path = |action: &str| format!("/api/v1/cases/{case_number}/{action}");
+        for department in item["opinions_pending"].as_array().into_iter().flatten() {
+            let opinion = serde_json::json!({"department_code": department, "opinion": "agree"});
+            self.post(&path("opinions"), &opinion).await?;
+        }
+        let profile = self.profile(case_number);
+        if profile == Profile::Inspected && item["procedures_completed"] == 0 {
+            let inspection =
+                serde_json::json!({"procedure": "site_inspection", "departments": [item["department_code"]]});
+            self.post(&path("procedures"), &inspection).await?;
+            self.complete_inspection(case_number).await?;
+        }
+        if profile == Profile::Hearing && item["procedures_completed"] == 0 {
+            self.hold_hearing(case_number).await?;
+        }
+        if matches!(profile, Profile::Extended | Profile::Complaint) {
+            let record = self.get(&format!("/api/v1/cases/{case_number}")).await?;
+            if profile == Profile::Extended && record["case"]["extended"] == false {
+                let extension = serde_json::json!({"approved_by": "局长 王伟", "reason": "需补充核实经营场所权属，依法延长审批期限"});
+                self.post(&path("extension"), &extension).await?;
+            }
+            if profile == Profile::Complaint {
+                self.answer_complaint(case_number, &record["case"]).await?;
+            }
+        }
+        for step in item["review_steps_pending"].as_array().into_iter().flatten() {
+            let done = serde_json::json!({"step": step["step"], "remarks": "符合审查细则"});
+            self.post(&path("steps"), &done).await?;
+        }
+        let (outcome, reason) = if matches!(profile, Profile::Denied | Profile::Refunded) {
+            ("denied", Some("申请材料反映的经营条件不符合法定要求"))
+        } else {
+            ("approved", None)
+        };
+        Ok(Some(serde_json::json!({
+            "case_number": case_number,
+            "outcome": outcome,
+            "reason": reason,
+            "department_code": item["department_code"],
+        })))
     }
 
     /// The applicant pays a placed fee order at a bank outlet, once.
@@ -850,8 +872,7 @@ impl DemoRun {
                 .collect()
         };
         let reviews = reviewers.iter().map(|(case_number, how)| self.review(case_number, *how));
-        let results: Vec<anyhow::Result<()>> = stream::iter(reviews).buffer_unordered(16).collect().await;
-        results.into_iter().collect()
+        at_once(reviews, 16).await.map(drop)
     }
 
     /// The review invitation the applicant's phone received for `case`, once the gateway
@@ -1028,6 +1049,21 @@ impl DemoRun {
     }
 }
 
+/// Makes `calls`, `width` at a time; answers their outcomes (in the order they finished), or
+/// the first failure once all are done.
+async fn at_once<T>(
+    calls: impl Iterator<Item = impl std::future::Future<Output = anyhow::Result<T>>>,
+    width: usize,
+) -> anyhow::Result<Vec<T>> {
+    let outcomes: Vec<anyhow::Result<T>> = stream::iter(calls).buffer_unordered(width).collect().await;
+    outcomes.into_iter().collect()
+}
+
+/// The cases of a listing (none if it is not a list).
+fn cases_in(listing: &serde_json::Value) -> &[serde_json::Value] {
+    listing.as_array().map_or(&[], Vec::as_slice)
+}
+
 fn progress_bar(cases: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(cases as u64);
     bar.set_style(
@@ -1103,6 +1139,12 @@ const CATCH_UP: Duration = Duration::from_secs(600);
 /// The staff's page of results out with materials owed, newest first: what came out since
 /// their last round, ahead of the commitments resting overdue (one case in 40).
 const OWING_PAGE: usize = 200;
+
+/// How often the demo counts the finished cases.
+const COUNT_EVERY: Duration = Duration::from_millis(250);
+
+/// Approved results the approvers issue at once.
+const ISSUING_AT_ONCE: usize = 16;
 
 /// What the demo does with a case: the county-day mix of DEMO.md's procedures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
