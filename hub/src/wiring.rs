@@ -20,9 +20,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::audit::{self, AuditRecorder, Ledger};
-use crate::app::cases::CaseProcessor;
+use crate::app::cases::{CaseProcessor, Commands};
 use crate::app::catalogue::{self, CatalogueSync};
 use crate::app::deadlines;
+use crate::app::grouped::GroupedOutbox;
 use crate::app::housekeeping::{self, Retention};
 use crate::app::intake::Intake;
 use crate::app::notifier::{self, Notifier};
@@ -75,7 +76,9 @@ impl Hub {
         let shutdown = CancellationToken::new();
         let draining = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+        let (outbox, outbox_task) = GroupedOutbox::new(store.clone(), shutdown.clone());
+        tasks.spawn(outbox_task);
+        let outbox: Arc<dyn Outbox> = Arc::new(outbox);
         let subject_key = reference.get().subject_key.clone();
         let mut consumers: Vec<(&str, Arc<dyn BatchHandler>)> = HUB_CONSUMERS
             .iter()
@@ -91,6 +94,8 @@ impl Hub {
         let seals = config.seal.configured().then(|| SealKeys::new(&config.seal)).transpose()?.map(Arc::new);
         let (intake, intake_task) = Intake::new(store.clone(), reference.clone(), shutdown.clone());
         tasks.spawn(intake_task);
+        let (commands, commands_task) = Commands::new(store.clone(), reference.clone(), shutdown.clone());
+        tasks.spawn(commands_task);
         let desk = Arc::new(OnlineDesk {
             reference: reference.clone(),
             intake: intake.clone(),
@@ -204,6 +209,7 @@ impl Hub {
                 store: store.clone(),
                 reference: reference.clone(),
                 intake,
+                commands,
                 certificates,
                 seals: seals.clone(),
             },

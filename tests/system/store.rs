@@ -162,6 +162,17 @@ async fn the_store_keeps_its_promises_on_every_backend() {
         );
         let applied = Outbox::applied_among(&store, "postal-connector", &["x/1", "x/3", "x/4"]).await.unwrap();
         assert_eq!(applied, ["x/1".to_string(), "x/3".to_string()].into_iter().collect(), "{backend}");
+        // Several connectors' calls gathered into one transaction: each consumer keeps its own
+        // record, and a source twice in the group is applied once.
+        let gathered = store
+            .apply_each(&[
+                ("postal-connector", &[effect("x/3"), effect("x/5")][..]),
+                ("bank-connector", &[effect("x/3")][..]),
+                ("postal-connector", &[effect("x/5")][..]),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(gathered, [vec![false, true], vec![true], vec![false]], "{backend}");
 
         // Publish everything, then restart: what some consumer has not applied is sent again,
         // what every consumer applied is settled.

@@ -8,7 +8,9 @@ use bus::{BatchHandler, Delivery, Rejected};
 use contracts::Event;
 use hub_core::deadlines;
 use hub_core::{handle, handle_event, Case, Command, Context, Reference, Rejection};
+use tokio_util::sync::CancellationToken;
 
+use super::grouped::Grouped;
 use super::reference::CurrentReference;
 use super::reports::{keep_lines, Appended};
 use crate::store::{now_ms, Store, StoreTx, Waiting};
@@ -136,27 +138,57 @@ pub enum CommandError {
     Store(#[from] anyhow::Error),
 }
 
-/// Runs a command from a person (an approver's decision) against a case.
-pub async fn execute(
-    store: &Store,
-    reference: &Reference,
-    case_number: &str,
-    command: Command,
-) -> Result<Case, CommandError> {
-    let mut outcomes = execute_all(store, reference, vec![(case_number.to_string(), command)]).await?;
-    outcomes.remove(0)
+/// People's commands (a clerk's, an approver's, an applicant's review), gathered while the
+/// writer is busy and decided together: a transaction per command is what limited the hub.
+#[derive(Clone)]
+pub struct Commands {
+    group: Grouped<Vec<(String, Command)>, CommandOutcomes>,
 }
 
-/// Runs commands against cases in order, a few cases per transaction; each succeeds or fails on
-/// its own (a batch approval where one case was decided meanwhile still decides the others).
-/// `Err` only when the database fails, and then the transactions before it stand: run again,
-/// their commands are refused as already done and the rest are taken.
-pub async fn execute_all(
-    store: &Store,
-    reference: &Reference,
-    commands: Vec<(String, Command)>,
-) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
-    execute_all_at(store, reference, commands, now_ms(), Waiting::Person).await
+/// Each command's outcome: where its case stands, or why it was not taken.
+type CommandOutcomes = Vec<Result<Case, CommandError>>;
+
+/// Commands gathered into one group, at most; a group still commits in transactions of
+/// `COMMANDS_PER_TRANSACTION`.
+const COMMANDS_GATHERED: usize = 256;
+
+impl Commands {
+    /// The commands and the task that serves them (to be spawned); the task ends with `shutdown`.
+    pub fn new(
+        store: Store,
+        reference: CurrentReference,
+        shutdown: CancellationToken,
+    ) -> (Commands, impl std::future::Future<Output = ()> + Send + 'static) {
+        let decide = move |requests: Vec<Vec<(String, Command)>>| {
+            let (store, reference) = (store.clone(), reference.get());
+            async move {
+                let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
+                let commands = requests.into_iter().flatten().collect();
+                let mut outcomes =
+                    execute_all_at(&store, &reference, commands, now_ms(), Waiting::Person).await?.into_iter();
+                Ok(sizes.into_iter().map(|size| outcomes.by_ref().take(size).collect()).collect())
+            }
+        };
+        let (group, task) = Grouped::new("deciding commands", COMMANDS_GATHERED, decide, shutdown);
+        (Commands { group }, task)
+    }
+
+    /// Runs a command from a person (an approver's decision) against a case.
+    pub async fn execute(&self, case_number: &str, command: Command) -> Result<Case, CommandError> {
+        let mut outcomes = self.execute_all(vec![(case_number.to_string(), command)]).await?;
+        outcomes.remove(0)
+    }
+
+    /// Runs commands against cases in order; each succeeds or fails on its own (a batch
+    /// approval where one case was decided meanwhile still decides the others). `Err` only
+    /// when the database fails, and then the transactions before it stand: run again, their
+    /// commands are refused as already done and the rest are taken.
+    pub async fn execute_all(
+        &self,
+        commands: Vec<(String, Command)>,
+    ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+        self.group.submit(commands).await
+    }
 }
 
 /// How often commands are decided again on a case another instance changed meanwhile.
@@ -166,7 +198,8 @@ const CONCURRENT_CHANGE_ATTEMPTS: usize = 5;
 /// SQLite's one writer, and the counters' submissions waiting for it, for as long as it took.
 const COMMANDS_PER_TRANSACTION: usize = 16;
 
-/// `execute_all` as of the instant `now`. Where another instance changed one of the cases
+/// Runs commands against cases in order as of the instant `now`, a few cases per transaction
+/// (see `Commands::execute_all`). Where another instance changed one of the cases
 /// between reading and writing (its consumers applying an event, say), the commands are decided
 /// again on what is there now.
 pub async fn execute_all_at(

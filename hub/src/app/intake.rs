@@ -2,7 +2,6 @@
 //! their e-certificates verified, opened as cases in groups (one transaction per group) and
 //! examined in it, so that the counter's answer carries the acceptance outcome.
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use connectors::ecert::inbound::{CertificateLookup, LookupError, LookupPurpose};
 use contracts::{
@@ -11,9 +10,9 @@ use contracts::{
 use hub_core::routing::{self, Routing};
 use hub_core::{deadlines, handle_event, Case, Context, Reference};
 use hub_web::BadRequest;
-use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::grouped::Grouped;
 use super::reference::CurrentReference;
 use super::reports::{keep_lines, Appended};
 use crate::store::{now_ms, Store};
@@ -380,30 +379,11 @@ fn application_submitted(
     }
 }
 
-type IntakeReply = oneshot::Sender<Result<Submitted, Arc<anyhow::Error>>>;
-
-/// A group's failure as each of its submissions sees it: its causes stay readable, so a
-/// database that went away is still told apart from a fault (503 and a retry, not 500).
-#[derive(Debug)]
-struct GroupFailed(Arc<anyhow::Error>);
-
-impl std::fmt::Display for GroupFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("opening the cases of a group of submissions failed")
-    }
-}
-
-impl std::error::Error for GroupFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.0.as_ref().as_ref())
-    }
-}
-
 /// Gathers concurrent submissions and opens their cases together, one transaction per group
 /// (group commit): with one SQLite writer, a transaction per request is what limits intake.
 #[derive(Clone)]
 pub struct Intake {
-    requests: mpsc::Sender<(SubmitApplication, IntakeReply)>,
+    group: Grouped<SubmitApplication, Submitted>,
 }
 
 /// Submissions opened in one transaction, at most.
@@ -416,49 +396,17 @@ impl Intake {
         reference: CurrentReference,
         shutdown: CancellationToken,
     ) -> (Intake, impl std::future::Future<Output = ()> + Send + 'static) {
-        let (requests, mut pending) = mpsc::channel::<(SubmitApplication, IntakeReply)>(INTAKE_GROUP * 4);
-        let task = async move {
-            loop {
-                let first = tokio::select! {
-                    first = pending.recv() => first,
-                    _ = shutdown.cancelled() => None,
-                };
-                let Some(first) = first else { return };
-                let mut group = vec![first];
-                while group.len() < INTAKE_GROUP {
-                    match pending.try_recv() {
-                        Ok(next) => group.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let (applications, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                match submit_applications(&store, &reference.get(), &applications).await {
-                    Ok(outcomes) => {
-                        outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome))))
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            error = format!("{error:#}"),
-                            submissions = replies.len(),
-                            "opening cases failed"
-                        );
-                        let error = Arc::new(error);
-                        replies.into_iter().for_each(|reply| drop(reply.send(Err(error.clone()))));
-                    }
-                }
-            }
+        let open = move |applications: Vec<SubmitApplication>| {
+            let (store, reference) = (store.clone(), reference.get());
+            async move { submit_applications(&store, &reference, &applications).await }
         };
-        (Intake { requests }, task)
+        let (group, task) = Grouped::new("opening cases", INTAKE_GROUP, open, shutdown);
+        (Intake { group }, task)
     }
 
     /// Opens a case for a validated application (or returns the one its request id opened).
     pub async fn submit(&self, application: SubmitApplication) -> anyhow::Result<Submitted> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send((application, reply)).await.map_err(|_| anyhow::anyhow!("the hub is stopping"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the hub is stopping"))?
-            .map_err(|failed| anyhow::Error::new(GroupFailed(failed)))
+        self.group.submit(application).await
     }
 }
 
@@ -497,21 +445,4 @@ pub async fn verify_presented(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_group_failure_keeps_its_causes_for_every_submission() {
-        let failure = Arc::new(anyhow::Error::from(sqlx::Error::PoolTimedOut).context("opening cases"));
-        let seen = anyhow::Error::new(GroupFailed(failure.clone()));
-        let causes: Vec<String> = seen.chain().map(ToString::to_string).collect();
-        assert_eq!(causes.len(), 3, "{causes:?}");
-        assert!(seen
-            .chain()
-            .any(|cause| matches!(cause.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut))));
-        assert_eq!(Arc::strong_count(&failure), 2);
-    }
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cases;
 pub mod catalogue;
 pub mod deadlines;
+pub mod grouped;
 pub mod housekeeping;
 pub mod intake;
 pub mod notifier;

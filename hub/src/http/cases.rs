@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use crate::app::audit::PersonalDataShown;
-use crate::app::cases::{execute, execute_all, CommandError};
+use crate::app::cases::{CommandError, Commands};
 use crate::app::intake::{explain_routing, verify_presented, Intake, SubmitApplication};
 use crate::app::reference::CurrentReference;
 use crate::app::reports;
@@ -34,6 +34,7 @@ pub struct CasesState {
     pub store: Store,
     pub reference: CurrentReference,
     pub intake: Intake,
+    pub commands: Commands,
     /// Verifies the e-certificates presented instead of paper.
     pub certificates: Arc<CertificateLookup>,
     /// The seal service's keys, which verify sealed documents; none without a seal service.
@@ -785,9 +786,8 @@ async fn case_command<B: CaseCommand>(
     if let Some(refusal) = command_refusal(&state, &seat, &case_number, &command).await? {
         return Err(refusal.into());
     }
-    let case = execute(&state.store, &state.reference.get(), &case_number, command)
-        .await
-        .map_err(|error| command_failure(&case_number, error))?;
+    let case =
+        state.commands.execute(&case_number, command).await.map_err(|error| command_failure(&case_number, error))?;
     Ok(Json(summary(&case)))
 }
 
@@ -1124,7 +1124,7 @@ async fn decide_cases(
         }
     }
     let numbers: Vec<String> = allowed.iter().map(|(number, _)| number.clone()).collect();
-    let outcomes = execute_all(&state.store, &state.reference.get(), allowed).await?;
+    let outcomes = state.commands.execute_all(allowed).await?;
     let mut taken = Vec::with_capacity(outcomes.len());
     for (case_number, outcome) in numbers.iter().zip(outcomes) {
         taken.push(match outcome.map_err(|error| command_failure(case_number, error)) {

@@ -13,7 +13,7 @@ use hub_web::Route;
 use serde::Deserialize;
 
 use super::cases::CasesState;
-use crate::app::cases::{execute, CommandError};
+use crate::app::cases::CommandError;
 
 pub fn routes() -> Vec<Route<CasesState>> {
     vec![
@@ -156,7 +156,7 @@ async fn submit(
         comment,
         visit_id: visit.map(String::from),
     };
-    match execute(&state.store, &state.reference.get(), &case_number, command).await {
+    match state.commands.execute(&case_number, command).await {
         Ok(_) if (1..=2).contains(&form.grade) => {
             notice(StatusCode::OK, "感谢您的评价。您的意见已转监察人员调查核实，核实结果将以短信答复您。")
         }

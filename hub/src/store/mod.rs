@@ -344,6 +344,9 @@ async fn checkpoint(turns: &Arc<turns::WriterTurns>, connection: &AnyPool, copie
 async fn sqlite_pool(url: &str, connections: u32, read_only: bool) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(connections)
+        // A local file's connection does not go stale: no ping before each transaction, which
+        // cost a round trip to the connection's thread while holding the writer.
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 let mut pragmas = vec![

@@ -1,6 +1,6 @@
 //! The transactional outbox: events written with the state change that caused them, published
 //! by the relay, and the record of what each consumer has applied (idempotent consumers).
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -134,10 +134,16 @@ impl StoreTx<'_> {
 
     /// Records that `consumer` applied each `(event_id, outcome)`; ones recorded before stay as they were.
     pub async fn mark_applied(&mut self, consumer: &str, applied: &[(&str, &str)]) -> anyhow::Result<()> {
+        let marks: Vec<(&str, &str, &str)> = applied.iter().map(|(id, outcome)| (consumer, *id, *outcome)).collect();
+        self.mark_applied_by(&marks).await
+    }
+
+    /// `mark_applied` for `(consumer, event_id, outcome)` of several consumers at once.
+    pub async fn mark_applied_by(&mut self, applied: &[(&str, &str, &str)]) -> anyhow::Result<()> {
         let now = now_ms();
         let rows = applied
             .iter()
-            .map(|(event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)])
+            .map(|(consumer, event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)])
             .collect();
         self.insert_rows(
             "INSERT INTO processed_events (consumer, event_id, applied_at, outcome)",
@@ -256,6 +262,49 @@ impl OutboxStore for Store {
     }
 }
 
+impl Store {
+    /// `Outbox::apply_all` for several consumers' effects (a consumer may come more than once)
+    /// in one transaction; per request, whether each effect was newly applied.
+    pub async fn apply_each(&self, requests: &[(&str, &[Effect])]) -> anyhow::Result<Vec<Vec<bool>>> {
+        let mut tx = self.begin().await?;
+        let mut consumers: Vec<&str> = requests.iter().map(|(consumer, _)| *consumer).collect();
+        consumers.sort_unstable();
+        consumers.dedup();
+        let mut seen = HashMap::new();
+        for consumer in consumers {
+            let ids: Vec<&str> = requests
+                .iter()
+                .filter(|(of, _)| *of == consumer)
+                .flat_map(|(_, effects)| effects.iter().map(|e| e.source_event_id.as_str()))
+                .collect();
+            seen.insert(consumer, tx.applied_among(consumer, &ids).await?);
+        }
+        let mut marks = Vec::new();
+        let mut events = Vec::new();
+        let mut fresh = Vec::with_capacity(requests.len());
+        for (consumer, effects) in requests {
+            let seen = seen.get_mut(consumer).expect("looked up above");
+            fresh.push(
+                effects
+                    .iter()
+                    .map(|effect| {
+                        let new = seen.insert(effect.source_event_id.clone());
+                        if new {
+                            marks.push((*consumer, effect.source_event_id.as_str(), "applied"));
+                            events.extend(effect.events.iter().cloned());
+                        }
+                        new
+                    })
+                    .collect(),
+            );
+        }
+        tx.mark_applied_by(&marks).await?;
+        tx.enqueue(&events).await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+}
+
 #[async_trait]
 impl Outbox for Store {
     async fn applied_among(&self, consumer: &str, source_event_ids: &[&str]) -> anyhow::Result<HashSet<String>> {
@@ -266,16 +315,6 @@ impl Outbox for Store {
     }
 
     async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>> {
-        let mut tx = self.begin().await?;
-        let ids: Vec<&str> = effects.iter().map(|e| e.source_event_id.as_str()).collect();
-        let mut seen = tx.applied_among(consumer, &ids).await?;
-        let fresh: Vec<bool> = effects.iter().map(|e| seen.insert(e.source_event_id.clone())).collect();
-        let applied: Vec<&Effect> = effects.iter().zip(&fresh).filter(|(_, new)| **new).map(|(e, _)| e).collect();
-        let marks: Vec<(&str, &str)> = applied.iter().map(|e| (e.source_event_id.as_str(), "applied")).collect();
-        let events: Vec<Event> = applied.iter().flat_map(|e| e.events.iter().cloned()).collect();
-        tx.mark_applied(consumer, &marks).await?;
-        tx.enqueue(&events).await?;
-        tx.commit().await?;
-        Ok(fresh)
+        Ok(self.apply_each(&[(consumer, effects)]).await?.remove(0))
     }
 }
