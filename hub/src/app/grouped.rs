@@ -57,9 +57,16 @@ impl<R: Send + 'static, O: Send + 'static> Grouped<R, O> {
                     }
                 }
                 let (requests, replies): (Vec<R>, Vec<Reply<O>>) = group.into_iter().unzip();
-                match serve(requests).await {
+                // A short answer would leave callers told the hub is stopping: say what it was.
+                let served = serve(requests).await.and_then(|outcomes| {
+                    if outcomes.len() == replies.len() {
+                        Ok(outcomes)
+                    } else {
+                        Err(anyhow::anyhow!("{} outcomes for {} requests", outcomes.len(), replies.len()))
+                    }
+                });
+                match served {
                     Ok(outcomes) => {
-                        debug_assert_eq!(outcomes.len(), replies.len(), "{what}: one outcome per request");
                         outcomes.into_iter().zip(replies).for_each(|(outcome, reply)| drop(reply.send(Ok(outcome))));
                     }
                     Err(error) => {

@@ -460,32 +460,11 @@ impl DemoRun {
         };
         tokio::try_join!(
             counting,
-            self.keep_working(pace, &done, || self.deciding_round()),
-            self.keep_working(pace, &done, || self.issuing_round()),
-            self.keep_working(pace, &done, || self.supplementing_round()),
-            self.keep_working(pace, &done, || self.collecting_round()),
+            keep_working(pace, &done, || self.deciding_round()),
+            keep_working(pace, &done, || self.issuing_round()),
+            keep_working(pace, &done, || self.supplementing_round()),
+            keep_working(pace, &done, || self.collecting_round()),
         )?;
-        Ok(())
-    }
-
-    /// Repeats `round` (which answers whether it found work) until `done`.
-    async fn keep_working<F: std::future::Future<Output = anyhow::Result<bool>>>(
-        &self,
-        pace: Duration,
-        done: &tokio_util::sync::CancellationToken,
-        round: impl Fn() -> F,
-    ) -> anyhow::Result<()> {
-        while !done.is_cancelled() {
-            let paced = tokio::time::sleep(pace);
-            let worked = tokio::select! {
-                worked = round() => worked?,
-                _ = done.cancelled() => return Ok(()),
-            };
-            if !worked {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            paced.await;
-        }
         Ok(())
     }
 
@@ -1047,6 +1026,26 @@ impl DemoRun {
         tokio::signal::ctrl_c().await?;
         Ok(())
     }
+}
+
+/// Repeats `round` (which answers whether it found work) until `done`.
+async fn keep_working<F: std::future::Future<Output = anyhow::Result<bool>>>(
+    pace: Duration,
+    done: &tokio_util::sync::CancellationToken,
+    round: impl Fn() -> F,
+) -> anyhow::Result<()> {
+    while !done.is_cancelled() {
+        let paced = tokio::time::sleep(pace);
+        let worked = tokio::select! {
+            worked = round() => worked?,
+            _ = done.cancelled() => return Ok(()),
+        };
+        if !worked {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        paced.await;
+    }
+    Ok(())
 }
 
 /// Makes `calls`, `width` at a time; answers their outcomes (in the order they finished), or
