@@ -346,6 +346,28 @@ impl Verification {
     }
 }
 
+/// What a stored row shows on its own, without the rows around it: whether its hash is that of
+/// its body after the previous hash it stores, whether its body states the position it is
+/// stored at, and the first search column its body disagrees with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCheck {
+    intact: bool,
+    states_its_position: bool,
+    disagreement: Option<&'static str>,
+}
+
+impl RowCheck {
+    pub fn of_rows(rows: &[StoredEntry]) -> Vec<RowCheck> {
+        rows.iter()
+            .map(|row| RowCheck {
+                intact: chain_hash(&row.previous_hash, &row.body) == row.hash,
+                states_its_position: row.body.starts_with(format!("{{\"seq\":{},", row.seq).as_bytes()),
+                disagreement: row.columns.disagreement(&row.body),
+            })
+            .collect()
+    }
+}
+
 /// Walks the chain from `previous` (GENESIS, or the last hash of the archive before) and checks
 /// every checkpoint against it. Entries come in stored order; `first_seq` is where they should
 /// start. Pure: the caller reads the rows.
@@ -378,31 +400,33 @@ impl ChainCheck {
     /// Checks the next stored rows. Each row's hash is recomputed from the previous hash it
     /// stores, on every core; the links between rows are then followed in order.
     pub fn push_page(&mut self, page: &[StoredEntry]) {
-        let checked = on_every_core(page, 1, |rows| {
-            rows.iter()
-                .map(|r| (chain_hash(&r.previous_hash, &r.body) == r.hash, r.columns.disagreement(&r.body)))
-                .collect()
-        });
-        for (stored, (intact, disagreement)) in page.iter().zip(checked) {
-            self.push_checked(stored, intact, disagreement);
+        let checks = on_every_core(page, 1, RowCheck::of_rows);
+        self.push_checked_page(page, &checks);
+    }
+
+    /// Follows the links of the next stored rows, each already checked on its own
+    /// (`RowCheck::of_rows`, which pages can go through side by side).
+    pub fn push_checked_page(&mut self, page: &[StoredEntry], checks: &[RowCheck]) {
+        for (stored, check) in page.iter().zip(checks) {
+            self.push_checked(stored, check);
         }
     }
 
-    fn push_checked(&mut self, stored: &StoredEntry, intact: bool, disagreement: Option<&'static str>) {
+    fn push_checked(&mut self, stored: &StoredEntry, check: &RowCheck) {
         let seq = self.expected_seq;
         self.expected_seq += 1;
         if stored.seq != seq {
             self.fail(seq, format!("entry {seq} is missing or out of place (found entry {} there)", stored.seq));
         } else if stored.previous_hash != self.previous {
             self.fail(seq, format!("entry {seq} does not link to the entry before it"));
-        } else if !intact {
+        } else if !check.intact {
             self.fail(
                 seq,
                 format!("entry {seq} was changed after it was written (its hash does not match its content)"),
             );
-        } else if !stored.body.starts_with(format!("{{\"seq\":{seq},").as_bytes()) {
+        } else if !check.states_its_position {
             self.fail(seq, format!("entry {seq} does not state its own position"));
-        } else if let Some(column) = disagreement {
+        } else if let Some(column) = check.disagreement {
             self.fail(seq, format!("entry {seq}'s searchable column {column} does not match its content"));
         }
         self.previous = stored.hash;

@@ -22,7 +22,7 @@ use hub_core::anomaly::{Alert, Detector};
 use hub_core::calendar::day_of;
 use hub_core::ledger::{
     chain_hash, inclusion_proof, merkle_root, ChainCheck, Checkpoint, Entry, EntryKind, Hash, InclusionProof, Record,
-    StoredEntry, Verification, GENESIS,
+    RowCheck, StoredEntry, Verification, GENESIS,
 };
 use hub_core::Case;
 
@@ -130,7 +130,7 @@ impl Ledger {
     /// held (a clerk's list read again, say) are found by a read and never take the writer.
     pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
         let known = self.store.ledger_known(records).await?;
-        let new: Vec<Record> = records.iter().filter(|record| !known.contains(&record.source_id)).cloned().collect();
+        let new: Vec<&Record> = records.iter().filter(|record| !known.contains(&record.source_id)).collect();
         if new.is_empty() {
             return Ok(0);
         }
@@ -143,7 +143,7 @@ impl Ledger {
     /// transaction.
     async fn append(
         &self,
-        records: &[Record],
+        records: &[&Record],
         applied: Option<(&str, Vec<&str>)>,
         waiting: Waiting,
     ) -> anyhow::Result<usize> {
@@ -293,7 +293,7 @@ impl Ledger {
                 ..admin_record(format!("archive/{first_seq}-{last_seq}"), "ledger.archive", None, what, "archived")
             };
             tx.archive_entries(&record).await?;
-            tx.append_ledger(&[archived]).await?;
+            tx.append_ledger(&[&archived]).await?;
             tx.commit().await?;
             tracing::info!(first_seq, last_seq, file = record.file_name, "ledger entries archived");
             record
@@ -328,13 +328,21 @@ impl Ledger {
         problems
     }
 
-    /// Checks the whole chain and every checkpoint against the hub's public key. Pages of rows
-    /// are read ahead, on as many connections as reading has, while earlier ones are hashed.
+    /// Checks the whole chain and every checkpoint against the hub's public key.
     pub async fn verify(&self) -> anyhow::Result<Verification> {
-        const READ_AHEAD: usize = 2;
+        // Pages read on each reading connection and checked row by row side by side; only the
+        // links between rows are followed in order.
+        const READ_AHEAD: usize = 4;
         let read_page = |from: i64| {
             let store = self.store.clone();
-            tokio::spawn(async move { store.ledger_rows(from, LEDGER_PAGE).await })
+            tokio::spawn(async move {
+                let page = store.ledger_rows(from, LEDGER_PAGE).await?;
+                let checked = tokio::task::spawn_blocking(move || {
+                    let checks = RowCheck::of_rows(&page);
+                    (page, checks)
+                });
+                anyhow::Ok(checked.await?)
+            })
         };
         let archives = self.store.ledger_archives().await?;
         let (first_seq, previous) =
@@ -343,13 +351,9 @@ impl Ledger {
         let mut reading: std::collections::VecDeque<_> = starts.by_ref().take(READ_AHEAD).map(read_page).collect();
         let mut check = ChainCheck::new(first_seq, previous);
         while let Some(next) = reading.pop_front() {
-            let page = next.await??;
+            let (page, checks) = next.await??;
             reading.extend(starts.next().map(read_page));
-            check = tokio::task::spawn_blocking(move || {
-                check.push_page(&page);
-                check
-            })
-            .await?;
+            check.push_checked_page(&page, &checks);
         }
         let mut verification = check.finish(&self.store.checkpoints().await?, &self.public_key());
         verification.archives = archives.len();
@@ -805,7 +809,7 @@ pub struct AuditRecorder {
 impl BatchHandler for AuditRecorder {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         // The hub's own checkpoints travel on the topic too; they are marked read, not recorded.
-        let records: Vec<Record> = batch
+        let exchanges: Vec<Record> = batch
             .iter()
             .filter_map(|delivery| match &delivery.event {
                 Event::DataShared(shared) => Some(exchange_record(shared)),
@@ -813,6 +817,7 @@ impl BatchHandler for AuditRecorder {
             })
             .collect();
         let delivered = batch.iter().map(|delivery| delivery.event.event_id()).collect();
+        let records: Vec<&Record> = exchanges.iter().collect();
         self.ledger.append(&records, Some((CONSUMER, delivered)), Waiting::NoOne).await?;
         Ok(Vec::new())
     }

@@ -1,19 +1,40 @@
 //! The audit ledger's rows: appending sealed entries, reading them back in order, checkpoints.
+use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use anyhow::Context as _;
 use sqlx::Row as _;
 
-use super::{now_ms, Backend, Param, Params, Store, StoreTx};
+use super::{now_ms, Backend, Param, Params, Store, StoreTx, ROWS_PER_STATEMENT};
 use hub_core::anomaly::Alert;
 use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, SearchColumns, StoredEntry, GENESIS};
 
 /// Rows read per round trip when walking the whole ledger.
-pub const LEDGER_PAGE: i64 = 5_000;
+pub const LEDGER_PAGE: i64 = 1_000;
 
 fn hash_of(text: &str) -> anyhow::Result<Hash> {
-    let bytes = hex::decode(text).with_context(|| format!("ledger hash {text} is not hex"))?;
-    Hash::try_from(bytes).map_err(|_| anyhow::anyhow!("ledger hash {text} is not 32 bytes"))
+    let mut hash: Hash = [0; 32];
+    const_hex::decode_to_slice(text, &mut hash)
+        .with_context(|| format!("ledger hash {text} is not 32 bytes of hex"))?;
+    Ok(hash)
+}
+
+/// A sealed entry as the parameters of its row in `ledger_entries`.
+fn ledger_row(stored: StoredEntry) -> anyhow::Result<Vec<Param>> {
+    let columns = stored.columns;
+    Ok(vec![
+        Param::Int(stored.seq),
+        Param::Text(columns.source_id),
+        Param::Int(columns.recorded_at),
+        Param::Text(columns.kind),
+        Param::MaybeText(columns.data_subject),
+        Param::MaybeText(columns.case_number),
+        Param::Text(columns.requester_department),
+        Param::Text(columns.provider),
+        Param::Text(String::from_utf8(stored.body)?),
+        Param::Text(const_hex::encode(stored.previous_hash)),
+        Param::Text(const_hex::encode(stored.hash)),
+    ])
 }
 
 /// Source ids asked about per query.
@@ -23,13 +44,13 @@ const KNOWN_CHUNK: usize = 500;
 async fn known_source_ids<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     backend: Backend,
-    records: &[Record],
+    records: &[impl Borrow<Record>],
 ) -> anyhow::Result<Vec<String>> {
     let placeholders = Params::new(backend).list(records.len());
     let sql = format!("SELECT source_id FROM ledger_entries WHERE source_id IN ({placeholders})");
     let mut query = sqlx::query(&sql);
     for record in records {
-        query = query.bind(&record.source_id);
+        query = query.bind(&record.borrow().source_id);
     }
     Ok(query.fetch_all(executor).await?.iter().map(|row| row.get::<String, _>(0)).collect())
 }
@@ -58,7 +79,7 @@ impl StoreTx<'_> {
 
     /// Appends the records not yet in the ledger (by source id), in order; answers the entries
     /// they became.
-    pub async fn append_ledger(&mut self, records: &[Record]) -> anyhow::Result<Vec<Entry>> {
+    pub async fn append_ledger(&mut self, records: &[&Record]) -> anyhow::Result<Vec<Entry>> {
         self.lock_ledger().await?;
         let backend = self.store.backend;
         let mut known = HashSet::new();
@@ -80,33 +101,29 @@ impl StoreTx<'_> {
         };
         let recorded_at = now_ms();
         let mut appended = Vec::new();
-        let mut rows = Vec::new();
-        for record in records {
-            if !known.insert(record.source_id.clone()) {
-                continue;
+        let mut new_records = records.iter().filter(|record| known.insert(record.source_id.clone()));
+        // Sealing (JSON, SHA-256, hex) costs about what SQLite's insert does: the next chunk is
+        // sealed on this thread while SQLite's own thread inserts the one before.
+        let mut seal_chunk = |appended: &mut Vec<Entry>| -> anyhow::Result<Vec<Vec<Param>>> {
+            let mut rows = Vec::with_capacity(ROWS_PER_STATEMENT);
+            for record in new_records.by_ref().take(ROWS_PER_STATEMENT) {
+                seq += 1;
+                let entry = Entry { seq, recorded_at, record: (*record).clone() };
+                let stored = seal(&entry, &previous);
+                previous = stored.hash;
+                rows.push(ledger_row(stored)?);
+                appended.push(entry);
             }
-            seq += 1;
-            let entry = Entry { seq, recorded_at, record: record.clone() };
-            let stored = seal(&entry, &previous);
-            let columns = stored.columns;
-            rows.push(vec![
-                Param::Int(seq),
-                Param::Text(columns.source_id),
-                Param::Int(columns.recorded_at),
-                Param::Text(columns.kind),
-                Param::MaybeText(columns.data_subject),
-                Param::MaybeText(columns.case_number),
-                Param::Text(columns.requester_department),
-                Param::Text(columns.provider),
-                Param::Text(String::from_utf8(stored.body)?),
-                Param::Text(hex::encode(stored.previous_hash)),
-                Param::Text(hex::encode(stored.hash)),
-            ]);
-            previous = stored.hash;
-            appended.push(entry);
-        }
+            Ok(rows)
+        };
         let head = "INSERT INTO ledger_entries (seq, source_id, recorded_at, kind, data_subject, case_number, requester_department, provider, body, previous_hash, hash)";
-        self.insert_rows(head, "", rows).await?;
+        let mut chunk = seal_chunk(&mut appended)?;
+        while !chunk.is_empty() {
+            let (inserted, next) =
+                futures::join!(self.insert_rows(head, "", chunk), async { seal_chunk(&mut appended) });
+            inserted?;
+            chunk = next?;
+        }
         Ok(appended)
     }
 
