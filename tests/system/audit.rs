@@ -503,6 +503,31 @@ async fn old_entries_are_archived_and_the_chain_goes_on() {
     }
 }
 
+/// People's facts that come while the ledger is busy are appended together: each fact is held
+/// once, each caller is told how many of its facts were new (a fact two callers asked for is
+/// new to one of them), and the chain holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_recorded_side_by_side_are_held_once_and_every_caller_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in common::databases(&dir).await {
+        let ledger = Arc::new(ledger(&url, dir.path().join(format!("{backend}-archives"))).await);
+        // Callers 2k and 2k+1 ask for the same 5 facts: 40 callers, 100 distinct facts.
+        let callers = (0..40).map(|caller| {
+            let ledger = ledger.clone();
+            let first = caller / 2 * 5;
+            let records: Vec<_> = (first..first + 5).map(hub_cli::bench::synthetic_exchange).collect();
+            tokio::spawn(async move { ledger.record(&records).await.unwrap() })
+        });
+        let answers: Vec<usize> = futures::future::join_all(callers).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(answers.iter().sum::<usize>(), 100, "{backend}: {answers:?}");
+        let verified = ledger.verify().await.unwrap();
+        assert!(verified.holds(), "{backend}: {verified:?}");
+        assert_eq!(verified.entries, 100, "{backend}");
+        // Asked again, nothing is new.
+        assert_eq!(ledger.record(&[hub_cli::bench::synthetic_exchange(7)]).await.unwrap(), 0, "{backend}");
+    }
+}
+
 /// The bureau's search by data subject finds a person's entries in every block of 4 096
 /// entries its period spans (the index is led by the block), newest first, within the period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,9 +44,9 @@ pub struct InstanceShare {
     pub share: f64,
 }
 
-/// The audit ledger on its own, on a SQLite file: appending synthetic exchanges in batches,
-/// signing a checkpoint over all of them, verifying the whole chain and the checkpoint, then
-/// archiving them all.
+/// The audit ledger on its own, on a SQLite file: appending synthetic exchanges in batches of
+/// 1 000 (timed without making them up), signing a checkpoint over all of them, verifying the
+/// whole chain and the checkpoint, then archiving them all.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerBench {
     pub entries: usize,
@@ -83,12 +83,15 @@ pub async fn ledger_bench(dir: &std::path::Path, entries: usize) -> anyhow::Resu
     let store = hub::store::Store::connect(&url, std::sync::Arc::new(contracts::Catalogue::builtin())).await?;
     let detector = Detector::new(AnomalyRules::default(), Calendar::builtin()).map_err(anyhow::Error::msg)?;
     let ledger = Ledger::new(store, signing_key("")?, b"bench key".to_vec(), detector, dir.join("ledger-archives"));
-    let started = Instant::now();
+    // Only the ledger's time counts: making up the exchanges is the bench's own work.
+    let mut appending = Duration::ZERO;
     for first in (0..entries).step_by(1_000) {
         let batch: Vec<Record> = (first..(first + 1_000).min(entries)).map(synthetic_exchange).collect();
+        let started = Instant::now();
         ledger.record(&batch).await?;
+        appending += started.elapsed();
     }
-    let append_entries_per_second = entries as f64 / started.elapsed().as_secs_f64();
+    let append_entries_per_second = entries as f64 / appending.as_secs_f64();
     let started = Instant::now();
     ledger.checkpoint().await?;
     let checkpoint_seconds = started.elapsed().as_secs_f64();

@@ -3,6 +3,7 @@
 //! hash chain; the anomaly rules watch every append and their alerts are kept and published
 //! (hub.audit.alerts) in the same transaction; checkpoints are signed at an interval and on
 //! demand; `verify` walks it all.
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,10 @@ use contracts::{AuditAnomalyDetected, DataShared, Event, LedgerCheckpointSigned}
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::grouped::GroupFailed;
 use crate::store::{now_ms, ArchiveRecord, LedgerSearch, Store, Waiting, LEDGER_PAGE};
 use hub_core::access::Seat;
 use hub_core::anomaly::{Alert, Detector};
@@ -67,6 +70,20 @@ pub struct Ledger {
     /// One append at a time (each entry chains to the one before), with the anomaly rules'
     /// memory of the entries so far.
     appending: tokio::sync::Mutex<Watch>,
+    /// People's facts that came while an append held the ledger: the next append takes them all
+    /// in its transaction, rather than each taking the writer in turn.
+    queued: std::sync::Mutex<Vec<Queued>>,
+}
+
+/// How many of `records` are among `new`, taking them out of it.
+fn take_new<'r>(new: &mut HashSet<&str>, records: impl Iterator<Item = &'r Record>) -> usize {
+    records.filter(|record| new.remove(record.source_id.as_str())).count()
+}
+
+/// Facts of a person's request waiting for the ledger, and where to tell how many were new.
+struct Queued {
+    records: Vec<Record>,
+    answer: oneshot::Sender<Result<usize, Arc<anyhow::Error>>>,
 }
 
 /// The anomaly detector, primed from the recent ledger before its first append, and the last
@@ -93,6 +110,7 @@ impl Ledger {
             subject_key,
             archive_dir,
             appending: tokio::sync::Mutex::new(Watch { detector, primed: false, seen_up_to: 0 }),
+            queued: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -130,17 +148,24 @@ impl Ledger {
     /// held (a clerk's list read again, say) are found by a read and never take the writer.
     pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
         let known = self.store.ledger_known(records).await?;
-        let new: Vec<&Record> = records.iter().filter(|record| !known.contains(&record.source_id)).collect();
+        let new: Vec<Record> = records.iter().filter(|record| !known.contains(&record.source_id)).cloned().collect();
         if new.is_empty() {
             return Ok(0);
         }
-        // Recorded while someone waits: a request is answered once its reads are recorded.
-        self.append(&new, None, Waiting::Person).await
+        let (answer, mut answered) = oneshot::channel();
+        self.queued.lock().expect("no one panics holding the queue").push(Queued { records: new, answer });
+        // Recorded while someone waits: a request is answered once its reads are recorded, by
+        // this append or by one that held the ledger when they came.
+        self.append(&[], None, Waiting::Person).await?;
+        answered
+            .try_recv()
+            .context("an append took these facts and did not answer")?
+            .map_err(|failed| GroupFailed(failed).into())
     }
 
-    /// Appends records taken from events, marking every event of `applied` as applied by
-    /// `consumer`, and keeps and publishes the alerts the new entries raise, all in one
-    /// transaction.
+    /// Appends records (taken from events, each of `applied` then marked as applied by
+    /// `consumer`) with the people's facts queued meanwhile, and keeps and publishes the alerts
+    /// the new entries raise, all in one transaction; answers how many of `records` were new.
     async fn append(
         &self,
         records: &[&Record],
@@ -148,6 +173,38 @@ impl Ledger {
         waiting: Waiting,
     ) -> anyhow::Result<usize> {
         let mut watch = self.appending.lock().await;
+        let queued = std::mem::take(&mut *self.queued.lock().expect("no one panics holding the queue"));
+        if records.is_empty() && applied.is_none() && queued.is_empty() {
+            return Ok(0);
+        }
+        let waiting = if queued.is_empty() { waiting } else { Waiting::Person };
+        let all: Vec<&Record> = records.iter().copied().chain(queued.iter().flat_map(|q| &q.records)).collect();
+        let appended = match self.append_locked(&mut watch, &all, applied, waiting).await {
+            Ok(appended) => appended,
+            Err(error) if queued.is_empty() => return Err(error),
+            Err(error) => {
+                let error = Arc::new(error);
+                queued.into_iter().for_each(|q| drop(q.answer.send(Err(error.clone()))));
+                return Err(GroupFailed(error).into());
+            }
+        };
+        // A fact asked for twice is new to the first asking only.
+        let mut new: HashSet<&str> = appended.iter().map(|entry| entry.record.source_id.as_str()).collect();
+        let own = take_new(&mut new, records.iter().copied());
+        for q in queued {
+            drop(q.answer.send(Ok(take_new(&mut new, q.records.iter()))));
+        }
+        Ok(own)
+    }
+
+    /// `append` with the ledger held: answers the entries appended.
+    async fn append_locked(
+        &self,
+        watch: &mut Watch,
+        records: &[&Record],
+        applied: Option<(&str, Vec<&str>)>,
+        waiting: Waiting,
+    ) -> anyhow::Result<Vec<Entry>> {
         if !watch.primed {
             // The rules look back days (a pair's norm): replay what they would have seen. Alerts
             // it raised were kept with their entries; raising them again would change nothing.
@@ -184,7 +241,7 @@ impl Ledger {
         for alert in &alerts {
             tracing::warn!(id = alert.id, requester = alert.requester, "{}", alert.message);
         }
-        Ok(appended.len())
+        Ok(appended)
     }
 
     /// Signs a checkpoint over every entry held, unless the newest one already covers them;

@@ -133,7 +133,7 @@ impl Outbox for GroupedOutbox {
 /// A group's failure as each of its requests sees it: its causes stay readable, so a database
 /// that went away is still told apart from a fault (503 and a retry, not 500).
 #[derive(Debug)]
-struct GroupFailed(Arc<anyhow::Error>);
+pub(super) struct GroupFailed(pub(super) Arc<anyhow::Error>);
 
 impl std::fmt::Display for GroupFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -38,7 +38,7 @@ fn ledger_row(stored: StoredEntry) -> anyhow::Result<Vec<Param>> {
 }
 
 /// Source ids asked about per query.
-const KNOWN_CHUNK: usize = 500;
+const KNOWN_CHUNK: usize = 1_000;
 
 /// Which of `records` the ledger holds, by source id (at most `KNOWN_CHUNK` at a time).
 async fn known_source_ids<'e>(
