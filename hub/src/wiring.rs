@@ -189,8 +189,11 @@ impl Hub {
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");
             }
-            let (bus, group, stop, max_batch) =
-                (bus.clone(), group.to_string(), shutdown.clone(), config.consumers.max_batch);
+            let max_batch = match group {
+                notifier::CONSUMER => config.consumers.notifier_max_batch,
+                _ => config.consumers.max_batch,
+            };
+            let (bus, group, stop) = (bus.clone(), group.to_string(), shutdown.clone());
             tasks.spawn(async move {
                 if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {
                     tracing::error!(%error, group, "consumer stopped");
