@@ -397,13 +397,6 @@ impl ChainCheck {
         }
     }
 
-    /// Checks the next stored rows. Each row's hash is recomputed from the previous hash it
-    /// stores, on every core; the links between rows are then followed in order.
-    pub fn push_page(&mut self, page: &[StoredEntry]) {
-        let checks = on_every_core(page, 1, RowCheck::of_rows);
-        self.push_checked_page(page, &checks);
-    }
-
     /// Follows the links of the next stored rows, each already checked on its own
     /// (`RowCheck::of_rows`, which pages can go through side by side).
     pub fn push_checked_page(&mut self, page: &[StoredEntry], checks: &[RowCheck]) {
@@ -521,7 +514,7 @@ mod tests {
 
     fn verify(rows: &[StoredEntry], checkpoints: &[Checkpoint], key: &SigningKey) -> Verification {
         let mut check = ChainCheck::new(1, GENESIS);
-        check.push_page(rows);
+        check.push_checked_page(rows, &RowCheck::of_rows(rows));
         check.finish(checkpoints, &key.verifying_key())
     }
 
@@ -640,7 +633,7 @@ mod tests {
         let newest = Checkpoint::sign(&key(), 5, &hashes(&rows[4..]), 2);
         let check = |first_seq: i64, previous: Hash, rows: &[StoredEntry]| {
             let mut check = ChainCheck::new(first_seq, previous);
-            check.push_page(rows);
+            check.push_checked_page(rows, &RowCheck::of_rows(rows));
             check.finish(&[old.clone(), newest.clone()], &key().verifying_key())
         };
         let verified = check(5, rows[3].hash, &rows[4..]);
