@@ -50,6 +50,12 @@ pub trait ConnectorConfig {
         true
     }
 
+    /// The most events its outbound half takes a batch, when not `consumers.max_batch`: a
+    /// connector whose counterpart takes many requests a call does better with more.
+    fn max_batch(&self) -> Option<usize> {
+        None
+    }
+
     /// Builds the connector; fails when a required setting (its counterpart's URL) is missing.
     fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector>;
 }

@@ -80,12 +80,14 @@ impl Hub {
         tasks.spawn(outbox_task);
         let outbox: Arc<dyn Outbox> = Arc::new(outbox);
         let subject_key = reference.get().subject_key.clone();
-        let mut consumers: Vec<(&str, Arc<dyn BatchHandler>)> = HUB_CONSUMERS
+        // Each consumer group with its handler and the most events it takes a batch.
+        let max_batch = config.consumers.max_batch;
+        let mut consumers: Vec<(&str, Arc<dyn BatchHandler>, usize)> = HUB_CONSUMERS
             .iter()
             .map(|&group| {
                 let processor =
                     CaseProcessor { consumer: group.to_string(), store: store.clone(), reference: reference.clone() };
-                (group, Arc::new(processor) as Arc<dyn BatchHandler>)
+                (group, Arc::new(processor) as Arc<dyn BatchHandler>, max_batch)
             })
             .collect();
 
@@ -119,7 +121,7 @@ impl Hub {
             let control =
                 ConnectorControl::restore(name, saved_controls.remove(name).unwrap_or_default(), Some(journal.clone()));
             let connector = section.build(&ports, control.clone())?;
-            consumers.push((connector.name, connector.outbound));
+            consumers.push((connector.name, connector.outbound, section.max_batch().unwrap_or(max_batch)));
             connector_routes.extend(connector.routes);
             health.push((connector.name, connector.health));
             controls.push(control);
@@ -134,10 +136,12 @@ impl Hub {
             relay(relay_store.clone(), relay_bus.clone(), wake.clone(), stop)
         }));
 
-        consumers.push((notifier::CONSUMER, Arc::new(Notifier::new(&config.mail, store.clone(), reference.get())?)));
+        let notifier = Notifier::new(&config.mail, store.clone(), reference.get())?;
+        consumers.push((notifier::CONSUMER, Arc::new(notifier), config.consumers.notifier_max_batch));
         let ledger = Arc::new(ledger_of(config, store.clone(), &reference.get())?);
         if config.audit.keep_ledger {
-            consumers.push((audit::CONSUMER, Arc::new(AuditRecorder { ledger: ledger.clone() })));
+            let recorder = AuditRecorder { ledger: ledger.clone() };
+            consumers.push((audit::CONSUMER, Arc::new(recorder), config.consumers.audit_max_batch));
             let every = Duration::from_secs(config.audit.checkpoint_seconds.max(1));
             let (keeper, retention_days) = (ledger.clone(), config.audit.retention_days);
             tasks.spawn(elections.run_elected(Duty::LedgerKeeping, shutdown.clone(), move |stop| {
@@ -184,15 +188,11 @@ impl Hub {
                 catalogue::sync_every(sync.clone(), every, stop)
             }));
         }
-        for (group, handler) in consumers {
+        for (group, handler, max_batch) in consumers {
             let topics: Vec<String> = catalogue.topics_read_by(group).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");
             }
-            let max_batch = match group {
-                notifier::CONSUMER => config.consumers.notifier_max_batch,
-                _ => config.consumers.max_batch,
-            };
             let (bus, group, stop) = (bus.clone(), group.to_string(), shutdown.clone());
             tasks.spawn(async move {
                 if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {

@@ -317,10 +317,13 @@ async fn status_reports_reach_the_platform_once_through_errors_lost_answers_and_
             .unwrap()
     };
 
-    // Twenty reports, delivered twice as after a rebalance.
-    let batch: Vec<Delivery> = (1..=20).map(routed).collect();
+    // Twenty reports, one a batch (a call each, for the faults to strike), then delivered again
+    // together as after a rebalance.
     let outbound = connector(config.clone(), ConnectorControl::new(province::CONSUMER));
-    assert!(outbound.handle(&batch).await.unwrap().is_empty());
+    for delivery in (1..=20).map(routed) {
+        assert!(outbound.handle(&[delivery]).await.unwrap().is_empty());
+    }
+    let batch: Vec<Delivery> = (1..=20).map(routed).collect();
     assert!(outbound.handle(&batch).await.unwrap().is_empty(), "a redelivered batch changes nothing");
 
     // Down for a while: the connector waits it out and loses nothing.
@@ -346,8 +349,27 @@ async fn status_reports_reach_the_platform_once_through_errors_lost_answers_and_
     assert!(cases.values().all(|c| c.reports.len() == 1 && c.status == 8), "{cases:?}");
 
     // A report the platform refuses (a bad field) goes to the dead-letter topic with its reason.
-    let forged =
-        connector(ProvinceConfig { app_secret: "guess".into(), ..config }, ConnectorControl::new(province::CONSUMER));
+    let forged = connector(
+        ProvinceConfig { app_secret: "guess".into(), ..config.clone() },
+        ConnectorControl::new(province::CONSUMER),
+    );
     let rejected = forged.handle(&[routed(22)]).await.unwrap();
     assert!(rejected[0].reason.contains("401"), "{}", rejected[0].reason);
+
+    // A batch's steps go up together, 100 a call; a report the platform refuses is refused alone.
+    let mut batch: Vec<Delivery> = (23..=172).map(routed).collect();
+    if let Event::CaseRouted(routed) = &mut batch[7].event {
+        routed.occurred_at = 0;
+    }
+    let before: Stats = admin(&sim.base_url, "stats").await;
+    let rejected = outbound.handle(&batch).await.unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].index, 7);
+    assert!(rejected[0].reason.contains("reports[7].event_time"), "{}", rejected[0].reason);
+    let after: Stats = admin(&sim.base_url, "stats").await;
+    assert_eq!(
+        (after.status_calls - before.status_calls, after.reports - before.reports),
+        (2, 149),
+        "150 reports in two calls, all but the refused one taken: {after:?}"
+    );
 }

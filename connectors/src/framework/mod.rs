@@ -10,5 +10,5 @@ pub use calls::{
     check_signature, now_ms, signature, with_retry, CallError, CounterpartClient, APP_ID_HEADER, SIGNATURE_HEADER,
     SIGNATURE_WINDOW_MS, TIMESTAMP_HEADER,
 };
-pub use outbound::{apply_outbound, date_text, Exchange, Outcome};
+pub use outbound::{apply_outbound, apply_outbound_together, date_text, Exchange, Outcome};
 pub use push::{record_push, PushAck};

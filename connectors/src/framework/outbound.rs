@@ -66,31 +66,60 @@ where
     F: Fn(&'a Event) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    apply_outbound_together(control, outbox, batch, |requests| async move {
+        // A loop, not a closure over references: async_trait's Send bound defeats inference.
+        let mut calls = Vec::with_capacity(requests.len());
+        for (index, event) in requests.into_iter().enumerate() {
+            let call = call(event);
+            calls.push(async move { (index, call.await) });
+        }
+        let mut outcomes: Vec<_> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
+        outcomes.sort_unstable_by_key(|(index, _)| *index);
+        outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+    })
+    .await
+}
+
+/// [`apply_outbound`] for a counterpart that takes several requests in one call: `calls` is
+/// given every request of the batch not yet applied and answers one outcome for each, in order.
+pub async fn apply_outbound_together<'a, F, Fut>(
+    control: &ConnectorControl,
+    outbox: &dyn Outbox,
+    batch: &'a [Delivery],
+    calls: F,
+) -> anyhow::Result<Vec<Rejected>>
+where
+    F: FnOnce(Vec<&'a Event>) -> Fut,
+    Fut: Future<Output = Vec<Outcome>>,
+{
     control.until_running().await;
     let consumer = control.name();
     let ids: Vec<&str> = batch.iter().map(|d| d.event.event_id()).collect();
     let mut skip = outbox.applied_among(consumer, &ids).await?;
-    let calls: Vec<_> = batch
+    let (indexes, requests): (Vec<usize>, Vec<&Event>) = batch
         .iter()
         .enumerate()
         .filter(|(_, delivery)| skip.insert(delivery.event.event_id().to_string()))
-        .map(|(index, delivery)| {
-            let call = call(&delivery.event);
-            async move { (index, delivery.event.event_id(), call.await) }
-        })
-        .collect();
-    let results: Vec<_> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
-    if let Some(reason) = results.iter().find_map(|(_, _, outcome)| outcome.unreachable.clone()) {
+        .map(|(index, delivery)| (index, &delivery.event))
+        .unzip();
+    let outcomes = calls(requests.clone()).await;
+    anyhow::ensure!(
+        outcomes.len() == requests.len(),
+        "{consumer}: {} outcomes for {} requests",
+        outcomes.len(),
+        requests.len()
+    );
+    if let Some(reason) = outcomes.iter().find_map(|outcome| outcome.unreachable.clone()) {
         control.raise_incident(&reason);
         anyhow::bail!("{consumer}: counterpart unreachable past the retry policy: {reason}");
     }
     let mut rejected = Vec::new();
-    let mut effects = Vec::with_capacity(results.len());
-    for (index, source_event_id, outcome) in results {
+    let mut effects = Vec::with_capacity(outcomes.len());
+    for ((index, event), outcome) in indexes.into_iter().zip(requests).zip(outcomes) {
         if let Some(reason) = outcome.refused {
             rejected.push(Rejected { index, reason });
         }
-        effects.push(Effect { source_event_id: source_event_id.to_string(), events: outcome.events });
+        effects.push(Effect { source_event_id: event.event_id().to_string(), events: outcome.events });
     }
     outbox.apply_all(consumer, &effects).await?;
     control.applied();

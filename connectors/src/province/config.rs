@@ -22,8 +22,11 @@ pub struct ProvinceConfig {
     /// How often the matter catalogue is synchronised; 0: only on demand.
     pub catalogue_sync_seconds: u64,
     pub timeout_ms: u64,
-    /// Reports in flight at once.
+    /// Calls in flight at once (each with up to 100 status reports, or one review).
     pub concurrency: usize,
+    /// Most events the outbound half takes a batch: their status reports go up 100 a call and
+    /// are recorded in one transaction, which costs about the same whatever its size.
+    pub max_batch: usize,
     pub retry: RetryPolicy,
 }
 
@@ -37,6 +40,7 @@ impl Default for ProvinceConfig {
             catalogue_sync_seconds: 3_600,
             timeout_ms: 5_000,
             concurrency: 8,
+            max_batch: 256,
             // About a quarter of a minute of retries, then an incident and a restart with backoff.
             retry: RetryPolicy { initial_ms: 50, max_ms: 5_000, multiplier: 2.0, max_attempts: 10 },
         }
@@ -46,6 +50,10 @@ impl Default for ProvinceConfig {
 impl ConnectorConfig for ProvinceConfig {
     fn name(&self) -> &'static str {
         CONSUMER
+    }
+
+    fn max_batch(&self) -> Option<usize> {
+        Some(self.max_batch)
     }
 
     fn build(&self, ports: &Ports, control: Arc<ConnectorControl>) -> anyhow::Result<Connector> {

@@ -1,18 +1,25 @@
 //! Outbound half: every step of every case reported to the platform with the national exchange
-//! fields, and every review sent up (好差评数据汇聚). The event id is the idempotency key, so
-//! a report repeated after a lost answer or a crash is recorded once at the platform.
+//! fields, a batch's steps in one call, and every review sent up (好差评数据汇聚). The event id
+//! is each report's id (a review's idempotency key), so a report repeated after a lost answer
+//! or a crash is recorded once at the platform.
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Outbox, Rejected};
 use contracts::{Applicant, Event, ReviewSubmitted};
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt as _};
+use futures::FutureExt as _;
 use reqwest::Method;
 
-use super::protocol::{status_of, CaseStatus, Received, ReviewReport, StatusStep, RECEIVED};
+use super::protocol::{
+    status_of, CaseStatus, Received, ReviewReport, StatusBatch, StatusResult, StatusResults, StatusStep,
+    MAX_REPORTS_PER_CALL, RECEIVED,
+};
 use super::{ProvinceConfig, CONSUMER, PLATFORM};
 use crate::framework::control::ConnectorControl;
-use crate::framework::{apply_outbound, now_ms, with_retry, CallError, CounterpartClient, Exchange, Outcome};
+use crate::framework::{apply_outbound_together, now_ms, with_retry, CallError, CounterpartClient, Exchange, Outcome};
 
 /// Why case data goes to the platform: it aggregates every case of the province.
 const REPORT_BASIS: &str =
@@ -41,6 +48,14 @@ pub trait CaseDirectory: Send + Sync {
     async fn facts(&self, case_numbers: &[&str]) -> anyhow::Result<HashMap<String, CaseFacts>>;
 }
 
+/// A step of a case to report, at its place among the batch's requests.
+struct Step<'a> {
+    index: usize,
+    event: &'a Event,
+    step: StatusStep,
+    facts: &'a CaseFacts,
+}
+
 pub struct ProvinceOutbound {
     config: ProvinceConfig,
     client: CounterpartClient,
@@ -63,16 +78,68 @@ impl ProvinceOutbound {
         Ok(ProvinceOutbound { config, client, outbox, control, cases, subject_key })
     }
 
-    async fn report(&self, event: &Event, step: StatusStep, facts: &CaseFacts) -> Outcome {
-        let body = status_for(event, &step, facts);
-        let headers = [("Idempotency-Key", event.event_id())];
-        let answer = with_retry(&self.config.retry, "case status report", || {
-            self.client.call::<Received>(Method::POST, "/api/v1/case-status", &headers, Some(&body))
+    /// Every request's outcome, in order: the status steps go up `MAX_REPORTS_PER_CALL` a call,
+    /// the reviews one a call, several calls at once.
+    async fn outcomes(&self, requests: Vec<&Event>, facts: &HashMap<String, CaseFacts>) -> Vec<Outcome> {
+        let mut answered = Vec::with_capacity(requests.len());
+        let (mut steps, mut reviews) = (Vec::new(), Vec::new());
+        for (index, event) in requests.into_iter().enumerate() {
+            let Some(facts) = facts.get(event.case_number()) else {
+                let reason =
+                    format!("{} names case {}, which the hub does not hold", event.kind(), event.case_number());
+                answered.push((index, Outcome::refused(reason, Vec::new())));
+                continue;
+            };
+            match (event, status_of(event)) {
+                (Event::ReviewSubmitted(review), _) => reviews.push((index, review, facts)),
+                (_, Some(step)) => steps.push(Step { index, event, step, facts }),
+                // Steps the platform does not follow are done with nothing to send.
+                (_, None) => answered.push((index, Outcome::done(Vec::new()))),
+            }
+        }
+        // Loops, not closures over references: async_trait's Send bound defeats inference.
+        let mut calls: Vec<BoxFuture<'_, Vec<(usize, Outcome)>>> = Vec::new();
+        for (index, review, facts) in reviews {
+            calls.push(async move { vec![(index, self.review(review, facts).await)] }.boxed());
+        }
+        for chunk in steps.chunks(MAX_REPORTS_PER_CALL) {
+            calls.push(self.report(chunk).boxed());
+        }
+        let called: Vec<_> = stream::iter(calls).buffer_unordered(self.config.concurrency.max(1)).collect().await;
+        answered.extend(called.into_iter().flatten());
+        answered.sort_unstable_by_key(|(index, _)| *index);
+        answered.into_iter().map(|(_, outcome)| outcome).collect()
+    }
+
+    /// Reports the steps in one call; answers each step's outcome with its place in the batch.
+    async fn report(&self, steps: &[Step<'_>]) -> Vec<(usize, Outcome)> {
+        let body = StatusBatch { reports: steps.iter().map(|s| status_for(s.event, &s.step, s.facts)).collect() };
+        let answer = with_retry(&self.config.retry, "case status reports", || {
+            self.client.call::<StatusResults>(Method::POST, "/api/v1/case-status", &[], Some(&body))
         })
         .await;
-        let exchange = status_exchange(&step, facts, &self.subject_key);
-        let what = format!("platform did not take status {} of case {}", step.code, event.case_number());
-        reported(what, &exchange, event.event_id(), event.case_number(), answer.map(drop), now_ms())
+        let results: HashMap<&str, &StatusResult> = match &answer {
+            Ok(answer) => answer.results.iter().map(|result| (result.report_id.as_str(), result)).collect(),
+            Err(_) => HashMap::new(),
+        };
+        let now = now_ms();
+        steps
+            .iter()
+            .map(|step| {
+                let (id, case_number) = (step.event.event_id(), step.event.case_number());
+                let taken = match (&answer, results.get(id)) {
+                    (Err(error), _) => Err(error.clone()),
+                    (Ok(_), Some(StatusResult { error: None, .. })) => Ok(()),
+                    (Ok(_), Some(StatusResult { error: Some(error), field, .. })) => {
+                        Err(CallError::Permanent(format!("{error} ({})", field.as_deref().unwrap_or("no field named"))))
+                    }
+                    (Ok(_), None) => Err(CallError::Permanent("the platform's answer leaves this report out".into())),
+                };
+                let exchange = status_exchange(&step.step, step.facts, &self.subject_key);
+                let what = format!("platform did not take status {} of case {case_number}", step.step.code);
+                (step.index, reported(what, &exchange, id, case_number, taken, now))
+            })
+            .collect()
     }
 
     async fn review(&self, review: &ReviewSubmitted, facts: &CaseFacts) -> Outcome {
@@ -120,6 +187,7 @@ pub fn status_for(event: &Event, step: &StatusStep, facts: &CaseFacts) -> CaseSt
         _ => facts.case_version,
     };
     CaseStatus {
+        report_id: event.event_id().into(),
         case_number: event.case_number().into(),
         project_no: facts.project_no.clone(),
         implementation_code: facts.implementation_code.clone(),
@@ -182,23 +250,7 @@ impl BatchHandler for ProvinceOutbound {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>> {
         let numbers: Vec<&str> = batch.iter().map(|d| d.event.case_number()).collect();
         let facts = self.cases.facts(&numbers).await?;
-        apply_outbound(&self.control, self.outbox.as_ref(), batch, self.config.concurrency, |event| {
-            let facts = facts.get(event.case_number());
-            async move {
-                let Some(facts) = facts else {
-                    return Outcome::refused(
-                        format!("{} names case {}, which the hub does not hold", event.kind(), event.case_number()),
-                        Vec::new(),
-                    );
-                };
-                match (event, status_of(event)) {
-                    (Event::ReviewSubmitted(review), _) => self.review(review, facts).await,
-                    (_, Some(step)) => self.report(event, step, facts).await,
-                    // Steps the platform does not follow are done with nothing to send.
-                    (_, None) => Outcome::done(Vec::new()),
-                }
-            }
-        })
-        .await
+        apply_outbound_together(&self.control, self.outbox.as_ref(), batch, |requests| self.outcomes(requests, &facts))
+            .await
     }
 }

@@ -65,11 +65,22 @@ pub struct PushResult {
     pub field: Option<String>,
 }
 
-/// `POST /api/v1/case-status`, with `Idempotency-Key: <event id>`: one step of a case, with the
-/// national exchange fields.
+/// `POST /api/v1/case-status`: steps of cases, 1 to [`MAX_REPORTS_PER_CALL`] a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBatch {
+    pub reports: Vec<CaseStatus>,
+}
+
+/// Most status reports in one call.
+pub const MAX_REPORTS_PER_CALL: usize = 100;
+
+/// One step of a case, with the national exchange fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseStatus {
+    /// The hub's event id: the platform takes each report once, whatever the retries.
+    pub report_id: String,
     pub case_number: String,
     /// The platform's 申办流水号 for applications filed online.
     pub project_no: Option<String>,
@@ -94,7 +105,23 @@ pub struct CaseStatus {
     pub applicant: Option<Applicant>,
 }
 
-/// Answer to a report: 201 when new, 200 with `duplicate` when the key was seen before.
+/// The platform's answer to a batch of status reports (HTTP 200): one result per report, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResults {
+    pub results: Vec<StatusResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResult {
+    pub report_id: String,
+    /// Taken before under the same id.
+    pub duplicate: bool,
+    /// Why the report was refused, naming the field; a refused report is not to be sent again.
+    pub error: Option<String>,
+    pub field: Option<String>,
+}
+
+/// Answer to a review: 201 when new, 200 with `duplicate` when the key was seen before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Received {
     pub duplicate: bool,

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
     ApplicationPush, CaseStatus, MatterCatalogue, MatterGuide, OnlineApplication, PushResults, Received, ReviewReport,
-    COMPLETED, MAX_APPLICATIONS_PER_PUSH, RECEIVED,
+    StatusBatch, StatusResult, StatusResults, COMPLETED, MAX_APPLICATIONS_PER_PUSH, MAX_REPORTS_PER_CALL, RECEIVED,
 };
 use crate::framework::now_ms;
 pub use crate::simulation::RunningSimulator;
@@ -61,7 +61,9 @@ pub struct Stats {
     pub applications: usize,
     pub pushes_sent: u64,
     pub pushes_answered: u64,
+    /// Calls reporting case status, each with 1 to 100 reports.
     pub status_calls: u64,
+    /// Status reports taken (new), and reports and reviews sent again after being taken.
     pub reports: u64,
     pub replays: u64,
     pub reviews: u64,
@@ -152,37 +154,41 @@ impl Simulator {
     }
 }
 
-fn check_status(report: &CaseStatus) -> Result<(), BadRequest> {
+fn check_batch(batch: &StatusBatch) -> Result<(), BadRequest> {
+    if batch.reports.is_empty() || batch.reports.len() > MAX_REPORTS_PER_CALL {
+        return Err(BadRequest::field("reports", format!("1 to {MAX_REPORTS_PER_CALL} reports a call")));
+    }
+    Ok(())
+}
+
+/// Checks one report: `(field, error)` when refused.
+fn check_status(report: &CaseStatus) -> Result<(), (&'static str, String)> {
     for (field, value) in [
+        ("report_id", &report.report_id),
         ("case_number", &report.case_number),
         ("implementation_code", &report.implementation_code),
         ("handler_code", &report.handler_code),
     ] {
         if value.trim().is_empty() {
-            return Err(BadRequest::field(field, format!("{field} must not be empty")));
+            return Err((field, format!("{field} must not be empty")));
         }
     }
     if ![1, 3, 4, 6, 8, 9, 10, 11].contains(&report.event_code) {
-        return Err(BadRequest::field(
-            "event_code",
-            format!("{} is not a status code (1, 3, 4, 6, 8, 9, 10, 11)", report.event_code),
-        ));
+        return Err(("event_code", format!("{} is not a status code (1, 3, 4, 6, 8, 9, 10, 11)", report.event_code)));
     }
     if (report.event_code == COMPLETED) != report.result_type.is_some() {
-        return Err(BadRequest::field(
-            "result_type",
-            "a completion (11) carries its result type, and only a completion does",
-        ));
+        return Err(("result_type", "a completion (11) carries its result type, and only a completion does".into()));
     }
     if report.event_code == RECEIVED && report.case_version == 1 && report.applicant.is_none() {
-        return Err(BadRequest::field("applicant", "a new case's receipt (1) names the applicant"));
+        return Err(("applicant", "a new case's receipt (1) names the applicant".into()));
     }
     if report.event_time <= 0 || report.matter_version < 1 || report.case_version < 1 {
-        return Err(BadRequest::field("event_time", "event_time, matter_version and case_version must be positive"));
+        return Err(("event_time", "event_time, matter_version and case_version must be positive".into()));
     }
     Ok(())
 }
 
+/// Takes a batch of status reports, each once by its id; refuses the bad ones alone.
 async fn take_status(
     State(sim): State<Arc<Simulator>>,
     method: Method,
@@ -190,30 +196,43 @@ async fn take_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (faults, report) = match sim.gate.admit_json::<CaseStatus>(&method, &uri, &headers, &body, check_status).await {
+    let (faults, batch) = match sim.gate.admit_json::<StatusBatch>(&method, &uri, &headers, &body, check_batch).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
-    sim.counters.lock().expect("stats lock").status_calls += 1;
-    let fresh = match sim.first_time(&headers) {
-        Ok(fresh) => fresh,
-        Err(bad) => return sim.gate.reject(bad),
-    };
-    if fresh {
+    let mut results = Vec::with_capacity(batch.reports.len());
+    let (mut fresh, mut replays) = (0, 0);
+    {
         let mut store = sim.store.lock().expect("store lock");
-        let case = store.cases.entry(report.case_number.clone()).or_default();
-        // Reports may come in any order; the case's status is that of its newest event.
-        let at =
-            case.reports.partition_point(|r| (r.event_time, r.event_code) <= (report.event_time, report.event_code));
-        case.reports.insert(at, report);
-        let newest = case.reports.last().expect("just inserted");
-        (case.status, case.result_type) = (newest.event_code, newest.result_type.clone());
-        sim.counters.lock().expect("stats lock").reports += 1;
-    } else {
-        sim.counters.lock().expect("stats lock").replays += 1;
+        for (position, report) in batch.reports.into_iter().enumerate() {
+            let mut result =
+                StatusResult { report_id: report.report_id.clone(), duplicate: false, error: None, field: None };
+            if let Err((field, error)) = check_status(&report) {
+                (result.error, result.field) = (Some(error), Some(format!("reports[{position}].{field}")));
+            } else if !store.keys.insert(report.report_id.clone()) {
+                result.duplicate = true;
+                replays += 1;
+            } else {
+                let case = store.cases.entry(report.case_number.clone()).or_default();
+                // Reports may come in any order; the case's status is that of its newest event.
+                let at = case
+                    .reports
+                    .partition_point(|r| (r.event_time, r.event_code) <= (report.event_time, report.event_code));
+                case.reports.insert(at, report);
+                let newest = case.reports.last().expect("just inserted");
+                (case.status, case.result_type) = (newest.event_code, newest.result_type.clone());
+                fresh += 1;
+            }
+            results.push(result);
+        }
     }
-    let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
-    sim.gate.answer(&faults, status, Received { duplicate: !fresh })
+    {
+        let mut counters = sim.counters.lock().expect("stats lock");
+        counters.status_calls += 1;
+        counters.reports += fresh;
+        counters.replays += replays;
+    }
+    sim.gate.answer(&faults, StatusCode::OK, StatusResults { results })
 }
 
 async fn take_review(
