@@ -42,20 +42,41 @@ pub trait BatchHandler: Send + Sync {
     async fn handle(&self, batch: &[Delivery]) -> anyhow::Result<Vec<Rejected>>;
 }
 
+/// How many messages a handler is given at once: `usual`, and more while the group is behind.
+/// Each batch that fills its limit doubles the next one's, up to `behind`; the first that does
+/// not restores `usual`. A short transaction keeps a counter's wait for SQLite's writer short,
+/// and a backlog is still worked off in large ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimit {
+    pub usual: usize,
+    pub behind: usize,
+}
+
+impl BatchLimit {
+    /// The limit after a batch of `taken` messages under `limit`.
+    fn next(self, limit: usize, taken: usize) -> usize {
+        if taken >= limit {
+            (limit * 2).min(self.behind.max(self.usual))
+        } else {
+            self.usual
+        }
+    }
+}
+
 /// Consumes `topics` in consumer group `group` until `shutdown`.
 pub async fn run_consumer(
     bus: Arc<Bus>,
     group: String,
     topics: Vec<String>,
     handler: Arc<dyn BatchHandler>,
-    max_batch: usize,
+    batch_limit: BatchLimit,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let consumer = OffRuntimeDrop::new(bus.consumer(&group, &topic_refs)?);
     let resets = bus.resets().register(&group);
     let dead_letters = DeadLetters { bus: bus.clone(), producer: OnceCell::new(), group };
-    let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), max_batch, resets, &shutdown).await;
+    let outcome = consume(&bus, &consumer, &dead_letters, handler.as_ref(), batch_limit, resets, &shutdown).await;
     // Leave the group and flush while the broker is still there.
     consumer.close().await;
     if let Some(producer) = dead_letters.producer.into_inner() {
@@ -69,12 +90,13 @@ async fn consume(
     consumer: &StreamConsumer,
     dead_letters: &DeadLetters,
     handler: &dyn BatchHandler,
-    max_batch: usize,
+    batch_limit: BatchLimit,
     mut resets: mpsc::Receiver<ResetRequest>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let group = &dead_letters.group;
     let retry = RetryPolicy::default();
+    let mut limit = batch_limit.usual.max(1);
     'batches: loop {
         let first = tokio::select! {
             message = consumer.recv() => message,
@@ -85,12 +107,13 @@ async fn consume(
             _ = shutdown.cancelled() => return Ok(()),
         };
         let mut messages = vec![first];
-        while messages.len() < max_batch {
+        while messages.len() < limit {
             match consumer.recv().now_or_never() {
                 Some(message) => messages.push(message),
                 None => break,
             }
         }
+        limit = batch_limit.next(limit, messages.len());
         let mut batch = Vec::with_capacity(messages.len());
         let mut positions = Vec::with_capacity(messages.len());
         for message in &messages {
@@ -221,5 +244,24 @@ impl DeadLetters {
             .await
             .map_err(|(error, _)| anyhow::anyhow!("sending to {DEAD_LETTER_TOPIC}: {error}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchLimit;
+
+    #[test]
+    fn a_group_behind_takes_larger_batches_until_it_has_caught_up() {
+        let limits = BatchLimit { usual: 32, behind: 256 };
+        let mut limit = limits.usual;
+        let mut seen = Vec::new();
+        for taken in [32, 64, 128, 256, 256, 100, 5] {
+            limit = limits.next(limit, taken.min(limit));
+            seen.push(limit);
+        }
+        assert_eq!(seen, [64, 128, 256, 256, 256, 32, 32]);
+        let fixed = BatchLimit { usual: 256, behind: 32 };
+        assert_eq!(fixed.next(256, 256), 256, "never below the usual limit");
     }
 }

@@ -22,7 +22,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-pub use consumer::{run_consumer, BatchHandler, Delivery, Rejected};
+pub use consumer::{run_consumer, BatchHandler, BatchLimit, Delivery, Rejected};
 pub use offsets::{GroupResets, PartitionOffset, ResetError, ResetTo};
 pub use outbox::{run_relay, Effect, Outbox, OutboxMessage, OutboxStore, RelayEnd};
 pub use retry::RetryPolicy;
@@ -44,7 +44,7 @@ pub struct BusConfig {
     pub fetch_wait_ms: Option<u32>,
     /// Most a consumer holds fetched ahead of its handler, in KiB; empty: 1024. librdkafka's
     /// own default (64 MiB) is held by every consumer group apart, so a backlog was held
-    /// once per group reading its topic, while a handler takes at most `consumers.max_batch`.
+    /// once per group reading its topic, while a handler takes a batch at a time.
     pub prefetch_kbytes: Option<u32>,
     /// Consumed messages each partition keeps behind the slowest consumer group listed for its
     /// topic; older ones are deleted (DeleteRecords). Empty: 100 with the embedded broker,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use bus::{run_consumer, run_relay, BatchHandler, Bus, Outbox, OutboxStore, RelayEnd};
+use bus::{run_consumer, run_relay, BatchHandler, BatchLimit, Bus, Outbox, OutboxStore, RelayEnd};
 use connectors::bank::inbound::StatementSource;
 use connectors::connector::{ConnectorConfig as _, Ports};
 use connectors::ecert::inbound::CertificateLookup;
@@ -80,7 +80,7 @@ impl Hub {
         tasks.spawn(outbox_task);
         let outbox: Arc<dyn Outbox> = Arc::new(outbox);
         let subject_key = reference.get().subject_key.clone();
-        // Each consumer group with its handler and the most events it takes a batch.
+        // Each consumer group with its handler and the events it usually takes a batch.
         let max_batch = config.consumers.max_batch;
         let mut consumers: Vec<(&str, Arc<dyn BatchHandler>, usize)> = HUB_CONSUMERS
             .iter()
@@ -188,14 +188,15 @@ impl Hub {
                 catalogue::sync_every(sync.clone(), every, stop)
             }));
         }
-        for (group, handler, max_batch) in consumers {
+        for (group, handler, usual) in consumers {
             let topics: Vec<String> = catalogue.topics_read_by(group).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");
             }
+            let limit = BatchLimit { usual, behind: config.consumers.max_batch_behind };
             let (bus, group, stop) = (bus.clone(), group.to_string(), shutdown.clone());
             tasks.spawn(async move {
-                if let Err(error) = run_consumer(bus, group.clone(), topics, handler, max_batch, stop).await {
+                if let Err(error) = run_consumer(bus, group.clone(), topics, handler, limit, stop).await {
                     tracing::error!(%error, group, "consumer stopped");
                 }
             });

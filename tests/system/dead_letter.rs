@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{run_consumer, Bus, BusConfig};
+use bus::{run_consumer, BatchLimit, Bus, BusConfig};
 use contracts::catalogue::DEAD_LETTER_TOPIC;
 use contracts::{CaseArchived, Catalogue, Event};
 use hub::app::cases::CaseProcessor;
@@ -65,8 +65,14 @@ async fn poison_messages_are_dead_lettered_and_consumption_goes_on() {
         store: store.clone(),
         reference: CurrentReference::new(Reference::builtin()),
     });
-    let consumer =
-        tokio::spawn(run_consumer(bus.clone(), GROUP.into(), vec![TOPIC.into()], processor, 64, shutdown.clone()));
+    let consumer = tokio::spawn(run_consumer(
+        bus.clone(),
+        GROUP.into(),
+        vec![TOPIC.into()],
+        processor,
+        BatchLimit { usual: 64, behind: 64 },
+        shutdown.clone(),
+    ));
 
     // Consumption went on past the poison: the real application was applied (to its case,
     // already examined when it was opened: nothing more to do).

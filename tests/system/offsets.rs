@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bus::{run_consumer, BatchHandler, Bus, BusConfig, Delivery, Rejected, ResetError, ResetTo};
+use bus::{run_consumer, BatchHandler, BatchLimit, Bus, BusConfig, Delivery, Rejected, ResetError, ResetTo};
 use contracts::{CaseArchived, Catalogue, Event};
 use rdkafka::producer::FutureRecord;
 use tokio::sync::watch;
@@ -96,7 +96,7 @@ async fn a_running_group_is_moved_back_forward_and_to_an_instant() {
         GROUP.into(),
         vec![TOPIC.into()],
         recorder.clone(),
-        64,
+        BatchLimit { usual: 64, behind: 64 },
         shutdown.clone(),
     ));
 
