@@ -73,15 +73,14 @@ where
             let call = call(event);
             calls.push(async move { (index, call.await) });
         }
-        let mut outcomes: Vec<_> = stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await;
-        outcomes.sort_unstable_by_key(|(index, _)| *index);
-        outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+        stream::iter(calls).buffer_unordered(concurrency.max(1)).collect().await
     })
     .await
 }
 
 /// [`apply_outbound`] for a counterpart that takes several requests in one call: `calls` is
-/// given every request of the batch not yet applied and answers one outcome for each, in order.
+/// given every request of the batch not yet applied and answers one outcome for each, with the
+/// request's position among them, in any order.
 pub async fn apply_outbound_together<'a, F, Fut>(
     control: &ConnectorControl,
     outbox: &dyn Outbox,
@@ -90,7 +89,7 @@ pub async fn apply_outbound_together<'a, F, Fut>(
 ) -> anyhow::Result<Vec<Rejected>>
 where
     F: FnOnce(Vec<&'a Event>) -> Fut,
-    Fut: Future<Output = Vec<Outcome>>,
+    Fut: Future<Output = Vec<(usize, Outcome)>>,
 {
     control.until_running().await;
     let consumer = control.name();
@@ -102,24 +101,24 @@ where
         .filter(|(_, delivery)| skip.insert(delivery.event.event_id().to_string()))
         .map(|(index, delivery)| (index, &delivery.event))
         .unzip();
-    let outcomes = calls(requests.clone()).await;
+    let mut outcomes = calls(requests).await;
+    outcomes.sort_unstable_by_key(|(position, _)| *position);
     anyhow::ensure!(
-        outcomes.len() == requests.len(),
-        "{consumer}: {} outcomes for {} requests",
-        outcomes.len(),
-        requests.len()
+        outcomes.iter().map(|(position, _)| *position).eq(0..indexes.len()),
+        "{consumer}: the outcomes do not answer each of the {} requests once",
+        indexes.len()
     );
-    if let Some(reason) = outcomes.iter().find_map(|outcome| outcome.unreachable.clone()) {
+    if let Some(reason) = outcomes.iter().find_map(|(_, outcome)| outcome.unreachable.clone()) {
         control.raise_incident(&reason);
         anyhow::bail!("{consumer}: counterpart unreachable past the retry policy: {reason}");
     }
     let mut rejected = Vec::new();
     let mut effects = Vec::with_capacity(outcomes.len());
-    for ((index, event), outcome) in indexes.into_iter().zip(requests).zip(outcomes) {
+    for (index, (_, outcome)) in indexes.into_iter().zip(outcomes) {
         if let Some(reason) = outcome.refused {
             rejected.push(Rejected { index, reason });
         }
-        effects.push(Effect { source_event_id: event.event_id().to_string(), events: outcome.events });
+        effects.push(Effect { source_event_id: batch[index].event.event_id().to_string(), events: outcome.events });
     }
     outbox.apply_all(consumer, &effects).await?;
     control.applied();

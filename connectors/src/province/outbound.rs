@@ -78,9 +78,9 @@ impl ProvinceOutbound {
         Ok(ProvinceOutbound { config, client, outbox, control, cases, subject_key })
     }
 
-    /// Every request's outcome, in order: the status steps go up `MAX_REPORTS_PER_CALL` a call,
-    /// the reviews one a call, several calls at once.
-    async fn outcomes(&self, requests: Vec<&Event>, facts: &HashMap<String, CaseFacts>) -> Vec<Outcome> {
+    /// Every request's outcome with its position: the status steps go up `MAX_REPORTS_PER_CALL`
+    /// a call, the reviews one a call, several calls at once.
+    async fn outcomes(&self, requests: Vec<&Event>, facts: &HashMap<String, CaseFacts>) -> Vec<(usize, Outcome)> {
         let mut answered = Vec::with_capacity(requests.len());
         let (mut steps, mut reviews) = (Vec::new(), Vec::new());
         for (index, event) in requests.into_iter().enumerate() {
@@ -107,8 +107,7 @@ impl ProvinceOutbound {
         }
         let called: Vec<_> = stream::iter(calls).buffer_unordered(self.config.concurrency.max(1)).collect().await;
         answered.extend(called.into_iter().flatten());
-        answered.sort_unstable_by_key(|(index, _)| *index);
-        answered.into_iter().map(|(_, outcome)| outcome).collect()
+        answered
     }
 
     /// Reports the steps in one call; answers each step's outcome with its place in the batch.
