@@ -1290,14 +1290,15 @@ async fn stats(State(state): State<CasesState>) -> ApiResult<Json<Value>> {
 
 /// Review statistics (好差评) per service point and per department.
 async fn review_stats(State(state): State<CasesState>) -> ApiResult<Json<Value>> {
-    let reviews = state.store.events_of_kind("ReviewSubmitted", 1_000_000).await?;
+    let tally = state.store.tally_events("ReviewSubmitted", &["service_point", "department_code", "grade"]).await?;
     let mut by_point: BTreeMap<String, ReviewTally> = BTreeMap::new();
     let mut by_department: BTreeMap<String, ReviewTally> = BTreeMap::new();
-    for review in reviews {
-        let Ok(Event::ReviewSubmitted(review)) = serde_json::from_value::<Event>(review) else { continue };
-        by_point.entry(review.service_point.clone()).or_default().add(review.grade);
-        if let Some(department) = &review.department_code {
-            by_department.entry(department.clone()).or_default().add(review.grade);
+    for (values, count) in tally {
+        let [point, department, grade] = values.as_slice() else { continue };
+        let (Ok(grade), Ok(count)) = (grade.parse(), u32::try_from(count)) else { continue };
+        by_point.entry(point.clone()).or_default().add(grade, count);
+        if !department.is_empty() {
+            by_department.entry(department.clone()).or_default().add(grade, count);
         }
     }
     let reference = state.reference.get();
@@ -1325,11 +1326,14 @@ struct ReviewTally {
 }
 
 impl ReviewTally {
-    fn add(&mut self, grade: i32) {
+    /// Counts `count` reviews of `grade`.
+    fn add(&mut self, grade: i32, count: u32) {
         let Some(slot) = usize::try_from(grade - 1).ok().filter(|i| *i < 5) else { return };
-        self.grades[slot] += 1;
-        self.reviews += 1;
-        self.bad += u32::from(hub_core::case::BAD_GRADES.contains(&grade));
+        self.grades[slot] += count;
+        self.reviews += count;
+        if hub_core::case::BAD_GRADES.contains(&grade) {
+            self.bad += count;
+        }
         let total: u32 = self.grades.iter().zip(1..).map(|(n, g)| n * g).sum();
         self.average = f64::from(total) / f64::from(self.reviews);
     }

@@ -120,8 +120,8 @@ async fn exposition(probe: &Probe) -> anyhow::Result<String> {
         .collect();
     let mut warnings: BTreeMap<String, i64> =
         ["warning", "yellow", "red"].into_iter().map(|level| (level.to_string(), 0)).collect();
-    for warning in probe.store.events_of_kind("DeadlineWarning", i64::MAX).await? {
-        *warnings.entry(warning["level"].as_str().unwrap_or("unknown").to_string()).or_default() += 1;
+    for (mut level, count) in probe.store.tally_events("DeadlineWarning", &["level"]).await? {
+        *warnings.entry(level.remove(0)).or_default() += count;
     }
     let dead_letters = probe.bus.message_count(DEAD_LETTER_TOPIC).await?;
     let mut lag = BTreeMap::new();

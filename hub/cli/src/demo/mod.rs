@@ -1086,11 +1086,8 @@ enum Review {
 
 /// The reviews recorded, by channel.
 async fn reviews_by_channel(store: &hub::store::Store) -> anyhow::Result<BTreeMap<String, usize>> {
-    let mut by_channel = BTreeMap::new();
-    for review in store.events_of_kind("ReviewSubmitted", 1_000_000).await? {
-        *by_channel.entry(review["channel"].as_str().unwrap_or_default().to_string()).or_default() += 1;
-    }
-    Ok(by_channel)
+    let tally = store.tally_events("ReviewSubmitted", &["channel"]).await?;
+    Ok(tally.into_iter().map(|(mut channel, count)| (channel.remove(0), count as usize)).collect())
 }
 
 /// The stages of a case's life whose duration the summary reports, as pairs of event kinds.
@@ -1113,15 +1110,22 @@ pub async fn stage_latencies(store: &hub::store::Store, until: i64) -> anyhow::R
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let firsts = store.first_event_times(&kinds, until).await?;
     let column = |kind: &str| kinds.iter().position(|k| *k == kind).expect("every stage's kinds are asked for");
+    let columns: Vec<(usize, usize)> = STAGES.iter().map(|(_, from, to)| (column(from), column(to))).collect();
+    let mut durations: Vec<Vec<f64>> = vec![Vec::new(); STAGES.len()];
+    store
+        .each_case_first_times(&kinds, until, |case| {
+            for (stage, (from, to)) in columns.iter().enumerate() {
+                if let (Some(from), Some(to)) = (case[*from], case[*to]) {
+                    durations[stage].push((to - from) as f64);
+                }
+            }
+        })
+        .await?;
     Ok(STAGES
         .iter()
-        .filter_map(|(name, from, to)| {
-            let (from, to) = (column(from), column(to));
-            let durations = firsts.iter().filter_map(|case| Some((case[to]? - case[from]?) as f64)).collect();
-            Some((name.to_string(), Percentiles::of(durations)?))
-        })
+        .zip(durations)
+        .filter_map(|((name, _, _), durations)| Some((name.to_string(), Percentiles::of(durations)?)))
         .collect())
 }
 

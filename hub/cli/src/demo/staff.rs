@@ -104,7 +104,7 @@ impl Staff {
                 if action.starts_with("rectifications/") {
                     return Ok((Role::Supervisor, None));
                 }
-                let case = self.store.case(case_number).await?.map(|record| record.case);
+                let case = self.store.snapshot(case_number).await?;
                 match (action, case) {
                     ("opinions", _) => decider(&field("department_code").unwrap_or_default()),
                     (action, Some(case)) if DECIDERS_ACTIONS.contains(&action) => {
@@ -125,7 +125,7 @@ impl Staff {
             ["decisions"] => {
                 let first = body.and_then(|body| body["decisions"][0]["case_number"].as_str()).unwrap_or_default();
                 let department =
-                    self.store.case(first).await?.and_then(|record| record.case.department_code).unwrap_or_default();
+                    self.store.snapshot(first).await?.and_then(|case| case.department_code).unwrap_or_default();
                 decider(&department)
             }
             ["approvals"] => {
