@@ -178,7 +178,6 @@ impl Hub {
                 bus::trim::trim_every(trim_bus.clone(), keep, Duration::from_secs(5), stop)
             }));
         }
-        tasks.spawn(crate::memory::give_back_every(crate::memory::TRIM_EVERY, shutdown.clone()));
         let every = Duration::from_secs(1);
         tasks.spawn(catalogue::follow_stored(store.clone(), reference.clone(), every, shutdown.clone()));
         if config.province.catalogue_sync_seconds > 0 {

@@ -5,8 +5,7 @@ use std::time::Duration;
 use clap::Parser as _;
 use hub_cli::commands::{run, Cli};
 
-// The system allocator: the hub runs for months, and mimalloc held freed memory resident (a
-// 20 000-case demo peaked at 591 MB with it, 369 MB without; see issue 23's note).
+// The allocator is jemalloc, declared in the hub library (hub/src/memory.rs).
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -169,11 +169,7 @@ fn encode_figures(figures: Figures) -> anyhow::Result<String> {
     if let Some(bytes) = figures.heap_in_use {
         let heap = Gauge::<i64>::default();
         heap.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-        registry.register(
-            "hub_heap_in_use_bytes",
-            "This process's heap allocated and not yet freed (freed memory goes back to the system every 10 s)",
-            heap,
-        );
+        registry.register("hub_heap_in_use_bytes", "This process's heap allocated and not yet freed", heap);
     }
     if let Some(held) = figures.writer_held {
         let seconds = Counter::<f64, AtomicU64>::default();
