@@ -247,27 +247,20 @@ impl Ledger {
     /// Signs a checkpoint over every entry held, unless the newest one already covers them;
     /// answers the newest checkpoint either way (None for an empty ledger).
     pub async fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
-        Ok(self.checkpoint_with_hashes().await?.map(|(checkpoint, _)| checkpoint))
-    }
-
-    /// The newest checkpoint, signed now if the ledger grew since the last, with the hashes of
-    /// the entries it covers.
-    async fn checkpoint_with_hashes(&self) -> anyhow::Result<Option<(Checkpoint, Vec<Hash>)>> {
         let _turn = self.appending.lock().await;
         // Under the ledger's lock: no instance appends or archives between reading and signing.
         let mut tx = self.store.begin().await?;
         tx.lock_ledger().await?;
-        let (first_seq, hashes) = self.store.ledger_hashes().await?;
-        if hashes.is_empty() {
+        let Some((first_seq, size)) = self.store.ledger_bounds().await? else {
             return Ok(None);
-        }
-        let size = first_seq + hashes.len() as i64 - 1;
+        };
         if let Some(newest) =
             self.store.newest_checkpoint().await?.filter(|c| (c.first_seq, c.size) == (first_seq, size))
         {
-            return Ok(Some((newest, hashes)));
+            return Ok(Some(newest));
         }
-        let checkpoint = Checkpoint::sign(&self.key, first_seq, &hashes, now_ms());
+        let tree = self.store.ledger_tree(first_seq, size).await?;
+        let checkpoint = Checkpoint::over(&self.key, first_seq, &tree, now_ms());
         // Kept and published together (outbox): the bureau's copy on the topic never misses one.
         let published = LedgerCheckpointSigned {
             event_id: hub_core::ids::ledger_checkpoint(checkpoint.size),
@@ -284,7 +277,7 @@ impl Ledger {
         tx.enqueue(&[published.into()]).await?;
         tx.commit().await?;
         tracing::info!(size = checkpoint.size, root = hex::encode(checkpoint.merkle_root), "ledger checkpoint signed");
-        Ok(Some((checkpoint, hashes)))
+        Ok(Some(checkpoint))
     }
 
     /// Records that the hub started, with a digest of each section of its configuration, so
@@ -427,9 +420,11 @@ impl Ledger {
         let Some(last) = entries.last() else {
             return Ok(None);
         };
-        let (checkpoint, hashes) =
-            self.checkpoint_with_hashes().await?.context("the ledger emptied while exporting")?;
-        let proof = inclusion_proof(checkpoint.first_seq, &hashes, last.seq)
+        let checkpoint = self.checkpoint().await?.context("the ledger emptied while exporting")?;
+        let proof = self
+            .covered_hashes(&checkpoint)
+            .await?
+            .and_then(|hashes| inclusion_proof(checkpoint.first_seq, &hashes, last.seq))
             .with_context(|| format!("entry {} was archived while exporting", last.seq))?;
         Ok(Some(ExportBundle { from_ms, until_ms, entries, last_entry_proof: proof, checkpoint }))
     }
@@ -440,18 +435,27 @@ impl Ledger {
         let Some(checkpoint) = self.store.newest_checkpoint().await? else {
             return Ok(None);
         };
-        let (first_seq, hashes) = self.store.ledger_hashes().await?;
-        if first_seq != checkpoint.first_seq {
+        let Some(covered) = self.covered_hashes(&checkpoint).await? else {
             return Ok(None);
-        }
-        let covered = &hashes[..(checkpoint.entries() as usize).min(hashes.len())];
+        };
         let (Some(proof), Some(entry)) =
-            (inclusion_proof(first_seq, covered, seq), self.store.ledger_rows(seq, 1).await?.pop())
+            (inclusion_proof(checkpoint.first_seq, &covered, seq), self.store.ledger_rows(seq, 1).await?.pop())
         else {
             return Ok(None);
         };
         let entry = ProvenEntry { body: String::from_utf8(entry.body)?, previous_hash: entry.previous_hash };
         Ok(Some(EntryProof { entry, proof, checkpoint }))
+    }
+
+    /// The hashes of the entries `checkpoint` covers, to walk a proof in; None once some of
+    /// them were archived.
+    async fn covered_hashes(&self, checkpoint: &Checkpoint) -> anyhow::Result<Option<Vec<Hash>>> {
+        let (first_seq, mut hashes) = self.store.ledger_hashes().await?;
+        if first_seq != checkpoint.first_seq {
+            return Ok(None);
+        }
+        hashes.truncate(checkpoint.entries() as usize);
+        Ok(Some(hashes))
     }
 }
 

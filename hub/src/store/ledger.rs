@@ -7,7 +7,7 @@ use sqlx::Row as _;
 
 use super::{now_ms, Backend, Param, Params, Store, StoreTx, ROWS_PER_STATEMENT};
 use hub_core::anomaly::Alert;
-use hub_core::ledger::{seal, Checkpoint, Entry, Hash, Record, SearchColumns, StoredEntry, GENESIS};
+use hub_core::ledger::{seal, Checkpoint, Entry, Hash, MerkleRoot, Record, SearchColumns, StoredEntry, GENESIS};
 
 /// Rows read per round trip when walking the whole ledger.
 pub const LEDGER_PAGE: i64 = 1_000;
@@ -291,27 +291,45 @@ impl Store {
         Ok(())
     }
 
-    /// The first entry held and the hash of every held entry, in order, read a page at a time
-    /// without the bodies (on SQLite from their own index): what a checkpoint's Merkle tree is
-    /// built from.
+    /// The first entry held and the hash of every held entry, in order: what a proof of
+    /// inclusion is walked in.
     pub async fn ledger_hashes(&self) -> anyhow::Result<(i64, Vec<Hash>)> {
+        let (first, last) = self.ledger_bounds().await?.unwrap_or((1, 0));
+        // Sized once: a million hashes grown by doubling would fault in fresh pages each time.
+        let mut hashes = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or_default());
+        self.each_ledger_hash_page(first, last, |page| hashes.extend_from_slice(page)).await?;
+        Ok((first, hashes))
+    }
+
+    /// The Merkle root over entries `first` to `last`, built a page at a time without holding
+    /// the hashes: what a checkpoint signs.
+    pub async fn ledger_tree(&self, first: i64, last: i64) -> anyhow::Result<MerkleRoot> {
+        let mut tree = MerkleRoot::default();
+        self.each_ledger_hash_page(first, last, |page| tree.push(page)).await?;
+        anyhow::ensure!(tree.count() as i64 == last - first + 1, "the ledger has gaps between {first} and {last}");
+        Ok(tree)
+    }
+
+    /// The hashes of entries `first` to `last`, in order, a page at a time, read without the
+    /// bodies (on SQLite from their own index).
+    async fn each_ledger_hash_page(&self, first: i64, last: i64, mut visit: impl FnMut(&[Hash])) -> anyhow::Result<()> {
         let sql = match self.backend {
             Backend::Sqlite => {
                 "SELECT group_concat(hash, '') FROM (SELECT hash FROM ledger_entries INDEXED BY ledger_entries_hashes WHERE seq >= $1 AND seq < $2 ORDER BY seq)"
             }
             Backend::Postgres => "SELECT string_agg(hash, '' ORDER BY seq) FROM ledger_entries WHERE seq >= $1 AND seq < $2",
         };
-        let (first, last) = self.ledger_bounds().await?.unwrap_or((1, 0));
-        // Sized once: a million hashes grown by doubling would fault in fresh pages each time.
-        let mut hashes = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or_default());
+        let mut page = Vec::new();
         for from in (first..=last).step_by(LEDGER_PAGE as usize) {
             let joined: Option<String> =
                 sqlx::query(sql).bind(from).bind(from + LEDGER_PAGE).fetch_one(&self.reads).await?.get(0);
             let bytes = hex::decode(joined.unwrap_or_default()).context("a ledger hash is not hex")?;
             anyhow::ensure!(bytes.len() % 32 == 0, "a ledger hash is not 32 bytes");
-            hashes.extend(bytes.chunks_exact(32).map(|hash| Hash::try_from(hash).expect("chunks of 32")));
+            page.clear();
+            page.extend(bytes.chunks_exact(32).map(|hash| Hash::try_from(hash).expect("chunks of 32")));
+            visit(&page);
         }
-        Ok((first, hashes))
+        Ok(())
     }
 
     /// Every checkpoint, oldest first.
