@@ -40,9 +40,11 @@ mod tests {
     #[test]
     fn the_options_are_read_at_start() {
         assert!(tikv_jemalloc_ctl::opt::background_thread::read().expect("jemalloc answers"));
-        let arenas = tikv_jemalloc_ctl::arenas::narenas::read().expect("jemalloc answers") as usize;
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert!(arenas <= cpus + 1, "{arenas} arenas on {cpus} CPUs");
+        // SAFETY: `opt.percpu_arena` is one of jemalloc's string options, a pointer to a
+        // static NUL-terminated name.
+        let arenas = unsafe { tikv_jemalloc_ctl::raw::read_str(b"opt.percpu_arena\0") }.expect("jemalloc answers");
+        let arenas = std::ffi::CStr::from_bytes_until_nul(arenas).expect("a C string").to_string_lossy();
+        assert_eq!(arenas, "percpu", "one arena a CPU");
     }
 
     #[test]

@@ -450,12 +450,12 @@ impl Ledger {
     /// The hashes of the entries `checkpoint` covers, to walk a proof in; None once some of
     /// them were archived.
     async fn covered_hashes(&self, checkpoint: &Checkpoint) -> anyhow::Result<Option<Vec<Hash>>> {
-        let (first_seq, mut hashes) = self.store.ledger_hashes().await?;
-        if first_seq != checkpoint.first_seq {
-            return Ok(None);
+        match self.store.ledger_bounds().await? {
+            Some((first, last)) if first == checkpoint.first_seq && last >= checkpoint.size => {
+                Ok(Some(self.store.ledger_hashes(first, checkpoint.size).await?))
+            }
+            _ => Ok(None),
         }
-        hashes.truncate(checkpoint.entries() as usize);
-        Ok(Some(hashes))
     }
 }
 

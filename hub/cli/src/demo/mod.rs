@@ -117,6 +117,9 @@ pub struct DemoRun {
     bank_url: String,
     /// The SMS gateway (simulator): the applicants' phones, which read and answer the texts.
     sms_url: String,
+    /// A resumed demo whose gateway simulator is its own: texts the killed run's gateway took
+    /// died with it, so their applicants come to the counter instead.
+    gateway_forgot_earlier_texts: bool,
     /// What the demo does with each case, by case number.
     profiles: std::sync::Mutex<HashMap<String, Profile>>,
     /// Fee orders the applicants have paid at the bank.
@@ -243,6 +246,7 @@ impl DemoRun {
         } else {
             None
         };
+        let gateway_forgot_earlier_texts = options.resume && sms_simulator.is_some();
         let hub = Hub::start(&config, listener).await?;
         let base = format!("http://{}", hub.api_address);
         let (postal_url, ecert_url, province_url) =
@@ -267,6 +271,7 @@ impl DemoRun {
             province_url,
             bank_url,
             sms_url,
+            gateway_forgot_earlier_texts,
             profiles: Default::default(),
             paid_orders: Default::default(),
             finished: Default::default(),
@@ -855,12 +860,15 @@ impl DemoRun {
     }
 
     /// The review invitation the applicant's phone received for `case`, once the gateway
-    /// delivered it; none when the case sent none (its result never reached the applicant).
+    /// delivered it; none when the case sent none (its result never reached the applicant) or
+    /// the gateway that took it was killed with an earlier run.
     async fn invitation(&self, case: &serde_json::Value) -> anyhow::Result<Option<serde_json::Value>> {
         let sent =
             case["texts"].as_array().into_iter().flatten().find(|t| t["template"] == hub_core::sms::REVIEW_INVITATION);
         let Some(message_id) = sent.and_then(|t| t["message_id"].as_str()) else { return Ok(None) };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let lost_with_earlier_gateway = self.gateway_forgot_earlier_texts && sent.is_some_and(|t| t["taken"] == true);
+        let wait = if lost_with_earlier_gateway { Duration::from_secs(5) } else { Duration::from_secs(60) };
+        let deadline = Instant::now() + wait;
         // The id holds slashes: one path segment, escaped.
         let mut lookup = reqwest::Url::parse(&format!("{}/admin/messages", self.sms_url))?;
         lookup.path_segments_mut().map_err(|()| anyhow::anyhow!("the gateway's address has no path"))?.push(message_id);
@@ -870,7 +878,13 @@ impl DemoRun {
                 let record: serde_json::Value = answer.error_for_status()?.json().await?;
                 return Ok(Some(record["message"].clone()));
             }
-            anyhow::ensure!(Instant::now() < deadline, "the review invitation {message_id} never reached the phone");
+            if Instant::now() >= deadline {
+                anyhow::ensure!(
+                    lost_with_earlier_gateway,
+                    "the review invitation {message_id} never reached the phone"
+                );
+                return Ok(None);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
