@@ -865,8 +865,10 @@ impl DemoRun {
     async fn invitation(&self, case: &serde_json::Value) -> anyhow::Result<Option<serde_json::Value>> {
         let sent =
             case["texts"].as_array().into_iter().flatten().find(|t| t["template"] == hub_core::sms::REVIEW_INVITATION);
-        let Some(message_id) = sent.and_then(|t| t["message_id"].as_str()) else { return Ok(None) };
-        let lost_with_earlier_gateway = self.gateway_forgot_earlier_texts && sent.is_some_and(|t| t["taken"] == true);
+        let Some((sent, message_id)) = sent.and_then(|t| Some((t, t["message_id"].as_str()?))) else {
+            return Ok(None);
+        };
+        let lost_with_earlier_gateway = self.gateway_forgot_earlier_texts && sent["taken"] == true;
         let wait = if lost_with_earlier_gateway { Duration::from_secs(5) } else { Duration::from_secs(60) };
         let deadline = Instant::now() + wait;
         // The id holds slashes: one path segment, escaped.
