@@ -2,6 +2,7 @@
 //! as data, `hub/data/calendar.toml`). Dates are days since 1970-01-01 in China Standard Time
 //! (UTC+8).
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use serde::Deserialize;
 
@@ -113,15 +114,31 @@ impl Calendar {
 }
 
 impl Calendar {
-    /// Working days in `(from, to]`; negative when `to` is before `from`.
+    /// Working days in `(from, to]`; negative when `to` is before `from`. Counted by weeks and
+    /// the calendar's exceptions in the span, not day by day: every open case asks it at every
+    /// deadline sweep and report.
     pub fn working_days_between(&self, from: i32, to: i32) -> i32 {
-        let count = |a: i32, b: i32| (a + 1..=b).filter(|d| self.is_working_day(*d)).count() as i32;
+        let count = |a: i32, b: i32| {
+            let span = (Bound::Excluded(a), Bound::Included(b));
+            let weekdays = weekdays_through(b) - weekdays_through(a);
+            let weekday_holidays = self.holidays.range(span).filter(|d| weekday(**d) < 5).count() as i32;
+            let worked_weekends = self.working_weekends.range(span).count() as i32;
+            weekdays - weekday_holidays + worked_weekends
+        };
         if to >= from {
             count(from, to)
         } else {
             -count(to, from)
         }
     }
+}
+
+/// Monday-to-Friday days from an arbitrary origin up to and including `day`: the difference of
+/// two is the weekdays between them.
+fn weekdays_through(day: i32) -> i32 {
+    // Days counted from the Monday of 1969-12-29, so that whole weeks hold five weekdays each.
+    let since_monday = day + 3;
+    5 * since_monday.div_euclid(7) + (since_monday.rem_euclid(7) + 1).min(5)
 }
 
 /// Minutes since midnight, China Standard Time, of an instant in milliseconds.
@@ -229,6 +246,25 @@ mod tests {
         assert_eq!(iso_date(calendar.add_working_days(day("2026-12-24"), 6)), "2027-01-04");
         // 2027 carries its statutory holidays until its arrangement is published.
         assert!(!calendar.is_working_day(day("2027-02-08")));
+    }
+
+    #[test]
+    fn counts_working_days_as_a_walk_over_the_days_would() {
+        let calendar = Calendar::builtin();
+        let walked = |from: i32, to: i32| (from + 1..=to).filter(|d| calendar.is_working_day(*d)).count() as i32;
+        // Across the 2026 holidays and make-up days, into 2027, and in uncovered years.
+        for from in (day("2025-12-20")..day("2027-02-20")).step_by(3).chain([0, -400, day("2031-06-01")]) {
+            for span in [0, 1, 2, 6, 7, 8, 13, 30, 61, 200] {
+                assert_eq!(
+                    calendar.working_days_between(from, from + span),
+                    walked(from, from + span),
+                    "{from}+{span}"
+                );
+                assert_eq!(calendar.working_days_between(from + span, from), -walked(from, from + span));
+            }
+        }
+        // National Day week: 2026-09-30 to 2026-10-10 holds 8 October, 9 October and Saturday 10 October.
+        assert_eq!(calendar.working_days_between(day("2026-09-30"), day("2026-10-10")), 3);
     }
 
     #[test]
