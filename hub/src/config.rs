@@ -140,6 +140,11 @@ pub struct ConsumerConfig {
     /// fell 33 000 messages behind in a 20 000-case demo (1 000 with 1 024, and 170 cases/s
     /// against 135: fewer turns of the writer for the same work).
     pub max_batch_behind: usize,
+    /// Most events any consumer applies in one transaction while people wait for SQLite's one
+    /// writer (a submission or a decision within the last second): a larger batch is applied
+    /// in slices of this many, so that a person waits behind one slice, not the whole batch
+    /// (0: never sliced).
+    pub slice_while_people_wait: usize,
 }
 
 impl Config {
@@ -195,7 +200,13 @@ impl Default for WorkflowConfig {
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        ConsumerConfig { max_batch: 32, notifier_max_batch: 256, audit_max_batch: 256, max_batch_behind: 1024 }
+        ConsumerConfig {
+            max_batch: 32,
+            notifier_max_batch: 256,
+            audit_max_batch: 256,
+            max_batch_behind: 1024,
+            slice_while_people_wait: 128,
+        }
     }
 }
 

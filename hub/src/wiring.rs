@@ -30,6 +30,7 @@ use crate::app::notifier::{self, Notifier};
 use crate::app::online_desk::OnlineDesk;
 use crate::app::reconciliation::Reconciler;
 use crate::app::reference::CurrentReference;
+use crate::app::sliced::Sliced;
 use crate::app::tokens::Tokens;
 use crate::config::Config;
 use crate::http;
@@ -40,6 +41,10 @@ use crate::store::{follow_pauses, keep_control_changes, Duty, Elections, Sharing
 /// application is examined in the one that opens its case), so no group reads the hub's own
 /// topics: they are for the systems around the hub. What comes back from outside does.
 pub const HUB_CONSUMERS: [&str; 1] = ["hub-delivery"];
+
+/// How recently a person must have waited for the writer for consumers to apply their batches
+/// in slices: at a counter's pace, the next is due within it.
+const PEOPLE_LATELY: Duration = Duration::from_secs(1);
 
 pub struct Hub {
     pub store: Store,
@@ -187,7 +192,14 @@ impl Hub {
                 catalogue::sync_every(sync.clone(), every, stop)
             }));
         }
+        let slice = config.consumers.slice_while_people_wait;
         for (group, handler, usual) in consumers {
+            let handler: Arc<dyn BatchHandler> = if slice == 0 {
+                handler
+            } else {
+                let store = store.clone();
+                Arc::new(Sliced { handler, slice, people_waiting: move || store.people_at_the_writer(PEOPLE_LATELY) })
+            };
             let topics: Vec<String> = catalogue.topics_read_by(group).map(|t| t.name.clone()).collect();
             if topics.is_empty() {
                 bail!("topics/catalogue.toml lists no topic for consumer group {group}");

@@ -13,5 +13,6 @@ pub mod online_desk;
 pub mod reconciliation;
 pub mod reference;
 pub mod reports;
+pub mod sliced;
 pub mod supervision;
 pub mod tokens;

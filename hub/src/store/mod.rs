@@ -146,6 +146,12 @@ impl Store {
         (self.backend == Backend::Sqlite).then(|| self.turns.held())
     }
 
+    /// Whether people wait for SQLite's one writer now or did within `lately` (never on
+    /// PostgreSQL, which has no one writer): background work then holds it in shorter turns.
+    pub fn people_at_the_writer(&self, lately: std::time::Duration) -> bool {
+        self.backend == Backend::Sqlite && self.turns.people_lately(lately)
+    }
+
     pub async fn begin_for(&self, waiting: Waiting) -> anyhow::Result<StoreTx<'_>> {
         let turn = match (self.backend, waiting) {
             (Backend::Sqlite, Waiting::Person) => Some(self.turns.for_person().await),

@@ -20,7 +20,6 @@ pub enum Waiting {
 /// stream of people's transactions it still moves.
 const BACKGROUND_PATIENCE: Duration = Duration::from_millis(50);
 
-#[derive(Default)]
 pub(super) struct WriterTurns {
     writer: Arc<Mutex<()>>,
     /// Background work waits here one at a time, so only one of them watches the writer.
@@ -29,6 +28,23 @@ pub(super) struct WriterTurns {
     released: Notify,
     /// Microseconds the writer has been held, for telling how busy it is.
     held_micros: AtomicU64,
+    /// When a person last got the writer, in microseconds since `since`.
+    person_served_micros: AtomicU64,
+    since: Instant,
+}
+
+impl Default for WriterTurns {
+    fn default() -> Self {
+        WriterTurns {
+            writer: Arc::default(),
+            background: Mutex::default(),
+            people_waiting: AtomicUsize::default(),
+            released: Notify::default(),
+            held_micros: AtomicU64::default(),
+            person_served_micros: AtomicU64::new(0),
+            since: Instant::now(),
+        }
+    }
 }
 
 /// The writer, for one transaction; the next waiting transaction gets it when this is dropped.
@@ -40,10 +56,13 @@ pub(super) struct Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let held = u64::try_from(self.taken.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.turns.held_micros.fetch_add(held, Ordering::Relaxed);
+        self.turns.held_micros.fetch_add(micros(self.taken.elapsed()), Ordering::Relaxed);
         self.turns.released.notify_one();
     }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl WriterTurns {
@@ -61,7 +80,18 @@ impl WriterTurns {
         let waiting = Counted(&self.people_waiting);
         let writer = self.writer.clone().lock_owned().await;
         drop(waiting);
+        self.person_served_micros.store(micros(self.since.elapsed()) + 1, Ordering::Relaxed);
         self.turn(writer)
+    }
+
+    /// Whether a person waits for the writer now or got it within `lately`.
+    pub(super) fn people_lately(&self, lately: Duration) -> bool {
+        if self.people_waiting.load(Ordering::SeqCst) > 0 {
+            return true;
+        }
+        // 0 until the first person; stored one more than the time served, so never 0 after.
+        let served = self.person_served_micros.load(Ordering::Relaxed);
+        served != 0 && micros(self.since.elapsed()).saturating_sub(served) < micros(lately)
     }
 
     fn turn(self: &Arc<Self>, writer: OwnedMutexGuard<()>) -> Turn {
@@ -132,6 +162,27 @@ mod tests {
         person.await.unwrap();
         background.await.unwrap();
         assert_eq!(*order.lock().unwrap(), ["person", "background"]);
+    }
+
+    #[tokio::test]
+    async fn tells_whether_people_came_to_the_writer_lately() {
+        let turns = Arc::new(WriterTurns::default());
+        let lately = Duration::from_millis(100);
+        assert!(!turns.people_lately(lately), "no one has come yet");
+        drop(turns.for_background().await);
+        assert!(!turns.people_lately(lately), "background work is not a person");
+        let held = turns.for_background().await;
+        let person = {
+            let turns = turns.clone();
+            tokio::spawn(async move { drop(turns.for_person().await) })
+        };
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(turns.people_lately(lately), "a person waiting counts however long ago they came");
+        drop(held);
+        person.await.unwrap();
+        assert!(turns.people_lately(lately));
+        tokio::time::sleep(lately).await;
+        assert!(!turns.people_lately(lately), "served more than 100 ms ago");
     }
 
     #[tokio::test]
