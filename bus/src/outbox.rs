@@ -256,32 +256,54 @@ async fn send_once(
     Ok(messages.len())
 }
 
+/// The least time between two marks of messages published. Every mark is a turn at SQLite's
+/// one writer, which the counters' answers queue behind; under load the acknowledgements that
+/// come in meanwhile are gathered into the next mark instead. A crash loses at most this much
+/// marking: those messages go again and consumers skip them.
+const MARK_EVERY: Duration = Duration::from_millis(50);
+
+/// A message's delivery as the relay waits on it: whether the broker took the message.
+trait Delivery: std::future::Future {
+    fn taken(outcome: Self::Output) -> Result<(), String>;
+}
+
+impl Delivery for DeliveryFuture {
+    fn taken(outcome: Self::Output) -> Result<(), String> {
+        match outcome {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((error, _))) => Err(error.to_string()),
+            Err(_) => Err("the producer was gone before the broker answered".to_string()),
+        }
+    }
+}
+
 /// Marks messages published as the broker acknowledges them, a batch at a time.
-async fn acknowledge_loop(
+async fn acknowledge_loop<D: Delivery>(
     store: &dyn OutboxStore,
     in_flight: &Mutex<InFlight>,
-    mut acknowledgements: mpsc::Receiver<Sent>,
+    mut acknowledgements: mpsc::Receiver<(i64, D)>,
 ) {
     let retry = RetryPolicy::default();
+    let mut next_mark = tokio::time::Instant::now();
     while let Some(first) = acknowledgements.recv().await {
         let mut batch = vec![first];
         while batch.len() < RELAY_BATCH {
-            match acknowledgements.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+            tokio::select! {
+                biased;
+                next = acknowledgements.recv() => match next {
+                    Some(next) => batch.push(next),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(next_mark) => break,
             }
         }
         let mut failed = Vec::new();
         let mut delivered = Vec::with_capacity(batch.len());
         for (id, delivery) in batch {
-            match delivery.await {
-                Ok(Ok(_)) => delivered.push(id),
-                Ok(Err((error, _))) => {
+            match D::taken(delivery.await) {
+                Ok(()) => delivered.push(id),
+                Err(error) => {
                     tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again");
-                    failed.push(id);
-                }
-                Err(_) => {
-                    tracing::debug!(id, "producer gone before acknowledging");
                     failed.push(id);
                 }
             }
@@ -293,12 +315,69 @@ async fn acknowledge_loop(
             tokio::time::sleep(retry.delay(failures)).await;
         }
         in_flight.lock().expect("in-flight lock").settle(&delivered, &failed);
+        next_mark = tokio::time::Instant::now() + MARK_EVERY;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::InFlight;
+    use super::*;
+
+    /// Counts the marks; the relay's other reads are not used by the acknowledging half.
+    #[derive(Default)]
+    struct Marks(Mutex<Vec<Vec<i64>>>);
+
+    #[async_trait]
+    impl OutboxStore for Marks {
+        async fn unpublished_ids(&self, _: i64, _: i64) -> anyhow::Result<Vec<i64>> {
+            unreachable!("the acknowledging half reads nothing")
+        }
+        async fn messages(&self, _: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
+            unreachable!("the acknowledging half reads nothing")
+        }
+        async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()> {
+            self.0.lock().unwrap().push(ids.to_vec());
+            Ok(())
+        }
+        async fn broker_cluster(&self) -> anyhow::Result<Option<String>> {
+            unreachable!("the acknowledging half reads nothing")
+        }
+        async fn keep_broker_cluster(&self, _: &str) -> anyhow::Result<()> {
+            unreachable!("the acknowledging half writes only marks")
+        }
+        fn ids_follow_commit_order(&self) -> bool {
+            true
+        }
+    }
+
+    impl Delivery for std::future::Ready<Result<(), String>> {
+        fn taken(outcome: Self::Output) -> Result<(), String> {
+            outcome
+        }
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_arriving_steadily_are_marked_together_at_most_every_mark_interval() {
+        let store = Marks::default();
+        let in_flight = Mutex::new(InFlight::default());
+        let (sent, acknowledgements) = mpsc::channel(MAX_IN_FLIGHT);
+        let started = tokio::time::Instant::now();
+        let acknowledging = acknowledge_loop(&store, &in_flight, acknowledgements);
+        let acknowledging_steadily = async move {
+            for id in 1..=60 {
+                let taken = if id == 7 { Err("broker refused".to_string()) } else { Ok(()) };
+                sent.send((id, std::future::ready(taken))).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::join!(acknowledging, acknowledging_steadily);
+        let marks = store.0.into_inner().unwrap();
+        let marked: Vec<i64> = marks.concat();
+        assert_eq!(marked, (1..=60).filter(|&id| id != 7).collect::<Vec<_>>(), "each taken message once, in order");
+        let most = started.elapsed().as_millis() / MARK_EVERY.as_millis() + 1;
+        assert!(marks.len() as u128 <= most, "{} marks in {:?}: {marks:?}", marks.len(), started.elapsed());
+        assert_eq!(marks[0], vec![1], "the first acknowledgement after a quiet spell is marked at once");
+    }
 
     #[test]
     fn a_read_begun_before_a_message_was_marked_published_does_not_send_it_again() {
