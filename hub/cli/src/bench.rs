@@ -154,22 +154,27 @@ pub async fn run(
     let data_dir = std::env::temp_dir().join(format!("hub-bench-{}", std::process::id()));
     config.api.listen = "127.0.0.1:0".into();
     config.audit.keep_ledger = keep_ledger;
-    // Several instances share a scratch schema of the PostgreSQL database and a broker process.
-    let mut shared = None;
+    let on_postgres = config.database.url.starts_with("postgres");
+    anyhow::ensure!(
+        instances == 1 || on_postgres,
+        "bench --instances {instances} needs database.url on PostgreSQL (HUB_DATABASE__URL): instances share one database"
+    );
+    // On PostgreSQL the run works in a scratch schema of its own: the database may hold an
+    // earlier run's cases, which would count as finished at once. Instances share it.
+    let scratch = if on_postgres { Some(Scratch::create(&config.database.url).await?) } else { None };
+    if let Some(scratch) = &scratch {
+        config.database.url = scratch.url.clone();
+    }
+    // Several instances share a broker process.
+    let mut broker = None;
     if instances > 1 {
-        anyhow::ensure!(
-            config.database.url.starts_with("postgres"),
-            "bench --instances {instances} needs database.url on PostgreSQL (HUB_DATABASE__URL): instances share one database"
-        );
-        let scratch = Scratch::create(&config.database.url).await?;
         let bootstrap = format!("127.0.0.1:{}", free_port()?);
-        let broker = Child::spawn(&["broker", "--listen", &bootstrap], &[])?;
+        let spawned = Child::spawn(&["broker", "--listen", &bootstrap], &[])?;
         let address = bootstrap.clone();
         wait_until(move || tokio::net::TcpStream::connect(address.clone()).map(|c| c.is_ok()), "the broker to listen")
             .await?;
-        config.database.url = scratch.url.clone();
         config.bus.bootstrap_servers = Some(bootstrap);
-        shared = Some((scratch, broker));
+        broker = Some(spawned);
     }
     let options = full_speed(cases, &data_dir);
     let mut demo = DemoRun::start(config.clone(), &options).await?;
@@ -217,8 +222,8 @@ pub async fn run(
     .await;
     drop(peers);
     demo.stop().await;
-    if let Some((scratch, broker)) = shared {
-        drop(broker);
+    drop(broker);
+    if let Some(scratch) = scratch {
         scratch.remove().await;
     }
     let outcome = match outcome {
