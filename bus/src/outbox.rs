@@ -374,7 +374,9 @@ mod tests {
         let marks = store.0.into_inner().unwrap();
         let marked: Vec<i64> = marks.concat();
         assert_eq!(marked, (1..=60).filter(|&id| id != 7).collect::<Vec<_>>(), "each taken message once, in order");
-        let most = started.elapsed().as_millis() / MARK_EVERY.as_millis() + 1;
+        // Paced marks are MARK_EVERY apart; the first (after a quiet spell) and the last (the
+        // channel closed) are not waited for.
+        let most = started.elapsed().as_millis() / MARK_EVERY.as_millis() + 2;
         assert!(marks.len() as u128 <= most, "{} marks in {:?}: {marks:?}", marks.len(), started.elapsed());
         assert_eq!(marks[0], vec![1], "the first acknowledgement after a quiet spell is marked at once");
     }
