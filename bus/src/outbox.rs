@@ -262,17 +262,24 @@ async fn send_once(
 /// marking: those messages go again and consumers skip them.
 const MARK_EVERY: Duration = Duration::from_millis(50);
 
+/// Why a message handed to the producer was not taken by the broker.
+enum NotTaken {
+    Refused(String),
+    /// The producer closed first (the relay is stopping).
+    ProducerGone,
+}
+
 /// A message's delivery as the relay waits on it: whether the broker took the message.
 trait Delivery: std::future::Future {
-    fn taken(outcome: Self::Output) -> Result<(), String>;
+    fn taken(outcome: Self::Output) -> Result<(), NotTaken>;
 }
 
 impl Delivery for DeliveryFuture {
-    fn taken(outcome: Self::Output) -> Result<(), String> {
+    fn taken(outcome: Self::Output) -> Result<(), NotTaken> {
         match outcome {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err((error, _))) => Err(error.to_string()),
-            Err(_) => Err("the producer was gone before the broker answered".to_string()),
+            Ok(Err((error, _))) => Err(NotTaken::Refused(error.to_string())),
+            Err(_) => Err(NotTaken::ProducerGone),
         }
     }
 }
@@ -302,8 +309,12 @@ async fn acknowledge_loop<D: Delivery>(
         for (id, delivery) in batch {
             match D::taken(delivery.await) {
                 Ok(()) => delivered.push(id),
-                Err(error) => {
+                Err(NotTaken::Refused(error)) => {
                     tracing::warn!(%error, id, "outbox message not acknowledged; it will be sent again");
+                    failed.push(id);
+                }
+                Err(NotTaken::ProducerGone) => {
+                    tracing::debug!(id, "producer gone before acknowledging");
                     failed.push(id);
                 }
             }
@@ -351,8 +362,8 @@ mod tests {
     }
 
     impl Delivery for std::future::Ready<Result<(), String>> {
-        fn taken(outcome: Self::Output) -> Result<(), String> {
-            outcome
+        fn taken(outcome: Self::Output) -> Result<(), NotTaken> {
+            outcome.map_err(NotTaken::Refused)
         }
     }
 
