@@ -194,6 +194,24 @@ async fn each_role_reaches_its_own_work_and_nothing_else() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{backend}: {answer}");
         refusals += 1;
+        // A command on a case not the seat's is refused on the case it finds, alone or within a
+        // batch, and written down like any refusal.
+        let supplied = Some(json!({"materials": ["营业执照"]}));
+        let (status, answer) =
+            call(&clients[&Role::VillageClerk], Method::POST, format!("{}/supplements", case_url(&theirs)), supplied)
+                .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{backend}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains("is not one of 张代办's"), "{backend}: {answer}");
+        refusals += 1;
+        let batch =
+            json!({"decisions": [{"case_number": theirs, "outcome": "approved", "department_code": ours_township}]});
+        let (status, answer) =
+            call(&clients[&Role::TownshipClerk], Method::POST, format!("{api}/api/v1/decisions"), Some(batch)).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {answer}");
+        let result = &answer["results"][0];
+        assert_eq!(result["status"], 403, "{backend}: {answer}");
+        assert!(result["error"].as_str().unwrap().contains("is not one of 李窗口's"), "{backend}: {answer}");
+        refusals += 1;
         let (_, queue) =
             call(&clients[&Role::CountyApprover], Method::GET, format!("{api}/api/v1/approvals"), None).await;
         assert!(listed(&queue).contains(&ours), "{backend}: the approver's own queue: {queue}");

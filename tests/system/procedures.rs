@@ -371,7 +371,7 @@ impl Day<'_> {
         let closed = hub::app::cases::execute_all_at(
             &demo.hub.store,
             &reference,
-            vec![(tolerated.clone(), close)],
+            vec![hub::app::cases::Order::hub(tolerated.clone(), close)],
             late,
             Waiting::Person,
         )

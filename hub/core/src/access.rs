@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::reference::ServicePointInfo;
-use super::{Case, Reference};
+use super::{Case, Command, Reference};
 
 /// The county's roles. A person's or a system's token carries exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -235,6 +235,19 @@ impl CaseScope {
     }
 }
 
+/// Why `seat` may not give `command` on `case`, if it may not: the case is outside its scope,
+/// or the result waits at a village station and only that station's clerk hands it over.
+/// Decided on the case as the command finds it, in the command's own transaction.
+pub fn command_refused(seat: &Seat, reference: &Reference, case: &Case, command: &Command) -> Option<String> {
+    if !CaseScope::of(seat, reference).sees(case) {
+        return Some(format!("case {} is not one of {}'s", case.case_number, seat.holder));
+    }
+    let point = &case.application.service_point;
+    let at_station = case.pickup.as_ref().is_some_and(|p| p.method == "village_station");
+    (matches!(command, Command::Collect { .. }) && at_station && seat.unit.as_ref() != Some(&point.code))
+        .then(|| format!("the result of case {} waits at {}; its clerk hands it over", case.case_number, point.name))
+}
+
 /// An ID number as the roles that do not need it see it: the first six and last four
 /// characters (region and check digits), the birth date and sequence starred.
 pub fn mask_id_number(id_number: &str) -> String {
@@ -283,6 +296,38 @@ mod tests {
         assert_eq!(document["case"]["applicant"]["id_number"], "110105********002X");
         assert_eq!(document["case"]["applicant"]["name"], "张三");
         assert_eq!(document["list"][0]["holder_code"], "610429********1234");
+    }
+
+    #[test]
+    fn a_command_is_refused_on_a_case_outside_the_seat_or_a_result_at_another_station() {
+        let reference = Reference::builtin();
+        let mut case = crate::testing::accepted_case(&reference, 10);
+        let point = case.application.service_point.code.clone();
+        let township = reference.service_point(&point).unwrap().township_code.clone();
+        let other = reference.service_points().find(|p| p.code != point && p.township_code != township).unwrap();
+        let department = case.department_code.clone().unwrap();
+        let collect = Command::Collect {
+            handed_out_by: "张三".into(),
+            collected_by: "李四".into(),
+            id_number: None,
+            pickup_code: None,
+            signature: "李四".into(),
+            notice_number: None,
+            agent: None,
+        };
+        let refused = |role, unit: &str, command: &Command, case: &Case| {
+            command_refused(&seat(role, Some(unit)), &reference, case, command)
+        };
+        assert_eq!(refused(VillageClerk, &point, &Command::Archive, &case), None);
+        assert_eq!(refused(CountyApprover, &department, &Command::Archive, &case), None);
+        assert_eq!(refused(TownshipClerk, &township, &collect, &case), None, "no station holds the result yet");
+        let outside = refused(VillageClerk, &other.code, &Command::Archive, &case).unwrap();
+        assert!(outside.contains("is not one of 张三's"), "{outside}");
+        case.pickup = Some(crate::case::Pickup { method: "village_station".into(), place: point.clone(), code: None });
+        assert_eq!(refused(VillageClerk, &point, &collect, &case), None);
+        let elsewhere = refused(TownshipClerk, &township, &collect, &case).unwrap();
+        assert!(elsewhere.contains("its clerk hands it over"), "{elsewhere}");
+        assert_eq!(refused(TownshipClerk, &township, &Command::Archive, &case), None, "only the handing over waits");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use bus::{BatchHandler, Delivery, Rejected};
 use contracts::Event;
+use hub_core::access::{command_refused, Seat};
 use hub_core::deadlines;
 use hub_core::{handle, handle_event, Case, Command, Context, Reference, Rejection};
 use tokio_util::sync::CancellationToken;
@@ -134,15 +135,34 @@ pub enum CommandError {
     NotFound(String),
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The seat giving the command may not act on this case.
+    #[error("{0}")]
+    NotYours(String),
     #[error(transparent)]
     Store(#[from] anyhow::Error),
+}
+
+/// A command for a case, with the seat that gives it when a person gives it through the API:
+/// whether the case is theirs is checked on the case the command finds, in its transaction.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub case_number: String,
+    pub command: Command,
+    pub by: Option<Seat>,
+}
+
+impl Order {
+    /// A command the hub gives itself (a deadline check, the demo's clock).
+    pub fn hub(case_number: String, command: Command) -> Order {
+        Order { case_number, command, by: None }
+    }
 }
 
 /// People's commands (a clerk's, an approver's, an applicant's review), gathered while the
 /// writer is busy and decided together: a transaction per command is what limited the hub.
 #[derive(Clone)]
 pub struct Commands {
-    group: Grouped<Vec<(String, Command)>, CommandOutcomes>,
+    group: Grouped<Vec<Order>, CommandOutcomes>,
 }
 
 /// Each command's outcome: where its case stands, or why it was not taken.
@@ -159,7 +179,7 @@ impl Commands {
         reference: CurrentReference,
         shutdown: CancellationToken,
     ) -> (Commands, impl std::future::Future<Output = ()> + Send + 'static) {
-        let decide = move |requests: Vec<Vec<(String, Command)>>| {
+        let decide = move |requests: Vec<Vec<Order>>| {
             let (store, reference) = (store.clone(), reference.get());
             async move {
                 let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
@@ -173,9 +193,11 @@ impl Commands {
         (Commands { group }, task)
     }
 
-    /// Runs a command from a person (an approver's decision) against a case.
-    pub async fn execute(&self, case_number: &str, command: Command) -> Result<Case, CommandError> {
-        let mut outcomes = self.execute_all(vec![(case_number.to_string(), command)]).await?;
+    /// Runs a command from a person (an approver's decision, `by` their seat; an applicant's
+    /// review, by no seat) against a case.
+    pub async fn execute(&self, case_number: &str, command: Command, by: Option<Seat>) -> Result<Case, CommandError> {
+        let order = Order { case_number: case_number.to_string(), command, by };
+        let mut outcomes = self.execute_all(vec![order]).await?;
         outcomes.remove(0)
     }
 
@@ -183,10 +205,7 @@ impl Commands {
     /// approval where one case was decided meanwhile still decides the others). `Err` only
     /// when the database fails, and then the transactions before it stand: run again, their
     /// commands are refused as already done and the rest are taken.
-    pub async fn execute_all(
-        &self,
-        commands: Vec<(String, Command)>,
-    ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
+    pub async fn execute_all(&self, commands: Vec<Order>) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
         self.group.submit(commands).await
     }
 }
@@ -205,7 +224,7 @@ const COMMANDS_PER_TRANSACTION: usize = 16;
 pub async fn execute_all_at(
     store: &Store,
     reference: &Reference,
-    commands: Vec<(String, Command)>,
+    commands: Vec<Order>,
     now: i64,
     waiting: Waiting,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
@@ -231,17 +250,20 @@ pub async fn execute_all_at(
 async fn execute_once(
     store: &Store,
     reference: &Reference,
-    commands: Vec<(String, Command)>,
+    commands: Vec<Order>,
     now: i64,
     waiting: Waiting,
 ) -> anyhow::Result<Vec<Result<Case, CommandError>>> {
     let mut tx = store.begin_for(waiting).await?;
-    let mut touched = load_touched(&mut tx, commands.iter().map(|(number, _)| number.as_str())).await?;
+    let mut touched = load_touched(&mut tx, commands.iter().map(|order| order.case_number.as_str())).await?;
     let ctx = Context { now, reference };
     let outcomes = commands
         .into_iter()
-        .map(|(case_number, command)| {
+        .map(|Order { case_number, command, by }| {
             let entry = touched.get_mut(&case_number).ok_or(CommandError::NotFound(case_number))?;
+            if let Some(refused) = by.and_then(|seat| command_refused(&seat, reference, &entry.case, &command)) {
+                return Err(CommandError::NotYours(refused));
+            }
             let handled = handle(entry.case.clone(), &command, &ctx)?;
             let events: Vec<Event> = handled.decided.into_iter().chain(handled.reactions).collect();
             entry.case = handled.case;

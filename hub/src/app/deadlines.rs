@@ -4,7 +4,7 @@ use std::time::Duration;
 use hub_core::{Command, Reference};
 use tokio_util::sync::CancellationToken;
 
-use super::cases::execute_all_at;
+use super::cases::{execute_all_at, Order};
 use super::reference::CurrentReference;
 use crate::store::{now_ms, Store, Waiting};
 
@@ -20,7 +20,7 @@ pub async fn check_deadlines(store: &Store, reference: &Reference, now: i64) -> 
     for _ in 0..100 {
         let due = store.cases_with_timer_due(today, DEADLINE_ROUND).await?;
         let round = due.len() as i64;
-        let commands = due.into_iter().map(|number| (number, Command::CheckDeadlines)).collect();
+        let commands = due.into_iter().map(|number| Order::hub(number, Command::CheckDeadlines)).collect();
         checked += execute_all_at(store, reference, commands, now, Waiting::NoOne).await?.len();
         if round < DEADLINE_ROUND {
             break;

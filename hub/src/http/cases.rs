@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use crate::app::audit::PersonalDataShown;
-use crate::app::cases::{CommandError, Commands};
+use crate::app::cases::{CommandError, Commands, Order};
 use crate::app::intake::{explain_routing, verify_presented, Intake, SubmitApplication};
 use crate::app::reference::CurrentReference;
 use crate::app::reports;
@@ -691,7 +691,7 @@ impl CaseCommand for RevocationRequest {
 }
 
 /// How a command's failure is answered: which status, naming which field.
-fn command_failure(case_number: &str, error: CommandError) -> ApiError {
+fn command_failure(seat: &Seat, case_number: &str, error: CommandError) -> ApiError {
     ApiError::Bad(match error {
         CommandError::NotFound(_) => BadRequest::not_found(format!("no case {case_number}")),
         CommandError::Rejected(rejection) => {
@@ -733,6 +733,7 @@ fn command_failure(case_number: &str, error: CommandError) -> ApiError {
             };
             BadRequest { status, field: field.map(String::from), message: rejection.to_string() }
         }
+        CommandError::NotYours(reason) => return Refusal::not_yours(seat, reason).into(),
         // A database gone for now is 503 (the request may be made again), not a failure.
         CommandError::Store(error) => return ApiError::from(error),
     })
@@ -746,34 +747,14 @@ fn speaking_for(command: &Command) -> Option<&str> {
     }
 }
 
-/// Why the seat may not give this command on this case, if it may not: the case outside its
-/// scope, or a decision or opinion in the name of another department. A missing case is left
-/// for the command to answer.
-async fn command_refusal(
-    state: &CasesState,
-    seat: &Seat,
-    case_number: &str,
-    command: &Command,
-) -> anyhow::Result<Option<Refusal>> {
+/// A decision or opinion in the name of a department the seat does not speak for, refused
+/// before it runs. Whether the case is the seat's is checked on the case the command finds, in
+/// its own transaction (`Order::by`).
+fn speaking_refusal(state: &CasesState, seat: &Seat, command: &Command) -> Option<Refusal> {
     let scope = CaseScope::of(seat, &state.reference.get());
-    if let Some(case) = state.store.snapshot(case_number).await? {
-        if !scope.sees(&case) {
-            return Ok(Some(Refusal::not_yours(seat, format!("case {case_number} is not one of {}'s", seat.holder))));
-        }
-        // A result returned to a village station is handed over by that station's clerk.
-        let point = &case.application.service_point.code;
-        let at_station = case.pickup.as_ref().is_some_and(|p| p.method == "village_station");
-        if matches!(command, Command::Collect { .. }) && at_station && seat.unit.as_ref() != Some(point) {
-            let station = &case.application.service_point.name;
-            return Ok(Some(Refusal::not_yours(
-                seat,
-                format!("the result of case {case_number} waits at {station}; its clerk hands it over"),
-            )));
-        }
-    }
-    Ok(speaking_for(command).filter(|authority| !scope.speaks_for(authority)).map(|authority| {
+    speaking_for(command).filter(|authority| !scope.speaks_for(authority)).map(|authority| {
         Refusal::not_yours(seat, format!("{} does not speak for {authority}", seat.holder)).on_field("department_code")
-    }))
+    })
 }
 
 async fn case_command<B: CaseCommand>(
@@ -783,11 +764,11 @@ async fn case_command<B: CaseCommand>(
     ValidJson(body): ValidJson<B>,
 ) -> ApiResult<Json<Value>> {
     let command = body.into_command(&seat)?;
-    if let Some(refusal) = command_refusal(&state, &seat, &case_number, &command).await? {
+    if let Some(refusal) = speaking_refusal(&state, &seat, &command) {
         return Err(refusal.into());
     }
-    let case =
-        state.commands.execute(&case_number, command).await.map_err(|error| command_failure(&case_number, error))?;
+    let outcome = state.commands.execute(&case_number, command, Some(seat.clone())).await;
+    let case = outcome.map_err(|error| command_failure(&seat, &case_number, error))?;
     Ok(Json(summary(&case)))
 }
 
@@ -1112,24 +1093,29 @@ async fn decide_cases(
     let mut results: Vec<Option<Value>> = Vec::with_capacity(commands.len());
     let mut allowed = Vec::with_capacity(commands.len());
     for (case_number, command) in commands {
-        match command_refusal(&state, &seat, &case_number, &command).await? {
+        match speaking_refusal(&state, &seat, &command) {
             Some(refusal) => {
                 results.push(Some(refusal.as_result(&case_number)));
                 refusals.push(refusal);
             }
             None => {
                 results.push(None);
-                allowed.push((case_number, command));
+                allowed.push(Order { case_number, command, by: Some(seat.clone()) });
             }
         }
     }
-    let numbers: Vec<String> = allowed.iter().map(|(number, _)| number.clone()).collect();
+    let numbers: Vec<String> = allowed.iter().map(|order| order.case_number.clone()).collect();
     let outcomes = state.commands.execute_all(allowed).await?;
     let mut taken = Vec::with_capacity(outcomes.len());
     for (case_number, outcome) in numbers.iter().zip(outcomes) {
-        taken.push(match outcome.map_err(|error| command_failure(case_number, error)) {
+        taken.push(match outcome.map_err(|error| command_failure(&seat, case_number, error)) {
             Ok(case) => json!({"case_number": case_number, "status": 200, "state": case.state}),
             Err(ApiError::Bad(bad)) => json!({"case_number": case_number, "status": bad.status.as_u16(), "error": bad.message, "field": bad.field}),
+            Err(ApiError::Refused(refusal)) => {
+                let result = refusal.as_result(case_number);
+                refusals.push(refusal);
+                result
+            }
             Err(failure) => return Err(failure),
         });
     }

@@ -156,7 +156,7 @@ async fn submit(
         comment,
         visit_id: visit.map(String::from),
     };
-    match state.commands.execute(&case_number, command).await {
+    match state.commands.execute(&case_number, command, None).await {
         Ok(_) if (1..=2).contains(&form.grade) => {
             notice(StatusCode::OK, "感谢您的评价。您的意见已转监察人员调查核实，核实结果将以短信答复您。")
         }
@@ -169,6 +169,8 @@ async fn submit(
             notice(StatusCode::UNPROCESSABLE_ENTITY, "请选择一个评价等级后提交。")
         }
         Err(CommandError::Rejected(rejection)) => notice(StatusCode::CONFLICT, &format!("暂时不能评价：{rejection}")),
+        // An applicant's review is given by no seat, so no scope refuses it.
+        Err(error @ CommandError::NotYours(_)) => notice(StatusCode::FORBIDDEN, &error.to_string()),
         Err(CommandError::Store(error)) => {
             tracing::error!(%error, "review");
             notice(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。")

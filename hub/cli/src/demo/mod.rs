@@ -749,7 +749,7 @@ impl DemoRun {
         };
         let reference = self.hub.reference.get();
         // By the day each falls due, so the county's time limits are checked once per day.
-        let mut due: BTreeMap<i64, Vec<(String, hub_core::Command)>> = BTreeMap::new();
+        let mut due: BTreeMap<i64, Vec<hub::app::cases::Order>> = BTreeMap::new();
         for case_number in overdue {
             let Some(case) = self.hub.store.snapshot(&case_number).await? else { continue };
             let Some(promised) = case.commitment_date else { continue };
@@ -763,7 +763,7 @@ impl DemoRun {
                 officer: clerk,
                 outcome: "申请人逾期未补齐容缺材料，已电话催告无果，依承诺书记入信用记录并归档".into(),
             };
-            due.entry(later).or_default().push((case_number, close));
+            due.entry(later).or_default().push(hub::app::cases::Order::hub(case_number, close));
         }
         let mut closed = 0;
         for (later, closes) in due {

@@ -21,7 +21,20 @@ pub struct Staff {
     store: Store,
     reference: CurrentReference,
     issued: tokio::sync::Mutex<HashMap<Acting, String>>,
+    known: std::sync::Mutex<HashMap<String, Whose>>,
 }
+
+/// Whose a case is, as far as picking who acts on it goes: the point that took it in and, once
+/// routed, the deciding department. Neither changes afterwards, so staff remember them rather
+/// than read the case before every call, which no real clerk's client does.
+#[derive(Clone)]
+struct Whose {
+    point: String,
+    department: Option<String>,
+}
+
+/// Cases whose owners staff remember, at most.
+const KNOWN_CASES: usize = 10_000;
 
 /// Case actions taken by whoever decides the case.
 const DECIDERS_ACTIONS: [&str; 9] = [
@@ -43,6 +56,7 @@ impl Staff {
             store: hub.store.clone(),
             reference: hub.reference.clone(),
             issued: Default::default(),
+            known: Default::default(),
         }
     }
 
@@ -104,14 +118,14 @@ impl Staff {
                 if action.starts_with("rectifications/") {
                     return Ok((Role::Supervisor, None));
                 }
-                let case = self.store.snapshot(case_number).await?;
-                match (action, case) {
-                    ("opinions", _) => decider(&field("department_code").unwrap_or_default()),
-                    (action, Some(case)) if DECIDERS_ACTIONS.contains(&action) => {
-                        decider(case.department_code.as_deref().unwrap_or_default())
-                    }
-                    (_, Some(case)) => counter(&case.application.service_point.code)?,
-                    (_, None) => (Role::Supervisor, None),
+                if action == "opinions" {
+                    return Ok(decider(&field("department_code").unwrap_or_default()));
+                }
+                let deciding = DECIDERS_ACTIONS.contains(&action);
+                match self.whose(case_number, deciding).await? {
+                    Some(case) if deciding => decider(case.department.as_deref().unwrap_or_default()),
+                    Some(case) => counter(&case.point)?,
+                    None => (Role::Supervisor, None),
                 }
             }
             ["cases"]
@@ -124,8 +138,7 @@ impl Staff {
             | ["archive", ..] => (Role::Supervisor, None),
             ["decisions"] => {
                 let first = body.and_then(|body| body["decisions"][0]["case_number"].as_str()).unwrap_or_default();
-                let department =
-                    self.store.snapshot(first).await?.and_then(|case| case.department_code).unwrap_or_default();
+                let department = self.whose(first, true).await?.and_then(|case| case.department).unwrap_or_default();
                 decider(&department)
             }
             ["approvals"] => {
@@ -140,6 +153,25 @@ impl Staff {
             ["audit", ..] => (Role::DataBureau, None),
             _ => (Role::Integrator, None),
         })
+    }
+
+    /// Whose the case is: read from the hub once, and again while a department is wanted and
+    /// the case is not yet routed.
+    async fn whose(&self, case_number: &str, with_department: bool) -> anyhow::Result<Option<Whose>> {
+        if let Some(whose) = self.known.lock().expect("no one panics holding it").get(case_number) {
+            if !with_department || whose.department.is_some() {
+                return Ok(Some(whose.clone()));
+            }
+        }
+        let Some(case) = self.store.snapshot(case_number).await? else { return Ok(None) };
+        let whose = Whose { point: case.application.service_point.code, department: case.department_code };
+        let mut known = self.known.lock().expect("no one panics holding it");
+        // Bounded for long demos: forgotten cases are read again when next acted on.
+        if known.len() >= KNOWN_CASES {
+            known.clear();
+        }
+        known.insert(case_number.to_string(), whose.clone());
+        Ok(Some(whose))
     }
 
     /// Sends a request to the hub's API as the one who would make it.
