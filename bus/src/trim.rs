@@ -98,7 +98,7 @@ pub async fn trim_every(bus: Arc<Bus>, keep: i64, every: Duration, stop: Cancell
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
         }
         let trimming = async {
             let due: BTreeMap<Partition, i64> = slowest_committed(&watchers)
@@ -117,5 +117,9 @@ pub async fn trim_every(bus: Arc<Bus>, keep: i64, every: Duration, stop: Cancell
         if let Err(error) = trimming.await {
             tracing::warn!(error = format!("{error:#}"), "trimming the log failed; trying at the next tick");
         }
+    }
+    // Closed while the broker is still there: an embedded one stops with the hub.
+    if let Ok(watchers) = Arc::try_unwrap(watchers) {
+        watchers.close().await;
     }
 }
