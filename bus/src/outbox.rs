@@ -28,6 +28,8 @@ pub trait OutboxStore: Send + Sync {
     async fn unpublished_ids(&self, after: i64, limit: i64) -> anyhow::Result<Vec<i64>>;
     /// The messages with these ids, in id order.
     async fn messages(&self, ids: &[i64]) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// The oldest unpublished messages above `after`, in the order they were written.
+    async fn unpublished_messages(&self, after: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessage>>;
     async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()>;
     /// The cluster id of the broker the outbox was last published to.
     async fn broker_cluster(&self) -> anyhow::Result<Option<String>>;
@@ -229,18 +231,24 @@ async fn send_once(
         tokio::time::sleep(Duration::from_millis(5)).await;
         return Ok(0);
     }
-    let ids = if !store.ids_follow_commit_order() || cursor.rescanned.elapsed() >= RESCAN_EVERY {
+    let messages = if !store.ids_follow_commit_order() || cursor.rescanned.elapsed() >= RESCAN_EVERY {
         cursor.rescanned = tokio::time::Instant::now();
-        store.unpublished_ids(0, (busy + RELAY_BATCH) as i64).await?
+        let ids = store.unpublished_ids(0, (busy + RELAY_BATCH) as i64).await?;
+        let mut fresh = in_flight.lock().expect("in-flight lock").unsent(read, ids);
+        fresh.truncate(RELAY_BATCH);
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        store.messages(&fresh).await?
     } else {
-        store.unpublished_ids(cursor.sent_up_to, RELAY_BATCH as i64).await?
+        // Above the highest id sent nothing is in flight or marked yet, so the messages
+        // themselves are read at once (one statement, not ids and then payloads).
+        let mut messages = store.unpublished_messages(cursor.sent_up_to, RELAY_BATCH as i64).await?;
+        let ids = messages.iter().map(|message| message.id).collect();
+        let fresh: HashSet<i64> = in_flight.lock().expect("in-flight lock").unsent(read, ids).into_iter().collect();
+        messages.retain(|message| fresh.contains(&message.id));
+        messages
     };
-    let mut fresh = in_flight.lock().expect("in-flight lock").unsent(read, ids);
-    fresh.truncate(RELAY_BATCH);
-    if fresh.is_empty() {
-        return Ok(0);
-    }
-    let messages = store.messages(&fresh).await?;
     for message in &messages {
         // The idempotent producer keeps the order of what is enqueued here, per partition.
         let record = FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload);
@@ -344,6 +352,9 @@ mod tests {
             unreachable!("the acknowledging half reads nothing")
         }
         async fn messages(&self, _: &[i64]) -> anyhow::Result<Vec<OutboxMessage>> {
+            unreachable!("the acknowledging half reads nothing")
+        }
+        async fn unpublished_messages(&self, _: i64, _: i64) -> anyhow::Result<Vec<OutboxMessage>> {
             unreachable!("the acknowledging half reads nothing")
         }
         async fn mark_published(&self, ids: &[i64]) -> anyhow::Result<()> {

@@ -303,7 +303,9 @@ async fn status_reports_reach_the_platform_once_through_errors_lost_answers_and_
         Store::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()), Arc::new(Catalogue::builtin()))
             .await
             .unwrap();
-    let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.3, outage: false };
+    // Half the answers lost: with 0.3, all 21 calls kept theirs once in about 1 800 runs (CI saw
+    // it), and the test then proves nothing about lost answers.
+    let faults = Faults { error_rate: 0.3, delay_ms: 5, duplicate_rate: 0.5, outage: false };
     let sim_config = SimulatorConfig {
         app_id: "XY610429-HUB".into(),
         app_secret: "development-secret".into(),

@@ -218,16 +218,20 @@ impl OutboxStore for Store {
             for id in chunk {
                 query = query.bind(*id);
             }
-            for row in query.fetch_all(&self.reads).await? {
-                messages.push(OutboxMessage {
-                    id: row.get(0),
-                    topic: row.get(1),
-                    key: row.get(2),
-                    payload: row.get(3),
-                });
-            }
+            messages.extend(query.fetch_all(&self.reads).await?.iter().map(outbox_message));
         }
         Ok(messages)
+    }
+
+    async fn unpublished_messages(&self, after: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, topic, message_key, payload FROM outbox WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reads)
+        .await?;
+        Ok(rows.iter().map(outbox_message).collect())
     }
 
     fn ids_follow_commit_order(&self) -> bool {
@@ -317,4 +321,9 @@ impl Outbox for Store {
     async fn apply_all(&self, consumer: &str, effects: &[Effect]) -> anyhow::Result<Vec<bool>> {
         Ok(self.apply_each(&[(consumer, effects)]).await?.remove(0))
     }
+}
+
+/// A row of `id, topic, message_key, payload` from the outbox.
+fn outbox_message(row: &sqlx::any::AnyRow) -> OutboxMessage {
+    OutboxMessage { id: row.get(0), topic: row.get(1), key: row.get(2), payload: row.get(3) }
 }
