@@ -159,9 +159,13 @@ impl InFlight {
     fn unsent(&mut self, read: u64, ids: Vec<i64>) -> Vec<i64> {
         let published: HashSet<i64> = self.published.iter().map(|&(_, id)| id).collect();
         let fresh = ids.into_iter().filter(|id| !self.sending.contains(id) && !published.contains(id)).collect();
-        // Marked before this read began: this and every later read saw them published.
-        self.published.retain(|&(marked, _)| marked >= read);
+        self.forget_marked_before(read);
         fresh
+    }
+
+    /// Marked before read `read` began: this and every later read saw them published.
+    fn forget_marked_before(&mut self, read: u64) {
+        self.published.retain(|&(marked, _)| marked >= read);
     }
 
     fn settle(&mut self, published: &[i64], failed: &[i64]) {
@@ -242,11 +246,10 @@ async fn send_once(
         store.messages(&fresh).await?
     } else {
         // Above the highest id sent nothing is in flight or marked yet, so the messages
-        // themselves are read at once (one statement, not ids and then payloads).
-        let mut messages = store.unpublished_messages(cursor.sent_up_to, RELAY_BATCH as i64).await?;
-        let ids = messages.iter().map(|message| message.id).collect();
-        let fresh: HashSet<i64> = in_flight.lock().expect("in-flight lock").unsent(read, ids).into_iter().collect();
-        messages.retain(|message| fresh.contains(&message.id));
+        // themselves are read at once (one statement, not ids and then payloads) and need no
+        // filtering.
+        let messages = store.unpublished_messages(cursor.sent_up_to, RELAY_BATCH as i64).await?;
+        in_flight.lock().expect("in-flight lock").forget_marked_before(read);
         messages
     };
     for message in &messages {
