@@ -165,6 +165,29 @@ pub async fn run(
     if let Some(scratch) = &scratch {
         config.database.url = scratch.url.clone();
     }
+    // The scratch schema goes on every path, a failed start included.
+    let outcome = drive_instances(config, cases, keep_ledger, instances, &data_dir).await;
+    if let Some(scratch) = scratch {
+        scratch.remove().await;
+    }
+    let outcome = match outcome {
+        Ok(report) if ledger_entries > 0 => {
+            Ok(BenchReport { ledger: Some(ledger_bench(&data_dir, ledger_entries).await?), ..report })
+        }
+        other => other,
+    };
+    let _ = std::fs::remove_dir_all(&data_dir);
+    outcome
+}
+
+/// The county-day run itself, on `instances` hubs sharing `config`'s database.
+async fn drive_instances(
+    mut config: Config,
+    cases: usize,
+    keep_ledger: bool,
+    instances: usize,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<BenchReport> {
     // Several instances share a broker process.
     let mut broker = None;
     if instances > 1 {
@@ -176,7 +199,7 @@ pub async fn run(
         config.bus.bootstrap_servers = Some(bootstrap);
         broker = Some(spawned);
     }
-    let options = full_speed(cases, &data_dir);
+    let options = full_speed(cases, data_dir);
     let mut demo = DemoRun::start(config.clone(), &options).await?;
     let peers = match start_peers(&config, &demo, instances - 1).await {
         Ok(peers) => peers,
@@ -223,16 +246,6 @@ pub async fn run(
     drop(peers);
     demo.stop().await;
     drop(broker);
-    if let Some(scratch) = scratch {
-        scratch.remove().await;
-    }
-    let outcome = match outcome {
-        Ok(report) if ledger_entries > 0 => {
-            Ok(BenchReport { ledger: Some(ledger_bench(&data_dir, ledger_entries).await?), ..report })
-        }
-        other => other,
-    };
-    let _ = std::fs::remove_dir_all(&data_dir);
     outcome
 }
 
