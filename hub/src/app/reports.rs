@@ -24,6 +24,7 @@ pub struct Appended<'c> {
 /// Keeps the lines of what a transaction appends, in that transaction.
 pub async fn keep_lines(tx: &mut StoreTx<'_>, appended: &[Appended<'_>], reference: &Reference) -> anyhow::Result<()> {
     let mut counted = Vec::with_capacity(appended.len());
+    let mut moved = Vec::new();
     for case in appended {
         let units = CaseUnits::of(case.now, reference);
         // A case just opened has no lines stored yet to move.
@@ -32,7 +33,7 @@ pub async fn keep_lines(tx: &mut StoreTx<'_>, appended: &[Appended<'_>], referen
             && (case.loaded.department_code != case.now.department_code
                 || case.loaded.decided_by != case.now.decided_by)
         {
-            tx.move_report_lines(&case.now.case_number, &units).await?;
+            moved.push((case.now.case_number.as_str(), units.clone()));
         }
         // A case just opened is loaded as opened: its application counts on it, the rest after.
         let (mut lines, later, skipped): (Vec<_>, _, _) = match case.history {
@@ -56,6 +57,7 @@ pub async fn keep_lines(tx: &mut StoreTx<'_>, appended: &[Appended<'_>], referen
             })
         })
         .collect();
+    tx.move_report_lines(&moved).await?;
     tx.keep_report_lines(&kept).await
 }
 

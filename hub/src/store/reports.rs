@@ -65,15 +65,25 @@ impl StoreTx<'_> {
     }
 
     /// The department and decider become known as a case goes on: its lines kept so far move
-    /// to them, so every figure of the case counts where it went.
-    pub async fn move_report_lines(&mut self, case_number: &str, units: &CaseUnits) -> anyhow::Result<()> {
-        sqlx::query("UPDATE report_lines SET department = $1, decider = $2 WHERE case_number = $3")
-            .bind(&units.department)
-            .bind(&units.decider)
-            .bind(case_number)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    /// to them, so every figure of the case counts where it went. One statement for the cases
+    /// of a transaction (VALUES columns are column1, column2, … on SQLite and PostgreSQL alike).
+    pub async fn move_report_lines(&mut self, cases: &[(&str, CaseUnits)]) -> anyhow::Result<()> {
+        let rows = cases
+            .iter()
+            .map(|(case_number, units)| {
+                vec![
+                    text(case_number),
+                    Param::MaybeText(units.department.clone()),
+                    Param::MaybeText(units.decider.clone()),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "UPDATE report_lines SET department = moved.column2, decider = moved.column3 FROM (",
+            ") AS moved WHERE report_lines.case_number = moved.column1",
+            rows,
+        )
+        .await
     }
 }
 
