@@ -73,7 +73,14 @@ pub struct Ledger {
     /// People's facts that came while an append held the ledger: the next append takes them all
     /// in its transaction, rather than each taking the writer in turn.
     queued: std::sync::Mutex<Vec<Queued>>,
+    /// Source ids of people's facts this instance found recorded or recorded itself: a clerk
+    /// reopening a file re-asks the same read all day, so these need no read of the database.
+    /// A read's id names its day, and archiving takes only days long past. Cleared when full.
+    recorded: std::sync::Mutex<HashSet<String>>,
 }
+
+/// Most source ids `Ledger::recorded` remembers before it starts again.
+const REMEMBERED_SOURCE_IDS: usize = 100_000;
 
 /// How many of `records` are among `new`, taking them out of it.
 fn take_new<'r>(new: &mut HashSet<&str>, records: impl Iterator<Item = &'r Record>) -> usize {
@@ -111,6 +118,7 @@ impl Ledger {
             archive_dir,
             appending: tokio::sync::Mutex::new(Watch { detector, primed: false, seen_up_to: 0 }),
             queued: std::sync::Mutex::new(Vec::new()),
+            recorded: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -147,20 +155,35 @@ impl Ledger {
     /// Appends the records not yet in the ledger; answers how many were new. Facts already
     /// held (a clerk's list read again, say) are found by a read and never take the writer.
     pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
-        let known = self.store.ledger_known(records).await?;
-        let new: Vec<Record> = records.iter().filter(|record| !known.contains(&record.source_id)).cloned().collect();
-        if new.is_empty() {
+        let unremembered: Vec<&Record> = {
+            let recorded = self.recorded.lock().expect("no one panics holding the recorded ids");
+            records.iter().filter(|record| !recorded.contains(&record.source_id)).collect()
+        };
+        if unremembered.is_empty() {
             return Ok(0);
         }
-        let (answer, mut answered) = oneshot::channel();
-        self.queued.lock().expect("no one panics holding the queue").push(Queued { records: new, answer });
-        // Recorded while someone waits: a request is answered once its reads are recorded, by
-        // this append or by one that held the ledger when they came.
-        self.append(&[], None, Waiting::Person).await?;
-        answered
-            .try_recv()
-            .context("an append took these facts and did not answer")?
-            .map_err(|failed| GroupFailed(failed).into())
+        let known = self.store.ledger_known(&unremembered).await?;
+        let new: Vec<Record> = unremembered
+            .iter()
+            .filter(|record| !known.contains(&record.source_id))
+            .map(|&record| record.clone())
+            .collect();
+        let taken = if new.is_empty() {
+            0
+        } else {
+            let (answer, mut answered) = oneshot::channel();
+            self.queued.lock().expect("no one panics holding the queue").push(Queued { records: new, answer });
+            // Recorded while someone waits: a request is answered once its reads are recorded,
+            // by this append or by one that held the ledger when they came.
+            self.append(&[], None, Waiting::Person).await?;
+            answered.try_recv().context("an append took these facts and did not answer")?.map_err(GroupFailed)?
+        };
+        let mut recorded = self.recorded.lock().expect("no one panics holding the recorded ids");
+        if recorded.len() + unremembered.len() > REMEMBERED_SOURCE_IDS {
+            recorded.clear();
+        }
+        recorded.extend(unremembered.iter().map(|record| record.source_id.clone()));
+        Ok(taken)
     }
 
     /// Appends records (taken from events, each of `applied` then marked as applied by

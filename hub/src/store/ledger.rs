@@ -228,7 +228,7 @@ impl Store {
     }
 
     /// Which of these facts the ledger holds already (a read, outside any transaction).
-    pub async fn ledger_known(&self, records: &[Record]) -> anyhow::Result<HashSet<String>> {
+    pub async fn ledger_known(&self, records: &[&Record]) -> anyhow::Result<HashSet<String>> {
         let mut known = HashSet::new();
         for chunk in records.chunks(KNOWN_CHUNK) {
             known.extend(known_source_ids(&self.reads, self.backend, chunk).await?);
