@@ -239,7 +239,7 @@ impl StoreTx<'_> {
             })
             .collect::<anyhow::Result<_>>()?;
         let head = "INSERT INTO cases (case_number, request_id, state, seq, service_point, department, snapshot, created_at, updated_at, timer_day)";
-        self.insert_rows(head, "", rows).await
+        self.execute_rows(head, "", rows).await
     }
 
     /// Saves cases, each loaded at the sequence number given with it; fails, and the whole

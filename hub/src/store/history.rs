@@ -119,7 +119,7 @@ impl StoreTx<'_> {
                 ])
             })
             .collect::<anyhow::Result<_>>()?;
-        self.insert_rows(
+        self.execute_rows(
             "INSERT INTO case_events (case_number, seq, event_id, kind, occurred_at, recorded_at, body)",
             "",
             rows,

@@ -120,7 +120,7 @@ impl StoreTx<'_> {
         let mut chunk = seal_chunk(&mut appended)?;
         while !chunk.is_empty() {
             let (inserted, next) =
-                futures::join!(self.insert_rows(head, "", chunk), async { seal_chunk(&mut appended) });
+                futures::join!(self.execute_rows(head, "", chunk), async { seal_chunk(&mut appended) });
             inserted?;
             chunk = next?;
         }

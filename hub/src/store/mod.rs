@@ -204,8 +204,9 @@ impl StoreTx<'_> {
         Ok(())
     }
 
-    /// Runs `{head} VALUES (...), (...) {tail}` for `rows`, a chunk of rows per statement.
-    async fn insert_rows(&mut self, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> anyhow::Result<()> {
+    /// Runs `{head} VALUES (...), (...) {tail}` for `rows`, a chunk of rows per statement: an
+    /// INSERT of the rows, or an UPDATE … FROM the VALUES list.
+    async fn execute_rows(&mut self, head: &str, tail: &str, rows: Vec<Vec<Param>>) -> anyhow::Result<()> {
         let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {

@@ -54,7 +54,7 @@ impl StoreTx<'_> {
             .collect();
         let conflict =
             "ON CONFLICT (event_id, recipient) DO UPDATE SET outcome = excluded.outcome, sent_at = excluded.sent_at";
-        self.insert_rows(
+        self.execute_rows(
             "INSERT INTO notifications (event_id, recipient, template, template_version, outcome, sent_at)",
             conflict,
             rows,

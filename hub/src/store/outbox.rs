@@ -145,7 +145,7 @@ impl StoreTx<'_> {
             .iter()
             .map(|(consumer, event_id, outcome)| vec![text(consumer), text(event_id), Param::Int(now), text(outcome)])
             .collect();
-        self.insert_rows(
+        self.execute_rows(
             "INSERT INTO processed_events (consumer, event_id, applied_at, outcome)",
             "ON CONFLICT DO NOTHING",
             rows,
@@ -174,7 +174,7 @@ impl StoreTx<'_> {
                 ])
             })
             .collect::<anyhow::Result<_>>()?;
-        self.insert_rows(
+        self.execute_rows(
             "INSERT INTO outbox (event_id, topic, message_key, payload, created_at)",
             "ON CONFLICT DO NOTHING",
             rows,

@@ -56,7 +56,7 @@ impl StoreTx<'_> {
                 ]
             })
             .collect();
-        self.insert_rows(
+        self.execute_rows(
             "INSERT INTO report_lines (case_number, seq, figure, day, amount, point, township, window_code, receiver, department, decider)",
             "",
             rows,
@@ -78,7 +78,7 @@ impl StoreTx<'_> {
                 ]
             })
             .collect();
-        self.insert_rows(
+        self.execute_rows(
             "UPDATE report_lines SET department = moved.column2, decider = moved.column3 FROM (",
             ") AS moved WHERE report_lines.case_number = moved.column1",
             rows,
