@@ -153,7 +153,8 @@ impl Ledger {
     }
 
     /// Appends the records not yet in the ledger; answers how many were new. Facts already
-    /// held (a clerk's list read again, say) are found by a read and never take the writer.
+    /// held (a clerk's list read again, say) are remembered or found by a read, and never take
+    /// the writer.
     pub async fn record(&self, records: &[Record]) -> anyhow::Result<usize> {
         let unremembered: Vec<&Record> = {
             let recorded = self.recorded.lock().expect("no one panics holding the recorded ids");
