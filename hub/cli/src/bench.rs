@@ -29,6 +29,10 @@ pub struct BenchReport {
     pub ledger_kept: bool,
     /// The share of the run SQLite's one writer was held by a transaction (None on PostgreSQL).
     pub writer_busy_share: Option<f64>,
+    /// Processor time (user and system) of this process's threads per completed case: the
+    /// hub's, the embedded broker's and the simulators'; not the peers' or the database
+    /// server's. What a case costs, where cases/s also counts waiting.
+    pub cpu_ms_per_case: Option<f64>,
     pub ledger: Option<LedgerBench>,
     /// Hub instances sharing the work: the bench's own and `hub run` processes.
     pub instances: usize,
@@ -211,8 +215,13 @@ async fn drive_instances(
     demo.spread_over(peers.iter().map(|(url, _)| url.clone()).collect());
     let outcome = async {
         let held_before = demo.hub.store.writer_held();
+        let cpu_before = process_cpu_time();
         let started = Instant::now();
         let summary = demo.drive(&options).await?;
+        let cpu_ms_per_case = process_cpu_time()
+            .zip(cpu_before)
+            .filter(|_| summary.completed > 0)
+            .map(|(after, before)| (after - before).as_secs_f64() * 1000.0 / summary.completed as f64);
         let writer_busy_share = demo
             .hub
             .store
@@ -236,6 +245,7 @@ async fn drive_instances(
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ledger_kept: keep_ledger,
             writer_busy_share,
+            cpu_ms_per_case,
             ledger: None,
             instances,
             shares,
@@ -247,6 +257,21 @@ async fn drive_instances(
     demo.stop().await;
     drop(broker);
     outcome
+}
+
+/// Processor time this process has used so far, all its threads together (None where the
+/// system does not tell).
+fn process_cpu_time() -> Option<Duration> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage only writes the struct it is given, and is checked before it is read.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return None;
+        }
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    Some(time(usage.ru_utime) + time(usage.ru_stime))
 }
 
 pub fn print_report(report: &BenchReport) {
@@ -263,6 +288,9 @@ pub fn print_report(report: &BenchReport) {
     println!("  audit ledger kept        {:>10}", report.ledger_kept);
     if let Some(share) = report.writer_busy_share {
         println!("  SQLite writer busy       {:>9.1}%", share * 100.0);
+    }
+    if let Some(cpu) = report.cpu_ms_per_case {
+        println!("  processor ms per case    {cpu:>10.2}");
     }
     if report.instances > 1 {
         println!("instances: {} on one PostgreSQL database and one broker process", report.instances);
