@@ -161,9 +161,13 @@ impl Bus {
 
     /// A consumer in group `group`; offsets are stored only after a message was handled.
     pub fn consumer(&self, group: &str, topics: &[&str]) -> anyhow::Result<StreamConsumer> {
-        use rdkafka::consumer::Consumer as _;
-        let consumer: StreamConsumer = self
-            .client_config()
+        subscribed(&self.consumer_config(group), group, topics)
+    }
+
+    /// The settings of `consumer`.
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
@@ -171,12 +175,20 @@ impl Bus {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", self.fetch_wait_ms.to_string())
-            .set("queued.max.messages.kbytes", self.prefetch_kbytes.to_string())
-            .create()
-            .context("creating a Kafka consumer")?;
-        consumer.subscribe(topics).with_context(|| format!("subscribing {group} to {topics:?}"))?;
-        Ok(consumer)
+            .set(PREFETCH_KBYTES, self.prefetch_kbytes.to_string());
+        config
     }
+}
+
+/// The librdkafka setting that caps what a consumer holds fetched ahead (`prefetch_kbytes`).
+const PREFETCH_KBYTES: &str = "queued.max.messages.kbytes";
+
+/// A consumer made with `config`, subscribed to `topics`.
+fn subscribed(config: &ClientConfig, group: &str, topics: &[&str]) -> anyhow::Result<StreamConsumer> {
+    use rdkafka::consumer::Consumer as _;
+    let consumer: StreamConsumer = config.create().context("creating a Kafka consumer")?;
+    consumer.subscribe(topics).with_context(|| format!("subscribing {group} to {topics:?}"))?;
+    Ok(consumer)
 }
 
 impl Bus {

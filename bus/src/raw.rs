@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::message::Message as _;
 use rdkafka::producer::FutureRecord;
 
-use crate::{Bus, OffRuntimeDrop};
+use crate::{subscribed, Bus, OffRuntimeDrop, PREFETCH_KBYTES};
 
 /// Produces `messages` messages of `size` bytes to a fresh 6-partition topic while one consumer
 /// reads them; returns messages per second from the first send to the last receipt.
@@ -25,16 +25,10 @@ pub async fn round_trip_rate(bus: &Bus, messages: usize, size: usize) -> anyhow:
     for result in admin.create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &options).await? {
         result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
     }
-    let consumer: StreamConsumer = bus
-        .client_config()
-        .set("group.id", format!("{topic}.reader"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", bus.fetch_wait_ms.to_string())
-        .create()
-        .context("creating the raw consumer")?;
-    consumer.subscribe(&[&topic]).context("subscribing the raw consumer")?;
-    let consumer = OffRuntimeDrop::new(consumer);
+    let group = format!("{topic}.reader");
+    let mut config = bus.consumer_config(&group);
+    config.remove(PREFETCH_KBYTES);
+    let consumer = OffRuntimeDrop::new(subscribed(&config, &group, &[&topic])?);
     let deadline = Instant::now() + Duration::from_secs(30);
     while consumer.assignment()?.count() == 0 {
         if Instant::now() > deadline {
