@@ -53,6 +53,13 @@ async fn bench_shares_the_work_between_instances_and_drains_the_relay() {
     assert!((total - 1.0).abs() < 1e-9, "{shares:#?}");
     // This process drove 60 cases through its hub, broker and simulators: that took processor time.
     assert!(report["cpu_ms_per_case"].as_f64().is_some_and(|ms| ms > 0.0), "{report:#}");
+    // The bare broker's part of a case: its messages, at what the bare run cost each.
+    let floor = &report["broker_floor"];
+    let per_case = report["messages"].as_f64().unwrap() / 60.0;
+    assert!((floor["messages_per_case"].as_f64().unwrap() - per_case).abs() < 1e-9, "{report:#}");
+    let (per_message, case_ms) =
+        (floor["cpu_us_per_message"].as_f64().unwrap(), floor["cpu_ms_per_case"].as_f64().unwrap());
+    assert!(per_message > 0.0 && (case_ms - per_message * per_case / 1000.0).abs() < 1e-9, "{report:#}");
     assert!(!scratch_schema_left(pid).await, "the bench left its scratch schema behind");
 
     let (drain, pid) = bench(&["--drain-rows", "5000"]);

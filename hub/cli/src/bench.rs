@@ -33,11 +33,28 @@ pub struct BenchReport {
     /// hub's, the embedded broker's and the simulators'; not the peers' or the database
     /// server's. What a case costs, where cases/s also counts waiting.
     pub cpu_ms_per_case: Option<f64>,
+    /// The broker's part of a case at the least: each of its messages produced and read once,
+    /// at the bare rate's processor cost (None where the system does not tell).
+    pub broker_floor: Option<BrokerFloor>,
     pub ledger: Option<LedgerBench>,
     /// Hub instances sharing the work: the bench's own and `hub run` processes.
     pub instances: usize,
     pub shares: Vec<InstanceShare>,
     pub summary: Summary,
+}
+
+/// What the bare broker costs a case: the processor time the bare rate's run took per message
+/// (the broker, the producer and the reader, less what the idle hub beside them used), times
+/// the messages of a case. Extra consumer groups reading a message cost more, so this is a
+/// floor: the cases/s no hub could pass on these cores through this broker.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerFloor {
+    /// The share of a core the hub used idle after the run (its consumers' fetches, its duties).
+    pub idle_cpu_share: f64,
+    pub cpu_us_per_message: f64,
+    pub messages_per_case: f64,
+    pub cpu_ms_per_case: f64,
+    pub ceiling_cases_per_second: f64,
 }
 
 /// One instance's part of the work: the messages its consumers handled.
@@ -232,7 +249,28 @@ async fn drive_instances(
         apis.extend(peers.iter().map(|(url, _)| url.clone()));
         let shares = shares(&apis).await?;
         let (messages, mean_size) = demo.hub.store.outbox_volume().await?;
+        let idle_cpu_share = cpu_share_while(tokio::time::sleep(IDLE_SAMPLE)).await;
+        let cpu_before_raw = process_cpu_time();
         let raw = bus::raw::round_trip_rate(&demo.hub.bus, messages as usize, mean_size).await?;
+        let broker_floor = process_cpu_time()
+            .zip(cpu_before_raw)
+            .zip(idle_cpu_share)
+            .filter(|_| summary.completed > 0 && messages > 0)
+            .map(|((after, before), idle_share)| {
+                let raw_seconds = messages as f64 / raw;
+                let busy = (after - before).as_secs_f64() - idle_share * raw_seconds;
+                let cpu_us_per_message = busy.max(0.0) * 1e6 / messages as f64;
+                let messages_per_case = messages as f64 / summary.completed as f64;
+                let cpu_ms_per_case = cpu_us_per_message * messages_per_case / 1000.0;
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+                BrokerFloor {
+                    idle_cpu_share: idle_share,
+                    cpu_us_per_message,
+                    messages_per_case,
+                    cpu_ms_per_case,
+                    ceiling_cases_per_second: cores * 1000.0 / cpu_ms_per_case,
+                }
+            });
         anyhow::Ok(BenchReport {
             cases,
             completed: summary.completed,
@@ -246,6 +284,7 @@ async fn drive_instances(
             ledger_kept: keep_ledger,
             writer_busy_share,
             cpu_ms_per_case,
+            broker_floor,
             ledger: None,
             instances,
             shares,
@@ -257,6 +296,18 @@ async fn drive_instances(
     demo.stop().await;
     drop(broker);
     outcome
+}
+
+/// How long the idle hub is watched before the bare rate's run, to take its own use out.
+const IDLE_SAMPLE: Duration = Duration::from_secs(1);
+
+/// The share of one core this process used while `work` ran.
+async fn cpu_share_while(work: impl std::future::Future<Output = ()>) -> Option<f64> {
+    let before = process_cpu_time()?;
+    let started = Instant::now();
+    work.await;
+    let used = process_cpu_time()? - before;
+    Some(used.as_secs_f64() / started.elapsed().as_secs_f64())
 }
 
 /// Processor time this process has used so far, all its threads together (None where the
@@ -291,6 +342,21 @@ pub fn print_report(report: &BenchReport) {
     }
     if let Some(cpu) = report.cpu_ms_per_case {
         println!("  processor ms per case    {cpu:>10.2}");
+    }
+    if let Some(floor) = &report.broker_floor {
+        println!("  idle hub's core share    {:>9.1}%  (after the run: fetches, duties)", floor.idle_cpu_share * 100.0);
+        println!(
+            "  bare broker µs/message   {:>10.1}  (producer, broker and reader, per message)",
+            floor.cpu_us_per_message
+        );
+        println!(
+            "  broker floor ms per case {:>10.2}  ({:.1} messages each produced and read once)",
+            floor.cpu_ms_per_case, floor.messages_per_case
+        );
+        println!(
+            "  broker ceiling cases/s   {:>10.0}  (all {} cores doing nothing else)",
+            floor.ceiling_cases_per_second, report.cores
+        );
     }
     if report.instances > 1 {
         println!("instances: {} on one PostgreSQL database and one broker process", report.instances);
