@@ -249,26 +249,24 @@ async fn drive_instances(
         apis.extend(peers.iter().map(|(url, _)| url.clone()));
         let shares = shares(&apis).await?;
         let (messages, mean_size) = demo.hub.store.outbox_volume().await?;
-        let idle_cpu_share = cpu_share_while(tokio::time::sleep(IDLE_SAMPLE)).await;
-        let cpu_before_raw = process_cpu_time();
-        let raw = bus::raw::round_trip_rate(&demo.hub.bus, messages as usize, mean_size).await?;
-        let broker_floor = process_cpu_time()
-            .zip(cpu_before_raw)
-            .zip(idle_cpu_share)
-            .filter(|_| summary.completed > 0 && messages > 0)
-            .map(|((after, before), idle_share)| {
-                let raw_seconds = messages as f64 / raw;
-                let busy = (after - before).as_secs_f64() - idle_share * raw_seconds;
+        let ((), idle_cpu, idle_wall) = with_processor_time(tokio::time::sleep(IDLE_SAMPLE)).await;
+        let (raw, raw_cpu, raw_wall) =
+            with_processor_time(bus::raw::round_trip_rate(&demo.hub.bus, messages as usize, mean_size)).await;
+        let raw = raw?;
+        let cores = cores();
+        let broker_floor =
+            raw_cpu.zip(idle_cpu).filter(|_| summary.completed > 0 && messages > 0).map(|(raw_cpu, idle_cpu)| {
+                let idle_share = idle_cpu.as_secs_f64() / idle_wall.as_secs_f64();
+                let busy = raw_cpu.as_secs_f64() - idle_share * raw_wall.as_secs_f64();
                 let cpu_us_per_message = busy.max(0.0) * 1e6 / messages as f64;
                 let messages_per_case = messages as f64 / summary.completed as f64;
                 let cpu_ms_per_case = cpu_us_per_message * messages_per_case / 1000.0;
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
                 BrokerFloor {
                     idle_cpu_share: idle_share,
                     cpu_us_per_message,
                     messages_per_case,
                     cpu_ms_per_case,
-                    ceiling_cases_per_second: cores * 1000.0 / cpu_ms_per_case,
+                    ceiling_cases_per_second: cores as f64 * 1000.0 / cpu_ms_per_case,
                 }
             });
         anyhow::Ok(BenchReport {
@@ -280,7 +278,7 @@ async fn drive_instances(
             hub_to_raw_ratio: summary.hub_messages_per_second / raw,
             messages,
             mean_message_bytes: mean_size,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores,
             ledger_kept: keep_ledger,
             writer_busy_share,
             cpu_ms_per_case,
@@ -298,16 +296,21 @@ async fn drive_instances(
     outcome
 }
 
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// How long the idle hub is watched before the bare rate's run, to take its own use out.
 const IDLE_SAMPLE: Duration = Duration::from_secs(1);
 
-/// The share of one core this process used while `work` ran.
-async fn cpu_share_while(work: impl std::future::Future<Output = ()>) -> Option<f64> {
-    let before = process_cpu_time()?;
-    let started = Instant::now();
-    work.await;
-    let used = process_cpu_time()? - before;
-    Some(used.as_secs_f64() / started.elapsed().as_secs_f64())
+/// What `work` gives, with the processor time this process used while it ran (None where the
+/// system does not tell) and the time it took.
+async fn with_processor_time<T>(work: impl std::future::Future<Output = T>) -> (T, Option<Duration>, Duration) {
+    let (before, started) = (process_cpu_time(), Instant::now());
+    let outcome = work.await;
+    let used = process_cpu_time().zip(before).map(|(after, before)| after - before);
+    (outcome, used, started.elapsed())
 }
 
 /// Processor time this process has used so far, all its threads together (None where the
@@ -432,7 +435,7 @@ pub async fn open_loop(config: Config, rates: &[u32], seconds: u32) -> anyhow::R
         let _ = std::fs::remove_dir_all(&data_dir);
         runs.push(outcome?);
     }
-    Ok(OpenLoopBench { database, cores: std::thread::available_parallelism().map_or(1, |n| n.get()), rates: runs })
+    Ok(OpenLoopBench { database, cores: cores(), rates: runs })
 }
 
 /// How often the county's staff look at their queues during the open-loop bench: people at
