@@ -324,7 +324,9 @@ async fn checkpoint_while(writer: std::sync::Weak<turns::WriterTurns>, connectio
     connection.close().await;
 }
 
-/// Frames (4 KiB pages) the log may reach before it is made to start over.
+/// Frames (4 KiB pages) the log may reach before it is made to start over. Measured at 200
+/// applications/s (2 cores, three interleaved runs each): 32 768 doubled the counter's p99
+/// answer (55–66 ms against 25–40), 2 048 changed nothing beyond the runs' spread.
 const LOG_RESTART_FRAMES: i64 = 8_192;
 
 /// Copies the log beside the writer; once the log holds `LOG_RESTART_FRAMES` or more and grew
