@@ -232,19 +232,17 @@ async fn drive_instances(
     demo.spread_over(peers.iter().map(|(url, _)| url.clone()).collect());
     let outcome = async {
         let held_before = demo.hub.store.writer_held();
-        let cpu_before = process_cpu_time();
-        let started = Instant::now();
-        let summary = demo.drive(&options).await?;
-        let cpu_ms_per_case = process_cpu_time()
-            .zip(cpu_before)
+        let (summary, drive_cpu, drive_wall) = with_processor_time(demo.drive(&options)).await;
+        let summary = summary?;
+        let cpu_ms_per_case = drive_cpu
             .filter(|_| summary.completed > 0)
-            .map(|(after, before)| (after - before).as_secs_f64() * 1000.0 / summary.completed as f64);
+            .map(|used| used.as_secs_f64() * 1000.0 / summary.completed as f64);
         let writer_busy_share = demo
             .hub
             .store
             .writer_held()
             .zip(held_before)
-            .map(|(after, before)| (after - before).as_secs_f64() / started.elapsed().as_secs_f64());
+            .map(|(after, before)| (after - before).as_secs_f64() / drive_wall.as_secs_f64());
         let mut apis = vec![demo.api_url().to_string()];
         apis.extend(peers.iter().map(|(url, _)| url.clone()));
         let shares = shares(&apis).await?;
