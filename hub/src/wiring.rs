@@ -54,6 +54,8 @@ pub struct Hub {
     pub ledger: Arc<Ledger>,
     /// The API's tokens: the demo and the tests issue theirs here.
     pub tokens: Tokens,
+    /// The consumer groups this hub runs, connectors' included.
+    pub consumer_groups: Vec<String>,
     shutdown: CancellationToken,
     /// Cancelled when the hub starts draining (readiness turns 503), before `shutdown`.
     draining: CancellationToken,
@@ -192,6 +194,7 @@ impl Hub {
                 catalogue::sync_every(sync.clone(), every, stop)
             }));
         }
+        let consumer_groups: Vec<String> = consumers.iter().map(|(group, _, _)| group.to_string()).collect();
         let slice = config.consumers.slice_while_people_wait;
         for (group, handler, usual) in consumers {
             let handler: Arc<dyn BatchHandler> = if slice == 0 {
@@ -254,7 +257,19 @@ impl Hub {
             }
         });
         tracing::info!(%api_address, database = config.database.url, kafka = bus.bootstrap(), "hub started");
-        Ok(Hub { store, bus, reference, api_address, ledger, tokens, shutdown, draining, tasks, elections })
+        Ok(Hub {
+            store,
+            bus,
+            reference,
+            api_address,
+            ledger,
+            tokens,
+            consumer_groups,
+            shutdown,
+            draining,
+            tasks,
+            elections,
+        })
     }
 
     /// A clean stop, as on SIGTERM: readiness answers 503 at once while requests are still
